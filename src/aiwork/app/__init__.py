@@ -1,0 +1,1 @@
+"""Services that compose the layers below; the CLI, API and UI call these."""

@@ -1,0 +1,75 @@
+"""RFC 8785 (JSON Canonicalization Scheme) bytes and digests.
+
+Everything aiwork signs or hashes goes through :func:`canonical_bytes` first, so that two
+parties holding the same value always compute the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from aiwork.errors import MalformedJSONError
+
+__all__ = ["canonical_bytes", "parse_json", "parse_canonical", "sha256_digest"]
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The RFC 8785 encoding of ``value`` (UTF-8 bytes).
+
+    Raises :class:`MalformedJSONError` for values JSON cannot carry exactly: NaN, infinities,
+    integers beyond IEEE 754 double precision, lone surrogates, non-string keys.
+    """
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeError) as exc:
+        raise MalformedJSONError(f"value cannot be encoded as canonical JSON: {exc}") from exc
+
+
+def sha256_digest(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical bytes of ``value``."""
+    return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedJSONError(f"duplicate key {key!r} in JSON object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedJSONError(f"{name} is not valid JSON")
+
+
+def parse_json(data: str | bytes, *, what: str = "input") -> Any:
+    """Parse strict JSON: no duplicate keys, no NaN/Infinity. Errors name ``what``."""
+    try:
+        return json.loads(
+            data, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except MalformedJSONError as exc:
+        raise MalformedJSONError(f"{what}: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedJSONError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def parse_canonical(data: bytes, *, what: str = "input") -> Any:
+    """Parse bytes that must already be in canonical form; anything else is refused.
+
+    Re-encoding and comparing also rejects duplicate keys (they would collapse).
+    """
+    try:
+        value = json.loads(data, parse_constant=_reject_constant)
+    except MalformedJSONError as exc:
+        raise MalformedJSONError(f"{what}: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedJSONError(f"{what} is not valid JSON: {exc}") from exc
+    if canonical_bytes(value) != data:
+        raise MalformedJSONError(f"{what} is not in RFC 8785 canonical form")
+    return value

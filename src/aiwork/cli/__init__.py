@@ -1,0 +1,54 @@
+"""The ``aiwork`` command line: parse, call :mod:`aiwork.app`, print.
+
+:func:`main` is the console script and is callable from tests with ``argv``. An aiwork error is
+printed as one line on stderr with exit status 1; a usage error exits 2; no traceback is shown
+for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from aiwork.cli.keys import keys
+from aiwork.cli.ledger import ledger
+from aiwork.errors import AiworkError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aiwork")
+def cli() -> None:
+    """aiwork: trustworthy video metadata with a verifiable ledger."""
+
+
+cli.add_command(keys)
+cli.add_command(ledger)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 1 aiwork error, 2 usage error)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="aiwork",
+                 standalone_mode=False)
+    except AiworkError as exc:
+        click.echo(f"error: {exc.diagnostics()}", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def _entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Entry kinds: named, versioned, each with the schema of its body.
+
+A kind is written in entries as ``name/vN`` (``asset.registered/v1``). Asking for a bare name
+resolves to its newest version. New versions are added beside old ones, never changed, so
+old entries keep verifying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aiwork.errors import InvalidBodyError, UnknownKindError
+
+__all__ = ["DEFAULT_KINDS", "AssetRegistered", "EntryKind", "KindRegistry"]
+
+SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+class AssetRegistered(BaseModel):
+    """Body of ``asset.registered/v1``: a media file entered into aiwork, known by its digest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    digest: str = Field(pattern=SHA256_DIGEST_PATTERN, description="sha256 of the file's bytes")
+    size: int = Field(ge=0, description="file size in bytes")
+    name: str | None = Field(default=None, max_length=1024, description="original file name")
+    media_type: str | None = Field(default=None, max_length=255, description="e.g. video/mp4")
+    probe: dict[str, Any] = Field(default_factory=dict, description="technical facts (probe)")
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """One version of one kind. ``body_model`` ``None`` means any JSON object."""
+
+    name: str
+    version: int
+    description: str
+    body_model: type[BaseModel] | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}/v{self.version}"
+
+    def validate_body(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise InvalidBodyError(f"{self.id} body must be a JSON object")
+        if self.body_model is None:
+            return
+        try:
+            self.body_model.model_validate(body, strict=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            raise InvalidBodyError(
+                f"{self.id} body is invalid at {where!r}: {first['msg']}"
+                + (f" ({exc.error_count() - 1} more problems)" if exc.error_count() > 1 else "")
+            ) from exc
+
+    def json_schema(self) -> dict[str, Any]:
+        if self.body_model is None:
+            return {"type": "object"}
+        return self.body_model.model_json_schema()
+
+
+class KindRegistry:
+    """The kinds a ledger accepts, by ``name/vN``."""
+
+    def __init__(self, kinds: Iterable[EntryKind] = ()) -> None:
+        self._kinds: dict[str, EntryKind] = {}
+        for kind in kinds:
+            self.register(kind)
+
+    def register(self, kind: EntryKind) -> None:
+        if kind.id in self._kinds:
+            raise ValueError(f"kind {kind.id} is already registered")
+        self._kinds[kind.id] = kind
+
+    def get(self, kind_id: str) -> EntryKind:
+        """The kind exactly as written in an entry (``name/vN``)."""
+        try:
+            return self._kinds[kind_id]
+        except (KeyError, TypeError):
+            raise UnknownKindError(
+                f"unknown entry kind {kind_id!r}",
+                hint=f"known kinds: {', '.join(sorted(self._kinds))}",
+            ) from None
+
+    def resolve(self, name: str) -> EntryKind:
+        """``name/vN`` exactly, or a bare ``name`` as its newest version."""
+        if "/" in name:
+            return self.get(name)
+        versions = [kind for kind in self._kinds.values() if kind.name == name]
+        if not versions:
+            raise UnknownKindError(
+                f"unknown entry kind {name!r}", hint=f"known kinds: {', '.join(sorted(self._kinds))}"
+            )
+        return max(versions, key=lambda kind: kind.version)
+
+    def __iter__(self) -> Iterator[EntryKind]:
+        return iter(sorted(self._kinds.values(), key=lambda kind: kind.id))
+
+    def __contains__(self, kind_id: object) -> bool:
+        return kind_id in self._kinds
+
+
+DEFAULT_KINDS = KindRegistry(
+    [
+        EntryKind("generic", 1, "any JSON object"),
+        EntryKind("asset.registered", 1, "a media file known by its sha256", AssetRegistered),
+    ]
+)
