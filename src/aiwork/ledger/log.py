@@ -493,6 +493,7 @@ class Log:
                 "has no entry behind it",
                 index=index << level,
             )
+        good = 0  # entries below this size match a verified checkpoint
         for cp_size, note in checkpoints:
             try:
                 checkpoint = Checkpoint.from_note(note, self.verifier_key, origin=self.origin)
@@ -505,10 +506,11 @@ class Log:
                 )
             if roots.get(cp_size) != checkpoint.root_hash:
                 raise IntegrityError(
-                    f"checkpoint at size {cp_size}: its signed root does not match the entries "
-                    f"0 to {cp_size - 1}",
-                    index=cp_size - 1,
+                    f"checkpoint at size {cp_size}: its signed root does not match the stored "
+                    f"entries; one of entries {good} to {cp_size - 1} was altered, and the tree "
+                    "rewritten to hide it"
                 )
+            good = cp_size
         return VerifyReport(size, compact.root(), len(checkpoints), time.perf_counter() - started)
 
 
