@@ -23,6 +23,9 @@ user can act on, and is printed by the CLI as one line (exit status 1)::
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 __all__ = [
     "AiworkError",
     "ConfigError",
@@ -55,6 +58,12 @@ class AiworkError(Exception):
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+
+    def within(self, context: str) -> Self:
+        """The same error, its message prefixed with where it happened (``batch entry 3``)."""
+        clone = copy.copy(self)
+        clone.args = (f"{context}: {self}",)
+        return clone
 
     def diagnostics(self) -> str:
         """The message and, when there is one, what the user can do about it."""

@@ -52,7 +52,7 @@ def append_bodies(
         try:
             entries.append(sign_entry(key, kind, body, kinds=log.kinds))
         except AiworkError as exc:
-            raise type(exc)(f"body {position + 1}: {exc}", hint=exc.hint) from None
+            raise exc.within(f"body {position + 1}") from None
     return log.append(entries)
 
 

@@ -318,11 +318,11 @@ class Log:
             try:
                 self.kinds.get(entry.kind).validate_body(entry.body)
             except EntryError as exc:
-                raise type(exc)(f"batch entry {position}: {exc}", hint=exc.hint) from None
+                raise exc.within(f"batch entry {position}") from None
         bad = _check_signatures(entries)
         if bad is not None:
-            position, exc = bad
-            raise type(exc)(f"batch entry {position}: {exc}", hint=exc.hint) from None
+            position, failure = bad
+            raise failure.within(f"batch entry {position}") from None
         leaves = [merkle.leaf_hash(entry.to_bytes()) for entry in entries]
         with self.db.atomic() as conn:
             return self._append_checked(conn, entries, leaves)
