@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import rfc8785
@@ -15,6 +16,12 @@ import rfc8785
 from aiwork.errors import MalformedJSONError
 
 __all__ = ["canonical_bytes", "parse_json", "parse_canonical", "sha256_digest"]
+
+# Where Python's own sorted, compact JSON output can differ from RFC 8785: numbers that are not
+# integers, integers beyond 2**53 (JCS writes them as doubles), and keys ordered by UTF-16 code
+# units, which differs from code point order only for characters outside the BMP (4-byte UTF-8).
+_MAX_EXACT_INT = 2**53 - 1
+_ASTRAL = re.compile(rb"[\xf0-\xf4]")
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -62,14 +69,43 @@ def parse_json(data: str | bytes, *, what: str = "input") -> Any:
 def parse_canonical(data: bytes, *, what: str = "input") -> Any:
     """Parse bytes that must already be in canonical form; anything else is refused.
 
-    Re-encoding and comparing also rejects duplicate keys (they would collapse).
+    Re-encoding and comparing also rejects duplicate keys (they would collapse) and any
+    whitespace. Values where Python's compact sorted JSON is provably the RFC 8785 form (no
+    fractions, no integers beyond 2**53, no characters outside the BMP) are re-encoded by the
+    C encoder; the rest by rfc8785.
     """
+    exact = True
+
+    def on_float(text: str) -> float:
+        nonlocal exact
+        exact = False
+        return float(text)
+
+    def on_int(text: str) -> int | float:
+        nonlocal exact
+        value = int(text)
+        if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+            return value
+        exact = False  # JCS numbers are doubles: beyond 2**53 this is a double's ES6 form
+        return float(value)
+
     try:
-        value = json.loads(data, parse_constant=_reject_constant)
+        value = json.loads(
+            data, parse_float=on_float, parse_int=on_int, parse_constant=_reject_constant
+        )
     except MalformedJSONError as exc:
         raise MalformedJSONError(f"{what}: {exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
         raise MalformedJSONError(f"{what} is not valid JSON: {exc}") from exc
-    if canonical_bytes(value) != data:
+    if exact and not _ASTRAL.search(data):
+        try:
+            encoded = json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedJSONError(f"{what} holds a lone surrogate") from exc
+    else:
+        encoded = canonical_bytes(value)
+    if encoded != data:
         raise MalformedJSONError(f"{what} is not in RFC 8785 canonical form")
     return value

@@ -8,6 +8,7 @@ from typing import Any
 from aiwork.crypto import SigningKey, public_key_from_did, verify_signature
 from aiwork.errors import EntryError, SignatureError
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry, utc_now
+from aiwork.model.entry import ENTRY_SIGNING_DOMAIN
 
 __all__ = ["check_entry", "check_entry_signature", "sign_entry"]
 
@@ -28,9 +29,9 @@ def sign_entry(
     spec.validate_body(body)
     author = key.did
     stamp = time or utc_now()
-    payload = Entry.payload_for(spec.id, body, author, stamp)
-    signature = base64.b64encode(key.sign(payload)).decode()
-    return Entry(kind=spec.id, body=body, author=author, time=stamp, signature=signature)
+    unsigned = Entry.unsigned_bytes(spec.id, body, author, stamp)
+    signature = base64.b64encode(key.sign(ENTRY_SIGNING_DOMAIN + unsigned)).decode()
+    return Entry.assemble(spec.id, body, author, stamp, signature, unsigned)
 
 
 def check_entry_signature(entry: Entry) -> None:
