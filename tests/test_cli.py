@@ -189,3 +189,18 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path: Path) -> None
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_wrong_key_file_changes_nothing(tmp_path: Path, db: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    body = tmp_path / "b.json"
+    body.write_text('{"a": 1}')
+    before = _size(db, capsys)
+    for wrong, message in [(db, "not a PEM private key"),
+                           (tmp_path / "absent.pem", "does not exist")]:
+        if wrong.exists():
+            wrong.chmod(0o600)
+        code, _, err = run(capsys, "ledger", "append", "--db", str(db), "--kind", "generic",
+                           "--key", str(wrong), "--body-file", str(body))
+        assert code == 1 and message in err
+    assert _size(db, capsys) == before
