@@ -164,16 +164,16 @@ def read_key_file(path: str | os.PathLike[str]) -> SigningKey:
     source = Path(path)
     try:
         mode = source.stat().st_mode
-        text = source.read_text(encoding="ascii")
+        raw = source.read_bytes()
     except FileNotFoundError as exc:
         raise KeyFileError(
             f"key file {source} does not exist", hint="create one with `aiwork keys new --out FILE`"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"cannot read key file {source}: {exc}") from exc
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {source}: {exc.strerror}") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"key file {source} is accessible by other users (mode {stat.S_IMODE(mode):04o})",
             hint=f"run `chmod 600 {source}`",
         )
-    return SigningKey.from_pem(text, source=f"key file {source}")
+    return SigningKey.from_pem(raw.decode("ascii", "replace"), source=f"key file {source}")
