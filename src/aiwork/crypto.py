@@ -7,6 +7,7 @@ and refused when other users can read them, as OpenSSH does.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import stat
 from pathlib import Path
@@ -63,6 +64,7 @@ def did_from_public_key(public_key: bytes) -> str:
     return "did:key:z" + _b58encode(_ED25519_MULTICODEC + public_key)
 
 
+@functools.lru_cache(maxsize=4096)
 def public_key_from_did(did: str) -> bytes:
     """The Ed25519 public key inside a ``did:key``; :class:`SignatureError` if it holds none."""
     prefix = "did:key:z"
