@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.errors import InvalidBodyError, UnknownKindError
 
-__all__ = ["DEFAULT_KINDS", "AssetRegistered", "EntryKind", "KindRegistry"]
+__all__ = ["DEFAULT_KINDS", "AiDecision", "AssetRegistered", "EntryKind", "KindRegistry", "ModelRef"]
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
@@ -30,6 +30,56 @@ class AssetRegistered(BaseModel):
     name: str | None = Field(default=None, max_length=1024, description="original file name")
     media_type: str | None = Field(default=None, max_length=255, description="e.g. video/mp4")
     probe: dict[str, Any] = Field(default_factory=dict, description="technical facts (probe)")
+
+
+class ModelRef(BaseModel):
+    """Which model produced a decision: name, version and the digest of the weights loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(max_length=255)
+    version: str = Field(max_length=255)
+    weights_digest: str | None = Field(
+        default=None, pattern=SHA256_DIGEST_PATTERN,
+        description="sha256 over the weight files actually loaded; None for pure algorithms",
+    )
+
+
+class DecisionInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asset: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+
+
+class AiDecision(BaseModel):
+    """Body of ``ai.decision/v1``: one analyzer run over one input range of one asset.
+
+    ``output_digest`` is the sha256 of the canonical JSON of the analyzer's output items
+    without their ``decision`` fields (the index is known only once this entry is logged).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    analyzer: str = Field(max_length=64)
+    analyzer_version: str = Field(max_length=64)
+    insight: str = Field(max_length=64)
+    model: ModelRef
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    input: DecisionInput
+    output_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    output_items: int = Field(ge=0)
+    confidence: dict[str, float] = Field(
+        default_factory=dict, description="summary over the items: mean, min, max"
+    )
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what a reviewer needs: top alternatives with scores, thresholds applied, "
+        "keyframe digests",
+    )
+    task: str | None = Field(default=None, max_length=128)
 
 
 @dataclass(frozen=True)
@@ -111,5 +161,7 @@ DEFAULT_KINDS = KindRegistry(
     [
         EntryKind("generic", 1, "any JSON object"),
         EntryKind("asset.registered", 1, "a media file known by its sha256", AssetRegistered),
+        EntryKind("ai.decision", 1, "one analyzer run: model, input, output digest, evidence",
+                  AiDecision),
     ]
 )

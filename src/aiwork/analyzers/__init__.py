@@ -1,0 +1,123 @@
+"""Analyzers: one per file behind :class:`~aiwork.analyzers.base.Analyzer`, and their registry.
+
+The registry maps a name to ``module:Class``; classes are imported when asked for, so a
+trimmed install that lacks one analyzer's model package still runs the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiwork.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    AnalyzerOutput,
+    AnalyzerUnavailable,
+    ModelInfo,
+)
+from aiwork.errors import ConfigError
+
+__all__ = [
+    "REGISTRY",
+    "AnalysisContext",
+    "Analyzer",
+    "AnalyzerOutput",
+    "AnalyzerUnavailable",
+    "Availability",
+    "ModelInfo",
+    "availability",
+    "load",
+    "order",
+]
+
+#: Name -> "module:Class", in the default running order.
+REGISTRY: dict[str, str] = {
+    "technical": "aiwork.analyzers.technical:TechnicalAnalyzer",
+    "shots": "aiwork.analyzers.shots:ShotsAnalyzer",
+    "transcript": "aiwork.analyzers.transcript:TranscriptAnalyzer",
+    "audio_events": "aiwork.analyzers.audio_events:AudioEventsAnalyzer",
+    "ocr": "aiwork.analyzers.ocr:OcrAnalyzer",
+    "faces": "aiwork.analyzers.faces:FacesAnalyzer",
+    "tags": "aiwork.analyzers.tags:TagsAnalyzer",
+    "safety": "aiwork.analyzers.safety:SafetyAnalyzer",
+    "language": "aiwork.analyzers.language:LanguageAnalyzer",
+    "keywords": "aiwork.analyzers.keywords:KeywordsAnalyzer",
+    "chapters": "aiwork.analyzers.chapters:ChaptersAnalyzer",
+}
+
+
+@dataclass(frozen=True)
+class Availability:
+    name: str
+    analyzer: Analyzer | None
+    reason: str | None  # why it cannot run here, when it cannot
+
+
+def _class(name: str) -> type[Analyzer]:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown analyzer {name!r}", hint=f"known: {', '.join(REGISTRY)}")
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    module = importlib.import_module(module_name)
+    cls: type[Analyzer] = getattr(module, class_name)
+    return cls
+
+
+def _after(name: str) -> tuple[str, ...]:
+    try:
+        return _class(name).after
+    except ModuleNotFoundError:
+        return ()
+
+
+def load(name: str, options: Mapping[str, Any] | None = None) -> Analyzer:
+    """An analyzer instance; raises :class:`AnalyzerUnavailable` if it cannot run here."""
+    try:
+        analyzer = _class(name)(options)
+    except ModuleNotFoundError as exc:
+        raise AnalyzerUnavailable(f"its module or a package it needs is missing ({exc.name})") from exc
+    analyzer.check()
+    return analyzer
+
+
+def availability(
+    names: Iterable[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Availability]:
+    result = []
+    for name in names if names is not None else REGISTRY:
+        try:
+            result.append(Availability(name, load(name, (options or {}).get(name)), None))
+        except AnalyzerUnavailable as exc:
+            result.append(Availability(name, None, str(exc)))
+    return result
+
+
+def order(names: Iterable[str]) -> list[str]:
+    """``names`` plus the analyzers they run after (when registered), dependencies first."""
+    wanted: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in wanted:
+            return
+        if name in path:
+            raise ConfigError(f"analyzers depend on each other in a cycle: {' -> '.join(path)}")
+        for dep in _after(name):
+            if dep in REGISTRY:
+                visit(dep, (*path, name))
+        wanted.append(name)
+
+    for name in names:
+        visit(name, ())
+    rank = {name: i for i, name in enumerate(REGISTRY)}
+    # Keep dependencies first, otherwise registry order.
+    result: list[str] = []
+    remaining = sorted(wanted, key=lambda n: rank[n])
+    while remaining:
+        for name in remaining:
+            if all(dep not in remaining for dep in _after(name)):
+                result.append(name)
+                remaining.remove(name)
+                break
+    return result

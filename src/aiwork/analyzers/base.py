@@ -1,0 +1,148 @@
+"""The analyzer plug-in interface: one required method, optional hooks with defaults.
+
+An analyzer turns what the decoding pass produced (sampled frames, audio) and the outputs of
+the analyzers it runs after into the items of one insight, plus the evidence for its
+``ai.decision`` entry. It never touches the ledger or the store: the pipeline signs, logs and
+stores what it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.media.decode import FrameStore, FrameVisitor
+from aiwork.media.probe import Probe
+
+__all__ = [
+    "AnalysisContext",
+    "Analyzer",
+    "AnalyzerOutput",
+    "AnalyzerUnavailable",
+    "ModelInfo",
+    "weights_digest",
+]
+
+
+class AnalyzerUnavailable(Exception):
+    """Raised by :meth:`Analyzer.check` when a model package or file is missing."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model behind an analyzer; ``weights_digest`` covers the files actually loaded."""
+
+    name: str
+    version: str
+    weights_digest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "weights_digest": self.weights_digest}
+
+
+def weights_digest(files: Iterable[Path]) -> str:
+    """sha256 over the weight files, in name order (name, size and bytes of each)."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass
+class AnalysisContext:
+    """What an analyzer may read. ``upstream`` holds the outputs of its ``after`` analyzers."""
+
+    asset: str
+    probe: Probe
+    frames: FrameStore | None
+    audio: NDArray[np.float32] | None
+    upstream: Mapping[str, AnalyzerOutput]
+    keyframe_dir: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.probe.duration
+
+
+@dataclass
+class AnalyzerOutput:
+    """Items of one insight (JSON values matching :mod:`aiwork.model.metadata`, without
+    their ``decision``), with what the decision entry records about them."""
+
+    items: list[dict[str, Any]] | dict[str, Any]
+    confidences: list[float] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    start: float = 0.0
+    end: float | None = None
+    files: dict[str, Path] = field(default_factory=dict)  # keyframes: relative name -> file
+
+    def confidence_summary(self) -> dict[str, float]:
+        values = [c for c in self.confidences if c is not None]
+        if not values:
+            return {}
+        return {
+            "mean": round(sum(values) / len(values), 4),
+            "min": round(min(values), 4),
+            "max": round(max(values), 4),
+        }
+
+
+class Analyzer(ABC):
+    """Base of every analyzer. Subclasses set the class attributes and implement
+    :meth:`analyze`; the other methods are optional hooks."""
+
+    #: Registry key, also the ``analyzer`` field of its decisions.
+    name: ClassVar[str]
+    #: Bumped when its output for the same input would change; part of the resume key.
+    version: ClassVar[str] = "1"
+    #: The top-level key of metadata.json this analyzer fills.
+    insight: ClassVar[str]
+    #: Analyzers whose outputs this one reads (``ctx.upstream``).
+    after: ClassVar[tuple[str, ...]] = ()
+    #: Python modules its model needs; missing ones make it unavailable, not a crash.
+    requires: ClassVar[tuple[str, ...]] = ()
+    needs_frames: ClassVar[bool] = False
+    needs_audio: ClassVar[bool] = False
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    @abstractmethod
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        """Produce this analyzer's items for one video."""
+
+    # -- optional hooks ----------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`AnalyzerUnavailable` with a reason if it cannot run here."""
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise AnalyzerUnavailable(
+                f"needs the Python package(s) {', '.join(missing)}; "
+                "install aiwork with its default dependencies"
+            )
+
+    def model(self) -> ModelInfo:
+        """The model used (default: a pure algorithm named after the analyzer)."""
+        return ModelInfo(name=f"aiwork.{self.name}", version=self.version)
+
+    def parameters(self) -> dict[str, Any]:
+        """The settings that shape the output (recorded and part of the resume key)."""
+        return {}
+
+    def frame_visitor(self, probe: Probe) -> FrameVisitor | None:
+        """A callable that sees every decoded frame during the single decoding pass."""
+        return None

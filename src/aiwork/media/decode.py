@@ -1,0 +1,142 @@
+"""One decoding pass over a video: every frame to the visitors, sampled frames to disk, audio.
+
+Frame visitors (shot detection) see every frame, downscaled to ``scan_width``. Frames at
+``sample_fps`` are kept as JPEG files in a work folder (memory does not grow with the
+video's length) for the analyzers that look at pictures. The audio track is resampled to
+16 kHz mono float32, the input speech and audio-event models take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.media.probe import MediaError, Probe
+
+__all__ = ["AUDIO_RATE", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
+
+AUDIO_RATE = 16_000
+#: Called with (frame number, seconds, RGB array at scan size) for every decoded frame.
+FrameVisitor = Callable[[int, float, NDArray[np.uint8]], None]
+
+
+@dataclass
+class FrameStore:
+    """Sampled frames on disk, in time order."""
+
+    folder: Path
+    times: list[float] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def add(self, time: float, frame: av.VideoFrame) -> None:
+        path = self.folder / f"f{len(self.files):06d}.jpg"
+        frame.to_image().save(path, quality=92)
+        self.times.append(time)
+        self.files.append(path)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> NDArray[np.uint8]:
+        """Frame ``index`` as an RGB array (height, width, 3)."""
+        from PIL import Image
+
+        with Image.open(self.files[index]) as image:
+            return np.asarray(image.convert("RGB"))
+
+    def nearest(self, time: float) -> int:
+        if not self.times:
+            raise IndexError("no sampled frames")
+        return min(range(len(self.times)), key=lambda i: abs(self.times[i] - time))
+
+    def between(self, start: float, end: float) -> Iterator[int]:
+        return (i for i, t in enumerate(self.times) if start <= t < end)
+
+
+@dataclass
+class DecodedMedia:
+    frames: FrameStore
+    audio: NDArray[np.float32] | None
+    frame_count: int
+    duration: float
+    fps: float
+
+
+def decode(
+    probe: Probe,
+    work: Path,
+    *,
+    visitors: Sequence[FrameVisitor] = (),
+    sample_fps: float = 1.0,
+    scan_width: int = 256,
+    sample_width: int = 640,
+    want_audio: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> DecodedMedia:
+    """Decode ``probe.path`` once. Raises :class:`MediaError` if it cannot be decoded."""
+    path = probe.path
+    work.mkdir(parents=True, exist_ok=True)
+    frames = FrameStore(work)
+    audio_chunks: list[NDArray[np.float32]] = []
+    assert probe.width and probe.height
+    scan_h = _even(probe.height * scan_width / probe.width)
+    sample_w = min(sample_width, probe.width)
+    sample_h = _even(probe.height * sample_w / probe.width)
+    next_sample = 0.0
+    count = 0
+    last_time = 0.0
+    fps = probe.frame_rate or 25.0
+    try:
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            video.thread_type = "AUTO"
+            streams: list[av.stream.Stream] = [video]
+            resampler = None
+            if want_audio and container.streams.audio:
+                streams.append(container.streams.audio[0])
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        time = float(frame.time) if frame.time is not None else count / fps
+                        if visitors:
+                            small = frame.to_ndarray(width=scan_width, height=scan_h,
+                                                     format="rgb24")
+                            for visit in visitors:
+                                visit(count, time, small)
+                        if time + 1e-6 >= next_sample:
+                            frames.add(time, frame.reformat(width=sample_w, height=sample_h))
+                            next_sample = time + 1.0 / sample_fps
+                        count += 1
+                        last_time = time
+                        if progress and count % 25 == 0:
+                            progress(min(time / probe.duration, 1.0))
+                    elif resampler is not None and isinstance(frame, av.AudioFrame):
+                        for out in resampler.resample(frame):
+                            audio_chunks.append(out.to_ndarray()[0].astype(np.float32))
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    audio_chunks.append(out.to_ndarray()[0].astype(np.float32))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: decoding failed ({exc})") from exc
+    if count == 0:
+        raise MediaError(f"{path}: no video frame could be decoded")
+    decoded = last_time + 1.0 / fps
+    if decoded < 0.8 * probe.duration - 1.0:
+        raise MediaError(
+            f"{path}: truncated or damaged: the header says {probe.duration:.1f} s, "
+            f"only {decoded:.1f} s could be decoded"
+        )
+    audio = np.concatenate(audio_chunks) if audio_chunks else None
+    if progress:
+        progress(1.0)
+    return DecodedMedia(frames, audio, count, max(decoded, probe.duration), fps)
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)

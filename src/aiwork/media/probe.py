@@ -1,0 +1,112 @@
+"""What a media file is: container, streams, duration, digest. Refuses what cannot be a video."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from aiwork.errors import InputError
+
+__all__ = ["MAX_PIXELS", "MediaError", "Probe", "probe", "sha256_file"]
+
+#: Frames larger than this (8K UHD) are refused before any decoding.
+MAX_PIXELS = 7680 * 4320
+MAX_SIDE = 16384
+
+
+class MediaError(InputError):
+    """A file that cannot be processed as a video; the message names the file."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: Path
+    size: int
+    container: str
+    duration: float
+    bitrate: int | None
+    video_codec: str | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    frame_count: int | None
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+    @property
+    def media_type(self) -> str | None:
+        return mimetypes.guess_type(self.path.name)[0]
+
+
+def probe(path: Path) -> Probe:
+    """Read the container header. Raises :class:`MediaError` naming the file."""
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError(f"{path}: the file is empty")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = next(iter(container.streams.video), None)
+            audio = next(iter(container.streams.audio), None)
+            if video is None:
+                raise MediaError(f"{path}: has no video track")
+            width, height = video.codec_context.width, video.codec_context.height
+            if not width or not height:
+                raise MediaError(f"{path}: the video track has no frame size")
+            if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+                raise MediaError(
+                    f"{path}: frame size {width}x{height} is beyond what aiwork decodes "
+                    f"(at most {MAX_PIXELS} pixels)"
+                )
+            rate = video.average_rate or video.guessed_rate
+            duration = _duration(container, video)
+            if duration <= 0:
+                raise MediaError(f"{path}: the video has no duration")
+            return Probe(
+                path=path,
+                size=size,
+                container=container.format.name,
+                duration=duration,
+                bitrate=container.bit_rate or None,
+                video_codec=video.codec_context.name,
+                width=width,
+                height=height,
+                frame_rate=float(rate) if rate else None,
+                frame_count=video.frames or None,
+                audio_codec=audio.codec_context.name if audio is not None else None,
+                sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+                channels=audio.codec_context.channels if audio is not None else None,
+            )
+    except MediaError:
+        raise
+    except (av.FFmpegError, ValueError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path}: not a readable video ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float:
+    if video.duration is not None and video.time_base is not None:
+        return float(video.duration * Fraction(video.time_base))
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return 0.0

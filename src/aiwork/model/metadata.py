@@ -1,0 +1,207 @@
+"""The metadata format aiwork publishes for a video (schema version below).
+
+Video-Indexer-like: an *insight* (``shots``, ``transcript``, ``ocr`` ...) holds *items*; an
+item holds *instances*, each a time range in seconds (``start``, ``end``) with a
+``confidence``. Every item carries ``decision``: the ledger index of the signed
+``ai.decision`` entry that produced it, so each field traces to proof.
+
+The JSON Schema of this format is :func:`json_schema` (``aiwork schema`` prints it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AssetInfo",
+    "AudioEvent",
+    "Chapter",
+    "Face",
+    "FaceDetection",
+    "Instance",
+    "Keyframe",
+    "Keyword",
+    "Language",
+    "Metadata",
+    "OcrBox",
+    "OcrText",
+    "SafetyFlag",
+    "Shot",
+    "Tag",
+    "Technical",
+    "Transcript",
+    "TranscriptSegment",
+    "Word",
+    "json_schema",
+]
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Instance(_Model):
+    """Where an item occurs: seconds from the start of the video."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class _Item(_Model):
+    id: int = Field(ge=0, description="position of the item within its insight")
+    decision: int | None = Field(
+        default=None, description="ledger index of the ai.decision entry that made this item"
+    )
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    instances: list[Instance] = Field(default_factory=list)
+
+
+class AssetInfo(_Model):
+    digest: str = Field(description="sha256 of the file's bytes: the asset's identity")
+    name: str
+    size: int = Field(ge=0)
+    media_type: str | None = None
+    registered: int | None = Field(default=None, description="ledger index of asset.registered")
+
+
+class Technical(_Model):
+    container: str
+    duration: float = Field(ge=0)
+    size: int = Field(ge=0)
+    bitrate: int | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    frame_count: int | None = None
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    decision: int | None = None
+
+
+class Keyframe(_Model):
+    time: float = Field(ge=0)
+    file: str = Field(description="path relative to the video's output folder")
+    digest: str
+
+
+class Shot(_Item):
+    keyframe: Keyframe | None = None
+
+
+class Word(_Model):
+    text: str
+    start: float
+    end: float
+    confidence: float | None = None
+
+
+class TranscriptSegment(_Item):
+    text: str
+    language: str | None = None
+    words: list[Word] = Field(default_factory=list)
+
+
+class Transcript(_Model):
+    language: str | None = None
+    language_confidence: float | None = None
+    model: str | None = None
+    segments: list[TranscriptSegment] = Field(default_factory=list)
+
+
+class OcrBox(_Model):
+    """A text box in relative coordinates (0..1) of the frame, at one time."""
+
+    time: float
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class OcrText(_Item):
+    text: str
+    boxes: list[OcrBox] = Field(default_factory=list)
+
+
+class FaceDetection(_Model):
+    time: float
+    x: float
+    y: float
+    width: float
+    height: float
+    confidence: float | None = None
+
+
+class Face(_Item):
+    """Presence of faces over time; counted, never identified."""
+
+    max_count: int = 0
+    detections: list[FaceDetection] = Field(default_factory=list)
+
+
+class Tag(_Item):
+    label: str
+    source: str = Field(description="taxonomy and class, e.g. imagenet:n02123045")
+
+
+class SafetyFlag(_Item):
+    category: str = Field(description="one of the documented risk categories")
+    level: str = Field(description="none | low | medium | high")
+    source: str = Field(description="visual | transcript")
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class AudioEvent(_Item):
+    label: str = Field(description="speech | music | silence")
+
+
+class Keyword(_Item):
+    text: str
+    score: float = Field(description="YAKE score: lower is more relevant")
+
+
+class Chapter(_Item):
+    title: str
+    keywords: list[str] = Field(default_factory=list)
+
+
+class Language(_Model):
+    spoken: str | None = None
+    spoken_confidence: float | None = None
+    text: str | None = None
+    text_confidence: float | None = None
+    decision: int | None = None
+
+
+class Metadata(_Model):
+    """Everything aiwork knows about one video, in the published layout."""
+
+    schema_version: str = SCHEMA_VERSION
+    asset: AssetInfo
+    technical: Technical | None = None
+    shots: list[Shot] = Field(default_factory=list)
+    transcript: Transcript | None = None
+    ocr: list[OcrText] = Field(default_factory=list)
+    faces: list[Face] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+    safety: list[SafetyFlag] = Field(default_factory=list)
+    audio_events: list[AudioEvent] = Field(default_factory=list)
+    keywords: list[Keyword] = Field(default_factory=list)
+    chapters: list[Chapter] = Field(default_factory=list)
+    language: Language | None = None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of :class:`Metadata`."""
+    schema = Metadata.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://aiwork.dev/schema/metadata/{SCHEMA_VERSION}"
+    return schema
