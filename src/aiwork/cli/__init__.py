@@ -14,6 +14,7 @@ import click
 
 from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
+from aiwork.cli.process import analyzers_cmd, process_cmd, schema_cmd, show_cmd
 from aiwork.errors import AiworkError
 
 __all__ = ["cli", "main"]
@@ -27,6 +28,10 @@ def cli() -> None:
 
 cli.add_command(keys)
 cli.add_command(ledger)
+cli.add_command(process_cmd)
+cli.add_command(show_cmd)
+cli.add_command(analyzers_cmd)
+cli.add_command(schema_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

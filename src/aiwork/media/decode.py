@@ -35,7 +35,7 @@ class FrameStore:
 
     def add(self, time: float, frame: av.VideoFrame) -> None:
         path = self.folder / f"f{len(self.files):06d}.jpg"
-        frame.to_image().save(path, quality=92)
+        frame.to_image().save(path, quality=92)  # type: ignore[no-untyped-call]
         self.times.append(time)
         self.files.append(path)
 
@@ -105,8 +105,8 @@ def decode(
                     if isinstance(frame, av.VideoFrame):
                         time = float(frame.time) if frame.time is not None else count / fps
                         if visitors:
-                            small = frame.to_ndarray(width=scan_width, height=scan_h,
-                                                     format="rgb24")
+                            small: NDArray[np.uint8] = frame.to_ndarray(  # type: ignore[assignment]
+                                width=scan_width, height=scan_h, format="rgb24")
                             for visit in visitors:
                                 visit(count, time, small)
                         if time + 1e-6 >= next_sample:

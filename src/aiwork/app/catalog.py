@@ -1,0 +1,102 @@
+"""What aiwork has processed: assets and the stored output of every analyzer run.
+
+Lives in the same database as the ledger, so an analyzer's result and its ``ai.decision``
+entry are committed in one transaction: both or neither.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiwork.store import Database, Migration
+
+__all__ = ["Catalog", "StoredAsset", "StoredResult"]
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE assets (digest TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,"
+        " media_type TEXT, registered INTEGER NOT NULL, path TEXT, created_at TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE analysis_results (asset TEXT NOT NULL, analyzer TEXT NOT NULL,"
+        " version TEXT NOT NULL, parameters_digest TEXT NOT NULL, insight TEXT NOT NULL,"
+        " decision INTEGER NOT NULL, output TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " PRIMARY KEY (asset, analyzer))"
+    )
+
+
+MIGRATIONS = [Migration("catalog-0001-tables", _tables)]
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    digest: str
+    name: str
+    size: int
+    media_type: str | None
+    registered: int
+    path: str | None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    analyzer: str
+    version: str
+    parameters_digest: str
+    insight: str
+    decision: int
+    output: Any
+
+
+class Catalog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate(MIGRATIONS)
+
+    def asset(self, digest: str) -> StoredAsset | None:
+        row = self.db.conn.execute(
+            "SELECT digest, name, size, media_type, registered, path FROM assets WHERE digest = ?",
+            (digest,),
+        ).fetchone()
+        return StoredAsset(*row) if row else None
+
+    def find_assets(self, name_or_digest: str) -> list[StoredAsset]:
+        rows = self.db.conn.execute(
+            "SELECT digest, name, size, media_type, registered, path FROM assets"
+            " WHERE digest = ? OR digest = ? OR name = ? OR path = ? ORDER BY created_at",
+            (name_or_digest, "sha256:" + name_or_digest, name_or_digest, name_or_digest),
+        ).fetchall()
+        return [StoredAsset(*row) for row in rows]
+
+    def add_asset(self, asset: StoredAsset) -> None:
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO assets (digest, name, size, media_type, registered, path,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (asset.digest, asset.name, asset.size, asset.media_type, asset.registered,
+             asset.path, datetime.now(UTC).isoformat()),
+        )
+
+    def results(self, digest: str) -> dict[str, StoredResult]:
+        rows = self.db.conn.execute(
+            "SELECT analyzer, version, parameters_digest, insight, decision, output"
+            " FROM analysis_results WHERE asset = ?",
+            (digest,),
+        ).fetchall()
+        return {
+            row[0]: StoredResult(row[0], row[1], row[2], row[3], int(row[4]), json.loads(row[5]))
+            for row in rows
+        }
+
+    def save_result(self, digest: str, result: StoredResult) -> None:
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO analysis_results (asset, analyzer, version, parameters_digest,"
+            " insight, decision, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (digest, result.analyzer, result.version, result.parameters_digest, result.insight,
+             result.decision, json.dumps(result.output, ensure_ascii=False),
+             datetime.now(UTC).isoformat()),
+        )

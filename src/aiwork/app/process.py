@@ -1,0 +1,341 @@
+"""Process videos: register, decode once, run the analyzers, log a signed decision per run.
+
+For each video: the file is probed and hashed (its sha256 is its identity, registered once
+as ``asset.registered``); the analyzers not yet run on it (same version and parameters) are
+run over one decoding pass; each run becomes a signed ``ai.decision`` entry and its output is
+stored in the same transaction, so an interrupted run resumes where it stopped. Outputs are
+assembled into :class:`~aiwork.model.metadata.Metadata` and, on request, written out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiwork import analyzers
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, AnalyzerUnavailable
+from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
+from aiwork.app.ledger import init_ledger, open_ledger
+from aiwork.canonical import sha256_digest
+from aiwork.config import default_db_path, home
+from aiwork.crypto import SigningKey, read_key_file, write_key_file
+from aiwork.errors import AiworkError, InputError
+from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.media import decode, probe, sha256_file
+from aiwork.media.probe import Probe
+from aiwork.model.metadata import Metadata
+from aiwork.store.blobs import BlobStore
+
+__all__ = ["ProcessOptions", "Processor", "Progress", "VideoReport", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
+                  ".mxf", ".flv", ".wmv", ".3gp", ".ogv"}
+#: Insights whose value is one object rather than a list of items.
+_SINGLE = {"technical", "transcript", "language"}
+
+
+class Progress(Protocol):
+    def stage(self, video: str, stage: str, fraction: float) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class _Quiet:
+    def stage(self, video: str, stage: str, fraction: float) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    analyzers: Sequence[str] | None = None  # None: every registered analyzer
+    force: bool = False  # re-run analyzers even when a result exists
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-analyzer options
+    sample_fps: float = 1.0
+
+
+@dataclass
+class VideoReport:
+    path: Path
+    status: str  # "processed" | "already processed" | "failed"
+    digest: str | None = None
+    error: str | None = None
+    ran: dict[str, float] = field(default_factory=dict)  # analyzer -> seconds
+    reused: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    metadata: Metadata | None = None
+    out_dir: Path | None = None
+
+
+def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
+    """Files as given; folders become the video files inside them (recursively, sorted)."""
+    result: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            result += sorted(p for p in path.rglob("*")
+                             if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        else:
+            result.append(path)
+    return result
+
+
+def _worker_key() -> SigningKey:
+    path = home() / "worker.key"
+    if path.exists():
+        return read_key_file(path)
+    key = SigningKey.generate()
+    write_key_file(path, key)
+    return key
+
+
+def open_store(db: Path | None = None) -> Log:
+    """The embedded store's ledger (created on first use)."""
+    path = db or default_db_path()
+    if not Log.is_ledger(path):
+        init_ledger(path).close()
+    return open_ledger(path)
+
+
+def _stamp(items: Any, decision: int) -> Any:
+    """Give every item of an output the ledger index of its decision."""
+    if isinstance(items, list):
+        return [{**item, "decision": decision} for item in items]
+    if isinstance(items, dict) and "segments" in items:
+        return {**items, "segments": [{**s, "decision": decision} for s in items["segments"]]}
+    return {**items, "decision": decision}
+
+
+def _unstamp(items: Any) -> Any:
+    if isinstance(items, list):
+        return [{k: v for k, v in item.items() if k != "decision"} for item in items]
+    if isinstance(items, dict) and "segments" in items:
+        return {**items, "segments": [{k: v for k, v in s.items() if k != "decision"}
+                                      for s in items["segments"]]}
+    return {k: v for k, v in items.items() if k != "decision"}
+
+
+def output_digest(items: Any) -> str:
+    """What an ``ai.decision`` entry records of its output: sha256 of the canonical items
+    without their ``decision`` fields."""
+    return sha256_digest(_unstamp(items))
+
+
+class Processor:
+    """Processes videos into one store; reuse it for a batch."""
+
+    def __init__(
+        self,
+        options: ProcessOptions | None = None,
+        *,
+        db: Path | None = None,
+        progress: Progress | None = None,
+        key: SigningKey | None = None,
+    ) -> None:
+        self.options = options or ProcessOptions()
+        self.log = open_store(db)
+        self.catalog = Catalog(self.log.db)
+        self.blobs = BlobStore(self.log.db.path.parent / "blobs")
+        self.key = key or _worker_key()
+        self.progress = progress or _Quiet()
+        names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))
+        self.analyzers: dict[str, Analyzer] = {}
+        self.unavailable: dict[str, str] = {}
+        for item in analyzers.availability(names, self.options.settings):
+            if item.analyzer is None:
+                self.unavailable[item.name] = item.reason or "unavailable"
+            else:
+                self.analyzers[item.name] = item.analyzer
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one video -----------------------------------------------------------------------
+
+    def process(self, path: Path, out: Path | None = None) -> VideoReport:
+        """Process one video; a bad file is reported, never raised."""
+        report = VideoReport(path=path, status="failed", unavailable=dict(self.unavailable))
+        try:
+            self._process(path, report)
+            if out is not None and report.metadata is not None:
+                report.out_dir = self.export(report.metadata, out / _folder_name(path))
+        except AiworkError as exc:
+            report.error = exc.diagnostics()
+            report.status = "failed"
+        return report
+
+    def _process(self, path: Path, report: VideoReport) -> None:
+        name = path.name
+        self.progress.stage(name, "probe", 0.0)
+        facts = probe(path)
+        digest = sha256_file(path)
+        report.digest = digest
+        self.progress.stage(name, "probe", 1.0)
+        asset = self._register(facts, digest)
+        stored = self.catalog.results(digest)
+        pending = [n for n, a in self.analyzers.items()
+                   if self.options.force or not self._current(stored.get(n), a)]
+        report.reused = [n for n in self.analyzers if n not in pending]
+        if not pending:
+            report.status = "already processed"
+            report.metadata = self.metadata(asset)
+            return
+        outputs: dict[str, AnalyzerOutput] = {
+            n: AnalyzerOutput(items=_unstamp(r.output)) for n, r in stored.items()
+        }
+        want_frames = any(self.analyzers[n].needs_frames for n in pending)
+        want_audio = any(self.analyzers[n].needs_audio for n in pending)
+        with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
+            work_dir = Path(work)
+            frames = audio = None
+            if want_frames or want_audio:
+                visitors = [v for n in pending
+                            if (v := self.analyzers[n].frame_visitor(facts)) is not None]
+                decoded = decode(
+                    facts, work_dir / "frames", visitors=visitors,
+                    sample_fps=self.options.sample_fps, want_audio=want_audio,
+                    progress=lambda f: self.progress.stage(name, "decode", f),
+                )
+                frames, audio = decoded.frames, decoded.audio
+                if want_audio and audio is None:
+                    self.progress.note(f"{path}: no audio track; audio analyzers see silence")
+            for analyzer_name in pending:
+                analyzer = self.analyzers[analyzer_name]
+                self.progress.stage(name, analyzer_name, 0.0)
+                started = time.perf_counter()
+                ctx = AnalysisContext(
+                    asset=digest, probe=facts, frames=frames, audio=audio,
+                    upstream={d: outputs[d] for d in analyzer.after if d in outputs},
+                    keyframe_dir=work_dir / "keyframes", options=analyzer.options,
+                )
+                output = analyzer.analyze(ctx)
+                outputs[analyzer_name] = output
+                self._record(digest, facts, analyzer, output)
+                report.ran[analyzer_name] = round(time.perf_counter() - started, 3)
+                self.progress.stage(name, analyzer_name, 1.0)
+        report.status = "processed"
+        report.metadata = self.metadata(asset)
+
+    @staticmethod
+    def _current(result: StoredResult | None, analyzer: Analyzer) -> bool:
+        return (result is not None and result.version == analyzer.version
+                and result.parameters_digest == sha256_digest(analyzer.parameters()))
+
+    def _register(self, facts: Probe, digest: str) -> StoredAsset:
+        known = self.catalog.asset(digest)
+        if known is not None:
+            return known
+        body = {"digest": digest, "size": facts.size, "name": facts.path.name,
+                "media_type": facts.media_type,
+                "probe": {"container": facts.container, "duration": round(facts.duration, 3),
+                          "width": facts.width, "height": facts.height}}
+        entry = sign_entry(self.key, "asset.registered", body)
+        with self.log.db.atomic():
+            index = self.log.append([entry])[0].index
+            asset = StoredAsset(digest, facts.path.name, facts.size, facts.media_type, index,
+                                str(facts.path.resolve()))
+            self.catalog.add_asset(asset)
+        return asset
+
+    def _record(self, digest: str, facts: Probe, analyzer: Analyzer,
+                output: AnalyzerOutput) -> int:
+        """Sign and log the decision, keep the output and keyframes: all or nothing."""
+        parameters = output.parameters or analyzer.parameters()
+        file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
+        items = output.items
+        parameters_digest = sha256_digest(analyzer.parameters())
+        body: dict[str, Any] = {
+            "analyzer": analyzer.name,
+            "analyzer_version": analyzer.version,
+            "insight": analyzer.insight,
+            "model": analyzer.model().to_json(),
+            "parameters": parameters,
+            "parameters_digest": parameters_digest,
+            "input": {"asset": digest, "start": round(output.start, 3),
+                      "end": round(output.end if output.end is not None else facts.duration, 3)},
+            "output_digest": output_digest(items),
+            "output_items": len(items) if isinstance(items, list) else 1,
+            "confidence": output.confidence_summary(),
+            "evidence": {**output.evidence, **({"files": file_digests} if file_digests else {})},
+        }
+        entry = sign_entry(self.key, "ai.decision", body)
+        with self.log.db.atomic():
+            index = self.log.append([entry])[0].index
+            self.catalog.save_result(digest, StoredResult(
+                analyzer.name, analyzer.version, parameters_digest, analyzer.insight,
+                index, _stamp(items, index)))
+        return index
+
+    # -- metadata and exports ------------------------------------------------------------
+
+    def metadata(self, asset: StoredAsset) -> Metadata:
+        doc: dict[str, Any] = {
+            "asset": {"digest": asset.digest, "name": asset.name, "size": asset.size,
+                      "media_type": asset.media_type, "registered": asset.registered},
+        }
+        for result in self.catalog.results(asset.digest).values():
+            doc[result.insight] = result.output
+        return Metadata.model_validate(doc)
+
+    def export(self, metadata: Metadata, folder: Path) -> Path:
+        """Write the public output layout for one video into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
+                                        ensure_ascii=False) + "\n",
+            "metadata.jsonld": json.dumps(to_jsonld(metadata), indent=2, ensure_ascii=False) + "\n",
+            "captions.vtt": captions_vtt(metadata),
+            "captions.srt": captions_srt(metadata),
+            "chapters.vtt": chapters_vtt(metadata),
+        }
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        for shot in metadata.shots:
+            if shot.keyframe is not None:
+                target = folder / shot.keyframe.file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.blobs.get(shot.keyframe.digest))
+        return folder
+
+    def find(self, video_or_digest: str) -> Metadata:
+        """Stored metadata by file path, file name or digest."""
+        candidates = self.catalog.find_assets(video_or_digest)
+        path = Path(video_or_digest)
+        if not candidates and path.is_file():
+            candidates = self.catalog.find_assets(sha256_file(path))
+        if not candidates:
+            raise InputError(f"{video_or_digest}: not processed yet",
+                             hint="run `aiwork process` on it first")
+        return self.metadata(candidates[-1])
+
+
+def _folder_name(path: Path) -> str:
+    return path.stem or path.name
+
+
+def _work_root() -> Path:
+    root = home() / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def remove_work() -> None:
+    shutil.rmtree(home() / "work", ignore_errors=True)
+
+
+__all__ += ["AnalyzerUnavailable", "expand_inputs", "open_store", "output_digest"]

@@ -1,0 +1,122 @@
+"""``aiwork process``, ``aiwork show``, ``aiwork analyzers``, ``aiwork schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from aiwork.app.process import ProcessOptions, Processor, VideoReport, expand_inputs
+from aiwork.cli.options import db_option
+from aiwork.cli.progress import RichProgress
+from aiwork.errors import InputError
+
+
+def _settings(model: str | None, ocr_every: float | None) -> dict[str, dict[str, object]]:
+    settings: dict[str, dict[str, object]] = {}
+    if model:
+        settings["transcript"] = {"model": model}
+    if ocr_every:
+        settings["ocr"] = {"every_seconds": ocr_every}
+    return settings
+
+
+def _summary(report: VideoReport) -> str:
+    if report.status == "failed":
+        return f"failed: {report.error}"
+    md = report.metadata
+    assert md is not None
+    words = sum(len(s.words) for s in md.transcript.segments) if md.transcript else 0
+    parts = [
+        f"{len(md.shots)} shots",
+        f"{words} words" + (f" ({md.language.spoken})" if md.language and md.language.spoken else ""),
+        f"{len(md.ocr)} on-screen texts",
+        f"faces {'yes' if md.faces else 'no'}",
+        f"{len(md.tags)} tags",
+        f"{len(md.safety)} safety flags",
+        f"{len(md.keywords)} keywords",
+        f"{len(md.chapters)} chapters",
+    ]
+    ran = f"ran {len(report.ran)} analyzers" if report.ran else "nothing new to run"
+    return f"{report.status} ({ran}): " + ", ".join(parts)
+
+
+@click.command("process")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write metadata.json, metadata.jsonld, captions and keyframes per video here.")
+@click.option("--analyzers", "names", help="Comma-separated analyzers (default: all).")
+@click.option("--force", is_flag=True, help="Re-run analyzers that already ran on a video.")
+@click.option("--model", help="Speech model: tiny.en (default), base, or a local model folder.")
+@click.option("--ocr-every", type=float, help="Seconds between frames read by OCR.")
+@db_option
+def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, force: bool,
+                model: str | None, ocr_every: float | None, db: Path | None) -> None:
+    """Analyze VIDEOS (files or folders); every AI output is a signed ledger decision."""
+    paths = expand_inputs(videos)
+    if not paths:
+        raise InputError("no video files found in " + ", ".join(map(str, videos)))
+    options = ProcessOptions(
+        analyzers=[n.strip() for n in names.split(",") if n.strip()] if names else None,
+        force=force, settings=_settings(model, ocr_every),
+    )
+    failed = 0
+    with RichProgress() as progress, Processor(options, db=db, progress=progress) as processor:
+        for name, reason in processor.unavailable.items():
+            progress.note(f"analyzer {name} skipped: {reason}")
+        for path in paths:
+            report = processor.process(path, out)
+            progress.note(f"{path}: {_summary(report)}")
+            if report.out_dir is not None:
+                progress.note(f"  outputs in {report.out_dir}")
+            failed += report.status == "failed"
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("show")
+@click.argument("video_or_digest")
+@click.option("--insight", help="Print only this top-level key (e.g. transcript, shots).")
+@db_option
+def show_cmd(video_or_digest: str, insight: str | None, db: Path | None) -> None:
+    """Print the stored metadata of a processed video (path, file name or sha256)."""
+    with Processor(ProcessOptions(analyzers=["technical"]), db=db) as processor:
+        metadata = processor.find(video_or_digest).model_dump(mode="json")
+    if insight:
+        if insight not in metadata:
+            raise InputError(f"no insight {insight!r}", hint=f"one of: {', '.join(metadata)}")
+        metadata = metadata[insight]
+    click.echo(json.dumps(metadata, indent=2, ensure_ascii=False))
+
+
+@click.command("analyzers")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per analyzer.")
+def analyzers_cmd(as_json: bool) -> None:
+    """List the analyzers with their models, versions and weight digests."""
+    from aiwork import analyzers
+
+    for item in analyzers.availability():
+        if item.analyzer is None:
+            row = {"name": item.name, "available": False, "reason": item.reason}
+        else:
+            a = item.analyzer
+            row = {"name": a.name, "available": True, "version": a.version, "insight": a.insight,
+                   "model": a.model().to_json()}
+        if as_json:
+            click.echo(json.dumps(row))
+        elif row["available"]:
+            m = row["model"]
+            assert isinstance(m, dict)
+            click.echo(f"{row['name']:<13} v{row['version']:<3} {m['name']} {m['version']} "
+                       f"{m['weights_digest'] or '(no weights)'}")
+        else:
+            click.echo(f"{row['name']:<13} unavailable: {row['reason']}")
+
+
+@click.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of metadata.json."""
+    from aiwork.model.metadata import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
