@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter, ValidationError
+
 from aiwork import analyzers
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, AnalyzerUnavailable
 from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
@@ -122,6 +124,19 @@ def _unstamp(items: Any) -> Any:
         return {**items, "segments": [{k: v for k, v in s.items() if k != "decision"}
                                       for s in items["segments"]]}
     return {k: v for k, v in items.items() if k != "decision"}
+
+
+def normalize(insight: str, items: Any) -> Any:
+    """The items as the published schema writes them (defaults filled in, types checked),
+    so anyone can recompute the output digest from metadata.json."""
+    field = Metadata.model_fields.get(insight)
+    if field is None:
+        raise InputError(f"analyzer output for unknown insight {insight!r}")
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
+        return _unstamp(adapter.dump_python(adapter.validate_python(items), mode="json"))
+    except ValidationError as exc:
+        raise InputError(f"{insight} output does not match the metadata schema: {exc}") from exc
 
 
 def output_digest(items: Any) -> str:
@@ -257,7 +272,7 @@ class Processor:
         """Sign and log the decision, keep the output and keyframes: all or nothing."""
         parameters = output.parameters or analyzer.parameters()
         file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
-        items = output.items
+        items = normalize(analyzer.insight, output.items)
         parameters_digest = sha256_digest(analyzer.parameters())
         body: dict[str, Any] = {
             "analyzer": analyzer.name,

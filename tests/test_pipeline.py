@@ -1,0 +1,181 @@
+"""`aiwork process` end to end on real files: decisions in the ledger, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aiwork.app.process import ProcessOptions, Processor, output_digest
+from aiwork.cli import main
+from aiwork.ledger import verify
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+from aiwork.model.metadata import Metadata
+
+FAST = ["technical", "shots", "language", "keywords", "chapters"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three coloured scenes, cuts at 3 s and 6 s, with a tone as audio."""
+    folder = tmp_path_factory.mktemp("media")
+    path = folder / "scenes.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
+           "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
+           "-f", "lavfi", "-i", "color=c=green:s=320x180:d=3:r=25",
+           "-f", "lavfi", "-i", "sine=frequency=440:duration=9",
+           "-filter_complex", "[0][1][2]concat=n=3:v=1:a=0[v]", "-map", "[v]", "-map", "3",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path))
+    return path
+
+
+def processor(db: Path, names: list[str] = FAST, force: bool = False) -> Processor:
+    return Processor(ProcessOptions(analyzers=names, force=force), db=db)
+
+
+def test_every_item_traces_to_a_signed_decision(tmp_path: Path, clip: Path) -> None:
+    db = tmp_path / "store.db"
+    with processor(db) as proc:
+        report = proc.process(clip, tmp_path / "out")
+    assert report.status == "processed", report.error
+    md = report.metadata
+    assert md is not None
+    assert [round(s.instances[0].start, 1) for s in md.shots] == [0.0, 3.0, 6.0]
+    with Log.open(db) as log:
+        log.verify()
+        registered = Entry.from_bytes(log.get(md.asset.registered or 0))
+        assert registered.kind == "asset.registered/v1"
+        assert registered.body["digest"] == md.asset.digest
+        shots_decision = Entry.from_bytes(log.get(md.shots[0].decision or 0))
+        assert shots_decision.kind == "ai.decision/v1"
+        body = shots_decision.body
+        assert body["analyzer"] == "shots" and body["input"]["asset"] == md.asset.digest
+        items = [s.model_dump(mode="json") for s in md.shots]
+        assert body["output_digest"] == output_digest(items)
+        assert body["evidence"]["keyframes"] == [s.keyframe.digest for s in md.shots if s.keyframe]
+        proof = log.inclusion_proof(md.shots[0].decision or 0)
+        verify.verify_entry_in_checkpoint(log.get(proof.leaf_index), proof.to_json(),
+                                          log.__class__.open(db, None).latest_checkpoint()
+                                          or _checkpoint(db), log.verifier_key)
+
+
+def _checkpoint(db: Path) -> str:
+    from aiwork.app.ledger import open_ledger
+
+    with open_ledger(db, signing=True) as log:
+        return log.checkpoint()
+
+
+def test_outputs_follow_the_published_layout(tmp_path: Path, clip: Path) -> None:
+    with processor(tmp_path / "store.db") as proc:
+        report = proc.process(clip, tmp_path / "out")
+    folder = tmp_path / "out" / "scenes"
+    assert report.out_dir == folder
+    doc = json.loads((folder / "metadata.json").read_text())
+    assert list(doc) == ["schema_version", "asset", "technical", "shots", "transcript", "ocr",
+                         "faces", "tags", "safety", "audio_events", "keywords", "chapters",
+                         "language"]
+    Metadata.model_validate(doc)
+    for shot in doc["shots"]:
+        assert (folder / shot["keyframe"]["file"]).read_bytes()[:2] == b"\xff\xd8"  # JPEG
+    jsonld = json.loads((folder / "metadata.jsonld").read_text())
+    assert jsonld["@type"] == "VideoObject" and jsonld["duration"] == "PT9S"
+    assert all(part["@type"] == "Clip" for part in jsonld.get("hasPart", []))
+    assert (folder / "captions.vtt").read_text().startswith("WEBVTT")
+    assert (folder / "chapters.vtt").read_text().startswith("WEBVTT")
+    assert (folder / "captions.srt").exists()
+
+
+def test_resume_runs_only_what_is_missing(tmp_path: Path, clip: Path) -> None:
+    db = tmp_path / "store.db"
+    with processor(db, ["technical", "shots"]) as proc:
+        first = proc.process(clip)
+    assert set(first.ran) == {"technical", "shots"}
+    with processor(db) as proc:
+        second = proc.process(clip)
+    assert set(second.ran) == {"language", "keywords", "chapters"}
+    assert set(second.reused) == {"technical", "shots"}
+    with processor(db) as proc:
+        third = proc.process(clip)
+    assert third.status == "already processed" and third.ran == {}
+    with processor(db, force=True) as proc:
+        assert set(proc.process(clip).ran) == set(FAST)
+    with Log.open(db) as log:
+        log.verify()
+        kinds = [Entry.from_bytes(log.get(i)).kind for i in range(log.size)]
+    assert kinds.count("asset.registered/v1") == 1  # registered once, whatever the runs
+
+
+def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[Path, str]]:
+    empty = folder / "empty.mp4"
+    empty.write_bytes(b"")
+    text = folder / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    corrupt = folder / "corrupt.mp4"
+    data = bytearray(clip.read_bytes())
+    for i in range(64, len(data), 7):
+        data[i] ^= 0x5A
+    corrupt.write_bytes(bytes(data))
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])
+    faststart = folder / "faststart.mp4"  # index first: the header survives, frames do not
+    ffmpeg("-i", str(clip), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    cut = folder / "cut.mp4"
+    cut.write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 3])
+    audio_only = folder / "audio.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", str(audio_only))
+    huge = folder / "huge.y4m"
+    huge.write_bytes(b"YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
+    return {
+        "missing": (folder / "missing.mp4", "no such file"),
+        "empty": (empty, "empty"),
+        "text": (text, "not a readable video"),
+        "corrupt": (corrupt, "corrupt.mp4"),
+        "truncated": (truncated, "truncated.mp4"),
+        "cut after its header": (cut, "truncated or damaged"),
+        "audio only": (audio_only, "no video track"),
+        "huge": (huge, "16000x16000"),
+    }
+
+
+def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path: Path, clip: Path) -> None:
+    db = tmp_path / "store.db"
+    cases = bad_inputs(tmp_path, clip)
+    with processor(db) as proc:
+        for name, (path, message) in cases.items():
+            report = proc.process(path)
+            assert report.status == "failed", name
+            assert report.error and message in report.error and "\n" not in report.error, (
+                name, report.error)
+        assert proc.process(clip).status == "processed"
+    with Log.open(db) as log:
+        assert log.verify().size > 0
+
+
+def test_cli_process_batch_with_a_bad_file(tmp_path: Path, clip: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    code = main(["process", str(bad), str(clip), "--analyzers", "technical,shots",
+                 "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "bad.mp4" in captured.err and "Traceback" not in captured.err
+    assert (tmp_path / "out" / "scenes" / "metadata.json").exists()
+    assert main(["show", str(clip), "--insight", "shots"]) == 0
+    shots = json.loads(capsys.readouterr().out)
+    assert len(shots) == 3
+    assert main(["ledger", "verify"]) == 0
+
+
+def test_schema_is_published(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Metadata" and "shots" in schema["properties"]
