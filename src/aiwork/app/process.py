@@ -130,7 +130,7 @@ def normalize(insight: str, items: Any) -> Any:
     """The items as the published schema writes them (defaults filled in, types checked),
     so anyone can recompute the output digest from metadata.json."""
     field = Metadata.model_fields.get(insight)
-    if field is None:
+    if field is None or field.annotation is None:
         raise InputError(f"analyzer output for unknown insight {insight!r}")
     try:
         adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
