@@ -1,0 +1,393 @@
+"""On-screen text: RapidOCR (PP-OCR detection, direction and recognition, ONNX Runtime).
+
+The models ship inside the ``rapidocr`` wheel and are loaded from there by explicit path, so
+RapidOCR never reaches for its download code. Recognition costs ~0.5 s per 640x360 frame on
+two cores, so not every sampled frame is read: one every ``every_seconds`` plus the frame
+nearest each shot keyframe (when the ``shots`` analyzer ran). A frame that barely differs
+from the last one read (a tiny grey thumbnail compared) reuses that frame's result.
+
+The same text (case- and space-insensitive, a small edit distance allowed) found at
+overlapping positions in consecutive examined frames is one *track*; a track becomes an
+instance ``[first seen, last seen + stride)``; tracks with the same text form one item.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    AnalyzerOutput,
+    AnalyzerUnavailable,
+    ModelInfo,
+    weights_digest,
+)
+
+__all__ = ["OcrAnalyzer", "Observation", "edit_distance", "merge_observations", "normalise"]
+
+#: The models the rapidocr wheel ships (its defaults): detection, direction, recognition.
+_MODEL_FILES = {
+    "det": "PP-OCRv6_det_small.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+    "rec": "PP-OCRv6_rec_small.onnx",
+}
+#: Width of the grey thumbnail used to spot near-duplicate frames.
+_THUMB_WIDTH = 64
+#: How many rejected candidates the evidence lists.
+_MAX_REJECTS = 20
+
+Box = tuple[float, float, float, float]  # x, y, width, height, relative 0..1
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One text line read in one examined frame."""
+
+    text: str
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class ExaminedFrame:
+    time: float
+    observations: tuple[Observation, ...]
+    reused: bool = False
+
+
+@dataclass
+class _Track:
+    norm: str
+    first: int  # position in the examined frames
+    last: int
+    seen: list[tuple[float, Observation]] = field(default_factory=list)
+
+    def representative(self) -> str:
+        """The spelling with the highest summed score across the frames."""
+        totals: dict[str, float] = {}
+        for _, obs in self.seen:
+            totals[obs.text] = totals.get(obs.text, 0.0) + obs.score
+        return max(totals.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+
+def normalise(text: str) -> str:
+    """Case- and space-insensitive form of a text."""
+    return "".join(text.split()).casefold()
+
+
+def edit_distance(a: str, b: str, limit: int | None = None) -> int:
+    """Levenshtein distance (stops early, returning ``limit + 1``, past ``limit``)."""
+    if a == b:
+        return 0
+    if limit is not None and abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (ca != cb)))
+        if limit is not None and min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _similar(a: str, b: str, max_edit_ratio: float) -> bool:
+    allowed = max(1, int(max_edit_ratio * max(len(a), len(b))))
+    return edit_distance(a, b, allowed) <= allowed
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return ix * iy / smaller if smaller > 0 else 0.0
+
+
+def merge_observations(
+    frames: Sequence[ExaminedFrame],
+    *,
+    stride: float,
+    duration: float | None = None,
+    max_edit_ratio: float = 0.2,
+    min_overlap: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Items (without ``decision``) from the texts read in the examined frames, in time order.
+
+    A text continues a track when the track was seen in the previous examined frame, its
+    normalised text is within the edit ratio and the boxes overlap. A track ends at
+    ``last seen + stride``, or earlier at the next examined frame (where it was not seen)
+    or at the end of the video.
+    """
+    tracks: list[_Track] = []
+    for pos, frame in enumerate(frames):
+        for obs in sorted(frame.observations, key=lambda o: -o.score):
+            norm = normalise(obs.text)
+            best: _Track | None = None
+            best_distance = 0
+            for track in tracks:
+                if track.last != pos - 1:
+                    continue
+                last_box = track.seen[-1][1].box
+                if _overlap(last_box, obs.box) < min_overlap:
+                    continue
+                if not _similar(track.norm, norm, max_edit_ratio):
+                    continue
+                distance = edit_distance(track.norm, norm)
+                if best is None or distance < best_distance:
+                    best, best_distance = track, distance
+            if best is None:
+                best = _Track(norm=norm, first=pos, last=pos)
+                tracks.append(best)
+            best.last = pos
+            best.seen.append((frame.time, obs))
+    # Group the tracks by their text: one item, one instance per track.
+    groups: dict[str, list[_Track]] = {}
+    for track in sorted(tracks, key=lambda t: (frames[t.first].time, t.seen[0][1].box[1])):
+        groups.setdefault(normalise(track.representative()), []).append(track)
+    items: list[dict[str, Any]] = []
+    for group in groups.values():
+        instances = []
+        boxes = []
+        spellings: dict[str, float] = {}
+        scores: list[float] = []
+        for track in group:
+            start = frames[track.first].time
+            end = frames[track.last].time + stride
+            if track.last + 1 < len(frames):
+                end = min(end, frames[track.last + 1].time)
+            if duration is not None and duration > start:
+                end = min(end, duration)
+            track_scores = [obs.score for _, obs in track.seen]
+            instances.append({"start": round(start, 3), "end": round(end, 3),
+                              "confidence": round(float(np.mean(track_scores)), 3)})
+            for when, obs in track.seen:
+                x, y, w, h = obs.box
+                boxes.append({"time": round(when, 3), "x": round(x, 3), "y": round(y, 3),
+                              "width": round(w, 3), "height": round(h, 3)})
+                spellings[obs.text] = spellings.get(obs.text, 0.0) + obs.score
+            scores.extend(track_scores)
+        text = max(spellings.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        items.append({
+            "id": len(items),
+            "text": text,
+            "confidence": round(float(np.mean(scores)), 3),
+            "instances": instances,
+            "boxes": boxes,
+            # Kept aside for the evidence; removed from the item by the analyzer.
+            "_variants": sorted(spellings, key=lambda s: -spellings[s]),
+        })
+    return items
+
+
+def _model_dir() -> Path:
+    import rapidocr
+
+    return Path(rapidocr.__file__).parent / "models"
+
+
+class OcrAnalyzer(Analyzer):
+    name = "ocr"
+    insight = "ocr"
+    version = "1"
+    after = ("shots",)
+    requires = ("rapidocr", "onnxruntime", "cv2")
+    needs_frames = True
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.every_seconds = float(self.options.get("every_seconds", 2.0))
+        self.min_confidence = float(self.options.get("min_confidence", 0.6))
+        self.duplicate_threshold = float(self.options.get("duplicate_threshold", 6.0))
+        self.max_edit_ratio = float(self.options.get("max_edit_ratio", 0.2))
+        self.min_overlap = float(self.options.get("min_overlap", 0.5))
+        self.use_keyframes = bool(self.options.get("use_keyframes", True))
+        self.threads = int(self.options.get("threads", -1))
+        self._engine: Any = None
+        self._digest: str | None = None
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def model_files(self) -> dict[str, Path]:
+        """The onnx files loaded: the wheel's own unless options name others."""
+        base = _model_dir()
+        return {task: Path(self.options.get(f"{task}_model") or base / filename)
+                for task, filename in _MODEL_FILES.items()}
+
+    def check(self) -> None:
+        super().check()
+        missing = [str(p) for p in self.model_files().values() if not p.is_file()]
+        if missing:
+            raise AnalyzerUnavailable(f"RapidOCR model file(s) missing: {', '.join(missing)}")
+
+    def model(self) -> ModelInfo:
+        from importlib.metadata import version
+
+        if self._digest is None:  # ~20 MB of onnx: hashed once per instance
+            self._digest = weights_digest(self.model_files().values())
+        return ModelInfo("RapidOCR PP-OCR", version("rapidocr"), self._digest)
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "every_seconds": self.every_seconds,
+            "min_confidence": self.min_confidence,
+            "duplicate_threshold": self.duplicate_threshold,
+            "max_edit_ratio": self.max_edit_ratio,
+            "min_overlap": self.min_overlap,
+            "use_keyframes": self.use_keyframes,
+            "models": {task: path.name for task, path in self.model_files().items()},
+        }
+
+    # -- work ----------------------------------------------------------------------------
+
+    def _ocr(self) -> Any:
+        if self._engine is None:
+            from rapidocr import RapidOCR
+
+            files = self.model_files()
+            self._engine = RapidOCR(params={
+                "Global.log_level": "error",
+                # Every candidate comes back: the threshold is applied (and recorded) here.
+                "Global.text_score": 0.0,
+                "Det.model_path": str(files["det"]),
+                "Cls.model_path": str(files["cls"]),
+                "Rec.model_path": str(files["rec"]),
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+            })
+        return self._engine
+
+    def read(self, rgb: NDArray[np.uint8]) -> list[Observation]:
+        """Every text line RapidOCR reads in one RGB frame (no threshold applied)."""
+        height, width = rgb.shape[:2]
+        result = self._ocr()(np.ascontiguousarray(rgb[:, :, ::-1]))  # it takes BGR arrays
+        boxes = getattr(result, "boxes", None)
+        texts = getattr(result, "txts", None)
+        scores = getattr(result, "scores", None)
+        if boxes is None or texts is None or scores is None:
+            return []
+        found = []
+        for quad, text, score in zip(boxes, texts, scores, strict=False):
+            points = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+            x0 = float(np.clip(points[:, 0].min() / width, 0.0, 1.0))
+            x1 = float(np.clip(points[:, 0].max() / width, 0.0, 1.0))
+            y0 = float(np.clip(points[:, 1].min() / height, 0.0, 1.0))
+            y1 = float(np.clip(points[:, 1].max() / height, 0.0, 1.0))
+            found.append(Observation(str(text).strip(), float(score), (x0, y0, x1 - x0, y1 - y0)))
+        return found
+
+    def _chosen(self, ctx: AnalysisContext) -> tuple[list[int], list[float]]:
+        """Indices of the sampled frames to read, and the keyframe times that added some."""
+        assert ctx.frames is not None
+        times = ctx.frames.times
+        chosen: set[int] = set()
+        next_time = -np.inf
+        for i, t in enumerate(times):
+            if t + 1e-6 >= next_time:
+                chosen.add(i)
+                next_time = t + self.every_seconds
+        keyframe_times: list[float] = []
+        shots = ctx.upstream.get("shots")
+        if self.use_keyframes and shots is not None and isinstance(shots.items, list):
+            for shot in shots.items:
+                keyframe = shot.get("keyframe") if isinstance(shot, dict) else None
+                if isinstance(keyframe, dict) and keyframe.get("time") is not None:
+                    keyframe_times.append(float(keyframe["time"]))
+                    chosen.add(ctx.frames.nearest(float(keyframe["time"])))
+        return sorted(chosen), keyframe_times
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        import cv2
+
+        thresholds = {"min_confidence": self.min_confidence, "min_alnum_chars": 2,
+                      "duplicate_max_grey_diff": self.duplicate_threshold,
+                      "max_edit_ratio": self.max_edit_ratio, "min_box_overlap": self.min_overlap}
+        if ctx.frames is None or not len(ctx.frames):
+            return AnalyzerOutput(items=[], evidence={"thresholds": thresholds,
+                                                      "frames_examined": 0},
+                                  parameters=self.parameters(), end=ctx.duration)
+        chosen, keyframe_times = self._chosen(ctx)
+        examined: list[ExaminedFrame] = []
+        rejected: list[dict[str, Any]] = []
+        low_confidence = junk = 0
+        last_thumb: NDArray[np.int16] | None = None
+        last_kept: tuple[Observation, ...] = ()
+        ocr_seconds = 0.0
+        ocr_runs = 0
+        for index in chosen:
+            rgb = ctx.frames.load(index)
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            thumb_h = max(1, round(grey.shape[0] * _THUMB_WIDTH / grey.shape[1]))
+            thumb = cv2.resize(grey, (_THUMB_WIDTH, thumb_h),
+                               interpolation=cv2.INTER_AREA).astype(np.int16)
+            when = ctx.frames.times[index]
+            if (last_thumb is not None and last_thumb.shape == thumb.shape
+                    and int(np.abs(thumb - last_thumb).max()) <= self.duplicate_threshold):
+                examined.append(ExaminedFrame(when, last_kept, reused=True))
+                continue
+            started = time.perf_counter()
+            found = self.read(rgb)
+            ocr_seconds += time.perf_counter() - started
+            ocr_runs += 1
+            kept = []
+            for obs in found:
+                if sum(ch.isalnum() for ch in obs.text) < 2:
+                    junk += 1
+                    reason = "junk"
+                elif obs.score < self.min_confidence:
+                    low_confidence += 1
+                    reason = "low_confidence"
+                else:
+                    kept.append(obs)
+                    continue
+                if len(rejected) < _MAX_REJECTS:
+                    rejected.append({"time": round(when, 3), "text": obs.text,
+                                     "score": round(obs.score, 3), "reason": reason})
+            last_thumb, last_kept = thumb, tuple(kept)
+            examined.append(ExaminedFrame(when, last_kept))
+        stride = max(self.every_seconds, _frame_step(ctx.frames.times))
+        items = merge_observations(examined, stride=stride,
+                                   duration=ctx.duration if ctx.duration > 0 else None,
+                                   max_edit_ratio=self.max_edit_ratio,
+                                   min_overlap=self.min_overlap)
+        variants = []
+        for item in items:
+            spellings = item.pop("_variants")
+            if len(spellings) > 1:
+                variants.append({"id": item["id"], "spellings": spellings[:5]})
+        evidence: dict[str, Any] = {
+            "thresholds": thresholds,
+            "frames_examined": len(examined),
+            "frames_read": ocr_runs,
+            "frames_reused": [round(f.time, 3) for f in examined if f.reused],
+            "examined_times": [round(f.time, 3) for f in examined],
+            "keyframe_times": [round(t, 3) for t in keyframe_times],
+            "stride_seconds": round(stride, 3),
+            "ms_per_frame_read": round(1000 * ocr_seconds / ocr_runs, 1) if ocr_runs else None,
+            "dropped": {"low_confidence": low_confidence, "junk": junk},
+            "dropped_examples": rejected,
+            "alternatives": variants,
+        }
+        return AnalyzerOutput(
+            items=items,
+            confidences=[float(item["confidence"]) for item in items],
+            evidence=evidence,
+            parameters=self.parameters(),
+            end=ctx.duration,
+        )
+
+
+def _frame_step(times: Sequence[float]) -> float:
+    """The usual interval between sampled frames (1 s when it cannot be told)."""
+    if len(times) < 2:
+        return 1.0
+    return float(np.median(np.diff(np.asarray(times, dtype=np.float64))))

@@ -1,0 +1,212 @@
+"""OCR analyzer: real RapidOCR on frames drawn with a real font, merged across frames."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rapidocr", reason="rapidocr is not installed")
+pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
+
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from aiwork.analyzers import load  # noqa: E402
+from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput  # noqa: E402
+from aiwork.analyzers.ocr import (  # noqa: E402
+    ExaminedFrame,
+    Observation,
+    OcrAnalyzer,
+    edit_distance,
+    merge_observations,
+)
+from aiwork.media.decode import FrameStore  # noqa: E402
+from aiwork.media.probe import Probe  # noqa: E402
+from aiwork.model.metadata import OcrText  # noqa: E402
+
+SIZE = (640, 360)
+LINE_1 = "City council approves new harbour bridge"
+LINE_2 = "Construction starts next spring"
+
+
+def _font_file() -> Path:
+    path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+    if path.is_file():
+        return path
+    if shutil.which("fc-match"):
+        found = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        if found and "DejaVu" in found and Path(found).is_file():
+            return Path(found)
+    pytest.skip("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+
+
+def _caption(background: tuple[int, int, int], marker_x: int | None = None) -> Image.Image:
+    """A news-style frame: a lower-third with two caption lines over a coloured picture."""
+    image = Image.new("RGB", SIZE, background)
+    draw = ImageDraw.Draw(image)
+    if marker_x is not None:  # something moving in the picture, so frames really differ
+        draw.ellipse((marker_x, 40, marker_x + 90, 130), fill=(220, 160, 40))
+    draw.rectangle((0, 250, SIZE[0], 340), fill=(15, 15, 15))
+    font = ImageFont.truetype(str(_font_file()), 26)
+    draw.text((24, 258), LINE_1, font=font, fill=(255, 255, 255))
+    draw.text((24, 298), LINE_2, font=font, fill=(255, 230, 120))
+    return image
+
+
+def _plain(colour: tuple[int, int, int]) -> Image.Image:
+    return Image.new("RGB", SIZE, colour)
+
+
+def _context(tmp_path: Path, pictures: Sequence[Image.Image],
+             upstream: dict[str, AnalyzerOutput] | None = None) -> AnalysisContext:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    store = FrameStore(folder)
+    for i, picture in enumerate(pictures):  # as decode() stores them: 1 fps JPEG, quality 92
+        path = folder / f"f{i:06d}.jpg"
+        picture.save(path, quality=92)
+        store.times.append(float(i))
+        store.files.append(path)
+    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4",
+                  duration=float(len(pictures)), bitrate=None, video_codec="h264",
+                  width=SIZE[0], height=SIZE[1], frame_rate=25.0,
+                  frame_count=25 * len(pictures), audio_codec=None, sample_rate=None,
+                  channels=None)
+    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
+                           upstream=upstream or {}, keyframe_dir=tmp_path / "keyframes")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> OcrAnalyzer:
+    loaded = load("ocr", {"every_seconds": 1.0})
+    assert isinstance(loaded, OcrAnalyzer)
+    return loaded
+
+
+def test_reads_caption_and_merges_three_frames(analyzer: OcrAnalyzer, tmp_path: Path) -> None:
+    blue = (20, 50, 110)
+    pictures = [_plain(blue), _plain(blue),
+                _caption(blue, 60), _caption(blue, 260), _caption(blue, 460),
+                _plain((90, 90, 90))]
+    out = analyzer.analyze(_context(tmp_path, pictures))
+    assert isinstance(out.items, list)
+    for item in out.items:
+        OcrText.model_validate(item)  # the published schema (without decision)
+
+    found = [w for item in out.items for w in _words(item["text"])]
+    truth = _words(LINE_1 + " " + LINE_2)
+    hits = sum(1 for w in truth if w in found)
+    assert hits >= 0.9 * len(truth), (found, truth)
+
+    # Each caption line: one item, one instance over the three frames it is shown in.
+    assert len(out.items) == 2, out.items
+    for item in out.items:
+        assert [(i["start"], i["end"]) for i in item["instances"]] == [(2.0, 5.0)]
+        assert [b["time"] for b in item["boxes"]] == [2.0, 3.0, 4.0]
+        assert 0.6 <= item["confidence"] <= 1.0
+        box = item["boxes"][0]
+        assert 0.0 <= box["x"] < 0.1 and 0.68 < box["y"] < 0.95
+        assert 0.3 < box["width"] <= 1.0 and 0.03 < box["height"] < 0.2
+    top, bottom = sorted(out.items, key=lambda i: i["boxes"][0]["y"])
+    assert edit_distance(top["text"].lower(), LINE_1.lower()) <= 2
+    assert edit_distance(bottom["text"].lower(), LINE_2.lower()) <= 2
+    assert out.confidences == [item["confidence"] for item in out.items]
+
+    ev = out.evidence
+    assert ev["frames_examined"] == 6
+    assert ev["frames_reused"] == [1.0]  # the second plain frame is a duplicate of the first
+    assert ev["frames_read"] == 5
+    assert ev["thresholds"]["min_confidence"] == 0.6
+
+
+def test_no_text_on_plain_colour_frames(analyzer: OcrAnalyzer, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    noisy = np.clip(rng.normal(128, 6, (SIZE[1], SIZE[0], 3)), 0, 255).astype(np.uint8)
+    pictures = [_plain((0, 0, 0)), _plain((255, 255, 255)), _plain((200, 40, 40)),
+                Image.fromarray(noisy)]
+    out = analyzer.analyze(_context(tmp_path, pictures))
+    assert out.items == []
+    assert out.confidences == []
+
+
+def test_default_stride_keyframes_and_duplicates(tmp_path: Path) -> None:
+    ocr = OcrAnalyzer()  # every 2 s
+    blue = (20, 50, 110)
+    caption = _caption(blue)
+    pictures = [_plain(blue), _plain(blue), caption, caption, caption, _plain(blue)]
+    shots = AnalyzerOutput(items=[{"id": 0, "instances": [{"start": 0.0, "end": 6.0}],
+                                   "keyframe": {"time": 3.0, "file": "k.jpg", "digest": "x"}}])
+    out = ocr.analyze(_context(tmp_path, pictures, {"shots": shots}))
+    ev = out.evidence
+    assert ev["examined_times"] == [0.0, 2.0, 3.0, 4.0]  # stride 2 plus the keyframe at 3
+    assert ev["keyframe_times"] == [3.0]
+    assert ev["frames_reused"] == [3.0, 4.0]  # same picture: read once
+    assert ev["frames_read"] == 2
+    assert isinstance(out.items, list) and len(out.items) == 2
+    for item in out.items:
+        # Last seen at 4 s; the next 2-second step would end it at 6 (the clip's end).
+        assert [(i["start"], i["end"]) for i in item["instances"]] == [(2.0, 6.0)]
+
+
+def test_thresholds_drop_low_confidence_and_junk(tmp_path: Path) -> None:
+    ocr = OcrAnalyzer({"every_seconds": 1.0})
+    reads = iter([
+        [Observation("Hello world", 0.95, (0.1, 0.1, 0.4, 0.1)),
+         Observation("x", 0.99, (0.6, 0.6, 0.05, 0.05)),
+         Observation("blurry", 0.41, (0.1, 0.5, 0.3, 0.1))],
+        [Observation("Hel1o World", 0.85, (0.11, 0.1, 0.4, 0.1))],
+    ])
+
+    def fake_read(rgb: Any) -> list[Observation]:
+        return next(reads)
+
+    ocr.read = fake_read  # type: ignore[method-assign]
+    out = ocr.analyze(_context(tmp_path, [_plain((0, 0, 0)), _plain((255, 255, 255))]))
+    assert isinstance(out.items, list)
+    assert [(i["text"], i["confidence"]) for i in out.items] == [("Hello world", 0.9)]
+    assert out.items[0]["instances"] == [{"start": 0.0, "end": 2.0, "confidence": 0.9}]
+    assert out.evidence["dropped"] == {"low_confidence": 1, "junk": 1}
+    assert out.evidence["alternatives"] == [{"id": 0, "spellings": ["Hello world", "Hel1o World"]}]
+
+
+def test_merge_rules() -> None:
+    box = (0.1, 0.8, 0.5, 0.08)
+    elsewhere = (0.1, 0.1, 0.5, 0.08)
+
+    def frame(t: float, *obs: Observation) -> ExaminedFrame:
+        return ExaminedFrame(t, tuple(obs))
+
+    frames = [
+        frame(0.0, Observation("BREAKING NEWS", 0.9, box)),
+        frame(2.0, Observation("Breaking  news", 0.8, box),
+              Observation("BREAKING NEWS", 0.9, elsewhere)),  # same text, other place
+        frame(4.0),
+        frame(6.0, Observation("breaking news", 0.7, box)),  # back after a gap
+        frame(8.0, Observation("Sports", 0.9, box)),
+    ]
+    items = merge_observations(frames, stride=2.0, duration=9.0)
+    assert [i["text"] for i in items] == ["BREAKING NEWS", "Sports"]
+    news, sports = items
+    assert [(i["start"], i["end"]) for i in news["instances"]] == [(0.0, 4.0), (2.0, 4.0),
+                                                                    (6.0, 8.0)]
+    assert [(i["start"], i["end"]) for i in sports["instances"]] == [(8.0, 9.0)]  # clip end
+    assert edit_distance("kitten", "sitting") == 3
+
+
+def test_model_info_digests_the_shipped_models(analyzer: OcrAnalyzer) -> None:
+    info = analyzer.model()
+    assert info.name == "RapidOCR PP-OCR"
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", info.version)
+    assert info.weights_digest is not None and info.weights_digest.startswith("sha256:")
+    assert all(p.is_file() for p in analyzer.model_files().values())
