@@ -12,8 +12,16 @@ from aiwork.analyzers.text import text_spans
 def yake_keywords(text: str, language: str, top: int) -> list[tuple[str, float]]:
     import yake
 
-    extractor = yake.KeywordExtractor(lan=language, n=2, top=top, dedup_lim=0.8)
-    return [(str(k), float(s)) for k, s in extractor.extract_keywords(text)]
+    extractor = yake.KeywordExtractor(lan=language, n=2, top=top * 2, dedup_lim=0.8)
+    seen: set[str] = set()
+    result: list[tuple[str, float]] = []
+    for keyword, score in extractor.extract_keywords(text):
+        clean = " ".join(str(keyword).strip(" .,;:!?\"'()[]").split())
+        if len(clean) < 2 or clean.lower() in seen:
+            continue
+        seen.add(clean.lower())
+        result.append((clean, float(score)))
+    return result[:top]
 
 
 class KeywordsAnalyzer(Analyzer):

@@ -123,7 +123,7 @@ def decode(
                 for out in resampler.resample(None):
                     audio_chunks.append(out.to_ndarray()[0].astype(np.float32))
     except av.FFmpegError as exc:
-        raise MediaError(f"{path}: decoding failed ({exc})") from exc
+        raise MediaError(f"{path}: truncated or damaged: decoding failed ({exc})") from exc
     if count == 0:
         raise MediaError(f"{path}: no video frame could be decoded")
     decoded = last_time + 1.0 / fps

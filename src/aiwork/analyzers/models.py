@@ -1,0 +1,156 @@
+"""Locating model files that ship inside installed packages, and caching what is derived
+from them (joined weight files, weight digests).
+
+Nothing here downloads anything: a model is a folder of files from an installed wheel, a
+folder built once from such files under ``$AIWORK_HOME/models/``, or a folder the user names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from aiwork.analyzers.base import AnalyzerUnavailable, weights_digest
+from aiwork.config import home
+
+__all__ = [
+    "cached_weights_digest",
+    "distribution_version",
+    "join_parts",
+    "models_home",
+    "package_dir",
+    "sha256_of",
+]
+
+_lock = threading.Lock()
+_digests: dict[tuple[tuple[str, int, int], ...], str] = {}
+_verified: set[tuple[str, int, int]] = set()
+
+
+def models_home() -> Path:
+    """Where models derived from packaged files are kept: ``$AIWORK_HOME/models``."""
+    return home() / "models"
+
+
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed package, found without importing it (None if missing)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def distribution_version(name: str) -> str | None:
+    """The installed version of a distribution (pip name), or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def cached_weights_digest(files: Iterable[Path]) -> str:
+    """:func:`~aiwork.analyzers.base.weights_digest`, computed once per process per file set
+    (keyed by path, size and modification time, so a replaced file is hashed again)."""
+    paths = sorted(files, key=lambda p: p.name)
+    key = tuple(_key(p) for p in paths)
+    with _lock:
+        found = _digests.get(key)
+    if found is None:
+        found = weights_digest(paths)
+        with _lock:
+            _digests[key] = found
+    return found
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified_once(path: Path, sha256: str) -> bool:
+    """True when ``path`` has the expected sha256; hashed once per process per file state."""
+    key = _key(path)
+    with _lock:
+        if key in _verified:
+            return True
+    if sha256_of(path) != sha256:
+        return False
+    with _lock:
+        _verified.add(key)
+    return True
+
+
+def join_parts(
+    parts: Sequence[Path],
+    companions: Sequence[Path],
+    folder: Path,
+    joined_name: str,
+    sha256: str,
+) -> Path:
+    """A model folder holding ``joined_name`` (the bytes of ``parts`` concatenated, whose
+    sha256 must equal ``sha256``) beside copies of the ``companions``.
+
+    Built once: an existing folder is reused after its joined file is checked (once per
+    process). It is built in a temporary folder beside it and renamed into place, so a crash
+    or a concurrent run never leaves a half-written model where a complete one is expected.
+    """
+    target = folder / joined_name
+    if target.is_file() and all((folder / c.name).is_file() for c in companions):
+        if _verified_once(target, sha256):
+            return folder
+        # A damaged or altered cache: rebuild it.
+        shutil.rmtree(folder, ignore_errors=True)
+    missing = [str(p) for p in (*parts, *companions) if not p.is_file()]
+    if missing:
+        raise AnalyzerUnavailable(f"model files are missing: {', '.join(missing)}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        digest = hashlib.sha256()
+        with (work / joined_name).open("wb") as out:
+            for part in parts:
+                with part.open("rb") as handle:
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != sha256:
+            raise AnalyzerUnavailable(
+                f"joining {', '.join(p.name for p in parts)} gave sha256 {digest.hexdigest()}, "
+                f"expected {sha256}: the installed model package is damaged or not the "
+                "pinned version; reinstall it"
+            )
+        for companion in companions:
+            shutil.copyfile(companion, work / companion.name)
+        work.chmod(0o755)  # mkdtemp makes it 0700; the cache is as readable as AIWORK_HOME
+        try:
+            os.rename(work, folder)
+        except OSError:
+            # Another process finished first: use its folder if it is sound.
+            if not (target.is_file() and _verified_once(target, sha256)):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with _lock:
+        _verified.add(_key(target))
+    return folder

