@@ -180,3 +180,68 @@ def test_schema_is_published(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "Metadata" and "shots" in schema["properties"]
+
+
+def test_a_silent_video_is_processed(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=navy:s=320x180:d=3:r=25", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(silent))
+    with processor(tmp_path / "store.db", ["technical", "shots", "transcript",
+                                            "audio_events"]) as proc:
+        report = proc.process(silent)
+    assert report.status == "processed", report.error
+    assert report.metadata is not None and report.metadata.technical is not None
+    assert report.metadata.technical.audio_codec is None
+    assert report.metadata.transcript is not None and report.metadata.transcript.segments == []
+
+
+def test_a_folder_is_processed(tmp_path: Path, clip: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "incoming"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.mp4").write_bytes(clip.read_bytes())
+    (folder / "readme.txt").write_text("not a video, not picked up")
+    assert main(["process", str(folder), "--analyzers", "technical"]) == 0
+    assert "a.mp4: processed" in capsys.readouterr().err
+
+
+def test_a_killed_run_resumes_without_redoing_finished_analyzers(tmp_path: Path,
+                                                                 clip: Path) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    db = tmp_path / "store.db"
+    env = {**os.environ, "AIWORK_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiwork", "process", str(clip), "--db", str(db),
+         "--analyzers", "technical,shots,ocr"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    done: set[str] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists() and Log.is_ledger(db):
+            try:
+                with Log.open(db) as log:
+                    done = {Entry.from_bytes(log.get(i)).body.get("analyzer", "")
+                            for i in range(log.size)}
+            except Exception:  # the writer may hold the file; look again
+                pass
+            if "shots" in done:
+                break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert "shots" in done, "the run ended before shots was logged"
+    with Log.open(db) as log:
+        log.verify()
+    with processor(db, ["technical", "shots", "ocr"]) as again:
+        report = again.process(clip)
+    assert report.status in {"processed", "already processed"}
+    assert "technical" not in report.ran and "shots" not in report.ran
+    with Log.open(db) as log:
+        log.verify()
+        analyzers = [Entry.from_bytes(log.get(i)).body.get("analyzer") for i in range(log.size)]
+    assert analyzers.count("shots") == 1 and analyzers.count("ocr") == 1

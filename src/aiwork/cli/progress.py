@@ -32,4 +32,4 @@ class RichProgress:
         self._progress.update(self._tasks[key], completed=fraction)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False, highlight=False)
+        self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
