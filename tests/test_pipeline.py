@@ -245,3 +245,11 @@ def test_a_killed_run_resumes_without_redoing_finished_analyzers(tmp_path: Path,
         log.verify()
         analyzers = [Entry.from_bytes(log.get(i)).body.get("analyzer") for i in range(log.size)]
     assert analyzers.count("shots") == 1 and analyzers.count("ocr") == 1
+
+
+def test_the_published_schema_file_is_current() -> None:
+    """docs/metadata.schema.json is what `aiwork schema` prints (regenerate it if this fails)."""
+    from aiwork.model.metadata import json_schema
+
+    published = Path(__file__).parents[1] / "docs" / "metadata.schema.json"
+    assert json.loads(published.read_text()) == json_schema()
