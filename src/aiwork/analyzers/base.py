@@ -115,6 +115,9 @@ class Analyzer(ABC):
     #: Python modules its model needs; missing ones make it unavailable, not a crash.
     requires: ClassVar[tuple[str, ...]] = ()
     needs_frames: ClassVar[bool] = False
+    #: Its frame visitor needs only every n-th decoded frame (scaling each costs more than
+    #: decoding it).
+    scan_every: int = 1
     needs_audio: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

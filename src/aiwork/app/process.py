@@ -219,10 +219,13 @@ class Processor:
             work_dir = Path(work)
             frames = audio = None
             if want_frames or want_audio:
-                visitors = [v for n in pending
-                            if (v := self.analyzers[n].frame_visitor(facts)) is not None]
+                scanners = [self.analyzers[n] for n in pending]
+                visitors = [v for a in scanners if (v := a.frame_visitor(facts)) is not None]
+                every = min((a.scan_every for a in scanners if a.frame_visitor is not None
+                             and type(a).frame_visitor is not Analyzer.frame_visitor),
+                            default=1)
                 decoded = decode(
-                    facts, work_dir / "frames", visitors=visitors,
+                    facts, work_dir / "frames", visitors=visitors, scan_every=every,
                     sample_fps=self.options.sample_fps, want_audio=want_audio,
                     progress=lambda f: self.progress.stage(name, "decode", f),
                 )

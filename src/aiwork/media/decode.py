@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
 from aiwork.media.probe import MediaError, Probe
@@ -21,7 +22,8 @@ from aiwork.media.probe import MediaError, Probe
 __all__ = ["AUDIO_RATE", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
 
 AUDIO_RATE = 16_000
-#: Called with (frame number, seconds, RGB array at scan size) for every decoded frame.
+#: Called with (frame number, seconds, BGR array at scan size, OpenCV's channel order) for
+#: every decoded frame.
 FrameVisitor = Callable[[int, float, NDArray[np.uint8]], None]
 
 
@@ -74,11 +76,15 @@ def decode(
     visitors: Sequence[FrameVisitor] = (),
     sample_fps: float = 1.0,
     scan_width: int = 256,
+    scan_every: int = 1,
     sample_width: int = 640,
     want_audio: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> DecodedMedia:
-    """Decode ``probe.path`` once. Raises :class:`MediaError` if it cannot be decoded."""
+    """Decode ``probe.path`` once. Raises :class:`MediaError` if it cannot be decoded.
+
+    Visitors see every ``scan_every``-th frame, numbered in the frames they see.
+    """
     path = probe.path
     work.mkdir(parents=True, exist_ok=True)
     frames = FrameStore(work)
@@ -100,15 +106,17 @@ def decode(
             if want_audio and container.streams.audio:
                 streams.append(container.streams.audio[0])
                 resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            scaler = VideoReformatter()  # one scaler for every frame, not one per frame
             for packet in container.demux(*streams):
                 for frame in packet.decode():
                     if isinstance(frame, av.VideoFrame):
                         time = float(frame.time) if frame.time is not None else count / fps
-                        if visitors:
-                            small: NDArray[np.uint8] = frame.to_ndarray(  # type: ignore[assignment]
-                                width=scan_width, height=scan_h, format="rgb24")
+                        if visitors and count % scan_every == 0:
+                            small: NDArray[np.uint8] = scaler.reformat(
+                                frame, width=scan_width, height=scan_h, format="bgr24"
+                            ).to_ndarray()  # type: ignore[assignment]
                             for visit in visitors:
-                                visit(count, time, small)
+                                visit(count // scan_every, time, small)
                         if time + 1e-6 >= next_sample:
                             frames.add(time, frame.reformat(width=sample_w, height=sample_h))
                             next_sample = time + 1.0 / sample_fps
