@@ -219,11 +219,10 @@ class Processor:
             work_dir = Path(work)
             frames = audio = None
             if want_frames or want_audio:
-                scanners = [self.analyzers[n] for n in pending]
-                visitors = [v for a in scanners if (v := a.frame_visitor(facts)) is not None]
-                every = min((a.scan_every for a in scanners if a.frame_visitor is not None
-                             and type(a).frame_visitor is not Analyzer.frame_visitor),
-                            default=1)
+                scanning = [(a, v) for n in pending
+                            if (v := (a := self.analyzers[n]).frame_visitor(facts)) is not None]
+                visitors = [v for _, v in scanning]
+                every = min((a.scan_every for a, _ in scanning), default=1)
                 decoded = decode(
                     facts, work_dir / "frames", visitors=visitors, scan_every=every,
                     sample_fps=self.options.sample_fps, want_audio=want_audio,
