@@ -161,7 +161,7 @@ class FacesAnalyzer(Analyzer):
                     "width": round(w / width, 3), "height": round(h / height, 3),
                     "confidence": round(_squash(weight), 3),
                 })
-        step = _frame_step(times)
+        step = ctx.frames.step
         instances = []
         in_ranges = hit_frames = 0
         for first, last in presence_ranges([c > 0 for c in counts], self.max_gap_frames):
@@ -201,9 +201,3 @@ class FacesAnalyzer(Analyzer):
             end=ctx.duration,
         )
 
-
-def _frame_step(times: Sequence[float]) -> float:
-    """The usual interval between sampled frames (1 s when it cannot be told)."""
-    if len(times) < 2:
-        return 1.0
-    return float(np.median(np.diff(np.asarray(times, dtype=np.float64))))

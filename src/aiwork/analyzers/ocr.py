@@ -358,7 +358,7 @@ class OcrAnalyzer(Analyzer):
                                      "score": round(obs.score, 3), "reason": reason})
             last_thumb, last_kept = thumb, tuple(kept)
             examined.append(ExaminedFrame(when, last_kept))
-        stride = max(self.every_seconds, _frame_step(ctx.frames.times))
+        stride = max(self.every_seconds, ctx.frames.step)
         items = merge_observations(examined, stride=stride,
                                    duration=ctx.duration if ctx.duration > 0 else None,
                                    max_edit_ratio=self.max_edit_ratio,
@@ -389,9 +389,3 @@ class OcrAnalyzer(Analyzer):
             end=ctx.duration,
         )
 
-
-def _frame_step(times: Sequence[float]) -> float:
-    """The usual interval between sampled frames (1 s when it cannot be told)."""
-    if len(times) < 2:
-        return 1.0
-    return float(np.median(np.diff(np.asarray(times, dtype=np.float64))))

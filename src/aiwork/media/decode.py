@@ -44,6 +44,13 @@ class FrameStore:
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def step(self) -> float:
+        """The usual interval between sampled frames (1 s when it cannot be told)."""
+        if len(self.times) < 2:
+            return 1.0
+        return float(np.median(np.diff(np.asarray(self.times, dtype=np.float64))))
+
     def load(self, index: int) -> NDArray[np.uint8]:
         """Frame ``index`` as an RGB array (height, width, 3)."""
         from PIL import Image
