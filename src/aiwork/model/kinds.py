@@ -82,6 +82,58 @@ class AiDecision(BaseModel):
     task: str | None = Field(default=None, max_length=128)
 
 
+_DID = r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleGranted(_Body):
+    """Body of ``role.granted/v1``: an identity holds a role on this coordinator."""
+
+    subject: str = Field(pattern=_DID)
+    role: str = Field(pattern=r"^(requester|worker|expert|auditor|admin)$")
+    granted_by: str | None = Field(default=None, description="admin did; None: open registration")
+
+
+class CreditsGranted(_Body):
+    """Body of ``credits.granted/v1``: credits put into an account (a requester's budget)."""
+
+    to: str = Field(pattern=_DID)
+    amount: int = Field(gt=0)
+    reason: str = Field(max_length=255)
+
+
+class RewardAccrued(_Body):
+    """Body of ``reward.accrued/v1``: credits moved from a payer to an earner for work done.
+
+    Balances are the sum of grants and rewards received minus rewards paid: the ledger alone
+    recomputes them.
+    """
+
+    to: str = Field(pattern=_DID)
+    payer: str = Field(pattern=_DID)
+    amount: int = Field(gt=0)
+    job: str = Field(max_length=128)
+    task: str = Field(max_length=128)
+    reason: str = Field(max_length=255)
+
+
+class ReputationUpdate(_Body):
+    """Body of ``reputation.update/v1``: one observation and the reputation after it."""
+
+    subject: str = Field(pattern=_DID)
+    role: str = Field(pattern=r"^(worker|expert)$")
+    insight: str | None = Field(default=None, max_length=64)
+    source: str = Field(pattern=r"^(agreement|gold|consensus)$")
+    observation: float = Field(ge=0, le=1)
+    score: float = Field(ge=0, le=1)
+    samples: int = Field(ge=0)
+    quarantined: bool
+    task: str | None = Field(default=None, max_length=128)
+
+
 @dataclass(frozen=True)
 class EntryKind:
     """One version of one kind. ``body_model`` ``None`` means any JSON object."""
@@ -163,5 +215,11 @@ DEFAULT_KINDS = KindRegistry(
         EntryKind("asset.registered", 1, "a media file known by its sha256", AssetRegistered),
         EntryKind("ai.decision", 1, "one analyzer run: model, input, output digest, evidence",
                   AiDecision),
+        EntryKind("role.granted", 1, "an identity holds a role", RoleGranted),
+        EntryKind("credits.granted", 1, "credits put into an account", CreditsGranted),
+        EntryKind("reward.accrued", 1, "credits moved from a payer to an earner",
+                  RewardAccrued),
+        EntryKind("reputation.update", 1, "one quality observation and the reputation after it",
+                  ReputationUpdate),
     ]
 )
