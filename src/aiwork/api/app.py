@@ -1,0 +1,210 @@
+"""The coordinator's HTTP API (FastAPI; OpenAPI at ``/openapi.json``).
+
+Every request that changes state carries the signed headers of :mod:`aiwork.auth`; an
+unsigned, forged, expired or replayed request gets 401 with its reason, a caller without the
+needed role 403, and neither changes anything. Reads of the public log need no signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from aiwork.app.identities import Identities, RoleError
+from aiwork.app.ledger import open_ledger
+from aiwork.app.process import open_store
+from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
+from aiwork.crypto import SigningKey
+from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
+from aiwork.ledger.log import Log
+from aiwork.store.blobs import BlobStore
+
+__all__ = ["MAX_UPLOAD_BYTES", "ServerSettings", "create_app"]
+
+#: Largest upload accepted, in bytes (2 GiB). Override with ServerSettings.max_upload_bytes.
+MAX_UPLOAD_BYTES = 2 << 30
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    db: Path
+    key: SigningKey  # the coordinator's own identity: signs role grants
+    open_registration: bool = False
+    admin: str | None = None  # a did granted admin at start
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+
+class _State:
+    """One database connection per thread (SQLite connections are not shared)."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self.lock = threading.Lock()
+        log = open_store(settings.db)
+        identities = Identities(log, settings.key)
+        if settings.admin:
+            identities.bootstrap_admin(settings.admin)
+        log.close()
+        self.blobs = BlobStore(settings.db.parent / "blobs")
+
+    def log(self) -> Log:
+        log: Log | None = getattr(self._local, "log", None)
+        if log is None:
+            log = open_ledger(self.settings.db, signing=True)
+            self._local.log = log
+        return log
+
+    def identities(self) -> Identities:
+        return Identities(self.log(), self.settings.key)
+
+    def verifier(self) -> RequestVerifier:
+        return RequestVerifier(SqliteNonceStore(self.log().db))
+
+
+def _raw_target(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return raw.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    state = _State(settings)
+    app = FastAPI(title="aiwork coordinator", version="1",
+                  description="Video metadata network: identities, media, ledger.")
+
+    @app.exception_handler(RequestAuthError)
+    async def _unauthorized(_: Request, exc: RequestAuthError) -> JSONResponse:
+        return JSONResponse({"error": exc.reason, "message": str(exc)}, status_code=401)
+
+    @app.exception_handler(RoleError)
+    async def _forbidden(_: Request, exc: RoleError) -> JSONResponse:
+        return JSONResponse({"error": "forbidden", "message": exc.diagnostics()}, status_code=403)
+
+    @app.exception_handler(TooLargeError)
+    async def _too_large(_: Request, exc: TooLargeError) -> JSONResponse:
+        return JSONResponse({"error": "too-large", "message": str(exc)}, status_code=413)
+
+    @app.exception_handler(OutOfRangeError)
+    async def _not_found(_: Request, exc: OutOfRangeError) -> JSONResponse:
+        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
+
+    @app.exception_handler(AiworkError)
+    async def _bad_request(_: Request, exc: AiworkError) -> JSONResponse:
+        return JSONResponse({"error": "bad-request", "message": exc.diagnostics()},
+                            status_code=400)
+
+    async def caller(request: Request, body: bytes) -> str:
+        return state.verifier().verify(request.method, _raw_target(request), body,
+                                       dict(request.headers))
+
+    async def json_body(request: Request, body: bytes) -> dict[str, Any]:
+        from aiwork.canonical import parse_json
+
+        value = parse_json(body, what="request body")
+        if not isinstance(value, dict):
+            raise InputError("request body must be a JSON object")
+        return value
+
+    # -- identities -----------------------------------------------------------------------
+
+    @app.post("/v1/identities", summary="Ask for a role for the signing identity")
+    async def register(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        role = str((await json_body(request, body)).get("role", ""))
+        with state.lock:
+            status = state.identities().request(did, role,
+                                                open_registration=settings.open_registration)
+        return {"did": did, "role": role, "status": status}
+
+    @app.post("/v1/admin/approve", summary="Grant a role (admin only)")
+    async def approve(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        admin = await caller(request, body)
+        data = await json_body(request, body)
+        with state.lock:
+            state.identities().approve(admin, str(data.get("did", "")), str(data.get("role", "")))
+        return {"did": data.get("did"), "role": data.get("role"), "status": "granted"}
+
+    @app.get("/v1/identities/{did}", summary="Roles of an identity")
+    async def identity(did: str) -> dict[str, Any]:
+        return {"did": did, "roles": state.identities().status(did)}
+
+    # -- media ----------------------------------------------------------------------------
+
+    @app.put("/v1/blobs/{digest}", summary="Upload media by its sha256 (requester or worker)")
+    async def upload(digest: str, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
+            raise TooLargeError(f"upload of {length} bytes is over the limit of "
+                                f"{settings.max_upload_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_upload_bytes:
+                raise TooLargeError(f"upload is over the limit of {settings.max_upload_bytes} bytes")
+        data = bytes(body)
+        did = await caller(request, data)
+        state.identities().require(did, "requester", "worker", "admin")
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise InputError(f"uploaded bytes have digest {actual}, not {digest}")
+        state.blobs.path(digest)  # validates the digest's form
+        with _temp_file(settings.db.parent, data) as path:
+            stored = state.blobs.put_file(path)
+        return {"digest": stored, "size": len(data)}
+
+    @app.get("/v1/blobs/{digest}", summary="Download media by digest")
+    async def download(digest: str) -> Response:
+        if not state.blobs.has(digest):
+            raise HTTPException(404, f"no blob {digest}")
+        return Response(state.blobs.get(digest), media_type="application/octet-stream")
+
+    # -- the public log -------------------------------------------------------------------
+
+    @app.get("/v1/ledger/checkpoint", response_class=PlainTextResponse,
+             summary="The latest signed checkpoint (C2SP signed note)")
+    async def checkpoint() -> str:
+        with state.lock:
+            return state.log().checkpoint()
+
+    @app.get("/v1/ledger/key", response_class=PlainTextResponse, summary="The log's verifier key")
+    async def verifier_key() -> str:
+        return state.log().verifier_key.to_text() + "\n"
+
+    @app.get("/v1/ledger/entries/{index}", summary="An entry's bytes exactly as hashed")
+    async def entry(index: int) -> Response:
+        return Response(state.log().get(index), media_type="application/json")
+
+    @app.get("/v1/ledger/proof/inclusion", summary="Inclusion proof")
+    async def inclusion(index: int, size: int | None = None) -> dict[str, Any]:
+        return state.log().inclusion_proof(index, size).to_json()
+
+    @app.get("/v1/ledger/proof/consistency", summary="Consistency proof")
+    async def consistency(first: int, second: int | None = None) -> dict[str, Any]:
+        return state.log().consistency_proof(first, second).to_json()
+
+    return app
+
+
+@contextmanager
+def _temp_file(folder: Path, data: bytes) -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(prefix=".upload-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+

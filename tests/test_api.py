@@ -1,0 +1,131 @@
+"""The coordinator API: signed requests, roles, uploads, the public log; every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiwork.api import ServerSettings, create_app
+from aiwork.auth import sign_request
+from aiwork.crypto import SigningKey
+from aiwork.ledger import verify
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+
+
+def signed(client: TestClient, key: SigningKey, method: str, path: str,
+           body: bytes = b"", **headers: str) -> Any:
+    all_headers = {**sign_request(key, method, path, body), **headers}
+    return client.request(method, path, content=body, headers=all_headers)
+
+
+def post_json(client: TestClient, key: SigningKey, path: str, value: dict[str, Any]) -> Any:
+    return signed(client, key, "POST", path, json.dumps(value).encode(),
+                  **{"content-type": "application/json"})
+
+
+@pytest.fixture
+def admin() -> SigningKey:
+    return SigningKey.generate()
+
+
+def make_client(tmp_path: Path, admin: SigningKey, *, open_registration: bool,
+                max_upload: int = 1 << 20) -> TestClient:
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=open_registration, admin=admin.did,
+                              max_upload_bytes=max_upload)
+    return TestClient(create_app(settings))
+
+
+def test_open_registration_grants_at_once_and_logs_it(tmp_path: Path, admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    worker = SigningKey.generate()
+    reply = post_json(client, worker, "/v1/identities", {"role": "worker"})
+    assert reply.status_code == 200 and reply.json()["status"] == "granted"
+    assert client.get(f"/v1/identities/{worker.did}").json()["roles"] == {"worker": "granted"}
+    with Log.open(tmp_path / "coord.db") as log:
+        bodies = [Entry.from_bytes(log.get(i)).body for i in range(log.size)]
+    assert {"subject": worker.did, "role": "worker", "granted_by": None} in bodies
+
+
+def test_closed_registration_waits_for_an_admin(tmp_path: Path, admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=False)
+    expert = SigningKey.generate()
+    assert post_json(client, expert, "/v1/identities", {"role": "expert"}).json()["status"] == "pending"
+    outsider = SigningKey.generate()
+    refused = post_json(client, outsider, "/v1/admin/approve", {"did": expert.did, "role": "expert"})
+    assert refused.status_code == 403 and "admin" in refused.json()["message"]
+    assert client.get(f"/v1/identities/{expert.did}").json()["roles"] == {"expert": "pending"}
+    ok = post_json(client, admin, "/v1/admin/approve", {"did": expert.did, "role": "expert"})
+    assert ok.status_code == 200
+    assert client.get(f"/v1/identities/{expert.did}").json()["roles"] == {"expert": "granted"}
+    assert post_json(client, expert, "/v1/identities", {"role": "admin"}).status_code == 403
+
+
+def test_unsigned_forged_expired_and_replayed_requests_get_401(tmp_path: Path,
+                                                              admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    key = SigningKey.generate()
+    body = json.dumps({"role": "worker"}).encode()
+    assert client.post("/v1/identities", content=body).json()["error"] == "unsigned"
+    headers = sign_request(key, "POST", "/v1/identities", body)
+    forged = client.post("/v1/identities", content=json.dumps({"role": "expert"}).encode(),
+                         headers=headers)
+    assert forged.status_code == 401 and forged.json()["error"] == "bad-signature"
+    old = sign_request(key, "POST", "/v1/identities", body, now=1_000_000)
+    assert client.post("/v1/identities", content=body, headers=old).json()["error"] == "expired"
+    assert client.post("/v1/identities", content=body, headers=headers).status_code == 200
+    again = client.post("/v1/identities", content=body, headers=headers)
+    assert again.status_code == 401 and again.json()["error"] == "replayed"
+    assert client.get(f"/v1/identities/{key.did}").json()["roles"] == {"worker": "granted"}
+
+
+def test_uploads_are_checked_against_their_digest_and_size(tmp_path: Path,
+                                                          admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True, max_upload=1000)
+    requester = SigningKey.generate()
+    post_json(client, requester, "/v1/identities", {"role": "requester"})
+    data = b"video bytes" * 10
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert signed(client, requester, "PUT", f"/v1/blobs/{digest}", data).status_code == 200
+    assert client.get(f"/v1/blobs/{digest}").content == data
+    wrong = "sha256:" + "0" * 64
+    reply = signed(client, requester, "PUT", f"/v1/blobs/{wrong}", data)
+    assert reply.status_code == 400 and "digest" in reply.json()["message"]
+    big = b"x" * 2000
+    big_digest = "sha256:" + hashlib.sha256(big).hexdigest()
+    reply = signed(client, requester, "PUT", f"/v1/blobs/{big_digest}", big)
+    assert reply.status_code == 413
+    stranger = SigningKey.generate()
+    assert signed(client, stranger, "PUT", f"/v1/blobs/{digest}", data).status_code == 403
+    assert client.get(f"/v1/blobs/{big_digest}").status_code == 404
+
+
+def test_the_public_log_serves_checkpoints_entries_and_proofs(tmp_path: Path,
+                                                              admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    for _ in range(3):
+        post_json(client, SigningKey.generate(), "/v1/identities", {"role": "worker"})
+    note = client.get("/v1/ledger/checkpoint").text
+    key = client.get("/v1/ledger/key").text.strip()
+    checkpoint = verify.verify_checkpoint(note, key)
+    assert checkpoint.size == 4  # the admin grant and three workers
+    entry = client.get("/v1/ledger/entries/2").content
+    proof = client.get("/v1/ledger/proof/inclusion", params={"index": 2}).json()
+    verify.verify_entry_in_checkpoint(entry, proof, note, key)
+    consistency = client.get("/v1/ledger/proof/consistency",
+                             params={"first": 1, "second": 4}).json()
+    assert consistency["size1"] == 1 and consistency["size2"] == 4
+    assert client.get("/v1/ledger/entries/99").status_code == 404
+    assert "/v1/identities" in client.get("/openapi.json").json()["paths"]
+
+
+def test_malformed_json_is_a_clear_400(tmp_path: Path, admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    reply = signed(client, SigningKey.generate(), "POST", "/v1/identities", b"{role: worker")
+    assert reply.status_code == 400 and "not valid JSON" in reply.json()["message"]
