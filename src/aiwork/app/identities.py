@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from aiwork.crypto import SigningKey, public_key_from_did
+from aiwork.config import home
+from aiwork.crypto import SigningKey, public_key_from_did, read_key_file, write_key_file
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.store import Migration
 
-__all__ = ["ROLES", "Identities", "RoleError"]
+__all__ = ["ROLES", "Identities", "RoleError", "coordinator_key"]
 
 ROLES = ("requester", "worker", "expert", "auditor", "admin")
 
@@ -95,3 +96,13 @@ class Identities:
                 " status = 'granted', granted_by = excluded.granted_by, entry = excluded.entry",
                 (did, role, datetime.now(UTC).isoformat(), granted_by, index),
             )
+
+
+def coordinator_key() -> SigningKey:
+    """The coordinator's own identity, ``$AIWORK_HOME/coordinator.key`` (made on first use)."""
+    path = home() / "coordinator.key"
+    if path.exists():
+        return read_key_file(path)
+    key = SigningKey.generate()
+    write_key_file(path, key)
+    return key

@@ -14,6 +14,7 @@ import click
 
 from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
+from aiwork.cli.network import admin_group, register_cmd, serve_cmd
 from aiwork.cli.process import analyzers_cmd, process_cmd, schema_cmd, show_cmd
 from aiwork.errors import AiworkError
 
@@ -32,6 +33,9 @@ cli.add_command(process_cmd)
 cli.add_command(show_cmd)
 cli.add_command(analyzers_cmd)
 cli.add_command(schema_cmd)
+cli.add_command(serve_cmd)
+cli.add_command(register_cmd)
+cli.add_command(admin_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,71 @@
+"""A signed HTTP client for the coordinator (used by the CLI and workers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from aiwork.auth import sign_request
+from aiwork.crypto import SigningKey
+from aiwork.errors import AiworkError, ConfigError
+
+__all__ = ["CoordinatorClient", "CoordinatorError"]
+
+
+class CoordinatorError(AiworkError):
+    """The coordinator refused a request or could not be reached; carries its reason."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class CoordinatorClient:
+    def __init__(self, url: str, key: SigningKey | None = None, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"coordinator URL {url!r} must start with http:// or https://")
+        self.key = key
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: bytes = b"", *, signed: bool = True,
+                content_type: str = "application/json") -> httpx.Response:
+        headers = {"content-type": content_type} if body else {}
+        if signed:
+            if self.key is None:
+                raise ConfigError("this request must be signed: give --key KEYFILE")
+            headers.update(sign_request(self.key, method, path, body))
+        try:
+            reply = self.http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
+                                   f"{exc}") from exc
+        if reply.status_code >= 400:
+            try:
+                detail = reply.json()
+                message = detail.get("message") or detail.get("detail") or reply.text
+                reason = detail.get("error")
+            except (ValueError, AttributeError):
+                message, reason = reply.text, None
+            raise CoordinatorError(f"coordinator refused {method} {path} "
+                                   f"({reply.status_code}): {message}",
+                                   status=reply.status_code, reason=reason)
+        return reply
+
+    def post(self, path: str, value: dict[str, Any]) -> Any:
+        return self.request("POST", path, json.dumps(value).encode()).json()
+
+    def get(self, path: str, *, signed: bool = False) -> httpx.Response:
+        return self.request("GET", path, signed=signed)

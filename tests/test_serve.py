@@ -1,0 +1,87 @@
+"""`aiwork serve` as a real server on loopback, driven by the role CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiwork.cli import main
+from aiwork.crypto import SigningKey, write_key_file
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def admin_key(tmp_path: Path) -> Path:
+    path = tmp_path / "admin.pem"
+    write_key_file(path, SigningKey.generate())
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path, admin_key: Path) -> Iterator[str]:
+    from aiwork.crypto import read_key_file
+
+    port = free_port()
+    env = {**os.environ, "AIWORK_HOME": str(tmp_path / "coordinator")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiwork", "serve", "--port", str(port),
+         "--admin", read_key_file(admin_key).did],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "no server")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+def test_register_pending_then_approved_by_an_admin(tmp_path: Path, server: str,
+                                                    admin_key: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "expert.pem"
+    assert main(["keys", "new", "--out", str(key)]) == 0
+    did = capsys.readouterr().out.strip()
+    args = ["--coordinator", server, "--key", str(key)]
+    assert main(["register", *args, "--role", "expert"]) == 0
+    assert capsys.readouterr().out.strip().endswith("expert: pending")
+    assert main(["admin", "approve", did, "--role", "expert", "--coordinator", server,
+                 "--key", str(key)]) == 1
+    assert "403" in capsys.readouterr().err
+    assert main(["admin", "approve", did, "--role", "expert", "--coordinator", server,
+                 "--key", str(admin_key)]) == 0
+    capsys.readouterr()
+    assert main(["register", *args, "--role", "expert"]) == 0
+    assert capsys.readouterr().out.strip().endswith("expert: granted")
+
+
+def test_an_unreachable_coordinator_is_one_clear_line(tmp_path: Path, admin_key: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["register", "--coordinator", url, "--key", str(admin_key),
+                 "--role", "worker"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the coordinator" in err and err.count("\n") == 1
