@@ -1,0 +1,42 @@
+"""Tables of the market. Portable SQL: plain types, text ids, no AUTOINCREMENT."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aiwork.store import Migration
+
+__all__ = ["MIGRATIONS"]
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE market_jobs (id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE,"
+        " requester TEXT NOT NULL, asset TEXT NOT NULL, analyzers TEXT NOT NULL,"
+        " redundancy INTEGER NOT NULL, deadline DOUBLE PRECISION, budget BIGINT NOT NULL,"
+        " price BIGINT NOT NULL, state TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)"
+    )
+    conn.execute("CREATE INDEX market_jobs_requester ON market_jobs (requester)")
+    conn.execute(
+        "CREATE TABLE market_tasks (id TEXT PRIMARY KEY,"
+        " job TEXT NOT NULL REFERENCES market_jobs (id), position INTEGER NOT NULL,"
+        " analyzer TEXT NOT NULL, replicas INTEGER NOT NULL, UNIQUE (job, analyzer))"
+    )
+    conn.execute(
+        "CREATE TABLE market_replicas (task TEXT NOT NULL REFERENCES market_tasks (id),"
+        " replica INTEGER NOT NULL, state TEXT NOT NULL, worker TEXT, lease_id TEXT,"
+        " lease_expires DOUBLE PRECISION, attempts INTEGER NOT NULL, result TEXT,"
+        " PRIMARY KEY (task, replica))"
+    )
+    conn.execute("CREATE INDEX market_replicas_state ON market_replicas (state)")
+    conn.execute(
+        "CREATE TABLE market_leases (id TEXT PRIMARY KEY, task TEXT NOT NULL,"
+        " replica INTEGER NOT NULL, worker TEXT NOT NULL, granted DOUBLE PRECISION NOT NULL,"
+        " expires DOUBLE PRECISION NOT NULL, state TEXT NOT NULL,"
+        " FOREIGN KEY (task, replica) REFERENCES market_replicas (task, replica))"
+    )
+    conn.execute("CREATE INDEX market_leases_task_worker ON market_leases (task, worker)")
+    conn.execute("CREATE INDEX market_leases_state ON market_leases (state, expires)")
+
+
+MIGRATIONS = [Migration("market-0001-tables", _tables)]
