@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from aiwork.app.coordinator import Coordinator
 from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
 from aiwork.app.process import open_store
 from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
+from aiwork.market import LeaseError, UnknownJobError
 from aiwork.ledger.log import Log
 from aiwork.store.blobs import BlobStore
 
@@ -42,6 +45,8 @@ class ServerSettings:
     open_registration: bool = False
     admin: str | None = None  # a did granted admin at start
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    price: int = 1  # credits a worker earns per accepted task replica
+    lease_seconds: float = 300.0
 
 
 class _State:
@@ -67,6 +72,14 @@ class _State:
 
     def identities(self) -> Identities:
         return Identities(self.log(), self.settings.key)
+
+    def coordinator(self) -> Coordinator:
+        coordinator: Coordinator | None = getattr(self._local, "coordinator", None)
+        if coordinator is None:
+            coordinator = Coordinator(self.log(), self.blobs, self.settings.key,
+                                      price=self.settings.price)
+            self._local.coordinator = coordinator
+        return coordinator
 
     def verifier(self) -> RequestVerifier:
         return RequestVerifier(SqliteNonceStore(self.log().db))
@@ -94,6 +107,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.exception_handler(TooLargeError)
     async def _too_large(_: Request, exc: TooLargeError) -> JSONResponse:
         return JSONResponse({"error": "too-large", "message": str(exc)}, status_code=413)
+
+    @app.exception_handler(LeaseError)
+    async def _conflict(_: Request, exc: LeaseError) -> JSONResponse:
+        return JSONResponse({"error": "lease", "message": str(exc)}, status_code=409)
+
+    @app.exception_handler(UnknownJobError)
+    async def _no_job(_: Request, exc: UnknownJobError) -> JSONResponse:
+        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
 
     @app.exception_handler(OutOfRangeError)
     async def _not_found(_: Request, exc: OutOfRangeError) -> JSONResponse:
@@ -170,6 +191,80 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if not state.blobs.has(digest):
             raise HTTPException(404, f"no blob {digest}")
         return Response(state.blobs.get(digest), media_type="application/octet-stream")
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    @app.post("/v1/jobs", summary="Submit a job over uploaded media (requester)")
+    async def submit_job(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "requester")
+        data = await json_body(request, body)
+        analyzers = data.get("analyzers")
+        if not isinstance(analyzers, list) or not all(isinstance(a, str) for a in analyzers):
+            raise InputError("'analyzers' must be a list of analyzer names")
+        with state.lock:
+            job = state.coordinator().submit_job(
+                did, str(data.get("asset", "")), analyzers,
+                redundancy=int(data.get("redundancy", 1)), budget=int(data.get("budget", 0)),
+                deadline=data.get("deadline"), now=time.time())
+        return state.coordinator().progress(job.id)
+
+    @app.get("/v1/jobs", summary="List jobs and their progress")
+    async def list_jobs(requester: str | None = None) -> list[dict[str, Any]]:
+        coordinator = state.coordinator()
+        return [coordinator.progress(job.id) for job in coordinator.market.jobs(requester)]
+
+    @app.get("/v1/jobs/{job_id}", summary="A job's progress")
+    async def job_progress(job_id: str) -> dict[str, Any]:
+        return state.coordinator().progress(job_id)
+
+    @app.get("/v1/jobs/{job_id}/results", summary="Accepted results by insight")
+    async def job_results(job_id: str) -> dict[str, Any]:
+        coordinator = state.coordinator()
+        return {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
+
+    # -- workers ----------------------------------------------------------------------------
+
+    @app.post("/v1/tasks/lease", summary="Lease a task replica (worker)")
+    async def lease_task(request: Request) -> Response:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "worker")
+        capabilities = (await json_body(request, body)).get("capabilities", [])
+        if not isinstance(capabilities, list):
+            raise InputError("'capabilities' must be a list of analyzer names")
+        with state.lock:
+            lease = state.coordinator().lease(did, {str(c) for c in capabilities}, time.time(),
+                                              settings.lease_seconds)
+        if lease is None:
+            return Response(status_code=204)
+        return JSONResponse({"lease": lease.id, "job": lease.job_id, "task": lease.task_id,
+                             "replica": lease.replica, "analyzer": lease.analyzer,
+                             "asset": lease.asset, "expires": lease.expires})
+
+    @app.post("/v1/leases/{lease_id}/heartbeat", summary="Extend a live lease (worker)")
+    async def heartbeat(lease_id: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        with state.lock:
+            lease = state.coordinator().market.heartbeat(lease_id, did, time.time(),
+                                                         settings.lease_seconds)
+        return {"lease": lease.id, "expires": lease.expires}
+
+    @app.post("/v1/leases/{lease_id}/result", summary="Submit a signed result (worker)")
+    async def submit_result(lease_id: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "worker")
+        data = await json_body(request, body)
+        entry = data.get("entry")
+        if not isinstance(entry, str):
+            raise InputError("'entry' must be the signed ai.decision entry, as a string")
+        with state.lock:
+            index = state.coordinator().accept_result(lease_id, did, entry.encode(),
+                                                      data.get("output"), time.time())
+        return {"decision": index}
 
     # -- the public log -------------------------------------------------------------------
 

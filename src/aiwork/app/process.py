@@ -108,7 +108,7 @@ def open_store(db: Path | None = None) -> Log:
     return open_ledger(path)
 
 
-def _stamp(items: Any, decision: int) -> Any:
+def stamp_decision(items: Any, decision: int) -> Any:
     """Give every item of an output the ledger index of its decision."""
     if isinstance(items, list):
         return [{**item, "decision": decision} for item in items]
@@ -117,7 +117,8 @@ def _stamp(items: Any, decision: int) -> Any:
     return {**items, "decision": decision}
 
 
-def _unstamp(items: Any) -> Any:
+def unstamp_decision(items: Any) -> Any:
+    """The items without their ``decision`` fields."""
     if isinstance(items, list):
         return [{k: v for k, v in item.items() if k != "decision"} for item in items]
     if isinstance(items, dict) and "segments" in items:
@@ -134,7 +135,7 @@ def normalize(insight: str, items: Any) -> Any:
         raise InputError(f"analyzer output for unknown insight {insight!r}")
     try:
         adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
-        return _unstamp(adapter.dump_python(adapter.validate_python(items), mode="json"))
+        return unstamp_decision(adapter.dump_python(adapter.validate_python(items), mode="json"))
     except ValidationError as exc:
         raise InputError(f"{insight} output does not match the metadata schema: {exc}") from exc
 
@@ -142,7 +143,7 @@ def normalize(insight: str, items: Any) -> Any:
 def output_digest(items: Any) -> str:
     """What an ``ai.decision`` entry records of its output: sha256 of the canonical items
     without their ``decision`` fields."""
-    return sha256_digest(_unstamp(items))
+    return sha256_digest(unstamp_decision(items))
 
 
 class Processor:
@@ -211,7 +212,7 @@ class Processor:
             report.metadata = self.metadata(asset)
             return
         outputs: dict[str, AnalyzerOutput] = {
-            n: AnalyzerOutput(items=_unstamp(r.output)) for n, r in stored.items()
+            n: AnalyzerOutput(items=unstamp_decision(r.output)) for n, r in stored.items()
         }
         want_frames = any(self.analyzers[n].needs_frames for n in pending)
         want_audio = any(self.analyzers[n].needs_audio for n in pending)
@@ -295,7 +296,7 @@ class Processor:
             index = self.log.append([entry])[0].index
             self.catalog.save_result(digest, StoredResult(
                 analyzer.name, analyzer.version, parameters_digest, analyzer.insight,
-                index, _stamp(items, index)))
+                index, stamp_decision(items, index)))
         return index
 
     # -- metadata and exports ------------------------------------------------------------
@@ -355,4 +356,5 @@ def remove_work() -> None:
     shutil.rmtree(home() / "work", ignore_errors=True)
 
 
-__all__ += ["AnalyzerUnavailable", "expand_inputs", "open_store", "output_digest"]
+__all__ += ["AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
+            "stamp_decision", "unstamp_decision"]

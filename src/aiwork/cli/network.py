@@ -46,7 +46,7 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
               type=click.Choice(["requester", "worker", "expert", "auditor"]))
 def register_cmd(coordinator: str, keyfile: Path, role: str) -> None:
     """Ask the coordinator for a role; prints granted or pending."""
-    from aiwork.api.client import CoordinatorClient
+    from aiwork.app.client import CoordinatorClient
 
     key = load_key(keyfile)
     with CoordinatorClient(coordinator, key) as client:
@@ -67,7 +67,7 @@ def admin_group() -> None:
 @key_option
 def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
     """Grant ROLE to DID (needs the admin role)."""
-    from aiwork.api.client import CoordinatorClient
+    from aiwork.app.client import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         client.post("/v1/admin/approve", {"did": did, "role": role})

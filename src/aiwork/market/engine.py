@@ -264,6 +264,10 @@ class Market:
                 return lease
         return None
 
+    def live_lease(self, lease_id: str, worker: str, now: float) -> Lease:
+        """The lease, if it is live and held by ``worker``; else :class:`LeaseError`."""
+        return self._live_lease(self.db.conn, lease_id, worker, now)
+
     def heartbeat(self, lease_id: str, worker: str, now: float, lease_seconds: float = 60) -> Lease:
         """Extend a live lease of ``worker`` to ``now + lease_seconds``; return it."""
         _check_duration(lease_seconds)

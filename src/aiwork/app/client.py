@@ -25,11 +25,12 @@ class CoordinatorError(AiworkError):
 
 class CoordinatorClient:
     def __init__(self, url: str, key: SigningKey | None = None, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 http: httpx.Client | None = None) -> None:
+        """``http`` replaces the HTTP client (e.g. FastAPI's in-process TestClient)."""
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"coordinator URL {url!r} must start with http:// or https://")
         self.key = key
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=transport)
+        self.http = http or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
 
     def close(self) -> None:
         self.http.close()

@@ -1,0 +1,242 @@
+"""The coordinator's services: jobs over uploaded media, leased tasks, checked results.
+
+A worker's result is accepted only when its signed ``ai.decision`` entry is by the caller,
+is for the leased analyzer and asset, and its ``output_digest`` matches the output it sent
+(normalised to the published schema). The entry, the market's record and the output are
+committed together. When every replica of a task is in, replicas are compared
+(:mod:`aiwork.quality.agreement`); a replica that agrees with another is accepted and its
+worker paid (``reward.accrued``); every comparison updates the worker's reputation
+(``reputation.update``), and a quarantined worker's results are rejected and re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from aiwork.app.process import normalize, output_digest, stamp_decision
+from aiwork.crypto import SigningKey
+from aiwork.errors import InputError
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.market import Job, Lease, Market, ReplicaState
+from aiwork.model import Entry
+from aiwork.quality.agreement import agreement, agrees
+from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
+from aiwork.store import Migration
+from aiwork.store.blobs import BlobStore
+
+__all__ = ["MAX_EXTRA_OPINIONS", "Coordinator", "ResultRefused"]
+
+#: Extra workers asked when the replicas of a task all disagree.
+MAX_EXTRA_OPINIONS = 3
+
+
+class ResultRefused(InputError):
+    """A submitted result failed a check; nothing was recorded."""
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE coordinator_results (decision INTEGER NOT NULL, task TEXT NOT NULL,"
+        " replica INTEGER NOT NULL, worker TEXT NOT NULL, analyzer TEXT NOT NULL,"
+        " insight TEXT NOT NULL, digest TEXT NOT NULL, output TEXT NOT NULL,"
+        " current INTEGER NOT NULL, PRIMARY KEY (task, decision))"
+    )
+    conn.execute("CREATE INDEX coordinator_results_task ON coordinator_results (task, replica)")
+    conn.execute(
+        "CREATE TABLE coordinator_reputation (worker TEXT PRIMARY KEY, score DOUBLE PRECISION"
+        " NOT NULL, weight DOUBLE PRECISION NOT NULL, samples INTEGER NOT NULL,"
+        " quarantined INTEGER NOT NULL)"
+    )
+
+
+MIGRATIONS = [Migration("coordinator-0001-results", _tables)]
+
+
+@dataclass(frozen=True)
+class StoredReplicaResult:
+    task: str
+    replica: int
+    worker: str
+    analyzer: str
+    insight: str
+    decision: int
+    digest: str
+    output: Any
+    current: bool
+
+
+class Coordinator:
+    def __init__(self, log: Log, blobs: BlobStore, key: SigningKey, *, price: int = 1,
+                 policy: ReputationPolicy = ReputationPolicy()) -> None:
+        self.log = log
+        self.blobs = blobs
+        self.key = key
+        self.price = price
+        self.policy = policy
+        log.db.migrate(MIGRATIONS)
+        self.market = Market(log.db)
+
+    # -- requesters -----------------------------------------------------------------------
+
+    def submit_job(self, requester: str, asset: str, analyzers: list[str], *, redundancy: int,
+                   budget: int, now: float, deadline: float | None = None) -> Job:
+        if not self.blobs.has(asset):
+            raise InputError(f"no media {asset} on this coordinator",
+                             hint="upload it first (PUT /v1/blobs/{digest})")
+        return self.market.submit_job(requester, asset, analyzers, redundancy=redundancy,
+                                      budget=budget, price=self.price, now=now,
+                                      deadline=deadline)
+
+    def progress(self, job_id: str) -> dict[str, Any]:
+        job = self.market.job(job_id)
+        counts = self.market.job_progress(job_id)
+        return {"id": job.id, "state": job.state.value, "asset": job.asset,
+                "analyzers": list(job.analyzers), "redundancy": job.redundancy,
+                "replicas": {state.value: n for state, n in counts.items()}}
+
+    def results(self, job_id: str) -> dict[str, Any]:
+        """The accepted output of each analyzer (its ``decision`` set), by insight."""
+        out: dict[str, Any] = {}
+        for task in self.market.tasks(job_id):
+            accepted = [r for r in self.market.replicas(task.id)
+                        if r.state == ReplicaState.ACCEPTED]
+            if not accepted:
+                continue
+            result = self._result(task.id, accepted[0].replica)
+            if result is not None:
+                out[result.insight] = stamp_decision(result.output, result.decision)
+        return out
+
+    # -- workers --------------------------------------------------------------------------
+
+    def lease(self, worker: str, capabilities: set[str], now: float,
+              lease_seconds: float = 60) -> Lease | None:
+        if self.reputation(worker).quarantined:
+            return None  # its work would not be used
+        return self.market.lease(worker, capabilities, now, lease_seconds)
+
+    def accept_result(self, lease_id: str, worker: str, entry_bytes: bytes, output: Any,
+                      now: float) -> int:
+        """Check and record a replica's result; return the decision's ledger index."""
+        lease = self.market.live_lease(lease_id, worker, now)
+        entry = Entry.from_bytes(entry_bytes)
+        body = entry.body
+        if entry.author != worker:
+            raise ResultRefused(f"the decision is signed by {entry.author}, not by {worker}")
+        if entry.kind != "ai.decision/v1":
+            raise ResultRefused(f"a result carries an ai.decision entry, not {entry.kind}")
+        if body.get("analyzer") != lease.analyzer:
+            raise ResultRefused(f"the lease is for {lease.analyzer}, the decision for "
+                                f"{body.get('analyzer')}")
+        if body.get("input", {}).get("asset") != lease.asset:
+            raise ResultRefused("the decision is about another input than the leased asset")
+        insight = str(body.get("insight"))
+        normalized = normalize(insight, output)
+        digest = output_digest(normalized)
+        if digest != body.get("output_digest"):
+            raise ResultRefused("the output does not match the decision's output_digest")
+        with self.log.db.atomic() as conn:
+            index = self.log.append([entry])[0].index  # checks kind, body and signature
+            self.market.submit(lease_id, worker, digest, now)
+            # A re-run replica keeps the earlier result as history: every opinion counts
+            # when the task is settled.
+            conn.execute("UPDATE coordinator_results SET current = 0 WHERE task = ? AND replica = ?",
+                         (lease.task_id, lease.replica))
+            conn.execute(
+                "INSERT INTO coordinator_results (decision, task, replica, worker, analyzer,"
+                " insight, digest, output, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                (index, lease.task_id, lease.replica, worker, lease.analyzer, insight, digest,
+                 json.dumps(normalized)),
+            )
+            self._settle_if_complete(lease.task_id, lease.job_id)
+        return index
+
+    # -- cross-checks, reputation, rewards ------------------------------------------------
+
+    def reputation(self, worker: str) -> Reputation:
+        row = self.log.db.conn.execute(
+            "SELECT score, weight, samples, quarantined FROM coordinator_reputation"
+            " WHERE worker = ?", (worker,)).fetchone()
+        if row is None:
+            return Reputation()
+        return Reputation(float(row[0]), float(row[1]), int(row[2]), bool(row[3]))
+
+    _COLUMNS = "task, replica, worker, analyzer, insight, decision, digest, output, current"
+
+    @staticmethod
+    def _row(row: Any) -> StoredReplicaResult:
+        return StoredReplicaResult(row[0], int(row[1]), row[2], row[3], row[4], int(row[5]),
+                                   row[6], json.loads(row[7]), bool(row[8]))
+
+    def _result(self, task: str, replica: int) -> StoredReplicaResult | None:
+        row = self.log.db.conn.execute(
+            f"SELECT {self._COLUMNS} FROM coordinator_results WHERE task = ? AND replica = ?"
+            " AND current = 1", (task, replica)).fetchone()
+        return None if row is None else self._row(row)
+
+    def _all_results(self, task: str) -> list[StoredReplicaResult]:
+        rows = self.log.db.conn.execute(
+            f"SELECT {self._COLUMNS} FROM coordinator_results WHERE task = ? ORDER BY decision",
+            (task,)).fetchall()
+        return [self._row(row) for row in rows]
+
+    def _settle_if_complete(self, task_id: str, job_id: str) -> None:
+        """Once every replica is in: accept the results that agree with another worker's,
+        reject the rest, update reputations and pay; with no agreement at all, ask one more
+        worker (up to ``MAX_EXTRA_OPINIONS`` times)."""
+        replicas = self.market.replicas(task_id)
+        if any(r.state != ReplicaState.SUBMITTED for r in replicas):
+            return
+        results = self._all_results(task_id)
+        support = {
+            r.decision: [o for o in results
+                         if o.worker != r.worker and agrees(r.insight, r.output, o.output)]
+            for r in results
+        }
+        best = max(results, key=lambda r: (len(support[r.decision]), -r.decision))
+        if len(replicas) > 1 and not support[best.decision]:
+            if len(results) - len(replicas) < MAX_EXTRA_OPINIONS:
+                latest = max((r for r in results if r.current), key=lambda r: r.decision)
+                self.market.requeue(task_id, latest.replica)
+                return
+        cluster = ({best.decision} | {o.decision for o in support[best.decision]}
+                   if len(replicas) > 1 and support[best.decision] else
+                   {best.decision} if len(replicas) == 1 else set())
+        job = self.market.job(job_id)
+        entries = []
+        for res in results:
+            accepted = res.decision in cluster
+            if len(replicas) > 1:
+                observation = 1.0 if accepted else agreement(res.insight, res.output, best.output)
+                after = observe(self.reputation(res.worker), observation, policy=self.policy)
+                self._save_reputation(res.worker, after)
+                entries.append(sign_entry(self.key, "reputation.update", {
+                    "subject": res.worker, "role": "worker", "insight": res.insight,
+                    "source": "agreement", "observation": round(observation, 4),
+                    "score": round(after.score, 4), "samples": after.samples,
+                    "quarantined": after.quarantined, "task": task_id}))
+            if res.current:
+                self.market.settle(task_id, res.replica, accepted=accepted)
+            if accepted:
+                entries.append(sign_entry(self.key, "reward.accrued", {
+                    "to": res.worker, "payer": job.requester, "amount": job.price,
+                    "job": job_id, "task": task_id, "reason": "result agreed by another worker"
+                    if len(replicas) > 1 else "accepted result"}))
+        if entries:
+            self.log.append(entries)
+
+    def _state(self, task_id: str, replica: int) -> ReplicaState:
+        return next(r.state for r in self.market.replicas(task_id) if r.replica == replica)
+
+    def _save_reputation(self, worker: str, rep: Reputation) -> None:
+        self.log.db.conn.execute(
+            "INSERT INTO coordinator_reputation (worker, score, weight, samples, quarantined)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (worker) DO UPDATE SET score = excluded.score,"
+            " weight = excluded.weight, samples = excluded.samples,"
+            " quarantined = excluded.quarantined",
+            (worker, rep.score, rep.weight, rep.samples, int(rep.quarantined)))
+

@@ -1,0 +1,102 @@
+"""A compute worker: lease a task, fetch the media, run the analyzer, sign, submit.
+
+The worker runs the same pipeline as ``aiwork process`` over its own local store, so every
+decision it submits is also in its own ledger (signed by its key) and work done for one task
+is reused for the next task on the same media.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiwork import analyzers as registry
+from aiwork.app.client import CoordinatorClient
+from aiwork.app.process import ProcessOptions, Processor, unstamp_decision
+from aiwork.crypto import SigningKey
+from aiwork.errors import AiworkError, IntegrityError
+
+__all__ = ["Worker", "WorkerStats"]
+
+
+@dataclass
+class WorkerStats:
+    done: int = 0
+    failed: int = 0
+    current: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(self, client: CoordinatorClient, key: SigningKey, home: Path,
+                 capabilities: list[str] | None = None) -> None:
+        self.client = client
+        self.key = key
+        self.home = home
+        self.media = home / "media"
+        self.media.mkdir(parents=True, exist_ok=True)
+        names = capabilities or list(registry.REGISTRY)
+        self.processor = Processor(ProcessOptions(analyzers=names), db=home / "worker.db",
+                                   key=key)
+        self.capabilities = sorted(self.processor.analyzers)
+        self.stats = WorkerStats()
+
+    def close(self) -> None:
+        self.processor.close()
+
+    def run_once(self) -> bool:
+        """Do one task if one is offered; return whether there was one."""
+        reply = self.client.request(
+            "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode())
+        if reply.status_code == 204:
+            return False
+        lease = reply.json()
+        self.stats.current = f"{lease['analyzer']} on {lease['asset'][:19]}"
+        try:
+            entry, output = self.work(lease)
+            self.client.post(f"/v1/leases/{lease['lease']}/result",
+                             {"entry": entry.decode(), "output": output})
+            self.stats.done += 1
+        except AiworkError as exc:
+            self.stats.failed += 1
+            self.stats.errors.append(str(exc))
+        finally:
+            self.stats.current = None
+        return True
+
+    def run(self, *, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 1.0,
+            on_change: Callable[[WorkerStats], None] | None = None) -> None:
+        while not stop():
+            busy = self.run_once()
+            if on_change:
+                on_change(self.stats)
+            if not busy:
+                time.sleep(idle_sleep)
+
+    def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+        """Run the leased analyzer; return the signed decision entry and its output."""
+        path = self.fetch(lease["asset"])
+        report = self.processor.process(path)
+        if report.status == "failed":
+            raise IntegrityError(f"task {lease['task']}: {report.error}")
+        stored = self.processor.catalog.results(lease["asset"])[lease["analyzer"]]
+        return self.processor.log.get(stored.decision), unstamp_decision(stored.output)
+
+    def fetch(self, digest: str) -> Path:
+        """The media file for ``digest``, downloaded once and checked against its digest."""
+        path = self.media / (digest.replace(":", "-") + ".media")
+        if path.exists():
+            return path
+        data = self.client.get(f"/v1/blobs/{digest}").content
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise IntegrityError(f"the coordinator sent bytes that are not {digest}")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,140 @@
+"""The network end to end: a coordinator, three workers (one dishonest), redundancy 2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiwork.api import ServerSettings, create_app
+from aiwork.app.client import CoordinatorClient
+from aiwork.app.process import normalize, output_digest
+from aiwork.app.worker import Worker
+from aiwork.crypto import SigningKey
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+
+ANALYZERS = ["technical", "shots"]
+
+
+class DishonestWorker(Worker):
+    """Signs a decision over a corrupted output: a consistent lie the coordinator must catch."""
+
+    def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+        entry_bytes, output = super().work(lease)
+        if isinstance(output, list):
+            output = [{**item, "instances": [{"start": 1.0, "end": 2.0}]} for item in output]
+        else:
+            output = {**output, "duration": 999.0, "width": 1}
+        body = dict(Entry.from_bytes(entry_bytes).body)
+        body["output_digest"] = output_digest(normalize(body["insight"], output))
+        return sign_entry(self.key, "ai.decision", body).to_bytes(), output
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("net") / "scenes.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
+         "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
+         "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def client_for(app: Any, key: SigningKey) -> CoordinatorClient:
+    return CoordinatorClient("http://testserver", key, http=TestClient(app))
+
+
+def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, clip: Path) -> None:
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True)
+    app = create_app(settings)
+    requester = SigningKey.generate()
+    keys = [SigningKey.generate() for _ in range(3)]
+    req = client_for(app, requester)
+    req.post("/v1/identities", {"role": "requester"})
+    workers: list[Worker] = []
+    for n, key in enumerate(keys):
+        client_for(app, key).post("/v1/identities", {"role": "worker"})
+        cls = DishonestWorker if n == 0 else Worker
+        workers.append(cls(client_for(app, key), key, tmp_path / f"w{n}", ANALYZERS))
+    data = clip.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+
+    jobs = [req.post("/v1/jobs", {"asset": digest, "analyzers": ANALYZERS, "redundancy": 2,
+                                  "budget": 100}) for _ in range(4)]
+    for _ in range(200):  # the workers take turns until no work is left
+        if not any([w.run_once() for w in workers]):
+            break
+    states = [req.get(f"/v1/jobs/{job['id']}").json()["state"] for job in jobs]
+    assert states == ["done"] * 4, states
+
+    honest = Worker(client_for(app, keys[1]), keys[1], tmp_path / "w1", ANALYZERS)
+    honest_stored = honest.processor.catalog.results(digest)
+    for job in jobs:
+        results = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]
+        assert set(results) == {"technical", "shots"}
+        for insight in results:
+            published = normalize(insight, results[insight])
+            expected = normalize(insight, honest_stored[insight].output)
+            assert output_digest(published) == output_digest(expected)  # the honest answer
+
+    dishonest_rep = workers[0]
+    with Log.open(tmp_path / "coord.db") as log:
+        log.verify()
+        bodies = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+    updates = [e.body for e in bodies if e.kind == "reputation.update/v1"]
+    bad = [u for u in updates if u["subject"] == keys[0].did]
+    assert bad and bad[-1]["quarantined"], bad[-1] if bad else updates
+    rewards = [e.body for e in bodies if e.kind == "reward.accrued/v1"]
+    assert rewards and all(r["to"] != keys[0].did for r in rewards[-4:])
+    paid = {k.did: sum(r["amount"] for r in rewards if r["to"] == k.did) for k in keys}
+    assert paid[keys[0].did] < min(paid[keys[1].did], paid[keys[2].did])
+    assert dishonest_rep.stats.done > 0
+
+
+def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, clip: Path) -> None:
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True)
+    app = create_app(settings)
+    requester, worker_key = SigningKey.generate(), SigningKey.generate()
+    req, wc = client_for(app, requester), client_for(app, worker_key)
+    req.post("/v1/identities", {"role": "requester"})
+    wc.post("/v1/identities", {"role": "worker"})
+    data = clip.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"], "redundancy": 1,
+                          "budget": 10})
+    worker = Worker(wc, worker_key, tmp_path / "w", ["technical"])
+    lease = wc.request("POST", "/v1/tasks/lease",
+                       json.dumps({"capabilities": ["technical"]}).encode()).json()
+    entry, output = worker.work(lease)
+    with Log.open(tmp_path / "coord.db") as log:
+        before = log.size
+    from aiwork.app.client import CoordinatorError
+
+    with pytest.raises(CoordinatorError, match="output_digest"):
+        wc.post(f"/v1/leases/{lease['lease']}/result",
+                {"entry": entry.decode(), "output": {**output, "width": 1}})
+    other = SigningKey.generate()
+    forged = sign_entry(other, "ai.decision", Entry.from_bytes(entry).body).to_bytes()
+    with pytest.raises(CoordinatorError, match="signed by"):
+        wc.post(f"/v1/leases/{lease['lease']}/result",
+                {"entry": forged.decode(), "output": output})
+    with Log.open(tmp_path / "coord.db") as log:
+        assert log.size == before
+    assert wc.post(f"/v1/leases/{lease['lease']}/result",
+                   {"entry": entry.decode(), "output": output})["decision"] == before
+    with pytest.raises(CoordinatorError, match="409"):
+        wc.post(f"/v1/leases/{lease['lease']}/result", {"entry": entry.decode(),
+                                                         "output": output})
