@@ -13,7 +13,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,7 +189,7 @@ class Processor:
         try:
             self._process(path, report)
             if out is not None and report.metadata is not None:
-                report.out_dir = self.export(report.metadata, out / _folder_name(path))
+                report.out_dir = self.export(report.metadata, out / folder_name(path))
         except AiworkError as exc:
             report.error = exc.diagnostics()
             report.status = "failed"
@@ -312,23 +312,7 @@ class Processor:
 
     def export(self, metadata: Metadata, folder: Path) -> Path:
         """Write the public output layout for one video into ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {
-            "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
-                                        ensure_ascii=False) + "\n",
-            "metadata.jsonld": json.dumps(to_jsonld(metadata), indent=2, ensure_ascii=False) + "\n",
-            "captions.vtt": captions_vtt(metadata),
-            "captions.srt": captions_srt(metadata),
-            "chapters.vtt": chapters_vtt(metadata),
-        }
-        for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
-        for shot in metadata.shots:
-            if shot.keyframe is not None:
-                target = folder / shot.keyframe.file
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(self.blobs.get(shot.keyframe.digest))
-        return folder
+        return write_outputs(metadata, folder, self.blobs.get)
 
     def find(self, video_or_digest: str) -> Metadata:
         """Stored metadata by file path, file name or digest."""
@@ -342,8 +326,33 @@ class Processor:
         return self.metadata(candidates[-1])
 
 
-def _folder_name(path: Path) -> str:
+def write_outputs(metadata: Metadata, folder: Path,
+                  keyframe: Callable[[str], bytes]) -> Path:
+    """Write the public output layout for one video: metadata.json, metadata.jsonld,
+    captions.vtt, captions.srt, chapters.vtt and keyframes/ (``keyframe`` fetches a file's
+    bytes by digest)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
+                                    ensure_ascii=False) + "\n",
+        "metadata.jsonld": json.dumps(to_jsonld(metadata), indent=2, ensure_ascii=False) + "\n",
+        "captions.vtt": captions_vtt(metadata),
+        "captions.srt": captions_srt(metadata),
+        "chapters.vtt": chapters_vtt(metadata),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    for shot in metadata.shots:
+        if shot.keyframe is not None:
+            target = folder / shot.keyframe.file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(keyframe(shot.keyframe.digest))
+    return folder
+
+
+def folder_name(path: Path) -> str:
     return path.stem or path.name
+
 
 
 def _work_root() -> Path:
@@ -356,5 +365,5 @@ def remove_work() -> None:
     shutil.rmtree(home() / "work", ignore_errors=True)
 
 
-__all__ += ["AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
+__all__ += ["write_outputs", "folder_name", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
             "stamp_decision", "unstamp_decision"]

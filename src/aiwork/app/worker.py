@@ -86,7 +86,15 @@ class Worker:
         if report.status == "failed":
             raise IntegrityError(f"task {lease['task']}: {report.error}")
         stored = self.processor.catalog.results(lease["asset"])[lease["analyzer"]]
-        return self.processor.log.get(stored.decision), unstamp_decision(stored.output)
+        output = unstamp_decision(stored.output)
+        if lease["analyzer"] == "shots":  # keyframes travel with the result
+            for shot in output:
+                if shot.get("keyframe"):
+                    digest = shot["keyframe"]["digest"]
+                    self.client.request("PUT", f"/v1/blobs/{digest}",
+                                        self.processor.blobs.get(digest),
+                                        content_type="application/octet-stream")
+        return self.processor.log.get(stored.decision), output
 
     def fetch(self, digest: str) -> Path:
         """The media file for ``digest``, downloaded once and checked against its digest."""

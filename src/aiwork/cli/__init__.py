@@ -14,7 +14,15 @@ import click
 
 from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
-from aiwork.cli.network import admin_group, register_cmd, serve_cmd
+from aiwork.cli.network import (
+    admin_group,
+    devnet_cmd,
+    jobs_cmd,
+    register_cmd,
+    serve_cmd,
+    submit_cmd,
+    worker_cmd,
+)
 from aiwork.cli.process import analyzers_cmd, process_cmd, schema_cmd, show_cmd
 from aiwork.errors import AiworkError
 
@@ -36,6 +44,10 @@ cli.add_command(schema_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(register_cmd)
 cli.add_command(admin_group)
+cli.add_command(worker_cmd)
+cli.add_command(submit_cmd)
+cli.add_command(jobs_cmd)
+cli.add_command(devnet_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

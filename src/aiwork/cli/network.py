@@ -72,3 +72,200 @@ def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         client.post("/v1/admin/approve", {"did": did, "role": role})
     click.echo(f"{did} {role}: granted")
+
+
+@click.command("worker")
+@coordinator_option
+@key_option
+@click.option("--analyzers", "names", help="Comma-separated analyzers to offer (default: all).")
+@click.option("--once", is_flag=True, help="Do the tasks on offer, then stop.")
+def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -> None:
+    """Lease analysis tasks, run them, sign and submit the results."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.worker import Worker, WorkerStats
+    from aiwork.config import home
+
+    key = load_key(keyfile)
+    capabilities = [n.strip() for n in names.split(",")] if names else None
+    console = Console(stderr=True)
+    with CoordinatorClient(coordinator, key) as client:
+        worker = Worker(client, key, home() / f"worker-{key.public_key.hex()[:12]}", capabilities)
+
+        def line(stats: WorkerStats) -> str:
+            doing = stats.current or "waiting for work"
+            return (f"worker {key.did[:24]}... | {doing} | done {stats.done} | "
+                    f"failed {stats.failed}")
+
+        console.print(f"offering: {', '.join(worker.capabilities)}", soft_wrap=True)
+        try:
+            if once:
+                while worker.run_once():
+                    console.print(line(worker.stats), soft_wrap=True)
+            else:
+                with Live(line(worker.stats), console=console, refresh_per_second=2) as live:
+                    worker.run(on_change=lambda s: live.update(line(s)))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for error in worker.stats.errors[-5:]:
+                console.print(f"failed task: {error}", soft_wrap=True)
+            worker.close()
+    click.echo(line(worker.stats))
+
+
+@click.command("submit")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@coordinator_option
+@key_option
+@click.option("--analyzers", "names", default="technical,shots,transcript,ocr,faces,language,"
+              "keywords,chapters", show_default=True, help="Comma-separated analyzers.")
+@click.option("--redundancy", default=1, show_default=True, type=int,
+              help="Replicas per task, each by a different worker.")
+@click.option("--budget", default=100, show_default=True, type=int, help="Credits per job.")
+@click.option("--wait", is_flag=True, help="Wait for the results, showing progress.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="With --wait: write the same layout as `aiwork process --out`.")
+def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names: str,
+               redundancy: int, budget: int, wait: bool, out: Path | None) -> None:
+    """Upload videos and submit a job for each."""
+    import time
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.process import expand_inputs, folder_name, write_outputs
+    from aiwork.media import probe, sha256_file
+    from aiwork.model.metadata import Metadata
+
+    analyzers = [n.strip() for n in names.split(",") if n.strip()]
+    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
+        jobs = []
+        for path in expand_inputs(videos):
+            facts = probe(path)
+            digest = sha256_file(path)
+            client.request("PUT", f"/v1/blobs/{digest}", path.read_bytes(),
+                           content_type="application/octet-stream")
+            job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
+                                           "redundancy": redundancy, "budget": budget})
+            jobs.append((path, facts, digest, job["id"]))
+            click.echo(f"{path}: job {job['id']}")
+        if not wait:
+            return
+        pending = {job_id for *_, job_id in jobs}
+        while pending:
+            for job_id in sorted(pending):
+                state = client.get(f"/v1/jobs/{job_id}").json()
+                counts = ", ".join(f"{k} {v}" for k, v in state["replicas"].items() if v)
+                click.echo(f"job {job_id}: {state['state']} ({counts})", err=True)
+                if state["state"] != "open":
+                    pending.discard(job_id)
+            if pending:
+                time.sleep(1.0)
+        for path, facts, digest, job_id in jobs:
+            results = client.get(f"/v1/jobs/{job_id}/results").json()["results"]
+            metadata = Metadata.model_validate({
+                "asset": {"digest": digest, "name": path.name, "size": facts.size,
+                          "media_type": facts.media_type}, **results})
+            if out is not None:
+                folder = write_outputs(metadata, out / folder_name(path),
+                                       lambda d: client.get(f"/v1/blobs/{d}").content)
+                click.echo(f"{path}: outputs in {folder}")
+            else:
+                click.echo(metadata.model_dump_json(indent=2))
+
+
+@click.command("jobs")
+@coordinator_option
+@click.option("--requester", help="Only this requester's jobs (a did:key).")
+def jobs_cmd(coordinator: str, requester: str | None) -> None:
+    """List jobs and their state."""
+    from aiwork.app.client import CoordinatorClient
+
+    with CoordinatorClient(coordinator) as client:
+        path = "/v1/jobs" + (f"?requester={requester}" if requester else "")
+        for job in client.get(path).json():
+            counts = ", ".join(f"{k} {v}" for k, v in job["replicas"].items() if v)
+            click.echo(f"{job['id']}  {job['state']:<9} {','.join(job['analyzers'])}  "
+                       f"x{job['redundancy']}  {job['asset'][:19]}...  ({counts})")
+
+
+@click.command("devnet")
+@click.option("--workers", "count", default=2, show_default=True, type=int)
+@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--analyzers", "names", help="Analyzers the workers offer (default: all).")
+def devnet_cmd(count: int, port: int, names: str | None) -> None:
+    """A coordinator (open registration) and N workers on this machine, until Ctrl-C."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.config import home
+    from aiwork.crypto import SigningKey, read_key_file, write_key_file
+
+    root = home() / "devnet"
+    root.mkdir(parents=True, exist_ok=True)
+
+    def key_at(name: str) -> Path:
+        path = root / f"{name}.key"
+        if not path.exists():
+            write_key_file(path, SigningKey.generate())
+        return path
+
+    url = f"http://127.0.0.1:{port}"
+    aiwork = [sys.executable, "-m", "aiwork"]
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(args: list[str], name: str) -> None:
+        env = {**os.environ, "AIWORK_HOME": str(root / name)}
+        log = (root / f"{name}.log").open("ab")
+        children.append(subprocess.Popen([*aiwork, *args], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT))
+
+    spawn(["serve", "--port", str(port), "--open-registration"], "coordinator")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/openapi.json", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or children[0].poll() is not None:
+                    raise click.ClickException(
+                        f"the coordinator did not start; see {root / 'coordinator.log'}"
+                    ) from None
+                time.sleep(0.2)
+        requester = key_at("requester")
+        with CoordinatorClient(url, read_key_file(requester)) as client:
+            client.post("/v1/identities", {"role": "requester"})
+        for n in range(count):
+            worker_key = key_at(f"worker-{n}")
+            with CoordinatorClient(url, read_key_file(worker_key)) as client:
+                client.post("/v1/identities", {"role": "worker"})
+            extra = ["--analyzers", names] if names else []
+            spawn(["worker", "--coordinator", url, "--key", str(worker_key), *extra],
+                  f"worker-{n}")
+        click.echo(f"devnet coordinator: {url}")
+        click.echo(f"requester key: {requester}")
+        for n in range(count):
+            click.echo(f"worker {n} key: {root / f'worker-{n}.key'}  (log {root / f'worker-{n}.log'})")
+        click.echo(f"try: aiwork submit samples/sample.mp4 --coordinator {url} --key {requester} "
+                   "--redundancy 2 --wait --out out/", nl=True)
+        sys.stdout.flush()
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise click.ClickException("a devnet process stopped; see the logs in " + str(root))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
