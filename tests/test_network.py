@@ -138,3 +138,75 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
     with pytest.raises(CoordinatorError, match="409"):
         wc.post(f"/v1/leases/{lease['lease']}/result", {"entry": entry.decode(),
                                                          "output": output})
+
+
+def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
+           analyzers: list[str] | None = None, redundancy: int = 1) -> tuple[Any, ...]:
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, lease_seconds=lease_seconds)
+    app = create_app(settings)
+    requester = SigningKey.generate()
+    req = client_for(app, requester)
+    req.post("/v1/identities", {"role": "requester"})
+    data = clip.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    job = req.post("/v1/jobs", {"asset": digest, "analyzers": analyzers or ["technical"],
+                                "redundancy": redundancy, "budget": 100})
+    return settings, app, req, requester, job
+
+
+def _worker(app: Any, tmp_path: Path, name: str, analyzers: list[str]) -> Worker:
+    key = SigningKey.generate()
+    client = client_for(app, key)
+    client.post("/v1/identities", {"role": "worker"})
+    return Worker(client, key, tmp_path / name, analyzers)
+
+
+def test_a_worker_that_dies_mid_task_loses_nothing(tmp_path: Path, clip: Path) -> None:
+    import time
+
+    from aiwork.app.client import CoordinatorError
+
+    _, app, req, _, job = _setup(tmp_path, clip, lease_seconds=2.0)
+    dead = _worker(app, tmp_path, "dead", ["technical"])
+    lease = dead.client.request("POST", "/v1/tasks/lease",
+                                json.dumps({"capabilities": ["technical"]}).encode()).json()
+    entry, output = dead.work(lease)  # ...and then it dies before submitting
+    alive = _worker(app, tmp_path, "alive", ["technical"])
+    assert alive.run_once() is False  # the only replica is still leased by the dead worker
+    time.sleep(2.1)
+    while alive.run_once():
+        pass
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    with pytest.raises(CoordinatorError, match="409"):
+        dead.client.post(f"/v1/leases/{lease['lease']}/result",
+                         {"entry": entry.decode(), "output": output})
+
+
+def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
+        tmp_path: Path, clip: Path) -> None:
+    from aiwork.market.credits import balances
+
+    settings, app, req, requester, job = _setup(tmp_path, clip, analyzers=ANALYZERS,
+                                                redundancy=2)
+    workers = [_worker(app, tmp_path, f"w{n}", ANALYZERS) for n in range(2)]
+    assert workers[0].run_once()  # one replica done before the restart
+    restarted = create_app(settings)  # same store, new process state
+    for worker in workers:
+        worker.client = CoordinatorClient("http://testserver", worker.key,
+                                          http=TestClient(restarted))
+    for _ in range(20):
+        if not any([w.run_once() for w in workers]):
+            break
+    req = client_for(restarted, requester)
+    progress = req.get(f"/v1/jobs/{job['id']}").json()
+    assert progress["state"] == "done" and progress["replicas"]["accepted"] == 4
+    with Log.open(tmp_path / "coord.db") as log:
+        log.verify()
+        entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+    rewards = [e for e in entries if e.kind == "reward.accrued/v1"]
+    assert len(rewards) == 4  # two tasks x two replicas, each paid once
+    money = balances(entries)
+    assert money[requester.did] == -4
+    assert sorted(money[w.key.did] for w in workers) == [2, 2]
