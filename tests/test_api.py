@@ -129,3 +129,22 @@ def test_malformed_json_is_a_clear_400(tmp_path: Path, admin: SigningKey) -> Non
     client = make_client(tmp_path, admin, open_registration=True)
     reply = signed(client, SigningKey.generate(), "POST", "/v1/identities", b"{role: worker")
     assert reply.status_code == 400 and "not valid JSON" in reply.json()["message"]
+
+
+def test_out_of_role_requests_get_403_and_change_nothing(tmp_path: Path,
+                                                         admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    worker, requester = SigningKey.generate(), SigningKey.generate()
+    post_json(client, worker, "/v1/identities", {"role": "worker"})
+    post_json(client, requester, "/v1/identities", {"role": "requester"})
+    job = {"asset": "sha256:" + "0" * 64, "analyzers": ["technical"], "budget": 10}
+    assert post_json(client, worker, "/v1/jobs", job).status_code == 403
+    assert post_json(client, requester, "/v1/tasks/lease", {"capabilities": ["technical"]}
+                     ).status_code == 403
+    missing = post_json(client, requester, "/v1/jobs", job)
+    assert missing.status_code == 400 and "upload it first" in missing.json()["message"]
+    assert client.get("/v1/jobs").json() == []
+    assert post_json(client, worker, "/v1/tasks/lease", {"capabilities": ["technical"]}
+                     ).status_code == 204
+    assert post_json(client, worker, "/v1/leases/nope/result",
+                     {"entry": "{}", "output": {}}).status_code == 409
