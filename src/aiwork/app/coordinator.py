@@ -212,8 +212,11 @@ class Coordinator:
             accepted = res.decision in cluster
             if len(replicas) > 1:
                 observation = 1.0 if accepted else agreement(res.insight, res.output, best.output)
-                after = observe(self.reputation(res.worker), observation, policy=self.policy)
+                before = self.reputation(res.worker)
+                after = observe(before, observation, policy=self.policy)
                 self._save_reputation(res.worker, after)
+                if after.quarantined and not before.quarantined:
+                    self._rerun_pending(res.worker, task_id)
                 entries.append(sign_entry(self.key, "reputation.update", {
                     "subject": res.worker, "role": "worker", "insight": res.insight,
                     "source": "agreement", "observation": round(observation, 4),
@@ -229,8 +232,17 @@ class Coordinator:
         if entries:
             self.log.append(entries)
 
-    def _state(self, task_id: str, replica: int) -> ReplicaState:
-        return next(r.state for r in self.market.replicas(task_id) if r.replica == replica)
+    def _rerun_pending(self, worker: str, settling: str) -> None:
+        """A newly quarantined worker's results still waiting for their task's other
+        replicas are not used: their replicas go back to the queue, for other workers."""
+        rows = self.log.db.conn.execute(
+            "SELECT task, replica FROM coordinator_results WHERE worker = ? AND current = 1"
+            " AND task != ?", (worker, settling)).fetchall()
+        for task, replica in rows:
+            state = next((r.state for r in self.market.replicas(task) if r.replica == replica),
+                         None)
+            if state == ReplicaState.SUBMITTED:
+                self.market.requeue(task, int(replica))
 
     def _save_reputation(self, worker: str, rep: Reputation) -> None:
         self.log.db.conn.execute(
