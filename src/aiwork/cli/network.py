@@ -201,7 +201,7 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
     import sys
     import time
 
-    import httpx
+    import httpx2 as httpx
 
     from aiwork.app.client import CoordinatorClient
     from aiwork.config import home
