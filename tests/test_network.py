@@ -210,3 +210,38 @@ def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
     money = balances(entries)
     assert money[requester.did] == -4
     assert sorted(money[w.key.did] for w in workers) == [2, 2]
+
+
+def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
+    import random
+
+    from aiwork.app.coordinator import Coordinator
+    from aiwork.app.gold import add_generated_gold
+    from aiwork.app.process import open_store
+    from aiwork.store.blobs import BlobStore
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, gold_rate=0.5)
+    app = create_app(settings)
+    with open_store(settings.db) as log:
+        gold = add_generated_gold(Coordinator(log, BlobStore(tmp_path / "blobs"), settings.key,
+                                              rng=random.Random(1)))
+    keys = [SigningKey.generate(), SigningKey.generate()]
+    workers: list[Worker] = []
+    for n, key in enumerate(keys):
+        client_for(app, key).post("/v1/identities", {"role": "worker"})
+        cls = DishonestWorker if n == 0 else Worker
+        workers.append(cls(client_for(app, key), key, tmp_path / f"g{n}", ANALYZERS))
+    for _ in range(12):
+        for worker in workers:
+            worker.run_once()
+    with Log.open(settings.db) as log:
+        log.verify()
+        updates = [Entry.from_bytes(log.get(i)).body for i in range(log.size)]
+    gold_updates = [u for u in updates if u.get("source") == "gold"]
+    honest = [u["observation"] for u in gold_updates if u["subject"] == keys[1].did]
+    cheat = [u["observation"] for u in gold_updates if u["subject"] == keys[0].did]
+    assert honest and min(honest) >= 0.9, honest
+    assert cheat and max(cheat) < 0.9, cheat
+    listing = client_for(app, keys[1]).get("/v1/jobs").json()
+    assert all(job["asset"] != gold for job in listing)  # gold stays unmarked

@@ -46,6 +46,7 @@ class ServerSettings:
     admin: str | None = None  # a did granted admin at start
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     price: int = 1  # credits a worker earns per accepted task replica
+    gold_rate: float = 0.0  # share of leases that first mix in a gold task
     lease_seconds: float = 300.0
 
 
@@ -77,7 +78,8 @@ class _State:
         coordinator: Coordinator | None = getattr(self._local, "coordinator", None)
         if coordinator is None:
             coordinator = Coordinator(self.log(), self.blobs, self.settings.key,
-                                      price=self.settings.price)
+                                      price=self.settings.price,
+                                      gold_rate=self.settings.gold_rate)
             self._local.coordinator = coordinator
         return coordinator
 
@@ -213,15 +215,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/v1/jobs", summary="List jobs and their progress")
     async def list_jobs(requester: str | None = None) -> list[dict[str, Any]]:
         coordinator = state.coordinator()
-        return [coordinator.progress(job.id) for job in coordinator.market.jobs(requester)]
+        return [coordinator.progress(job.id) for job in coordinator.market.jobs(requester)
+                if not coordinator.is_gold(job.id)]
 
     @app.get("/v1/jobs/{job_id}", summary="A job's progress")
     async def job_progress(job_id: str) -> dict[str, Any]:
+        if state.coordinator().is_gold(job_id):  # gold tasks stay unmarked
+            raise HTTPException(404, f"no job {job_id}")
         return state.coordinator().progress(job_id)
 
     @app.get("/v1/jobs/{job_id}/results", summary="Accepted results by insight")
     async def job_results(job_id: str) -> dict[str, Any]:
         coordinator = state.coordinator()
+        if coordinator.is_gold(job_id):
+            raise HTTPException(404, f"no job {job_id}")
         return {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
 
     # -- workers ----------------------------------------------------------------------------

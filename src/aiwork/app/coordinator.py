@@ -12,6 +12,7 @@ worker paid (``reward.accrued``); every comparison updates the worker's reputati
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,14 @@ def _tables(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [Migration("coordinator-0001-results", _tables)]
+def _gold_tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE coordinator_gold_assets (asset TEXT PRIMARY KEY,"
+                 " expected TEXT NOT NULL)")
+    conn.execute("CREATE TABLE coordinator_gold_jobs (job TEXT PRIMARY KEY, asset TEXT NOT NULL)")
+
+
+MIGRATIONS = [Migration("coordinator-0001-results", _tables),
+              Migration("coordinator-0002-gold", _gold_tables)]
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,10 @@ class StoredReplicaResult:
 
 class Coordinator:
     def __init__(self, log: Log, blobs: BlobStore, key: SigningKey, *, price: int = 1,
-                 policy: ReputationPolicy = ReputationPolicy()) -> None:
+                 policy: ReputationPolicy = ReputationPolicy(), gold_rate: float = 0.0,
+                 rng: random.Random | None = None) -> None:
+        self.gold_rate = gold_rate
+        self.rng = rng or random.Random()
         self.log = log
         self.blobs = blobs
         self.key = key
@@ -117,7 +128,51 @@ class Coordinator:
               lease_seconds: float = 60) -> Lease | None:
         if self.reputation(worker).quarantined:
             return None  # its work would not be used
+        if self.gold_rate and self.rng.random() < self.gold_rate:
+            self._inject_gold(capabilities, now)
         return self.market.lease(worker, capabilities, now, lease_seconds)
+
+    # -- gold tasks -------------------------------------------------------------------------
+
+    def add_gold(self, asset: str, expected: dict[str, Any]) -> None:
+        """Register media whose right answers are known, by analyzer (schema items)."""
+        if not self.blobs.has(asset):
+            raise InputError(f"no media {asset} on this coordinator")
+        normalized = {name: normalize(_insight(name), items) for name, items in expected.items()}
+        with self.log.db.atomic() as conn:
+            conn.execute("INSERT INTO coordinator_gold_assets (asset, expected) VALUES (?, ?)"
+                         " ON CONFLICT (asset) DO UPDATE SET expected = excluded.expected",
+                         (asset, json.dumps(normalized)))
+
+    def has_gold(self) -> bool:
+        return self.log.db.conn.execute(
+            "SELECT 1 FROM coordinator_gold_assets LIMIT 1").fetchone() is not None
+
+    def is_gold(self, job_id: str) -> bool:
+        return self.log.db.conn.execute(
+            "SELECT 1 FROM coordinator_gold_jobs WHERE job = ?", (job_id,)).fetchone() is not None
+
+    def _gold_expected(self, job_id: str) -> dict[str, Any] | None:
+        row = self.log.db.conn.execute(
+            "SELECT g.expected FROM coordinator_gold_jobs j JOIN coordinator_gold_assets g"
+            " ON g.asset = j.asset WHERE j.job = ?", (job_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def _inject_gold(self, capabilities: set[str], now: float) -> None:
+        """Mix in a task whose answer is known; it looks like any other task."""
+        rows = self.log.db.conn.execute(
+            "SELECT asset, expected FROM coordinator_gold_assets").fetchall()
+        choices = [(asset, sorted(set(json.loads(exp)) & capabilities)) for asset, exp in rows]
+        choices = [(asset, names) for asset, names in choices if names]
+        if not choices:
+            return
+        asset, names = self.rng.choice(choices)
+        analyzer = self.rng.choice(names)
+        with self.log.db.atomic() as conn:
+            job = self.market.submit_job(self.key.did, asset, [analyzer], redundancy=1,
+                                         budget=self.price, price=self.price, now=now)
+            conn.execute("INSERT INTO coordinator_gold_jobs (job, asset) VALUES (?, ?)",
+                         (job.id, asset))
 
     def accept_result(self, lease_id: str, worker: str, entry_bytes: bytes, output: Any,
                       now: float) -> int:
@@ -192,6 +247,10 @@ class Coordinator:
         if any(r.state != ReplicaState.SUBMITTED for r in replicas):
             return
         results = self._all_results(task_id)
+        expected = self._gold_expected(job_id)
+        if expected is not None:
+            self._settle_gold(task_id, job_id, results, expected)
+            return
         support = {
             r.decision: [o for o in results
                          if o.worker != r.worker and agrees(r.insight, r.output, o.output)]
@@ -232,6 +291,32 @@ class Coordinator:
         if entries:
             self.log.append(entries)
 
+    def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
+                     expected: dict[str, Any]) -> None:
+        """A gold task: each result is scored against the known answer."""
+        entries = []
+        for res in results:
+            answer = expected.get(res.analyzer)
+            observation = agreement(res.insight, res.output, answer) if answer is not None else 0.0
+            accepted = answer is not None and agrees(res.insight, res.output, answer)
+            before = self.reputation(res.worker)
+            after = observe(before, observation, gold=True, policy=self.policy)
+            self._save_reputation(res.worker, after)
+            if after.quarantined and not before.quarantined:
+                self._rerun_pending(res.worker, task_id)
+            entries.append(sign_entry(self.key, "reputation.update", {
+                "subject": res.worker, "role": "worker", "insight": res.insight,
+                "source": "gold", "observation": round(observation, 4),
+                "score": round(after.score, 4), "samples": after.samples,
+                "quarantined": after.quarantined, "task": task_id}))
+            if res.current:
+                self.market.settle(task_id, res.replica, accepted=accepted)
+            if accepted:
+                entries.append(sign_entry(self.key, "reward.accrued", {
+                    "to": res.worker, "payer": self.key.did, "amount": self.price,
+                    "job": job_id, "task": task_id, "reason": "accepted result"}))
+        self.log.append(entries)
+
     def _rerun_pending(self, worker: str, settling: str) -> None:
         """A newly quarantined worker's results still waiting for their task's other
         replicas are not used: their replicas go back to the queue, for other workers."""
@@ -252,3 +337,9 @@ class Coordinator:
             " quarantined = excluded.quarantined",
             (worker, rep.score, rep.weight, rep.samples, int(rep.quarantined)))
 
+
+
+def _insight(analyzer: str) -> str:
+    from aiwork import analyzers
+
+    return analyzers.load(analyzer).insight

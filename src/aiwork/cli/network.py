@@ -22,9 +22,12 @@ key_option = click.option("--key", "keyfile", required=True,
 @click.option("--open-registration", is_flag=True,
               help="Grant every requested role at once (devnet); otherwise an admin approves.")
 @click.option("--admin", "admin_did", help="A did:key to hold the admin role.")
+@click.option("--gold-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of leases that first mix in a gold task (generated media with known "
+                   "answers, unmarked).")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
-              db: Path | None) -> None:
+              gold_rate: float, db: Path | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     import uvicorn
 
@@ -33,7 +36,17 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
 
     path = resolve_db(db)
     settings = ServerSettings(db=path, key=coordinator_key(), open_registration=open_registration,
-                              admin=admin_did)
+                              admin=admin_did, gold_rate=gold_rate)
+    if gold_rate > 0:
+        from aiwork.app.coordinator import Coordinator
+        from aiwork.app.gold import add_generated_gold
+        from aiwork.app.process import open_store
+        from aiwork.store.blobs import BlobStore
+
+        with open_store(path) as log:
+            coordinator = Coordinator(log, BlobStore(path.parent / "blobs"), settings.key)
+            if not coordinator.has_gold():
+                add_generated_gold(coordinator)
     click.echo(f"aiwork coordinator on http://{host}:{port} (store {path}; "
                f"registration {'open' if open_registration else 'by admin approval'})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
@@ -226,7 +239,8 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
         children.append(subprocess.Popen([*aiwork, *args], env=env, stdout=log,
                                          stderr=subprocess.STDOUT))
 
-    spawn(["serve", "--port", str(port), "--open-registration"], "coordinator")
+    spawn(["serve", "--port", str(port), "--open-registration", "--gold-rate", "0.1"],
+          "coordinator")
     try:
         deadline = time.monotonic() + 60
         while True:
