@@ -245,3 +245,21 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
     assert cheat and max(cheat) < 0.9, cheat
     listing = client_for(app, keys[1]).get("/v1/jobs").json()
     assert all(job["asset"] != gold for job in listing)  # gold stays unmarked
+
+
+def test_heartbeats_keep_a_long_task_leased(tmp_path: Path, clip: Path) -> None:
+    import time
+
+    class SlowWorker(Worker):
+        def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+            time.sleep(2.5)  # longer than the 1.5 s lease
+            return super().work(lease)
+
+    _, app, req, _, job = _setup(tmp_path, clip, lease_seconds=1.5)
+    key = SigningKey.generate()
+    client = client_for(app, key)
+    client.post("/v1/identities", {"role": "worker"})
+    slow = SlowWorker(client, key, tmp_path / "slow", ["technical"])
+    assert slow.run_once()
+    assert slow.stats.errors == [] and slow.stats.done == 1
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,8 @@ class Worker:
         lease = reply.json()
         self.stats.current = f"{lease['analyzer']} on {lease['asset'][:19]}"
         try:
-            entry, output = self.work(lease)
+            with self._heartbeats(lease):
+                entry, output = self.work(lease)
             self.client.post(f"/v1/leases/{lease['lease']}/result",
                              {"entry": entry.decode(), "output": output})
             self.stats.done += 1
@@ -78,6 +81,27 @@ class Worker:
                 on_change(self.stats)
             if not busy:
                 time.sleep(idle_sleep)
+
+    @contextmanager
+    def _heartbeats(self, lease: dict[str, Any]) -> Iterator[None]:
+        """Renew the lease at a third of its length while the work runs."""
+        interval = max(0.5, (float(lease["expires"]) - time.time()) / 3)
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(interval):
+                try:
+                    self.client.request("POST", f"/v1/leases/{lease['lease']}/heartbeat", b"{}")
+                except AiworkError:
+                    return  # the submit will say what happened
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=5)
 
     def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
         """Run the leased analyzer; return the signed decision entry and its output."""
