@@ -152,8 +152,10 @@ class Market:
                     (task_id, job.id, position, name, redundancy),
                 )
                 conn.executemany(
-                    "INSERT INTO market_replicas (task, replica, state, attempts) VALUES (?, ?, ?, 0)",
-                    [(task_id, number, ReplicaState.QUEUED.value) for number in range(redundancy)],
+                    "INSERT INTO market_replicas (task, replica, state, attempts, queue_seq,"
+                    " position) VALUES (?, ?, ?, 0, ?, ?)",
+                    [(task_id, number, ReplicaState.QUEUED.value, seq, position)
+                     for number in range(redundancy)],
                 )
         return job
 
@@ -232,13 +234,15 @@ class Market:
                 return None
             marks = ", ".join("?" for _ in caps)
             rows = conn.execute(
+                # Walks the queue index in order and stops at the first fits: the cost does
+                # not grow with the number of queued replicas.
                 "SELECT r.task, r.replica, t.job, t.analyzer, j.asset FROM market_replicas r"
                 " JOIN market_tasks t ON t.id = r.task JOIN market_jobs j ON j.id = t.job"
                 " WHERE r.state = ? AND j.state = ? AND (j.deadline IS NULL OR j.deadline > ?)"
                 f" AND t.analyzer IN ({marks})"
                 " AND NOT EXISTS (SELECT 1 FROM market_leases l WHERE l.task = r.task"
                 "   AND l.worker = ? AND l.state IN ('live', 'submitted', 'revoked'))"
-                " ORDER BY j.seq, t.position, r.replica LIMIT 8",
+                " ORDER BY r.queue_seq, r.position, r.replica LIMIT 8",
                 (ReplicaState.QUEUED.value, JobState.OPEN.value, now, *caps, worker),
             ).fetchall()
             for task_id, replica, job_id, analyzer, asset in rows:
