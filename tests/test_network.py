@@ -263,3 +263,39 @@ def test_heartbeats_keep_a_long_task_leased(tmp_path: Path, clip: Path) -> None:
     assert slow.run_once()
     assert slow.stats.errors == [] and slow.stats.done == 1
     assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+
+
+def test_a_newly_quarantined_workers_pending_results_are_rerun(tmp_path: Path,
+                                                               clip: Path) -> None:
+    from aiwork.quality.reputation import ReputationPolicy
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True,
+                              reputation=ReputationPolicy(min_samples=1))
+    app = create_app(settings)
+    requester = SigningKey.generate()
+    req = client_for(app, requester)
+    req.post("/v1/identities", {"role": "requester"})
+    data = clip.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    first, second = (req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
+                                           "redundancy": 2, "budget": 10}) for _ in range(2))
+    keys = [SigningKey.generate() for _ in range(3)]
+    for key in keys:
+        client_for(app, key).post("/v1/identities", {"role": "worker"})
+    cheat = DishonestWorker(client_for(app, keys[0]), keys[0], tmp_path / "c", ["technical"])
+    h1 = Worker(client_for(app, keys[1]), keys[1], tmp_path / "h1", ["technical"])
+    h2 = Worker(client_for(app, keys[2]), keys[2], tmp_path / "h2", ["technical"])
+    assert cheat.run_once() and cheat.run_once()  # a replica of each job, both corrupted
+    assert h1.run_once()  # first job: cheat and h1 disagree, a third opinion is asked
+    assert h2.run_once()  # h2 agrees with h1: the cheat is quarantined...
+    progress = req.get(f"/v1/jobs/{second['id']}").json()["replicas"]
+    assert progress["submitted"] == 0 and progress["queued"] == 2  # ...its pending work re-run
+    assert cheat.run_once() is False  # and it gets no more work
+    while h1.run_once() or h2.run_once():
+        pass
+    for job in (first, second):
+        assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+        results = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]
+        assert results["technical"]["width"] == 320  # the honest answer

@@ -29,6 +29,7 @@ from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
 from aiwork.market import LeaseError, UnknownJobError
+from aiwork.quality.reputation import ReputationPolicy
 from aiwork.ledger.log import Log
 from aiwork.store.blobs import BlobStore
 
@@ -47,6 +48,7 @@ class ServerSettings:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     price: int = 1  # credits a worker earns per accepted task replica
     gold_rate: float = 0.0  # share of leases that first mix in a gold task
+    reputation: ReputationPolicy = ReputationPolicy()
     lease_seconds: float = 300.0
 
 
@@ -79,7 +81,8 @@ class _State:
         if coordinator is None:
             coordinator = Coordinator(self.log(), self.blobs, self.settings.key,
                                       price=self.settings.price,
-                                      gold_rate=self.settings.gold_rate)
+                                      gold_rate=self.settings.gold_rate,
+                                      policy=self.settings.reputation)
             self._local.coordinator = coordinator
         return coordinator
 
