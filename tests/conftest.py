@@ -26,9 +26,33 @@ def author() -> SigningKey:
     return SigningKey.generate()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """Where a test's store lives: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "ledger.db"
+        return
+    admin_url = os.environ.get("AIWORK_TEST_POSTGRES")
+    if not admin_url:
+        missing("no PostgreSQL server (set AIWORK_TEST_POSTGRES to a postgresql:// URL)")
+    import uuid
+
+    import psycopg
+
+    name = "aiwork_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    base, _, _ = admin_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[Log]:
-    ledger = Log.create(tmp_path / "ledger.db", SigningKey.generate(), origin="test.example/log")
+def log(store_target: str | Path) -> Iterator[Log]:
+    ledger = Log.create(store_target, SigningKey.generate(), origin="test.example/log")
     yield ledger
     ledger.close()
 

@@ -38,7 +38,7 @@ from aiwork.ledger.entries import check_entry, check_entry_signature
 from aiwork.ledger.note import Checkpoint, SignedNote, VerifierKey, sign_note
 from aiwork.ledger.proofs import ConsistencyProof, InclusionProof
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry
-from aiwork.store import Database, Migration
+from aiwork.store import Database, Migration, connect, is_postgres_url
 
 __all__ = ["Appended", "Log", "VerifyReport"]
 
@@ -153,7 +153,7 @@ class Log:
         kinds: KindRegistry = DEFAULT_KINDS,
     ) -> Log:
         """Initialise a ledger in the database at ``path`` (created if missing)."""
-        db = Database(path, create=True)
+        db = connect(path, create=True)
         db.migrate(MIGRATIONS)
         origin = origin or f"aiwork/{signer.public_key.hex()[:16]}"
         key = VerifierKey(origin, signer.public_key)
@@ -174,6 +174,14 @@ class Log:
     @staticmethod
     def is_ledger(path: str | Path) -> bool:
         """Whether ``path`` is a database that already holds a ledger."""
+        if is_postgres_url(path):
+            try:
+                with connect(path) as db:
+                    row = db.conn.execute("SELECT 1 FROM ledger_meta WHERE key = 'origin'"
+                                          ).fetchone()
+                return row is not None
+            except Exception:  # no such table, or no server: not a ledger here
+                return False
         try:
             conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
             try:
@@ -188,6 +196,10 @@ class Log:
     def open(
         cls, path: str | Path, signer: SigningKey | None = None, kinds: KindRegistry = DEFAULT_KINDS
     ) -> Log:
+        if is_postgres_url(path):
+            db = connect(path)
+            db.migrate(MIGRATIONS)
+            return cls(db, signer, kinds)
         path = Path(path)
         if not path.exists():
             raise LedgerNotFoundError(f"no ledger at {path}")
@@ -210,7 +222,7 @@ class Log:
     def _meta(self) -> dict[str, str]:
         try:
             return dict(self.db.conn.execute("SELECT key, value FROM ledger_meta").fetchall())
-        except sqlite3.OperationalError as exc:
+        except self.db.errors as exc:
             raise LedgerNotFoundError(f"{self.db.path} holds no ledger") from exc
 
     # -- reading -----------------------------------------------------------------------

@@ -31,6 +31,9 @@ class Migration:
 class Database:
     """One SQLite file. Not shared between threads; open one per thread or process."""
 
+    dialect = "sqlite"
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():

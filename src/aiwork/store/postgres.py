@@ -1,0 +1,140 @@
+"""PostgreSQL behind the same interface as :class:`aiwork.store.sqlite.Database`.
+
+For operators who outgrow one machine: several coordinator processes on one PostgreSQL. The
+code above the store writes one SQL dialect (``?`` placeholders, ``BLOB``, ``INTEGER PRIMARY
+KEY``); this adapter translates it. Write transactions take a database-wide advisory lock, as
+SQLite's ``BEGIN IMMEDIATE`` does, so appends and leases serialise across processes; reads
+run in ``REPEATABLE READ`` snapshots.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from aiwork.errors import ConfigError, LedgerError
+from aiwork.store.sqlite import Migration
+
+__all__ = ["PostgresDatabase", "is_postgres_url"]
+
+_WRITE_LOCK = 0x61697772  # "aiwr": the advisory lock of write transactions
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def _translate(sql: str) -> str:
+    sql = sql.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY").replace("BLOB", "BYTEA")
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+
+class _Connection:
+    """The subset of sqlite3.Connection the store's users call."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(_translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        cursor = self.raw.cursor()
+        cursor.executemany(_translate(sql), [tuple(r) for r in rows])
+        return cursor
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ModuleNotFoundError as exc:
+            raise ConfigError("PostgreSQL needs the psycopg package",
+                              hint="pip install 'psycopg[binary]'") from exc
+        self.errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+        self.path = url.split("@")[-1]  # for messages: host/db, never the password
+        try:
+            raw = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot connect to PostgreSQL at {self.path}: {exc}") from exc
+        self.conn = _Connection(raw)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                          " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        self._depth = 0
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> PostgresDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Any]:
+        with self._lock:
+            depth = self._depth
+            name = f"sp{depth}"
+            try:
+                if depth == 0:
+                    self.conn.execute("BEGIN")
+                    self.conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
+                else:
+                    self.conn.execute(f"SAVEPOINT {name}")
+            except self.errors as exc:
+                raise LedgerError(f"cannot start a write on {self.path}: {exc}") from exc
+            self._depth += 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth -= 1
+                if depth == 0:
+                    self.conn.execute("ROLLBACK")
+                else:
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self._depth -= 1
+            self.conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        with self._lock:
+            if self._depth:
+                yield self.conn
+                return
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+                self.conn.execute("ROLLBACK")
+
+    def applied_migrations(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
+
+    def migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        done: list[str] = []
+        with self.atomic() as conn:
+            applied = self.applied_migrations()
+            for migration in migrations:
+                if migration.name in applied:
+                    continue
+                migration.apply(conn)
+                conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                             (migration.name, datetime.now(UTC).isoformat()))
+                done.append(migration.name)
+        return done
