@@ -75,8 +75,8 @@ class Catalog:
 
     def add_asset(self, asset: StoredAsset) -> None:
         self.db.conn.execute(
-            "INSERT OR IGNORE INTO assets (digest, name, size, media_type, registered, path,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO assets (digest, name, size, media_type, registered, path,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
             (asset.digest, asset.name, asset.size, asset.media_type, asset.registered,
              asset.path, datetime.now(UTC).isoformat()),
         )
@@ -94,8 +94,12 @@ class Catalog:
 
     def save_result(self, digest: str, result: StoredResult) -> None:
         self.db.conn.execute(
-            "INSERT OR REPLACE INTO analysis_results (asset, analyzer, version, parameters_digest,"
-            " insight, decision, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO analysis_results (asset, analyzer, version, parameters_digest,"
+            " insight, decision, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (asset, analyzer) DO UPDATE SET version = excluded.version,"
+            " parameters_digest = excluded.parameters_digest, insight = excluded.insight,"
+            " decision = excluded.decision, output = excluded.output,"
+            " created_at = excluded.created_at",
             (digest, result.analyzer, result.version, result.parameters_digest, result.insight,
              result.decision, json.dumps(result.output, ensure_ascii=False),
              datetime.now(UTC).isoformat()),

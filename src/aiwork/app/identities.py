@@ -70,8 +70,9 @@ class Identities:
             return "granted"
         with self.log.db.atomic() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO identity_roles (did, role, status, requested_at)"
-                " VALUES (?, ?, 'pending', ?)", (did, role, datetime.now(UTC).isoformat()))
+                "INSERT INTO identity_roles (did, role, status, requested_at)"
+                " VALUES (?, ?, 'pending', ?) ON CONFLICT (did, role) DO NOTHING",
+                (did, role, datetime.now(UTC).isoformat()))
         return "pending"
 
     def approve(self, admin: str, did: str, role: str) -> None:
