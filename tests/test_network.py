@@ -53,8 +53,10 @@ def client_for(app: Any, key: SigningKey) -> CoordinatorClient:
     return CoordinatorClient("http://testserver", key, http=TestClient(app))
 
 
-def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, clip: Path) -> None:
-    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, clip: Path,
+                                                             store_target: Path | str) -> None:
+    """On the embedded SQLite store and on PostgreSQL."""
+    settings = ServerSettings(db=store_target, key=SigningKey.generate(),
                               open_registration=True)
     app = create_app(settings)
     requester = SigningKey.generate()
@@ -89,7 +91,7 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
             assert output_digest(published) == output_digest(expected)  # the honest answer
 
     dishonest_rep = workers[0]
-    with Log.open(tmp_path / "coord.db") as log:
+    with Log.open(store_target) as log:
         log.verify()
         bodies = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
     updates = [e.body for e in bodies if e.kind == "reputation.update/v1"]

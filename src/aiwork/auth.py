@@ -308,14 +308,12 @@ class SqliteNonceStore:
     def remember(self, key: str, nonce: str, *, expires_at: int, now: float) -> bool:
         with self.db.atomic() as conn:
             conn.execute("DELETE FROM auth_nonces WHERE expires_at < ?", (now,))
-            try:
-                conn.execute(
-                    "INSERT INTO auth_nonces (key, nonce, expires_at) VALUES (?, ?, ?)",
-                    (key, nonce, expires_at),
-                )
-            except sqlite3.IntegrityError:
-                return False
-        return True
+            inserted = conn.execute(
+                "INSERT INTO auth_nonces (key, nonce, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key, nonce) DO NOTHING",
+                (key, nonce, expires_at),
+            ).rowcount
+        return bool(inserted == 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DB_NAME", "default_db_path", "home", "log_key_path"]
+__all__ = ["DB_NAME", "blobs_path", "default_db_path", "home", "log_key_path", "resolve_db"]
 
 DB_NAME = "aiwork.db"
 
@@ -25,6 +25,28 @@ def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
     return home(environ) / DB_NAME
 
 
-def log_key_path(db_path: Path) -> Path:
-    """The log key file that belongs to the ledger in ``db_path``."""
-    return db_path.with_name(db_path.name + ".logkey")
+def _is_url(db: Path | str) -> bool:
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+def log_key_path(db_path: Path | str) -> Path:
+    """The log key file that belongs to the ledger in ``db_path`` (for a PostgreSQL URL:
+    ``$AIWORK_HOME/postgres.logkey``)."""
+    if _is_url(db_path):
+        return home() / "postgres.logkey"
+    path = Path(db_path)
+    return path.with_name(path.name + ".logkey")
+
+
+def blobs_path(db_path: Path | str) -> Path:
+    """The content-addressed blob folder beside a store (``$AIWORK_HOME/blobs`` for a URL)."""
+    if _is_url(db_path):
+        return home() / "blobs"
+    return Path(db_path).parent / "blobs"
+
+
+def resolve_db(db: str | Path | None) -> Path | str:
+    """A database given on the command line: a file path, or a ``postgresql://`` URL."""
+    if db is None:
+        return default_db_path()
+    return str(db) if _is_url(db) else Path(db)

@@ -26,6 +26,7 @@ from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
 from aiwork.app.process import open_store
 from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
+from aiwork.config import blobs_path
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
 from aiwork.market import LeaseError, UnknownJobError
@@ -41,7 +42,7 @@ MAX_UPLOAD_BYTES = 2 << 30
 
 @dataclass(frozen=True)
 class ServerSettings:
-    db: Path
+    db: Path | str  # a SQLite file or a postgresql:// URL
     key: SigningKey  # the coordinator's own identity: signs role grants
     open_registration: bool = False
     admin: str | None = None  # a did granted admin at start
@@ -64,7 +65,7 @@ class _State:
         if settings.admin:
             identities.bootstrap_admin(settings.admin)
         log.close()
-        self.blobs = BlobStore(settings.db.parent / "blobs")
+        self.blobs = BlobStore(blobs_path(settings.db))
 
     def log(self) -> Log:
         log: Log | None = getattr(self._local, "log", None)
@@ -187,7 +188,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if actual != digest:
             raise InputError(f"uploaded bytes have digest {actual}, not {digest}")
         state.blobs.path(digest)  # validates the digest's form
-        with _temp_file(settings.db.parent, data) as path:
+        with _temp_file(state.blobs.root, data) as path:
             stored = state.blobs.put_file(path)
         return {"digest": stored, "size": len(data)}
 
@@ -305,6 +306,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 @contextmanager
 def _temp_file(folder: Path, data: bytes) -> Iterator[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".upload-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -15,25 +15,27 @@ from aiwork.ledger.log import Appended, Log
 __all__ = ["append_bodies", "init_ledger", "open_ledger"]
 
 
-def init_ledger(db: Path, *, origin: str | None = None, log_key: Path | None = None) -> Log:
-    """A new ledger at ``db`` with a fresh log key written beside it (mode 0600)."""
+def init_ledger(db: Path | str, *, origin: str | None = None,
+                log_key: Path | None = None) -> Log:
+    """A new ledger at ``db`` (a SQLite path or a PostgreSQL URL) with a fresh log key
+    written beside it (mode 0600)."""
     key_path = log_key or log_key_path(db)
-    if db.exists() and Log.is_ledger(db):
+    if Log.is_ledger(db):
         raise LedgerError(f"{db} already holds a ledger", hint="use it, or choose another --db")
-    created = not db.exists()
+    created = isinstance(db, Path) and not db.exists()
     key = SigningKey.generate()
     write_key_file(key_path, key)
     try:
         return Log.create(db, key, origin=origin)
     except BaseException:
         key_path.unlink(missing_ok=True)
-        if created:
+        if created and isinstance(db, Path):
             for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
                 leftover.unlink(missing_ok=True)
         raise
 
 
-def open_ledger(db: Path, *, signing: bool = False, log_key: Path | None = None) -> Log:
+def open_ledger(db: Path | str, *, signing: bool = False, log_key: Path | None = None) -> Log:
     """Open the ledger at ``db``; with ``signing``, load its key to sign checkpoints."""
     log = Log.open(db)
     if signing:

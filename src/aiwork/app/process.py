@@ -25,7 +25,7 @@ from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, Ana
 from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.app.ledger import init_ledger, open_ledger
 from aiwork.canonical import sha256_digest
-from aiwork.config import default_db_path, home
+from aiwork.config import blobs_path, default_db_path, home
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
 from aiwork.errors import AiworkError, InputError
 from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
@@ -100,7 +100,7 @@ def _worker_key() -> SigningKey:
     return key
 
 
-def open_store(db: Path | None = None) -> Log:
+def open_store(db: Path | str | None = None) -> Log:
     """The embedded store's ledger (created on first use)."""
     path = db or default_db_path()
     if not Log.is_ledger(path):
@@ -153,14 +153,14 @@ class Processor:
         self,
         options: ProcessOptions | None = None,
         *,
-        db: Path | None = None,
+        db: Path | str | None = None,
         progress: Progress | None = None,
         key: SigningKey | None = None,
     ) -> None:
         self.options = options or ProcessOptions()
         self.log = open_store(db)
         self.catalog = Catalog(self.log.db)
-        self.blobs = BlobStore(self.log.db.path.parent / "blobs")
+        self.blobs = BlobStore(blobs_path(db or default_db_path()))
         self.key = key or _worker_key()
         self.progress = progress or _Quiet()
         names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))

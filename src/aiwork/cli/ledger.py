@@ -24,7 +24,7 @@ def ledger() -> None:
 @db_option
 @log_key_option
 @click.option("--origin", default=None, help="The log's origin line (default: aiwork/<key id>).")
-def ledger_init(db: Path | None, log_key: Path | None, origin: str | None) -> None:
+def ledger_init(db: str | None, log_key: Path | None, origin: str | None) -> None:
     """Create a ledger and its log key; print the log's verifier key."""
     path = resolve_db(db)
     with init_ledger(path, origin=origin, log_key=log_key) as log:
@@ -57,7 +57,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path),
               help="One body per line, appended atomically as one batch ('-' for stdin).")
 def ledger_append(
-    db: Path | None, kind: str, keyfile: Path, body_file: Path | None, jsonl: Path | None
+    db: str | None, kind: str, keyfile: Path, body_file: Path | None, jsonl: Path | None
 ) -> None:
     """Sign bodies as entries and append them; print {"index", "leaf_hash"} per entry."""
     if (body_file is None) == (jsonl is None):
@@ -82,7 +82,7 @@ def ledger_append(
 @ledger.command("checkpoint")
 @db_option
 @log_key_option
-def ledger_checkpoint(db: Path | None, log_key: Path | None) -> None:
+def ledger_checkpoint(db: str | None, log_key: Path | None) -> None:
     """Sign a checkpoint of the current tree; print it (C2SP signed note)."""
     with open_ledger(resolve_db(db), signing=True, log_key=log_key) as log:
         click.echo(log.checkpoint(), nl=False)
@@ -96,7 +96,7 @@ def ledger_checkpoint(db: Path | None, log_key: Path | None) -> None:
 @click.option("--from", "size1", type=int, help="Consistency: the older tree size.")
 @click.option("--to", "size2", type=int, help="Consistency: the newer tree size (default: current).")
 def ledger_proof(
-    db: Path | None, index: int | None, size: int | None, consistency: bool,
+    db: str | None, index: int | None, size: int | None, consistency: bool,
     size1: int | None, size2: int | None,
 ) -> None:
     """Print an inclusion or consistency proof as JSON."""
@@ -114,7 +114,7 @@ def ledger_proof(
 @ledger.command("get")
 @db_option
 @click.option("--index", type=int, required=True, help="The entry's index.")
-def ledger_get(db: Path | None, index: int) -> None:
+def ledger_get(db: str | None, index: int) -> None:
     """Print the entry's bytes exactly as hashed, then one newline."""
     with open_ledger(resolve_db(db)) as log:
         data = log.get(index)
@@ -124,7 +124,7 @@ def ledger_get(db: Path | None, index: int) -> None:
 
 @ledger.command("verify")
 @db_option
-def ledger_verify(db: Path | None) -> None:
+def ledger_verify(db: str | None) -> None:
     """Recompute the tree from the stored entries and check every signature and checkpoint."""
     with open_ledger(resolve_db(db)) as log:
         report = log.verify()
@@ -136,7 +136,7 @@ def ledger_verify(db: Path | None) -> None:
 
 @ledger.command("key")
 @db_option
-def ledger_key(db: Path | None) -> None:
+def ledger_key(db: str | None) -> None:
     """Print the log's public verifier key (note format: name+keyid+key)."""
     with open_ledger(resolve_db(db)) as log:
         click.echo(log.verifier_key.to_text())

@@ -27,7 +27,7 @@ key_option = click.option("--key", "keyfile", required=True,
                    "answers, unmarked).")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
-              gold_rate: float, db: Path | None) -> None:
+              gold_rate: float, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     import uvicorn
 
@@ -41,10 +41,11 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
         from aiwork.app.coordinator import Coordinator
         from aiwork.app.gold import add_generated_gold
         from aiwork.app.process import open_store
+        from aiwork.config import blobs_path
         from aiwork.store.blobs import BlobStore
 
         with open_store(path) as log:
-            coordinator = Coordinator(log, BlobStore(path.parent / "blobs"), settings.key)
+            coordinator = Coordinator(log, BlobStore(blobs_path(path)), settings.key)
             if not coordinator.has_gold():
                 add_generated_gold(coordinator)
     click.echo(f"aiwork coordinator on http://{host}:{port} (store {path}; "

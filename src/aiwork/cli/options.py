@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
-from aiwork.config import default_db_path
+from aiwork.config import resolve_db as config_resolve_db
 
 db_option = click.option(
     "--db",
     "db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=str,
     default=None,
-    help="Ledger database (default: $AIWORK_HOME/aiwork.db, AIWORK_HOME defaults to ~/.aiwork).",
+    help="Store: a SQLite file (default: $AIWORK_HOME/aiwork.db, AIWORK_HOME defaults to "
+    "~/.aiwork) or a postgresql:// URL.",
 )
 
 log_key_option = click.option(
@@ -24,5 +25,5 @@ log_key_option = click.option(
 )
 
 
-def resolve_db(db: Path | None) -> Path:
-    return db if db is not None else default_db_path()
+def resolve_db(db: str | Path | None) -> Path | str:
+    return config_resolve_db(db)

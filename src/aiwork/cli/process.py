@@ -52,7 +52,7 @@ def _summary(report: VideoReport) -> str:
 @click.option("--ocr-every", type=float, help="Seconds between frames read by OCR.")
 @db_option
 def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, force: bool,
-                model: str | None, ocr_every: float | None, db: Path | None) -> None:
+                model: str | None, ocr_every: float | None, db: str | None) -> None:
     """Analyze VIDEOS (files or folders); every AI output is a signed ledger decision."""
     paths = expand_inputs(videos)
     if not paths:
@@ -79,7 +79,7 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
 @click.argument("video_or_digest")
 @click.option("--insight", help="Print only this top-level key (e.g. transcript, shots).")
 @db_option
-def show_cmd(video_or_digest: str, insight: str | None, db: Path | None) -> None:
+def show_cmd(video_or_digest: str, insight: str | None, db: str | None) -> None:
     """Print the stored metadata of a processed video (path, file name or sha256)."""
     with Processor(ProcessOptions(analyzers=["technical"]), db=db) as processor:
         metadata = processor.find(video_or_digest).model_dump(mode="json")

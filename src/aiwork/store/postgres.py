@@ -31,6 +31,7 @@ def is_postgres_url(target: object) -> bool:
 
 def _translate(sql: str) -> str:
     sql = sql.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY").replace("BLOB", "BYTEA")
+    sql = sql.replace(") WITHOUT ROWID", ")")
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
@@ -75,6 +76,13 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+    def __del__(self) -> None:
+        # A connection dropped with its owner (a server thread that ended) is closed, not
+        # left to the driver's warning.
+        conn = getattr(self, "conn", None)
+        if conn is not None and not conn.raw.closed:
+            conn.raw.close()
 
     def __enter__(self) -> PostgresDatabase:
         return self
