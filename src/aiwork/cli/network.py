@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -48,7 +49,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
             coordinator = Coordinator(log, BlobStore(blobs_path(path)), settings.key)
             if not coordinator.has_gold():
                 add_generated_gold(coordinator)
-    click.echo(f"aiwork coordinator on http://{host}:{port} (store {path}; "
+    shown = re.sub(r"//[^@/]*@", "//***@", str(path))  # never print a password
+    click.echo(f"aiwork coordinator on http://{host}:{port} (store {shown}; "
                f"registration {'open' if open_registration else 'by admin approval'})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
