@@ -149,6 +149,9 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
     """Upload videos and submit a job for each."""
     import time
 
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.process import expand_inputs, folder_name, write_outputs
     from aiwork.media import probe, sha256_file
@@ -169,15 +172,23 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
         if not wait:
             return
         pending = {job_id for *_, job_id in jobs}
-        while pending:
-            for job_id in sorted(pending):
-                state = client.get(f"/v1/jobs/{job_id}").json()
-                counts = ", ".join(f"{k} {v}" for k, v in state["replicas"].items() if v)
-                click.echo(f"job {job_id}: {state['state']} ({counts})", err=True)
-                if state["state"] != "open":
-                    pending.discard(job_id)
-            if pending:
-                time.sleep(1.0)
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} replicas"), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as progress:
+            bars = {job_id: progress.add_task(f"{path.name} (job {job_id[:8]})", total=None)
+                    for path, _, _, job_id in jobs}
+            while pending:
+                for job_id in sorted(pending):
+                    state = client.get(f"/v1/jobs/{job_id}").json()
+                    counts = state["replicas"]
+                    finished = sum(counts.get(k, 0) for k in ("submitted", "accepted", "rejected"))
+                    progress.update(bars[job_id], total=sum(counts.values()), completed=finished)
+                    if state["state"] != "open":
+                        pending.discard(job_id)
+                        if state["state"] != "done":
+                            progress.console.print(f"job {job_id}: {state['state']}")
+                if pending:
+                    time.sleep(1.0)
         for path, facts, digest, job_id in jobs:
             results = client.get(f"/v1/jobs/{job_id}/results").json()["results"]
             metadata = Metadata.model_validate({
