@@ -57,6 +57,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiwork.quality import word_error_rate
+
 # The issue's targets.
 TARGET_RTF = 0.2
 TARGET_SHOTS_FPS_SHARE = 0.5
@@ -70,21 +72,14 @@ WARMUP_SECONDS = 12.0  # long enough for speech, a caption, a cut and the face
 _MiB = 1024**2
 
 
-# -- helpers copied from tests/test_accuracy.py ----------------------------------------
+# -- helpers shared in spirit with tests/test_accuracy.py ----------------------------------------
 
 
 def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-def wer(reference: list[str], hypothesis: list[str]) -> float:
-    """Word error rate: word-level Levenshtein distance over the reference length."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, start=1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1] / max(len(reference), 1)
+wer = word_error_rate  # the same measure the coordinator compares transcripts with
 
 
 # -- memory ----------------------------------------------------------------------------

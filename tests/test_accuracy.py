@@ -16,6 +16,7 @@ import pytest
 from aiwork.app.process import ProcessOptions, Processor, VideoReport
 from aiwork.media.synth import Caption, ClipSpec, FaceOverlay, MusicSegment, Scene, SpeechLine
 from aiwork.media.synth import Truth, make_clip
+from aiwork.quality import word_error_rate
 
 SPEC = ClipSpec(
     scenes=(Scene(6.0, "#14213d"), Scene(5.0, "#588157"), Scene(7.0, "#9d0208"),
@@ -35,14 +36,7 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-def wer(reference: list[str], hypothesis: list[str]) -> float:
-    """Word error rate: word-level Levenshtein distance over the reference length."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, start=1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1] / max(len(reference), 1)
+wer = word_error_rate  # the same measure the coordinator compares transcripts with
 
 
 @pytest.fixture(scope="module")

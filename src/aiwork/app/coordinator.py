@@ -266,56 +266,54 @@ class Coordinator:
                    if len(replicas) > 1 and support[best.decision] else
                    {best.decision} if len(replicas) == 1 else set())
         job = self.market.job(job_id)
-        entries = []
+        entries: list[Entry] = []
         for res in results:
             accepted = res.decision in cluster
+            observation = None
             if len(replicas) > 1:
                 observation = 1.0 if accepted else agreement(res.insight, res.output, best.output)
-                before = self.reputation(res.worker)
-                after = observe(before, observation, policy=self.policy)
-                self._save_reputation(res.worker, after)
-                if after.quarantined and not before.quarantined:
-                    self._rerun_pending(res.worker, task_id)
-                entries.append(sign_entry(self.key, "reputation.update", {
-                    "subject": res.worker, "role": "worker", "insight": res.insight,
-                    "source": "agreement", "observation": round(observation, 4),
-                    "score": round(after.score, 4), "samples": after.samples,
-                    "quarantined": after.quarantined, "task": task_id}))
-            if res.current:
-                self.market.settle(task_id, res.replica, accepted=accepted)
-            if accepted:
-                entries.append(sign_entry(self.key, "reward.accrued", {
-                    "to": res.worker, "payer": job.requester, "amount": job.price,
-                    "job": job_id, "task": task_id, "reason": "result agreed by another worker"
-                    if len(replicas) > 1 else "accepted result"}))
+            reason = "result agreed by another worker" if len(replicas) > 1 else "accepted result"
+            entries += self._judge(res, job_id, accepted, observation, source="agreement",
+                                   payer=job.requester, amount=job.price, reason=reason)
         if entries:
             self.log.append(entries)
 
     def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
                      expected: dict[str, Any]) -> None:
         """A gold task: each result is scored against the known answer."""
-        entries = []
+        entries: list[Entry] = []
         for res in results:
             answer = expected.get(res.analyzer)
             observation = agreement(res.insight, res.output, answer) if answer is not None else 0.0
             accepted = answer is not None and agrees(res.insight, res.output, answer)
+            entries += self._judge(res, job_id, accepted, observation, source="gold",
+                                   payer=self.key.did, amount=self.price, reason="accepted result")
+        self.log.append(entries)
+
+    def _judge(self, res: StoredReplicaResult, job_id: str, accepted: bool,
+               observation: float | None, *, source: str, payer: str, amount: int,
+               reason: str) -> list[Entry]:
+        """Settle one result: update its worker's reputation (when observed), accept or
+        reject its replica, pay for it if accepted; return the entries to log."""
+        entries = []
+        if observation is not None:
             before = self.reputation(res.worker)
-            after = observe(before, observation, gold=True, policy=self.policy)
+            after = observe(before, observation, gold=source == "gold", policy=self.policy)
             self._save_reputation(res.worker, after)
             if after.quarantined and not before.quarantined:
-                self._rerun_pending(res.worker, task_id)
+                self._rerun_pending(res.worker, res.task)
             entries.append(sign_entry(self.key, "reputation.update", {
                 "subject": res.worker, "role": "worker", "insight": res.insight,
-                "source": "gold", "observation": round(observation, 4),
+                "source": source, "observation": round(observation, 4),
                 "score": round(after.score, 4), "samples": after.samples,
-                "quarantined": after.quarantined, "task": task_id}))
-            if res.current:
-                self.market.settle(task_id, res.replica, accepted=accepted)
-            if accepted:
-                entries.append(sign_entry(self.key, "reward.accrued", {
-                    "to": res.worker, "payer": self.key.did, "amount": self.price,
-                    "job": job_id, "task": task_id, "reason": "accepted result"}))
-        self.log.append(entries)
+                "quarantined": after.quarantined, "task": res.task}))
+        if res.current:
+            self.market.settle(res.task, res.replica, accepted=accepted)
+        if accepted:
+            entries.append(sign_entry(self.key, "reward.accrued", {
+                "to": res.worker, "payer": payer, "amount": amount, "job": job_id,
+                "task": res.task, "reason": reason}))
+        return entries
 
     def _rerun_pending(self, worker: str, settling: str) -> None:
         """A newly quarantined worker's results still waiting for their task's other

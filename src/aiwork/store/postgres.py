@@ -13,11 +13,10 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from aiwork.errors import ConfigError, LedgerError
-from aiwork.store.sqlite import Migration
+from aiwork.store.sqlite import Migration, apply_migrations
 
 __all__ = ["PostgresDatabase", "is_postgres_url"]
 
@@ -135,14 +134,4 @@ class PostgresDatabase:
         return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
 
     def migrate(self, migrations: Sequence[Migration]) -> list[str]:
-        done: list[str] = []
-        with self.atomic() as conn:
-            applied = self.applied_migrations()
-            for migration in migrations:
-                if migration.name in applied:
-                    continue
-                migration.apply(conn)
-                conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                             (migration.name, datetime.now(UTC).isoformat()))
-                done.append(migration.name)
-        return done
+        return apply_migrations(self, migrations)

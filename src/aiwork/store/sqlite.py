@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiwork.errors import ConfigError, LedgerError
 
@@ -109,16 +110,22 @@ class Database:
 
     def migrate(self, migrations: Sequence[Migration]) -> list[str]:
         """Apply the migrations not yet applied, in order; return their names."""
-        done: list[str] = []
-        with self.atomic() as conn:
-            applied = self.applied_migrations()
-            for migration in migrations:
-                if migration.name in applied:
-                    continue
-                migration.apply(conn)
-                conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (migration.name, datetime.now(UTC).isoformat()),
-                )
-                done.append(migration.name)
-        return done
+        return apply_migrations(self, migrations)
+
+
+def apply_migrations(db: Any, migrations: Sequence[Migration]) -> list[str]:
+    """Apply ``migrations`` not yet recorded in ``schema_migrations``, in one write
+    transaction of ``db`` (any store with ``atomic()`` and ``applied_migrations()``)."""
+    done: list[str] = []
+    with db.atomic() as conn:
+        applied = db.applied_migrations()
+        for migration in migrations:
+            if migration.name in applied:
+                continue
+            migration.apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (migration.name, datetime.now(UTC).isoformat()),
+            )
+            done.append(migration.name)
+    return done
