@@ -23,8 +23,15 @@ the integrity check from the coordinator's store after the run: every replica ac
 exactly once (lost = replicas not accepted; duplicated = more than one stored result or more
 than one ``reward.accrued`` per replica, or one replica leased to two workers).
 
-Targets (from the issue): with 100 workers >= 300 completed tasks/s and p99 lease latency
-< 100 ms; lost and duplicated tasks must be zero for every N. Speed is measured here, never
+A second run at N = 100 (``--rate``, default 300) paces the workers: together they start
+300 tasks/s at Poisson-distributed times, as analysis work would arrive, instead of firing
+the next request the moment the last one returns.
+
+Targets (from the issue): with 100 workers >= 300 completed tasks/s (the saturated run) and
+p99 lease latency < 100 ms (the run at 300 tasks/s); lost and duplicated tasks must be zero
+for every run. Latency is judged at the target load because at saturation it is fixed by
+Little's law: 100 workers that never pause keep 100 requests waiting, so each waits about
+100 / (requests served per second), whatever the lease path costs. Speed is measured here, never
 asserted in tests.
 """
 
@@ -36,6 +43,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -161,14 +169,25 @@ class WorkerLog:
     submit_ms: list[float] = field(default_factory=list)
     leased: list[tuple[str, int]] = field(default_factory=list)
     done: int = 0
+    last_done: float = 0.0  # perf_counter() when its last result was accepted
     errors: list[str] = field(default_factory=list)
 
 
 def work(client: CoordinatorClient, key: SigningKey, start: threading.Barrier,
-         log: WorkerLog) -> None:
+         log: WorkerLog, rate: float | None, seed: int) -> None:
+    """Lease -> submit until the queue is empty. With ``rate`` (tasks/s for this worker)
+    a new task is started at Poisson-distributed times, as analysis work arriving at that
+    rate would; without, at once (saturation)."""
     caps = json.dumps({"capabilities": [ANALYZER]}).encode()
+    rng = random.Random(seed)
     start.wait()
+    due = time.perf_counter()
     while True:
+        if rate:
+            due += rng.expovariate(rate)
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
         t0 = time.perf_counter()
         try:
             reply = client.request("POST", "/v1/tasks/lease", caps)
@@ -189,6 +208,7 @@ def work(client: CoordinatorClient, key: SigningKey, start: threading.Barrier,
             client.post(f"/v1/leases/{lease['lease']}/result",
                         {"entry": entry.decode(), "output": output})
             log.done += 1
+            log.last_done = time.perf_counter()
         except Exception as exc:  # noqa: BLE001
             log.errors.append(f"result: {exc}")
         log.submit_ms.append((time.perf_counter() - t0) * 1000)
@@ -207,6 +227,7 @@ def percentile(values: list[float], q: float) -> float:
 @dataclass
 class RunResult:
     workers: int
+    offered: float | None  # tasks/s the workers asked for in all; None: as fast as served
     tasks: int
     setup_s: float
     wall_s: float
@@ -254,7 +275,8 @@ def check_store(db: Path) -> dict[str, Any]:
             "extra_results": extra_results, "extra_rewards": extra_rewards}
 
 
-def run(n_workers: int, n_tasks: int, profile: Path | None) -> RunResult:
+def run(n_workers: int, n_tasks: int, profile: Path | None,
+        rate: float | None = None) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="aiwork-netbench-") as tmp:
         folder = Path(tmp)
         server = Server(folder, profile)
@@ -288,8 +310,10 @@ def run(n_workers: int, n_tasks: int, profile: Path | None) -> RunResult:
 
             logs = [WorkerLog() for _ in range(n_workers)]
             barrier = threading.Barrier(n_workers + 1)
-            threads = [threading.Thread(target=work, args=(c, k, barrier, log), daemon=True)
-                       for c, k, log in zip(workers, keys, logs, strict=True)]
+            per_worker = rate / n_workers if rate else None
+            threads = [threading.Thread(target=work, args=(c, k, barrier, log, per_worker, i),
+                                        daemon=True)
+                       for i, (c, k, log) in enumerate(zip(workers, keys, logs, strict=True))]
             for thread in threads:
                 thread.start()
             if profile:
@@ -299,7 +323,9 @@ def run(n_workers: int, n_tasks: int, profile: Path | None) -> RunResult:
             t0 = time.perf_counter()
             for thread in threads:
                 thread.join()
-            wall = time.perf_counter() - t0
+            # Up to the last accepted result: the final "no work left" polls of paced
+            # workers come after the work is done.
+            wall = max((log.last_done for log in logs), default=t0) - t0
             srv_cpu = cpu_seconds(server.proc.pid) - srv0
             cli_cpu = time.process_time() - cli0
             if profile:
@@ -317,7 +343,8 @@ def run(n_workers: int, n_tasks: int, profile: Path | None) -> RunResult:
     completed = sum(log.done for log in logs)
     errors = [e for log in logs for e in log.errors]
     return RunResult(
-        workers=n_workers, tasks=n_tasks, setup_s=round(setup_s, 2), wall_s=round(wall, 3),
+        workers=n_workers, offered=rate, tasks=n_tasks, setup_s=round(setup_s, 2),
+        wall_s=round(wall, 3),
         completed=completed, tasks_per_s=round(completed / wall, 1),
         lease_p50_ms=round(percentile(lease_ms, 50), 2),
         lease_p99_ms=round(percentile(lease_ms, 99), 2),
@@ -335,14 +362,22 @@ def run(n_workers: int, n_tasks: int, profile: Path | None) -> RunResult:
 # -- report ------------------------------------------------------------------------------
 
 
+def load_name(rate: float | None) -> str:
+    return "max" if rate is None else f"{rate:.0f}"
+
+
+def load(r: RunResult) -> str:
+    return "max" if r.offered is None else f"{r.offered:.0f}/s"
+
+
 def table(results: list[RunResult]) -> str:
-    head = (f"{'N':>4} {'tasks':>6} {'done':>6} {'wall s':>7} {'tasks/s':>8} "
+    head = (f"{'N':>4} {'load':>6} {'tasks':>6} {'done':>6} {'wall s':>7} {'tasks/s':>8} "
             f"{'lease p50':>9} {'p99':>7} {'max':>7} {'submit p50':>10} {'p99':>7} "
             f"{'srv cpu':>8} {'cli cpu':>8} {'lost':>5} {'dup':>4}")
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r.workers:>4} {r.tasks:>6} {r.completed:>6} {r.wall_s:>7.2f} "
+            f"{r.workers:>4} {load(r):>6} {r.tasks:>6} {r.completed:>6} {r.wall_s:>7.2f} "
             f"{r.tasks_per_s:>8.1f} {r.lease_p50_ms:>7.1f}ms {r.lease_p99_ms:>5.1f}ms "
             f"{r.lease_max_ms:>5.0f}ms {r.submit_p50_ms:>8.1f}ms {r.submit_p99_ms:>5.1f}ms "
             f"{r.server_cpu_s:>7.1f}s {r.client_cpu_s:>7.1f}s {r.lost:>5} {r.duplicated:>4}")
@@ -359,11 +394,16 @@ def targets(results: list[RunResult]) -> list[dict[str, Any]]:
                     "pass": r.lost == 0 and r.duplicated == 0 and not r.errors})
     big = [r for r in results if r.workers == TARGET_WORKERS]
     for r in big:
-        out.append({"target": f"N={r.workers}: >= {TARGET_TASKS_PER_S:.0f} tasks/s",
-                    "value": f"{r.tasks_per_s:.1f}", "pass": r.tasks_per_s >= TARGET_TASKS_PER_S})
-        out.append({"target": f"N={r.workers}: p99 lease < {TARGET_P99_LEASE_MS:.0f} ms",
-                    "value": f"{r.lease_p99_ms:.1f} ms",
-                    "pass": r.lease_p99_ms < TARGET_P99_LEASE_MS})
+        if r.offered is None:
+            out.append({"target": f"N={r.workers}: >= {TARGET_TASKS_PER_S:.0f} tasks/s",
+                        "value": f"{r.tasks_per_s:.1f}",
+                        "pass": r.tasks_per_s >= TARGET_TASKS_PER_S})
+        else:
+            ok = r.tasks_per_s >= 0.95 * r.offered  # the coordinator kept up with the load
+            out.append({"target": f"N={r.workers} at {load(r)}: p99 lease < "
+                                  f"{TARGET_P99_LEASE_MS:.0f} ms",
+                        "value": f"{r.lease_p99_ms:.1f} ms ({r.tasks_per_s:.0f} tasks/s served)",
+                        "pass": ok and r.lease_p99_ms < TARGET_P99_LEASE_MS})
     if not big:
         out.append({"target": f"N={TARGET_WORKERS} throughput/latency", "value": "not run",
                     "pass": None})
@@ -374,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,10,100", help="comma-separated N (1,10,100)")
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per run (2000)")
+    parser.add_argument("--rate", type=float, default=TARGET_TASKS_PER_S,
+                        help="after the saturation run at N = 100, a second run in which the "
+                             "workers ask for this many tasks/s in all (default: the target, "
+                             "300); 0 skips it")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--profile", type=Path,
                         help="folder: cProfile the server over each worker phase "
@@ -391,11 +435,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores, Python {platform.python_version()}, SQLite coordinator "
           f"(uvicorn, 1 process) on loopback", flush=True)
     results: list[RunResult] = []
-    for n in counts:
-        prof = args.profile / f"server-{n}.prof" if args.profile else None
-        result = run(n, args.tasks, prof)
+    plan: list[tuple[int, float | None]] = [(n, None) for n in counts]
+    if args.rate and TARGET_WORKERS in counts:
+        plan.append((TARGET_WORKERS, args.rate))
+    for n, rate in plan:
+        prof = args.profile / f"server-{n}-{load_name(rate)}.prof" if args.profile else None
+        result = run(n, args.tasks, prof, rate)
         results.append(result)
-        print(f"  N={n}: {result.completed} done in {result.wall_s:.2f} s "
+        print(f"  N={n} load {load(result)}: {result.completed} done in {result.wall_s:.2f} s "
               f"(setup {result.setup_s:.1f} s), {result.tasks_per_s:.1f} tasks/s", flush=True)
         for error in result.errors:
             print(f"    error: {error}")

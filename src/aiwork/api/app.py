@@ -75,7 +75,11 @@ class _State:
         return log
 
     def identities(self) -> Identities:
-        return Identities(self.log(), self.settings.key)
+        identities: Identities | None = getattr(self._local, "identities", None)
+        if identities is None:
+            identities = Identities(self.log(), self.settings.key)
+            self._local.identities = identities
+        return identities
 
     def coordinator(self) -> Coordinator:
         coordinator: Coordinator | None = getattr(self._local, "coordinator", None)
@@ -88,7 +92,11 @@ class _State:
         return coordinator
 
     def verifier(self) -> RequestVerifier:
-        return RequestVerifier(SqliteNonceStore(self.log().db))
+        verifier: RequestVerifier | None = getattr(self._local, "verifier", None)
+        if verifier is None:
+            verifier = RequestVerifier(SqliteNonceStore(self.log().db))
+            self._local.verifier = verifier
+        return verifier
 
 
 def _raw_target(request: Request) -> str:

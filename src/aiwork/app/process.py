@@ -9,6 +9,8 @@ assembled into :class:`~aiwork.model.metadata.Metadata` and, on request, written
 
 from __future__ import annotations
 
+import functools
+
 import json
 import shutil
 import tempfile
@@ -127,14 +129,19 @@ def unstamp_decision(items: Any) -> Any:
     return {k: v for k, v in items.items() if k != "decision"}
 
 
-def normalize(insight: str, items: Any) -> Any:
-    """The items as the published schema writes them (defaults filled in, types checked),
-    so anyone can recompute the output digest from metadata.json."""
+@functools.cache
+def _adapter(insight: str) -> TypeAdapter[Any]:
     field = Metadata.model_fields.get(insight)
     if field is None or field.annotation is None:
         raise InputError(f"analyzer output for unknown insight {insight!r}")
+    return TypeAdapter(field.annotation)
+
+
+def normalize(insight: str, items: Any) -> Any:
+    """The items as the published schema writes them (defaults filled in, types checked),
+    so anyone can recompute the output digest from metadata.json."""
+    adapter = _adapter(insight)
     try:
-        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
         return unstamp_decision(adapter.dump_python(adapter.validate_python(items), mode="json"))
     except ValidationError as exc:
         raise InputError(f"{insight} output does not match the metadata schema: {exc}") from exc
