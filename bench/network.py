@@ -89,7 +89,7 @@ def serve(db: Path, port: int, profile: Path | None) -> None:
     from aiwork.api import ServerSettings, create_app
 
     app = create_app(ServerSettings(db=db, key=SigningKey.generate(), open_registration=True,
-                                    lease_seconds=LEASE_SECONDS))
+                                    lease_seconds=LEASE_SECONDS, starting_credits=10**9))
     prof = cProfile.Profile() if profile else None
     if prof:
         # Profile only between SIGUSR1 (start) and SIGUSR2 (stop): the worker phase.

@@ -37,7 +37,8 @@ def admin() -> SigningKey:
 def make_client(tmp_path: Path, admin: SigningKey, *, open_registration: bool,
                 max_upload: int = 1 << 20) -> TestClient:
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=open_registration, admin=admin.did,
+                              open_registration=open_registration,
+                              starting_credits=1000, admin=admin.did,
                               max_upload_bytes=max_upload)
     return TestClient(create_app(settings))
 

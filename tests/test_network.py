@@ -57,7 +57,7 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
                                                              store_target: Path | str) -> None:
     """On the embedded SQLite store and on PostgreSQL."""
     settings = ServerSettings(db=store_target, key=SigningKey.generate(),
-                              open_registration=True)
+                              open_registration=True, starting_credits=1000)
     app = create_app(settings)
     requester = SigningKey.generate()
     keys = [SigningKey.generate() for _ in range(3)]
@@ -106,7 +106,7 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
 
 def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, clip: Path) -> None:
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True)
+                              open_registration=True, starting_credits=1000)
     app = create_app(settings)
     requester, worker_key = SigningKey.generate(), SigningKey.generate()
     req, wc = client_for(app, requester), client_for(app, worker_key)
@@ -145,7 +145,8 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
 def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
            analyzers: list[str] | None = None, redundancy: int = 1) -> tuple[Any, ...]:
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, lease_seconds=lease_seconds)
+                              open_registration=True, starting_credits=1000,
+                              lease_seconds=lease_seconds)
     app = create_app(settings)
     requester = SigningKey.generate()
     req = client_for(app, requester)
@@ -209,9 +210,12 @@ def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
         entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
     rewards = [e for e in entries if e.kind == "reward.accrued/v1"]
     assert len(rewards) == 4  # two tasks x two replicas, each paid once
-    money = balances(entries)
-    assert money[requester.did] == -4
+    money = balances(entries, issuer=settings.key.did)
+    assert money[requester.did] == 1000 - 4  # starting credits, less four rewards
     assert sorted(money[w.key.did] for w in workers) == [2, 2]
+    for did in [requester.did, *(w.key.did for w in workers)]:
+        account = req.get(f"/v1/credits/{did}").json()
+        assert account["balance"] == money[did] and account["held"] == 0
 
 
 def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
@@ -223,7 +227,7 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
     from aiwork.store.blobs import BlobStore
 
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, gold_rate=0.5)
+                              open_registration=True, starting_credits=1000, gold_rate=0.5)
     app = create_app(settings)
     with open_store(settings.db) as log:
         gold = add_generated_gold(Coordinator(log, BlobStore(tmp_path / "blobs"), settings.key,
@@ -272,7 +276,7 @@ def test_a_newly_quarantined_workers_pending_results_are_rerun(tmp_path: Path,
     from aiwork.quality.reputation import ReputationPolicy
 
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True,
+                              open_registration=True, starting_credits=1000,
                               reputation=ReputationPolicy(min_samples=1))
     app = create_app(settings)
     requester = SigningKey.generate()

@@ -85,3 +85,19 @@ def test_an_unreachable_coordinator_is_one_clear_line(tmp_path: Path, admin_key:
                  "--role", "worker"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the coordinator" in err and err.count("\n") == 1
+
+
+def test_an_admin_grants_credits_and_anyone_reads_them(tmp_path: Path, server: str,
+                                                       admin_key: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "requester.pem"
+    assert main(["keys", "new", "--out", str(key)]) == 0
+    did = capsys.readouterr().out.strip()
+    grant = ["admin", "grant", did, "25", "--coordinator", server]
+    assert main([*grant, "--key", str(key)]) == 1  # not an admin
+    assert "403" in capsys.readouterr().err
+    assert main([*grant, "--key", str(admin_key), "--reason", "pilot"]) == 0
+    assert "+25 credits, balance 25, available 25" in capsys.readouterr().out
+    assert main(["credits", "--coordinator", server, "--key", str(key)]) == 0
+    assert capsys.readouterr().out.strip() == f"{did}: balance 25, held 0, available 25"
+    assert main(["credits", "--coordinator", server]) == 2  # whose?

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from aiwork.app.accounts import InsufficientCreditsError
 from aiwork.app.coordinator import Coordinator
 from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
@@ -51,6 +52,7 @@ class ServerSettings:
     gold_rate: float = 0.0  # share of leases that first mix in a gold task
     reputation: ReputationPolicy = ReputationPolicy()
     lease_seconds: float = 300.0
+    starting_credits: int = 0  # granted to every identity that becomes a requester
 
 
 class _State:
@@ -99,6 +101,15 @@ class _State:
         return verifier
 
 
+def _whole(data: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{name!r} must be a whole number, not {value!r}")
+    return value
+
+
 def _raw_target(request: Request) -> str:
     raw = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string") or b""
@@ -121,6 +132,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.exception_handler(TooLargeError)
     async def _too_large(_: Request, exc: TooLargeError) -> JSONResponse:
         return JSONResponse({"error": "too-large", "message": str(exc)}, status_code=413)
+
+    @app.exception_handler(InsufficientCreditsError)
+    async def _payment(_: Request, exc: InsufficientCreditsError) -> JSONResponse:
+        return JSONResponse({"error": "insufficient-credits", "message": exc.diagnostics()},
+                            status_code=402)
 
     @app.exception_handler(LeaseError)
     async def _conflict(_: Request, exc: LeaseError) -> JSONResponse:
@@ -159,18 +175,49 @@ def create_app(settings: ServerSettings) -> FastAPI:
         did = await caller(request, body)
         role = str((await json_body(request, body)).get("role", ""))
         with state.lock:
+            before = state.identities().status(did).get(role)
             status = state.identities().request(did, role,
                                                 open_registration=settings.open_registration)
+            if before != "granted":
+                welcome(did, role, status)
         return {"did": did, "role": role, "status": status}
+
+    def welcome(did: str, role: str, status: str) -> None:
+        if role == "requester" and status == "granted" and settings.starting_credits > 0:
+            state.coordinator().grant_credits(did, settings.starting_credits,
+                                              "starting credits for a new requester")
 
     @app.post("/v1/admin/approve", summary="Grant a role (admin only)")
     async def approve(request: Request) -> dict[str, Any]:
         body = await request.body()
         admin = await caller(request, body)
         data = await json_body(request, body)
+        did, role = str(data.get("did", "")), str(data.get("role", ""))
         with state.lock:
-            state.identities().approve(admin, str(data.get("did", "")), str(data.get("role", "")))
-        return {"did": data.get("did"), "role": data.get("role"), "status": "granted"}
+            before = state.identities().status(did).get(role)
+            state.identities().approve(admin, did, role)
+            if before != "granted":
+                welcome(did, role, "granted")
+        return {"did": did, "role": role, "status": "granted"}
+
+    @app.post("/v1/admin/credits", summary="Grant credits to an account (admin only)")
+    async def grant(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        admin = await caller(request, body)
+        state.identities().require(admin, "admin")
+        data = await json_body(request, body)
+        amount = _whole(data, "amount", None)
+        if amount is None:
+            raise InputError("'amount' is missing: how many credits to grant")
+        reason = str(data.get("reason") or f"granted by {admin}")
+        with state.lock:
+            index = state.coordinator().grant_credits(str(data.get("to", "")), amount, reason)
+            account = state.coordinator().accounts.account(str(data.get("to", "")))
+        return {"entry": index, **account.to_json()}
+
+    @app.get("/v1/credits/{did}", summary="An account's balance, held and available credits")
+    async def credits(did: str) -> dict[str, Any]:
+        return state.coordinator().accounts.account(did).to_json()
 
     @app.get("/v1/identities/{did}", summary="Roles of an identity")
     async def identity(did: str) -> dict[str, Any]:
@@ -220,7 +267,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         with state.lock:
             job = state.coordinator().submit_job(
                 did, str(data.get("asset", "")), analyzers,
-                redundancy=int(data.get("redundancy", 1)), budget=int(data.get("budget", 0)),
+                redundancy=_whole(data, "redundancy", 1) or 0, budget=_whole(data, "budget", None),
                 deadline=data.get("deadline"), now=time.time())
         return state.coordinator().progress(job.id)
 

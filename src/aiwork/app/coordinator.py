@@ -17,8 +17,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from aiwork.app.accounts import Accounts
 from aiwork.app.process import normalize, output_digest, stamp_decision
-from aiwork.crypto import SigningKey
+from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -90,17 +91,41 @@ class Coordinator:
         self.policy = policy
         log.db.migrate(MIGRATIONS)
         self.market = Market(log.db)
+        self.accounts = Accounts(log.db)
 
     # -- requesters -----------------------------------------------------------------------
 
     def submit_job(self, requester: str, asset: str, analyzers: list[str], *, redundancy: int,
-                   budget: int, now: float, deadline: float | None = None) -> Job:
+                   budget: int | None, now: float, deadline: float | None = None) -> Job:
+        """Create a job whose ``budget`` (default: its cost, price x analyzers x replicas)
+        is held from the requester's available credits."""
         if not self.blobs.has(asset):
             raise InputError(f"no media {asset} on this coordinator",
                              hint="upload it first (PUT /v1/blobs/{digest})")
-        return self.market.submit_job(requester, asset, analyzers, redundancy=redundancy,
-                                      budget=budget, price=self.price, now=now,
-                                      deadline=deadline)
+        if budget is None:
+            budget = self.price * len(analyzers) * max(redundancy, 1)
+        with self.log.db.atomic():
+            job = self.market.submit_job(requester, asset, analyzers, redundancy=redundancy,
+                                         budget=budget, price=self.price, now=now,
+                                         deadline=deadline)
+            self.accounts.hold(job.id, requester, budget)
+        return job
+
+    def grant_credits(self, to: str, amount: int, reason: str) -> int:
+        """Put ``amount`` credits into ``to``'s account (a ``credits.granted`` entry signed
+        by the coordinator); return the entry's index."""
+        public_key_from_did(to)
+        if amount <= 0:
+            raise InputError(f"a grant must be a positive number of credits, not {amount}")
+        return self._append([sign_entry(self.key, "credits.granted",
+                                        {"to": to, "amount": amount, "reason": reason})])[0]
+
+    def _append(self, entries: list[Entry]) -> list[int]:
+        """Append entries, and apply the credits they move, in one transaction."""
+        with self.log.db.atomic():
+            indexes = [item.index for item in self.log.append(entries)]
+            self.accounts.record(entries)
+        return indexes
 
     def progress(self, job_id: str) -> dict[str, Any]:
         job = self.market.job(job_id)
@@ -267,16 +292,26 @@ class Coordinator:
                    {best.decision} if len(replicas) == 1 else set())
         job = self.market.job(job_id)
         entries: list[Entry] = []
+        # The requester pays for the replicas it asked for; an extra opinion that also
+        # agrees (a tie-breaker) is the network's cost of checking, paid by the coordinator.
+        # (A task pays out once: when every replica is in and some agree.)
+        paid_by_requester = 0
         for res in results:
             accepted = res.decision in cluster
             observation = None
             if len(replicas) > 1:
                 observation = 1.0 if accepted else agreement(res.insight, res.output, best.output)
             reason = "result agreed by another worker" if len(replicas) > 1 else "accepted result"
+            payer = job.requester
+            if accepted:
+                if paid_by_requester >= job.redundancy:
+                    payer = self.key.did
+                else:
+                    paid_by_requester += 1
             entries += self._judge(res, job_id, accepted, observation, source="agreement",
-                                   payer=job.requester, amount=job.price, reason=reason)
+                                   payer=payer, amount=job.price, reason=reason)
         if entries:
-            self.log.append(entries)
+            self._append(entries)
 
     def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
                      expected: dict[str, Any]) -> None:
@@ -288,7 +323,7 @@ class Coordinator:
             accepted = answer is not None and agrees(res.insight, res.output, answer)
             entries += self._judge(res, job_id, accepted, observation, source="gold",
                                    payer=self.key.did, amount=self.price, reason="accepted result")
-        self.log.append(entries)
+        self._append(entries)
 
     def _judge(self, res: StoredReplicaResult, job_id: str, accepted: bool,
                observation: float | None, *, source: str, payer: str, amount: int,

@@ -16,6 +16,7 @@ from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
 from aiwork.cli.network import (
     admin_group,
+    credits_cmd,
     devnet_cmd,
     jobs_cmd,
     register_cmd,
@@ -47,6 +48,7 @@ cli.add_command(admin_group)
 cli.add_command(worker_cmd)
 cli.add_command(submit_cmd)
 cli.add_command(jobs_cmd)
+cli.add_command(credits_cmd)
 cli.add_command(devnet_cmd)
 
 

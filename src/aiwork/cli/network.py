@@ -1,4 +1,5 @@
-"""``aiwork serve``, ``aiwork register``, ``aiwork admin approve``."""
+"""The network's commands: ``serve``, ``register``, ``admin``, ``credits``, ``worker``,
+``submit``, ``jobs``, ``devnet``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ key_option = click.option("--key", "keyfile", required=True,
                           help="Your key file (aiwork keys new --out FILE).")
 
 
+#: What every requester of a devnet starts with.
+DEVNET_CREDITS = 1000
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
@@ -26,9 +31,12 @@ key_option = click.option("--key", "keyfile", required=True,
 @click.option("--gold-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of leases that first mix in a gold task (generated media with known "
                    "answers, unmarked).")
+@click.option("--starting-credits", default=0, show_default=True, type=click.IntRange(0),
+              help="Credits granted to every new requester (a credits.granted entry); "
+                   "otherwise an admin grants them with `aiwork admin grant`.")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
-              gold_rate: float, db: str | None) -> None:
+              gold_rate: float, starting_credits: int, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     import uvicorn
 
@@ -37,7 +45,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
 
     path = resolve_db(db)
     settings = ServerSettings(db=path, key=coordinator_key(), open_registration=open_registration,
-                              admin=admin_did, gold_rate=gold_rate)
+                              admin=admin_did, gold_rate=gold_rate,
+                              starting_credits=starting_credits)
     if gold_rate > 0:
         from aiwork.app.coordinator import Coordinator
         from aiwork.app.gold import add_generated_gold
@@ -90,6 +99,42 @@ def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
     click.echo(f"{did} {role}: granted")
 
 
+@admin_group.command("grant")
+@click.argument("did")
+@click.argument("amount", type=click.IntRange(1))
+@click.option("--reason", help="Recorded in the credits.granted entry.")
+@coordinator_option
+@key_option
+def grant_cmd(did: str, amount: int, reason: str | None, coordinator: str, keyfile: Path) -> None:
+    """Grant AMOUNT credits to DID (needs the admin role)."""
+    from aiwork.app.client import CoordinatorClient
+
+    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
+        reply = client.post("/v1/admin/credits", {"to": did, "amount": amount,
+                                                  "reason": reason})
+    click.echo(f"{did}: +{amount} credits, balance {reply['balance']}, "
+               f"available {reply['available']} (entry {reply['entry']})")
+
+
+@click.command("credits")
+@click.argument("did", required=False)
+@coordinator_option
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Show this key's account (instead of DID).")
+def credits_cmd(did: str | None, coordinator: str, keyfile: Path | None) -> None:
+    """An account's credits: balance (from the ledger), held by open jobs, available."""
+    from aiwork.app.client import CoordinatorClient
+
+    if did is None:
+        if keyfile is None:
+            raise click.UsageError("give a DID or --key KEYFILE")
+        did = load_key(keyfile).did
+    with CoordinatorClient(coordinator, None) as client:
+        account = client.get(f"/v1/credits/{did}").json()
+    click.echo(f"{did}: balance {account['balance']}, held {account['held']}, "
+               f"available {account['available']}")
+
+
 @click.command("worker")
 @coordinator_option
 @key_option
@@ -140,7 +185,9 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
               "keywords,chapters", show_default=True, help="Comma-separated analyzers.")
 @click.option("--redundancy", default=1, show_default=True, type=int,
               help="Replicas per task, each by a different worker.")
-@click.option("--budget", default=100, show_default=True, type=int, help="Credits per job.")
+@click.option("--budget", type=click.IntRange(0),
+              help="Credits each job may spend (default: its cost, price x analyzers x "
+                   "redundancy); held from your available credits while the job is open.")
 @click.option("--wait", is_flag=True, help="Wait for the results, showing progress.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="With --wait: write the same layout as `aiwork process --out`.")
@@ -253,8 +300,8 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
         children.append(subprocess.Popen([*aiwork, *args], env=env, stdout=log,
                                          stderr=subprocess.STDOUT))
 
-    spawn(["serve", "--port", str(port), "--open-registration", "--gold-rate", "0.1"],
-          "coordinator")
+    spawn(["serve", "--port", str(port), "--open-registration", "--gold-rate", "0.1",
+           "--starting-credits", str(DEVNET_CREDITS)], "coordinator")
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -1,0 +1,123 @@
+"""Credit accounts on a coordinator: balances, and the credits open jobs hold.
+
+The ledger is the truth: :func:`aiwork.market.credits.balances` recomputes every balance from
+``credits.granted`` and ``reward.accrued`` entries alone. This module keeps that sum as a table
+(``accounts_balances``), updated by :meth:`Accounts.record` in the same transaction that
+appends the entries, so that checking a budget does not read the whole log.
+
+A job holds its budget while it is open (a done job that reopens, to re-run a quarantined
+worker's replicas, holds what is left again); each reward the job's requester pays comes out
+of the hold. A requester can submit a job only when its balance less
+what its open jobs still hold covers the new job's budget, so the requester can always pay.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiwork.errors import InputError
+from aiwork.market.credits import balances
+from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
+from aiwork.model import Entry
+from aiwork.store import Database, Migration
+
+__all__ = ["Account", "Accounts", "InsufficientCreditsError"]
+
+
+class InsufficientCreditsError(InputError):
+    """A job's budget is more than the requester has available (HTTP 402)."""
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE accounts_balances (did TEXT PRIMARY KEY,"
+                 " balance BIGINT NOT NULL)")
+    conn.execute("CREATE TABLE accounts_holds (job TEXT PRIMARY KEY, did TEXT NOT NULL,"
+                 " amount BIGINT NOT NULL)")
+    conn.execute("CREATE INDEX accounts_holds_did ON accounts_holds (did)")
+    # A log that already holds credit entries starts from what they add up to.
+    rows = conn.execute("SELECT data FROM ledger_entries ORDER BY idx").fetchall()
+    totals = balances(Entry.from_bytes(bytes(row[0])) for row in rows)
+    conn.executemany("INSERT INTO accounts_balances (did, balance) VALUES (?, ?)",
+                     sorted(totals.items()))
+
+
+MIGRATIONS = [Migration("accounts-0001-balances", _tables)]
+
+_CREDIT_KINDS = ("credits.granted/v1", "reward.accrued/v1")
+
+
+@dataclass(frozen=True)
+class Account:
+    did: str
+    balance: int  # what the ledger's entries add up to
+    held: int  # what open jobs' budgets have not paid out yet
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    def to_json(self) -> dict[str, object]:
+        return {"did": self.did, "balance": self.balance, "held": self.held,
+                "available": self.available}
+
+
+class Accounts:
+    """Balances and holds in a store (the log's ``Database``); writes join its transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate([*MARKET_MIGRATIONS, *MIGRATIONS])  # holds count while their job is open
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def account(self, did: str) -> Account:
+        row = self._conn.execute("SELECT balance FROM accounts_balances WHERE did = ?",
+                                 (did,)).fetchone()
+        (held,) = self._conn.execute(
+            "SELECT COALESCE(SUM(h.amount), 0) FROM accounts_holds h JOIN market_jobs j"
+            " ON j.id = h.job WHERE h.did = ? AND j.state = 'open'", (did,)
+        ).fetchone()
+        return Account(did, int(row[0]) if row else 0, int(held))
+
+    def all_balances(self) -> dict[str, int]:
+        return {did: int(balance) for did, balance in
+                self._conn.execute("SELECT did, balance FROM accounts_balances")}
+
+    def record(self, entries: Iterable[Entry]) -> None:
+        """Apply the credit entries among ``entries`` (call inside the transaction that
+        appends them)."""
+        for entry in entries:
+            if entry.kind not in _CREDIT_KINDS:
+                continue
+            amount = int(entry.body["amount"])
+            self._add(str(entry.body["to"]), amount)
+            if entry.kind == "reward.accrued/v1":
+                payer = str(entry.body["payer"])
+                self._add(payer, -amount)
+                self._conn.execute(
+                    "UPDATE accounts_holds SET amount = CASE WHEN amount > ? THEN amount - ?"
+                    " ELSE 0 END WHERE job = ? AND did = ?",
+                    (amount, amount, str(entry.body["job"]), payer))
+
+    def hold(self, job: str, did: str, amount: int) -> None:
+        """Hold ``amount`` of ``did``'s credits for ``job``, or refuse (call inside the
+        transaction that creates the job, so two jobs cannot both pass the check)."""
+        account = self.account(did)
+        if amount > account.available:
+            raise InsufficientCreditsError(
+                f"a budget of {amount} credits is more than the {account.available} available"
+                f" to {did} (balance {account.balance}, held by open jobs {account.held})",
+                hint="lower the budget, wait for open jobs to finish, or ask an admin for"
+                     " credits (`aiwork admin grant DID AMOUNT`)")
+        self._conn.execute("INSERT INTO accounts_holds (job, did, amount) VALUES (?, ?, ?)",
+                           (job, did, amount))
+
+    def _add(self, did: str, amount: int) -> None:
+        self._conn.execute(
+            "INSERT INTO accounts_balances (did, balance) VALUES (?, ?) ON CONFLICT (did)"
+            " DO UPDATE SET balance = accounts_balances.balance + excluded.balance",
+            (did, amount))
