@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import json
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.client import CoordinatorClient
+from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.process import normalize, output_digest
 from aiwork.app.worker import Worker
 from aiwork.crypto import SigningKey
@@ -79,6 +80,12 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
             break
     states = [req.get(f"/v1/jobs/{job['id']}").json()["state"] for job in jobs]
     assert states == ["done"] * 4, states
+    exported = req.get(f"/v1/jobs/{jobs[0]['id']}/export/metadata.jsonld?title=clip.mp4").json()
+    assert exported["@type"] == "VideoObject" and exported["name"] == "clip.mp4"
+    assert exported["identifier"] == digest and exported["duration"].startswith("PT")
+    assert req.get(f"/v1/jobs/{jobs[0]['id']}/export/chapters.vtt").text.startswith("WEBVTT")
+    with pytest.raises(CoordinatorError, match="no export 'secrets.txt'"):
+        req.get(f"/v1/jobs/{jobs[0]['id']}/export/secrets.txt")
 
     honest = Worker(client_for(app, keys[1]), keys[1], tmp_path / "w1", ANALYZERS)
     honest_stored = honest.processor.catalog.results(digest)
@@ -305,3 +312,30 @@ def test_a_newly_quarantined_workers_pending_results_are_rerun(tmp_path: Path,
         assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
         results = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]
         assert results["technical"]["width"] == 320  # the honest answer
+
+
+def test_a_result_from_other_weights_than_advertised_is_refused(tmp_path: Path,
+                                                                clip: Path) -> None:
+    _, app, req, _, job = _setup(tmp_path, clip, lease_seconds=2.0)
+    worker = _worker(app, tmp_path, "w", ["technical"])
+    worker.advertise()
+    listed = {w["did"]: w for w in req.get("/v1/workers").json()}
+    model = listed[worker.key.did]["analyzers"]["technical"]["model"]
+    assert model == worker.advertisement()["analyzers"]["technical"]["model"]
+
+    claimed = worker.advertisement()
+    claimed["analyzers"]["technical"]["model"]["weights_digest"] = "sha256:" + "1" * 64
+    worker.client.post("/v1/workers/capabilities", claimed)
+    assert worker.run_once()
+    assert worker.stats.failed == 1 and "advertised sha256:111" in worker.stats.errors[0]
+    with Log.open(tmp_path / "coord.db") as log:
+        kinds = [Entry.from_bytes(log.get(i)).kind for i in range(log.size)]
+    assert "ai.decision/v1" not in kinds  # nothing recorded
+
+    worker.advertise()  # the truth, this time
+    for _ in range(10):  # the refused lease expires, the task comes back
+        if req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done":
+            break
+        worker.run_once()
+        time.sleep(0.5)
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"

@@ -25,7 +25,7 @@ from aiwork.app.accounts import InsufficientCreditsError
 from aiwork.app.coordinator import Coordinator
 from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
-from aiwork.app.process import open_store
+from aiwork.app.process import EXPORTS, export_files, open_store
 from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
 from aiwork.config import blobs_path
 from aiwork.crypto import SigningKey
@@ -290,7 +290,33 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")
         return {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
 
+    @app.get("/v1/jobs/{job_id}/export/{name}",
+             summary="A job's results in a published format (metadata.json, metadata.jsonld, "
+                     "captions.vtt, captions.srt, chapters.vtt)")
+    async def job_export(job_id: str, name: str, title: str | None = None) -> Response:
+        if name not in EXPORTS:
+            raise HTTPException(404, f"no export {name!r}; one of: {', '.join(EXPORTS)}")
+        coordinator = state.coordinator()
+        if coordinator.is_gold(job_id):
+            raise HTTPException(404, f"no job {job_id}")
+        text = export_files(coordinator.metadata(job_id, title))[name]
+        return Response(text, media_type=EXPORTS[name])
+
     # -- workers ----------------------------------------------------------------------------
+
+    @app.post("/v1/workers/capabilities",
+              summary="Advertise the analyzers, models and weight digests a worker runs")
+    async def advertise(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "worker")
+        data = await json_body(request, body)
+        with state.lock:
+            return state.coordinator().advertise(did, data.get("analyzers"))
+
+    @app.get("/v1/workers", summary="Workers: what they run, and their reputation")
+    async def workers() -> list[dict[str, Any]]:
+        return state.coordinator().workers()
 
     @app.post("/v1/tasks/lease", summary="Lease a task replica (worker)")
     async def lease_task(request: Request) -> Response:

@@ -25,6 +25,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market import Job, Lease, Market, ReplicaState
 from aiwork.model import Entry
+from aiwork.model.metadata import Metadata
 from aiwork.quality.agreement import agreement, agrees
 from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.store import Migration
@@ -61,8 +62,15 @@ def _gold_tables(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE coordinator_gold_jobs (job TEXT PRIMARY KEY, asset TEXT NOT NULL)")
 
 
+def _capability_tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE coordinator_capabilities (worker TEXT NOT NULL,"
+                 " analyzer TEXT NOT NULL, version TEXT NOT NULL, model TEXT NOT NULL,"
+                 " PRIMARY KEY (worker, analyzer))")
+
+
 MIGRATIONS = [Migration("coordinator-0001-results", _tables),
-              Migration("coordinator-0002-gold", _gold_tables)]
+              Migration("coordinator-0002-gold", _gold_tables),
+              Migration("coordinator-0003-capabilities", _capability_tables)]
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,58 @@ class Coordinator:
                 out[result.insight] = stamp_decision(result.output, result.decision)
         return out
 
+    def metadata(self, job_id: str, name: str | None = None) -> Metadata:
+        """A job's accepted results as the published metadata document."""
+        job = self.market.job(job_id)
+        return Metadata.model_validate({
+            "asset": {"digest": job.asset, "name": name or job.asset,
+                      "size": self.blobs.size(job.asset)},
+            **self.results(job_id)})
+
     # -- workers --------------------------------------------------------------------------
+
+    def advertise(self, worker: str, analyzers: Any) -> dict[str, Any]:
+        """Record what a worker runs (replacing what it said before): per analyzer its
+        version and model ``{name, version, weights_digest}``."""
+        if not isinstance(analyzers, dict) or not analyzers:
+            raise InputError("'analyzers' must map analyzer names to {version, model}")
+        rows = []
+        for name, item in sorted(analyzers.items()):
+            model = item.get("model") if isinstance(item, dict) else None
+            if name not in self.market.known_analyzers:
+                raise InputError(f"unknown analyzer {name!r}")
+            if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+                raise InputError(f"{name}: 'model' must be {{name, version, weights_digest}}")
+            rows.append((worker, name, str(item.get("version", "")),
+                         json.dumps(model, sort_keys=True)))
+        with self.log.db.atomic() as conn:
+            conn.execute("DELETE FROM coordinator_capabilities WHERE worker = ?", (worker,))
+            conn.executemany("INSERT INTO coordinator_capabilities (worker, analyzer, version,"
+                             " model) VALUES (?, ?, ?, ?)", rows)
+        return self.worker_info(worker)
+
+    def worker_info(self, worker: str) -> dict[str, Any]:
+        rows = self.log.db.conn.execute(
+            "SELECT analyzer, version, model FROM coordinator_capabilities WHERE worker = ?"
+            " ORDER BY analyzer", (worker,)).fetchall()
+        rep = self.reputation(worker)
+        return {"did": worker,
+                "analyzers": {name: {"version": version, "model": json.loads(model)}
+                              for name, version, model in rows},
+                "reputation": {"score": round(rep.score, 4), "samples": rep.samples,
+                               "quarantined": rep.quarantined}}
+
+    def workers(self) -> list[dict[str, Any]]:
+        rows = self.log.db.conn.execute(
+            "SELECT DISTINCT worker FROM coordinator_capabilities UNION"
+            " SELECT worker FROM coordinator_reputation ORDER BY 1").fetchall()
+        return [self.worker_info(row[0]) for row in rows]
+
+    def _advertised_model(self, worker: str, analyzer: str) -> dict[str, Any] | None:
+        row = self.log.db.conn.execute(
+            "SELECT model FROM coordinator_capabilities WHERE worker = ? AND analyzer = ?",
+            (worker, analyzer)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def lease(self, worker: str, capabilities: set[str], now: float,
               lease_seconds: float = 60) -> Lease | None:
@@ -214,6 +273,15 @@ class Coordinator:
                                 f"{body.get('analyzer')}")
         if body.get("input", {}).get("asset") != lease.asset:
             raise ResultRefused("the decision is about another input than the leased asset")
+        advertised = self._advertised_model(worker, lease.analyzer)
+        raw_model = body.get("model")
+        model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
+        if advertised is not None and model.get("weights_digest") != advertised.get(
+                "weights_digest"):
+            raise ResultRefused(
+                f"the decision names {lease.analyzer} weights {model.get('weights_digest')},"
+                f" but this worker advertised {advertised.get('weights_digest')}",
+                hint="advertise again after changing models (POST /v1/workers/capabilities)")
         insight = str(body.get("insight"))
         normalized = normalize(insight, output)
         digest = output_digest(normalized)

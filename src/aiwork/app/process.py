@@ -333,13 +333,19 @@ class Processor:
         return self.metadata(candidates[-1])
 
 
-def write_outputs(metadata: Metadata, folder: Path,
-                  keyframe: Callable[[str], bytes]) -> Path:
-    """Write the public output layout for one video: metadata.json, metadata.jsonld,
-    captions.vtt, captions.srt, chapters.vtt and keyframes/ (``keyframe`` fetches a file's
-    bytes by digest)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
+#: The text files of the output layout, and their media types.
+EXPORTS = {
+    "metadata.json": "application/json",
+    "metadata.jsonld": "application/ld+json",
+    "captions.vtt": "text/vtt",
+    "captions.srt": "application/x-subrip",
+    "chapters.vtt": "text/vtt",
+}
+
+
+def export_files(metadata: Metadata) -> dict[str, str]:
+    """The text files of the output layout (see :data:`EXPORTS`), by name."""
+    return {
         "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
                                     ensure_ascii=False) + "\n",
         "metadata.jsonld": json.dumps(to_jsonld(metadata), indent=2, ensure_ascii=False) + "\n",
@@ -347,7 +353,15 @@ def write_outputs(metadata: Metadata, folder: Path,
         "captions.srt": captions_srt(metadata),
         "chapters.vtt": chapters_vtt(metadata),
     }
-    for name, text in files.items():
+
+
+def write_outputs(metadata: Metadata, folder: Path,
+                  keyframe: Callable[[str], bytes]) -> Path:
+    """Write the public output layout for one video: metadata.json, metadata.jsonld,
+    captions.vtt, captions.srt, chapters.vtt and keyframes/ (``keyframe`` fetches a file's
+    bytes by digest)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in export_files(metadata).items():
         (folder / name).write_text(text, encoding="utf-8")
     for shot in metadata.shots:
         if shot.keyframe is not None:

@@ -48,12 +48,25 @@ class Worker:
                                    key=key)
         self.capabilities = sorted(self.processor.analyzers)
         self.stats = WorkerStats()
+        self._advertised = False
+
+    def advertisement(self) -> dict[str, Any]:
+        """What this worker runs: each analyzer's version and model (name, version, weights
+        digest). The coordinator refuses a result whose decision names other weights."""
+        return {"analyzers": {name: {"version": a.version, "model": a.model().to_json()}
+                              for name, a in sorted(self.processor.analyzers.items())}}
+
+    def advertise(self) -> None:
+        self.client.post("/v1/workers/capabilities", self.advertisement())
+        self._advertised = True
 
     def close(self) -> None:
         self.processor.close()
 
     def run_once(self) -> bool:
         """Do one task if one is offered; return whether there was one."""
+        if not self._advertised:
+            self.advertise()
         reply = self.client.request(
             "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode())
         if reply.status_code == 204:

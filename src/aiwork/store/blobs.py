@@ -28,6 +28,12 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()
 
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise InputError(f"blob {digest} is not in {self.root}") from None
+
     def put_file(self, source: Path) -> str:
         """Copy ``source`` in; return its digest. Idempotent; written atomically."""
         digest = hashlib.sha256()
