@@ -309,13 +309,7 @@ class Processor:
     # -- metadata and exports ------------------------------------------------------------
 
     def metadata(self, asset: StoredAsset) -> Metadata:
-        doc: dict[str, Any] = {
-            "asset": {"digest": asset.digest, "name": asset.name, "size": asset.size,
-                      "media_type": asset.media_type, "registered": asset.registered},
-        }
-        for result in self.catalog.results(asset.digest).values():
-            doc[result.insight] = result.output
-        return Metadata.model_validate(doc)
+        return stored_metadata(self.catalog, asset)
 
     def export(self, metadata: Metadata, folder: Path) -> Path:
         """Write the public output layout for one video into ``folder``."""
@@ -323,14 +317,30 @@ class Processor:
 
     def find(self, video_or_digest: str) -> Metadata:
         """Stored metadata by file path, file name or digest."""
-        candidates = self.catalog.find_assets(video_or_digest)
-        path = Path(video_or_digest)
-        if not candidates and path.is_file():
-            candidates = self.catalog.find_assets(sha256_file(path))
-        if not candidates:
-            raise InputError(f"{video_or_digest}: not processed yet",
-                             hint="run `aiwork process` on it first")
-        return self.metadata(candidates[-1])
+        return self.metadata(find_asset(self.catalog, video_or_digest))
+
+
+def find_asset(catalog: Catalog, video_or_digest: str) -> StoredAsset:
+    """A processed video by file path, file name or digest (the latest of that name)."""
+    candidates = catalog.find_assets(video_or_digest)
+    path = Path(video_or_digest)
+    if not candidates and path.is_file():
+        candidates = catalog.find_assets(sha256_file(path))
+    if not candidates:
+        raise InputError(f"{video_or_digest}: not processed yet",
+                         hint="run `aiwork process` on it first")
+    return candidates[-1]
+
+
+def stored_metadata(catalog: Catalog, asset: StoredAsset) -> Metadata:
+    """The metadata document of a processed video, each item stamped with its decision."""
+    doc: dict[str, Any] = {
+        "asset": {"digest": asset.digest, "name": asset.name, "size": asset.size,
+                  "media_type": asset.media_type, "registered": asset.registered},
+    }
+    for result in catalog.results(asset.digest).values():
+        doc[result.insight] = result.output
+    return Metadata.model_validate(doc)
 
 
 #: The text files of the output layout, and their media types.

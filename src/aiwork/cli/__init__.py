@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import click
 
+from aiwork.cli.audit import audit_cmd, explain_cmd
 from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
 from aiwork.cli.network import (
@@ -42,6 +43,8 @@ cli.add_command(process_cmd)
 cli.add_command(show_cmd)
 cli.add_command(analyzers_cmd)
 cli.add_command(schema_cmd)
+cli.add_command(audit_cmd)
+cli.add_command(explain_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(register_cmd)
 cli.add_command(admin_group)

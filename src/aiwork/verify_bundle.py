@@ -1,0 +1,531 @@
+"""``aiwork-verify``: check an aiwork audit bundle offline.
+
+This module stands alone on purpose: it needs the Python standard library and PyNaCl
+(Ed25519), and imports nothing else from aiwork, so an auditor can read all of it and run it
+without trusting the rest of the system. It re-implements, from the published formats, what
+it checks:
+
+- the log's checkpoint: a C2SP signed note (tlog-checkpoint), Ed25519 key type 0x01;
+- witness cosignatures on it: C2SP tlog-cosignature ``cosignature/v1``, key type 0x04;
+- every entry: its author's Ed25519 signature over ``"aiwork entry v1\\n"`` followed by the
+  RFC 8785 JSON of ``{author, body, kind, time}`` (the author is a ``did:key``);
+- every entry's inclusion in the checkpoint's tree: RFC 9162 section 2.1.3.2;
+- every metadata item: SHA-256 of the RFC 8785 JSON of its items (without their ``decision``
+  fields) equals its decision's ``output_digest``, and the decision is about that asset;
+- the anchor receipt, when there is one: it names this checkpoint's origin, size and root;
+  with ``--rpc URL`` the chain is asked (``eth_call root_of(log_id, size)``) whether the
+  contract holds that root.
+
+Exit status 0 when everything checked holds, 1 when anything fails (the first failure is
+named), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import math
+import struct
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BundleError", "Report", "canonical_json", "main", "verify_bundle"]
+
+BUNDLE_FORMAT = "aiwork audit bundle v1"
+ENTRY_DOMAIN = b"aiwork entry v1\n"
+_SIG_PREFIX = "\u2014 "  # em dash, space
+_ALG_ED25519 = 0x01
+_ALG_COSIGNATURE_V1 = 0x04
+#: 4-byte selector of ``root_of(bytes32,uint256)``: keccak256 of that signature (a test
+#: recomputes it).
+ROOT_OF_SELECTOR = "0x2269f4ab"
+#: Topic 0 of ``Anchored(bytes32,uint256,bytes32)`` (keccak256; a test recomputes it).
+ANCHORED_TOPIC = "0xe2da6f87348f28aaa485d3df6ffe8bb7fd6212504c21b3ec54dc01191acf2c92"
+_MAX_FUTURE_SECONDS = 600
+
+
+class BundleError(Exception):
+    """A check failed; the message says which and where."""
+
+
+# -- RFC 8785 (JCS) -------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    """ECMAScript Number::toString, as RFC 8785 section 3.2.2.3 requires."""
+    if not math.isfinite(value):
+        raise BundleError(f"{value} cannot be written in canonical JSON")
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    text = repr(abs(value))  # the shortest digits that round-trip, as ECMAScript uses
+    mantissa, _, exp = text.partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    # value = 0.digits x 10^n
+    n = len(whole.lstrip("0")) if whole.strip("0") else -(len(frac) - len(frac.lstrip("0")))
+    n += int(exp or 0)
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        out = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") \
+            + str(abs(e))
+    return sign + out
+
+
+def canonical_json(value: Any) -> str:
+    """RFC 8785 canonical JSON of a parsed JSON value."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canonical_json(value[k])
+                              for k in keys) + "}"
+    raise BundleError(f"not a JSON value: {type(value).__name__}")
+
+
+def _sha256_json(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+# -- keys and signatures --------------------------------------------------------------------
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _b58decode(text: str) -> bytes:
+    number = 0
+    for char in text:
+        index = _B58.find(char)
+        if index < 0:
+            raise BundleError(f"{char!r} is not a base58 character")
+        number = number * 58 + index
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + raw
+
+
+def did_public_key(did: str) -> bytes:
+    """The Ed25519 public key of a ``did:key:z6Mk...`` (multicodec 0xed01)."""
+    if not did.startswith("did:key:z"):
+        raise BundleError(f"{did[:40]!r} is not an Ed25519 did:key")
+    raw = _b58decode(did[len("did:key:z"):])
+    if len(raw) != 34 or raw[:2] != b"\xed\x01":
+        raise BundleError(f"{did[:40]}... is not an Ed25519 did:key")
+    return raw[2:]
+
+
+def _verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    from nacl.exceptions import BadSignatureError
+    from nacl.signing import VerifyKey
+
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BundleError(f"{what} is not base64") from exc
+
+
+@dataclass(frozen=True)
+class NoteKey:
+    """A C2SP verifier key ``<name>+<hex key id>+<base64(type || public key)>``."""
+
+    name: str
+    key_id: bytes
+    alg: int
+    public_key: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> NoteKey:
+        parts = text.strip().split("+", 2)
+        if len(parts) != 3:
+            raise BundleError(f"verifier key {text.strip()[:60]!r} is not name+id+key")
+        name, hex_id, encoded = parts
+        raw = _b64(encoded, f"verifier key {name}")
+        if len(raw) != 33:
+            raise BundleError(f"verifier key {name} is not an Ed25519 key")
+        key = cls(name, bytes.fromhex(hex_id), raw[0], raw[1:])
+        expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+        if key.key_id != expected:
+            raise BundleError(f"verifier key {name}: its key id does not match the key")
+        return key
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    body: str  # the note text up to the blank line, with its final newline
+    origin: str
+    size: int
+    root: bytes
+    signatures: list[tuple[str, bytes]]  # (key name, key id || signature)
+
+    @classmethod
+    def parse(cls, note: str) -> Checkpoint:
+        body, sep, sigs = note.partition("\n\n")
+        if not sep:
+            raise BundleError("the checkpoint has no signature lines")
+        body += "\n"
+        lines = body.split("\n")[:-1]
+        if len(lines) < 3:
+            raise BundleError("the checkpoint body needs origin, size and root lines")
+        try:
+            size = int(lines[1])
+        except ValueError as exc:
+            raise BundleError(f"checkpoint size {lines[1]!r} is not a number") from exc
+        root = _b64(lines[2], "the checkpoint root")
+        signatures = []
+        for line in sigs.rstrip("\n").split("\n"):
+            if not line.startswith(_SIG_PREFIX):
+                raise BundleError(f"checkpoint signature line {line[:40]!r} is malformed")
+            name, _, encoded = line[len(_SIG_PREFIX):].rpartition(" ")
+            signatures.append((name, _b64(encoded, f"signature of {name}")))
+        return cls(body, lines[0], size, root, signatures)
+
+
+# -- RFC 9162 -------------------------------------------------------------------------------
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\0" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\1" + left + right).digest()
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes:
+    """RFC 9162 section 2.1.3.2: the root an inclusion proof leads to."""
+    if not 0 <= index < size:
+        raise BundleError(f"leaf index {index} is outside a tree of {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            raise BundleError("the inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise BundleError("the inclusion proof is too short")
+    return r
+
+
+# -- the bundle -----------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def ok(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def _entry_fields(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise BundleError(f"{where}: not JSON") from exc
+    if not isinstance(value, dict) or sorted(value) != ["author", "body", "kind", "signature",
+                                                         "time"]:
+        raise BundleError(f"{where}: not an aiwork entry (author, body, kind, signature, time)")
+    return value
+
+
+def check_entry_signature(data: bytes, where: str) -> dict[str, Any]:
+    """The entry's fields, once its author's signature is checked."""
+    value = _entry_fields(data, where)
+    signature, stamp = value["signature"], value["time"]
+    suffix = f',"signature":"{signature}","time":"{stamp}"}}'.encode()
+    if not data.endswith(suffix):
+        raise BundleError(f"{where}: the entry is not in canonical form")
+    unsigned = data[: -len(suffix)] + f',"time":"{stamp}"}}'.encode()
+    if canonical_json({k: v for k, v in value.items() if k != "signature"}).encode() != unsigned:
+        raise BundleError(f"{where}: the entry is not in canonical form")
+    key = did_public_key(str(value["author"]))
+    if not _verify(key, ENTRY_DOMAIN + unsigned, _b64(str(signature), f"{where}: signature")):
+        raise BundleError(f"{where}: the author's signature does not verify (altered entry)")
+    return value
+
+
+def _unstamp(items: Any) -> Any:
+    if isinstance(items, list):
+        return [{k: v for k, v in item.items() if k != "decision"} for item in items]
+    if isinstance(items, dict) and "segments" in items:
+        return {**items, "segments": [{k: v for k, v in s.items() if k != "decision"}
+                                      for s in items["segments"]]}
+    if isinstance(items, dict):
+        return {k: v for k, v in items.items() if k != "decision"}
+    raise BundleError("an item's output is neither a list nor an object")
+
+
+def _stamps(items: Any) -> set[Any]:
+    """The decision indexes an output's items carry."""
+    if isinstance(items, list):
+        return {item.get("decision") for item in items}
+    if isinstance(items, dict) and "segments" in items:
+        return {s.get("decision") for s in items["segments"]}
+    return {items.get("decision")}
+
+
+def verify_bundle(bundle: Any, *, rpc: str | None = None,
+                  rpc_call: Callable[[str, str, list[Any]], Any] | None = None,
+                  now: float | None = None) -> Report:
+    """Check everything in ``bundle`` (parsed JSON); raise :class:`BundleError` at the first
+    failure. ``rpc`` asks an EVM node about the anchor."""
+    report = Report()
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"not an aiwork audit bundle (format {BUNDLE_FORMAT!r} expected)")
+
+    # The checkpoint and the log's signature on it.
+    log_key = NoteKey.parse(str(bundle.get("log_key", "")))
+    if log_key.alg != _ALG_ED25519:
+        raise BundleError("the log key is not an Ed25519 note key")
+    checkpoint = Checkpoint.parse(str(bundle.get("checkpoint", "")))
+    if checkpoint.origin != log_key.name:
+        raise BundleError(f"the checkpoint is for {checkpoint.origin}, the log key for "
+                          f"{log_key.name}")
+    signed = [raw for name, raw in checkpoint.signatures
+              if name == log_key.name and raw[:4] == log_key.key_id]
+    if not signed or not _verify(log_key.public_key, checkpoint.body.encode(), signed[0][4:]):
+        raise BundleError("the checkpoint's log signature does not verify (altered checkpoint"
+                          " or another log key)")
+    report.ok(f"checkpoint: {checkpoint.origin}, size {checkpoint.size}, root "
+              f"{checkpoint.root.hex()[:16]}..., signed by the log: ok")
+
+    # Witness cosignatures.
+    witnesses = [NoteKey.parse(str(text)) for text in bundle.get("witness_keys", [])]
+    cosigned = []
+    now = time.time() if now is None else now
+    for witness in witnesses:
+        if witness.alg != _ALG_COSIGNATURE_V1:
+            raise BundleError(f"witness key {witness.name} is not a cosignature/v1 key")
+        lines = [raw for name, raw in checkpoint.signatures
+                 if name == witness.name and raw[:4] == witness.key_id]
+        if not lines:
+            raise BundleError(f"no cosignature by witness {witness.name} on the checkpoint")
+        raw = lines[0]
+        if len(raw) != 4 + 8 + 64:
+            raise BundleError(f"the cosignature of {witness.name} is not 76 bytes")
+        (stamp,) = struct.unpack(">Q", raw[4:12])
+        if stamp >= 1 << 63 or stamp > now + _MAX_FUTURE_SECONDS:
+            raise BundleError(f"the cosignature of {witness.name} is dated in the future")
+        message = f"cosignature/v1\ntime {stamp}\n".encode() + checkpoint.body.encode()
+        if not _verify(witness.public_key, message, raw[12:]):
+            raise BundleError(f"the cosignature of {witness.name} does not verify")
+        cosigned.append(f"{witness.name} at {stamp}")
+    if witnesses:
+        report.ok(f"cosignatures: {len(cosigned)} of {len(witnesses)} witnesses: ok "
+                  f"({'; '.join(cosigned)})")
+    else:
+        report.warnings.append("no witness cosignatures in the bundle: only the log vouches"
+                               " for this checkpoint")
+
+    # Entries: signature and inclusion.
+    entries: dict[int, dict[str, Any]] = {}
+    for item in bundle.get("entries", []):
+        index = int(item.get("index", -1))
+        where = f"entry {index}"
+        data = str(item.get("data", "")).encode()
+        entries[index] = check_entry_signature(data, where)
+        path = [_b64(str(h), f"{where}: proof hash") for h in item.get("proof", [])]
+        if root_from_inclusion(index, checkpoint.size, leaf_hash(data), path) != \
+                checkpoint.root:
+            raise BundleError(f"{where}: its inclusion proof does not lead to the checkpoint"
+                              " root (altered entry or proof)")
+    kinds: dict[str, int] = {}
+    for value in entries.values():
+        kinds[str(value["kind"])] = kinds.get(str(value["kind"]), 0) + 1
+    report.ok(f"entries: {len(entries)} signatures and inclusion proofs: ok ("
+              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+
+    # The asset the items describe, as registered in the log.
+    asset_info = bundle.get("asset", {})
+    asset = str(asset_info.get("digest", ""))
+    registered = [v["body"] for v in entries.values()
+                  if v["kind"] == "asset.registered/v1" and v["body"].get("digest") == asset]
+    if not registered:
+        raise BundleError(f"asset {asset[:24]}...: its asset.registered entry is not in the"
+                          " bundle")
+    for name in ("name", "size", "media_type"):
+        if registered[0].get(name) != asset_info.get(name):
+            raise BundleError(f"asset {name} {asset_info.get(name)!r} differs from the"
+                              f" registered {registered[0].get(name)!r}")
+    authors = sorted({str(v["author"]) for v in entries.values()})
+    if sorted(bundle.get("keys", [])) != authors:
+        raise BundleError("the bundle's key list is not the set of the entries' authors")
+    report.ok(f"asset: {asset_info.get('name')} ({asset}), {asset_info.get('size')} bytes,"
+              f" as registered; {len(authors)} signing key(s)")
+
+    # Metadata items against their decisions.
+    names = []
+    for item in bundle.get("items", []):
+        insight, decision = str(item.get("insight")), int(item.get("decision", -1))
+        where = f"item {insight}"
+        if decision not in entries:
+            raise BundleError(f"{where}: its decision {decision} is not in the bundle")
+        body = entries[decision]["body"]
+        if entries[decision]["kind"] != "ai.decision/v1":
+            raise BundleError(f"{where}: entry {decision} is not an ai.decision")
+        if body.get("insight") != insight:
+            raise BundleError(f"{where}: decision {decision} is about {body.get('insight')}")
+        if body.get("input", {}).get("asset") != asset:
+            raise BundleError(f"{where}: decision {decision} is about another asset")
+        output = item.get("output")
+        if _sha256_json(_unstamp(output)) != body.get("output_digest"):
+            raise BundleError(f"{where}: its value does not match the output_digest of "
+                              f"decision {decision} (altered value)")
+        if _stamps(output) - {decision}:
+            raise BundleError(f"{where}: items name another decision than {decision}")
+        names.append(insight)
+    report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
+
+    # The anchor.
+    anchor = bundle.get("anchor")
+    if anchor:
+        _check_anchor(anchor, checkpoint, report, rpc, rpc_call)
+    else:
+        report.warnings.append("no anchor receipt: the checkpoint is not anchored on a chain")
+    return report
+
+
+def _check_anchor(anchor: dict[str, Any], checkpoint: Checkpoint, report: Report,
+                  rpc: str | None, rpc_call: Callable[[str, str, list[Any]], Any] | None
+                  ) -> None:
+    log_id = hashlib.sha256(checkpoint.origin.encode()).hexdigest()
+    if str(anchor.get("log_id", "")).removeprefix("0x") != log_id:
+        raise BundleError("the anchor receipt is for another log")
+    if int(anchor.get("size", -1)) != checkpoint.size:
+        raise BundleError(f"the anchor receipt is for size {anchor.get('size')}, the "
+                          f"checkpoint has {checkpoint.size}")
+    if str(anchor.get("root", "")).removeprefix("0x") != checkpoint.root.hex():
+        raise BundleError("the anchor receipt names another root than the checkpoint's")
+    where = (f"chain {anchor.get('chain_id')} contract {anchor.get('contract')} "
+             f"tx {str(anchor.get('transaction'))[:18]}... block {anchor.get('block')}")
+    if rpc is None:
+        report.ok(f"anchor: {where}: consistent with the checkpoint (give --rpc URL to ask"
+                  " the chain)")
+        return
+    call = rpc_call or _json_rpc
+    chain = int(str(call(rpc, "eth_chainId", [])), 16)
+    if chain != int(anchor.get("chain_id", -1)):
+        raise BundleError(f"the node at {rpc} is chain {chain}, the anchor is on chain "
+                          f"{anchor.get('chain_id')}")
+    data = ROOT_OF_SELECTOR + log_id + f"{checkpoint.size:064x}"
+    held = str(call(rpc, "eth_call", [{"to": anchor.get("contract"), "data": data}, "latest"]))
+    held = held.removeprefix("0x")
+    if not held or int(held, 16) == 0:
+        raise BundleError(f"anchor: the contract holds no root for size {checkpoint.size}"
+                          " (missing on chain)")
+    if held[-64:] != checkpoint.root.hex():
+        raise BundleError(f"anchor: the contract holds another root for size "
+                          f"{checkpoint.size}: {held[-64:]}")
+    receipt = call(rpc, "eth_getTransactionReceipt", [anchor.get("transaction")])
+    if not isinstance(receipt, dict) or int(str(receipt.get("status", "0x0")), 16) != 1:
+        raise BundleError(f"anchor: transaction {anchor.get('transaction')} is not a"
+                          " successful transaction on this chain")
+    if int(str(receipt.get("blockNumber", "0x0")), 16) != int(anchor.get("block", -1)):
+        raise BundleError(f"anchor: the transaction is in block "
+                          f"{int(str(receipt.get('blockNumber')), 16)}, the receipt says "
+                          f"{anchor.get('block')}")
+    if anchor.get("block_hash") and str(receipt.get("blockHash", "")).lower() != \
+            str(anchor["block_hash"]).lower():
+        raise BundleError("anchor: the block hash differs from the chain's")
+    contract = str(anchor.get("contract", "")).lower()
+    event = [entry for entry in receipt.get("logs", [])
+             if str(entry.get("address", "")).lower() == contract
+             and [str(t).lower() for t in entry.get("topics", [])[:2]]
+             == [ANCHORED_TOPIC, "0x" + log_id]
+             and str(entry.get("data", "")).lower()
+             == "0x" + f"{checkpoint.size:064x}" + checkpoint.root.hex()]
+    if not event:
+        raise BundleError("anchor: the transaction did not emit Anchored for this log, size"
+                          " and root from that contract")
+    report.ok(f"anchor: {where}: the chain holds this root, emitted by that transaction: ok")
+
+
+def _json_rpc(url: str, method: str, params: list[Any]) -> Any:
+    request = urllib.request.Request(
+        url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+        {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            answer = json.loads(reply.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise BundleError(f"cannot ask the chain at {url}: {exc}") from exc
+    if "error" in answer:
+        raise BundleError(f"the chain at {url} refused {method}: {answer['error']}")
+    return answer.get("result")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aiwork-verify",
+                                     description="Check an aiwork audit bundle offline.")
+    parser.add_argument("bundle", type=Path, help="the bundle (aiwork audit --out FILE)")
+    parser.add_argument("--rpc", metavar="URL",
+                        help="an EVM JSON-RPC endpoint: also check the anchor on chain")
+    args = parser.parse_args(argv)
+    try:
+        bundle = json.loads(args.bundle.read_bytes())
+    except OSError as exc:
+        print(f"FAIL: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ValueError:
+        print(f"FAIL: {args.bundle} is not JSON", file=sys.stderr)
+        return 1
+    try:
+        report = verify_bundle(bundle, rpc=args.rpc)
+    except (BundleError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines:
+        print(f"  ok  {line}")
+    for line in report.warnings:
+        print(f"  --  {line}")
+    print(f"OK: {args.bundle} verified")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Audit bundles, the standalone verifier (`aiwork-verify`) and `aiwork explain`."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey as NaclKey
+
+from aiwork.cli import main
+from aiwork.verify_bundle import (
+    ANCHORED_TOPIC,
+    ROOT_OF_SELECTOR,
+    BundleError,
+    canonical_json,
+    verify_bundle,
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store in which a two-shot clip was processed (technical, shots)."""
+    folder = tmp_path_factory.mktemp("audit")
+    clip = folder / "scenes.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
+         "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
+         "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    db = folder / "aiwork.db"
+    assert main(["process", str(clip), "--analyzers", "technical,shots", "--db", str(db),
+                 "--out", str(folder / "out")]) == 0
+    return db
+
+
+@pytest.fixture
+def bundle(store: Path, tmp_path: Path) -> dict[str, Any]:
+    out = tmp_path / "bundle.json"
+    assert main(["audit", "scenes.mp4", "--db", str(store), "--out", str(out)]) == 0
+    value: dict[str, Any] = json.loads(out.read_text())
+    return value
+
+
+def refused(bundle: Any, **kwargs: Any) -> str:
+    with pytest.raises(BundleError) as error:
+        verify_bundle(bundle, **kwargs)
+    return str(error.value)
+
+
+def test_the_cli_writes_a_bundle_that_aiwork_verify_accepts(store: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    out = tmp_path / "b.json"
+    assert main(["audit", "scenes.mp4", "--db", str(store), "--out", str(out)]) == 0
+    assert "2 item(s)" in capsys.readouterr().out
+    run = subprocess.run([sys.executable, "-m", "aiwork.verify_bundle", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "signed by the log: ok" in run.stdout
+    assert "items: 2 match their decisions (shots, technical)" in run.stdout
+    assert run.stdout.strip().endswith("verified")
+
+
+def test_one_item_by_name_or_by_decision_index(store: Path, tmp_path: Path,
+                                               bundle: dict[str, Any]) -> None:
+    out = tmp_path / "shots.json"
+    assert main(["audit", "scenes.mp4#shots", "--db", str(store), "--out", str(out)]) == 0
+    one = json.loads(out.read_text())
+    assert [i["insight"] for i in one["items"]] == ["shots"]
+    verify_bundle(one)
+    decision = one["items"][0]["decision"]
+    assert main(["audit", str(decision), "--db", str(store), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["items"] == one["items"]
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _leaves(item, (*path, n))
+    else:
+        yield path
+
+
+def _altered(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if value is None:
+        return 0
+    text = str(value)
+    middle = len(text) // 2
+    swap = "B" if text[middle] != "B" else "C"
+    return text[:middle] + swap + text[middle + 1:]
+
+
+def test_any_altered_value_fails(bundle: dict[str, Any]) -> None:
+    verify_bundle(bundle)
+    paths = list(_leaves(bundle))
+    assert len(paths) > 40
+    for path in paths:
+        if path[0] == "anchor":  # none here; anchors have their own tests
+            continue
+        tampered = copy.deepcopy(bundle)
+        holder = tampered
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = _altered(holder[path[-1]])
+        with pytest.raises((BundleError, KeyError, TypeError, ValueError)):
+            verify_bundle(tampered)
+
+
+def test_each_kind_of_tampering_is_named(bundle: dict[str, Any]) -> None:
+    shots = next(i for i in bundle["items"] if i["insight"] == "shots")
+    decision_pos = next(n for n, e in enumerate(bundle["entries"])
+                        if e["index"] == shots["decision"])
+
+    entry = copy.deepcopy(bundle)
+    data = entry["entries"][decision_pos]["data"]
+    entry["entries"][decision_pos]["data"] = data.replace('"shots"', '"ocr"', 1)
+    assert "signature does not verify" in refused(entry)
+    assert f"entry {shots['decision']}" in refused(entry)
+
+    proof = copy.deepcopy(bundle)
+    hashes = proof["entries"][0]["proof"]
+    hashes[0] = base64.b64encode(bytes(32)).decode()
+    assert "inclusion proof does not lead to the checkpoint root" in refused(proof)
+
+    note = copy.deepcopy(bundle)
+    body, sigs = note["checkpoint"].split("\n\n")
+    name, sig = sigs.strip().rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[-1] ^= 1
+    note["checkpoint"] = f"{body}\n\n{name} {base64.b64encode(bytes(raw)).decode()}\n"
+    assert "log signature does not verify" in refused(note)
+
+    value = copy.deepcopy(bundle)
+    item = next(i for i in value["items"] if i["insight"] == "shots")
+    cut = item["output"][0]["instances"][0]
+    cut["end"] = round(cut["end"] + 0.5, 3)  # a cut moved by half a second
+    assert "altered value" in refused(value)
+
+    renamed = copy.deepcopy(bundle)
+    renamed["asset"]["name"] = "other.mp4"
+    assert "differs from the registered" in refused(renamed)
+
+
+def _cosign(bundle: dict[str, Any], witness: NaclKey, name: str, stamp: int) -> str:
+    """A C2SP tlog-cosignature/v1 line, built here from the spec, not by aiwork."""
+    public = bytes(witness.verify_key)
+    key_id = hashlib.sha256(name.encode() + b"\n" + b"\x04" + public).digest()[:4]
+    body = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    message = f"cosignature/v1\ntime {stamp}\n".encode() + body.encode()
+    signature = witness.sign(message).signature
+    line = "\u2014 " + name + " " + base64.b64encode(
+        key_id + struct.pack(">Q", stamp) + signature).decode()
+    bundle["checkpoint"] = bundle["checkpoint"].rstrip("\n") + "\n" + line + "\n"
+    encoded = base64.b64encode(bytes([4]) + public).decode()
+    bundle["witness_keys"].append(f"{name}+{key_id.hex()}+{encoded}")
+    return line
+
+
+def test_witness_cosignatures_are_checked(bundle: dict[str, Any]) -> None:
+    witness = NaclKey.generate()
+    _cosign(bundle, witness, "witness.example/w1", int(time.time()))
+    report = verify_bundle(bundle)
+    assert any("1 of 1 witnesses: ok" in line for line in report.lines)
+
+    forged = copy.deepcopy(bundle)
+    lines = forged["checkpoint"].rstrip("\n").split("\n")
+    name, sig = lines[-1].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[20] ^= 1
+    lines[-1] = f"{name} {base64.b64encode(bytes(raw)).decode()}"
+    forged["checkpoint"] = "\n".join(lines) + "\n"
+    assert "cosignature of witness.example/w1 does not verify" in refused(forged)
+
+    missing = copy.deepcopy(bundle)
+    missing["witness_keys"].append(bundle["witness_keys"][0].replace("w1", "w2", 1))
+    with pytest.raises(BundleError):
+        verify_bundle(missing)
+
+    future = copy.deepcopy(bundle)
+    future["checkpoint"] = bundle["checkpoint"].rsplit("\u2014 witness", 1)[0]
+    future["witness_keys"] = []
+    _cosign(future, witness, "witness.example/w1", int(time.time()) + 86400)
+    assert "dated in the future" in refused(future)
+
+
+def _receipt(bundle: dict[str, Any]) -> dict[str, Any]:
+    origin, size, root = bundle["checkpoint"].split("\n")[:3]
+    return {"chain_id": 31337, "contract": "0x" + "11" * 20, "transaction": "0x" + "22" * 32,
+            "block": 7, "block_hash": "0x" + "33" * 32,
+            "log_id": hashlib.sha256(origin.encode()).hexdigest(), "origin": origin,
+            "size": int(size), "root": base64.b64decode(root).hex()}
+
+
+def test_an_anchor_receipt_must_name_this_checkpoint(bundle: dict[str, Any]) -> None:
+    bundle["anchor"] = _receipt(bundle)
+    report = verify_bundle(bundle)
+    assert any("consistent with the checkpoint" in line for line in report.lines)
+    for field, value in [("root", "00" * 32), ("size", 1), ("log_id", "00" * 32)]:
+        tampered = copy.deepcopy(bundle)
+        tampered["anchor"][field] = value
+        with pytest.raises(BundleError, match="anchor receipt"):
+            verify_bundle(tampered)
+
+
+def test_an_unreachable_chain_is_a_clear_failure(bundle: dict[str, Any]) -> None:
+    bundle["anchor"] = _receipt(bundle)
+    assert "cannot ask the chain" in refused(bundle, rpc="http://127.0.0.1:9")
+
+
+def test_the_verifier_constants_are_the_keccak_of_their_signatures() -> None:
+    from eth_utils import keccak
+
+    assert ROOT_OF_SELECTOR == "0x" + keccak(text="root_of(bytes32,uint256)")[:4].hex()
+    assert ANCHORED_TOPIC == "0x" + keccak(text="Anchored(bytes32,uint256,bytes32)").hex()
+
+
+def test_the_verifier_imports_nothing_else_from_aiwork() -> None:
+    code = ("import sys, aiwork.verify_bundle as v; v.canonical_json([1.5]);"
+            "print(sorted(m for m in sys.modules if m.startswith('aiwork')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip() == "['aiwork', 'aiwork.verify_bundle']"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_canonical_json_is_rfc8785(value: Any) -> None:
+    assert canonical_json(value).encode() == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("number", [0.1, 1e-7, 1e-6, 1e21, 1e20, 123.0, 5e-324,
+                                    1.7976931348623157e308, -2.5e-9, 3.0000000000000004])
+def test_canonical_numbers(number: float) -> None:
+    assert canonical_json(number).encode() == rfc8785.dumps(number)
+
+
+def test_bad_bundle_files_are_one_clear_line(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "aiwork.verify_bundle", *args],
+                              capture_output=True, text=True)
+
+    garbage = tmp_path / "x.json"
+    garbage.write_text("{not json")
+    assert run(str(garbage)).stderr.strip() == f"FAIL: {garbage} is not JSON"
+    assert "cannot read" in run(str(tmp_path / "none.json")).stderr
+    garbage.write_text('{"format": "something else"}')
+    result = run(str(garbage))
+    assert result.returncode == 1 and "not an aiwork audit bundle" in result.stderr
+    assert run().returncode == 2
+
+
+def test_explain_says_which_model_made_each_item(store: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "scenes.mp4", "--db", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "shots:\n  made by PySceneDetect ContentDetector" in out
+    assert "technical:" in out and "from seconds 0" in out
+    assert "not reviewed by a human expert yet" in out
+    assert "proof: included in signed checkpoint" in out
+    assert main(["explain", "scenes.mp4#shots", "--db", str(store)]) == 0
+    assert "technical:" not in capsys.readouterr().out
+
+
+def test_auditing_an_unknown_video_is_a_clear_error(store: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "nope.mp4", "--db", str(store), "--out", str(tmp_path / "b")]) == 1
+    assert "not processed yet" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert main(["explain", "scenes.mp4#ocr", "--db", str(store)]) == 1
+    assert "has no insight 'ocr'" in capsys.readouterr().err
