@@ -296,3 +296,32 @@ def test_auditing_an_unknown_video_is_a_clear_error(store: Path, tmp_path: Path,
     assert not (tmp_path / "b").exists()
     assert main(["explain", "scenes.mp4#ocr", "--db", str(store)]) == 1
     assert "has no insight 'ocr'" in capsys.readouterr().err
+
+
+def test_a_bundle_carries_the_cosignatures_the_coordinator_collected(
+        store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from aiwork.app.cosignatures import Cosignatures
+    from aiwork.app.ledger import open_ledger
+    from aiwork.crypto import SigningKey
+    from aiwork.ledger.cosign import WitnessKey, cosign
+    from aiwork.ledger.note import Checkpoint
+
+    db = tmp_path / "aiwork.db"
+    shutil.copy(store, db)
+    shutil.copy(str(store) + ".logkey", str(db) + ".logkey")
+    witnesses = [SigningKey.generate() for _ in range(2)]
+    with open_ledger(db, signing=True) as log:
+        note = log.checkpoint()
+        size = Checkpoint.from_note(note, log.verifier_key).size
+        keys = [WitnessKey.of(f"witness.example/{n}", k) for n, k in enumerate(witnesses)]
+        book = Cosignatures(log, keys)
+        for key, signer in zip(keys, witnesses, strict=True):
+            book.add(size, cosign(note, key.name, signer, int(time.time())))
+    out = tmp_path / "b.json"
+    assert main(["audit", "scenes.mp4", "--db", str(db), "--out", str(out)]) == 0
+    bundle = json.loads(out.read_text())
+    assert sorted(bundle["witness_keys"]) == sorted(k.to_text() for k in keys)
+    report = verify_bundle(bundle)
+    assert any("2 of 2 witnesses: ok" in line for line in report.lines)

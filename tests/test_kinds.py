@@ -21,6 +21,10 @@ GOOD: dict[str, dict[str, Any]] = {
     "reputation.update": {"subject": A, "role": "worker", "insight": "shots",
                           "source": "agreement", "observation": 1, "score": 0.9, "samples": 3,
                           "quarantined": False},
+    "anchor": {"chain_id": 31337, "contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+               "transaction": "0x" + "ab" * 32, "block": 7, "block_hash": "0x" + "cd" * 32,
+               "log_id": "0x" + "01" * 32, "origin": "test.example/log", "size": 21,
+               "root": "0x" + "ef" * 32},
 }
 BAD: dict[str, list[dict[str, Any]]] = {
     "role.granted": [{"subject": A, "role": "emperor"}, {"subject": "bob", "role": "worker"}],
@@ -30,6 +34,10 @@ BAD: dict[str, list[dict[str, Any]]] = {
                         "reason": "x"}],
     "reputation.update": [{**GOOD["reputation.update"], "score": 1.5},
                           {**GOOD["reputation.update"], "source": "rumour"}],
+    "anchor": [{**GOOD["anchor"], "root": "0x" + "EF" * 32},
+               {**GOOD["anchor"], "contract": "0x1234"},
+               {**GOOD["anchor"], "size": -1},
+               {**GOOD["anchor"], "gas_used": 70845}],
 }
 
 

@@ -2,12 +2,14 @@
 
 Every request that changes state carries the signed headers of :mod:`aiwork.auth`; an
 unsigned, forged, expired or replayed request gets 401 with its reason, a caller without the
-needed role 403, and neither changes anything. Reads of the public log need no signature.
+needed role 403, and neither changes anything. Reads of the public log need no signature,
+nor does a witness's cosignature of a checkpoint, which authenticates itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -23,12 +25,18 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from aiwork.app.accounts import InsufficientCreditsError
 from aiwork.app.coordinator import Coordinator
+from aiwork.app.review import ReviewRefused
+from aiwork.app.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
+from aiwork.app.cosignatures import CosignatureRefused, Cosignatures, parse_witnesses
 from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
+from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, PURPOSE_PARAMETER, Library,
+                                  UnknownLibraryError)
 from aiwork.app.process import EXPORTS, export_files, open_store
-from aiwork.auth import RequestAuthError, RequestVerifier, SqliteNonceStore
+from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
+                         UnsignedRequestError)
 from aiwork.config import blobs_path
-from aiwork.crypto import SigningKey
+from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
 from aiwork.market import LeaseError, UnknownJobError
 from aiwork.quality.reputation import ReputationPolicy
@@ -53,6 +61,7 @@ class ServerSettings:
     reputation: ReputationPolicy = ReputationPolicy()
     lease_seconds: float = 300.0
     starting_credits: int = 0  # granted to every identity that becomes a requester
+    witnesses: tuple[str, ...] = ()  # witness verifier keys whose cosignatures are kept
 
 
 class _State:
@@ -62,10 +71,12 @@ class _State:
         self.settings = settings
         self._local = threading.local()
         self.lock = threading.Lock()
+        self.witnesses = parse_witnesses(settings.witnesses)
         log = open_store(settings.db)
         identities = Identities(log, settings.key)
         if settings.admin:
             identities.bootstrap_admin(settings.admin)
+        Cosignatures(log)  # creates its table before any thread reads it
         log.close()
         self.blobs = BlobStore(blobs_path(settings.db))
 
@@ -83,6 +94,13 @@ class _State:
             self._local.identities = identities
         return identities
 
+    def cosignatures(self) -> Cosignatures:
+        cosignatures: Cosignatures | None = getattr(self._local, "cosignatures", None)
+        if cosignatures is None:
+            cosignatures = Cosignatures(self.log(), self.witnesses)
+            self._local.cosignatures = cosignatures
+        return cosignatures
+
     def coordinator(self) -> Coordinator:
         coordinator: Coordinator | None = getattr(self._local, "coordinator", None)
         if coordinator is None:
@@ -99,6 +117,15 @@ class _State:
             verifier = RequestVerifier(SqliteNonceStore(self.log().db))
             self._local.verifier = verifier
         return verifier
+
+
+def json_item(entry: str) -> str | None:
+    """The review item a verdict entry names, if it can be read."""
+    try:
+        value = json.loads(entry)
+        return str(value["body"]["item"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _whole(data: dict[str, Any], name: str, default: int | None) -> int | None:
@@ -138,9 +165,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return JSONResponse({"error": "insufficient-credits", "message": exc.diagnostics()},
                             status_code=402)
 
+    @app.exception_handler(CosignatureRefused)
+    async def _cosignature_refused(_: Request, exc: CosignatureRefused) -> JSONResponse:
+        return JSONResponse({"error": exc.reason, "message": exc.diagnostics()},
+                            status_code=exc.status)
+
+    @app.exception_handler(ReviewRefused)
+    async def _review_refused(_: Request, exc: ReviewRefused) -> JSONResponse:
+        return JSONResponse({"error": "review", "message": exc.diagnostics()},
+                            status_code=exc.status)
+
     @app.exception_handler(LeaseError)
     async def _conflict(_: Request, exc: LeaseError) -> JSONResponse:
         return JSONResponse({"error": "lease", "message": str(exc)}, status_code=409)
+
+    @app.exception_handler(UnknownLibraryError)
+    async def _no_library(_: Request, exc: UnknownLibraryError) -> JSONResponse:
+        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
 
     @app.exception_handler(UnknownJobError)
     async def _no_job(_: Request, exc: UnknownJobError) -> JSONResponse:
@@ -173,8 +214,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def register(request: Request) -> dict[str, Any]:
         body = await request.body()
         did = await caller(request, body)
-        role = str((await json_body(request, body)).get("role", ""))
+        data = await json_body(request, body)
+        role = str(data.get("role", ""))
+        owner = data.get("owner")
+        if owner is not None and (role != "worker" or not isinstance(owner, str)):
+            raise InputError("'owner' names the did that controls a worker key")
         with state.lock:
+            if owner is not None:
+                public_key_from_did(owner)
+                state.coordinator().review.set_owner(did, owner)
             before = state.identities().status(did).get(role)
             status = state.identities().request(did, role,
                                                 open_registration=settings.open_registration)
@@ -264,11 +312,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         analyzers = data.get("analyzers")
         if not isinstance(analyzers, list) or not all(isinstance(a, str) for a in analyzers):
             raise InputError("'analyzers' must be a list of analyzer names")
+        library = data.get("library")
+        if library is not None and not isinstance(library, str):
+            raise InputError("'library' must be a library id")
         with state.lock:
             job = state.coordinator().submit_job(
                 did, str(data.get("asset", "")), analyzers,
                 redundancy=_whole(data, "redundancy", 1) or 0, budget=_whole(data, "budget", None),
-                deadline=data.get("deadline"), now=time.time())
+                deadline=data.get("deadline"), now=time.time(), library=library)
         return state.coordinator().progress(job.id)
 
     @app.get("/v1/jobs", summary="List jobs and their progress")
@@ -283,26 +334,188 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")
         return state.coordinator().progress(job_id)
 
-    @app.get("/v1/jobs/{job_id}/results", summary="Accepted results by insight")
-    async def job_results(job_id: str) -> dict[str, Any]:
+    async def sensitive_reader(request: Request, job_id: str) -> tuple[str, str] | None:
+        """For a job in a sensitive library: the signed, allowed reader and its stated purpose
+        (else 401, 403 or 400); ``None`` for any other job, whose reads stay public."""
+        libraries = state.coordinator().libraries
+        library = libraries.library_of(job_id)
+        if library is None or not library.sensitive:
+            return None
+        did = await signed_reader(request, f"job {job_id} is in a sensitive library")
+        purpose = libraries.check_read(library, did, state.identities().roles(did),
+                                       request.query_params.get(PURPOSE_PARAMETER))
+        return did, purpose
+
+    async def signed_reader(request: Request, why: str) -> str:
+        try:
+            return await caller(request, await request.body())
+        except UnsignedRequestError as exc:
+            raise UnsignedRequestError(
+                f"{why}: reads are signed requests that state a purpose "
+                f"(?{PURPOSE_PARAMETER}=...); {exc}") from exc
+
+    def log_read(job_id: str, read: tuple[str, str] | None, resource: str) -> dict[str, str]:
+        """Append the read's access.read entry before its data goes out; the entry's index
+        goes back in a header."""
+        if read is None:
+            return {}
+        with state.lock:
+            index = state.coordinator().libraries.record_read(job_id, read[0], resource, read[1])
+        return {} if index is None else {ACCESS_ENTRY_HEADER: str(index)}
+
+    @app.get("/v1/jobs/{job_id}/results", summary="Accepted results by insight (signed, with "
+             "?purpose=..., for a job in a sensitive library: each read is logged first)")
+    async def job_results(job_id: str, request: Request, response: Response) -> dict[str, Any]:
         coordinator = state.coordinator()
         if coordinator.is_gold(job_id):
             raise HTTPException(404, f"no job {job_id}")
-        return {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
+        read = await sensitive_reader(request, job_id)
+        data = {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
+        response.headers.update(log_read(job_id, read, "results"))
+        return data
 
     @app.get("/v1/jobs/{job_id}/export/{name}",
              summary="A job's results in a published format (metadata.json, metadata.jsonld, "
                      "captions.vtt, captions.srt, chapters.vtt)")
-    async def job_export(job_id: str, name: str, title: str | None = None) -> Response:
+    async def job_export(job_id: str, name: str, request: Request,
+                         title: str | None = None) -> Response:
         if name not in EXPORTS:
             raise HTTPException(404, f"no export {name!r}; one of: {', '.join(EXPORTS)}")
         coordinator = state.coordinator()
         if coordinator.is_gold(job_id):
             raise HTTPException(404, f"no job {job_id}")
+        read = await sensitive_reader(request, job_id)
         text = export_files(coordinator.metadata(job_id, title))[name]
-        return Response(text, media_type=EXPORTS[name])
+        return Response(text, media_type=EXPORTS[name],
+                        headers=log_read(job_id, read, f"export/{name}"))
+
+    # -- libraries --------------------------------------------------------------------------
+
+    def library_json(library: Library) -> dict[str, Any]:
+        return {**library.to_json(), "jobs": state.coordinator().libraries.jobs(library.id)}
+
+    @app.post("/v1/libraries", summary="Create a library: {name, sensitive} (requester)")
+    async def create_library(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "requester")
+        data = await json_body(request, body)
+        name, sensitive = data.get("name"), data.get("sensitive", False)
+        if not isinstance(name, str) or not isinstance(sensitive, bool):
+            raise InputError("give 'name' (text) and 'sensitive' (true or false)")
+        with state.lock:
+            return library_json(state.coordinator().libraries.create(did, name,
+                                                                     sensitive=sensitive))
+
+    @app.get("/v1/libraries/{library_id}",
+             summary="A library and its jobs (signed by a reader, if it is sensitive)")
+    async def get_library(library_id: str, request: Request) -> dict[str, Any]:
+        library = state.coordinator().libraries.get(library_id)
+        if library.sensitive:
+            did = await signed_reader(request, f"library {library_id} is sensitive")
+            if not library.may_read(did, state.identities().roles(did)):
+                raise RoleError(f"{did} may not read the sensitive library {library_id}")
+        return library_json(library)
+
+    @app.patch("/v1/libraries/{library_id}",
+               summary="Make a library sensitive or not: {sensitive} (its owner)")
+    async def update_library(library_id: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        sensitive = (await json_body(request, body)).get("sensitive")
+        if not isinstance(sensitive, bool):
+            raise InputError("'sensitive' must be true or false")
+        with state.lock:
+            return library_json(state.coordinator().libraries.set_sensitive(library_id, did,
+                                                                            sensitive))
+
+    @app.post("/v1/libraries/{library_id}/readers",
+              summary="Let an identity read a sensitive library: {did} (its owner)")
+    async def add_reader(library_id: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        reader = (await json_body(request, body)).get("did")
+        if not isinstance(reader, str):
+            raise InputError("'did' must be the reader's did:key")
+        with state.lock:
+            return library_json(state.coordinator().libraries.add_reader(library_id, did,
+                                                                         reader))
+
+    @app.get("/v1/libraries/{library_id}/access",
+             summary="Who read what of a library, with inclusion proofs to a signed "
+                     "checkpoint (signed by its owner, an auditor or an admin)")
+    async def library_access(library_id: str, request: Request) -> dict[str, Any]:
+        did = await caller(request, await request.body())
+        libraries = state.coordinator().libraries
+        libraries.check_manage(library_id, did, state.identities().roles(did))
+        with state.lock:
+            return libraries.access_listing(library_id)
 
     # -- workers ----------------------------------------------------------------------------
+
+    # -- human review -----------------------------------------------------------------------
+
+    @app.post("/v1/review/next", summary="Take the next review item (expert)")
+    async def review_next(request: Request) -> Response:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "expert")
+        with state.lock:
+            item = state.coordinator().review.next_item(did)
+        return Response(status_code=204) if item is None else JSONResponse(item)
+
+    @app.get("/v1/review/items/{item_id}", summary="A review item assigned to you (expert)")
+    async def review_item(item_id: str, request: Request) -> dict[str, Any]:
+        did = await caller(request, b"")
+        review = state.coordinator().review
+        if not review.assigned(item_id, did):
+            raise ReviewRefused(f"item {item_id} is not assigned to {did}", status=403)
+        return review.public(review.item(item_id))
+
+    @app.post("/v1/review/items/{item_id}/verdict",
+              summary="Submit a signed human.verdict on an item assigned to you (expert)")
+    async def review_verdict(item_id: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "expert")
+        entry = (await json_body(request, body)).get("entry")
+        if not isinstance(entry, str):
+            raise InputError("'entry' must be the signed human.verdict entry, as a string")
+        with state.lock:
+            review = state.coordinator().review
+            if json_item(entry) != item_id:
+                raise ReviewRefused("the verdict is about another item than the URL names")
+            index = review.submit(did, entry.encode())
+        return {"verdict": index}
+
+    @app.get("/v1/experts/{did}", summary="An expert's reputation per insight and credits")
+    async def expert(did: str) -> dict[str, Any]:
+        coordinator = state.coordinator()
+        return {"did": did,
+                "reputation": {k: v.to_json()
+                               for k, v in coordinator.review.reputation(did).items()},
+                "credits": coordinator.accounts.account(did).to_json()}
+
+    @app.get("/v1/jobs/{job_id}/review", summary="Review progress and human-verified items")
+    async def job_review(job_id: str) -> dict[str, Any]:
+        coordinator = state.coordinator()
+        if coordinator.is_gold(job_id):
+            raise HTTPException(404, f"no job {job_id}")
+        coordinator.market.job(job_id)
+        return coordinator.review.progress(job_id)
+
+    @app.get("/v1/review/rules", summary="Routing rules per insight")
+    async def review_rules() -> dict[str, Any]:
+        return state.coordinator().review.all_rules()
+
+    @app.put("/v1/review/rules/{insight}", summary="Change an insight's routing rules (admin)")
+    async def set_review_rules(insight: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        state.identities().require(did, "admin")
+        data = await json_body(request, body)
+        with state.lock:
+            return state.coordinator().review.set_rules(insight, data).model_dump()
 
     @app.post("/v1/workers/capabilities",
               summary="Advertise the analyzers, models and weight digests a worker runs")
@@ -361,10 +574,31 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # -- the public log -------------------------------------------------------------------
 
     @app.get("/v1/ledger/checkpoint", response_class=PlainTextResponse,
-             summary="The latest signed checkpoint (C2SP signed note)")
-    async def checkpoint() -> str:
+             summary="The latest signed checkpoint (C2SP signed note) with its witnesses' "
+                     "cosignatures, or the stored one of tree size `size`")
+    async def checkpoint(size: int | None = None) -> str:
         with state.lock:
-            return state.log().checkpoint()
+            return state.cosignatures().checkpoint(size)
+
+    @app.post("/v1/ledger/cosignatures",
+              summary="Add a configured witness's cosignature of a checkpoint this log signed "
+                      "(self-authenticating: no request signature)")
+    async def add_cosignature(request: Request) -> dict[str, Any]:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_COSIGNATURE_BYTES:
+                raise TooLargeError(f"a cosignature request is at most {MAX_COSIGNATURE_BYTES} "
+                                    "bytes")
+        data = await json_body(request, bytes(body))
+        size, line = _whole(data, "size", None), data.get("cosignature")
+        note = data.get("checkpoint")
+        if size is None or not isinstance(line, str) or not isinstance(note, str | None):
+            raise InputError("give 'size' (a whole number), 'cosignature' (the signature line) "
+                             "and optionally 'checkpoint' (the note), as strings")
+        with state.lock:
+            cosignature = state.cosignatures().add(size, line, note, now=time.time())
+        return {"size": size, "witness": cosignature.name, "timestamp": cosignature.timestamp}
 
     @app.get("/v1/ledger/key", response_class=PlainTextResponse, summary="The log's verifier key")
     async def verifier_key() -> str:

@@ -13,11 +13,13 @@ what its open jobs still hold covers the new job's budget, so the requester can 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiwork.errors import InputError
+from aiwork.ledger.log import Log
 from aiwork.market.credits import balances
 from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
 from aiwork.model import Entry
@@ -102,6 +104,18 @@ class Accounts:
                     "UPDATE accounts_holds SET amount = CASE WHEN amount > ? THEN amount - ?"
                     " ELSE 0 END WHERE job = ? AND did = ?",
                     (amount, amount, str(entry.body["job"]), payer))
+
+    def append(self, log: Log, entries: list[Entry]) -> list[int]:
+        """Append ``entries`` to ``log`` and apply the credits they move, in one
+        transaction."""
+        with self.db.atomic():
+            indexes = [item.index for item in log.append(entries)]
+            self.record(entries)
+        return indexes
+
+    def appender(self, log: Log) -> Callable[[list[Entry]], list[int]]:
+        """:meth:`append` bound to ``log``."""
+        return functools.partial(self.append, log)
 
     def hold(self, job: str, did: str, amount: int) -> None:
         """Hold ``amount`` of ``did``'s credits for ``job``, or refuse (call inside the

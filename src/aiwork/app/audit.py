@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiwork.app.catalog import Catalog, StoredAsset
+from aiwork.app.cosignatures import Cosignatures
 from aiwork.app.process import find_asset, stored_metadata
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log
@@ -24,12 +25,10 @@ __all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "explain", "resolve"
 
 BUNDLE_FORMAT = "aiwork audit bundle v1"  # aiwork.verify_bundle checks the same string
 
-#: Extra sources of bundle content, filled in by the parts of aiwork that have them:
-#: ``cosignatures(log, size) -> (note with cosignature lines, witness keys)`` and
-#: ``anchor(log, size) -> receipt or None``; ``related(log, decisions) -> entry indexes``
-#: (e.g. human verdicts and consensus about those decisions).
-Cosigner = Callable[[Log, int, str], tuple[str, list[str]]]
+#: Where anchor receipts come from: ``anchors(log) -> [receipt, ...]`` (each with ``size``).
 Anchors = Callable[[Log], list[dict[str, Any]]]
+#: Entries about decisions beyond the decisions themselves (human verdicts, consensus):
+#: ``related(log, decision indexes) -> entry indexes``.
 Related = Callable[[Log, list[int]], list[int]]
 
 
@@ -64,8 +63,8 @@ def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
 
 
 def build_bundle(log: Log, catalog: Catalog, subject: AuditSubject, *,
-                 cosigner: Cosigner | None = None, anchors: Anchors | None = None,
-                 related: Iterable[Related] = ()) -> dict[str, Any]:
+                 anchors: Anchors | None = None, related: Iterable[Related] = ()
+                 ) -> dict[str, Any]:
     """The audit bundle for ``subject`` (``log`` must be able to sign checkpoints)."""
     metadata = stored_metadata(catalog, subject.asset).model_dump(mode="json")
     results = {r.insight: r for r in catalog.results(subject.asset.digest).values()}
@@ -79,18 +78,16 @@ def build_bundle(log: Log, catalog: Catalog, subject: AuditSubject, *,
     for source in related:
         indexes.update(source(log, decisions))
 
-    needed = max(indexes) + 1
-    note, size, receipt = _checkpoint_for(log, needed, anchors)
-    witness_keys: list[str] = []
-    if cosigner is not None:
-        note, witness_keys = cosigner(log, size, note)
+    size, receipt = _checkpoint_for(log, max(indexes) + 1, anchors)
+    cosignatures = Cosignatures(log).stored(size)
+    note = log.stored_checkpoint(size) or log.checkpoint()
     return {
         "format": BUNDLE_FORMAT,
         "asset": {"digest": subject.asset.digest, "name": subject.asset.name,
                   "size": subject.asset.size, "media_type": subject.asset.media_type},
         "log_key": log.verifier_key.to_text(),
-        "checkpoint": note,
-        "witness_keys": witness_keys,
+        "checkpoint": note + "".join(line for _, line in cosignatures),
+        "witness_keys": [witness for witness, _ in cosignatures],
         "anchor": receipt,
         "entries": [{"index": i, "data": log.get(i).decode(),
                      "proof": log.inclusion_proof(i, size).to_json()["hashes"]}
@@ -101,16 +98,18 @@ def build_bundle(log: Log, catalog: Catalog, subject: AuditSubject, *,
 
 
 def _checkpoint_for(log: Log, needed: int, anchors: Anchors | None
-                    ) -> tuple[str, int, dict[str, Any] | None]:
-    """The newest anchored checkpoint that covers ``needed`` entries, else a fresh one."""
-    if anchors is not None:
-        stored = dict(log.checkpoints())
-        for receipt in sorted(anchors(log), key=lambda r: -int(r["size"])):
-            size = int(receipt["size"])
-            if size >= needed and size in stored:
-                return stored[size], size, receipt
-    note = log.checkpoint()
-    return note, Checkpoint.from_note(note, log.verifier_key).size, None
+                    ) -> tuple[int, dict[str, Any] | None]:
+    """The checkpoint a bundle proves against, and its anchor receipt: among the signed
+    checkpoints that cover ``needed`` entries, an anchored one first, then the one most
+    witnesses cosigned, then the newest; a fresh one when none covers them."""
+    receipts = {int(r["size"]): r for r in (anchors(log) if anchors else [])}
+    cosigned = Cosignatures(log).cosigned_sizes()
+    covering = [size for size, _ in log.checkpoints() if size >= needed]
+    if not covering:
+        note = log.checkpoint()
+        return Checkpoint.from_note(note, log.verifier_key).size, None
+    best = max(covering, key=lambda size: (size in receipts, cosigned.get(size, 0), size))
+    return best, receipts.get(best)
 
 
 # -- explain --------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiwork.app.accounts import Accounts
+from aiwork.app.libraries import Libraries
+from aiwork.app.review import Review
 from aiwork.app.process import normalize, output_digest, stamp_decision
 from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError
@@ -27,6 +29,8 @@ from aiwork.market import Job, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.metadata import Metadata
 from aiwork.quality.agreement import agreement, agrees
+from aiwork.quality.truth import model_annotator
+from aiwork.quality.review_items import REVIEWABLE, apply_outcomes, candidates
 from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.store import Migration
 from aiwork.store.blobs import BlobStore
@@ -100,23 +104,35 @@ class Coordinator:
         log.db.migrate(MIGRATIONS)
         self.market = Market(log.db)
         self.accounts = Accounts(log.db)
+        # The review engine appends through the same function, without a reference back to
+        # the coordinator (no cycle: a server thread's objects, and its database connection,
+        # go as soon as the thread does).
+        self.review = Review(log, key, self.accounts.appender(log), policy=policy, price=price,
+                             rng=self.rng)
+        self.libraries = Libraries(log, key)
 
     # -- requesters -----------------------------------------------------------------------
 
     def submit_job(self, requester: str, asset: str, analyzers: list[str], *, redundancy: int,
-                   budget: int | None, now: float, deadline: float | None = None) -> Job:
+                   budget: int | None, now: float, deadline: float | None = None,
+                   library: str | None = None) -> Job:
         """Create a job whose ``budget`` (default: its cost, price x analyzers x replicas)
-        is held from the requester's available credits."""
+        is held from the requester's available credits; in ``library`` if given (the
+        requester must own it)."""
         if not self.blobs.has(asset):
             raise InputError(f"no media {asset} on this coordinator",
                              hint="upload it first (PUT /v1/blobs/{digest})")
         if budget is None:
             budget = self.price * len(analyzers) * max(redundancy, 1)
         with self.log.db.atomic():
+            if library is not None:
+                self.libraries.owned(library, requester)
             job = self.market.submit_job(requester, asset, analyzers, redundancy=redundancy,
                                          budget=budget, price=self.price, now=now,
                                          deadline=deadline)
             self.accounts.hold(job.id, requester, budget)
+            if library is not None:
+                self.libraries.add_job(library, job.id)
         return job
 
     def grant_credits(self, to: str, amount: int, reason: str) -> int:
@@ -130,21 +146,21 @@ class Coordinator:
 
     def _append(self, entries: list[Entry]) -> list[int]:
         """Append entries, and apply the credits they move, in one transaction."""
-        with self.log.db.atomic():
-            indexes = [item.index for item in self.log.append(entries)]
-            self.accounts.record(entries)
-        return indexes
+        return self.accounts.append(self.log, entries)
 
     def progress(self, job_id: str) -> dict[str, Any]:
         job = self.market.job(job_id)
         counts = self.market.job_progress(job_id)
         return {"id": job.id, "state": job.state.value, "asset": job.asset,
                 "analyzers": list(job.analyzers), "redundancy": job.redundancy,
-                "replicas": {state.value: n for state, n in counts.items()}}
+                "replicas": {state.value: n for state, n in counts.items()},
+                "library": self.libraries.library_id_of(job_id)}
 
     def results(self, job_id: str) -> dict[str, Any]:
-        """The accepted output of each analyzer (its ``decision`` set), by insight."""
+        """The accepted output of each analyzer (its ``decision`` set), by insight, with the
+        experts' outcomes applied (rejected items dropped, corrections made)."""
         out: dict[str, Any] = {}
+        reviewed = self.review.outcomes(job_id)
         for task in self.market.tasks(job_id):
             accepted = [r for r in self.market.replicas(task.id)
                         if r.state == ReplicaState.ACCEPTED]
@@ -152,7 +168,10 @@ class Coordinator:
                 continue
             result = self._result(task.id, accepted[0].replica)
             if result is not None:
-                out[result.insight] = stamp_decision(result.output, result.decision)
+                output = apply_outcomes(result.insight, result.output,
+                                        {k: (o, v) for k, (o, v, _) in
+                                         reviewed.get(result.insight, {}).items()})
+                out[result.insight] = stamp_decision(output, result.decision)
         return out
 
     def metadata(self, job_id: str, name: str | None = None) -> Metadata:
@@ -380,6 +399,24 @@ class Coordinator:
                                    payer=payer, amount=job.price, reason=reason)
         if entries:
             self._append(entries)
+        if cluster:
+            self._route_for_review(job, best, [r.worker for r in results
+                                               if r.decision in cluster],
+                                   disagreed=len(cluster) < len(results))
+
+    def _route_for_review(self, job: Job, result: StoredReplicaResult, producers: list[str],
+                          *, disagreed: bool) -> None:
+        """Send the accepted result's items to human experts as the routing rules say."""
+        if result.insight not in REVIEWABLE:
+            return
+        model = Entry.from_bytes(self.log.get(result.decision)).body.get("model", {})
+        shots = self.results(job.id).get("shots") if result.insight != "shots" else None
+        self.review.route(job=job.id, insight=result.insight, decision=result.decision,
+                          output=result.output, producers=producers,
+                          annotator=model_annotator(str(model.get("name")),
+                                                    str(model.get("weights_digest"))),
+                          asset=job.asset, disagreed=disagreed,
+                          shots=shots if result.insight != "shots" else result.output)
 
     def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
                      expected: dict[str, Any]) -> None:
@@ -391,7 +428,26 @@ class Coordinator:
             accepted = answer is not None and agrees(res.insight, res.output, answer)
             entries += self._judge(res, job_id, accepted, observation, source="gold",
                                    payer=self.key.did, amount=self.price, reason="accepted result")
+            if res.insight == "shots" and answer is not None and res.current:
+                self._gold_review_items(job_id, res, answer)
         self._append(entries)
+
+    def _gold_review_items(self, job_id: str, res: StoredReplicaResult, answer: Any) -> None:
+        """Each cut a worker found in a gold clip becomes a hidden gold item for experts:
+        its right answer is known from the clip's true cuts."""
+        truth = [float(shot["instances"][0]["start"]) for shot in answer[1:]
+                 if shot.get("instances")]
+        if not truth:
+            return
+        job = self.market.job(job_id)
+        for candidate in candidates("shots", res.output):
+            nearest = min(truth, key=lambda cut: abs(cut - float(candidate.value)))
+            real = abs(nearest - float(candidate.value)) <= 0.2
+            self.review.add_item(
+                job=None, insight="shots", decision=res.decision, candidate=candidate,
+                reason="gold", asset=job.asset, producers=[res.worker],
+                annotator=f"worker:{res.worker}",
+                gold={"answer": "accept" if real else "reject", "value": nearest})
 
     def _judge(self, res: StoredReplicaResult, job_id: str, accepted: bool,
                observation: float | None, *, source: str, payer: str, amount: int,

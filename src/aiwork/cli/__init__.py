@@ -12,9 +12,11 @@ from collections.abc import Sequence
 
 import click
 
+from aiwork.cli.anchor import anchor_group
 from aiwork.cli.audit import audit_cmd, explain_cmd
 from aiwork.cli.keys import keys
 from aiwork.cli.ledger import ledger
+from aiwork.cli.libraries import library_group
 from aiwork.cli.network import (
     admin_group,
     credits_cmd,
@@ -25,7 +27,10 @@ from aiwork.cli.network import (
     submit_cmd,
     worker_cmd,
 )
+from aiwork.cli.review import review_group
 from aiwork.cli.process import analyzers_cmd, process_cmd, schema_cmd, show_cmd
+from aiwork.cli.quality import quality_group
+from aiwork.cli.witness import witness_group
 from aiwork.errors import AiworkError
 
 __all__ = ["cli", "main"]
@@ -39,6 +44,7 @@ def cli() -> None:
 
 cli.add_command(keys)
 cli.add_command(ledger)
+cli.add_command(anchor_group)
 cli.add_command(process_cmd)
 cli.add_command(show_cmd)
 cli.add_command(analyzers_cmd)
@@ -52,7 +58,11 @@ cli.add_command(worker_cmd)
 cli.add_command(submit_cmd)
 cli.add_command(jobs_cmd)
 cli.add_command(credits_cmd)
+cli.add_command(library_group)
+cli.add_command(review_group)
 cli.add_command(devnet_cmd)
+cli.add_command(witness_group)
+cli.add_command(quality_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

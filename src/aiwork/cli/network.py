@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -34,9 +35,23 @@ DEVNET_CREDITS = 1000
 @click.option("--starting-credits", default=0, show_default=True, type=click.IntRange(0),
               help="Credits granted to every new requester (a credits.granted entry); "
                    "otherwise an admin grants them with `aiwork admin grant`.")
+@click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
+              help="A witness whose cosignatures of checkpoints are kept and served (its key "
+                   "from `aiwork witness key`); repeatable.")
+@click.option("--anchor-rpc", metavar="URL",
+              help="An EVM chain's JSON-RPC: re-check the anchors recorded, at start.")
+@click.option("--anchor-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --anchor-rpc and --anchor-contract: the Ethereum key that anchors.")
+@click.option("--anchor-contract", metavar="ADDRESS",
+              help="The Anchor contract to anchor checkpoints on (aiwork anchor deploy).")
+@click.option("--anchor-every", default=600.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=1),
+              help="Anchor the latest checkpoint this often, when the log has grown.")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
-              gold_rate: float, starting_credits: int, db: str | None) -> None:
+              gold_rate: float, starting_credits: int, witnesses: tuple[str, ...],
+              anchor_rpc: str | None, anchor_key: Path | None, anchor_contract: str | None,
+              anchor_every: float, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     import uvicorn
 
@@ -46,7 +61,7 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
     path = resolve_db(db)
     settings = ServerSettings(db=path, key=coordinator_key(), open_registration=open_registration,
                               admin=admin_did, gold_rate=gold_rate,
-                              starting_credits=starting_credits)
+                              starting_credits=starting_credits, witnesses=witnesses)
     if gold_rate > 0:
         from aiwork.app.coordinator import Coordinator
         from aiwork.app.gold import add_generated_gold
@@ -61,7 +76,15 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
     shown = re.sub(r"//[^@/]*@", "//***@", str(path))  # never print a password
     click.echo(f"aiwork coordinator on http://{host}:{port} (store {shown}; "
                f"registration {'open' if open_registration else 'by admin approval'})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    app = create_app(settings)
+    with contextlib.ExitStack() as stack:
+        if anchor_rpc or anchor_key or anchor_contract:
+            from aiwork.app.anchoring import serve_anchoring
+
+            stack.enter_context(serve_anchoring(
+                path, rpc=anchor_rpc, key_file=anchor_key, contract=anchor_contract,
+                every=anchor_every, report=lambda line: click.echo(line, err=True)))
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @click.command("register")
@@ -191,8 +214,15 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
 @click.option("--wait", is_flag=True, help="Wait for the results, showing progress.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="With --wait: write the same layout as `aiwork process --out`.")
+@click.option("--library", metavar="ID",
+              help="Put the jobs in your library ID (aiwork library create).")
+@click.option("--purpose", default="the requester fetches the results it submitted",
+              show_default=True,
+              help="With --wait and --library: why you read the results (logged when the "
+                   "library is sensitive).")
 def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names: str,
-               redundancy: int, budget: int, wait: bool, out: Path | None) -> None:
+               redundancy: int, budget: int, wait: bool, out: Path | None,
+               library: str | None, purpose: str) -> None:
     """Upload videos and submit a job for each."""
     import time
 
@@ -200,6 +230,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from aiwork.app.client import CoordinatorClient
+    from aiwork.app.libraries import with_purpose
     from aiwork.app.process import expand_inputs, folder_name, write_outputs
     from aiwork.media import probe, sha256_file
     from aiwork.model.metadata import Metadata
@@ -213,7 +244,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
             client.request("PUT", f"/v1/blobs/{digest}", path.read_bytes(),
                            content_type="application/octet-stream")
             job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
-                                           "redundancy": redundancy, "budget": budget})
+                                           "redundancy": redundancy, "budget": budget,
+                                           "library": library})
             jobs.append((path, facts, digest, job["id"]))
             click.echo(f"{path}: job {job['id']}")
         if not wait:
@@ -237,7 +269,9 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                 if pending:
                     time.sleep(1.0)
         for path, facts, digest, job_id in jobs:
-            results = client.get(f"/v1/jobs/{job_id}/results").json()["results"]
+            target = f"/v1/jobs/{job_id}/results"
+            results = (client.get(with_purpose(target, purpose), signed=True) if library
+                       else client.get(target)).json()["results"]
             metadata = Metadata.model_validate({
                 "asset": {"digest": digest, "name": path.name, "size": facts.size,
                           "media_type": facts.media_type}, **results})

@@ -405,6 +405,15 @@ class Log:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def stored_checkpoint(self, size: int) -> str | None:
+        """The checkpoint this log signed for tree size ``size``, if it signed one."""
+        if not 0 <= size < 1 << 63:
+            return None
+        row = self.db.conn.execute(
+            "SELECT note FROM ledger_checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def checkpoints(self) -> list[tuple[int, str]]:
         return [
             (int(size), str(note))

@@ -134,6 +134,112 @@ class ReputationUpdate(_Body):
     task: str | None = Field(default=None, max_length=128)
 
 
+class HumanVerdict(_Body):
+    """Body of ``human.verdict/v1``: an expert's answer on one review item, signed by the
+    expert. ``value`` is the correction when ``verdict`` is ``correct``."""
+
+    item: str = Field(pattern=r"^[0-9a-f]{32}$", description="the review item")
+    decision: int = Field(ge=0, description="ledger index of the AI decision reviewed")
+    insight: str = Field(max_length=64)
+    verdict: str = Field(pattern=r"^(accept|reject|correct)$")
+    value: Any = None
+    rationale: str | None = Field(default=None, max_length=2000)
+    seconds: float | None = Field(default=None, ge=0, le=86400,
+                                  description="time the expert spent on it")
+
+
+class ConsensusParticipant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    annotator: str = Field(max_length=256, description="an expert's did, or model:<name>")
+    answer: str = Field(pattern=r"^(accept|reject)$")
+    weight: float = Field(ge=0, le=1, description="learned skill on this insight")
+    verdict: int | None = Field(default=None, description="ledger index of the verdict")
+
+
+class ConsensusResult(_Body):
+    """Body of ``consensus.result/v1``: the verdicts on one item combined by truth inference,
+    the AI model counted as one more annotator."""
+
+    item: str = Field(pattern=r"^[0-9a-f]{32}$")
+    decision: int = Field(ge=0)
+    insight: str = Field(max_length=64)
+    method: str = Field(max_length=64)
+    participants: list[ConsensusParticipant]
+    label: str = Field(pattern=r"^(accept|reject)$")
+    posterior: float = Field(ge=0, le=1)
+    outcome: str = Field(pattern=r"^(accepted|rejected|corrected)$")
+    value: Any = None
+
+
+_LIBRARY = r"^[0-9a-f]{32}$"
+
+
+class LibraryCreated(_Body):
+    """Body of ``library.created/v1``: a requester's collection of media, and whether reads
+    of its metadata are logged (``sensitive``)."""
+
+    library: str = Field(pattern=_LIBRARY)
+    owner: str = Field(pattern=_DID)
+    sensitive: bool
+
+
+class LibraryUpdated(_Body):
+    """Body of ``library.updated/v1``: the owner changed sensitivity or added a reader.
+
+    ``prev`` is the ledger index of the library's previous ``library.*`` entry and ``reads``
+    the number of its ``access.read`` entries before this one, so no change and no read
+    before it can be left out of the library's history unnoticed.
+    """
+
+    library: str = Field(pattern=_LIBRARY)
+    by: str = Field(pattern=_DID)
+    sensitive: bool = Field(description="sensitivity after this change")
+    reader: str | None = Field(default=None, pattern=_DID, description="a reader added")
+    reads: int = Field(ge=0)
+    prev: int = Field(ge=0)
+
+
+class AccessRead(_Body):
+    """Body of ``access.read/v1``: who read what of a sensitive library, and why.
+
+    ``seq`` counts the library's earlier ``access.read`` entries; ``prev`` is the ledger index
+    of the one before (``None`` for the first) and ``prev_leaf`` its RFC 9162 leaf hash (hex):
+    the library's reads form a hash-linked chain inside the log.
+    """
+
+    reader: str = Field(pattern=_DID)
+    library: str = Field(pattern=_LIBRARY)
+    job: str = Field(max_length=128)
+    resource: str = Field(max_length=255, description="what was read: results, export/NAME")
+    purpose: str = Field(min_length=1, max_length=200)
+    seq: int = Field(ge=0)
+    prev: int | None = Field(default=None, ge=0)
+    prev_leaf: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+_HASH32 = r"^0x[0-9a-f]{64}$"
+
+
+class AnchorRecorded(_Body):
+    """Body of ``anchor/v1``: a signed checkpoint of this log anchored on an EVM chain.
+
+    Where: ``chain_id``, ``contract`` and the ``transaction`` mined in ``block``
+    (``block_hash``). What: the contract's ``log_id`` (SHA-256 of the checkpoint's
+    ``origin`` line), the tree ``size`` and its ``root``. Hashes are 0x-prefixed lowercase hex.
+    """
+
+    chain_id: int = Field(ge=1)
+    contract: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    transaction: str = Field(pattern=_HASH32)
+    block: int = Field(ge=0)
+    block_hash: str = Field(pattern=_HASH32)
+    log_id: str = Field(pattern=_HASH32)
+    origin: str = Field(min_length=1, max_length=1024)
+    size: int = Field(ge=0)
+    root: str = Field(pattern=_HASH32)
+
+
 @dataclass(frozen=True)
 class EntryKind:
     """One version of one kind. ``body_model`` ``None`` means any JSON object."""
@@ -221,5 +327,17 @@ DEFAULT_KINDS = KindRegistry(
                   RewardAccrued),
         EntryKind("reputation.update", 1, "one quality observation and the reputation after it",
                   ReputationUpdate),
+        EntryKind("human.verdict", 1, "an expert's accept, reject or correction of an AI item",
+                  HumanVerdict),
+        EntryKind("consensus.result", 1, "verdicts on one item combined by truth inference",
+                  ConsensusResult),
+        EntryKind("library.created", 1, "a requester's library, sensitive or not",
+                  LibraryCreated),
+        EntryKind("library.updated", 1, "a library's sensitivity or readers changed",
+                  LibraryUpdated),
+        EntryKind("access.read", 1, "a read of a sensitive library's metadata: who, what, why",
+                  AccessRead),
+        EntryKind("anchor", 1, "a checkpoint anchored on an EVM chain: where, size and root",
+                  AnchorRecorded),
     ]
 )

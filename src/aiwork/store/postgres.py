@@ -68,8 +68,14 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL at {self.path}: {exc}") from exc
         self.conn = _Connection(raw)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
-                          " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        try:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                              " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        except psycopg.errors.UniqueViolation:
+            pass  # another connection created it at the same moment (IF NOT EXISTS races)
+        except BaseException:
+            raw.close()
+            raise
         self._depth = 0
         self._lock = threading.RLock()
 

@@ -1,0 +1,290 @@
+"""Libraries: a requester's named collections of jobs, and the access log of sensitive ones.
+
+A library is owned by the requester who creates it (a ``library.created`` entry); only the
+owner submits jobs into it, changes its sensitivity or adds readers (``library.updated``
+entries). Reading the metadata of a job in a *sensitive* library is allowed to the owner,
+the readers it added, auditors and admins, and only as a signed request that states its
+purpose in the query string (``?purpose=...``, so the request signature covers it). Each such
+read first appends an ``access.read`` entry, signed by the coordinator, and only then is the
+data returned.
+
+A library's ``access.read`` entries form a chain inside the Merkle log: each carries ``seq``
+(how many came before), ``prev`` (the ledger index of the one before) and ``prev_leaf`` (that
+entry's leaf hash). :meth:`Libraries.access_listing` returns them with inclusion proofs to a
+signed checkpoint; :func:`aiwork.app.access_log.verify_access_log` checks the listing offline.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from aiwork.app.identities import RoleError
+from aiwork.crypto import SigningKey, public_key_from_did
+from aiwork.errors import InputError
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.store import Migration
+
+__all__ = [
+    "ACCESS_ENTRY_HEADER",
+    "MAX_NAME",
+    "MAX_PURPOSE",
+    "PURPOSE_PARAMETER",
+    "READ_ROLES",
+    "Libraries",
+    "Library",
+    "PurposeError",
+    "UnknownLibraryError",
+    "check_purpose",
+    "with_purpose",
+]
+
+#: The query parameter that states why a sensitive library is read.
+PURPOSE_PARAMETER = "purpose"
+#: The response header that names a logged read's ``access.read`` entry (its ledger index).
+ACCESS_ENTRY_HEADER = "Aiwork-Access-Entry"
+#: Longest stated purpose, in characters.
+MAX_PURPOSE = 200
+#: Longest library name, in characters.
+MAX_NAME = 255
+#: Roles that may read every sensitive library (besides its owner and the readers it added).
+READ_ROLES = frozenset({"auditor", "admin"})
+
+
+class UnknownLibraryError(InputError):
+    """No library with that id (HTTP 404)."""
+
+
+class PurposeError(InputError):
+    """A read of a sensitive library states no purpose, or an unusable one (HTTP 400)."""
+
+    hint = (f"state why you read it: add ?{PURPOSE_PARAMETER}=... (at most {MAX_PURPOSE} "
+            "characters) to the signed request")
+
+
+def check_purpose(value: str | None) -> str:
+    """The stated purpose, stripped; raise :class:`PurposeError` if none or unusable."""
+    purpose = (value or "").strip()
+    if not purpose:
+        raise PurposeError("reading a sensitive library needs a stated purpose")
+    if len(purpose) > MAX_PURPOSE:
+        raise PurposeError(f"the stated purpose is {len(purpose)} characters long, over the "
+                           f"limit of {MAX_PURPOSE}")
+    if any(not ch.isprintable() for ch in purpose):
+        raise PurposeError("the stated purpose holds control characters")
+    return purpose
+
+
+def with_purpose(path: str, purpose: str) -> str:
+    """``path`` with the purpose added to its query string (percent-encoded)."""
+    separator = "&" if "?" in path else "?"
+    return f"{path}{separator}{PURPOSE_PARAMETER}={quote(check_purpose(purpose), safe='')}"
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE libraries (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+                 " owner TEXT NOT NULL, sensitive INTEGER NOT NULL, entry INTEGER NOT NULL,"
+                 " head INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX libraries_owner ON libraries (owner)")
+    conn.execute("CREATE TABLE library_readers (library TEXT NOT NULL, did TEXT NOT NULL,"
+                 " entry INTEGER NOT NULL, PRIMARY KEY (library, did))")
+    conn.execute("CREATE TABLE library_jobs (job TEXT PRIMARY KEY, library TEXT NOT NULL)")
+    conn.execute("CREATE INDEX library_jobs_library ON library_jobs (library)")
+    # The library's library.* entries, and its access.read entries by seq.
+    conn.execute("CREATE TABLE library_changes (library TEXT NOT NULL, idx INTEGER NOT NULL,"
+                 " PRIMARY KEY (library, idx))")
+    conn.execute("CREATE TABLE library_reads (library TEXT NOT NULL, seq INTEGER NOT NULL,"
+                 " idx INTEGER NOT NULL, PRIMARY KEY (library, seq))")
+
+
+MIGRATIONS = [Migration("libraries-0001-tables", _tables)]
+
+
+@dataclass(frozen=True)
+class Library:
+    id: str
+    name: str
+    owner: str
+    sensitive: bool
+    entry: int  # the library.created entry
+    readers: tuple[str, ...]
+
+    def may_read(self, did: str, roles: set[str]) -> bool:
+        return did == self.owner or did in self.readers or bool(roles & READ_ROLES)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "owner": self.owner,
+                "sensitive": self.sensitive, "entry": self.entry, "readers": list(self.readers)}
+
+
+class Libraries:
+    """Libraries in the log's store; every change is a ledger entry signed by ``key``."""
+
+    def __init__(self, log: Log, key: SigningKey) -> None:
+        self.log = log
+        self.key = key
+        log.db.migrate(MIGRATIONS)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.log.db.conn
+
+    # -- libraries --------------------------------------------------------------------------
+
+    def create(self, owner: str, name: str, *, sensitive: bool) -> Library:
+        public_key_from_did(owner)
+        name = name.strip()
+        if not name or len(name) > MAX_NAME:
+            raise InputError(f"a library's name is 1 to {MAX_NAME} characters, not {len(name)}")
+        library = uuid.uuid4().hex
+        entry = sign_entry(self.key, "library.created",
+                           {"library": library, "owner": owner, "sensitive": sensitive})
+        with self.log.db.atomic() as conn:
+            index = self.log.append([entry])[0].index
+            conn.execute("INSERT INTO libraries (id, name, owner, sensitive, entry, head)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                         (library, name, owner, int(sensitive), index, index))
+            conn.execute("INSERT INTO library_changes (library, idx) VALUES (?, ?)",
+                         (library, index))
+        return self.get(library)
+
+    def get(self, library: str) -> Library:
+        row = self._conn.execute("SELECT id, name, owner, sensitive, entry FROM libraries"
+                                 " WHERE id = ?", (library,)).fetchone()
+        if row is None:
+            raise UnknownLibraryError(f"no library {library}")
+        readers = tuple(r[0] for r in self._conn.execute(
+            "SELECT did FROM library_readers WHERE library = ? ORDER BY entry", (library,)))
+        return Library(row[0], row[1], row[2], bool(row[3]), int(row[4]), readers)
+
+    def owned(self, library: str, did: str) -> Library:
+        """The library, if ``did`` owns it; else :class:`RoleError`."""
+        found = self.get(library)
+        if found.owner != did:
+            raise RoleError(f"{did} does not own the library {library}")
+        return found
+
+    def set_sensitive(self, library: str, by: str, sensitive: bool) -> Library:
+        """Make a library sensitive or not (its owner only); a ``library.updated`` entry."""
+        if self.owned(library, by).sensitive == sensitive:
+            return self.get(library)
+        return self._update(library, by, sensitive=sensitive)
+
+    def add_reader(self, library: str, by: str, reader: str) -> Library:
+        """Let ``reader`` read a sensitive library (its owner only); a ``library.updated``
+        entry."""
+        found = self.owned(library, by)
+        public_key_from_did(reader)
+        if reader in found.readers or reader == found.owner:
+            return found
+        return self._update(library, by, sensitive=found.sensitive, reader=reader)
+
+    def _update(self, library: str, by: str, *, sensitive: bool,
+                reader: str | None = None) -> Library:
+        with self.log.db.atomic() as conn:
+            (head,) = conn.execute("SELECT head FROM libraries WHERE id = ?",
+                                   (library,)).fetchone()
+            (reads,) = conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM library_reads"
+                                    " WHERE library = ?", (library,)).fetchone()
+            entry = sign_entry(self.key, "library.updated", {
+                "library": library, "by": by, "sensitive": sensitive, "reader": reader,
+                "reads": int(reads), "prev": int(head)})
+            index = self.log.append([entry])[0].index
+            conn.execute("UPDATE libraries SET sensitive = ?, head = ? WHERE id = ?",
+                         (int(sensitive), index, library))
+            conn.execute("INSERT INTO library_changes (library, idx) VALUES (?, ?)",
+                         (library, index))
+            if reader is not None:
+                conn.execute("INSERT INTO library_readers (library, did, entry)"
+                             " VALUES (?, ?, ?)", (library, reader, index))
+        return self.get(library)
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def add_job(self, library: str, job: str) -> None:
+        """Record ``job`` as part of ``library`` (inside the transaction that creates it; the
+        caller checked ownership with :meth:`owned`)."""
+        self._conn.execute("INSERT INTO library_jobs (job, library) VALUES (?, ?)",
+                           (job, library))
+
+    def library_id_of(self, job: str) -> str | None:
+        row = self._conn.execute("SELECT library FROM library_jobs WHERE job = ?",
+                                 (job,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def library_of(self, job: str) -> Library | None:
+        library = self.library_id_of(job)
+        return None if library is None else self.get(library)
+
+    def jobs(self, library: str) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute(
+            "SELECT l.job FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
+            " WHERE l.library = ? ORDER BY m.seq", (library,))]
+
+    # -- the access log -----------------------------------------------------------------------
+
+    @staticmethod
+    def check_read(library: Library, reader: str, roles: set[str], purpose: str | None) -> str:
+        """The stated purpose, if ``reader`` (holding ``roles``) may read the sensitive
+        ``library``; else :class:`RoleError` or :class:`PurposeError`."""
+        if not library.may_read(reader, roles):
+            raise RoleError(f"{reader} may not read the sensitive library {library.id}",
+                            hint="its owner adds readers with POST /v1/libraries/ID/readers;"
+                                 " auditors and admins read every library")
+        return check_purpose(purpose)
+
+    def check_manage(self, library: str, did: str, roles: set[str]) -> Library:
+        """The library, if ``did`` (holding ``roles``) may list its access log: its owner,
+        an auditor or an admin; else :class:`RoleError`."""
+        found = self.get(library)
+        if did != found.owner and not roles & READ_ROLES:
+            raise RoleError(f"{did} may not list the access log of library {library}",
+                            hint="its owner, auditors and admins may")
+        return found
+
+    def record_read(self, job: str, reader: str, resource: str, purpose: str) -> int | None:
+        """Log a read of ``job``'s metadata by ``reader`` (allowed, purpose checked) as an
+        ``access.read`` entry; return its index, or ``None`` when the job's library is not
+        (or no longer) sensitive."""
+        purpose = check_purpose(purpose)
+        with self.log.db.atomic() as conn:
+            library = self.library_of(job)
+            if library is None or not library.sensitive:
+                return None
+            last = conn.execute("SELECT seq, idx FROM library_reads WHERE library = ?"
+                                " ORDER BY seq DESC LIMIT 1", (library.id,)).fetchone()
+            seq, prev = (0, None) if last is None else (int(last[0]) + 1, int(last[1]))
+            entry = sign_entry(self.key, "access.read", {
+                "reader": reader, "library": library.id, "job": job, "resource": resource,
+                "purpose": purpose, "seq": seq, "prev": prev,
+                "prev_leaf": None if prev is None else self.log.leaf_hash(prev).hex()})
+            index = self.log.append([entry])[0].index
+            conn.execute("INSERT INTO library_reads (library, seq, idx) VALUES (?, ?, ?)",
+                         (library.id, seq, index))
+        return index
+
+    def access_listing(self, library: str) -> dict[str, Any]:
+        """The library's ``access.read`` and ``library.*`` entries, each with an inclusion
+        proof to a signed checkpoint of the log (made now if the log grew)."""
+        found = self.get(library)
+        with self.log.db.atomic() as conn:
+            note = self.log.checkpoint()
+            size = self.log.size
+            reads = [int(r[0]) for r in conn.execute(
+                "SELECT idx FROM library_reads WHERE library = ? AND idx < ? ORDER BY seq",
+                (library, size))]
+            changes = [int(r[0]) for r in conn.execute(
+                "SELECT idx FROM library_changes WHERE library = ? AND idx < ? ORDER BY idx",
+                (library, size))]
+
+            def proven(index: int) -> dict[str, Any]:
+                return {"index": index, "entry": self.log.get(index).decode(),
+                        "proof": self.log.inclusion_proof(index, size).to_json()}
+
+            return {"library": found.to_json(), "checkpoint": note, "size": size,
+                    "reads": len(reads), "entries": [proven(i) for i in reads],
+                    "changes": [proven(i) for i in changes]}

@@ -1,0 +1,471 @@
+"""Human review of AI items: routing, blind assignment, signed verdicts, consensus.
+
+When a task's result is accepted, its items are routed to human experts by the insight's
+:class:`~aiwork.quality.review_items.RoutingRules` (low confidence, replicas that disagreed,
+a random audit share); gold items with known answers are mixed in, unmarked. Each item goes to
+``experts`` experts, blind: an expert sees the question, the AI's value and the evidence,
+never the other answers nor whether the item is gold, and never an item made by a worker key
+they own. A verdict is a ``human.verdict`` entry the expert signs. When an item has all its
+verdicts, the verdicts on every item of that insight are combined by truth inference
+(:mod:`aiwork.quality.truth`), the AI model counted as one more annotator with its own learned
+skill; the result is a ``consensus.result`` entry, and it changes the job's published results
+(a rejected item is dropped, a corrected one replaced). Experts' reputations per insight follow
+gold accuracy and agreement with consensus (``reputation.update``); verdicts that agree earn
+credits (``reward.accrued``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiwork.crypto import SigningKey
+from aiwork.errors import InputError
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
+from aiwork.quality.review_items import (
+    REVIEWABLE,
+    Candidate,
+    RoutingRules,
+    candidates,
+    check_correction,
+    combine_corrections,
+)
+from aiwork.store import Migration
+
+__all__ = ["Review", "ReviewRefused", "TRUTH_METHOD"]
+
+#: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
+TRUTH_METHOD = "aiwork"
+
+
+class ReviewRefused(InputError):
+    """A review request was refused; nothing was recorded. ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int = 400, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE review_rules (insight TEXT PRIMARY KEY, rules TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE review_items (id TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+        " job TEXT, insight TEXT NOT NULL, decision INTEGER NOT NULL, item INTEGER NOT NULL,"
+        " question TEXT NOT NULL, value TEXT NOT NULL, evidence TEXT NOT NULL,"
+        " reason TEXT NOT NULL, gold TEXT, annotator TEXT NOT NULL, producers TEXT NOT NULL,"
+        " experts INTEGER NOT NULL, state TEXT NOT NULL)")
+    conn.execute("CREATE INDEX review_items_open ON review_items (state, seq)")
+    conn.execute("CREATE INDEX review_items_job ON review_items (job)")
+    conn.execute(
+        "CREATE TABLE review_assignments (item TEXT NOT NULL, expert TEXT NOT NULL,"
+        " assigned DOUBLE PRECISION NOT NULL, verdict INTEGER, answer TEXT, value TEXT,"
+        " PRIMARY KEY (item, expert))")
+    conn.execute(
+        "CREATE TABLE review_outcomes (item TEXT PRIMARY KEY, job TEXT, insight TEXT NOT NULL,"
+        " item_id INTEGER NOT NULL, outcome TEXT NOT NULL, value TEXT,"
+        " consensus INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE review_reputation (expert TEXT NOT NULL, insight TEXT NOT NULL,"
+        " score DOUBLE PRECISION NOT NULL, weight DOUBLE PRECISION NOT NULL,"
+        " samples INTEGER NOT NULL, quarantined INTEGER NOT NULL,"
+        " PRIMARY KEY (expert, insight))")
+    conn.execute("CREATE TABLE review_owners (key TEXT PRIMARY KEY, owner TEXT NOT NULL)")
+
+
+MIGRATIONS = [Migration("review-0001-tables", _tables)]
+
+
+def _category(verdict: str) -> str:
+    """The categorical answer truth inference combines: a correction rejects the AI value."""
+    return "accept" if verdict == "accept" else "reject"
+
+
+@dataclass(frozen=True)
+class _Item:
+    id: str
+    job: str | None
+    insight: str
+    decision: int
+    item: int
+    question: str
+    value: Any
+    evidence: dict[str, Any]
+    reason: str
+    gold: dict[str, Any] | None
+    annotator: str
+    producers: list[str]
+    experts: int
+    state: str
+
+
+_ITEM_COLUMNS = ("id, job, insight, decision, item, question, value, evidence, reason, gold,"
+                 " annotator, producers, experts, state")
+
+
+def _item(row: Any) -> _Item:
+    return _Item(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], json.loads(row[6]),
+                 json.loads(row[7]), row[8], json.loads(row[9]) if row[9] else None, row[10],
+                 json.loads(row[11]), int(row[12]), row[13])
+
+
+class Review:
+    """The review engine over a coordinator's log and store.
+
+    ``append`` appends entries and applies the credits they move in one transaction (the
+    coordinator's); ``key`` signs consensus, reputation and reward entries.
+    """
+
+    def __init__(self, log: Log, key: SigningKey, append: Callable[[list[Entry]], list[int]],
+                 *, policy: ReputationPolicy = ReputationPolicy(), price: int = 1,
+                 rng: random.Random | None = None) -> None:
+        self.log = log
+        self.key = key
+        self.append = append
+        self.policy = policy
+        self.price = price
+        self.rng = rng or random.Random()
+        log.db.migrate(MIGRATIONS)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.log.db.conn
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def rules(self, insight: str) -> RoutingRules:
+        row = self._conn.execute("SELECT rules FROM review_rules WHERE insight = ?",
+                                 (insight,)).fetchone()
+        return RoutingRules.model_validate_json(row[0]) if row else RoutingRules()
+
+    def all_rules(self) -> dict[str, dict[str, Any]]:
+        return {name: self.rules(name).model_dump() for name in REVIEWABLE}
+
+    def set_rules(self, insight: str, values: dict[str, Any]) -> RoutingRules:
+        if insight not in REVIEWABLE:
+            raise ReviewRefused(f"{insight!r} items are not reviewed",
+                                hint=f"one of: {', '.join(REVIEWABLE)}")
+        from pydantic import ValidationError
+
+        try:
+            rules = RoutingRules.model_validate({**self.rules(insight).model_dump(), **values})
+        except ValidationError as exc:
+            raise ReviewRefused(f"routing rules refused: {exc.errors()[0]['loc']}: "
+                                f"{exc.errors()[0]['msg']}") from exc
+        with self.log.db.atomic() as conn:
+            conn.execute("INSERT INTO review_rules (insight, rules) VALUES (?, ?) ON CONFLICT"
+                         " (insight) DO UPDATE SET rules = excluded.rules",
+                         (insight, rules.model_dump_json()))
+        return rules
+
+    # -- owners -----------------------------------------------------------------------------
+
+    def set_owner(self, key: str, owner: str) -> None:
+        """``owner`` controls ``key`` (a worker key): the owner never reviews its items."""
+        with self.log.db.atomic() as conn:
+            conn.execute("INSERT INTO review_owners (key, owner) VALUES (?, ?) ON CONFLICT"
+                         " (key) DO UPDATE SET owner = excluded.owner", (key, owner))
+
+    def _owner(self, key: str) -> str:
+        row = self._conn.execute("SELECT owner FROM review_owners WHERE key = ?",
+                                 (key,)).fetchone()
+        return str(row[0]) if row else key
+
+    def _conflicted(self, expert: str, producers: list[str]) -> bool:
+        mine = self._owner(expert)
+        return any(p == expert or self._owner(p) in (expert, mine) for p in producers)
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def route(self, *, job: str | None, insight: str, decision: int, output: Any,
+              producers: list[str], annotator: str, asset: str, disagreed: bool = False,
+              shots: list[dict[str, Any]] | None = None) -> list[str]:
+        """Create the review items an accepted result calls for; return their ids."""
+        rules = self.rules(insight)
+        made = []
+        for candidate in candidates(insight, output, shots):
+            reason = self._reason(rules, candidate, disagreed)
+            if reason is not None:
+                made.append(self.add_item(job=job, insight=insight, decision=decision,
+                                          candidate=candidate, reason=reason, asset=asset,
+                                          producers=producers, annotator=annotator))
+        return made
+
+    def _reason(self, rules: RoutingRules, candidate: Candidate, disagreed: bool) -> str | None:
+        if candidate.confidence is not None and candidate.confidence < rules.confidence_below:
+            return "low-confidence"
+        if disagreed and rules.disagreement:
+            return "disagreement"
+        if self.rng.random() < rules.audit_share:
+            return "audit"
+        return None
+
+    def add_item(self, *, job: str | None, insight: str, decision: int, candidate: Candidate,
+                 reason: str, asset: str, producers: list[str], annotator: str,
+                 gold: dict[str, Any] | None = None) -> str:
+        """Queue one item for review; ``gold`` (``{"answer": accept|reject, "value": ...}``)
+        makes it a hidden gold item."""
+        if gold is not None and gold.get("answer") not in ("accept", "reject"):
+            raise ReviewRefused("a gold item's answer is accept or reject")
+        item_id = uuid.uuid4().hex
+        evidence = {"asset": asset, "start": candidate.start, "end": candidate.end,
+                    "keyframe": candidate.keyframe, "decision": decision}
+        with self.log.db.atomic() as conn:
+            (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM review_items").fetchone()
+            conn.execute(
+                f"INSERT INTO review_items (seq, {_ITEM_COLUMNS}) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+                (int(seq), item_id, job, insight, decision, candidate.item_id,
+                 candidate.question, json.dumps(candidate.value), json.dumps(evidence),
+                 "gold" if gold else reason, json.dumps(gold) if gold else None, annotator,
+                 json.dumps(producers), self.rules(insight).experts))
+        return item_id
+
+    # -- experts ----------------------------------------------------------------------------
+
+    def next_item(self, expert: str, now: float | None = None) -> dict[str, Any] | None:
+        """Assign the expert an item to review (blind), or None when there is none."""
+        now = time.time() if now is None else now
+        with self.log.db.atomic() as conn:
+            quarantined = {row[0] for row in conn.execute(
+                "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
+                (expert,))}
+            rows = conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                " NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
+                " a.expert = ?) AND (SELECT COUNT(*) FROM review_assignments a WHERE"
+                " a.item = i.id) < i.experts ORDER BY i.seq LIMIT 200", (expert,)).fetchall()
+            items = [it for it in map(_item, rows)
+                     if it.insight not in quarantined
+                     and not self._conflicted(expert, it.producers)]
+            if not items:
+                return None
+            gold = [it for it in items if it.gold is not None]
+            plain = [it for it in items if it.gold is None]
+            share = self.rules(items[0].insight).gold_share
+            pick = (self.rng.choice(gold) if gold and (not plain or self.rng.random() < share)
+                    else plain[0])
+            conn.execute("INSERT INTO review_assignments (item, expert, assigned) VALUES"
+                         " (?, ?, ?)", (pick.id, expert, now))
+        return self.public(pick)
+
+    @staticmethod
+    def public(item: _Item) -> dict[str, Any]:
+        """What an expert sees: never other answers, the gold flag or why it was routed."""
+        return {"id": item.id, "insight": item.insight, "question": item.question,
+                "value": item.value, "evidence": item.evidence,
+                "verdicts": ["accept", "reject", "correct"]}
+
+    def verdict_body(self, item_id: str, verdict: str, value: Any = None,
+                     rationale: str | None = None, seconds: float | None = None
+                     ) -> dict[str, Any]:
+        """The ``human.verdict`` body for an item (what an expert's client signs)."""
+        item = self._get(item_id)
+        return {"item": item.id, "decision": item.decision, "insight": item.insight,
+                "verdict": verdict, "value": value, "rationale": rationale,
+                "seconds": seconds}
+
+    def submit(self, expert: str, entry_bytes: bytes) -> int:
+        """Record an expert's signed verdict; return its ledger index. Refused (nothing
+        recorded) unless the item is assigned to the signer, unanswered, and the verdict is
+        well formed."""
+        entry = Entry.from_bytes(entry_bytes)
+        if entry.kind != "human.verdict/v1":
+            raise ReviewRefused(f"a verdict is a human.verdict entry, not {entry.kind}")
+        if entry.author != expert:
+            raise ReviewRefused(f"the verdict is signed by {entry.author}, not by {expert}",
+                                status=403)
+        body = entry.body
+        item = self._get(str(body.get("item")))
+        if body.get("decision") != item.decision or body.get("insight") != item.insight:
+            raise ReviewRefused("the verdict names another decision or insight than its item")
+        row = self._conn.execute(
+            "SELECT verdict FROM review_assignments WHERE item = ? AND expert = ?",
+            (item.id, expert)).fetchone()
+        if row is None:
+            raise ReviewRefused(f"item {item.id} is not assigned to {expert}", status=403,
+                                hint="ask for an item with `aiwork review next`")
+        if row[0] is not None:
+            raise ReviewRefused(f"{expert} already gave a verdict on item {item.id} "
+                                f"(entry {row[0]})", status=409)
+        verdict = str(body.get("verdict"))
+        value = None
+        if verdict == "correct":
+            if body.get("value") is None:
+                raise ReviewRefused("a correction needs the corrected value (--value JSON)")
+            value = check_correction(item.insight, body["value"])
+        elif body.get("value") is not None:
+            raise ReviewRefused(f"a verdict of {verdict} carries no value")
+        with self.log.db.atomic() as conn:
+            index = self.append([entry])[0]
+            changed = conn.execute(
+                "UPDATE review_assignments SET verdict = ?, answer = ?, value = ? WHERE"
+                " item = ? AND expert = ? AND verdict IS NULL",
+                (index, verdict, json.dumps(value), item.id, expert)).rowcount
+            if changed != 1:
+                raise ReviewRefused(f"{expert} already gave a verdict on item {item.id}",
+                                    status=409)
+            if item.gold is not None:
+                self._score_gold(item, expert, verdict, value)
+            else:
+                self._maybe_decide(item)
+        return index
+
+    # -- gold, consensus, reputation -------------------------------------------------------
+
+    def _score_gold(self, item: _Item, expert: str, verdict: str, value: Any) -> None:
+        assert item.gold is not None
+        right = _category(verdict) == item.gold["answer"]
+        if right and verdict == "correct" and item.gold.get("value") is not None:
+            right = self._close(item.insight, value, item.gold["value"])
+        entries = self._observe(expert, item, 1.0 if right else 0.0, "gold")
+        if right:
+            entries.append(self._reward(expert, item, "verdict matched a gold answer"))
+        self.append(entries)
+
+    @staticmethod
+    def _close(insight: str, value: Any, answer: Any) -> bool:
+        if insight == "shots":
+            return abs(float(value) - float(answer)) <= 0.2
+        if isinstance(value, str) and isinstance(answer, str):
+            return value.strip().lower() == answer.strip().lower()
+        return bool(value == answer)
+
+    def _maybe_decide(self, item: _Item) -> None:
+        answers = self._conn.execute(
+            "SELECT expert, verdict, answer, value FROM review_assignments WHERE item = ? AND"
+            " verdict IS NOT NULL ORDER BY verdict", (item.id,)).fetchall()
+        if len(answers) < item.experts:
+            return
+        labels, skills = self._infer(item.insight)
+        label, posterior = labels[item.id]
+        corrections = [json.loads(v) for _, _, answer, v in answers if answer == "correct"]
+        if label == "accept":
+            outcome, value = "accepted", None
+        elif corrections:
+            outcome, value = "corrected", combine_corrections(item.insight, corrections)
+        else:
+            outcome, value = "rejected", None
+        participants = [{"annotator": item.annotator, "answer": "accept",
+                         "weight": round(skills.get(item.annotator, 0.5), 4), "verdict": None}]
+        participants += [{"annotator": expert, "answer": _category(answer),
+                          "weight": round(skills.get(expert, 0.5), 4), "verdict": int(index)}
+                         for expert, index, answer, _ in answers]
+        consensus = sign_entry(self.key, "consensus.result", {
+            "item": item.id, "decision": item.decision, "insight": item.insight,
+            "method": TRUTH_METHOD, "participants": participants, "label": label,
+            "posterior": round(posterior, 4), "outcome": outcome, "value": value})
+        entries = [consensus]
+        for expert, _, answer, _ in answers:
+            agreed = _category(answer) == label
+            entries += self._observe(expert, item, 1.0 if agreed else 0.0, "consensus")
+            if agreed:
+                entries.append(self._reward(expert, item, "verdict agreed with consensus"))
+        with self.log.db.atomic() as conn:
+            index = self.append(entries)[0]
+            conn.execute("UPDATE review_items SET state = 'decided' WHERE id = ?", (item.id,))
+            conn.execute(
+                "INSERT INTO review_outcomes (item, job, insight, item_id, outcome, value,"
+                " consensus) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item.id, item.job, item.insight, item.item, outcome, json.dumps(value), index))
+
+    def _infer(self, insight: str) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
+        """Truth inference over every answered item of ``insight``: gold items anchor the
+        annotators' skills, quarantined experts do not count, the AI model answers "accept"
+        on each item it made."""
+        from aiwork.quality.truth import infer_truth
+
+        rows = self._conn.execute(
+            "SELECT i.id, i.annotator, i.gold, a.expert, a.answer FROM review_items i JOIN"
+            " review_assignments a ON a.item = i.id WHERE i.insight = ? AND a.verdict IS NOT"
+            " NULL", (insight,)).fetchall()
+        excluded = {row[0] for row in self._conn.execute(
+            "SELECT expert FROM review_reputation WHERE insight = ? AND quarantined = 1",
+            (insight,))}
+        answers: list[tuple[str, str, str]] = []
+        gold: dict[str, str] = {}
+        seen: set[str] = set()
+        for item_id, annotator, gold_json, expert, answer in rows:
+            if item_id not in seen:
+                seen.add(item_id)
+                answers.append((item_id, annotator, "accept"))
+                if gold_json:
+                    gold[item_id] = json.loads(gold_json)["answer"]
+            if expert not in excluded:
+                answers.append((item_id, expert, _category(answer)))
+        result = infer_truth(answers, method=TRUTH_METHOD, gold=gold)
+        return ({item: (r.label, r.probability) for item, r in result.items.items()},
+                {name: skill.accuracy for name, skill in result.annotators.items()})
+
+    def _observe(self, expert: str, item: _Item, value: float, source: str) -> list[Entry]:
+        before = self.reputation(expert).get(item.insight, Reputation())
+        after = observe(before, value, gold=source == "gold", policy=self.policy)
+        self._conn.execute(
+            "INSERT INTO review_reputation (expert, insight, score, weight, samples,"
+            " quarantined) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (expert, insight) DO UPDATE"
+            " SET score = excluded.score, weight = excluded.weight, samples ="
+            " excluded.samples, quarantined = excluded.quarantined",
+            (expert, item.insight, after.score, after.weight, after.samples,
+             int(after.quarantined)))
+        return [sign_entry(self.key, "reputation.update", {
+            "subject": expert, "role": "expert", "insight": item.insight, "source": source,
+            "observation": value, "score": round(after.score, 4), "samples": after.samples,
+            "quarantined": after.quarantined, "task": item.id})]
+
+    def _reward(self, expert: str, item: _Item, reason: str) -> Entry:
+        return sign_entry(self.key, "reward.accrued", {
+            "to": expert, "payer": self.key.did, "amount": self.price,
+            "job": item.job or "review", "task": item.id, "reason": reason})
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def assigned(self, item_id: str, expert: str) -> bool:
+        return self._conn.execute(
+            "SELECT 1 FROM review_assignments WHERE item = ? AND expert = ?",
+            (item_id, expert)).fetchone() is not None
+
+    def item(self, item_id: str) -> _Item:
+        return self._get(item_id)
+
+    def _get(self, item_id: str) -> _Item:
+        row = self._conn.execute(f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE id = ?",
+                                 (item_id,)).fetchone()
+        if row is None:
+            raise ReviewRefused(f"no review item {item_id!r}", status=404)
+        return _item(row)
+
+    def reputation(self, expert: str) -> dict[str, Reputation]:
+        return {insight: Reputation(float(score), float(weight), int(samples), bool(q))
+                for insight, score, weight, samples, q in self._conn.execute(
+                    "SELECT insight, score, weight, samples, quarantined FROM"
+                    " review_reputation WHERE expert = ?", (expert,))}
+
+    def outcomes(self, job: str) -> dict[str, dict[int, tuple[str, Any, int]]]:
+        """The human outcomes of a job's items: insight -> item id -> (outcome, value,
+        consensus entry)."""
+        out: dict[str, dict[int, tuple[str, Any, int]]] = {}
+        for insight, item_id, outcome, value, consensus in self._conn.execute(
+                "SELECT insight, item_id, outcome, value, consensus FROM review_outcomes"
+                " WHERE job = ?", (job,)):
+            out.setdefault(insight, {})[int(item_id)] = (outcome, json.loads(value),
+                                                         int(consensus))
+        return out
+
+    def progress(self, job: str) -> dict[str, Any]:
+        """Review progress of a job, for its requester."""
+        states = dict(self._conn.execute(
+            "SELECT state, COUNT(*) FROM review_items WHERE job = ? GROUP BY state",
+            (job,)).fetchall())
+        verified = {insight: {str(k): {"outcome": o, "consensus": c}
+                              for k, (o, _, c) in items.items()}
+                    for insight, items in self.outcomes(job).items()}
+        return {"job": job, "items": sum(states.values()), "open": states.get("open", 0),
+                "decided": states.get("decided", 0), "human_verified": verified}

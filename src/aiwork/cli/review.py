@@ -1,0 +1,100 @@
+"""``aiwork review``: an expert's review from a terminal, and an admin's routing rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aiwork.app.ledger import load_key
+from aiwork.cli.network import coordinator_option, key_option
+from aiwork.errors import InputError
+
+
+@click.group("review")
+def review_group() -> None:
+    """Review AI items as an expert: take one, give a verdict."""
+
+
+@review_group.command("next")
+@coordinator_option
+@key_option
+def next_cmd(coordinator: str, keyfile: Path) -> None:
+    """Take the next item to review and print it as JSON (with its id)."""
+    from aiwork.app.client import CoordinatorClient
+
+    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
+        reply = client.request("POST", "/v1/review/next", b"{}")
+        if reply.status_code == 204:
+            click.echo("no item to review now", err=True)
+            return
+        click.echo(json.dumps(reply.json(), indent=2, ensure_ascii=False))
+
+
+@review_group.command("submit")
+@click.argument("item_id")
+@click.option("--verdict", required=True, type=click.Choice(["accept", "reject", "correct"]))
+@click.option("--value", help="The corrected value, as JSON (with --verdict correct).")
+@click.option("--rationale", help="Why, in a sentence.")
+@click.option("--seconds", type=click.FloatRange(0), help="Time spent on the item.")
+@coordinator_option
+@key_option
+def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | None,
+               seconds: float | None, coordinator: str, keyfile: Path) -> None:
+    """Sign and submit a verdict on ITEM_ID (a human.verdict entry in the ledger)."""
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.ledger.entries import sign_entry
+
+    parsed: Any = None
+    if value is not None:
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"--value is not JSON: {value[:60]!r}",
+                             hint='text is quoted: --value \'"the right words"\'') from exc
+    key = load_key(keyfile)
+    with CoordinatorClient(coordinator, key) as client:
+        item = client.get(f"/v1/review/items/{item_id}", signed=True).json()
+        entry = sign_entry(key, "human.verdict", {
+            "item": item_id, "decision": item["evidence"]["decision"],
+            "insight": item["insight"], "verdict": verdict, "value": parsed,
+            "rationale": rationale, "seconds": seconds})
+        reply = client.post(f"/v1/review/items/{item_id}/verdict",
+                            {"entry": entry.to_bytes().decode()})
+    click.echo(f"verdict recorded: ledger entry {reply['verdict']}")
+
+
+@review_group.command("rules")
+@click.argument("insight", required=False)
+@click.option("--set", "changes", multiple=True, metavar="NAME=VALUE",
+              help="Change a rule (admin), e.g. --set audit_share=0.1")
+@coordinator_option
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="An admin key (needed with --set).")
+def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
+              keyfile: Path | None) -> None:
+    """Show the routing rules, or change INSIGHT's with --set (admin)."""
+    from aiwork.app.client import CoordinatorClient
+
+    if not changes:
+        with CoordinatorClient(coordinator) as client:
+            rules = client.get("/v1/review/rules").json()
+        click.echo(json.dumps(rules if insight is None else rules.get(insight), indent=2))
+        return
+    if insight is None or keyfile is None:
+        raise click.UsageError("--set needs an INSIGHT and an admin --key")
+    values: dict[str, Any] = {}
+    for change in changes:
+        name, sep, raw = change.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set {change!r}: write NAME=VALUE")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
+        reply = client.request("PUT", f"/v1/review/rules/{insight}",
+                               json.dumps(values).encode()).json()
+    click.echo(json.dumps(reply, indent=2))

@@ -1,0 +1,271 @@
+"""Human review: routing, blind assignment, signed verdicts, refusals, consensus, gold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiwork.api import ServerSettings, create_app
+from aiwork.app.client import CoordinatorClient, CoordinatorError
+from aiwork.cli import main
+from aiwork.crypto import SigningKey
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+from aiwork.quality.review_items import Candidate, apply_outcomes, check_correction
+
+from .test_network import _worker, clip  # noqa: F401 - a fixture
+from .test_serve import admin_key, server  # noqa: F401 - fixtures
+
+
+def client_for(app: Any, key: SigningKey) -> CoordinatorClient:
+    return CoordinatorClient("http://testserver", key, http=TestClient(app))
+
+
+@pytest.fixture
+def net(tmp_path: Path, clip: Path) -> dict[str, Any]:  # noqa: F811
+    """A coordinator whose every shot boundary goes to two experts, and a finished job."""
+    import hashlib
+
+    admin = SigningKey.generate()
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=100, admin=admin.did)
+    app = create_app(settings)
+    boss = client_for(app, admin)
+    boss.request("PUT", "/v1/review/rules/shots",
+                 json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
+    requester = SigningKey.generate()
+    req = client_for(app, requester)
+    req.post("/v1/identities", {"role": "requester"})
+    data = clip.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"]})
+    worker = _worker(app, tmp_path, "w", ["shots"])
+    assert worker.run_once()
+    experts = [SigningKey.generate() for _ in range(3)]
+    clients = [client_for(app, key) for key in experts]
+    for client in clients:
+        client.post("/v1/identities", {"role": "expert"})
+    return {"app": app, "req": req, "job": job, "worker": worker, "experts": experts,
+            "clients": clients, "db": tmp_path / "coord.db", "settings": settings}
+
+
+def take(client: CoordinatorClient) -> dict[str, Any] | None:
+    reply = client.request("POST", "/v1/review/next", b"{}")
+    return None if reply.status_code == 204 else dict(reply.json())
+
+
+def verdict(client: CoordinatorClient, key: SigningKey, item: dict[str, Any], answer: str,
+            value: Any = None, *, signer: SigningKey | None = None) -> Any:
+    entry = sign_entry(signer or key, "human.verdict", {
+        "item": item["id"], "decision": item["evidence"]["decision"],
+        "insight": item["insight"], "verdict": answer, "value": value,
+        "rationale": "checked the frames", "seconds": 12.5})
+    return client.post(f"/v1/review/items/{item['id']}/verdict",
+                       {"entry": entry.to_bytes().decode()})
+
+
+def kinds(db: Path) -> list[str]:
+    with Log.open(db) as log:
+        return [Entry.from_bytes(log.get(i)).kind for i in range(log.size)]
+
+
+def test_items_are_blind_and_go_to_distinct_experts(net: dict[str, Any]) -> None:
+    first = take(net["clients"][0])
+    assert first is not None
+    assert set(first) == {"id", "insight", "question", "value", "evidence", "verdicts"}
+    assert first["insight"] == "shots" and "shot boundary" in first["question"]
+    assert {"asset", "start", "end", "keyframe", "decision"} <= set(first["evidence"])
+    second = take(net["clients"][1])
+    assert second is not None and second["id"] == first["id"]  # two experts per item
+    assert take(net["clients"][2]) is None  # the only item has its two experts
+    assert take(net["clients"][0]) is None  # and nobody gets an item twice
+
+
+def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
+                                                    tmp_path: Path) -> None:
+    owner = net["experts"][0]
+    app = net["app"]
+    worker_key = SigningKey.generate()
+    client_for(app, worker_key).post("/v1/identities", {"role": "worker", "owner": owner.did})
+    # The existing item was made by another worker: the owner may take it ...
+    assert take(net["clients"][0]) is not None
+    # ... but not items whose producer they own.
+    from aiwork.app.coordinator import Coordinator
+    from aiwork.app.ledger import open_ledger
+    from aiwork.store.blobs import BlobStore
+
+    with open_ledger(net["db"], signing=True) as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), net["settings"].key)
+        coordinator.review.add_item(
+            job=net["job"]["id"], insight="shots", decision=0,
+            candidate=Candidate(1, "Is there a real shot boundary at 3.00 s?", 3.0, 2.0, 4.0,
+                                None, 0.5),
+            reason="audit", asset="sha256:" + "0" * 64, producers=[worker_key.did],
+            annotator="model:x@y")
+    assert take(net["clients"][0]) is None
+    assert take(net["clients"][1]) is not None
+
+
+def test_refused_verdicts_record_nothing(net: dict[str, Any]) -> None:
+    a, b, c = net["clients"]
+    ka, kb, kc = net["experts"]
+    item = take(a)
+    assert item is not None
+    before = kinds(net["db"])
+
+    with pytest.raises(CoordinatorError, match="403.*not assigned"):
+        verdict(c, kc, item, "accept")  # never given this item
+    with pytest.raises(CoordinatorError, match="403.*signed by"):
+        verdict(a, ka, item, "accept", signer=kb)  # another key signed it
+    with pytest.raises(CoordinatorError, match="400.*time in seconds"):
+        verdict(a, ka, item, "correct", "three seconds")  # a correction of the wrong type
+    with pytest.raises(CoordinatorError, match="400.*needs the corrected value"):
+        verdict(a, ka, item, "correct")
+    with pytest.raises(CoordinatorError, match="401"):
+        a.request("POST", f"/v1/review/items/{item['id']}/verdict", b"{}", signed=False)
+    assert kinds(net["db"]) == before
+
+    verdict(a, ka, item, "accept")
+    with pytest.raises(CoordinatorError, match="409.*already gave a verdict"):
+        verdict(a, ka, item, "reject")
+    assert kinds(net["db"]).count("human.verdict/v1") == 1
+
+
+def test_consensus_rejects_a_false_cut_and_the_job_results_follow(net: dict[str, Any]) -> None:
+    a, b, _ = net["clients"]
+    ka, kb, _ = net["experts"]
+    req, job = net["req"], net["job"]
+    cuts_before = len(req.get(f"/v1/jobs/{job['id']}/results").json()["results"]["shots"])
+    item = take(a)
+    assert item is not None and take(b) is not None
+    verdict(a, ka, item, "reject")
+    verdict(b, kb, item, "correct", item["value"] + 0.4)
+
+    entries = []
+    with Log.open(net["db"]) as log:
+        log.verify()
+        entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+    consensus = [e.body for e in entries if e.kind == "consensus.result/v1"]
+    assert len(consensus) == 1 and consensus[0]["label"] == "reject"
+    assert consensus[0]["outcome"] == "corrected"
+    assert consensus[0]["value"] == pytest.approx(item["value"] + 0.4, abs=1e-3)  # the one fix
+    annotators = [p["annotator"] for p in consensus[0]["participants"]]
+    assert annotators[0].startswith("model:PySceneDetect")  # the AI is one more annotator
+    assert set(annotators[1:]) == {ka.did, kb.did}
+    updates = [e.body for e in entries if e.kind == "reputation.update/v1"
+               and e.body["role"] == "expert"]
+    assert {u["subject"] for u in updates} == {ka.did, kb.did}
+    paid = [e.body["to"] for e in entries if e.kind == "reward.accrued/v1"
+            and e.body["reason"].startswith("verdict")]
+    assert sorted(paid) == sorted([ka.did, kb.did])
+
+    shots = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]["shots"]
+    assert len(shots) == cuts_before
+    assert shots[1]["instances"][0]["start"] == pytest.approx(item["value"] + 0.4, abs=1e-3)
+    review = req.get(f"/v1/jobs/{job['id']}/review").json()
+    assert review["decided"] == 1 and review["open"] == 0
+    assert list(review["human_verified"]["shots"].values())[0]["outcome"] == "corrected"
+    me = req.get(f"/v1/experts/{ka.did}").json()
+    assert me["reputation"]["shots"]["samples"] == 1 and me["credits"]["balance"] == 1
+
+
+def test_gold_items_score_experts_against_the_known_answer(net: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    from aiwork.app.coordinator import Coordinator
+    from aiwork.app.ledger import open_ledger
+    from aiwork.store.blobs import BlobStore
+
+    with open_ledger(net["db"], signing=True) as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), net["settings"].key)
+        gold_id = coordinator.review.add_item(
+            job=None, insight="shots", decision=0,
+            candidate=Candidate(1, "Is there a real shot boundary at 3.00 s?", 3.0, 2.0, 4.0,
+                                None, 0.9),
+            reason="gold", asset="sha256:" + "0" * 64, producers=[], annotator="model:x@y",
+            gold={"answer": "reject", "value": 4.0})
+    _, _, c = net["clients"]
+    kc = net["experts"][2]
+    seen = [take(c), take(c)]
+    gold = next(i for i in seen if i is not None and i["id"] == gold_id)
+    assert "gold" not in json.dumps(gold)  # unmarked
+    verdict(c, kc, gold, "accept")  # wrong: the cut is not real
+    with Log.open(net["db"]) as log:
+        entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+    update = [e.body for e in entries if e.kind == "reputation.update/v1"][-1]
+    assert update["subject"] == kc.did and update["source"] == "gold"
+    assert update["observation"] == 0
+    assert not any(e.kind == "consensus.result/v1" for e in entries)
+
+
+def test_admin_sets_routing_rules_and_others_may_not(net: dict[str, Any]) -> None:
+    a = net["clients"][0]
+    with pytest.raises(CoordinatorError, match="403"):
+        a.request("PUT", "/v1/review/rules/shots", b'{"audit_share": 0.5}')
+    rules = a.get("/v1/review/rules").json()
+    assert rules["shots"]["experts"] == 2 and rules["tags"]["audit_share"] == 0.05
+
+
+def test_corrections_are_typed() -> None:
+    assert check_correction("transcript", "  the right words ") == "the right words"
+    assert check_correction("safety", "high") == "high"
+    for insight, value in [("transcript", 3), ("shots", "x"), ("shots", -1.0),
+                           ("safety", "extreme"), ("tags", ""), ("faces", "x")]:
+        with pytest.raises(Exception):  # noqa: B017 - InputError of several kinds
+            check_correction(insight, value)
+
+
+def test_outcomes_change_outputs() -> None:
+    segments = {"segments": [{"id": 0, "text": "helo world", "words": [{"text": "helo"}]},
+                             {"id": 1, "text": "noise"}]}
+    fixed = apply_outcomes("transcript", segments, {0: ("corrected", "hello world"),
+                                                    1: ("rejected", None)})
+    assert fixed["segments"] == [{"id": 0, "text": "hello world", "words": []}]
+    shots = [{"id": 0, "instances": [{"start": 0.0, "end": 2.0}]},
+             {"id": 1, "instances": [{"start": 2.0, "end": 5.0}]},
+             {"id": 2, "instances": [{"start": 5.0, "end": 6.0}]}]
+    merged = apply_outcomes("shots", shots, {1: ("rejected", None)})
+    assert [s["instances"][0] for s in merged] == [{"start": 0.0, "end": 5.0},
+                                                    {"start": 5.0, "end": 6.0}]
+
+
+def test_an_expert_reviews_from_the_terminal(tmp_path: Path, server: str,  # noqa: F811
+                                             admin_key: Path, clip: Path,  # noqa: F811
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def key(name: str) -> tuple[Path, str]:
+        path = tmp_path / f"{name}.pem"
+        assert main(["keys", "new", "--out", str(path)]) == 0
+        return path, capsys.readouterr().out.strip()
+
+    at = ["--coordinator", server]
+    admin = ["--key", str(admin_key)]
+    (req_key, req_did), (worker_key, worker_did) = key("requester"), key("worker")
+    (expert_key, expert_did) = key("expert")
+    for path, did, role in [(req_key, req_did, "requester"), (worker_key, worker_did, "worker"),
+                            (expert_key, expert_did, "expert")]:
+        assert main(["register", *at, "--key", str(path), "--role", role]) == 0
+        assert main(["admin", "approve", did, "--role", role, *at, *admin]) == 0
+    assert main(["admin", "grant", req_did, "10", *at, *admin]) == 0
+    assert main(["review", "rules", "shots", "--set", "audit_share=1", "--set", "experts=1",
+                 "--set", "gold_share=0", *at, *admin]) == 0
+    assert main(["submit", str(clip), *at, "--key", str(req_key), "--analyzers", "shots"]) == 0
+    assert main(["worker", *at, "--key", str(worker_key), "--once"]) == 0
+    capsys.readouterr()
+
+    assert main(["review", "next", *at, "--key", str(expert_key)]) == 0
+    item = json.loads(capsys.readouterr().out)
+    assert item["insight"] == "shots"
+    assert main(["review", "submit", item["id"], "--verdict", "correct", "--value", "x",
+                 *at, "--key", str(expert_key)]) == 1
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["review", "submit", item["id"], "--verdict", "accept",
+                 "--rationale", "a clean cut", *at, "--key", str(expert_key)]) == 0
+    assert "verdict recorded" in capsys.readouterr().out
+    assert main(["review", "submit", item["id"], "--verdict", "accept",
+                 *at, "--key", str(expert_key)]) == 1
+    assert "already gave a verdict" in capsys.readouterr().err
