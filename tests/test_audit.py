@@ -29,6 +29,8 @@ from aiwork.verify_bundle import (
     verify_bundle,
 )
 
+from .test_anchor import fresh_chain, key_file, operator, rpc  # noqa: F401 - fixtures
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -325,3 +327,34 @@ def test_a_bundle_carries_the_cosignatures_the_coordinator_collected(
     assert sorted(bundle["witness_keys"]) == sorted(k.to_text() for k in keys)
     report = verify_bundle(bundle)
     assert any("2 of 2 witnesses: ok" in line for line in report.lines)
+
+
+def test_an_anchored_checkpoint_is_checked_on_the_chain(
+        store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], rpc: str,  # noqa: F811
+        operator: Any, fresh_chain: str) -> None:  # noqa: F811
+    import shutil
+
+    db = tmp_path / "aiwork.db"
+    shutil.copy(store, db)
+    shutil.copy(str(store) + ".logkey", str(db) + ".logkey")
+    eth = str(key_file(tmp_path / "eth.key", operator))
+    assert main(["anchor", "deploy", "--rpc", rpc, "--eth-key", eth]) == 0
+    address = capsys.readouterr().out.strip()
+    assert main(["anchor", "--rpc", rpc, "--eth-key", eth, "--contract", address,
+                 "--db", str(db)]) == 0
+    out = tmp_path / "b.json"
+    assert main(["audit", "scenes.mp4", "--db", str(db), "--out", str(out)]) == 0
+    assert "anchored" in capsys.readouterr().out
+    bundle = json.loads(out.read_text())
+    assert bundle["anchor"]["contract"].lower() == address.lower()
+
+    report = verify_bundle(bundle, rpc=rpc)
+    assert any("the chain holds this root, emitted by that transaction" in line
+               for line in report.lines)
+    assert "missing on chain" in refused(bundle, rpc=fresh_chain)
+    moved = copy.deepcopy(bundle)
+    moved["anchor"]["block"] += 1
+    assert "the transaction is in block" in refused(moved, rpc=rpc)
+
+    assert main(["explain", "scenes.mp4", "--db", str(db)]) == 0
+    assert "anchored on chain at size" in capsys.readouterr().out

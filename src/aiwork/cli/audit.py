@@ -21,6 +21,7 @@ def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | Non
     """Write an audit bundle for VIDEO (path, name or digest), VIDEO#INSIGHT or a decision's
     ledger index: the items, the entries behind them, proofs to one signed checkpoint, its
     cosignatures and anchor, and the keys."""
+    from aiwork.app.anchoring import anchor_receipts
     from aiwork.app.audit import build_bundle, resolve
     from aiwork.app.catalog import Catalog
     from aiwork.app.ledger import open_ledger
@@ -28,7 +29,7 @@ def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | Non
     with open_ledger(resolve_db(db), signing=True, log_key=log_key) as log:
         catalog = Catalog(log.db)
         subject = resolve(catalog, log, video_or_item)
-        bundle = build_bundle(log, catalog, subject)
+        bundle = build_bundle(log, catalog, subject, anchors=anchor_receipts)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out)
@@ -43,11 +44,13 @@ def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | Non
 def explain_cmd(video_or_item: str, db: str | None) -> None:
     """Say, for each insight of VIDEO (or one item), which model made it from what, how
     sure it was, who checked it, and where its proof stands."""
+    from aiwork.app.anchoring import anchor_receipts
     from aiwork.app.audit import explain, resolve
     from aiwork.app.catalog import Catalog
     from aiwork.app.ledger import open_ledger
 
     with open_ledger(resolve_db(db)) as log:
         catalog = Catalog(log.db)
-        for line in explain(log, catalog, resolve(catalog, log, video_or_item)):
+        for line in explain(log, catalog, resolve(catalog, log, video_or_item),
+                            anchors=anchor_receipts):
             click.echo(line)
