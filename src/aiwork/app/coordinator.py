@@ -107,8 +107,7 @@ class Coordinator:
         # The review engine appends through the same function, without a reference back to
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).
-        self.review = Review(log, key, self.accounts.appender(log), policy=policy, price=price,
-                             rng=self.rng)
+        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng)
         self.libraries = Libraries(log, key)
 
     # -- requesters -----------------------------------------------------------------------

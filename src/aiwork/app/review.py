@@ -46,6 +46,11 @@ __all__ = ["Review", "ReviewRefused", "TRUTH_METHOD"]
 #: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
 TRUTH_METHOD = "aiwork"
 
+#: Experts answer yes/no questions, where a guess is right half the time: five answers
+#: cannot tell a 0.9 expert from a 0.6 one (P(at most 3 of 5 right | 0.9) = 8 %), ten mostly
+#: can (1.3 % for at most 6 of 10), so an expert is judged on ten observations at least.
+EXPERT_POLICY = ReputationPolicy(min_samples=10)
+
 
 class ReviewRefused(InputError):
     """A review request was refused; nothing was recorded. ``status`` is the HTTP status."""
@@ -125,7 +130,7 @@ class Review:
     """
 
     def __init__(self, log: Log, key: SigningKey, append: Callable[[list[Entry]], list[int]],
-                 *, policy: ReputationPolicy = ReputationPolicy(), price: int = 1,
+                 *, policy: ReputationPolicy = EXPERT_POLICY, price: int = 1,
                  rng: random.Random | None = None) -> None:
         self.log = log
         self.key = key
@@ -238,20 +243,34 @@ class Review:
             quarantined = {row[0] for row in conn.execute(
                 "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
                 (expert,))}
+            mine = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
+                    " a.expert = ?)")
             rows = conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                " NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
-                " a.expert = ?) AND (SELECT COUNT(*) FROM review_assignments a WHERE"
-                " a.item = i.id) < i.experts ORDER BY i.seq LIMIT 200", (expert,)).fetchall()
+                f" i.gold IS NULL AND {mine} AND (SELECT COUNT(*) FROM review_assignments a"
+                " WHERE a.item = i.id) < i.experts ORDER BY i.seq LIMIT 200",
+                (expert,)).fetchall()
+            # Gold items are never used up: every expert may answer each one once.
+            rows += conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                f" i.gold IS NOT NULL AND {mine} ORDER BY i.seq LIMIT 200",
+                (expert,)).fetchall()
             items = [it for it in map(_item, rows)
-                     if it.insight not in quarantined
+                     if (it.insight not in quarantined or it.gold is not None)
                      and not self._conflicted(expert, it.producers)]
             if not items:
                 return None
             gold = [it for it in items if it.gold is not None]
             plain = [it for it in items if it.gold is None]
-            share = self.rules(items[0].insight).gold_share
-            pick = (self.rng.choice(gold) if gold and (not plain or self.rng.random() < share)
+            insight = (plain or gold)[0].insight
+            share = self.rules(insight).gold_share
+            # Newcomers qualify first: an expert's first verdicts on an insight are on gold
+            # items, so their reputation rests on answers nobody can game before their
+            # verdicts weigh in any consensus.
+            known = self.reputation(expert).get(insight, Reputation()).samples
+            qualifying = known < self.policy.min_samples
+            pick = (self.rng.choice(gold)
+                    if gold and (not plain or qualifying or self.rng.random() < share)
                     else plain[0])
             conn.execute("INSERT INTO review_assignments (item, expert, assigned) VALUES"
                          " (?, ?, ?)", (pick.id, expert, now))

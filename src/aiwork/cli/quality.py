@@ -41,3 +41,25 @@ def bench_cmd(data: Path | None, as_json: bool, methods: str) -> None:
     results = crowdbench.run(crowds, baselines, on_result=show)
     if not as_json:
         click.echo(crowdbench.format_summary(results))
+
+
+@quality_group.command("simulate")
+@click.option("--items", default=300, show_default=True, type=click.IntRange(10, 100_000),
+              help="Items of the generated job.")
+@click.option("--experts-per-item", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--gold-share", default=0.1, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def simulate_cmd(items: int, experts_per_item: int, gold_share: float, seed: int,
+                 as_json: bool) -> None:
+    """A simulated crowd (accurate, careless, spammers, a colluding group) and AI models of
+    known accuracy review a generated job through the real review engine and ledger; prints
+    accuracy by method, human verdicts spent, and each kind's learned weight."""
+    from aiwork.app.simulate import simulate
+
+    report = simulate(items=items, experts_per_item=experts_per_item, gold_share=gold_share,
+                      seed=seed)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        click.echo("\n".join(report.lines()))

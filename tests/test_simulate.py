@@ -1,0 +1,38 @@
+"""The simulated expert crowd, through the real review engine and ledger."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiwork.app.simulate import CrowdSpec, simulate
+from aiwork.cli import main
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_spammers_and_colluders_lose_their_weight_and_the_crowd_beats_majority_vote(
+        seed: int) -> None:
+    report = simulate(items=150, seed=seed)
+    weights = report.weights
+    assert weights["spammer"] < weights["accurate"] / 3
+    assert weights["colluder"] < weights["accurate"] / 3
+    assert report.quarantined.get("spammer") == 2 and report.quarantined.get("colluder") == 3
+    assert report.quarantined.get("accurate", 0) <= 1
+    assert report.accuracy["aiwork"] > report.accuracy["majority_vote"]
+    assert report.accuracy["review (online)"] > report.accuracy["majority_vote"]
+    assert report.verdicts >= 150 * 3  # every item reviewed by three experts, plus gold
+
+
+def test_without_bad_experts_there_is_nothing_to_catch() -> None:
+    honest = CrowdSpec(accurate=5, careless=0, spammers=0, colluders=0)
+    report = simulate(items=60, seed=3, spec=honest)
+    assert report.quarantined.get("accurate", 0) == 0
+    assert report.accuracy["aiwork"] >= 0.9
+
+
+def test_the_cli_prints_the_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quality", "simulate", "--items", "40", "--seed", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["accuracy"]) >= {"aiwork", "majority_vote", "dawid_skene"}
+    assert report["items"] == 40 and report["gold"] == 4 and report["verdicts"] > 120
