@@ -269,3 +269,42 @@ def test_an_expert_reviews_from_the_terminal(tmp_path: Path, server: str,  # noq
     assert main(["review", "submit", item["id"], "--verdict", "accept",
                  *at, "--key", str(expert_key)]) == 1
     assert "already gave a verdict" in capsys.readouterr().err
+
+
+def test_an_audit_bundle_of_a_job_carries_the_verdicts_and_consensus(
+        net: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import copy
+
+    from aiwork.verify_bundle import BundleError, verify_bundle
+
+    a, b, _ = net["clients"]
+    ka, kb, _ = net["experts"]
+    item = take(a)
+    assert item is not None and take(b) is not None
+    verdict(a, ka, item, "reject")
+    verdict(b, kb, item, "correct", item["value"] + 0.4)
+    job, db = net["job"]["id"], str(net["db"])
+
+    out = tmp_path / "job.json"
+    assert main(["audit", job, "--db", db, "--out", str(out)]) == 0
+    bundle = json.loads(out.read_text())
+    assert bundle["asset"] == {"digest": net["job"]["asset"]}
+    report = verify_bundle(bundle)
+    assert any("reviews: 2 human verdicts by 2 expert(s), 1 consensus result(s) (1 corrected)"
+               in line for line in report.lines)
+
+    verdicts = [n for n, e in enumerate(bundle["entries"]) if "human.verdict" in e["data"]]
+    trimmed = copy.deepcopy(bundle)
+    gone = json.loads(trimmed["entries"].pop(verdicts[0])["data"])["author"]
+    trimmed["keys"].remove(gone)  # a consistent trim: the key list caught it otherwise
+    with pytest.raises(BundleError, match="not in the bundle"):
+        verify_bundle(trimmed)
+    claimed = copy.deepcopy(bundle)
+    claimed["asset"]["name"] = "famous.mp4"
+    with pytest.raises(BundleError, match="without its asset.registered entry"):
+        verify_bundle(claimed)
+
+    capsys.readouterr()
+    assert main(["explain", job, "--db", db]) == 0
+    text = capsys.readouterr().out
+    assert "corrected by consensus" in text and "label reject" in text

@@ -385,18 +385,22 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
     asset = str(asset_info.get("digest", ""))
     registered = [v["body"] for v in entries.values()
                   if v["kind"] == "asset.registered/v1" and v["body"].get("digest") == asset]
-    if not registered:
-        raise BundleError(f"asset {asset[:24]}...: its asset.registered entry is not in the"
-                          " bundle")
-    for name in ("name", "size", "media_type"):
-        if registered[0].get(name) != asset_info.get(name):
-            raise BundleError(f"asset {name} {asset_info.get(name)!r} differs from the"
-                              f" registered {registered[0].get(name)!r}")
+    if registered:
+        for name in ("name", "size", "media_type"):
+            if registered[0].get(name) != asset_info.get(name):
+                raise BundleError(f"asset {name} {asset_info.get(name)!r} differs from the"
+                                  f" registered {registered[0].get(name)!r}")
+    elif set(asset_info) != {"digest"}:
+        # Media uploaded to a coordinator is known by its digest alone: nothing else about
+        # it may be claimed without a registration entry to back it.
+        raise BundleError(f"asset {asset[:24]}...: {sorted(set(asset_info) - {'digest'})}"
+                          " claimed without its asset.registered entry")
     authors = sorted({str(v["author"]) for v in entries.values()})
     if sorted(bundle.get("keys", [])) != authors:
         raise BundleError("the bundle's key list is not the set of the entries' authors")
-    report.ok(f"asset: {asset_info.get('name')} ({asset}), {asset_info.get('size')} bytes,"
-              f" as registered; {len(authors)} signing key(s)")
+    report.ok(f"asset: {asset_info.get('name', asset)}, "
+              + (f"{asset_info.get('size')} bytes, as registered" if registered
+                 else "known by its digest") + f"; {len(authors)} signing key(s)")
 
     # Metadata items against their decisions.
     names = []
@@ -420,6 +424,8 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
             raise BundleError(f"{where}: items name another decision than {decision}")
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
+    _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
+                   report)
 
     # The anchor.
     anchor = bundle.get("anchor")
@@ -428,6 +434,42 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
     else:
         report.warnings.append("no anchor receipt: the checkpoint is not anchored on a chain")
     return report
+
+
+def _check_reviews(entries: dict[int, dict[str, Any]], decisions: set[int],
+                   report: Report) -> None:
+    """Human verdicts and consensus results: each about one of the items' decisions, each
+    consensus naming verdicts that are in the bundle, by their signers, on the same item."""
+    verdicts = {i: v for i, v in entries.items() if v["kind"] == "human.verdict/v1"}
+    results = {i: v for i, v in entries.items() if v["kind"] == "consensus.result/v1"}
+    for index, value in {**verdicts, **results}.items():
+        if value["body"].get("decision") not in decisions:
+            raise BundleError(f"entry {index}: a review of decision "
+                              f"{value['body'].get('decision')}, not one of the items'")
+    outcomes: dict[str, int] = {}
+    for index, value in results.items():
+        body = value["body"]
+        for person in body.get("participants", []):
+            cited = person.get("verdict")
+            if cited is None:
+                continue
+            verdict = verdicts.get(int(cited))
+            if verdict is None:
+                raise BundleError(f"consensus entry {index} cites verdict {cited}, which is"
+                                  " not in the bundle")
+            if verdict["author"] != person.get("annotator") or \
+                    verdict["body"].get("item") != body.get("item"):
+                raise BundleError(f"consensus entry {index} misattributes verdict {cited}")
+            answer = "accept" if verdict["body"].get("verdict") == "accept" else "reject"
+            if answer != person.get("answer"):
+                raise BundleError(f"consensus entry {index} misreports verdict {cited}")
+        outcome = str(body.get("outcome"))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if verdicts or results:
+        experts = {v["author"] for v in verdicts.values()}
+        report.ok(f"reviews: {len(verdicts)} human verdicts by {len(experts)} expert(s), "
+                  f"{len(results)} consensus result(s) ("
+                  + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) + "): ok")
 
 
 def _check_anchor(anchor: dict[str, Any], checkpoint: Checkpoint, report: Report,

@@ -1,4 +1,5 @@
-"""Audit bundles and explanations of a processed video's metadata.
+"""Audit bundles and explanations of a video's metadata (processed here, or a coordinator
+job's).
 
 A bundle (``aiwork audit``) holds everything an outsider needs to check a video's metadata
 without the operator's help: the metadata items, every ledger entry behind them, an inclusion
@@ -9,16 +10,19 @@ anchor receipt when that checkpoint is anchored on a chain, and the keys. ``aiwo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiwork.app.catalog import Catalog, StoredAsset
+from aiwork.app.coordinator import accepted_results
 from aiwork.app.cosignatures import Cosignatures
+from aiwork.app.review import review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
+from aiwork.market import Market, UnknownJobError
 from aiwork.model import Entry
 
 __all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "explain", "resolve"]
@@ -27,64 +31,112 @@ BUNDLE_FORMAT = "aiwork audit bundle v1"  # aiwork.verify_bundle checks the same
 
 #: Where anchor receipts come from: ``anchors(log) -> [receipt, ...]`` (each with ``size``).
 Anchors = Callable[[Log], list[dict[str, Any]]]
-#: Entries about decisions beyond the decisions themselves (human verdicts, consensus):
-#: ``related(log, decision indexes) -> entry indexes``.
-Related = Callable[[Log, list[int]], list[int]]
 
 
 @dataclass(frozen=True)
 class AuditSubject:
-    """What an audit is about: a processed video, or one insight of it."""
+    """What an audit is about: a video processed here, or a coordinator job; all its
+    insights or some."""
 
-    asset: StoredAsset
+    digest: str
+    name: str
+    asset: dict[str, Any]  # what the bundle says of the asset (backed by its registration)
+    registered: int | None  # ledger index of its asset.registered entry, if any
+    results: dict[str, tuple[int, Any]]  # insight -> (decision index, items as published)
     insights: tuple[str, ...] | None = None  # None: every insight
+    job: str | None = None
+
+    def only(self, insight: str) -> AuditSubject:
+        if insight not in self.results:
+            raise InputError(f"{self.name} has no insight {insight!r}",
+                             hint=f"one of: {', '.join(sorted(self.results))}")
+        return replace(self, insights=(insight,))
+
+    @property
+    def chosen(self) -> list[str]:
+        return sorted(self.insights or self.results)
+
+
+def _local(catalog: Catalog, asset: StoredAsset) -> AuditSubject:
+    metadata = stored_metadata(catalog, asset).model_dump(mode="json")
+    results = {r.insight: (r.decision, metadata[r.insight])
+               for r in catalog.results(asset.digest).values()}
+    return AuditSubject(asset.digest, asset.name,
+                        {"digest": asset.digest, "name": asset.name, "size": asset.size,
+                         "media_type": asset.media_type},
+                        asset.registered if asset.registered >= 0 else None, results)
+
+
+def _job(log: Log, job_id: str) -> AuditSubject:
+    """A coordinator job: the AI results its workers signed, as they were accepted (human
+    outcomes are the consensus entries the bundle carries beside them)."""
+    job = Market(log.db).job(job_id)
+    return AuditSubject(job.asset, f"job {job.id}", {"digest": job.asset}, None,
+                        accepted_results(log, job.id), job=job.id)
+
+
+def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:
+    try:
+        return _local(catalog, find_asset(catalog, what))
+    except InputError:
+        if not _has_table(log, "market_jobs"):
+            raise
+    market = Market(log.db)
+    try:
+        return _job(log, market.job(what).id)
+    except UnknownJobError:
+        pass
+    digest = what if what.startswith("sha256:") else "sha256:" + what
+    jobs = [j for j in market.jobs() if j.asset == digest and j.state.value == "done"]
+    if not jobs:
+        raise InputError(f"{what}: no processed video and no finished job by that name",
+                         hint="give a video, a job id, or a processed asset's digest")
+    return _job(log, jobs[-1].id)
+
+
+def _has_table(log: Log, name: str) -> bool:
+    try:
+        log.db.conn.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchall()
+    except Exception:  # noqa: BLE001 - any engine's "no such table"
+        return False
+    return True
 
 
 def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
-    """``VIDEO`` (path, file name or digest), ``VIDEO#INSIGHT``, or a decision's ledger
-    index."""
+    """``VIDEO`` (path, file name or digest) or a coordinator ``JOB`` id, optionally
+    ``#INSIGHT``, or a decision's ledger index."""
     if video_or_item.isdigit():
         index = int(video_or_item)
         entry = Entry.from_bytes(log.get(index))
         if entry.kind != "ai.decision/v1":
             raise InputError(f"entry {index} is a {entry.kind}, not an ai.decision",
                              hint="give a video, VIDEO#INSIGHT or a decision's index")
-        asset = find_asset(catalog, str(entry.body["input"]["asset"]))
-        return AuditSubject(asset, (str(entry.body["insight"]),))
-    video, _, insight = video_or_item.partition("#")
-    asset = find_asset(catalog, video)
-    if insight:
-        known = {r.insight for r in catalog.results(asset.digest).values()}
-        if insight not in known:
-            raise InputError(f"{asset.name} has no insight {insight!r}",
-                             hint=f"one of: {', '.join(sorted(known))}")
-        return AuditSubject(asset, (insight,))
-    return AuditSubject(asset)
+        subject = _find(catalog, log, str(entry.body["input"]["asset"]))
+        return subject.only(str(entry.body["insight"]))
+    what, _, insight = video_or_item.partition("#")
+    subject = _find(catalog, log, what)
+    return subject.only(insight) if insight else subject
 
 
-def build_bundle(log: Log, catalog: Catalog, subject: AuditSubject, *,
-                 anchors: Anchors | None = None, related: Iterable[Related] = ()
+def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
                  ) -> dict[str, Any]:
     """The audit bundle for ``subject`` (``log`` must be able to sign checkpoints)."""
-    metadata = stored_metadata(catalog, subject.asset).model_dump(mode="json")
-    results = {r.insight: r for r in catalog.results(subject.asset.digest).values()}
-    insights = sorted(subject.insights or results)
-    items = [{"insight": name, "decision": results[name].decision, "output": metadata[name]}
-             for name in insights]
-    decisions = [results[name].decision for name in insights]
+    insights = subject.chosen
+    items = [{"insight": name, "decision": subject.results[name][0],
+              "output": subject.results[name][1]} for name in insights]
+    decisions = [subject.results[name][0] for name in insights]
     indexes = set(decisions)
-    if subject.asset.registered >= 0:
-        indexes.add(subject.asset.registered)
-    for source in related:
-        indexes.update(source(log, decisions))
+    if subject.registered is not None:
+        indexes.add(subject.registered)
+    if _has_table(log, "review_items"):
+        indexes.update(review_entries(log, decisions))
 
     size, receipt = _checkpoint_for(log, max(indexes) + 1, anchors)
     cosignatures = Cosignatures(log).stored(size)
     note = log.stored_checkpoint(size) or log.checkpoint()
     return {
         "format": BUNDLE_FORMAT,
-        "asset": {"digest": subject.asset.digest, "name": subject.asset.name,
-                  "size": subject.asset.size, "media_type": subject.asset.media_type},
+        "asset": subject.asset,
         "log_key": log.verifier_key.to_text(),
         "checkpoint": note + "".join(line for _, line in cosignatures),
         "witness_keys": [witness for witness, _ in cosignatures],
@@ -115,20 +167,18 @@ def _checkpoint_for(log: Log, needed: int, anchors: Anchors | None
 # -- explain --------------------------------------------------------------------------------
 
 
-def explain(log: Log, catalog: Catalog, subject: AuditSubject, *,
-            anchors: Anchors | None = None,
-            reviews: Callable[[Log, int], list[str]] | None = None) -> list[str]:
+def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
+            ) -> list[str]:
     """For each insight: which model made it from what input, how sure it was, who checked
     it, and where its proof stands; as lines of text."""
-    results = {r.insight: r for r in catalog.results(subject.asset.digest).values()}
-    insights = sorted(subject.insights or results)
     checkpoint = log.latest_checkpoint()
     proven_size = Checkpoint.from_note(checkpoint, log.verifier_key).size if checkpoint else 0
     anchored = max((int(r["size"]) for r in anchors(log)), default=0) if anchors else 0
-    lines = [f"{subject.asset.name} ({subject.asset.digest})"]
-    for name in insights:
-        result = results[name]
-        entry = Entry.from_bytes(log.get(result.decision))
+    reviewed = _has_table(log, "review_items")
+    lines = [f"{subject.name} ({subject.digest})"]
+    for name in subject.chosen:
+        decision = subject.results[name][0]
+        entry = Entry.from_bytes(log.get(decision))
         body = entry.body
         model = body.get("model", {})
         span = body.get("input", {})
@@ -145,13 +195,12 @@ def explain(log: Log, catalog: Catalog, subject: AuditSubject, *,
         alternatives = _alternatives(body.get("evidence") or {})
         if alternatives:
             lines.append(f"  alternatives considered: {alternatives}")
-        lines.append(f"  decision entry {result.decision}, signed by {entry.author} at "
-                     f"{entry.time}")
-        checked = reviews(log, result.decision) if reviews else []
+        lines.append(f"  decision entry {decision}, signed by {entry.author} at {entry.time}")
+        checked = review_summary(log, decision) if reviewed else []
         lines.extend(f"  {line}" for line in checked or ["not reviewed by a human expert yet"])
-        if result.decision < proven_size:
+        if decision < proven_size:
             status = f"included in signed checkpoint of size {proven_size}"
-            status += (f"; anchored on chain at size {anchored}" if anchored > result.decision
+            status += (f"; anchored on chain at size {anchored}" if anchored > decision
                        else "; not anchored on a chain yet")
         else:
             status = "not yet covered by a signed checkpoint (run `aiwork ledger checkpoint`)"

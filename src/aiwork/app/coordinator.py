@@ -77,6 +77,23 @@ MIGRATIONS = [Migration("coordinator-0001-results", _tables),
               Migration("coordinator-0003-capabilities", _capability_tables)]
 
 
+def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:
+    """A job's accepted AI results as their workers signed them: insight -> (decision
+    index, items stamped with it); human outcomes are not applied."""
+    market = Market(log.db)
+    out: dict[str, tuple[int, Any]] = {}
+    for task in market.tasks(job_id):
+        accepted = [r for r in market.replicas(task.id) if r.state == ReplicaState.ACCEPTED]
+        if not accepted:
+            continue
+        row = log.db.conn.execute(
+            "SELECT decision, insight, output FROM coordinator_results WHERE task = ? AND"
+            " replica = ? AND current = 1", (task.id, accepted[0].replica)).fetchone()
+        if row is not None:
+            out[str(row[1])] = (int(row[0]), stamp_decision(json.loads(row[2]), int(row[0])))
+    return out
+
+
 @dataclass(frozen=True)
 class StoredReplicaResult:
     task: str

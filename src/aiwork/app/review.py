@@ -41,7 +41,8 @@ from aiwork.quality.review_items import (
 )
 from aiwork.store import Migration
 
-__all__ = ["Review", "ReviewRefused", "TRUTH_METHOD"]
+__all__ = ["EXPERT_POLICY", "Review", "ReviewRefused", "TRUTH_METHOD", "review_entries",
+           "review_summary"]
 
 #: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
 TRUTH_METHOD = "aiwork"
@@ -488,3 +489,41 @@ class Review:
                     for insight, items in self.outcomes(job).items()}
         return {"job": job, "items": sum(states.values()), "open": states.get("open", 0),
                 "decided": states.get("decided", 0), "human_verified": verified}
+
+
+def review_entries(log: Log, decisions: list[int]) -> list[int]:
+    """Ledger indexes of the verdicts and consensus results about items of ``decisions``
+    (what an audit bundle carries beside the decisions)."""
+    if not decisions:
+        return []
+    marks = ",".join("?" * len(decisions))
+    conn = log.db.conn
+    verdicts = conn.execute(
+        f"SELECT a.verdict FROM review_assignments a JOIN review_items i ON i.id = a.item"
+        f" WHERE i.decision IN ({marks}) AND i.gold IS NULL AND a.verdict IS NOT NULL",
+        decisions).fetchall()
+    consensus = conn.execute(
+        f"SELECT o.consensus FROM review_outcomes o JOIN review_items i ON i.id = o.item"
+        f" WHERE i.decision IN ({marks})", decisions).fetchall()
+    return sorted(int(row[0]) for row in [*verdicts, *consensus])
+
+
+def review_summary(log: Log, decision: int) -> list[str]:
+    """Who checked the items of ``decision`` and how, in words."""
+    conn = log.db.conn
+    rows = conn.execute(
+        "SELECT i.item, i.state, o.outcome, o.consensus, (SELECT COUNT(*) FROM"
+        " review_assignments a WHERE a.item = i.id AND a.verdict IS NOT NULL) FROM"
+        " review_items i LEFT JOIN review_outcomes o ON o.item = i.id WHERE i.decision = ? AND"
+        " i.gold IS NULL ORDER BY i.item", (decision,)).fetchall()
+    lines = []
+    for item, state, outcome, consensus, verdicts in rows:
+        if state == "decided":
+            body = Entry.from_bytes(log.get(int(consensus))).body
+            experts = [p["annotator"][-8:] for p in body["participants"] if p["verdict"]]
+            lines.append(f"item {item}: {outcome} by consensus (entry {consensus}, "
+                         f"{body['method']}, label {body['label']} at {body['posterior']:.2f};"
+                         f" experts ...{', ...'.join(experts)})")
+        else:
+            lines.append(f"item {item}: under review ({verdicts} verdict(s) so far)")
+    return lines

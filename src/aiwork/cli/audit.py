@@ -18,8 +18,8 @@ from aiwork.cli.options import db_option, log_key_option, resolve_db
 @db_option
 @log_key_option
 def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | None) -> None:
-    """Write an audit bundle for VIDEO (path, name or digest), VIDEO#INSIGHT or a decision's
-    ledger index: the items, the entries behind them, proofs to one signed checkpoint, its
+    """Write an audit bundle for VIDEO (path, name or digest) or a coordinator JOB id, each
+    optionally #INSIGHT, or a decision's ledger index: the items, the entries behind them, proofs to one signed checkpoint, its
     cosignatures and anchor, and the keys."""
     from aiwork.app.anchoring import anchor_receipts
     from aiwork.app.audit import build_bundle, resolve
@@ -29,7 +29,7 @@ def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | Non
     with open_ledger(resolve_db(db), signing=True, log_key=log_key) as log:
         catalog = Catalog(log.db)
         subject = resolve(catalog, log, video_or_item)
-        bundle = build_bundle(log, catalog, subject, anchors=anchor_receipts)
+        bundle = build_bundle(log, subject, anchors=anchor_receipts)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out)
@@ -51,6 +51,6 @@ def explain_cmd(video_or_item: str, db: str | None) -> None:
 
     with open_ledger(resolve_db(db)) as log:
         catalog = Catalog(log.db)
-        for line in explain(log, catalog, resolve(catalog, log, video_or_item),
+        for line in explain(log, resolve(catalog, log, video_or_item),
                             anchors=anchor_receipts):
             click.echo(line)
