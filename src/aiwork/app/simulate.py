@@ -82,7 +82,7 @@ class SimulationReport:
                 "quarantined": self.quarantined, "seconds": round(self.seconds, 2)}
 
 
-def _answer(kind: str, truth: str, item: str, rng: random.Random, spec: CrowdSpec) -> str:
+def _answer(kind: str, truth: str, item: Any, rng: random.Random, spec: CrowdSpec) -> str:
     wrong = "reject" if truth == "accept" else "accept"
     if kind == "accurate":
         return truth if rng.random() < spec.accurate_p else wrong
@@ -91,7 +91,7 @@ def _answer(kind: str, truth: str, item: str, rng: random.Random, spec: CrowdSpe
     if kind == "spammer":
         return rng.choice(("accept", "reject"))
     # colluders: one answer per item, shared by the group, unrelated to the truth
-    return "accept" if hashlib.sha256(item.encode()).digest()[0] & 1 else "reject"
+    return "accept" if hashlib.sha256(repr(item).encode()).digest()[0] & 1 else "reject"
 
 
 def simulate(*, items: int = 300, experts_per_item: int = 3, gold_share: float = 0.1,
@@ -166,7 +166,7 @@ def _review(review: Review, kinds: dict[SigningKey, str], truth: dict[str, tuple
             if item is None:
                 continue
             busy = True
-            answer = _answer(kinds[key], truth[item["id"]][0], item["id"], rng, spec)
+            answer = _answer(kinds[key], truth[item["id"]][0], item["value"], rng, spec)
             entry = sign_entry(key, "human.verdict", review.verdict_body(item["id"], answer))
             review.submit(key.did, entry.to_bytes())
             verdicts += 1
