@@ -68,3 +68,16 @@ def missing(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (the test command installs it: run scripts/test)")
     pytest.skip(reason)
+
+
+def make_two_scene_clip(path: Path) -> Path:
+    """A 6 s silent clip: 3 s of red, then 3 s of blue (one cut at 3 s)."""
+    import subprocess
+
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
+         "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
+         "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path

@@ -29,6 +29,7 @@ from aiwork.verify_bundle import (
     verify_bundle,
 )
 
+from .conftest import make_two_scene_clip
 from .test_anchor import fresh_chain, key_file, operator, rpc  # noqa: F401 - fixtures
 
 
@@ -36,13 +37,7 @@ from .test_anchor import fresh_chain, key_file, operator, rpc  # noqa: F401 - fi
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store in which a two-shot clip was processed (technical, shots)."""
     folder = tmp_path_factory.mktemp("audit")
-    clip = folder / "scenes.mp4"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
-         "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
-         "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    clip = make_two_scene_clip(folder / "scenes.mp4")
     db = folder / "aiwork.db"
     assert main(["process", str(clip), "--analyzers", "technical,shots", "--db", str(db),
                  "--out", str(folder / "out")]) == 0

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import json
-import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
+
+from .conftest import make_two_scene_clip
 
 ANALYZERS = ["technical", "shots"]
 
@@ -41,13 +42,7 @@ class DishonestWorker(Worker):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("net") / "scenes.mp4"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "color=c=red:s=320x180:d=3:r=25",
-         "-f", "lavfi", "-i", "color=c=blue:s=320x180:d=3:r=25",
-         "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
-         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
-    return path
+    return make_two_scene_clip(path)
 
 
 def client_for(app: Any, key: SigningKey) -> CoordinatorClient:

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 from aiwork.crypto import SigningKey, verify_signature
 from aiwork.errors import NoteError, SignatureError
-from aiwork.ledger.note import Checkpoint, NoteSignature, SignedNote, key_id
+from aiwork.ledger.note import (
+    Checkpoint,
+    NoteSignature,
+    SignedNote,
+    key_id,
+    parse_vkey,
+    vkey_text,
+)
 
 __all__ = [
     "COSIGNATURE_V1",
@@ -91,28 +98,23 @@ class WitnessKey:
         return key_id(self.name, self.public_key, COSIGNATURE_V1)
 
     def to_text(self) -> str:
-        encoded = base64.b64encode(bytes([COSIGNATURE_V1]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return vkey_text(self.name, COSIGNATURE_V1, self.public_key)
 
     @classmethod
     def from_text(cls, text: str) -> WitnessKey:
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3 or len(parts[1]) != 8:
-            raise NoteError(f"{text!r} is not a witness verifier key (name+keyid+base64key)")
-        name, hex_id, encoded = parts
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-            expected_id = bytes.fromhex(hex_id)
-        except (binascii.Error, ValueError) as exc:
-            raise NoteError(f"witness key {name!r} is not well encoded") from exc
-        if len(raw) != 33 or raw[0] != COSIGNATURE_V1:
-            kind = "a checkpoint signing key (type 0x01)" if raw[:1] == b"\x01" else "not"
-            raise NoteError(f"witness key {name!r} is {kind}, not an Ed25519 cosignature/v1 "
-                            "key (type 0x04)")
-        key = cls(name, raw[1:])
-        if key.key_id != expected_id:
-            raise NoteError(f"witness key {name!r}: key id does not match the key")
-        return key
+        wrong = ("a checkpoint signing key (type 0x01), not an Ed25519 cosignature/v1 key"
+                 " (type 0x04)" if _type_byte(text) == 0x01 else
+                 "not an Ed25519 cosignature/v1 key (type 0x04)")
+        name, raw = parse_vkey(text, COSIGNATURE_V1, what="witness key", wrong_type=wrong)
+        return cls(name, raw)
+
+
+def _type_byte(text: str) -> int | None:
+    try:
+        raw = base64.b64decode(text.strip().split("+", 2)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw[0] if raw else None
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:

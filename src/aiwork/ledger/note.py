@@ -23,7 +23,9 @@ __all__ = [
     "SignedNote",
     "VerifierKey",
     "key_id",
+    "parse_vkey",
     "sign_note",
+    "vkey_text",
 ]
 
 _ALG_ED25519 = 0x01
@@ -33,6 +35,33 @@ _MAX_NOTE_BYTES = 1 << 16
 
 def key_id(name: str, public_key: bytes, alg: int = _ALG_ED25519) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
+
+
+def vkey_text(name: str, alg: int, public_key: bytes) -> str:
+    """A C2SP verifier key: ``<name>+<hex key id>+<base64(type || public key)>``."""
+    encoded = base64.b64encode(bytes([alg]) + public_key).decode()
+    return f"{name}+{key_id(name, public_key, alg).hex()}+{encoded}"
+
+
+def parse_vkey(text: str, alg: int, *, what: str,
+               wrong_type: str = "not an Ed25519 key") -> tuple[str, bytes]:
+    """The name and 32-byte public key of a verifier key of type ``alg``; the key id must
+    match. ``wrong_type`` says what a key of another type is."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3 or len(parts[1]) != 8:
+        raise NoteError(f"{text!r} is not a {what} (name+keyid+base64key)")
+    name, hex_id, encoded = parts
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        expected_id = bytes.fromhex(hex_id)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError(f"{what} {name!r} is not well encoded") from exc
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"{what} {name!r} is {wrong_type}")
+    _check_name(name)
+    if key_id(name, raw[1:], alg) != expected_id:
+        raise NoteError(f"{what} {name!r}: key id does not match the key")
+    return name, raw[1:]
 
 
 def _check_name(name: str) -> None:
@@ -57,26 +86,12 @@ class VerifierKey:
         return key_id(self.name, self.public_key)
 
     def to_text(self) -> str:
-        encoded = base64.b64encode(bytes([_ALG_ED25519]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return vkey_text(self.name, _ALG_ED25519, self.public_key)
 
     @classmethod
     def from_text(cls, text: str) -> VerifierKey:
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3 or len(parts[1]) != 8:
-            raise NoteError(f"{text!r} is not a note verifier key (name+keyid+base64key)")
-        name, hex_id, encoded = parts
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-            expected_id = bytes.fromhex(hex_id)
-        except (binascii.Error, ValueError) as exc:
-            raise NoteError(f"verifier key {name!r} is not well encoded") from exc
-        if len(raw) != 33 or raw[0] != _ALG_ED25519:
-            raise NoteError(f"verifier key {name!r} is not an Ed25519 key")
-        key = cls(name, raw[1:])
-        if key.key_id != expected_id:
-            raise NoteError(f"verifier key {name!r}: key id does not match the key")
-        return key
+        name, raw = parse_vkey(text, _ALG_ED25519, what="verifier key")
+        return cls(name, raw)
 
 
 @dataclass(frozen=True)
