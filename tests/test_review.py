@@ -92,7 +92,8 @@ def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
     owner = net["experts"][0]
     app = net["app"]
     worker_key = SigningKey.generate()
-    client_for(app, worker_key).post("/v1/identities", {"role": "worker", "owner": owner.did})
+    client_for(app, worker_key).post("/v1/identities", {"role": "worker"})
+    net["clients"][0].post("/v1/identities/owned", {"keys": [worker_key.did]})
     # The existing item was made by another worker: the owner may take it ...
     assert take(net["clients"][0]) is not None
     # ... but not items whose producer they own.

@@ -216,13 +216,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         did = await caller(request, body)
         data = await json_body(request, body)
         role = str(data.get("role", ""))
-        owner = data.get("owner")
-        if owner is not None and (role != "worker" or not isinstance(owner, str)):
-            raise InputError("'owner' names the did that controls a worker key")
         with state.lock:
-            if owner is not None:
-                public_key_from_did(owner)
-                state.coordinator().review.set_owner(did, owner)
             before = state.identities().status(did).get(role)
             status = state.identities().request(did, role,
                                                 open_registration=settings.open_registration)
@@ -487,6 +481,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 raise ReviewRefused("the verdict is about another item than the URL names")
             index = review.submit(did, entry.encode())
         return {"verdict": index}
+
+    @app.post("/v1/identities/owned", summary="Declare worker keys you control (expert)")
+    async def declare_owned(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        did = await caller(request, body)
+        keys = (await json_body(request, body)).get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise InputError("'keys' must be a list of the worker dids you control")
+        for key in keys:
+            public_key_from_did(key)
+        with state.lock:
+            for key in keys:
+                # Only the caller can say what it owns: a worker cannot name an expert as its
+                # owner to keep that expert away from its items.
+                state.coordinator().review.set_owner(key, did)
+        return {"did": did, "owns": keys}
 
     @app.get("/v1/experts/{did}", summary="An expert's reputation per insight and credits")
     async def expert(did: str) -> dict[str, Any]:
