@@ -27,12 +27,13 @@ def client_for(app: Any, key: SigningKey) -> CoordinatorClient:
 
 
 @pytest.fixture
-def net(tmp_path: Path, clip: Path) -> dict[str, Any]:  # noqa: F811
-    """A coordinator whose every shot boundary goes to two experts, and a finished job."""
+def net(tmp_path: Path, clip: Path, store_target: Path | str) -> dict[str, Any]:  # noqa: F811
+    """A coordinator (on SQLite, and on PostgreSQL) whose every shot boundary goes to two
+    experts, and a finished job."""
     import hashlib
 
     admin = SigningKey.generate()
-    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+    settings = ServerSettings(db=store_target, key=SigningKey.generate(),
                               open_registration=True, starting_credits=100, admin=admin.did)
     app = create_app(settings)
     boss = client_for(app, admin)
@@ -52,7 +53,7 @@ def net(tmp_path: Path, clip: Path) -> dict[str, Any]:  # noqa: F811
     for client in clients:
         client.post("/v1/identities", {"role": "expert"})
     return {"app": app, "req": req, "job": job, "worker": worker, "experts": experts,
-            "clients": clients, "db": tmp_path / "coord.db", "settings": settings}
+            "clients": clients, "db": store_target, "settings": settings}
 
 
 def take(client: CoordinatorClient) -> dict[str, Any] | None:
