@@ -257,7 +257,8 @@ def test_an_expert_reviews_from_the_terminal(tmp_path: Path, server: str,  # noq
                  "--set", "gold_share=0", *at, *admin]) == 0
     assert main(["submit", str(clip), *at, "--key", str(req_key), "--analyzers", "shots"]) == 0
     assert main(["worker", *at, "--key", str(worker_key), "--once"]) == 0
-    capsys.readouterr()
+    shown = capsys.readouterr().out
+    assert "done 1 | failed 0 | credits 1" in shown  # paid for the accepted result
 
     assert main(["review", "next", *at, "--key", str(expert_key)]) == 0
     item = json.loads(capsys.readouterr().out)

@@ -32,6 +32,7 @@ class WorkerStats:
     done: int = 0
     failed: int = 0
     current: str | None = None
+    credits: int | None = None  # the worker's balance, as the coordinator's ledger says
     errors: list[str] = field(default_factory=list)
 
 
@@ -84,12 +85,24 @@ class Worker:
             self.stats.errors.append(str(exc))
         finally:
             self.stats.current = None
+        self.refresh_credits()
         return True
+
+    def refresh_credits(self) -> None:
+        """Ask the coordinator for this worker's balance (rewards land when a task's
+        replicas are all in and compared, so it can lag the results)."""
+        try:
+            account = self.client.get(f"/v1/credits/{self.key.did}").json()
+            self.stats.credits = int(account["balance"])
+        except (AiworkError, KeyError, ValueError, TypeError):
+            pass  # the display keeps its last figure
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 1.0,
             on_change: Callable[[WorkerStats], None] | None = None) -> None:
         while not stop():
             busy = self.run_once()
+            if not busy:
+                self.refresh_credits()
             if on_change:
                 on_change(self.stats)
             if not busy:

@@ -180,8 +180,9 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
 
         def line(stats: WorkerStats) -> str:
             doing = stats.current or "waiting for work"
+            credits = "?" if stats.credits is None else str(stats.credits)
             return (f"worker {key.did[:24]}... | {doing} | done {stats.done} | "
-                    f"failed {stats.failed}")
+                    f"failed {stats.failed} | credits {credits}")
 
         console.print(f"offering: {', '.join(worker.capabilities)}", soft_wrap=True)
         try:
