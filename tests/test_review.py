@@ -311,3 +311,44 @@ def test_an_audit_bundle_of_a_job_carries_the_verdicts_and_consensus(
     assert main(["explain", job, "--db", db]) == 0
     text = capsys.readouterr().out
     assert "corrected by consensus" in text and "label reject" in text
+
+
+def test_routing_rules_decide_which_items_go_to_humans(tmp_path: Path) -> None:
+    import random
+
+    from aiwork.app.accounts import Accounts
+    from aiwork.app.review import Review
+
+    key = SigningKey.generate()
+    with Log.create(tmp_path / "r.db", key) as log:
+        review = Review(log, key, Accounts(log.db).appender(log), rng=random.Random(1))
+        review.set_rules("tags", {"confidence_below": 0.5, "audit_share": 0.0})
+        shots = [{"id": 0, "instances": [{"start": 0.0, "end": 3.0}],
+                  "keyframe": {"digest": "sha256:" + "a" * 64, "time": 1.0, "file": "k0.jpg"}},
+                 {"id": 1, "instances": [{"start": 3.0, "end": 6.0}],
+                  "keyframe": {"digest": "sha256:" + "b" * 64, "time": 4.0, "file": "k1.jpg"}}]
+        tags = [{"id": 0, "label": "cat", "source": "imagenet:n1", "confidence": 0.3,
+                 "instances": [{"start": 3.5, "end": 5.0}]},
+                {"id": 1, "label": "dog", "source": "imagenet:n2", "confidence": 0.9,
+                 "instances": [{"start": 0.5, "end": 1.0}]}]
+
+        def route(disagreed: bool) -> list[str]:
+            return review.route(job="j", insight="tags", decision=0, output=tags, producers=[],
+                                annotator="model:m@x", asset="sha256:" + "0" * 64,
+                                disagreed=disagreed, shots=shots)
+
+        low = route(disagreed=False)
+        assert len(low) == 1  # only the unsure tag
+        item = review.item(low[0])
+        assert item.reason == "low-confidence" and item.value == "cat"
+        assert item.evidence["keyframe"] == "sha256:" + "b" * 64  # the shot it falls in
+        assert "'cat'" in item.question
+        assert len(route(disagreed=True)) == 2  # replicas disagreed: every item
+        review.set_rules("tags", {"disagreement": False})
+        assert len(route(disagreed=True)) == 1
+        review.set_rules("tags", {"audit_share": 1.0, "confidence_below": 0.0})
+        assert len(route(disagreed=False)) == 2  # a full audit
+        assert review.route(job="j", insight="faces", decision=0, output=[{"id": 0}],
+                            producers=[], annotator="m", asset="a") == []  # not reviewed
+        with pytest.raises(Exception, match="audit_share"):
+            review.set_rules("tags", {"audit_share": 2})
