@@ -408,3 +408,40 @@ def test_the_cli_creates_libraries_and_verifies_their_access_log(
 
     assert main(["library", "set", net.library, "--not-sensitive", *common]) == 0
     assert ": not sensitive" in capsys.readouterr().out
+
+
+def test_the_media_of_a_sensitive_library_goes_only_to_its_readers_and_workers(
+        net: Network, tmp_path: Path, clip: Path) -> None:
+    # The worker in `build` fetched it while leasing the task: that worked, signed.
+    asset = net.client(None).get(f"/v1/jobs/{net.job}").json()["asset"]
+    path = f"/v1/blobs/{asset}"
+    unsigned = net.get(None, path)
+    assert unsigned.status_code == 401 and "sensitive library" in unsigned.json()["message"]
+    assert net.get(net.stranger, path).status_code == 403
+    assert net.get(net.owner, path).content == clip.read_bytes()
+    assert net.get(net.auditor, path).status_code == 200
+
+    public = build(tmp_path / "public", clip, sensitive=False)
+    assert public.get(None, path).content == clip.read_bytes()
+
+
+def test_the_keyframes_of_a_sensitive_library_are_as_private_as_its_video(
+        net: Network, tmp_path: Path) -> None:
+    asset = net.client(None).get(f"/v1/jobs/{net.job}").json()["asset"]
+    owner = net.client(net.owner)
+    job = owner.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"],
+                                  "library": net.library})
+    key = SigningKey.generate()
+    worker_client = net.client(key)
+    worker_client.post("/v1/identities", {"role": "worker"})
+    worker = Worker(worker_client, key, tmp_path / "shots-worker", ["shots"])
+    while worker.run_once():
+        pass
+    shots = owner.get(with_purpose(f"/v1/jobs/{job['id']}/results", PURPOSE),
+                      signed=True).json()["results"]["shots"]
+    frames = [shot["keyframe"]["digest"] for shot in shots if shot.get("keyframe")]
+    assert frames
+    for digest in frames:
+        assert net.get(None, f"/v1/blobs/{digest}").status_code == 401
+        assert net.get(net.stranger, f"/v1/blobs/{digest}").status_code == 403
+        assert net.get(net.owner, f"/v1/blobs/{digest}").status_code == 200

@@ -289,10 +289,29 @@ def create_app(settings: ServerSettings) -> FastAPI:
             stored = state.blobs.put_file(path)
         return {"digest": stored, "size": len(data)}
 
-    @app.get("/v1/blobs/{digest}", summary="Download media by digest")
-    async def download(digest: str) -> Response:
+    @app.get("/v1/blobs/{digest}", summary="Download media by digest (signed for media of a "
+             "sensitive library)")
+    async def download(digest: str, request: Request) -> Response:
         if not state.blobs.has(digest):
             raise HTTPException(404, f"no blob {digest}")
+        coordinator = state.coordinator()
+        libraries = coordinator.libraries.holding(digest)
+        sensitive = [library.id for library in libraries if library.sensitive]
+        if sensitive:
+            # Media and keyframes of a sensitive library go only to those who may read it
+            # and to workers leasing a task over it.
+            if not any(h.lower().startswith("aiwork-") for h in request.headers):
+                raise UnsignedRequestError(
+                    f"blob {digest} belongs to the sensitive library {sensitive[0]}: only a"
+                    " signed request by one of its readers, or by a worker leasing a task"
+                    " over it, gets it")
+            did = await caller(request, b"")
+            roles = state.identities().roles(did)
+            if not (any(library.may_read(did, roles) for library in libraries)
+                    or coordinator.market.leases_asset(did, digest, time.time())):
+                raise RoleError(f"{did} may not fetch {digest}: it belongs to the sensitive"
+                                f" library {sensitive[0]}",
+                                hint="its owner adds readers with POST /v1/libraries/ID/readers")
         return Response(state.blobs.get(digest), media_type="application/octet-stream")
 
     # -- jobs -------------------------------------------------------------------------------

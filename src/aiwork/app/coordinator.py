@@ -335,6 +335,9 @@ class Coordinator:
                 (index, lease.task_id, lease.replica, worker, lease.analyzer, insight, digest,
                  json.dumps(normalized)),
             )
+            if insight == "shots" and self.libraries.library_id_of(lease.job_id):
+                self.libraries.add_blobs(lease.job_id, [
+                    shot["keyframe"]["digest"] for shot in normalized if shot.get("keyframe")])
             self._settle_if_complete(lease.task_id, lease.job_id)
         return index
 

@@ -101,7 +101,13 @@ def _tables(conn: sqlite3.Connection) -> None:
                  " idx INTEGER NOT NULL, PRIMARY KEY (library, seq))")
 
 
-MIGRATIONS = [Migration("libraries-0001-tables", _tables)]
+def _blob_table(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE library_blobs (digest TEXT NOT NULL, job TEXT NOT NULL,"
+                 " PRIMARY KEY (digest, job))")
+
+
+MIGRATIONS = [Migration("libraries-0001-tables", _tables),
+              Migration("libraries-0002-blobs", _blob_table)]
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,21 @@ class Libraries:
         return [str(r[0]) for r in self._conn.execute(
             "SELECT l.job FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
             " WHERE l.library = ? ORDER BY m.seq", (library,))]
+
+    def holding(self, digest: str) -> list[Library]:
+        """The libraries whose jobs hold the blob ``digest``: as their video, or as a file
+        their results name (a keyframe)."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT l.library FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
+            " WHERE m.asset = ? UNION SELECT DISTINCT l.library FROM library_jobs l JOIN"
+            " library_blobs b ON b.job = l.job WHERE b.digest = ?", (digest, digest)).fetchall()
+        return [self.get(str(row[0])) for row in rows]
+
+    def add_blobs(self, job: str, digests: list[str]) -> None:
+        """Files a job's results name (keyframes): they are as sensitive as its video."""
+        for digest in digests:
+            self._conn.execute("INSERT INTO library_blobs (digest, job) VALUES (?, ?)"
+                               " ON CONFLICT (digest, job) DO NOTHING", (digest, job))
 
     # -- the access log -----------------------------------------------------------------------
 

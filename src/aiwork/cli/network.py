@@ -278,7 +278,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                           "media_type": facts.media_type}, **results})
             if out is not None:
                 folder = write_outputs(metadata, out / folder_name(path),
-                                       lambda d: client.get(f"/v1/blobs/{d}").content)
+                                       lambda d: client.get(f"/v1/blobs/{d}", signed=True).content)
                 click.echo(f"{path}: outputs in {folder}")
             else:
                 click.echo(metadata.model_dump_json(indent=2))

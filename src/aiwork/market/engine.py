@@ -272,6 +272,15 @@ class Market:
         """The lease, if it is live and held by ``worker``; else :class:`LeaseError`."""
         return self._live_lease(self.db.conn, lease_id, worker, now)
 
+    def leases_asset(self, worker: str, asset: str, now: float) -> bool:
+        """Whether ``worker`` holds a live lease on a task over ``asset`` (and so may fetch
+        it)."""
+        return self.db.conn.execute(
+            "SELECT 1 FROM market_leases l JOIN market_tasks t ON t.id = l.task"
+            " JOIN market_jobs j ON j.id = t.job WHERE l.worker = ? AND j.asset = ? AND"
+            " l.state = 'live' AND l.expires > ? LIMIT 1", (worker, asset, now)
+        ).fetchone() is not None
+
     def heartbeat(self, lease_id: str, worker: str, now: float, lease_seconds: float = 60) -> Lease:
         """Extend a live lease of ``worker`` to ``now + lease_seconds``; return it."""
         _check_duration(lease_seconds)
