@@ -10,13 +10,11 @@ run in ``REPEATABLE READ`` snapshots.
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiwork.errors import ConfigError, LedgerError
-from aiwork.store.sqlite import Migration, apply_migrations
+from aiwork.errors import ConfigError
+from aiwork.store.sqlite import TransactionalStore
 
 __all__ = ["PostgresDatabase", "is_postgres_url"]
 
@@ -52,8 +50,9 @@ class _Connection:
         self.raw.close()
 
 
-class PostgresDatabase:
+class PostgresDatabase(TransactionalStore["_Connection"]):
     dialect = "postgresql"
+    _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 
     def __init__(self, url: str) -> None:
         try:
@@ -76,11 +75,7 @@ class PostgresDatabase:
         except BaseException:
             raw.close()
             raise
-        self._depth = 0
-        self._lock = threading.RLock()
-
-    def close(self) -> None:
-        self.conn.close()
+        super().__init__()
 
     def __del__(self) -> None:
         # A connection dropped with its owner (a server thread that ended) is closed, not
@@ -89,55 +84,6 @@ class PostgresDatabase:
         if conn is not None and not conn.raw.closed:
             conn.raw.close()
 
-    def __enter__(self) -> PostgresDatabase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def atomic(self) -> Iterator[Any]:
-        with self._lock:
-            depth = self._depth
-            name = f"sp{depth}"
-            try:
-                if depth == 0:
-                    self.conn.execute("BEGIN")
-                    self.conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
-                else:
-                    self.conn.execute(f"SAVEPOINT {name}")
-            except self.errors as exc:
-                raise LedgerError(f"cannot start a write on {self.path}: {exc}") from exc
-            self._depth += 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth -= 1
-                if depth == 0:
-                    self.conn.execute("ROLLBACK")
-                else:
-                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            self._depth -= 1
-            self.conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
-
-    @contextmanager
-    def snapshot(self) -> Iterator[Any]:
-        with self._lock:
-            if self._depth:
-                yield self.conn
-                return
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            self._depth += 1
-            try:
-                yield self.conn
-            finally:
-                self._depth -= 1
-                self.conn.execute("ROLLBACK")
-
-    def applied_migrations(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
-
-    def migrate(self, migrations: Sequence[Migration]) -> list[str]:
-        return apply_migrations(self, migrations)
+    def _begin_write(self) -> None:
+        self.conn.execute("BEGIN")
+        self.conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))

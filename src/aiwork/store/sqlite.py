@@ -14,11 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiwork.errors import ConfigError, LedgerError
 
-__all__ = ["Database", "Migration"]
+__all__ = ["Database", "Migration", "TransactionalStore"]
+
+class _Connection(Protocol):
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    def close(self) -> None: ...
+
+
+Conn = TypeVar("Conn", bound=_Connection)  # the engine's connection type
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,83 @@ class Migration:
     apply: Callable[[sqlite3.Connection], None]
 
 
-class Database:
+class TransactionalStore(Generic[Conn]):
+    """Write transactions that nest as savepoints, and read snapshots, over one connection:
+    what every engine shares. An engine sets ``conn``, ``path``, ``errors`` and says how a
+    write transaction (:meth:`_begin_write`) and a read snapshot (``_BEGIN_READ``) begin."""
+
+    conn: Conn
+    path: Any
+    errors: tuple[type[BaseException], ...]
+    _BEGIN_READ = "BEGIN"
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._lock = threading.RLock()
+
+    def _begin_write(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Conn]:
+        """A write transaction; nested calls become savepoints."""
+        with self._lock:
+            depth = self._depth
+            name = f"sp{depth}"
+            try:
+                if depth == 0:
+                    self._begin_write()
+                else:
+                    self.conn.execute(f"SAVEPOINT {name}")
+            except self.errors as exc:
+                raise LedgerError(f"cannot start a write on {self.path}: {exc}") from exc
+            self._depth += 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth -= 1
+                if depth == 0:
+                    self.conn.execute("ROLLBACK")
+                else:
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self._depth -= 1
+            self.conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Conn]:
+        """A read transaction: every query inside sees the same committed state."""
+        with self._lock:
+            if self._depth:
+                yield self.conn
+                return
+            self.conn.execute(self._BEGIN_READ)
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+                self.conn.execute("ROLLBACK")
+
+    def applied_migrations(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
+
+    def migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        """Apply the migrations not yet applied, in order; return their names."""
+        return apply_migrations(self, migrations)
+
+
+class Database(TransactionalStore[sqlite3.Connection]):
     """One SQLite file. Not shared between threads; open one per thread or process."""
 
     dialect = "sqlite"
@@ -54,63 +137,10 @@ class Database:
             )
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path} is not a usable SQLite database: {exc}") from exc
-        self._depth = 0
-        self._lock = threading.RLock()
+        super().__init__()
 
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
-        with self._lock:
-            depth = self._depth
-            name = f"sp{depth}"
-            try:
-                self.conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
-            except sqlite3.OperationalError as exc:
-                raise LedgerError(f"cannot start a write on {self.path}: {exc}") from exc
-            self._depth += 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth -= 1
-                if depth == 0:
-                    self.conn.execute("ROLLBACK")
-                else:
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
-                raise
-            self._depth -= 1
-            self.conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
-
-    @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same committed state."""
-        with self._lock:
-            if self._depth:
-                yield self.conn
-                return
-            self.conn.execute("BEGIN")
-            self._depth += 1
-            try:
-                yield self.conn
-            finally:
-                self._depth -= 1
-                self.conn.execute("ROLLBACK")
-
-    def applied_migrations(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
-
-    def migrate(self, migrations: Sequence[Migration]) -> list[str]:
-        """Apply the migrations not yet applied, in order; return their names."""
-        return apply_migrations(self, migrations)
+    def _begin_write(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
 
 
 def apply_migrations(db: Any, migrations: Sequence[Migration]) -> list[str]:
