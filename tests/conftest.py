@@ -64,10 +64,23 @@ def environ_with(**extra: str) -> dict[str, str]:
 
 
 def missing(reason: str) -> NoReturn:
-    """A prerequisite the test command installs is absent: a failure in CI, a skip elsewhere."""
+    """A prerequisite the test command installs is absent: a failure in CI, a skip elsewhere
+    (also at a test module's top level)."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (the test command installs it: run scripts/test)")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require(*modules: str, tools: tuple[str, ...] = ()) -> None:
+    """The packages and programs a test module needs (the test command installs them all):
+    :func:`missing` when any is absent."""
+    import importlib.util
+    import shutil
+
+    absent = [name for name in modules if importlib.util.find_spec(name) is None]
+    absent += [tool for tool in tools if shutil.which(tool) is None]
+    if absent:
+        missing(f"not installed: {', '.join(absent)}")
 
 
 def make_two_scene_clip(path: Path) -> Path:

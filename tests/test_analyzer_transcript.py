@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import missing
 from numpy.typing import NDArray
 
 from aiwork.analyzers import load
@@ -37,12 +36,9 @@ SENTENCE = ("The weather was warm and sunny, so we walked along the river to the
 LEAD = 1.0  # seconds of silence before the speech
 MAX_WER = 0.15
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("ffmpeg") is None,
-                       reason="needs espeak-ng and ffmpeg to make test speech"),
-    pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is None,
-                       reason="faster-whisper is not installed"),
-]
+from .conftest import missing, require
+
+require("faster_whisper", tools=("espeak-ng", "ffmpeg"))  # ffmpeg and espeak make speech
 
 
 # -- test audio ------------------------------------------------------------------------------

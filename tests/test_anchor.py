@@ -55,7 +55,7 @@ from aiwork.cli import main
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from tests.conftest import missing
+from tests.conftest import missing, require
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "http://127.0.0.1:1"
@@ -144,7 +144,7 @@ def origin() -> str:
 
 
 def test_committed_artifact_is_the_compiled_source() -> None:
-    pytest.importorskip("vyper", reason="vyper is not installed (the test extra has it)")
+    require("vyper")
     from aiwork.anchor.build import SOURCE_PATH, VYPER_VERSION, compile_anchor
 
     committed = anchor_artifact()

@@ -15,6 +15,8 @@ import pytest
 from aiwork.cli import main
 from aiwork.ledger import verify
 
+from .conftest import missing
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
@@ -72,7 +74,7 @@ def test_openssl_reads_our_key_files(key: Path) -> None:
     openssl = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
                              capture_output=True, check=False)
     if openssl.returncode != 0 and b"not found" in openssl.stderr:
-        pytest.skip("openssl is not installed")
+        missing("openssl is not installed")
     assert openssl.returncode == 0, openssl.stderr
     from aiwork.crypto import read_key_file
 

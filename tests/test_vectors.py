@@ -12,7 +12,7 @@ import pytest
 from aiwork.errors import ProofError
 from aiwork.ledger import merkle
 
-from .conftest import DATA
+from .conftest import DATA, missing
 
 VECTORS = DATA / "rfc9162"
 
@@ -74,7 +74,7 @@ def test_vectors_match_the_shared_copy() -> None:
     """The vectors here are a verbatim copy of the project's shared set, when it is present."""
     shared = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc9162"
     if not shared.is_dir():
-        pytest.skip("no shared/ folder beside this checkout")
+        missing("no shared/ folder beside this checkout")
     ours = {p.relative_to(VECTORS): p.read_bytes() for p in VECTORS.rglob("*.json")}
     theirs = {p.relative_to(shared): p.read_bytes() for p in shared.rglob("*.json")}
     assert ours == theirs
