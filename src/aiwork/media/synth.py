@@ -44,7 +44,9 @@ import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, cast
+
+from pydantic import TypeAdapter
 
 from aiwork.errors import AiworkError, ConfigError, InputError
 
@@ -295,39 +297,46 @@ class ClipSpec:
 # --------------------------------------------------------------------------------------------
 
 
+class _Record:
+    """A truth record as plain JSON values and back (pydantic walks the nested dataclasses,
+    turning tuples into lists and back)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_adapter(type(self)).dump_python(self, mode="json"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        return cast(Self, _adapter(cls).validate_python(d))
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
 @dataclass(frozen=True)
-class Span:
+class Span(_Record):
     """A half-open time range ``[start, end)`` in seconds."""
 
     start: float
     end: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        return cls(start=float(d["start"]), end=float(d["end"]))
-
 
 @dataclass(frozen=True)
-class TimedWord:
+class TimedWord(_Record):
     """One word and when it is heard (only for ``per_word`` speech)."""
 
     text: str
     start: float
     end: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        return cls(text=str(d["text"]), start=float(d["start"]), end=float(d["end"]))
-
 
 @dataclass(frozen=True)
-class SpeechTruth:
+class SpeechTruth(_Record):
     """A spoken sentence: its text, words (punctuation stripped), audible range, voice and
     language, and per-word timings when it was synthesised word by word (else empty)."""
 
@@ -339,32 +348,9 @@ class SpeechTruth:
     language: str
     timed_words: tuple[TimedWord, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "words": list(self.words),
-            "start": self.start,
-            "end": self.end,
-            "voice": self.voice,
-            "language": self.language,
-            "timed_words": [w.to_dict() for w in self.timed_words],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        return cls(
-            text=str(d["text"]),
-            words=tuple(str(w) for w in d["words"]),
-            start=float(d["start"]),
-            end=float(d["end"]),
-            voice=str(d["voice"]),
-            language=str(d["language"]),
-            timed_words=tuple(TimedWord.from_dict(w) for w in d["timed_words"]),
-        )
-
 
 @dataclass(frozen=True)
-class CaptionTruth:
+class CaptionTruth(_Record):
     """A caption: its text and words, the frames that show it, and where: horizontally
     centred, text top at ``y``, ``font_size`` px, white on an opaque black box that extends
     ``box_border`` px around the text, in ``font`` (a file name)."""
@@ -378,34 +364,9 @@ class CaptionTruth:
     box_border: int
     font: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "words": list(self.words),
-            "start": self.start,
-            "end": self.end,
-            "y": self.y,
-            "font_size": self.font_size,
-            "box_border": self.box_border,
-            "font": self.font,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        return cls(
-            text=str(d["text"]),
-            words=tuple(str(w) for w in d["words"]),
-            start=float(d["start"]),
-            end=float(d["end"]),
-            y=int(d["y"]),
-            font_size=int(d["font_size"]),
-            box_border=int(d["box_border"]),
-            font=str(d["font"]),
-        )
-
 
 @dataclass(frozen=True)
-class FaceTruth:
+class FaceTruth(_Record):
     """A face on screen during ``[start, end)``; ``box`` is the photograph's rectangle
     ``(x, y, w, h)`` in pixels (the face itself fills roughly its central 55%)."""
 
@@ -417,33 +378,17 @@ class FaceTruth:
     def span(self) -> Span:
         return Span(self.start, self.end)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "box": list(self.box)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        x, y, w, h = (int(v) for v in d["box"])
-        return cls(start=float(d["start"]), end=float(d["end"]), box=(x, y, w, h))
-
 
 @dataclass(frozen=True)
-class SceneTruth:
+class SceneTruth(_Record):
     """A shot ``[start, end)`` and its colour."""
 
     start: float
     end: float
     colour: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "colour": self.colour}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Self:
-        return cls(start=float(d["start"]), end=float(d["end"]), colour=str(d["colour"]))
-
-
 @dataclass(frozen=True)
-class Truth:
+class Truth(_Record):
     """What a generated file contains. Lists are empty (and ``width`` etc. ``None``) for a
     track the file does not have: no cuts, captions or faces without video; no speech, music
     or silence without audio. ``language`` is the language of most of the speech, or ``None``.
@@ -488,54 +433,15 @@ class Truth:
         events += [(s.start, s.end, "silence") for s in self.silence]
         return sorted(events)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "duration": self.duration,
-            "has_video": self.has_video,
-            "has_audio": self.has_audio,
-            "width": self.width,
-            "height": self.height,
-            "fps": self.fps,
-            "sample_rate": self.sample_rate,
-            "scenes": [s.to_dict() for s in self.scenes],
-            "cuts": list(self.cuts),
-            "speech": [s.to_dict() for s in self.speech],
-            "captions": [c.to_dict() for c in self.captions],
-            "faces": [f.to_dict() for f in self.faces],
-            "music": [m.to_dict() for m in self.music],
-            "silence": [s.to_dict() for s in self.silence],
-            "language": self.language,
-        }
-
     def to_json(self) -> str:
         """Pretty, key-sorted JSON ending in a newline."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Self:
-        def opt_int(v: Any) -> int | None:
-            return None if v is None else int(v)
-
         if d.get("format") != TRUTH_FORMAT:
             raise InputError(f"truth format {d.get('format')!r} is not {TRUTH_FORMAT}")
-        return cls(
-            duration=float(d["duration"]),
-            has_video=bool(d["has_video"]),
-            has_audio=bool(d["has_audio"]),
-            width=opt_int(d["width"]),
-            height=opt_int(d["height"]),
-            fps=opt_int(d["fps"]),
-            sample_rate=opt_int(d["sample_rate"]),
-            scenes=tuple(SceneTruth.from_dict(s) for s in d["scenes"]),
-            cuts=tuple(float(c) for c in d["cuts"]),
-            speech=tuple(SpeechTruth.from_dict(s) for s in d["speech"]),
-            captions=tuple(CaptionTruth.from_dict(c) for c in d["captions"]),
-            faces=tuple(FaceTruth.from_dict(f) for f in d["faces"]),
-            music=tuple(Span.from_dict(m) for m in d["music"]),
-            silence=tuple(Span.from_dict(s) for s in d["silence"]),
-            language=None if d["language"] is None else str(d["language"]),
-        )
+        return super().from_dict(d)
 
     @classmethod
     def from_json(cls, text: str) -> Self:
