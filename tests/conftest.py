@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -94,3 +95,46 @@ def make_two_scene_clip(path: Path) -> Path:
          "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
          "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_coordinator(home: Path, *args: str) -> Iterator[str]:
+    """``aiwork serve --port P ARGS`` as a real process with its state in ``home``; yields
+    its URL once it answers, stops it after."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx2 as httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aiwork", "serve", "--port", str(port), *args],
+                            env={**os.environ, "AIWORK_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "no server")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()

@@ -14,7 +14,7 @@ import pytest
 
 from aiwork.cli import main
 
-from .test_serve import free_port
+from .conftest import free_port
 
 SAMPLE = Path(__file__).parents[1] / "samples" / "sample.mp4"
 

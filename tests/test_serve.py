@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 
 from aiwork.cli import main
 from aiwork.crypto import SigningKey, write_key_file
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .conftest import free_port, running_coordinator
 
 
 @pytest.fixture
@@ -34,29 +24,9 @@ def admin_key(tmp_path: Path) -> Path:
 def server(tmp_path: Path, admin_key: Path) -> Iterator[str]:
     from aiwork.crypto import read_key_file
 
-    port = free_port()
-    env = {**os.environ, "AIWORK_HOME": str(tmp_path / "coordinator")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiwork", "serve", "--port", str(port),
-         "--admin", read_key_file(admin_key).did],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "no server")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
+    with running_coordinator(tmp_path / "coordinator",
+                             "--admin", read_key_file(admin_key).did) as url:
+        yield url
 
 
 def test_register_pending_then_approved_by_an_admin(tmp_path: Path, server: str,

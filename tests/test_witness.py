@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,6 +25,8 @@ from aiwork.ledger import verify
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint, SignedNote, sign_note
+
+from .conftest import running_coordinator
 
 ORIGIN = "log.test/coordinator"
 NAME = "witness.test/w1"
@@ -286,14 +284,6 @@ def test_a_bad_witness_key_is_a_configuration_error(tmp_path: Path, log_key: Sig
 # -- the command line against a real server -----------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[str, str]]:
     """``aiwork serve --witness VKEY`` on loopback; yields its URL and the witness key file."""
@@ -302,28 +292,9 @@ def served_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[t
     assert main(["witness", "key", "--key", str(keyfile), "--name", NAME]) == 0
     vkey = capsys.readouterr().out.splitlines()[-1]
     assert vkey == WitnessKey.of(NAME, read_key_file(keyfile)).to_text()
-    port = free_port()
-    env = {**os.environ, "AIWORK_HOME": str(tmp_path / "coordinator")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiwork", "serve", "--port", str(port), "--open-registration",
-         "--witness", vkey],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "no server")
-    yield url, str(keyfile)
-    proc.terminate()
-    proc.wait(timeout=10)
-    if proc.stderr:
-        proc.stderr.close()
+    with running_coordinator(tmp_path / "coordinator", "--open-registration",
+                             "--witness", vkey) as url:
+        yield url, str(keyfile)
 
 
 def test_the_witness_command_cosigns_then_raises_an_alarm_on_a_fork(
