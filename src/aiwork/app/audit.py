@@ -131,8 +131,9 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     if _has_table(log, "review_items"):
         indexes.update(review_entries(log, decisions))
 
-    size, receipt = _checkpoint_for(log, max(indexes) + 1, anchors)
-    cosignatures = Cosignatures(log).stored(size)
+    book = Cosignatures(log)
+    size, receipt = _checkpoint_for(log, book, max(indexes) + 1, anchors)
+    cosignatures = book.stored(size)
     note = log.stored_checkpoint(size) or log.checkpoint()
     return {
         "format": BUNDLE_FORMAT,
@@ -149,13 +150,13 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     }
 
 
-def _checkpoint_for(log: Log, needed: int, anchors: Anchors | None
+def _checkpoint_for(log: Log, book: Cosignatures, needed: int, anchors: Anchors | None
                     ) -> tuple[int, dict[str, Any] | None]:
     """The checkpoint a bundle proves against, and its anchor receipt: among the signed
     checkpoints that cover ``needed`` entries, an anchored one first, then the one most
     witnesses cosigned, then the newest; a fresh one when none covers them."""
     receipts = {int(r["size"]): r for r in (anchors(log) if anchors else [])}
-    cosigned = Cosignatures(log).cosigned_sizes()
+    cosigned = book.cosigned_sizes()
     covering = [size for size, _ in log.checkpoints() if size >= needed]
     if not covering:
         note = log.checkpoint()
