@@ -8,12 +8,12 @@ Run it from the repository root::
 
 The same run as ``aiwork quality bench``. ``--data`` is a folder of data sets, each a folder with
 ``answer.csv`` (question, worker, answer) and ``truth.csv`` (question, truth); by default
-``../shared/datasets/crowd`` beside the repository. aiwork's method (numpy Dawid-Skene, MAP-EM,
-one fixed configuration) and crowd-kit 1.4.2's majority vote, Dawid-Skene, GLAD and MACE (their
-defaults) run in this process on the same answers; the truth only scores them. For each set it
-prints accuracy, aiwork's accuracy minus each method's, seconds and the time as a multiple of
-crowd-kit Dawid-Skene's, then PASS/MISS for "aiwork >= the best crowd-kit accuracy" and "aiwork's
-time <= Dawid-Skene's". Times include each method's conversion of the answers and of its result
+``../shared/datasets/crowd`` beside the repository. aiwork's method (Dawid-Skene as crowd-kit
+computes it, in numpy; one configuration) and crowd-kit 1.4.2's majority vote, Dawid-Skene,
+GLAD and MACE (their defaults) run in this process on the same answers; the truth only scores
+them. For each set it prints accuracy, aiwork's accuracy minus each method's, seconds and the
+time as a multiple of crowd-kit Dawid-Skene's, then PASS/MISS for "aiwork >= the best crowd-kit
+accuracy" and "aiwork's time <= Dawid-Skene's". Times include each method's conversion of the answers and of its result
 (crowd-kit's import is done before). Accuracy is measured here, never tuned on.
 """
 

@@ -17,12 +17,9 @@ from aiwork.quality.truth import Answer, DawidSkeneEM, TruthResult
 
 from .conftest import missing
 
-SHARED_DUCK = (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "crowd"
-               / "d_Duck_Identification")
-
-#: Dawid-Skene without a prior: the maximum-likelihood model crowd-kit fits.
-MAXIMUM_LIKELIHOOD = DawidSkeneEM(right_pseudocount=0, wrong_pseudocount=0,
-                                  class_pseudocount=0, tol=1e-7)
+SHARED_CROWDS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "crowd"
+REAL_CROWDS = ("d_Duck_Identification", "d_jn-product", "s4_Dog_data",
+               "s4_Face_Sentiment_Identification")
 
 
 def accuracy(result: TruthResult, truth: dict[str, str]) -> float:
@@ -81,28 +78,41 @@ def test_spammers_and_colluders_get_low_weight_and_the_result_beats_majority_vot
     assert all(0.0 <= item.probability <= 1.0 for item in result.items.values())
 
 
-def matches_crowdkit(answers: list[Answer]) -> None:
-    """Without a prior and run for as many EM steps as crowd-kit's Dawid-Skene, the numpy EM is
-    the same computation: the same labels and posteriors. Run to convergence it may differ on
-    a few items, where crowd-kit stops early (its ELBO criterion ends after two steps on duck)."""
-    theirs = infer_truth(answers, method="dawid_skene")
-    same_steps = DawidSkeneEM(right_pseudocount=0, wrong_pseudocount=0, class_pseudocount=0,
-                              tol=0, max_iter=theirs.iterations)
-    ours = infer_truth(answers, em=same_steps)
+def matches_crowdkit(answers: list[Answer], gold: dict[str, str] | None = None) -> None:
+    """aiwork's default is crowd-kit's Dawid-Skene computed in numpy: the same EM steps, the
+    same stopping step, the same label for every item, the same posteriors (to rounding)."""
+    theirs = infer_truth(answers, method="dawid_skene", gold=gold)
+    ours = infer_truth(answers, gold=gold)
+    assert ours.iterations == theirs.iterations
     assert same_labels(ours, theirs) == 1.0
     assert max(abs(ours.items[i].probability - theirs.items[i].probability)
-               for i in ours.items) < 1e-4
-    assert same_labels(infer_truth(answers, em=MAXIMUM_LIKELIHOOD), theirs) >= 0.99
+               for i in ours.items) < 1e-6
+    for name, skill in ours.annotators.items():
+        assert skill.accuracy == pytest.approx(theirs.annotators[name].accuracy, abs=1e-6)
 
 
-def test_maximum_likelihood_config_matches_crowdkit_dawid_skene_on_a_simulated_crowd() -> None:
-    matches_crowdkit(simulated_crowd()[0])
+def test_default_method_is_crowdkit_dawid_skene_on_a_simulated_crowd() -> None:
+    answers, truth, _ = simulated_crowd()
+    matches_crowdkit(answers)
+    matches_crowdkit(answers, gold=dict(list(truth.items())[:30]))
 
 
-def test_matches_crowdkit_dawid_skene_on_a_real_crowd() -> None:
-    if not SHARED_DUCK.is_dir():
+@pytest.mark.parametrize("name", REAL_CROWDS)
+def test_default_method_is_crowdkit_dawid_skene_on_real_crowds(name: str) -> None:
+    """Only the answers are read: the comparison is label for label, not with the truth."""
+    if not (SHARED_CROWDS / name).is_dir():
         missing("no shared/datasets/crowd beside this checkout")
-    matches_crowdkit(list(load_set(SHARED_DUCK).answers))
+    matches_crowdkit(list(load_set(SHARED_CROWDS / name).answers))
+
+
+def test_em_settings_are_checked_and_max_iter_bounds_the_steps() -> None:
+    answers, _, _ = simulated_crowd()
+    assert not infer_truth(answers, em=DawidSkeneEM(max_iter=1, tol=0)).converged
+    assert infer_truth(answers, em=DawidSkeneEM(max_iter=1, tol=0)).iterations == 1
+    with pytest.raises(InputError, match="max_iter"):
+        DawidSkeneEM(max_iter=0)
+    with pytest.raises(InputError, match="max_iter"):
+        DawidSkeneEM(tol=-1.0)
 
 
 def test_an_ai_model_is_one_more_annotator_with_a_learned_skill() -> None:
