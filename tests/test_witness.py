@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
 from aiwork.app.client import CoordinatorClient
-from aiwork.app.witness import Witness, WitnessAlarm
+from aiwork.app.witness import KeyMismatchError, Witness, WitnessAlarm
 from aiwork.auth import sign_request
 from aiwork.cli import main
 from aiwork.config import log_key_path
@@ -24,7 +24,7 @@ from aiwork.errors import ConfigError
 from aiwork.ledger import verify
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note
 from aiwork.ledger.log import Log
-from aiwork.ledger.note import Checkpoint, SignedNote, sign_note
+from aiwork.ledger.note import Checkpoint, SignedNote, VerifierKey, sign_note
 
 from .conftest import running_coordinator
 
@@ -222,6 +222,23 @@ def test_a_changed_log_key_is_an_alarm(tmp_path: Path, log_key: SigningKey,
     assert witness.last_cosigned("log.test/other") is None
 
 
+def test_a_witness_given_the_log_key_refuses_another_from_first_contact(
+        tmp_path: Path, log_key: SigningKey, witness_key: SigningKey, vkey: str) -> None:
+    right = make_log(tmp_path, "right", log_key, witnesses=(vkey,))
+    impostor = make_log(tmp_path, "impostor", SigningKey.generate(), witnesses=(vkey,))
+    grow(right, 1)
+    grow(impostor, 1)
+    pinned = right.get("/v1/ledger/key").text
+    witness = Witness(witness_key, tmp_path / "witness", NAME, log_key=pinned)
+    with pytest.raises(KeyMismatchError, match="not the key this witness was given"):
+        witness.step(log_client(impostor))
+    assert witness.last_cosigned(ORIGIN) is None and not witness.alarms.exists()
+    assert stored_cosignatures(tmp_path, "impostor") == []
+    assert witness.step(log_client(right)).action == "cosigned"
+    with pytest.raises(ConfigError, match="not a verifier key"):
+        Witness(witness_key, tmp_path / "other", NAME, log_key="log.test/coordinator+zz+AA")
+
+
 def test_a_damaged_state_is_refused_not_reset(tmp_path: Path, witness_key: SigningKey) -> None:
     folder = tmp_path / "witness"
     folder.mkdir()
@@ -330,6 +347,9 @@ def test_the_witness_command_cosigns_then_raises_an_alarm_on_a_fork(
     value = json.loads(evidence.read_text())
     assert value["reason"] == "fork" and value["served_checkpoint"].startswith(forged)
     assert main(["witness", "--key", keyfile]) == 2  # no --log: a usage error
+    other = VerifierKey(VerifierKey.from_text(log_vkey).name, SigningKey.generate().public_key)
+    assert main([*witness, "--log-key", other.to_text()]) == 1
+    assert "not the key this witness was given" in capsys.readouterr().err
 
 
 def test_cosignatures_are_kept_in_either_store(log: Log) -> None:

@@ -1,7 +1,7 @@
 """A witness: it watches a log, checks that the log only grows, and cosigns what it checked.
 
 Its state is one JSON file, ``<state>/witness.json``, replaced atomically: per log origin, the
-log's verifier key (pinned on first contact), the URL where it was first seen and the last
+log's verifier key (pinned on first contact, or given up front as ``log_key``), the URL where it was first seen and the last
 checkpoint the witness cosigned. One :meth:`Witness.step`:
 
 1. fetches the log's key and latest checkpoint, and checks the log's signature on it;
@@ -36,7 +36,8 @@ from aiwork.ledger.note import Checkpoint, SignedNote, VerifierKey
 from aiwork.ledger.proofs import ConsistencyProof
 from aiwork.ledger.verify import verify_consistency
 
-__all__ = ["ALARM_REASONS", "StepResult", "Witness", "WitnessAlarm", "default_name"]
+__all__ = ["ALARM_REASONS", "KeyMismatchError", "StepResult", "Witness", "WitnessAlarm",
+           "default_name"]
 
 STATE_FILE = "witness.json"
 ALARMS_FOLDER = "alarms"
@@ -52,6 +53,10 @@ class WitnessAlarm(AiworkError):
         super().__init__(message, hint=f"evidence in {evidence}")
         self.reason = reason
         self.evidence = evidence
+
+
+class KeyMismatchError(ConfigError):
+    """The log presents another key than the one the witness was told to expect."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,19 @@ class Witness:
     """A witness signing with ``key`` as ``name``, its state in the folder ``state``."""
 
     def __init__(self, key: SigningKey, state: Path, name: str | None = None, *,
+                 log_key: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """``log_key``: the verifier key the log must present (its note text, as ``aiwork
+        ledger key`` prints it); without it the first key seen is pinned."""
         self.name = name or default_name(key)
+        self.log_key: VerifierKey | None = None
+        if log_key is not None:
+            try:
+                self.log_key = VerifierKey.from_text(log_key.strip())
+            except AiworkError as exc:
+                raise ConfigError(f"the log key given is not a verifier key: {exc}",
+                                  hint="give the log's key as `aiwork ledger key` or GET "
+                                       "/v1/ledger/key prints it") from exc
         self.key = WitnessKey.of(self.name, key)
         self._signer = key
         self.folder = state
@@ -135,8 +151,14 @@ class Witness:
 
     def _step(self, client: CoordinatorClient, url: str) -> StepResult:
         key_text = client.get("/v1/ledger/key").text.strip()
-        served = client.get("/v1/ledger/checkpoint").text
         log_key = VerifierKey.from_text(key_text)
+        expected = self.log_key
+        if expected is not None and log_key.to_text() != expected.to_text():
+            # Not evidence against the log: a wrong URL or someone on the path can do this.
+            raise KeyMismatchError(f"the log at {url} presents the key {key_text}, not the key "
+                                   f"this witness was given ({expected.to_text()})",
+                                   hint="check --log and --log-key; nothing was cosigned")
+        served = client.get("/v1/ledger/checkpoint").text
         origin = log_key.name
         known = self._logs.get(origin)
         if known is None:

@@ -30,6 +30,9 @@ def _describe(result: StepResult) -> str:
 @click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
               help="The witness's key file (aiwork keys new --out FILE).")
 @click.option("--name", help="The witness's name (default: aiwork-witness/<16 hex of its key>).")
+@click.option("--log-key", metavar="VKEY",
+              help="The log's verifier key (`aiwork ledger key` on its host): refuse a log "
+                   "that presents another (default: pin the first key seen).")
 @click.option("--every", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between checks.")
 @click.option("--once", is_flag=True, help="Check once, then stop.")
@@ -37,7 +40,8 @@ def _describe(result: StepResult) -> str:
               help="The witness's state folder (default: $AIWORK_HOME/witness).")
 @click.pass_context
 def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
-                  name: str | None, every: float, once: bool, state: Path | None) -> None:
+                  name: str | None, log_key: str | None, every: float, once: bool,
+                  state: Path | None) -> None:
     """Watch a log; cosign each checkpoint only after checking it extends the last one.
 
     A rollback, a fork (two roots for one size), a consistency proof that fails or a changed
@@ -54,7 +58,7 @@ def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
     from aiwork.config import home
     from aiwork.errors import AiworkError
 
-    witness = Witness(load_key(keyfile), state or home() / "witness", name)
+    witness = Witness(load_key(keyfile), state or home() / "witness", name, log_key=log_key)
     try:
         while True:
             try:
