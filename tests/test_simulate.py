@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from aiwork.app.simulate import CrowdSpec, simulate
 from aiwork.cli import main
+from aiwork.errors import InputError
+from aiwork.ledger.log import Log
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -36,3 +39,20 @@ def test_the_cli_prints_the_report(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert set(report["accuracy"]) >= {"aiwork", "majority_vote", "dawid_skene"}
     assert report["items"] == 40 and report["gold"] == 4 and report["verdicts"] > 120
+
+
+def test_consensus_infers_over_a_bounded_window_of_recent_items(tmp_path: Path) -> None:
+    """Each consensus names how many items it inferred over: all answered items of the
+    insight while there are fewer than the window, then the window (plus the item decided)."""
+    simulate(items=60, seed=3, truth_window=25, folder=tmp_path)
+    log = Log.open(tmp_path / "simulation.db")
+    try:
+        entries = [log.entry(i) for i in range(log.size)]
+        sizes = [e.body["items"] for e in entries if e.kind == "consensus.result/v1"]
+    finally:
+        log.close()
+    assert len(sizes) >= 60
+    assert max(sizes) <= 26 and sizes.count(25) + sizes.count(26) > len(sizes) // 2
+    assert sizes[:5] == sorted(sizes[:5])  # growing while under the window
+    with pytest.raises(InputError, match="window"):
+        simulate(items=5, truth_window=0)

@@ -46,6 +46,10 @@ __all__ = ["EXPERT_POLICY", "Review", "ReviewRefused", "TRUTH_METHOD", "review_e
 
 #: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
 TRUTH_METHOD = "aiwork"
+#: How many of an insight's most recent answered items one consensus infers over (besides the
+#: item being decided): annotators' skills come from their recent work, and a decision costs
+#: the same on the millionth item as on the thousandth.
+TRUTH_WINDOW = 2000
 
 #: Experts answer yes/no questions, where a guess is right half the time: five answers
 #: cannot tell a 0.9 expert from a 0.6 one (P(at most 3 of 5 right | 0.9) = 8 %), ten mostly
@@ -87,7 +91,12 @@ def _tables(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE review_owners (key TEXT PRIMARY KEY, owner TEXT NOT NULL)")
 
 
-MIGRATIONS = [Migration("review-0001-tables", _tables)]
+def _insight_index(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE INDEX review_items_insight ON review_items (insight, seq)")
+
+
+MIGRATIONS = [Migration("review-0001-tables", _tables),
+              Migration("review-0002-insight-index", _insight_index)]
 
 
 def _category(verdict: str) -> str:
@@ -132,7 +141,10 @@ class Review:
 
     def __init__(self, log: Log, key: SigningKey, append: Callable[[list[Entry]], list[int]],
                  *, policy: ReputationPolicy = EXPERT_POLICY, price: int = 1,
-                 rng: random.Random | None = None) -> None:
+                 truth_window: int = TRUTH_WINDOW, rng: random.Random | None = None) -> None:
+        if truth_window < 1:
+            raise InputError(f"the truth-inference window must be at least 1, not {truth_window}")
+        self.truth_window = truth_window
         self.log = log
         self.key = key
         self.append = append
@@ -365,7 +377,7 @@ class Review:
             " verdict IS NOT NULL ORDER BY verdict", (item.id,)).fetchall()
         if len(answers) < item.experts:
             return
-        labels, skills = self._infer(item.insight)
+        labels, skills = self._infer(item)
         label, posterior = labels[item.id]
         corrections = [json.loads(v) for _, _, answer, v in answers if answer == "correct"]
         if label == "accept":
@@ -381,7 +393,8 @@ class Review:
                          for expert, index, answer, _ in answers]
         consensus = sign_entry(self.key, "consensus.result", {
             "item": item.id, "decision": item.decision, "insight": item.insight,
-            "method": TRUTH_METHOD, "participants": participants, "label": label,
+            "method": TRUTH_METHOD, "items": len(labels), "participants": participants,
+            "label": label,
             "posterior": round(posterior, 4), "outcome": outcome, "value": value})
         entries = [consensus]
         for expert, _, answer, _ in answers:
@@ -397,16 +410,23 @@ class Review:
                 " consensus) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (item.id, item.job, item.insight, item.item, outcome, json.dumps(value), index))
 
-    def _infer(self, insight: str) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
-        """Truth inference over every answered item of ``insight``: gold items anchor the
-        annotators' skills, quarantined experts do not count, the AI model answers "accept"
-        on each item it made."""
+    def _infer(self, item: _Item) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
+        """Truth inference over ``item`` and the latest ``truth_window`` answered items of its
+        insight: gold items anchor the annotators' skills, quarantined experts do not count,
+        the AI model answers "accept" on each item it made."""
         from aiwork.quality.truth import infer_truth
 
+        insight = item.insight
+        answered = ("EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
+                    " a.verdict IS NOT NULL)")
+        edge = self._conn.execute(
+            f"SELECT i.seq FROM review_items i WHERE i.insight = ? AND {answered}"
+            " ORDER BY i.seq DESC LIMIT 1 OFFSET ?", (insight, self.truth_window - 1)).fetchone()
         rows = self._conn.execute(
             "SELECT i.id, i.annotator, i.gold, a.expert, a.answer FROM review_items i JOIN"
             " review_assignments a ON a.item = i.id WHERE i.insight = ? AND a.verdict IS NOT"
-            " NULL", (insight,)).fetchall()
+            " NULL AND (i.seq >= ? OR i.id = ?)",
+            (insight, 0 if edge is None else int(edge[0]), item.id)).fetchall()
         excluded = {row[0] for row in self._conn.execute(
             "SELECT expert FROM review_reputation WHERE insight = ? AND quarantined = 1",
             (insight,))}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwork.app.accounts import Accounts
-from aiwork.app.review import Review
+from aiwork.app.review import TRUTH_WINDOW, Review
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -97,7 +97,7 @@ def _answer(kind: str, truth: str, item: Any, rng: random.Random, spec: CrowdSpe
 def simulate(*, items: int = 300, experts_per_item: int = 3, gold_share: float = 0.1,
              spec: CrowdSpec = CrowdSpec(), seed: int = 7,
              methods: tuple[str, ...] = ("aiwork", "dawid_skene", "majority_vote"),
-             folder: Path | None = None) -> SimulationReport:
+             folder: Path | None = None, truth_window: int = TRUTH_WINDOW) -> SimulationReport:
     """Run one simulated review of a generated job; see the module docstring."""
     started = time.perf_counter()
     rng = random.Random(seed)
@@ -107,7 +107,7 @@ def simulate(*, items: int = 300, experts_per_item: int = 3, gold_share: float =
         log = Log.create(db, coordinator, origin="simulation.aiwork/log")
         try:
             review = Review(log, coordinator, Accounts(log.db).appender(log),
-                            rng=random.Random(seed + 1))
+                            truth_window=truth_window, rng=random.Random(seed + 1))
             review.set_rules(INSIGHT, {"experts": experts_per_item, "gold_share": gold_share,
                                        "audit_share": 1.0})
             truth = _make_items(review, items, gold_share, spec, rng)

@@ -165,6 +165,8 @@ class ConsensusResult(_Body):
     decision: int = Field(ge=0)
     insight: str = Field(max_length=64)
     method: str = Field(max_length=64)
+    items: int | None = Field(default=None, ge=1,
+                              description="how many items the inference ran over")
     participants: list[ConsensusParticipant]
     label: str = Field(pattern=r"^(accept|reject)$")
     posterior: float = Field(ge=0, le=1)
