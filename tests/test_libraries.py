@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.access_log import AccessLogError, verify_access_log
+from aiwork.app.access_log import AccessLogError, fetch_access_log, verify_access_log
 from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.libraries import ACCESS_ENTRY_HEADER, Libraries, with_purpose
 from aiwork.app.worker import Worker
@@ -307,6 +307,39 @@ def test_the_owner_lists_who_read_what_and_the_listing_verifies(
     with Log.open(net.db) as log:
         assert log.size >= verified.size
         log.verify()
+
+
+def test_the_listing_comes_in_pages_on_one_checkpoint(net: Network) -> None:
+    for n in range(5):
+        assert net.get(net.owner, results_path(net, f"read {n}")).status_code == 200
+    path = f"/v1/libraries/{net.library}/access"
+    owner = net.client(net.owner)
+    first = owner.get(path + "?limit=2", signed=True).json()
+    assert (first["reads"], first["from"], first["next"], len(first["entries"])) == (5, 0, 2, 2)
+    # A read between pages is not in this listing: every page proves against the first size.
+    assert net.get(net.auditor, results_path(net, "late")).status_code == 200
+    second = owner.get(path + f"?from=2&limit=2&size={first['size']}", signed=True).json()
+    last = owner.get(path + f"?from=4&limit=2&size={first['size']}", signed=True).json()
+    assert (second["next"], last["next"], len(last["entries"])) == (4, None, 1)
+    assert second["checkpoint"] == last["checkpoint"] == first["checkpoint"]
+
+    joined = {**first, "entries": first["entries"] + second["entries"] + last["entries"]}
+    verified = verify_access_log(joined, net.log_key(), library=net.library)
+    assert [r.purpose for r in verified.reads] == [f"read {n}" for n in range(5)]
+    assert verified.size == first["size"]
+    with pytest.raises(AccessLogError, match="reads are missing|counts 5 reads but holds 4"):
+        verify_access_log({**joined, "entries": joined["entries"][:4]}, net.log_key(),
+                          library=net.library)
+    whole = fetch_access_log(owner, net.library, limit=2)
+    assert whole["reads"] == len(whole["entries"]) == 6 and whole["next"] is None
+    latest = verify_access_log(whole, net.log_key(), library=net.library)
+    assert [r.purpose for r in latest.reads][-1] == "late"
+
+    for query, status in (("?limit=0", 400), ("?limit=1001", 400), ("?from=-1", 400),
+                          ("?from=x", 400), (f"?size={first['size'] + 1000}", 404)):
+        reply = net.get(net.owner, path + query)
+        assert reply.status_code == status, (query, reply.text)
+        assert reply.json()["message"]
 
 
 def test_trimming_or_altering_the_access_log_is_detected(net: Network, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from aiwork.app.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
 from aiwork.app.cosignatures import CosignatureRefused, Cosignatures, parse_witnesses
 from aiwork.app.identities import Identities, RoleError
 from aiwork.app.ledger import open_ledger
-from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, PURPOSE_PARAMETER, Library,
+from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
                                   UnknownLibraryError)
 from aiwork.app.process import EXPORTS, export_files, open_store
 from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
@@ -135,6 +135,16 @@ def _whole(data: dict[str, Any], name: str, default: int | None) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InputError(f"{name!r} must be a whole number, not {value!r}")
     return value
+
+
+def _query_whole(request: Request, name: str, default: int | None) -> int | None:
+    """A whole-number query parameter (0 or more), or ``default`` when absent."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 18:
+        raise InputError(f"query parameter {name!r} must be a whole number, not {text!r}")
+    return int(text)
 
 
 def _raw_target(request: Request) -> str:
@@ -456,13 +466,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/v1/libraries/{library_id}/access",
              summary="Who read what of a library, with inclusion proofs to a signed "
-                     "checkpoint (signed by its owner, an auditor or an admin)")
+                     "checkpoint (signed by its owner, an auditor or an admin); paged by "
+                     "`from` (a read's seq), `limit` and `size` (the first page's checkpoint)")
     async def library_access(library_id: str, request: Request) -> dict[str, Any]:
         did = await caller(request, await request.body())
         libraries = state.coordinator().libraries
         libraries.check_manage(library_id, did, state.identities().roles(did))
+        start = _query_whole(request, "from", 0) or 0
+        limit = _query_whole(request, "limit", ACCESS_PAGE) or 0
+        size = _query_whole(request, "size", None)
         with state.lock:
-            return libraries.access_listing(library_id)
+            return libraries.access_listing(library_id, start=start, limit=limit, size=size)
 
     # -- workers ----------------------------------------------------------------------------
 

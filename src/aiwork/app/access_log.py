@@ -17,6 +17,10 @@ A read left out, reordered or altered, or a purpose changed, fails one of these.
 off the end of the chain are caught against what the caller knew (``known``) — and the entries
 themselves stay in the append-only log, which anyone can scan. It returns the verified log or
 raises :class:`AccessLogError`, also for a malformed listing.
+
+The coordinator serves the listing in pages (``from``, ``limit``, and ``size`` to keep every
+page on the first page's checkpoint); :func:`fetch_access_log` follows them and returns the
+whole listing, which :func:`verify_access_log` then checks as one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiwork.app.client import CoordinatorClient
 from aiwork.errors import AiworkError, ProofError
 from aiwork.ledger import merkle
 from aiwork.ledger.note import VerifierKey
@@ -33,7 +38,7 @@ from aiwork.ledger.verify import verify_checkpoint, verify_entry, verify_inclusi
 from aiwork.model import Entry
 
 __all__ = ["AccessLogError", "LibraryChange", "ReadRecord", "VerifiedAccessLog",
-           "verify_access_log"]
+           "fetch_access_log", "verify_access_log"]
 
 
 class AccessLogError(ProofError):
@@ -185,3 +190,34 @@ def verify_access_log(listing: Mapping[str, Any], key: VerifierKey | str, *, lib
             raise AccessLogError(f"the read at ledger index {index}, known from before, is not "
                                  "listed: the access log was cut short")
     return VerifiedAccessLog(library, signer, size, tuple(reads), tuple(changes))
+
+
+def fetch_access_log(client: CoordinatorClient, library: str, *,
+                     limit: int | None = None) -> dict[str, Any]:
+    """The whole access listing of ``library``, its pages (``limit`` reads each, by default
+    the coordinator's) fetched against the first page's checkpoint and joined."""
+    path = f"/v1/libraries/{library}/access"
+    first: dict[str, Any] = client.get(
+        path + ("" if limit is None else f"?limit={limit}"), signed=True).json()
+    if not isinstance(first, dict) or not isinstance(first.get("entries"), list):
+        raise AccessLogError("the coordinator's access listing is not a listing object")
+    entries = list(first["entries"])
+    page = first
+    while page.get("next") is not None:
+        start = page["next"]
+        if not isinstance(start, int) or start != len(entries):
+            raise AccessLogError(f"the listing's page after {len(entries)} reads says the "
+                                 f"next starts at {start!r}")
+        query = f"?from={start}&size={first['size']}" + ("" if limit is None
+                                                        else f"&limit={limit}")
+        page = client.get(path + query, signed=True).json()
+        if not isinstance(page, dict) or not isinstance(page.get("entries"), list):
+            raise AccessLogError("a page of the access listing is not a listing object")
+        if (page.get("checkpoint"), page.get("reads")) != (first["checkpoint"], first["reads"]):
+            raise AccessLogError(f"the listing's page from read {start} is on another "
+                                 "checkpoint than its first page")
+        if not page["entries"]:
+            raise AccessLogError(f"the listing's page from read {start} is empty but the "
+                                 f"listing counts {first['reads']} reads")
+        entries += page["entries"]
+    return {**first, "from": 0, "next": None, "entries": entries}

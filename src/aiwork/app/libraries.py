@@ -24,13 +24,14 @@ from urllib.parse import quote
 
 from aiwork.app.identities import RoleError
 from aiwork.crypto import SigningKey, public_key_from_did
-from aiwork.errors import InputError
+from aiwork.errors import InputError, OutOfRangeError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.store import Migration
 
 __all__ = [
     "ACCESS_ENTRY_HEADER",
+    "ACCESS_PAGE",
     "MAX_NAME",
     "MAX_PURPOSE",
     "PURPOSE_PARAMETER",
@@ -47,6 +48,8 @@ __all__ = [
 PURPOSE_PARAMETER = "purpose"
 #: The response header that names a logged read's ``access.read`` entry (its ledger index).
 ACCESS_ENTRY_HEADER = "Aiwork-Access-Entry"
+#: The most reads one page of an access listing holds.
+ACCESS_PAGE = 1000
 #: Longest stated purpose, in characters.
 MAX_PURPOSE = 200
 #: Longest library name, in characters.
@@ -288,16 +291,33 @@ class Libraries:
                          (library.id, seq, index))
         return index
 
-    def access_listing(self, library: str) -> dict[str, Any]:
-        """The library's ``access.read`` and ``library.*`` entries, each with an inclusion
-        proof to a signed checkpoint of the log (made now if the log grew)."""
+    def access_listing(self, library: str, *, start: int = 0, limit: int = ACCESS_PAGE,
+                       size: int | None = None) -> dict[str, Any]:
+        """One page of the library's access log: its ``access.read`` entries from ``seq``
+        ``start`` (at most ``limit``) and all its ``library.*`` entries, each with an inclusion
+        proof to a signed checkpoint of the log: the one of tree size ``size`` (so that the
+        pages of one listing prove against one checkpoint), else the latest (made now if the
+        log grew). ``next`` is the ``start`` of the following page, or ``None``."""
+        if start < 0 or not 1 <= limit <= ACCESS_PAGE:
+            raise InputError(f"a page starts at a read's seq (0 or more) and holds 1 to "
+                             f"{ACCESS_PAGE} reads")
         found = self.get(library)
         with self.log.db.atomic() as conn:
-            note = self.log.checkpoint()
-            size = self.log.size
+            if size is None:
+                note = self.log.checkpoint()
+                size = self.log.size
+            else:
+                stored = self.log.stored_checkpoint(size)
+                if stored is None:
+                    raise OutOfRangeError(f"this log signed no checkpoint of size {size}",
+                                          hint="start the listing again without 'size'")
+                note = stored
+            (total,) = conn.execute(
+                "SELECT COUNT(*) FROM library_reads WHERE library = ? AND idx < ?",
+                (library, size)).fetchone()
             reads = [int(r[0]) for r in conn.execute(
-                "SELECT idx FROM library_reads WHERE library = ? AND idx < ? ORDER BY seq",
-                (library, size))]
+                "SELECT idx FROM library_reads WHERE library = ? AND idx < ? AND seq >= ?"
+                " ORDER BY seq LIMIT ?", (library, size, start, limit))]
             changes = [int(r[0]) for r in conn.execute(
                 "SELECT idx FROM library_changes WHERE library = ? AND idx < ? ORDER BY idx",
                 (library, size))]
@@ -306,6 +326,8 @@ class Libraries:
                 return {"index": index, "entry": self.log.get(index).decode(),
                         "proof": self.log.inclusion_proof(index, size).to_json()}
 
+            end = start + len(reads)
             return {"library": found.to_json(), "checkpoint": note, "size": size,
-                    "reads": len(reads), "entries": [proven(i) for i in reads],
+                    "reads": int(total), "from": start, "next": end if end < total else None,
+                    "entries": [proven(i) for i in reads],
                     "changes": [proven(i) for i in changes]}

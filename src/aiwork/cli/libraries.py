@@ -102,7 +102,7 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     The log key, the coordinator's identity and the last read seen are remembered under
     AIWORK_HOME/libraries/, so a later listing that drops reads already seen is refused.
     """
-    from aiwork.app.access_log import verify_access_log
+    from aiwork.app.access_log import fetch_access_log, verify_access_log
     from aiwork.app.client import CoordinatorClient
     from aiwork.config import home
 
@@ -115,7 +115,7 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
         raise ConfigError(f"{seen_path} is not what `aiwork library access` wrote: {exc}",
                           hint="remove it to trust the next listing afresh") from exc
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        listing = client.get(f"/v1/libraries/{library_id}/access", signed=True).json()
+        listing = fetch_access_log(client, library_id)
         key = log_key or seen.get("verifier_key") or client.get("/v1/ledger/key").text.strip()
     known = [seen["last_read"]] if seen.get("last_read") is not None else []
     verified = verify_access_log(listing, key, library=library_id, issuer=seen.get("issuer"),
