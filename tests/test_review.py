@@ -272,6 +272,17 @@ def test_an_expert_reviews_from_the_terminal(tmp_path: Path, server: str,  # noq
     assert main(["review", "submit", item["id"], "--verdict", "accept",
                  *at, "--key", str(expert_key)]) == 1
     assert "already gave a verdict" in capsys.readouterr().err
+    # One expert is the whole panel here: the consensus is theirs, and so is the reward.
+    assert main(["review", "me", *at, "--key", str(expert_key)]) == 0
+    me = json.loads(capsys.readouterr().out)
+    assert me["did"] == expert_did and me["reputation"]["shots"]["samples"] == 1
+    assert me["credits"]["balance"] == 1
+    with CoordinatorClient(server) as anyone:
+        [job] = anyone.get(f"/v1/jobs?requester={req_did}").json()
+    assert main(["review", "progress", job["id"], *at]) == 0
+    progress = json.loads(capsys.readouterr().out)
+    assert (progress["items"], progress["decided"], progress["open"]) == (1, 1, 0)
+    assert [v["outcome"] for v in progress["human_verified"]["shots"].values()] == ["accepted"]
 
 
 def test_an_audit_bundle_of_a_job_carries_the_verdicts_and_consensus(

@@ -66,6 +66,30 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
     click.echo(f"verdict recorded: ledger entry {reply['verdict']}")
 
 
+@review_group.command("me")
+@coordinator_option
+@key_option
+def me_cmd(coordinator: str, keyfile: Path) -> None:
+    """Print your reputation per insight and your credits, as JSON."""
+    from aiwork.app.client import CoordinatorClient
+
+    key = load_key(keyfile)
+    with CoordinatorClient(coordinator, key) as client:
+        click.echo(json.dumps(client.get(f"/v1/experts/{key.did}").json(), indent=2))
+
+
+@review_group.command("progress")
+@click.argument("job_id")
+@coordinator_option
+def progress_cmd(job_id: str, coordinator: str) -> None:
+    """Print JOB_ID's review progress and which of its items humans verified, as JSON."""
+    from aiwork.app.client import CoordinatorClient
+
+    with CoordinatorClient(coordinator) as client:
+        click.echo(json.dumps(client.get(f"/v1/jobs/{job_id}/review").json(), indent=2,
+                              ensure_ascii=False))
+
+
 @review_group.command("rules")
 @click.argument("insight", required=False)
 @click.option("--set", "changes", multiple=True, metavar="NAME=VALUE",
