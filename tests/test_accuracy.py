@@ -9,7 +9,6 @@ by every analyzer through the real pipeline. The same figures are printed by
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

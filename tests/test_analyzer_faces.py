@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 
 from .conftest import missing, require
 
@@ -18,13 +15,11 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import aiwork.media  # noqa: E402
 from aiwork.analyzers import load  # noqa: E402
-from aiwork.analyzers.base import AnalysisContext  # noqa: E402
 from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges  # noqa: E402
-from aiwork.media.decode import FrameStore  # noqa: E402
-from aiwork.media.probe import Probe  # noqa: E402
 from aiwork.model.metadata import Face  # noqa: E402
 
-SIZE = (640, 360)
+from .frames import SIZE, font_file, frames_context, plain  # noqa: E402
+
 FACE = Path(next(iter(aiwork.media.__path__))) / "assets" / "face.jpg"
 
 
@@ -33,18 +28,6 @@ def _face_crop() -> Image.Image:
         missing(f"the face picture {FACE} is not in this checkout")
     with Image.open(FACE) as image:
         return image.convert("RGB")
-
-
-def _font_file() -> Path:
-    path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-    if path.is_file():
-        return path
-    if shutil.which("fc-match"):
-        found = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"],
-                               capture_output=True, text=True, check=False).stdout.strip()
-        if found and "DejaVu" in found and Path(found).is_file():
-            return Path(found)
-    missing("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
 
 
 def _with_faces(background: tuple[int, int, int],
@@ -60,7 +43,7 @@ def _with_faces(background: tuple[int, int, int],
 def _text(background: tuple[int, int, int]) -> Image.Image:
     image = Image.new("RGB", SIZE, background)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(str(_font_file()), 30)
+    font = ImageFont.truetype(str(font_file()), 30)
     lines = ["Quarterly results 8:30 PM", "OO 00 @@ BOB (o) 8o8", "The quick brown fox",
              "jumps over the lazy dog", "Harbour bridge opens"]
     for i, line in enumerate(lines):
@@ -68,45 +51,23 @@ def _text(background: tuple[int, int, int]) -> Image.Image:
     return image
 
 
-def _plain(colour: tuple[int, int, int]) -> Image.Image:
-    return Image.new("RGB", SIZE, colour)
-
-
-def _context(tmp_path: Path, pictures: Sequence[Image.Image]) -> AnalysisContext:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    store = FrameStore(folder)
-    for i, picture in enumerate(pictures):  # as decode() stores them: 1 fps JPEG, quality 92
-        path = folder / f"f{i:06d}.jpg"
-        picture.save(path, quality=92)
-        store.times.append(float(i))
-        store.files.append(path)
-    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4",
-                  duration=float(len(pictures)), bitrate=None, video_codec="h264",
-                  width=SIZE[0], height=SIZE[1], frame_rate=25.0,
-                  frame_count=25 * len(pictures), audio_codec=None, sample_rate=None,
-                  channels=None)
-    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
-                           upstream={}, keyframe_dir=tmp_path / "keyframes")
-
-
 def test_faces_present_only_where_shown(tmp_path: Path) -> None:
     blue, grey = (40, 80, 120), (200, 200, 200)
     pictures = [
-        _plain(blue),                                       # 0
+        plain(blue),                                       # 0
         _text((20, 20, 20)),                                # 1
         _with_faces(blue, [(220, 60, 200)]),                # 2
         _with_faces(grey, [(60, 100, 150), (420, 90, 150)]),  # 3: two faces
-        _plain(grey),                                       # 4: a one-frame gap, bridged
+        plain(grey),                                       # 4: a one-frame gap, bridged
         _with_faces((0, 0, 0), [(400, 150, 110)]),          # 5
         _text((120, 30, 160)),                              # 6
-        _plain((255, 255, 255)),                            # 7
+        plain((255, 255, 255)),                            # 7
         _text((0, 0, 0)),                                   # 8
         _with_faces((30, 120, 40), [(150, 20, 300)]),       # 9: large
     ]
     analyzer = load("faces")
     assert isinstance(analyzer, FacesAnalyzer)
-    out = analyzer.analyze(_context(tmp_path, pictures))
+    out = analyzer.analyze(frames_context(tmp_path, pictures))
     assert isinstance(out.items, list) and len(out.items) == 1
     item = out.items[0]
     Face.model_validate(item)  # the published schema (without decision)
@@ -137,9 +98,9 @@ def test_no_face_on_plain_noise_and_text_frames(tmp_path: Path) -> None:
              for sigma in (3, 12)]
     gradient = Image.fromarray(np.tile(np.linspace(0, 255, SIZE[0]), (SIZE[1], 1))
                                .astype(np.uint8)).convert("RGB")
-    pictures = [_plain((0, 0, 0)), _plain((255, 255, 255)), gradient, *noisy,
+    pictures = [plain((0, 0, 0)), plain((255, 255, 255)), gradient, *noisy,
                 _text((20, 20, 20)), _text((230, 230, 230))]
-    out = FacesAnalyzer().analyze(_context(tmp_path, pictures))
+    out = FacesAnalyzer().analyze(frames_context(tmp_path, pictures))
     assert out.items == []
     assert out.evidence["frames_with_faces"] == 0
 

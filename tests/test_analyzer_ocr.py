@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +10,14 @@ import numpy as np
 import pytest
 
 
-from .conftest import missing, require
+from .conftest import require
 
 require("rapidocr", "cv2")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from aiwork.analyzers import load  # noqa: E402
-from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput  # noqa: E402
+from aiwork.analyzers.base import AnalyzerOutput  # noqa: E402
 from aiwork.analyzers.ocr import (  # noqa: E402
     ExaminedFrame,
     Observation,
@@ -28,25 +25,12 @@ from aiwork.analyzers.ocr import (  # noqa: E402
     edit_distance,
     merge_observations,
 )
-from aiwork.media.decode import FrameStore  # noqa: E402
-from aiwork.media.probe import Probe  # noqa: E402
 from aiwork.model.metadata import OcrText  # noqa: E402
 
-SIZE = (640, 360)
+from .frames import SIZE, font_file, frames_context, plain  # noqa: E402
+
 LINE_1 = "City council approves new harbour bridge"
 LINE_2 = "Construction starts next spring"
-
-
-def _font_file() -> Path:
-    path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-    if path.is_file():
-        return path
-    if shutil.which("fc-match"):
-        found = subprocess.run(["fc-match", "-f", "%{file}", "DejaVu Sans:bold"],
-                               capture_output=True, text=True, check=False).stdout.strip()
-        if found and "DejaVu" in found and Path(found).is_file():
-            return Path(found)
-    missing("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
 
 
 def _caption(background: tuple[int, int, int], marker_x: int | None = None) -> Image.Image:
@@ -56,33 +40,10 @@ def _caption(background: tuple[int, int, int], marker_x: int | None = None) -> I
     if marker_x is not None:  # something moving in the picture, so frames really differ
         draw.ellipse((marker_x, 40, marker_x + 90, 130), fill=(220, 160, 40))
     draw.rectangle((0, 250, SIZE[0], 340), fill=(15, 15, 15))
-    font = ImageFont.truetype(str(_font_file()), 26)
+    font = ImageFont.truetype(str(font_file()), 26)
     draw.text((24, 258), LINE_1, font=font, fill=(255, 255, 255))
     draw.text((24, 298), LINE_2, font=font, fill=(255, 230, 120))
     return image
-
-
-def _plain(colour: tuple[int, int, int]) -> Image.Image:
-    return Image.new("RGB", SIZE, colour)
-
-
-def _context(tmp_path: Path, pictures: Sequence[Image.Image],
-             upstream: dict[str, AnalyzerOutput] | None = None) -> AnalysisContext:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    store = FrameStore(folder)
-    for i, picture in enumerate(pictures):  # as decode() stores them: 1 fps JPEG, quality 92
-        path = folder / f"f{i:06d}.jpg"
-        picture.save(path, quality=92)
-        store.times.append(float(i))
-        store.files.append(path)
-    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4",
-                  duration=float(len(pictures)), bitrate=None, video_codec="h264",
-                  width=SIZE[0], height=SIZE[1], frame_rate=25.0,
-                  frame_count=25 * len(pictures), audio_codec=None, sample_rate=None,
-                  channels=None)
-    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
-                           upstream=upstream or {}, keyframe_dir=tmp_path / "keyframes")
 
 
 def _words(text: str) -> list[str]:
@@ -98,10 +59,10 @@ def analyzer() -> OcrAnalyzer:
 
 def test_reads_caption_and_merges_three_frames(analyzer: OcrAnalyzer, tmp_path: Path) -> None:
     blue = (20, 50, 110)
-    pictures = [_plain(blue), _plain(blue),
+    pictures = [plain(blue), plain(blue),
                 _caption(blue, 60), _caption(blue, 260), _caption(blue, 460),
-                _plain((90, 90, 90))]
-    out = analyzer.analyze(_context(tmp_path, pictures))
+                plain((90, 90, 90))]
+    out = analyzer.analyze(frames_context(tmp_path, pictures))
     assert isinstance(out.items, list)
     for item in out.items:
         OcrText.model_validate(item)  # the published schema (without decision)
@@ -135,9 +96,9 @@ def test_reads_caption_and_merges_three_frames(analyzer: OcrAnalyzer, tmp_path: 
 def test_no_text_on_plain_colour_frames(analyzer: OcrAnalyzer, tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     noisy = np.clip(rng.normal(128, 6, (SIZE[1], SIZE[0], 3)), 0, 255).astype(np.uint8)
-    pictures = [_plain((0, 0, 0)), _plain((255, 255, 255)), _plain((200, 40, 40)),
+    pictures = [plain((0, 0, 0)), plain((255, 255, 255)), plain((200, 40, 40)),
                 Image.fromarray(noisy)]
-    out = analyzer.analyze(_context(tmp_path, pictures))
+    out = analyzer.analyze(frames_context(tmp_path, pictures))
     assert out.items == []
     assert out.confidences == []
 
@@ -146,10 +107,10 @@ def test_default_stride_keyframes_and_duplicates(tmp_path: Path) -> None:
     ocr = OcrAnalyzer()  # every 2 s
     blue = (20, 50, 110)
     caption = _caption(blue)
-    pictures = [_plain(blue), _plain(blue), caption, caption, caption, _plain(blue)]
+    pictures = [plain(blue), plain(blue), caption, caption, caption, plain(blue)]
     shots = AnalyzerOutput(items=[{"id": 0, "instances": [{"start": 0.0, "end": 6.0}],
                                    "keyframe": {"time": 3.0, "file": "k.jpg", "digest": "x"}}])
-    out = ocr.analyze(_context(tmp_path, pictures, {"shots": shots}))
+    out = ocr.analyze(frames_context(tmp_path, pictures, {"shots": shots}))
     ev = out.evidence
     assert ev["examined_times"] == [0.0, 2.0, 3.0, 4.0]  # stride 2 plus the keyframe at 3
     assert ev["keyframe_times"] == [3.0]
@@ -174,7 +135,7 @@ def test_thresholds_drop_low_confidence_and_junk(tmp_path: Path) -> None:
         return next(reads)
 
     ocr.read = fake_read  # type: ignore[method-assign]
-    out = ocr.analyze(_context(tmp_path, [_plain((0, 0, 0)), _plain((255, 255, 255))]))
+    out = ocr.analyze(frames_context(tmp_path, [plain((0, 0, 0)), plain((255, 255, 255))]))
     assert isinstance(out.items, list)
     assert [(i["text"], i["confidence"]) for i in out.items] == [("Hello world", 0.9)]
     assert out.items[0]["instances"] == [{"start": 0.0, "end": 2.0, "confidence": 0.9}]

@@ -32,11 +32,10 @@ from aiwork.analyzers.safety import (  # noqa: E402
     find_profanity,
     profanity_level,
 )
-from aiwork.media.decode import FrameStore  # noqa: E402
-from aiwork.media.probe import Probe  # noqa: E402
 from aiwork.model.metadata import SafetyFlag  # noqa: E402
 
-SIZE = (640, 360)
+from .frames import SIZE, frames_context  # noqa: E402
+
 FACE = Path(__file__).parents[1] / "src" / "aiwork" / "media" / "assets" / "face.jpg"
 
 
@@ -63,24 +62,9 @@ def _clean_frames() -> list[Image.Image]:
 
 def _context(tmp_path: Path, pictures: Sequence[Image.Image],
              transcript: dict[str, Any] | None = None) -> AnalysisContext:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    store = FrameStore(folder)
-    for i, picture in enumerate(pictures):  # as decode() stores them: 1 fps JPEG, quality 92
-        path = folder / f"f{i:06d}.jpg"
-        picture.save(path, quality=92)
-        store.times.append(float(i))
-        store.files.append(path)
-    upstream: dict[str, AnalyzerOutput] = {}
-    if transcript is not None:
-        upstream["transcript"] = AnalyzerOutput(items=transcript)
-    duration = float(max(len(pictures), 30))
-    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4", duration=duration,
-                  bitrate=None, video_codec="h264", width=SIZE[0], height=SIZE[1],
-                  frame_rate=25.0, frame_count=int(25 * duration), audio_codec="aac",
-                  sample_rate=16000, channels=1)
-    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
-                           upstream=upstream, keyframe_dir=tmp_path / "keyframes")
+    upstream = {} if transcript is None else {"transcript": AnalyzerOutput(items=transcript)}
+    return frames_context(tmp_path, pictures, upstream,
+                          duration=float(max(len(pictures), 30)), with_audio=True)
 
 
 def _segment(n: int, text: str, start: float, end: float,

@@ -18,11 +18,10 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from aiwork.analyzers import load  # noqa: E402
 from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, weights_digest  # noqa: E402
 from aiwork.analyzers.tags import TagsAnalyzer, gate_stats, trim_bars  # noqa: E402
-from aiwork.media.decode import FrameStore  # noqa: E402
-from aiwork.media.probe import Probe  # noqa: E402
 from aiwork.model.metadata import Tag  # noqa: E402
 
-SIZE = (640, 360)
+from .frames import SIZE, frames_context  # noqa: E402
+
 ESPRESSO = "imagenet:n07920052"
 
 
@@ -59,14 +58,6 @@ def _context(tmp_path: Path, pictures: Sequence[Image.Image],
              shots: Sequence[tuple[float, float, int]] | None = None) -> AnalysisContext:
     """Frames at 1 fps as decode() stores them (JPEG, quality 92); ``shots`` as
     (start, end, keyframe index) become the shots analyzer's output."""
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    store = FrameStore(folder)
-    for i, picture in enumerate(pictures):
-        path = folder / f"f{i:06d}.jpg"
-        picture.save(path, quality=92)
-        store.times.append(float(i))
-        store.files.append(path)
     upstream: dict[str, AnalyzerOutput] = {}
     if shots is not None:
         upstream["shots"] = AnalyzerOutput(items=[
@@ -75,13 +66,7 @@ def _context(tmp_path: Path, pictures: Sequence[Image.Image],
                           "digest": f"sha256:{n:064x}"}}
             for n, (start, end, frame) in enumerate(shots)
         ])
-    probe = Probe(path=tmp_path / "clip.mp4", size=0, container="mp4",
-                  duration=float(len(pictures)), bitrate=None, video_codec="h264",
-                  width=SIZE[0], height=SIZE[1], frame_rate=25.0,
-                  frame_count=25 * len(pictures), audio_codec=None, sample_rate=None,
-                  channels=None)
-    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=store, audio=None,
-                           upstream=upstream, keyframe_dir=tmp_path / "keyframes")
+    return frames_context(tmp_path, pictures, upstream)
 
 
 def _analyzer(**options: Any) -> TagsAnalyzer:

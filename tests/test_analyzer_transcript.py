@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from aiwork.analyzers.transcript import BASE_JOINED_SHA256, TranscriptAnalyzer
 from aiwork.media.probe import Probe
 from aiwork.model.metadata import Transcript
 
-SR = 16000
 SENTENCE = ("The weather was warm and sunny, so we walked along the river to the old market. "
             "Please record the meeting so that everyone can listen to it later today.")
 LEAD = 1.0  # seconds of silence before the speech
@@ -40,31 +38,10 @@ from .conftest import missing, require
 
 require("faster_whisper", tools=("espeak-ng", "ffmpeg"))  # ffmpeg and espeak make speech
 
+from .sounds import SR, melody, speak  # noqa: E402
+
 
 # -- test audio ------------------------------------------------------------------------------
-
-def speak(text: str, folder: Path, voice: str = "en-us") -> NDArray[np.float32]:
-    """espeak-ng's voice saying ``text``, as 16 kHz mono float32."""
-    wav = folder / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-ac", "1", "-ar", str(SR),
-                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, dtype=np.float32).copy()
-
-
-def melody(seconds: float) -> NDArray[np.float32]:
-    """A tune of harmonic notes (a C major scale up and down) with plucked envelopes."""
-    notes = [261.63, 293.66, 329.63, 349.23, 392.0, 440.0, 493.88, 523.25]
-    notes = notes + notes[-2:0:-1]
-    t = np.arange(int(0.4 * SR)) / SR
-    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
-    out: list[NDArray[np.float64]] = []
-    while sum(len(n) for n in out) < seconds * SR:
-        f = notes[len(out) % len(notes)]
-        tone = sum((0.5 / h) * np.sin(2 * np.pi * f * h * t) for h in range(1, 6))
-        out.append(np.asarray(tone * envelope))
-    return (0.3 * np.concatenate(out)[: int(seconds * SR)]).astype(np.float32)
-
 
 def speech_span(speech: NDArray[np.float32], offset: float) -> tuple[float, float]:
     """First and last 10 ms frame louder than -40 dBFS: where the speech really is."""

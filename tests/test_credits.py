@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,7 @@ def network(tmp_path: Path) -> dict[str, Any]:
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    data = b"some media"
-    asset = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{asset}", data, content_type="application/octet-stream")
+    asset = req.upload(b"some media")
     return {"app": app, "admin": client_for(app, admin), "req": req, "did": requester.did,
             "asset": asset, "db": tmp_path / "coord.db"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import sqlite3
 import subprocess
@@ -95,10 +94,7 @@ def build(tmp_path: Path, clip: Path, *, sensitive: bool = True,
     clients[worker_key].post("/v1/identities", {"role": "worker"})
     library = clients[owner].post("/v1/libraries", {"name": "Board meetings",
                                                     "sensitive": sensitive})
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    clients[owner].request("PUT", f"/v1/blobs/{digest}", data,
-                           content_type="application/octet-stream")
+    digest = clients[owner].upload(clip.read_bytes())
     job = clients[owner].post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
                                            "library": library["id"]})
     assert job["library"] == library["id"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -64,9 +63,7 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
         client_for(app, key).post("/v1/identities", {"role": "worker"})
         cls = DishonestWorker if n == 0 else Worker
         workers.append(cls(client_for(app, key), key, tmp_path / f"w{n}", ANALYZERS))
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    digest = req.upload(clip.read_bytes())
 
     jobs = [req.post("/v1/jobs", {"asset": digest, "analyzers": ANALYZERS, "redundancy": 2,
                                   "budget": 100}) for _ in range(4)]
@@ -114,9 +111,7 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
     req, wc = client_for(app, requester), client_for(app, worker_key)
     req.post("/v1/identities", {"role": "requester"})
     wc.post("/v1/identities", {"role": "worker"})
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    digest = req.upload(clip.read_bytes())
     req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"], "redundancy": 1,
                           "budget": 10})
     worker = Worker(wc, worker_key, tmp_path / "w", ["technical"])
@@ -153,9 +148,7 @@ def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    digest = req.upload(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": analyzers or ["technical"],
                                 "redundancy": redundancy, "budget": 100})
     return settings, app, req, requester, job
@@ -284,9 +277,7 @@ def test_a_newly_quarantined_workers_pending_results_are_rerun(tmp_path: Path,
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    digest = req.upload(clip.read_bytes())
     first, second = (req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
                                            "redundancy": 2, "budget": 10}) for _ in range(2))
     keys = [SigningKey.generate() for _ in range(3)]

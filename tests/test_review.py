@@ -30,8 +30,6 @@ def client_for(app: Any, key: SigningKey) -> CoordinatorClient:
 def net(tmp_path: Path, clip: Path, store_target: Path | str) -> dict[str, Any]:  # noqa: F811
     """A coordinator (on SQLite, and on PostgreSQL) whose every shot boundary goes to two
     experts, and a finished job."""
-    import hashlib
-
     admin = SigningKey.generate()
     settings = ServerSettings(db=store_target, key=SigningKey.generate(),
                               open_registration=True, starting_credits=100, admin=admin.did)
@@ -42,9 +40,7 @@ def net(tmp_path: Path, clip: Path, store_target: Path | str) -> dict[str, Any]:
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    data = clip.read_bytes()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    req.request("PUT", f"/v1/blobs/{digest}", data, content_type="application/octet-stream")
+    digest = req.upload(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"]})
     worker = _worker(app, tmp_path, "w", ["shots"])
     assert worker.run_once()
@@ -90,7 +86,6 @@ def test_items_are_blind_and_go_to_distinct_experts(net: dict[str, Any]) -> None
 
 def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
                                                     tmp_path: Path) -> None:
-    owner = net["experts"][0]
     app = net["app"]
     worker_key = SigningKey.generate()
     client_for(app, worker_key).post("/v1/identities", {"role": "worker"})

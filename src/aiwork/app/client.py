@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from typing import Any
 
@@ -70,3 +72,11 @@ class CoordinatorClient:
 
     def get(self, path: str, *, signed: bool = False) -> httpx.Response:
         return self.request("GET", path, signed=signed)
+
+    def upload(self, data: bytes, digest: str | None = None) -> str:
+        """Store ``data`` on the coordinator (signed ``PUT /v1/blobs/DIGEST``); return its
+        digest. A ``digest`` given is sent as it is, for the coordinator to check."""
+        digest = digest or "sha256:" + hashlib.sha256(data).hexdigest()
+        self.request("PUT", f"/v1/blobs/{digest}", data,
+                     content_type="application/octet-stream")
+        return digest

@@ -153,7 +153,7 @@ class Witness:
         key_text = client.get("/v1/ledger/key").text.strip()
         log_key = VerifierKey.from_text(key_text)
         expected = self.log_key
-        if expected is not None and log_key.to_text() != expected.to_text():
+        if expected is not None and log_key != expected:
             # Not evidence against the log: a wrong URL or someone on the path can do this.
             raise KeyMismatchError(f"the log at {url} presents the key {key_text}, not the key "
                                    f"this witness was given ({expected.to_text()})",

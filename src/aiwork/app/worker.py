@@ -141,9 +141,7 @@ class Worker:
             for shot in output:
                 if shot.get("keyframe"):
                     digest = shot["keyframe"]["digest"]
-                    self.client.request("PUT", f"/v1/blobs/{digest}",
-                                        self.processor.blobs.get(digest),
-                                        content_type="application/octet-stream")
+                    self.client.upload(self.processor.blobs.get(digest), digest)
         return self.processor.log.get(stored.decision), output
 
     def fetch(self, digest: str) -> Path:

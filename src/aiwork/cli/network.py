@@ -233,7 +233,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.libraries import with_purpose
     from aiwork.app.process import expand_inputs, folder_name, write_outputs
-    from aiwork.media import probe, sha256_file
+    from aiwork.media import probe
     from aiwork.model.metadata import Metadata
 
     analyzers = [n.strip() for n in names.split(",") if n.strip()]
@@ -241,9 +241,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
         jobs = []
         for path in expand_inputs(videos):
             facts = probe(path)
-            digest = sha256_file(path)
-            client.request("PUT", f"/v1/blobs/{digest}", path.read_bytes(),
-                           content_type="application/octet-stream")
+            digest = client.upload(path.read_bytes())
             job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
                                            "redundancy": redundancy, "budget": budget,
                                            "library": library})

@@ -34,7 +34,7 @@ from aiwork.errors import (
     OutOfRangeError,
 )
 from aiwork.ledger import merkle
-from aiwork.ledger.entries import check_entry, check_entry_signature
+from aiwork.ledger.entries import check_entry_signature
 from aiwork.ledger.note import Checkpoint, VerifierKey, sign_note
 from aiwork.ledger.proofs import ConsistencyProof, InclusionProof
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry
