@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,13 +20,22 @@ from .conftest import free_port
 SAMPLE = Path(__file__).parents[1] / "samples" / "sample.mp4"
 
 
-def test_devnet_processes_a_submitted_video(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not reaped, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_devnet_processes_a_submitted_video_shows_review_and_stops_its_children(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()
     env = {**os.environ, "AIWORK_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     devnet = subprocess.Popen(
         [sys.executable, "-m", "aiwork", "devnet", "--workers", "2", "--port", str(port),
-         "--analyzers", "technical,shots"],
+         "--analyzers", "technical,shots", "--audit-share", "1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
@@ -42,6 +52,23 @@ def test_devnet_processes_a_submitted_video(tmp_path: Path,
                    if line.startswith("devnet coordinator"))
         requester = next(line.split(": ", 1)[1].strip() for line in lines
                          if line.startswith("requester key"))
+        admin = next(line.split(": ", 1)[1].split()[0] for line in lines
+                     if line.startswith("admin key"))
+        children = [int(pid) for line in lines if line.startswith("children:")
+                    for pid in line.split(":", 1)[1].split()]
+        assert len(children) == 3  # the coordinator and two workers
+
+        # The devnet's admin key changes the routing rules; its rules route items to review.
+        assert main(["review", "rules", "shots", "--coordinator", url, "--key", admin]) == 0
+        assert json.loads(capsys.readouterr().out)["audit_share"] == 1.0
+        expert = tmp_path / "expert.key"
+        assert main(["keys", "new", "--out", str(expert)]) == 0
+        assert main(["register", "--coordinator", url, "--key", str(expert),
+                     "--role", "expert"]) == 0
+        capsys.readouterr()
+        # Before any job, an empty queue says so and why.
+        assert main(["review", "next", "--coordinator", url, "--key", str(expert)]) == 0
+        assert "no job has items routed to review yet" in capsys.readouterr().err
         out = tmp_path / "out"
         code = main(["submit", str(SAMPLE), "--coordinator", url, "--key", requester,
                      "--analyzers", "technical,shots", "--redundancy", "2", "--wait",
@@ -55,8 +82,19 @@ def test_devnet_processes_a_submitted_video(tmp_path: Path,
         assert metadata["technical"]["duration"] == pytest.approx(24.0, abs=0.1)
         assert main(["jobs", "--coordinator", url]) == 0
         assert " done " in capsys.readouterr().out
+        # An expert who registered before the job gets one of its items after it.
+        assert main(["review", "next", "--coordinator", url, "--key", str(expert)]) == 0
+        item = json.loads(capsys.readouterr().out)
+        assert item["insight"] == "shots" and item["evidence"]["asset"].startswith("sha256:")
+
+        # SIGTERM to the devnet alone stops every process it started.
+        assert all(_alive(pid) for pid in children)
+        devnet.send_signal(signal.SIGTERM)
+        assert devnet.wait(timeout=30) == 0
+        assert not [pid for pid in children if _alive(pid)]
     finally:
-        os.killpg(devnet.pid, signal.SIGINT)
+        if devnet.poll() is None:
+            os.killpg(devnet.pid, signal.SIGINT)
         try:
             devnet.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -64,3 +102,19 @@ def test_devnet_processes_a_submitted_video(tmp_path: Path,
             devnet.wait()
         if devnet.stdout:
             devnet.stdout.close()
+
+
+def test_devnet_on_a_busy_port_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "aiwork", "devnet", "--workers", "1", "--port", str(port)],
+            env={**os.environ, "AIWORK_HOME": str(home)}, capture_output=True, text=True,
+            timeout=60)
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "nothing was started" in done.stderr
+    assert not (home / "devnet").exists()  # no key, no log, no process

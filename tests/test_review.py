@@ -358,3 +358,13 @@ def test_routing_rules_decide_which_items_go_to_humans(tmp_path: Path) -> None:
                             producers=[], annotator="m", asset="a") == []  # not reviewed
         with pytest.raises(Exception, match="audit_share"):
             review.set_rules("tags", {"audit_share": 2})
+
+
+def test_an_empty_review_queue_says_why(net: dict[str, Any]) -> None:
+    a, b, c = net["clients"]
+    assert take(a) is not None and take(b) is not None  # the only item, to its two experts
+    for client, why in ((c, "1 assigned to as many experts as they ask for"),
+                        (a, "1 already assigned to you or answered by you")):
+        reply = client.request("POST", "/v1/review/next", b"{}")
+        assert reply.status_code == 204
+        assert reply.headers["aiwork-reason"] == f"no item to review: of 1 open items, {why}"

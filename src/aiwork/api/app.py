@@ -488,8 +488,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         did = await caller(request, body)
         state.identities().require(did, "expert")
         with state.lock:
-            item = state.coordinator().review.next_item(did)
-        return Response(status_code=204) if item is None else JSONResponse(item)
+            review = state.coordinator().review
+            item = review.next_item(did)
+            if item is None:  # 204 says "none"; the header says why
+                return Response(status_code=204,
+                                headers={"aiwork-reason": review.empty_reason(did)})
+        return JSONResponse(item)
 
     @app.get("/v1/review/items/{item_id}", summary="A review item assigned to you (expert)")
     async def review_item(item_id: str, request: Request) -> dict[str, Any]:

@@ -289,6 +289,45 @@ class Review:
                          " (?, ?, ?)", (pick.id, expert, now))
         return self.public(pick)
 
+    def empty_reason(self, expert: str) -> str:
+        """Why :meth:`next_item` has nothing for ``expert``, in words an expert can act on."""
+        conn = self._conn
+        (routed,) = conn.execute("SELECT COUNT(*) FROM review_items WHERE gold IS NULL"
+                                 ).fetchone()
+        if int(routed) == 0:
+            shares = sorted({self.rules(name).audit_share for name in REVIEWABLE})
+            share = (f"{shares[0]:.0%}" if shares[0] == shares[-1]
+                     else f"{shares[0]:.0%} to {shares[-1]:.0%}")
+            return ("no item to review: no job has items routed to review yet (items go to "
+                    "review when a finished task's items are unsure, its replicas disagree, "
+                    f"or at random: audit_share {share}; an admin changes it with "
+                    "`aiwork review rules INSIGHT --set audit_share=0.5`)")
+        rows = conn.execute(
+            "SELECT i.id, i.insight, i.producers, i.experts, (SELECT COUNT(*) FROM"
+            " review_assignments a WHERE a.item = i.id), EXISTS (SELECT 1 FROM"
+            " review_assignments a WHERE a.item = i.id AND a.expert = ?) FROM review_items i"
+            " WHERE i.state = 'open' AND i.gold IS NULL", (expert,)).fetchall()
+        if not rows:
+            return (f"no item to review: all {int(routed)} items routed to review are decided; "
+                    "new ones come with new jobs")
+        quarantined = {row[0] for row in conn.execute(
+            "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
+            (expert,))}
+        yours = sum(1 for r in rows if r[5])
+        full = sum(1 for r in rows if not r[5] and int(r[4]) >= int(r[3]))
+        owned = sum(1 for r in rows if not r[5] and int(r[4]) < int(r[3])
+                    and self._conflicted(expert, json.loads(r[2])))
+        barred = sum(1 for r in rows if not r[5] and int(r[4]) < int(r[3])
+                     and r[1] in quarantined)
+        parts = [f"{n} {what}" for n, what in (
+            (yours, "already assigned to you or answered by you"),
+            (full, "assigned to as many experts as they ask for"),
+            (owned, "made by worker keys you own (you never review your own work)"),
+            (barred, "of an insight you are quarantined on"),
+        ) if n]
+        detail = "; ".join(parts) or "none you may review"
+        return f"no item to review: of {len(rows)} open items, {detail}"
+
     @staticmethod
     def public(item: _Item) -> dict[str, Any]:
         """What an expert sees: never other answers, the gold flag or why it was routed."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ key_option = click.option("--key", "keyfile", required=True,
 
 #: What every requester of a devnet starts with.
 DEVNET_CREDITS = 1000
+#: Share of AI items a devnet routes to human review at random (production default: 0.05).
+DEVNET_AUDIT_SHARE = 0.5
 
 
 @click.command("serve")
@@ -301,9 +304,16 @@ def jobs_cmd(coordinator: str, requester: str | None) -> None:
 @click.option("--workers", "count", default=2, show_default=True, type=int)
 @click.option("--port", default=8700, show_default=True, type=int)
 @click.option("--analyzers", "names", help="Analyzers the workers offer (default: all).")
-def devnet_cmd(count: int, port: int, names: str | None) -> None:
-    """A coordinator (open registration) and N workers on this machine, until Ctrl-C."""
+@click.option("--audit-share", default=DEVNET_AUDIT_SHARE, show_default=True,
+              type=click.FloatRange(0, 1),
+              help="Share of AI items the devnet's routing rules send to human review (a "
+                   "production coordinator's default is 0.05), so experts see the loop.")
+def devnet_cmd(count: int, port: int, names: str | None, audit_share: float) -> None:
+    """A coordinator (open registration), an admin key and N workers on this machine, until
+    Ctrl-C or SIGTERM (which stop every process it started)."""
     import os
+    import signal
+    import socket
     import subprocess
     import sys
     import time
@@ -313,6 +323,16 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
     from aiwork.app.client import CoordinatorClient
     from aiwork.config import home
     from aiwork.crypto import SigningKey, read_key_file, write_key_file
+    from aiwork.quality.review_items import REVIEWABLE
+
+    # A busy port is reported before anything starts.
+    with socket.socket() as probe_socket:
+        try:
+            probe_socket.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"port {port} on 127.0.0.1 is in use ({exc.strerror}); nothing was started. "
+                "Stop what holds it or pick another with --port") from None
 
     root = home() / "devnet"
     root.mkdir(parents=True, exist_ok=True)
@@ -327,15 +347,23 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
     aiwork = [sys.executable, "-m", "aiwork"]
     children: list[subprocess.Popen[bytes]] = []
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # runs the finally below: the children are stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+
     def spawn(args: list[str], name: str) -> None:
         env = {**os.environ, "AIWORK_HOME": str(root / name)}
-        log = (root / f"{name}.log").open("ab")
-        children.append(subprocess.Popen([*aiwork, *args], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT))
+        with (root / f"{name}.log").open("ab") as log:
+            children.append(subprocess.Popen([*aiwork, *args], env=env, stdout=log,
+                                             stderr=subprocess.STDOUT,
+                                             preexec_fn=_die_with_parent))
 
-    spawn(["serve", "--port", str(port), "--open-registration", "--gold-rate", "0.1",
-           "--starting-credits", str(DEVNET_CREDITS)], "coordinator")
+    admin = key_at("admin")
     try:
+        spawn(["serve", "--port", str(port), "--open-registration", "--gold-rate", "0.1",
+               "--starting-credits", str(DEVNET_CREDITS),
+               "--admin", read_key_file(admin).did], "coordinator")
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -347,6 +375,10 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
                         f"the coordinator did not start; see {root / 'coordinator.log'}"
                     ) from None
                 time.sleep(0.2)
+        with CoordinatorClient(url, read_key_file(admin)) as client:
+            for insight in REVIEWABLE:
+                client.request("PUT", f"/v1/review/rules/{insight}",
+                               json.dumps({"audit_share": audit_share}).encode())
         requester = key_at("requester")
         with CoordinatorClient(url, read_key_file(requester)) as client:
             client.post("/v1/identities", {"role": "requester"})
@@ -359,8 +391,14 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
                   f"worker-{n}")
         click.echo(f"devnet coordinator: {url}")
         click.echo(f"requester key: {requester}")
+        click.echo(f"admin key: {admin}  (aiwork review rules --coordinator {url} "
+                   f"--key {admin}; {audit_share:.0%} of AI items go to review)")
         for n in range(count):
             click.echo(f"worker {n} key: {root / f'worker-{n}.key'}  (log {root / f'worker-{n}.log'})")
+        click.echo(f"children: {' '.join(str(child.pid) for child in children)}")
+        click.echo("experts: aiwork keys new --out me.key && aiwork register --coordinator "
+                   f"{url} --key me.key --role expert && aiwork review next --coordinator {url} "
+                   "--key me.key")
         click.echo(f"try: aiwork submit samples/sample.mp4 --coordinator {url} --key {requester} "
                    "--redundancy 2 --wait --out out/", nl=True)
         sys.stdout.flush()
@@ -370,6 +408,7 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut this short
         for child in children:
             child.terminate()
         for child in children:
@@ -377,3 +416,17 @@ def devnet_cmd(count: int, port: int, names: str | None) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: on Linux, have the kernel send it SIGTERM when the devnet
+    dies, even by SIGKILL (elsewhere the devnet's own handlers are what stop it)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -28,7 +28,7 @@ def next_cmd(coordinator: str, keyfile: Path) -> None:
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         reply = client.request("POST", "/v1/review/next", b"{}")
         if reply.status_code == 204:
-            click.echo("no item to review now", err=True)
+            click.echo(reply.headers.get("aiwork-reason", "no item to review now"), err=True)
             return
         click.echo(json.dumps(reply.json(), indent=2, ensure_ascii=False))
 
