@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 
-from .conftest import make_two_scene_clip
+from .conftest import free_port, make_two_scene_clip
 
 ANALYZERS = ["technical", "shots"]
 
@@ -325,3 +328,105 @@ def test_a_result_from_other_weights_than_advertised_is_refused(tmp_path: Path,
         worker.run_once()
         time.sleep(0.5)
     assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+
+
+def test_a_worker_that_restarts_announces_itself_and_its_stale_lease_is_released(
+        tmp_path: Path, clip: Path) -> None:
+    _, app, req, _, job = _setup(tmp_path, clip)  # leases last 300 s
+    crashed = _worker(app, tmp_path, "w", ["technical"])
+    lease = crashed.client.request("POST", "/v1/tasks/lease",
+                                   json.dumps({"capabilities": ["technical"]}).encode()).json()
+    # ... the worker process dies here. Started again (same key, nothing pending), it says
+    # it holds no lease: its old one is released at once, not after 300 s.
+    again = Worker(crashed.client, crashed.key, tmp_path / "w-again", ["technical"])
+    assert again.advertise()["released"] == 1
+    assert again.run_once()
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    with pytest.raises(CoordinatorError, match="409.*released"):
+        crashed.client.post(f"/v1/leases/{lease['lease']}/result", {"entry": "x", "output": {}})
+
+
+def _serve(home: Path, port: int) -> subprocess.Popen[bytes]:
+    """``aiwork serve`` on ``port`` with its state in ``home``, once it answers."""
+    import httpx2 as httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiwork", "serve", "--port", str(port), "--open-registration",
+         "--starting-credits", "100"], env={**os.environ, "AIWORK_HOME": str(home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the coordinator did not start")
+
+
+def test_a_finished_result_survives_the_coordinator_going_away(tmp_path: Path,
+                                                               clip: Path) -> None:
+    """Real processes: the coordinator stops while a worker holds a finished result; the
+    worker, restarted while the coordinator is still away, retries until it is back (same
+    port, same store), then submits that very result and the job completes."""
+    from aiwork.crypto import write_key_file
+
+    port, store = free_port(), tmp_path / "coordinator"
+    url = f"http://127.0.0.1:{port}"
+    coordinator = _serve(store, port)
+    worker_proc: subprocess.Popen[bytes] | None = None
+    req, client = CoordinatorClient(url, SigningKey.generate()), None
+    try:
+        req.post("/v1/identities", {"role": "requester"})
+        job = req.post("/v1/jobs", {"asset": req.upload(clip.read_bytes()),
+                                    "analyzers": ["technical"], "budget": 10})
+        key = SigningKey.generate()
+        write_key_file(tmp_path / "worker.key", key)
+        client = CoordinatorClient(url, key)
+        client.post("/v1/identities", {"role": "worker"})
+
+        class Interrupted(Worker):
+            def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+                done = super().work(lease)
+                coordinator.terminate()  # the coordinator goes away with the work done
+                coordinator.wait(timeout=20)
+                return done
+
+        # The worker's home as `aiwork worker` names it under AIWORK_HOME.
+        worker_home = tmp_path / "worker-home" / f"worker-{key.public_key.hex()[:12]}"
+        first = Interrupted(client, key, worker_home, ["technical"])
+        with pytest.raises(CoordinatorError, match="cannot reach"):
+            first.run_once()
+        first.close()
+        [held] = first.held()  # kept on disk, not lost
+
+        worker_proc = subprocess.Popen(
+            [sys.executable, "-m", "aiwork", "worker", "--coordinator", url, "--key",
+             str(tmp_path / "worker.key"), "--analyzers", "technical"],
+            env={**os.environ, "AIWORK_HOME": str(tmp_path / "worker-home")},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(2.0)
+        assert worker_proc.poll() is None, worker_proc.stderr.read() if worker_proc.stderr else ""
+
+        coordinator = _serve(store, port)  # back, same port, same store
+        deadline = time.monotonic() + 60
+        while req.get(f"/v1/jobs/{job['id']}").json()["state"] == "open":
+            assert time.monotonic() < deadline, "the result never arrived"
+            time.sleep(0.3)
+        assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+        assert not first.held()  # taken by the coordinator, so removed
+    finally:
+        req.close()
+        if client is not None:
+            client.close()
+        for proc in (worker_proc, coordinator):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
+        if worker_proc is not None and worker_proc.stderr:
+            worker_proc.stderr.close()
+    with Log.open(store / "aiwork.db") as log:
+        state = log.db.conn.execute("SELECT state FROM market_leases WHERE id = ?",
+                                    (held,)).fetchone()
+    assert state == ("submitted",)  # the very lease of the result kept across the outage

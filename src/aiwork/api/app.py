@@ -565,14 +565,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
             return state.coordinator().review.set_rules(insight, data).model_dump()
 
     @app.post("/v1/workers/capabilities",
-              summary="Advertise the analyzers, models and weight digests a worker runs")
+              summary="Advertise the analyzers, models and weight digests a worker runs; "
+                      "with `leases`, the leases it still holds (its others are released)")
     async def advertise(request: Request) -> dict[str, Any]:
         body = await request.body()
         did = await caller(request, body)
         state.identities().require(did, "worker")
         data = await json_body(request, body)
         with state.lock:
-            return state.coordinator().advertise(did, data.get("analyzers"))
+            return state.coordinator().advertise(did, data.get("analyzers"),
+                                                 data.get("leases"), time.time())
 
     @app.get("/v1/workers", summary="Workers: what they run, and their reputation")
     async def workers() -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ __all__ = ["MAX_EXTRA_OPINIONS", "Coordinator", "ResultRefused"]
 
 #: Extra workers asked when the replicas of a task all disagree.
 MAX_EXTRA_OPINIONS = 3
+#: The most leases a worker may say it still holds when it announces itself.
+MAX_HELD_LEASES = 1000
 
 
 class ResultRefused(InputError):
@@ -200,11 +203,18 @@ class Coordinator:
 
     # -- workers --------------------------------------------------------------------------
 
-    def advertise(self, worker: str, analyzers: Any) -> dict[str, Any]:
+    def advertise(self, worker: str, analyzers: Any, holding: Any = None,
+                  now: float | None = None) -> dict[str, Any]:
         """Record what a worker runs (replacing what it said before): per analyzer its
-        version and model ``{name, version, weights_digest}``."""
+        version and model ``{name, version, weights_digest}``. ``holding``, when given, lists
+        the leases the worker still holds: its other live leases are released at once (a
+        worker that restarted, or reconnected, is not doing them)."""
         if not isinstance(analyzers, dict) or not analyzers:
             raise InputError("'analyzers' must map analyzer names to {version, model}")
+        if holding is not None and (
+                not isinstance(holding, list) or len(holding) > MAX_HELD_LEASES
+                or not all(isinstance(x, str) and 0 < len(x) <= 64 for x in holding)):
+            raise InputError(f"'leases' must be a list of at most {MAX_HELD_LEASES} lease ids")
         rows = []
         for name, item in sorted(analyzers.items()):
             model = item.get("model") if isinstance(item, dict) else None
@@ -218,7 +228,10 @@ class Coordinator:
             conn.execute("DELETE FROM coordinator_capabilities WHERE worker = ?", (worker,))
             conn.executemany("INSERT INTO coordinator_capabilities (worker, analyzer, version,"
                              " model) VALUES (?, ?, ?, ?)", rows)
-        return self.worker_info(worker)
+        released = (0 if holding is None else self.market.release_leases(
+            worker, keep=set(holding), now=time.time() if now is None else now))
+        return {**self.worker_info(worker), **({} if holding is None else
+                                               {"released": released})}
 
     def worker_info(self, worker: str) -> dict[str, Any]:
         rows = self.log.db.conn.execute(

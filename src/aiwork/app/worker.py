@@ -3,6 +3,14 @@
 The worker runs the same pipeline as ``aiwork process`` over its own local store, so every
 decision it submits is also in its own ledger (signed by its key) and work done for one task
 is reused for the next task on the same media.
+
+Faults: a finished result is written to ``HOME/pending/LEASE.json`` before it is sent and
+removed once the coordinator has it (or has said the lease is void), so neither a coordinator
+that went away nor a restart of the worker loses it. While the coordinator cannot be reached
+(or answers 5xx) the worker waits and retries, forever, with exponential backoff from 1 s to
+60 s with jitter (each wait drawn between half and all of 1, 2, 4 ... 60 s). Each time it
+(re)connects it announces itself with the leases it still holds (its pending results), and the
+coordinator releases its other live leases at once rather than after they expire.
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +29,38 @@ from pathlib import Path
 from typing import Any
 
 from aiwork import analyzers as registry
-from aiwork.app.client import CoordinatorClient
+from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.process import ProcessOptions, Processor, unstamp_decision
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, IntegrityError
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["Backoff", "Worker", "WorkerStats", "unreachable"]
+
+#: What a lease id from the coordinator looks like (it names a file of the worker's).
+_LEASE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def unreachable(exc: AiworkError) -> bool:
+    """Whether ``exc`` means "try again later": no answer, or a 5xx from the coordinator."""
+    return isinstance(exc, CoordinatorError) and (exc.status is None or exc.status >= 500)
+
+
+class Backoff:
+    """Exponential backoff with jitter: waits drawn between half and all of ``first``,
+    2 x ``first`` ... up to ``cap`` seconds; :meth:`reset` after a success."""
+
+    def __init__(self, first: float = 1.0, cap: float = 60.0,
+                 rng: random.Random | None = None) -> None:
+        self.first, self.cap, self.failures = first, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = min(self.cap, self.first * 2 ** min(self.failures, 32))
+        self.failures += 1
+        return self.rng.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 @dataclass
@@ -32,6 +68,7 @@ class WorkerStats:
     done: int = 0
     failed: int = 0
     current: str | None = None
+    waiting: str | None = None  # why it is waiting to retry, while it is
     credits: int | None = None  # the worker's balance, as the coordinator's ledger says
     errors: list[str] = field(default_factory=list)
 
@@ -44,6 +81,8 @@ class Worker:
         self.home = home
         self.media = home / "media"
         self.media.mkdir(parents=True, exist_ok=True)
+        self.pending = home / "pending"  # finished results not yet taken by the coordinator
+        self.pending.mkdir(parents=True, exist_ok=True)
         names = capabilities or list(registry.REGISTRY)
         self.processor = Processor(ProcessOptions(analyzers=names), db=home / "worker.db",
                                    key=key)
@@ -57,17 +96,71 @@ class Worker:
         return {"analyzers": {name: {"version": a.version, "model": a.model().to_json()}
                               for name, a in sorted(self.processor.analyzers.items())}}
 
-    def advertise(self) -> None:
-        self.client.post("/v1/workers/capabilities", self.advertisement())
+    def advertise(self) -> dict[str, Any]:
+        """Announce this worker: what it runs, and the leases it still holds (those of its
+        pending results); the coordinator releases its other live leases."""
+        reply: dict[str, Any] = self.client.post(
+            "/v1/workers/capabilities", {**self.advertisement(), "leases": self.held()})
         self._advertised = True
+        return reply
 
     def close(self) -> None:
         self.processor.close()
 
+    # -- pending results --------------------------------------------------------------------
+
+    def held(self) -> list[str]:
+        """The leases of the finished results not yet submitted."""
+        return sorted(p.stem for p in self.pending.glob("*.json") if _LEASE_ID.fullmatch(p.stem))
+
+    def keep(self, lease: dict[str, Any], entry: bytes, output: Any) -> Path:
+        """Write a finished result to disk (atomically) before sending it."""
+        lease_id = str(lease["lease"])
+        if not _LEASE_ID.fullmatch(lease_id):
+            raise IntegrityError(f"the coordinator gave a malformed lease id {lease_id[:40]!r}")
+        path = self.pending / f"{lease_id}.json"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"lease": lease, "entry": entry.decode(), "output": output}))
+        os.replace(tmp, path)
+        return path
+
+    def submit_pending(self) -> int:
+        """Send every pending result; return how many the coordinator took. A result whose
+        lease the coordinator calls void is dropped (and counted as failed); an unreachable
+        coordinator raises :class:`CoordinatorError` and the results stay."""
+        taken = 0
+        for lease_id in self.held():
+            path = self.pending / f"{lease_id}.json"
+            saved = json.loads(path.read_text())
+            lease, output = saved["lease"], saved["output"]
+            try:
+                if lease["analyzer"] == "shots":  # keyframes travel with the result
+                    for shot in output:
+                        if shot.get("keyframe"):
+                            digest = shot["keyframe"]["digest"]
+                            self.client.upload(self.processor.blobs.get(digest), digest)
+                self.client.post(f"/v1/leases/{lease_id}/result",
+                                 {"entry": saved["entry"], "output": output})
+            except AiworkError as exc:
+                if unreachable(exc):
+                    raise
+                self.stats.failed += 1
+                self.stats.errors.append(str(exc))
+            else:
+                self.stats.done += 1
+                taken += 1
+            path.unlink()
+        return taken
+
+    # -- the loop ---------------------------------------------------------------------------
+
     def run_once(self) -> bool:
-        """Do one task if one is offered; return whether there was one."""
+        """Send pending results, then do one task if one is offered; return whether there
+        was one. Raises :class:`CoordinatorError` when the coordinator cannot be reached
+        (a finished result stays pending on disk)."""
         if not self._advertised:
             self.advertise()
+        self.submit_pending()
         reply = self.client.request(
             "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode())
         if reply.status_code == 204:
@@ -77,14 +170,15 @@ class Worker:
         try:
             with self._heartbeats(lease):
                 entry, output = self.work(lease)
-            self.client.post(f"/v1/leases/{lease['lease']}/result",
-                             {"entry": entry.decode(), "output": output})
-            self.stats.done += 1
+            self.keep(lease, entry, output)
         except AiworkError as exc:
+            if unreachable(exc):
+                raise  # the lease is released when the worker announces itself again
             self.stats.failed += 1
             self.stats.errors.append(str(exc))
         finally:
             self.stats.current = None
+        self.submit_pending()
         self.refresh_credits()
         return True
 
@@ -98,15 +192,32 @@ class Worker:
             pass  # the display keeps its last figure
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, idle_sleep: float = 1.0,
-            on_change: Callable[[WorkerStats], None] | None = None) -> None:
+            on_change: Callable[[WorkerStats], None] | None = None,
+            backoff: Backoff | None = None) -> None:
+        """Work until ``stop()``; while the coordinator cannot be reached, wait and retry
+        (``backoff``, by default 1 s doubling to 60 s with jitter) and announce again."""
+        backoff = backoff or Backoff()
         while not stop():
-            busy = self.run_once()
-            if not busy:
-                self.refresh_credits()
+            try:
+                busy = self.run_once()
+                if not busy:
+                    self.refresh_credits()
+            except AiworkError as exc:
+                if not unreachable(exc):
+                    raise
+                self._advertised = False  # a restarted coordinator hears from us again
+                wait = backoff.next()
+                self.stats.waiting = f"coordinator unreachable, retry in {wait:.0f} s"
+                if on_change:
+                    on_change(self.stats)
+                _sleep_unless(stop, wait)
+                continue
+            backoff.reset()
+            self.stats.waiting = None
             if on_change:
                 on_change(self.stats)
             if not busy:
-                time.sleep(idle_sleep)
+                _sleep_unless(stop, idle_sleep)
 
     @contextmanager
     def _heartbeats(self, lease: dict[str, Any]) -> Iterator[None]:
@@ -118,8 +229,10 @@ class Worker:
             while not done.wait(interval):
                 try:
                     self.client.request("POST", f"/v1/leases/{lease['lease']}/heartbeat", b"{}")
-                except AiworkError:
-                    return  # the submit will say what happened
+                except AiworkError as exc:
+                    if not unreachable(exc):
+                        return  # the lease is void: the submit will say so
+                    # else: keep beating, the coordinator may be back before the lease ends
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
@@ -137,11 +250,6 @@ class Worker:
             raise IntegrityError(f"task {lease['task']}: {report.error}")
         stored = self.processor.catalog.results(lease["asset"])[lease["analyzer"]]
         output = unstamp_decision(stored.output)
-        if lease["analyzer"] == "shots":  # keyframes travel with the result
-            for shot in output:
-                if shot.get("keyframe"):
-                    digest = shot["keyframe"]["digest"]
-                    self.client.upload(self.processor.blobs.get(digest), digest)
         return self.processor.log.get(stored.decision), output
 
     def fetch(self, digest: str) -> Path:
@@ -157,3 +265,10 @@ class Worker:
         tmp.write_bytes(data)
         os.replace(tmp, path)
         return path
+
+
+def _sleep_unless(stop: Callable[[], bool], seconds: float) -> None:
+    """Sleep ``seconds``, waking early when ``stop()`` turns true."""
+    end = time.monotonic() + seconds
+    while not stop() and (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 0.25))

@@ -165,9 +165,15 @@ def credits_cmd(did: str | None, coordinator: str, keyfile: Path | None) -> None
 @coordinator_option
 @key_option
 @click.option("--analyzers", "names", help="Comma-separated analyzers to offer (default: all).")
-@click.option("--once", is_flag=True, help="Do the tasks on offer, then stop.")
+@click.option("--once", is_flag=True,
+              help="Do the tasks on offer, then stop (an unreachable coordinator is an error, "
+                   "not retried).")
 def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -> None:
-    """Lease analysis tasks, run them, sign and submit the results."""
+    """Lease analysis tasks, run them, sign and submit the results.
+
+    While the coordinator cannot be reached the worker retries, forever, waiting 1 s, then
+    doubling up to 60 s (with jitter); a finished result is kept on disk under its home until
+    the coordinator takes it, also across a restart of the worker."""
     from rich.console import Console
     from rich.live import Live
 
@@ -182,7 +188,7 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
         worker = Worker(client, key, home() / f"worker-{key.public_key.hex()[:12]}", capabilities)
 
         def line(stats: WorkerStats) -> str:
-            doing = stats.current or "waiting for work"
+            doing = stats.current or stats.waiting or "waiting for work"
             credits = "?" if stats.credits is None else str(stats.credits)
             return (f"worker {key.did[:24]}... | {doing} | done {stats.done} | "
                     f"failed {stats.failed} | credits {credits}")

@@ -11,11 +11,14 @@ Lease records (``market_leases``) are kept after use, with a state:
 * ``live``      granted and not yet used (it may still be past its expiry, see below);
 * ``expired``   its time ran out; the replica went back to the queue;
 * ``submitted`` a result was accepted under it;
-* ``revoked``   :meth:`Market.requeue` discarded the work done under it.
+* ``revoked``   :meth:`Market.requeue` discarded the work done under it;
+* ``released``  its worker announced itself again without it (:meth:`Market.release_leases`);
+  the replica went back to the queue at once.
 
 Expired leases are swept lazily, in the transaction of the next :meth:`Market.lease`. A
 worker never gets a replica of a task on which it holds a live lease, submitted a result, or
-had its work revoked (so re-run work goes to someone else); an *expired* lease does not bar it.
+had its work revoked (so re-run work goes to someone else); an *expired* or *released* lease
+does not bar it.
 """
 
 from __future__ import annotations
@@ -281,6 +284,26 @@ class Market:
             " l.state = 'live' AND l.expires > ? LIMIT 1", (worker, asset, now)
         ).fetchone() is not None
 
+    def release_leases(self, worker: str, *, keep: Collection[str], now: float) -> int:
+        """Release the live leases of ``worker`` other than ``keep`` (it announced that it
+        holds only those): their replicas go back to the queue now, not when they expire.
+        Return how many were released."""
+        with self.db.atomic() as conn:
+            rows = conn.execute(
+                "SELECT id, task, replica FROM market_leases WHERE worker = ? AND state = 'live'"
+                " AND expires > ?", (worker, now)).fetchall()
+            gone = [(str(i), t, r) for i, t, r in rows if str(i) not in keep]
+            for lease_id, task_id, replica in gone:
+                conn.execute("UPDATE market_leases SET state = 'released' WHERE id = ?",
+                             (lease_id,))
+                conn.execute(
+                    "UPDATE market_replicas SET state = ?, worker = NULL, lease_id = NULL,"
+                    " lease_expires = NULL WHERE task = ? AND replica = ? AND state = ?"
+                    " AND lease_id = ?",
+                    (ReplicaState.QUEUED.value, task_id, replica, ReplicaState.LEASED.value,
+                     lease_id))
+        return len(gone)
+
     def heartbeat(self, lease_id: str, worker: str, now: float, lease_seconds: float = 60) -> Lease:
         """Extend a live lease of ``worker`` to ``now + lease_seconds``; return it."""
         _check_duration(lease_seconds)
@@ -419,6 +442,9 @@ class Market:
             raise LeaseError(f"lease {lease_id} was already used: its result is recorded")
         if state == "revoked":
             raise LeaseError(f"lease {lease_id} was revoked: its replica was re-queued")
+        if state == "released":
+            raise LeaseError(f"lease {lease_id} was released: its worker announced itself "
+                             "again without it")
         if state == "expired" or float(expires) <= now:
             raise LeaseError(f"lease {lease_id} expired at {float(expires)} (now {now})")
         if job_state != JobState.OPEN.value:
