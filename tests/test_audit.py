@@ -69,7 +69,7 @@ def test_the_cli_writes_a_bundle_that_aiwork_verify_accepts(store: Path, tmp_pat
     assert run.returncode == 0, run.stderr
     assert "signed by the log: ok" in run.stdout
     assert "items: 2 match their decisions (shots, technical)" in run.stdout
-    assert run.stdout.strip().endswith("verified")
+    assert run.stdout.strip().endswith("OK (self-consistent only: no trusted log key given)")
 
 
 def test_one_item_by_name_or_by_decision_index(store: Path, tmp_path: Path,
@@ -157,6 +157,129 @@ def test_each_kind_of_tampering_is_named(bundle: dict[str, Any]) -> None:
     renamed = copy.deepcopy(bundle)
     renamed["asset"]["name"] = "other.mp4"
     assert "differs from the registered" in refused(renamed)
+
+
+def _verify_cli(path: Path, *args: str, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k != "AIWORK_LOG_KEY"}
+    return subprocess.run([sys.executable, "-m", "aiwork.verify_bundle", str(path), *args],
+                          capture_output=True, text=True, env={**base, **(env or {})})
+
+
+def test_ok_means_signed_by_the_log_key_the_user_trusts(
+        store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "b.json"
+    assert main(["audit", "scenes.mp4", "--db", str(store), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "key", "--db", str(store)]) == 0
+    trusted = capsys.readouterr().out.strip()
+    other_db = tmp_path / "other.db"
+    assert main(["ledger", "init", "--db", str(other_db)]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "key", "--db", str(other_db)]) == 0
+    other = capsys.readouterr().out.strip()
+
+    plain = _verify_cli(out)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines()[-1] == "OK (self-consistent only: no trusted log key given)"
+
+    good = _verify_cli(out, "--log-key", trusted)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.splitlines()[-1] == (
+        f"OK: {out} verified against the trusted log key {trusted.split('+')[0]}")
+    assert _verify_cli(out, env={"AIWORK_LOG_KEY": trusted}).stdout.splitlines()[-1] \
+        == good.stdout.splitlines()[-1]
+
+    wrong = _verify_cli(out, "--log-key", other)
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert "not signed by the trusted log key" in wrong.stderr
+    assert _verify_cli(out, env={"AIWORK_LOG_KEY": other}).returncode == 1
+
+    # A forgery: the same bundle re-signed, entry for entry, by another log. It is
+    # self-consistent, so only the trusted key tells it apart.
+    from aiwork.app.ledger import open_ledger
+
+    bundle = json.loads(out.read_text())
+    with open_ledger(other_db, signing=True) as log:
+        from aiwork.model import Entry
+
+        first = log.size
+        for entry in bundle["entries"]:
+            log.append([Entry.from_bytes(entry["data"].encode())])
+        note = log.checkpoint()
+        size = log.size
+        for n, entry in enumerate(bundle["entries"]):
+            entry["index"] = first + n
+            entry["proof"] = log.inclusion_proof(first + n, size).to_json()["hashes"]
+        bundle["log_key"] = log.verifier_key.to_text()
+    assert first == 0  # a fresh log: the same indexes, so items and summary still agree
+    bundle["checkpoint"] = note
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(bundle))
+    assert _verify_cli(forged).stdout.splitlines()[-1].startswith("OK (self-consistent only")
+    assert "not signed by the trusted log key" in _verify_cli(forged, "--log-key",
+                                                              trusted).stderr
+
+
+def test_a_trusted_witness_is_another_trust_root(bundle: dict[str, Any]) -> None:
+    witness = NaclKey.generate()
+    _cosign(bundle, witness, "witness.example/w1", int(time.time()))
+    mine = bundle["witness_keys"][0]
+    assert verify_bundle(bundle).trusted == []
+    assert verify_bundle(bundle, witness_keys=[mine]).trusted == [
+        "the trusted witness witness.example/w1"]
+    stranger = NaclKey.generate()
+    public = bytes(stranger.verify_key)
+    key_id = hashlib.sha256(b"witness.example/w9\n\x04" + public).digest()[:4]
+    theirs = f"witness.example/w9+{key_id.hex()}+" + base64.b64encode(b"\x04" + public).decode()
+    assert "no cosignature by the trusted witness witness.example/w9" in refused(
+        bundle, witness_keys=[theirs])
+
+
+def test_leaving_an_insight_out_of_a_bundle_is_detected(bundle: dict[str, Any]) -> None:
+    """The attack: drop an insight's items AND its decision (and its author, were it the
+    only one); everything left still checks, but the asset's summary names the insight."""
+    verify_bundle(bundle)
+    cut = copy.deepcopy(bundle)
+    [shots] = [i for i in cut["items"] if i["insight"] == "shots"]
+    cut["items"].remove(shots)
+    cut["entries"] = [e for e in cut["entries"] if e["index"] != shots["decision"]]
+    assert "insight shots is missing" in refused(cut)
+
+    # Declaring the cut bundle a part of the asset on purpose does not hide it: the
+    # verifier says what is not covered.
+    partial = copy.deepcopy(cut)
+    partial["insights"] = ["technical"]
+    report = verify_bundle(partial)
+    assert "this bundle covers 1 of the asset's 2 insights; not covered: shots" \
+        in report.warnings
+
+    # Without the summary there is nothing to compare with: refused, not passed.
+    bare = copy.deepcopy(cut)
+    bare["entries"] = [e for e in bare["entries"] if "asset.summary" not in e["data"]]
+    assert "no asset.summary" in refused(bare)
+
+
+def test_reprocessing_logs_a_new_summary_only_when_a_decision_changes(tmp_path: Path) -> None:
+    from aiwork.app.ledger import open_ledger
+    from aiwork.app.summaries import Summaries
+    from aiwork.model import Entry
+
+    clip = make_two_scene_clip(tmp_path / "clip.mp4")
+    db = tmp_path / "aiwork.db"
+    args = ["--db", str(db), "--out", str(tmp_path / "out")]
+    assert main(["process", str(clip), "--analyzers", "technical", *args]) == 0
+    assert main(["process", str(clip), "--analyzers", "technical", *args]) == 0
+    assert main(["process", str(clip), "--analyzers", "technical,shots", *args]) == 0
+    with open_ledger(db) as log:
+        kinds = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+        summaries = [(i, e.body) for i, e in enumerate(kinds) if e.kind == "asset.summary/v1"]
+        assert [sorted(b["decisions"]) for _, b in summaries] == [["technical"],
+                                                                 ["shots", "technical"]]
+        assert summaries[1][1]["prev"] == summaries[0][0]
+        assert Summaries(log).latest(summaries[0][1]["asset"])[0] == summaries[1][0]
 
 
 def _cosign(bundle: dict[str, Any], witness: NaclKey, name: str, stamp: int) -> str:

@@ -16,6 +16,14 @@ it checks:
   with ``--rpc URL`` the chain is asked (``eth_call root_of(log_id, size)``) whether the
   contract holds that root.
 
+What it is checked against. Everything above can be made up, consistently, by anyone with a
+key of their own: a bundle alone proves only that it is self-consistent. It is checked
+against a trust root the user gives: ``--log-key VKEY`` (or ``AIWORK_LOG_KEY``: the log's
+verifier key, as ``aiwork ledger key`` prints it), which must have signed the checkpoint;
+``--witness-key VKEY``, a witness whose cosignature the checkpoint must carry; or
+``--contract ADDRESS`` with ``--rpc URL``, an anchor contract that must hold the checkpoint's
+root. Without one, the verdict is ``OK (self-consistent only: no trusted log key given)``.
+
 Exit status 0 when everything checked holds, 1 when anything fails (the first failure is
 named), 2 for usage errors.
 """
@@ -28,17 +36,19 @@ import binascii
 import hashlib
 import json
 import math
+import os
 import struct
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BundleError", "Report", "canonical_json", "main", "verify_bundle"]
+__all__ = ["SELF_CONSISTENT_ONLY", "BundleError", "Report", "canonical_json", "main",
+           "verify_bundle"]
 
 BUNDLE_FORMAT = "aiwork audit bundle v1"
 ENTRY_DOMAIN = b"aiwork entry v1\n"
@@ -51,6 +61,8 @@ ROOT_OF_SELECTOR = "0x2269f4ab"
 #: Topic 0 of ``Anchored(bytes32,uint256,bytes32)`` (keccak256; a test recomputes it).
 ANCHORED_TOPIC = "0xe2da6f87348f28aaa485d3df6ffe8bb7fd6212504c21b3ec54dc01191acf2c92"
 _MAX_FUTURE_SECONDS = 600
+#: The verdict line when no trust root was given.
+SELF_CONSISTENT_ONLY = "OK (self-consistent only: no trusted log key given)"
 
 
 class BundleError(Exception):
@@ -257,6 +269,9 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
 class Report:
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The trust roots the user gave that the bundle was checked against (empty: it is
+    #: only self-consistent).
+    trusted: list[str] = field(default_factory=list)
 
     def ok(self, line: str) -> None:
         self.lines.append(line)
@@ -311,56 +326,67 @@ def _stamps(items: Any) -> set[Any]:
 
 def verify_bundle(bundle: Any, *, rpc: str | None = None,
                   rpc_call: Callable[[str, str, list[Any]], Any] | None = None,
-                  now: float | None = None) -> Report:
+                  now: float | None = None, log_key: str | None = None,
+                  witness_keys: Sequence[str] = (), contract: str | None = None) -> Report:
     """Check everything in ``bundle`` (parsed JSON); raise :class:`BundleError` at the first
-    failure. ``rpc`` asks an EVM node about the anchor."""
+    failure. ``rpc`` asks an EVM node about the anchor.
+
+    Trust roots (each the user's, never the bundle's): ``log_key``, the log's verifier key,
+    must have signed the checkpoint; each of ``witness_keys`` must have cosigned it;
+    ``contract`` (with ``rpc``) must hold its root on chain. The report's ``trusted`` lists
+    those that held; empty, the bundle is only self-consistent."""
     report = Report()
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"not an aiwork audit bundle (format {BUNDLE_FORMAT!r} expected)")
+    if contract is not None and rpc is None:
+        raise BundleError("a trusted anchor contract is checked on chain: give --rpc URL too")
 
     # The checkpoint and the log's signature on it.
-    log_key = NoteKey.parse(str(bundle.get("log_key", "")))
-    if log_key.alg != _ALG_ED25519:
+    bundled_key = NoteKey.parse(str(bundle.get("log_key", "")))
+    if bundled_key.alg != _ALG_ED25519:
         raise BundleError("the log key is not an Ed25519 note key")
+    if log_key is not None:
+        trusted_key = NoteKey.parse(log_key)
+        if trusted_key.alg != _ALG_ED25519:
+            raise BundleError(f"the trusted log key {trusted_key.name} is not an Ed25519 note"
+                              " verifier key (`aiwork ledger key` prints the log's)")
+        if trusted_key != bundled_key:
+            raise BundleError(f"the checkpoint is not signed by the trusted log key "
+                              f"{trusted_key.name}+{trusted_key.key_id.hex()}: the bundle's "
+                              f"log key is {bundled_key.name}+{bundled_key.key_id.hex()} "
+                              "(another log's bundle, or a forged one)")
     checkpoint = Checkpoint.parse(str(bundle.get("checkpoint", "")))
-    if checkpoint.origin != log_key.name:
+    if checkpoint.origin != bundled_key.name:
         raise BundleError(f"the checkpoint is for {checkpoint.origin}, the log key for "
-                          f"{log_key.name}")
+                          f"{bundled_key.name}")
     signed = [raw for name, raw in checkpoint.signatures
-              if name == log_key.name and raw[:4] == log_key.key_id]
-    if not signed or not _verify(log_key.public_key, checkpoint.body.encode(), signed[0][4:]):
+              if name == bundled_key.name and raw[:4] == bundled_key.key_id]
+    if not signed or not _verify(bundled_key.public_key, checkpoint.body.encode(), signed[0][4:]):
         raise BundleError("the checkpoint's log signature does not verify (altered checkpoint"
                           " or another log key)")
+    if log_key is not None:
+        report.trusted.append(f"the trusted log key {bundled_key.name}")
     report.ok(f"checkpoint: {checkpoint.origin}, size {checkpoint.size}, root "
-              f"{checkpoint.root.hex()[:16]}..., signed by the log: ok")
+              f"{checkpoint.root.hex()[:16]}..., signed by the log"
+              + (" (the trusted key)" if log_key is not None else "") + ": ok")
 
-    # Witness cosignatures.
+    # Witness cosignatures: those the bundle names, then those the user trusts.
     witnesses = [NoteKey.parse(str(text)) for text in bundle.get("witness_keys", [])]
     cosigned = []
     now = time.time() if now is None else now
     for witness in witnesses:
-        if witness.alg != _ALG_COSIGNATURE_V1:
-            raise BundleError(f"witness key {witness.name} is not a cosignature/v1 key")
-        lines = [raw for name, raw in checkpoint.signatures
-                 if name == witness.name and raw[:4] == witness.key_id]
-        if not lines:
-            raise BundleError(f"no cosignature by witness {witness.name} on the checkpoint")
-        raw = lines[0]
-        if len(raw) != 4 + 8 + 64:
-            raise BundleError(f"the cosignature of {witness.name} is not 76 bytes")
-        (stamp,) = struct.unpack(">Q", raw[4:12])
-        if stamp >= 1 << 63 or stamp > now + _MAX_FUTURE_SECONDS:
-            raise BundleError(f"the cosignature of {witness.name} is dated in the future")
-        message = f"cosignature/v1\ntime {stamp}\n".encode() + checkpoint.body.encode()
-        if not _verify(witness.public_key, message, raw[12:]):
-            raise BundleError(f"the cosignature of {witness.name} does not verify")
-        cosigned.append(f"{witness.name} at {stamp}")
+        cosigned.append(f"{witness.name} at {_cosignature(witness, checkpoint, now)}")
     if witnesses:
         report.ok(f"cosignatures: {len(cosigned)} of {len(witnesses)} witnesses: ok "
                   f"({'; '.join(cosigned)})")
-    else:
+    elif not witness_keys:
         report.warnings.append("no witness cosignatures in the bundle: only the log vouches"
                                " for this checkpoint")
+    for text in witness_keys:
+        witness = NoteKey.parse(text)
+        stamp = _cosignature(witness, checkpoint, now, trusted=True)
+        report.ok(f"cosignature of the trusted witness {witness.name} at {stamp}: ok")
+        report.trusted.append(f"the trusted witness {witness.name}")
 
     # Entries: signature and inclusion.
     entries: dict[int, dict[str, Any]] = {}
@@ -424,16 +450,102 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
             raise BundleError(f"{where}: items name another decision than {decision}")
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
+    _check_summary(bundle, entries, asset, checkpoint, report)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
 
     # The anchor.
     anchor = bundle.get("anchor")
     if anchor:
+        if contract is not None and str(anchor.get("contract", "")).lower() != \
+                contract.lower():
+            raise BundleError(f"the anchor receipt is for contract {anchor.get('contract')}, "
+                              f"not the trusted contract {contract}")
         _check_anchor(anchor, checkpoint, report, rpc, rpc_call)
+        if contract is not None:
+            report.trusted.append(f"the trusted anchor contract {contract} on chain "
+                                  f"{anchor.get('chain_id')}")
+    elif contract is not None:
+        raise BundleError(f"the bundle has no anchor receipt: the trusted contract {contract}"
+                          " cannot vouch for its checkpoint")
     else:
         report.warnings.append("no anchor receipt: the checkpoint is not anchored on a chain")
     return report
+
+
+def _cosignature(witness: NoteKey, checkpoint: Checkpoint, now: float, *,
+                 trusted: bool = False) -> int:
+    """The time of ``witness``'s valid cosignature on ``checkpoint`` (C2SP
+    tlog-cosignature/v1); a :class:`BundleError` when there is none."""
+    who = f"the trusted witness {witness.name}" if trusted else witness.name
+    if witness.alg != _ALG_COSIGNATURE_V1:
+        raise BundleError(f"witness key {who} is not a cosignature/v1 key")
+    lines = [raw for name, raw in checkpoint.signatures
+             if name == witness.name and raw[:4] == witness.key_id]
+    if not lines:
+        raise BundleError(f"no cosignature by {who if trusted else 'witness ' + who} on the"
+                          " checkpoint")
+    raw = lines[0]
+    if len(raw) != 4 + 8 + 64:
+        raise BundleError(f"the cosignature of {who} is not 76 bytes")
+    (stamp,) = struct.unpack(">Q", raw[4:12])
+    if stamp >= 1 << 63 or stamp > now + _MAX_FUTURE_SECONDS:
+        raise BundleError(f"the cosignature of {who} is dated in the future")
+    message = f"cosignature/v1\ntime {stamp}\n".encode() + checkpoint.body.encode()
+    if not _verify(witness.public_key, message, raw[12:]):
+        raise BundleError(f"the cosignature of {who} does not verify")
+    return int(stamp)
+
+
+def _check_summary(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], asset: str,
+                   checkpoint: Checkpoint, report: Report) -> None:
+    """The asset's ``asset.summary`` (of the bundle's job, if any), the latest the bundle
+    holds: every insight it lists that the bundle covers is among the items, with the
+    decision it names, so an insight cut out of the bundle (items and decision) shows."""
+    job = bundle.get("job")
+    summaries = {i: v for i, v in entries.items()
+                 if str(v["kind"]).startswith("asset.summary/")
+                 and v["body"].get("asset") == asset and v["body"].get("job") == job}
+    if not summaries:
+        raise BundleError(f"no asset.summary of asset {asset[:24]}..."
+                          + (f" in job {job}" if job is not None else "")
+                          + " in the bundle: without the log's list of its decisions, an"
+                          " insight left out could not be noticed")
+    index = max(summaries)
+    listed = summaries[index]["body"].get("decisions")
+    if not isinstance(listed, dict):
+        raise BundleError(f"asset.summary {index} has no list of decisions")
+    items = {str(item.get("insight")): int(item.get("decision", -1))
+             for item in bundle.get("items", [])}
+    scope = bundle.get("insights")
+    covered = set(listed) if scope is None else {str(name) for name in scope}
+    for name in sorted(covered):
+        if name not in listed:
+            raise BundleError(f"insight {name}: the bundle says it covers it, but the asset's "
+                              f"latest asset.summary ({index}) lists no such insight")
+        if name not in items:
+            raise BundleError(f"insight {name} is missing: the asset's asset.summary "
+                              f"({index}) lists its decision {listed[name]}, and the bundle "
+                              "has neither its items nor that decision (left out)")
+        if items[name] != listed[name]:
+            raise BundleError(f"item {name}: its decision {items[name]} is not the latest; "
+                              f"the asset's asset.summary ({index}) lists {listed[name]}")
+    for name in sorted(set(items) - covered):
+        raise BundleError(f"item {name}: outside the insights the bundle says it covers")
+    report.ok(f"summary: asset.summary {index} by {summaries[index]['author'][:24]}... lists "
+              f"{len(listed)} insight(s); the bundle covers "
+              + ("all of them" if covered == set(listed) else
+                 f"{', '.join(sorted(covered)) or 'none'}") + ": ok")
+    if covered != set(listed):
+        report.warnings.append(
+            f"this bundle covers {len(covered)} of the asset's {len(listed)} insights; not "
+            f"covered: {', '.join(sorted(set(listed) - covered))}")
+    later = checkpoint.size - index - 1
+    if later:
+        report.warnings.append(
+            f"the checkpoint holds {later} entries after asset.summary {index} that are not "
+            "all in the bundle: a later summary of this asset cannot be ruled out offline "
+            "(a fresh bundle from the log shows the latest)")
 
 
 def _check_reviews(entries: dict[int, dict[str, Any]], decisions: set[int],
@@ -547,7 +659,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path, help="the bundle (aiwork audit --out FILE)")
     parser.add_argument("--rpc", metavar="URL",
                         help="an EVM JSON-RPC endpoint: also check the anchor on chain")
+    parser.add_argument("--log-key", metavar="VKEY", default=os.environ.get("AIWORK_LOG_KEY"),
+                        help="the log's verifier key you trust (what `aiwork ledger key` "
+                             "prints on the log's host; default: $AIWORK_LOG_KEY): the "
+                             "checkpoint must be signed by it")
+    parser.add_argument("--witness-key", metavar="VKEY", action="append", default=[],
+                        help="a witness you trust (cosignature/v1 verifier key): the "
+                             "checkpoint must carry its cosignature; repeatable")
+    parser.add_argument("--contract", metavar="ADDRESS",
+                        help="an anchor contract you trust: with --rpc, it must hold the "
+                             "checkpoint's root")
     args = parser.parse_args(argv)
+    if args.contract and not args.rpc:
+        parser.error("--contract is checked on chain: give --rpc URL too")
     try:
         bundle = json.loads(args.bundle.read_bytes())
     except OSError as exc:
@@ -557,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL: {args.bundle} is not JSON", file=sys.stderr)
         return 1
     try:
-        report = verify_bundle(bundle, rpc=args.rpc)
+        report = verify_bundle(bundle, rpc=args.rpc, log_key=args.log_key or None,
+                               witness_keys=args.witness_key, contract=args.contract)
     except (BundleError, KeyError, TypeError, ValueError, AttributeError) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
@@ -565,7 +690,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ok  {line}")
     for line in report.warnings:
         print(f"  --  {line}")
-    print(f"OK: {args.bundle} verified")
+    if report.trusted:
+        print(f"OK: {args.bundle} verified against {', '.join(report.trusted)}")
+    else:
+        print(SELF_CONSISTENT_ONLY)
     return 0
 
 

@@ -2,7 +2,8 @@
 job's).
 
 A bundle (``aiwork audit``) holds everything an outsider needs to check a video's metadata
-without the operator's help: the metadata items, every ledger entry behind them, an inclusion
+without the operator's help: the metadata items, every ledger entry behind them (with the
+asset's latest ``asset.summary``, which lists every insight's decision), an inclusion
 proof of each to one signed checkpoint, the checkpoint (with any witness cosignatures), the
 anchor receipt when that checkpoint is anchored on a chain, and the keys. ``aiwork-verify``
 (:mod:`aiwork.verify_bundle`) checks it with the standard library and PyNaCl alone.
@@ -19,6 +20,7 @@ from aiwork.app.coordinator import accepted_results
 from aiwork.app.cosignatures import Cosignatures
 from aiwork.app.review import review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
+from aiwork.app.summaries import Summaries
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
@@ -125,7 +127,8 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     items = [{"insight": name, "decision": subject.results[name][0],
               "output": subject.results[name][1]} for name in insights]
     decisions = [subject.results[name][0] for name in insights]
-    indexes = set(decisions)
+    summary = _summary(log, subject)
+    indexes = set(decisions) | {summary}
     if subject.registered is not None:
         indexes.add(subject.registered)
     if _has_table(log, "review_items"):
@@ -135,9 +138,15 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     size, receipt = _checkpoint_for(log, book, max(indexes) + 1, anchors)
     cosignatures = book.stored(size)
     note = log.stored_checkpoint(size) or log.checkpoint()
+    scope: dict[str, Any] = {}
+    if subject.job is not None:
+        scope["job"] = subject.job
+    if subject.insights is not None:
+        scope["insights"] = list(insights)  # a part of the asset's insights, on purpose
     return {
         "format": BUNDLE_FORMAT,
         "asset": subject.asset,
+        **scope,
         "log_key": log.verifier_key.to_text(),
         "checkpoint": note + "".join(line for _, line in cosignatures),
         "witness_keys": [witness for witness, _ in cosignatures],
@@ -148,6 +157,30 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
         "items": items,
         "keys": sorted({Entry.from_bytes(log.get(i)).author for i in indexes}),
     }
+
+
+def _summary(log: Log, subject: AuditSubject) -> int:
+    """The index of the subject's latest ``asset.summary``, checked against what the bundle
+    will carry."""
+    latest = Summaries(log).latest(subject.digest, subject.job)
+    if latest is None:
+        if subject.job is not None:
+            raise InputError(f"job {subject.job} is not finished: its asset.summary is logged "
+                             "once every task is settled",
+                             hint="wait for the job (aiwork submit --wait), then audit it")
+        raise InputError(f"{subject.name} has no asset.summary in the log (processed before "
+                         "aiwork kept one)",
+                         hint=f"run `aiwork process` on it again: it logs one without "
+                              f"re-running the analyzers")
+    index, body = latest
+    listed = body.get("decisions", {})
+    for name in subject.chosen:
+        if listed.get(name) != subject.results[name][0]:
+            raise InputError(f"{subject.name}: {name} is decision {subject.results[name][0]}, "
+                             f"but the latest asset.summary ({index}) lists "
+                             f"{listed.get(name)}",
+                             hint="run `aiwork process` on it again to log a current summary")
+    return index
 
 
 def _checkpoint_for(log: Log, book: Cosignatures, needed: int, anchors: Anchors | None

@@ -21,12 +21,13 @@ from typing import Any
 from aiwork.app.accounts import Accounts
 from aiwork.app.libraries import Libraries
 from aiwork.app.review import Review
+from aiwork.app.summaries import Summaries
 from aiwork.app.process import normalize, output_digest, stamp_decision
 from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from aiwork.market import Job, Lease, Market, ReplicaState
+from aiwork.market import Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.metadata import Metadata
 from aiwork.quality.agreement import agreement, agrees
@@ -129,6 +130,7 @@ class Coordinator:
         # go as soon as the thread does).
         self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng)
         self.libraries = Libraries(log, key)
+        self.summaries = Summaries(log)
 
     # -- requesters -----------------------------------------------------------------------
 
@@ -352,7 +354,18 @@ class Coordinator:
                 self.libraries.add_blobs(lease.job_id, [
                     shot["keyframe"]["digest"] for shot in normalized if shot.get("keyframe")])
             self._settle_if_complete(lease.task_id, lease.job_id)
+            self._summarize(lease.job_id)
         return index
+
+    def _summarize(self, job_id: str) -> None:
+        """Once a job is done, log its ``asset.summary`` (each insight's accepted decision),
+        signed by the coordinator; again if a re-run later replaces one."""
+        job = self.market.job(job_id)
+        if job.state is not JobState.DONE or self.is_gold(job_id):
+            return
+        decisions = {insight: decision
+                     for insight, (decision, _) in accepted_results(self.log, job_id).items()}
+        self.summaries.record(self.key, job.asset, decisions, job=job_id)
 
     # -- cross-checks, reputation, rewards ------------------------------------------------
 

@@ -3,7 +3,8 @@
 For each video: the file is probed and hashed (its sha256 is its identity, registered once
 as ``asset.registered``); the analyzers not yet run on it (same version and parameters) are
 run over one decoding pass; each run becomes a signed ``ai.decision`` entry and its output is
-stored in the same transaction, so an interrupted run resumes where it stopped. Outputs are
+stored in the same transaction, so an interrupted run resumes where it stopped. When the
+video is done, an ``asset.summary`` lists each insight's latest decision. Outputs are
 assembled into :class:`~aiwork.model.metadata.Metadata` and, on request, written out.
 """
 
@@ -26,6 +27,7 @@ from aiwork import analyzers
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, AnalyzerUnavailable
 from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.app.ledger import init_ledger, open_ledger
+from aiwork.app.summaries import Summaries
 from aiwork.canonical import sha256_digest
 from aiwork.config import blobs_path, default_db_path, home
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
@@ -167,6 +169,7 @@ class Processor:
         self.options = options or ProcessOptions()
         self.log = open_store(db)
         self.catalog = Catalog(self.log.db)
+        self.summaries = Summaries(self.log)
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
         self.key = key or _worker_key()
         self.progress = progress or _Quiet()
@@ -215,6 +218,7 @@ class Processor:
                    if self.options.force or not self._current(stored.get(n), a)]
         report.reused = [n for n in self.analyzers if n not in pending]
         if not pending:
+            self._summarize(digest)  # a store from before summaries gets its first here
             report.status = "already processed"
             report.metadata = self.metadata(asset)
             return
@@ -253,8 +257,15 @@ class Processor:
                 self._record(digest, facts, analyzer, output)
                 report.ran[analyzer_name] = round(time.perf_counter() - started, 3)
                 self.progress.stage(name, analyzer_name, 1.0)
+        self._summarize(digest)
         report.status = "processed"
         report.metadata = self.metadata(asset)
+
+    def _summarize(self, digest: str) -> int:
+        """Log the asset's ``asset.summary`` (each insight's latest decision), if it
+        changed."""
+        decisions = {r.insight: r.decision for r in self.catalog.results(digest).values()}
+        return self.summaries.record(self.key, digest, decisions)
 
     @staticmethod
     def _current(result: StoredResult | None, analyzer: Analyzer) -> bool:

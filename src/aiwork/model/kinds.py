@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.errors import InvalidBodyError, UnknownKindError
 
-__all__ = ["DEFAULT_KINDS", "AiDecision", "AssetRegistered", "EntryKind", "KindRegistry", "ModelRef"]
+__all__ = ["DEFAULT_KINDS", "AiDecision", "AssetRegistered", "AssetSummary", "EntryKind", "KindRegistry", "ModelRef"]
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
@@ -220,6 +220,24 @@ class AccessRead(_Body):
     prev_leaf: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
+class AssetSummary(_Body):
+    """Body of ``asset.summary/v1``: every insight of an asset (or of a coordinator job over
+    it) and the ledger index of its latest ``ai.decision``, signed by whoever processed it
+    (the local pipeline's key; the coordinator for a job whose results it accepted).
+
+    Appended when processing finishes and again whenever a decision is added or replaced;
+    ``prev`` is the index of the previous summary of the same asset (and job), so the
+    summaries form a chain. An audit bundle carries the latest, so an insight left out of
+    the bundle shows.
+    """
+
+    asset: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    job: str | None = Field(default=None, max_length=128)
+    decisions: dict[Annotated[str, Field(min_length=1, max_length=64)],
+                    Annotated[int, Field(ge=0)]] = Field(max_length=256)
+    prev: int | None = Field(default=None, ge=0)
+
+
 _HASH32 = r"^0x[0-9a-f]{64}$"
 
 
@@ -341,5 +359,7 @@ DEFAULT_KINDS = KindRegistry(
                   AccessRead),
         EntryKind("anchor", 1, "a checkpoint anchored on an EVM chain: where, size and root",
                   AnchorRecorded),
+        EntryKind("asset.summary", 1, "an asset's insights and the latest decision of each",
+                  AssetSummary),
     ]
 )
