@@ -110,6 +110,14 @@ def free_port() -> int:
 def running_coordinator(home: Path, *args: str) -> Iterator[str]:
     """``aiwork serve --port P ARGS`` as a real process with its state in ``home``; yields
     its URL once it answers, stops it after."""
+    with coordinator_process(home, *args) as (url, _):
+        yield url
+
+
+@contextmanager
+def coordinator_process(home: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """Like :func:`running_coordinator`, yielding the URL and the server's process id (to
+    read its memory in /proc)."""
     import subprocess
     import sys
     import time
@@ -132,7 +140,7 @@ def running_coordinator(home: Path, *args: str) -> Iterator[str]:
         proc.kill()
         raise AssertionError(proc.stderr.read().decode() if proc.stderr else "no server")
     try:
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -149,3 +149,88 @@ def test_out_of_role_requests_get_403_and_change_nothing(tmp_path: Path,
                      ).status_code == 204
     assert post_json(client, worker, "/v1/leases/nope/result",
                      {"entry": "{}", "output": {}}).status_code == 409
+
+
+def ledger_size(tmp_path: Path) -> int:
+    with Log.open(tmp_path / "coord.db") as log:
+        return log.size
+
+
+def test_a_json_body_over_1_mib_gets_413_and_changes_nothing(tmp_path: Path,
+                                                           admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    requester = SigningKey.generate()
+    post_json(client, requester, "/v1/identities", {"role": "requester"})
+    size = ledger_size(tmp_path)
+    body = json.dumps({"name": "x" * (1 << 20), "sensitive": False}).encode()
+    declared = signed(client, requester, "POST", "/v1/libraries", body)
+    assert declared.status_code == 413 and declared.json()["error"] == "too-large"
+    # Chunked (no Content-Length): refused as the body streams past the limit.
+    headers = sign_request(requester, "POST", "/v1/libraries", body)
+    chunked = client.post("/v1/libraries", headers=headers,
+                          content=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]))
+    assert chunked.status_code == 413 and chunked.json()["error"] == "too-large"
+    assert ledger_size(tmp_path) == size
+    assert post_json(client, requester, "/v1/libraries", {"name": "ok"}).status_code == 200
+
+
+def decision_entry(key: SigningKey, body: dict[str, Any]) -> str:
+    """An ai.decision entry signed over ``body`` as it is, valid or not (as an attacker
+    would: sign_entry refuses an invalid body)."""
+    import base64
+
+    from aiwork.model import utc_now
+    from aiwork.model.entry import ENTRY_SIGNING_DOMAIN
+
+    stamp = utc_now()
+    unsigned = Entry.unsigned_bytes("ai.decision/v1", body, key.did, stamp)
+    signature = base64.b64encode(key.sign(ENTRY_SIGNING_DOMAIN + unsigned)).decode()
+    return Entry.assemble("ai.decision/v1", body, key.did, stamp, signature,
+                          unsigned).to_bytes().decode()
+
+
+def test_inputs_that_once_crashed_the_coordinator_get_400_with_a_reason(
+        tmp_path: Path, admin: SigningKey) -> None:
+    client = make_client(tmp_path, admin, open_registration=True)
+    key = SigningKey.generate()
+    post_json(client, key, "/v1/identities", {"role": "requester"})
+    post_json(client, key, "/v1/identities", {"role": "worker"})
+    data = b"video bytes"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert signed(client, key, "PUT", f"/v1/blobs/{digest}", data).status_code == 200
+    size = ledger_size(tmp_path)
+
+    surrogate = signed(client, key, "POST", "/v1/libraries", b'{"name": "a\\ud800b"}')
+    assert surrogate.status_code == 400 and "lone surrogate" in surrogate.json()["message"]
+
+    job = {"asset": digest, "analyzers": ["technical"], "budget": 10}
+    late = post_json(client, key, "/v1/jobs", {**job, "deadline": "tomorrow"})
+    assert late.status_code == 400 and "'deadline'" in late.json()["message"]
+    assert client.get("/v1/jobs").json() == []
+    assert ledger_size(tmp_path) == size
+
+    assert post_json(client, key, "/v1/jobs", job).status_code == 200
+    lease = post_json(client, key, "/v1/tasks/lease", {"capabilities": ["technical"]}).json()
+    body = {"analyzer": "technical", "analyzer_version": "1", "insight": "technical",
+            "model": {"name": "m", "version": "1"}, "parameters_digest": digest,
+            "input": "not an object", "output_digest": digest, "output_items": 0}
+    size = ledger_size(tmp_path)
+    bad = post_json(client, key, f"/v1/leases/{lease['lease']}/result",
+                    {"entry": decision_entry(key, body), "output": {}})
+    assert bad.status_code == 400 and "'input'" in bad.json()["message"]
+    assert ledger_size(tmp_path) == size
+
+
+def test_an_unexpected_fault_is_a_json_500_with_a_reason(tmp_path: Path, admin: SigningKey,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwork.app.coordinator import Coordinator
+
+    def broken(self: Coordinator) -> list[dict[str, Any]]:
+        raise RuntimeError("a fault nobody foresaw")
+
+    monkeypatch.setattr(Coordinator, "workers", broken)
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate())
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    reply = client.get("/v1/workers")
+    assert reply.status_code == 500
+    assert reply.json()["error"] == "internal" and "RuntimeError" in reply.json()["message"]

@@ -36,15 +36,18 @@ whitespace, strings escaped as JSON requires), i.e. ::
     {"body":"sha256:e3b0...","key":"did:key:z6Mk...","method":"GET","nonce":"...","path":"/","timestamp":1700000000}
 
 The server (:class:`RequestVerifier`) checks, in this order, and refuses with a
-:class:`RequestAuthError` whose ``reason`` says why:
+:class:`RequestAuthError` whose ``reason`` says why. The first three need only the headers, so
+a server refuses an unsigned, malformed or stale request before it reads a byte of its body
+(:meth:`RequestVerifier.check_headers`); the last two need the body's SHA-256, computed while
+the body streams in (:meth:`RequestVerifier.verify_body`):
 
 1. all four headers are present (``unsigned``) and well formed (``malformed``);
 2. ``Aiwork-Key`` is an Ed25519 did:key (``bad-key``);
-3. the signature verifies over the bytes above, rebuilt from the method, request target and
+3. the timestamp lies within ``window`` seconds (default 300) of the server's clock
+   (``expired`` when older, ``future`` when newer);
+4. the signature verifies over the bytes above, rebuilt from the method, request target and
    body the server received (``bad-signature``: forged, another key, altered method, path,
    query, body, timestamp or nonce);
-4. the timestamp lies within ``window`` seconds (default 300) of the server's clock
-   (``expired`` when older, ``future`` when newer);
 5. the nonce was not seen before for that key while still inside the window (``replayed``).
    Nonces are recorded only after the signature verified, so nobody but the key holder can
    use up a key's nonces. A nonce is remembered until its timestamp leaves the window; after
@@ -77,6 +80,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiwork.canonical import canonical_bytes
@@ -102,6 +106,7 @@ __all__ = [
     "RequestAuthError",
     "RequestTimeError",
     "RequestVerifier",
+    "SignedHeaders",
     "SqliteNonceStore",
     "UnsignedRequestError",
     "new_nonce",
@@ -126,6 +131,7 @@ _TIMESTAMP_RE = re.compile(r"(0|[1-9][0-9]{0,14})")
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{22,86}")
 _SIGNATURE_RE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _METHOD_RE = re.compile(r"[A-Z][A-Z0-9_-]*")
+_SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,17 +204,24 @@ def _check_method_path(method: str, path: str) -> str:
 
 
 def signing_bytes(
-    method: str, path: str, body: bytes, *, timestamp: int, nonce: str, key: str
+    method: str, path: str, body: bytes, *, timestamp: int, nonce: str, key: str,
+    body_sha256: str | None = None,
 ) -> bytes:
-    """The exact bytes an ``aiwork request v1`` signature covers (see the module docstring)."""
+    """The exact bytes an ``aiwork request v1`` signature covers (see the module docstring).
+
+    ``body_sha256`` (lowercase hex) stands for the body when it is streamed rather than held:
+    give it instead of ``body`` (which is then ignored)."""
     upper = _check_method_path(method, path)
+    digest = hashlib.sha256(body).hexdigest() if body_sha256 is None else body_sha256
+    if not _SHA256_HEX_RE.fullmatch(digest):
+        raise MalformedAuthError("a body digest is 64 lowercase hex digits")
     envelope = {
         "method": upper,
         "path": path,
         "timestamp": timestamp,
         "nonce": nonce,
         "key": key,
-        "body": "sha256:" + hashlib.sha256(body).hexdigest(),
+        "body": "sha256:" + digest,
     }
     try:
         return SIGNING_PREFIX + canonical_bytes(envelope)
@@ -222,16 +235,20 @@ def new_nonce() -> str:
 
 
 def sign_request(
-    key: SigningKey, method: str, path: str, body: bytes, *, now: float | None = None
+    key: SigningKey, method: str, path: str, body: bytes, *, now: float | None = None,
+    body_sha256: str | None = None,
 ) -> dict[str, str]:
     """The four ``Aiwork-*`` headers that sign ``method path`` with ``body`` as ``key``.
 
     ``path`` is the request target as it will be sent: path plus ``?query`` when there is one.
+    To sign a body that is streamed (a large upload), give its SHA-256 as ``body_sha256``
+    (lowercase hex) and ``b""`` as ``body``.
     """
     timestamp = int(time.time() if now is None else now)
     nonce = new_nonce()
     did = key.did
-    message = signing_bytes(method, path, body, timestamp=timestamp, nonce=nonce, key=did)
+    message = signing_bytes(method, path, body, timestamp=timestamp, nonce=nonce, key=did,
+                            body_sha256=body_sha256)
     return {
         HEADER_KEY: did,
         HEADER_TIMESTAMP: str(timestamp),
@@ -354,6 +371,20 @@ def _decode_signature(value: str) -> bytes:
         raise MalformedAuthError(f"{HEADER_SIGNATURE} is not base64: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class SignedHeaders:
+    """A request's ``Aiwork-*`` headers, checked in form, key and time: what can be checked
+    before its body is read. :meth:`RequestVerifier.verify_body` finishes the check."""
+
+    method: str
+    path: str
+    key: str  # the caller's did:key, not yet proven
+    timestamp: int
+    nonce: str
+    signature: bytes
+    public_key: bytes
+
+
 class RequestVerifier:
     """Checks ``aiwork request v1`` signatures (see the module docstring) and refuses replays.
 
@@ -382,6 +413,15 @@ class RequestVerifier:
         ``path`` is the raw request target as received (path and ``?query``, undecoded).
         """
         now = time.time() if now is None else now
+        signed = self.check_headers(method, path, headers, now=now)
+        return self.verify_body(signed, hashlib.sha256(body).hexdigest(), now=now)
+
+    def check_headers(
+        self, method: str, path: str, headers: Mapping[str, str], *, now: float | None = None
+    ) -> SignedHeaders:
+        """Checks 1 to 3 of the module docstring, from the headers alone: run them before
+        reading the body. Raises a :class:`RequestAuthError`."""
+        now = time.time() if now is None else now
         lowered = {name.lower(): value for name, value in headers.items()}
         values = {name: lowered.get(name.lower()) for name in _HEADERS}
         missing = [name for name, value in values.items() if value is None]
@@ -397,6 +437,7 @@ class RequestVerifier:
         timestamp = int(stamp)
         _decode_nonce(nonce)
         signature = _decode_signature(signature_b64)
+        upper = _check_method_path(method, path)
 
         if len(did) > _MAX_DID_CHARS:
             raise BadKeyError(f"{HEADER_KEY} is too long to be an Ed25519 did:key")
@@ -404,15 +445,6 @@ class RequestVerifier:
             public_key = public_key_from_did(did)
         except SignatureError as exc:
             raise BadKeyError(f"{HEADER_KEY}: {exc}") from exc
-
-        message = signing_bytes(method, path, body, timestamp=timestamp, nonce=nonce, key=did)
-        try:
-            verify_signature(public_key, message, signature)
-        except SignatureError as exc:
-            raise BadRequestSignatureError(
-                f"request signature does not verify for {did} (forged, made with another key,"
-                " or the method, path, query or body was altered)"
-            ) from exc
 
         if now - timestamp > self.window:
             raise RequestTimeError(
@@ -428,10 +460,29 @@ class RequestVerifier:
                 reason="future",
                 hint="check the client's clock",
             )
+        return SignedHeaders(upper, path, did, timestamp, nonce, signature, public_key)
 
-        if not self.nonces.remember(did, nonce, expires_at=timestamp + self.window, now=now):
+    def verify_body(
+        self, signed: SignedHeaders, body_sha256: str, *, now: float | None = None
+    ) -> str:
+        """Checks 4 and 5 of the module docstring, once the body's SHA-256 (lowercase hex) is
+        known: return the caller's did, or raise a :class:`RequestAuthError`."""
+        now = time.time() if now is None else now
+        did = signed.key
+        message = signing_bytes(signed.method, signed.path, b"", timestamp=signed.timestamp,
+                                nonce=signed.nonce, key=did, body_sha256=body_sha256)
+        try:
+            verify_signature(signed.public_key, message, signed.signature)
+        except SignatureError as exc:
+            raise BadRequestSignatureError(
+                f"request signature does not verify for {did} (forged, made with another key,"
+                " or the method, path, query or body was altered)"
+            ) from exc
+
+        if not self.nonces.remember(did, signed.nonce, expires_at=signed.timestamp + self.window,
+                                    now=now):
             raise ReplayedRequestError(
-                f"request replayed: {did} already used nonce {nonce} within the last"
+                f"request replayed: {did} already used nonce {signed.nonce} within the last"
                 f" {self.window} s",
                 hint="use a fresh random Aiwork-Nonce for every request",
             )

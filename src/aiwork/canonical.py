@@ -55,15 +55,44 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(data: str | bytes, *, what: str = "input") -> Any:
-    """Parse strict JSON: no duplicate keys, no NaN/Infinity. Errors name ``what``."""
+    """Parse strict JSON (I-JSON, RFC 7493): no duplicate keys, no NaN/Infinity, no lone
+    surrogates (``"\\ud800"`` is not text: it could never be stored, signed or shown).
+    Errors name ``what``."""
     try:
-        return json.loads(
+        value = json.loads(
             data, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
     except MalformedJSONError as exc:
         raise MalformedJSONError(f"{what}: {exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedJSONError(f"{what} is not valid JSON: {exc}") from exc
+    suspect = (_SURROGATE_ESCAPE_BYTES.search(data) if isinstance(data, bytes)
+               else _SURROGATE_ESCAPE_TEXT.search(data))
+    if suspect is not None and _holds_lone_surrogate(value):
+        raise MalformedJSONError(
+            f"{what} holds a lone surrogate (a \\ud800 to \\udfff escape not in a pair)")
+    return value
+
+
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_canonical(data: bytes, *, what: str = "input") -> Any:

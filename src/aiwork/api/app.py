@@ -8,20 +8,16 @@ nor does a witness's cosignature of a checkpoint, which authenticates itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
+import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from aiwork.app.accounts import InsufficientCreditsError
 from aiwork.app.coordinator import Coordinator
@@ -33,6 +29,7 @@ from aiwork.app.ledger import open_ledger
 from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
                                   UnknownLibraryError)
 from aiwork.app.process import EXPORTS, export_files, open_store
+from aiwork.api.guard import MAX_JSON_BYTES, RequestGuard, json_object, read_bounded
 from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
                          UnsignedRequestError)
 from aiwork.config import blobs_path
@@ -43,10 +40,14 @@ from aiwork.quality.reputation import ReputationPolicy
 from aiwork.ledger.log import Log
 from aiwork.store.blobs import BlobStore
 
-__all__ = ["MAX_UPLOAD_BYTES", "ServerSettings", "create_app"]
+__all__ = ["MAX_JSON_BYTES", "MAX_RESULT_BYTES", "MAX_UPLOAD_BYTES", "ServerSettings",
+           "create_app"]
 
 #: Largest upload accepted, in bytes (2 GiB). Override with ServerSettings.max_upload_bytes.
 MAX_UPLOAD_BYTES = 2 << 30
+
+#: Largest result a worker submits (8 MiB of JSON: a long video's transcript and shots).
+MAX_RESULT_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ServerSettings:
     open_registration: bool = False
     admin: str | None = None  # a did granted admin at start
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    max_json_bytes: int = MAX_JSON_BYTES  # any other request body
     price: int = 1  # credits a worker earns per accepted task replica
     gold_rate: float = 0.0  # share of leases that first mix in a gold task
     reputation: ReputationPolicy = ReputationPolicy()
@@ -137,6 +139,17 @@ def _whole(data: dict[str, Any], name: str, default: int | None) -> int | None:
     return value
 
 
+def _time(data: dict[str, Any], name: str) -> float | None:
+    """An optional point in time: Unix seconds, a finite number, or absent / null."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if (not isinstance(value, int | float) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise InputError(f"{name!r} must be a time in Unix seconds (a number), not {value!r}")
+    return float(value)
+
+
 def _query_whole(request: Request, name: str, default: int | None) -> int | None:
     """A whole-number query parameter (0 or more), or ``default`` when absent."""
     text = request.query_params.get(name)
@@ -145,12 +158,6 @@ def _query_whole(request: Request, name: str, default: int | None) -> int | None
     if not text.isdigit() or len(text) > 18:
         raise InputError(f"query parameter {name!r} must be a whole number, not {text!r}")
     return int(text)
-
-
-def _raw_target(request: Request) -> str:
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string") or b""
-    return raw.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -206,25 +213,36 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return JSONResponse({"error": "bad-request", "message": exc.diagnostics()},
                             status_code=400)
 
-    async def caller(request: Request, body: bytes) -> str:
-        return state.verifier().verify(request.method, _raw_target(request), body,
-                                       dict(request.headers))
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        # Anything else is a fault of the coordinator, not of the request: the caller gets a
+        # JSON reason, never a bare 500, and the server still logs the traceback (Starlette
+        # re-raises the exception to the server after this answer).
+        return JSONResponse({"error": "internal",
+                             "message": f"the coordinator failed on this request "
+                                        f"({type(exc).__name__}); its log has the details"},
+                            status_code=500)
 
-    async def json_body(request: Request, body: bytes) -> dict[str, Any]:
-        from aiwork.canonical import parse_json
+    def require(did: str, roles: tuple[str, ...]) -> None:
+        state.identities().require(did, *roles)
 
-        value = parse_json(body, what="request body")
-        if not isinstance(value, dict):
-            raise InputError("request body must be a JSON object")
-        return value
+    # Every signed route reads its request through the guard: headers, role and declared
+    # length are checked before the body is read (see aiwork.api.guard).
+    guard = RequestGuard(state.verifier, require)
+    json_limit = settings.max_json_bytes
+
+    async def signed_json(request: Request, *roles: str) -> tuple[str, dict[str, Any]]:
+        return await guard.json(request, *roles, limit=json_limit)
+
+    async def caller(request: Request, *roles: str) -> str:
+        """The signed caller of a request whose body (if any) is not used."""
+        return (await guard.body(request, *roles, limit=json_limit)).did
 
     # -- identities -----------------------------------------------------------------------
 
     @app.post("/v1/identities", summary="Ask for a role for the signing identity")
     async def register(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        data = await json_body(request, body)
+        did, data = await signed_json(request)
         role = str(data.get("role", ""))
         with state.lock:
             before = state.identities().status(did).get(role)
@@ -241,9 +259,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/admin/approve", summary="Grant a role (admin only)")
     async def approve(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        admin = await caller(request, body)
-        data = await json_body(request, body)
+        admin, data = await signed_json(request, "admin")
         did, role = str(data.get("did", "")), str(data.get("role", ""))
         with state.lock:
             before = state.identities().status(did).get(role)
@@ -254,10 +270,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/admin/credits", summary="Grant credits to an account (admin only)")
     async def grant(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        admin = await caller(request, body)
-        state.identities().require(admin, "admin")
-        data = await json_body(request, body)
+        admin, data = await signed_json(request, "admin")
         amount = _whole(data, "amount", None)
         if amount is None:
             raise InputError("'amount' is missing: how many credits to grant")
@@ -279,25 +292,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.put("/v1/blobs/{digest}", summary="Upload media by its sha256 (requester or worker)")
     async def upload(digest: str, request: Request) -> dict[str, Any]:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
-            raise TooLargeError(f"upload of {length} bytes is over the limit of "
-                                f"{settings.max_upload_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_upload_bytes:
-                raise TooLargeError(f"upload is over the limit of {settings.max_upload_bytes} bytes")
-        data = bytes(body)
-        did = await caller(request, data)
-        state.identities().require(did, "requester", "worker", "admin")
-        actual = "sha256:" + hashlib.sha256(data).hexdigest()
-        if actual != digest:
-            raise InputError(f"uploaded bytes have digest {actual}, not {digest}")
-        state.blobs.path(digest)  # validates the digest's form
-        with _temp_file(state.blobs.root, data) as path:
-            stored = state.blobs.put_file(path)
-        return {"digest": stored, "size": len(data)}
+        state.blobs.path(digest)  # the digest's form, before anything else
+        # Streamed to a temporary file beside the blobs while hashed; renamed into place only
+        # once the signature over the whole body verified and the bytes hash to the digest.
+        with state.blobs.incoming() as incoming:
+            await guard.stream(request, incoming.write, "requester", "worker", "admin",
+                               limit=settings.max_upload_bytes)
+            stored = incoming.commit(digest)
+        return {"digest": stored, "size": incoming.size}
 
     @app.get("/v1/blobs/{digest}", summary="Download media by digest (signed for media of a "
              "sensitive library)")
@@ -315,23 +317,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     f"blob {digest} belongs to the sensitive library {sensitive[0]}: only a"
                     " signed request by one of its readers, or by a worker leasing a task"
                     " over it, gets it")
-            did = await caller(request, b"")
+            did = await caller(request)
             roles = state.identities().roles(did)
             if not (any(library.may_read(did, roles) for library in libraries)
                     or coordinator.market.leases_asset(did, digest, time.time())):
                 raise RoleError(f"{did} may not fetch {digest}: it belongs to the sensitive"
                                 f" library {sensitive[0]}",
                                 hint="its owner adds readers with POST /v1/libraries/ID/readers")
-        return Response(state.blobs.get(digest), media_type="application/octet-stream")
+        # Streamed from disk, with HTTP Range requests (a video player seeks).
+        return FileResponse(state.blobs.path(digest), media_type="application/octet-stream")
 
     # -- jobs -------------------------------------------------------------------------------
 
     @app.post("/v1/jobs", summary="Submit a job over uploaded media (requester)")
     async def submit_job(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "requester")
-        data = await json_body(request, body)
+        did, data = await signed_json(request, "requester")
         analyzers = data.get("analyzers")
         if not isinstance(analyzers, list) or not all(isinstance(a, str) for a in analyzers):
             raise InputError("'analyzers' must be a list of analyzer names")
@@ -342,7 +342,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             job = state.coordinator().submit_job(
                 did, str(data.get("asset", "")), analyzers,
                 redundancy=_whole(data, "redundancy", 1) or 0, budget=_whole(data, "budget", None),
-                deadline=data.get("deadline"), now=time.time(), library=library)
+                deadline=_time(data, "deadline"), now=time.time(), library=library)
         return state.coordinator().progress(job.id)
 
     @app.get("/v1/jobs", summary="List jobs and their progress")
@@ -371,7 +371,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     async def signed_reader(request: Request, why: str) -> str:
         try:
-            return await caller(request, await request.body())
+            return await caller(request)
         except UnsignedRequestError as exc:
             raise UnsignedRequestError(
                 f"{why}: reads are signed requests that state a purpose "
@@ -419,10 +419,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/libraries", summary="Create a library: {name, sensitive} (requester)")
     async def create_library(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "requester")
-        data = await json_body(request, body)
+        did, data = await signed_json(request, "requester")
         name, sensitive = data.get("name"), data.get("sensitive", False)
         if not isinstance(name, str) or not isinstance(sensitive, bool):
             raise InputError("give 'name' (text) and 'sensitive' (true or false)")
@@ -443,9 +440,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.patch("/v1/libraries/{library_id}",
                summary="Make a library sensitive or not: {sensitive} (its owner)")
     async def update_library(library_id: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        sensitive = (await json_body(request, body)).get("sensitive")
+        did, data = await signed_json(request)
+        sensitive = data.get("sensitive")
         if not isinstance(sensitive, bool):
             raise InputError("'sensitive' must be true or false")
         with state.lock:
@@ -455,9 +451,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/libraries/{library_id}/readers",
               summary="Let an identity read a sensitive library: {did} (its owner)")
     async def add_reader(library_id: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        reader = (await json_body(request, body)).get("did")
+        did, data = await signed_json(request)
+        reader = data.get("did")
         if not isinstance(reader, str):
             raise InputError("'did' must be the reader's did:key")
         with state.lock:
@@ -469,7 +464,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                      "checkpoint (signed by its owner, an auditor or an admin); paged by "
                      "`from` (a read's seq), `limit` and `size` (the first page's checkpoint)")
     async def library_access(library_id: str, request: Request) -> dict[str, Any]:
-        did = await caller(request, await request.body())
+        did = await caller(request)
         libraries = state.coordinator().libraries
         libraries.check_manage(library_id, did, state.identities().roles(did))
         start = _query_whole(request, "from", 0) or 0
@@ -484,9 +479,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/review/next", summary="Take the next review item (expert)")
     async def review_next(request: Request) -> Response:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "expert")
+        did = await caller(request, "expert")
         with state.lock:
             review = state.coordinator().review
             item = review.next_item(did)
@@ -497,7 +490,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/v1/review/items/{item_id}", summary="A review item assigned to you (expert)")
     async def review_item(item_id: str, request: Request) -> dict[str, Any]:
-        did = await caller(request, b"")
+        did = await caller(request)
         review = state.coordinator().review
         if not review.assigned(item_id, did):
             raise ReviewRefused(f"item {item_id} is not assigned to {did}", status=403)
@@ -506,10 +499,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/review/items/{item_id}/verdict",
               summary="Submit a signed human.verdict on an item assigned to you (expert)")
     async def review_verdict(item_id: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "expert")
-        entry = (await json_body(request, body)).get("entry")
+        did, data = await signed_json(request, "expert")
+        entry = data.get("entry")
         if not isinstance(entry, str):
             raise InputError("'entry' must be the signed human.verdict entry, as a string")
         with state.lock:
@@ -521,9 +512,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/identities/owned", summary="Declare worker keys you control (expert)")
     async def declare_owned(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        keys = (await json_body(request, body)).get("keys")
+        did, data = await signed_json(request)
+        keys = data.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise InputError("'keys' must be a list of the worker dids you control")
         for key in keys:
@@ -557,10 +547,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.put("/v1/review/rules/{insight}", summary="Change an insight's routing rules (admin)")
     async def set_review_rules(insight: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "admin")
-        data = await json_body(request, body)
+        _, data = await signed_json(request, "admin")
         with state.lock:
             return state.coordinator().review.set_rules(insight, data).model_dump()
 
@@ -568,10 +555,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
               summary="Advertise the analyzers, models and weight digests a worker runs; "
                       "with `leases`, the leases it still holds (its others are released)")
     async def advertise(request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "worker")
-        data = await json_body(request, body)
+        did, data = await signed_json(request, "worker")
         with state.lock:
             return state.coordinator().advertise(did, data.get("analyzers"),
                                                  data.get("leases"), time.time())
@@ -582,10 +566,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/tasks/lease", summary="Lease a task replica (worker)")
     async def lease_task(request: Request) -> Response:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "worker")
-        capabilities = (await json_body(request, body)).get("capabilities", [])
+        did, data = await signed_json(request, "worker")
+        capabilities = data.get("capabilities", [])
         if not isinstance(capabilities, list):
             raise InputError("'capabilities' must be a list of analyzer names")
         with state.lock:
@@ -599,8 +581,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/leases/{lease_id}/heartbeat", summary="Extend a live lease (worker)")
     async def heartbeat(lease_id: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
+        did = await caller(request, "worker")
         with state.lock:
             lease = state.coordinator().market.heartbeat(lease_id, did, time.time(),
                                                          settings.lease_seconds)
@@ -608,10 +589,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/leases/{lease_id}/result", summary="Submit a signed result (worker)")
     async def submit_result(lease_id: str, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        did = await caller(request, body)
-        state.identities().require(did, "worker")
-        data = await json_body(request, body)
+        did, data = await guard.json(request, "worker",
+                                     limit=max(json_limit, MAX_RESULT_BYTES))
         entry = data.get("entry")
         if not isinstance(entry, str):
             raise InputError("'entry' must be the signed ai.decision entry, as a string")
@@ -633,13 +612,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
               summary="Add a configured witness's cosignature of a checkpoint this log signed "
                       "(self-authenticating: no request signature)")
     async def add_cosignature(request: Request) -> dict[str, Any]:
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_COSIGNATURE_BYTES:
-                raise TooLargeError(f"a cosignature request is at most {MAX_COSIGNATURE_BYTES} "
-                                    "bytes")
-        data = await json_body(request, bytes(body))
+        body, _ = await read_bounded(request, MAX_COSIGNATURE_BYTES, what="cosignature request")
+        data = json_object(body)
         size, line = _whole(data, "size", None), data.get("cosignature")
         note = data.get("checkpoint")
         if size is None or not isinstance(line, str) or not isinstance(note, str | None):
@@ -666,16 +640,3 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return state.log().consistency_proof(first, second).to_json()
 
     return app
-
-
-@contextmanager
-def _temp_file(folder: Path, data: bytes) -> Iterator[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".upload-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
-

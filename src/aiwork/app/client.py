@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-
 import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -50,8 +51,12 @@ class CoordinatorClient:
             if self.key is None:
                 raise ConfigError("this request must be signed: give --key KEYFILE")
             headers.update(sign_request(self.key, method, path, body))
+        return self._send(method, path, body, headers)
+
+    def _send(self, method: str, path: str, content: bytes | Iterable[bytes],
+              headers: dict[str, str]) -> httpx.Response:
         try:
-            reply = self.http.request(method, path, content=body, headers=headers)
+            reply = self.http.request(method, path, content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
                                    f"{exc}") from exc
@@ -80,3 +85,31 @@ class CoordinatorClient:
         self.request("PUT", f"/v1/blobs/{digest}", data,
                      content_type="application/octet-stream")
         return digest
+
+    def upload_stream(self, chunks: Iterable[bytes], digest: str, size: int) -> str:
+        """Store ``size`` bytes, given in pieces, whose sha256 is ``digest`` (computed
+        beforehand: the signature covers it); the bytes are never all held in memory."""
+        if self.key is None:
+            raise ConfigError("this request must be signed: give --key KEYFILE")
+        path = f"/v1/blobs/{digest}"
+        headers = sign_request(self.key, "PUT", path, b"",
+                               body_sha256=digest.removeprefix("sha256:"))
+        headers.update({"content-type": "application/octet-stream",
+                        "content-length": str(size)})
+        self._send("PUT", path, chunks, headers)
+        return digest
+
+    def upload_file(self, path: Path) -> str:
+        """Store the file at ``path`` (hashed, then streamed); return its digest."""
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+
+        def pieces() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    yield block
+
+        return self.upload_stream(pieces(), "sha256:" + digest.hexdigest(),
+                                  path.stat().st_size)

@@ -318,6 +318,7 @@ class Coordinator:
             raise ResultRefused(f"the decision is signed by {entry.author}, not by {worker}")
         if entry.kind != "ai.decision/v1":
             raise ResultRefused(f"a result carries an ai.decision entry, not {entry.kind}")
+        self.log.kinds.get(entry.kind).validate_body(body)  # its shape, before any field is read
         if body.get("analyzer") != lease.analyzer:
             raise ResultRefused(f"the lease is for {lease.analyzer}, the decision for "
                                 f"{body.get('analyzer')}")

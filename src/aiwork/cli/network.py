@@ -250,7 +250,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
         jobs = []
         for path in expand_inputs(videos):
             facts = probe(path)
-            digest = client.upload(path.read_bytes())
+            digest = client.upload_file(path)
             job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
                                            "redundancy": redundancy, "budget": budget,
                                            "library": library})

@@ -1,6 +1,8 @@
 """Content-addressed blob storage in a local folder: ``<root>/sha256/ab/cdef...``.
 
 Media and large outputs never enter the ledger: entries carry their sha256, blobs live here.
+The folders are created readable by their owner only (0700), the blobs likewise (0600): a
+blob of a sensitive library is no one else's business on a shared machine.
 """
 
 from __future__ import annotations
@@ -8,11 +10,74 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from aiwork.errors import InputError, IntegrityError
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobStore", "IncomingBlob", "private_folder"]
+
+_FOLDER_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by its owner only; return it. A folder
+    that already exists keeps its mode."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=_FOLDER_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(folder, _FOLDER_MODE)  # mkdir's mode is cut by the umask; this is not
+    return path
+
+
+class IncomingBlob:
+    """A blob being received: bytes are written to a temporary file in the store's folder and
+    hashed as they come; :meth:`commit` renames the file into place if its digest is the one
+    expected. Made by :meth:`BlobStore.incoming`, which deletes the file unless committed."""
+
+    def __init__(self, store: BlobStore, handle: BinaryIO, path: Path) -> None:
+        self._store = store
+        self._handle = handle
+        self._hash = hashlib.sha256()
+        self.path = path
+        self.size = 0
+        self.committed = False
+
+    def write(self, chunk: bytes) -> None:
+        self._handle.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def commit(self, expected: str) -> str:
+        """Store the bytes received under ``expected`` if they hash to it (else
+        :class:`InputError`, and nothing is stored); return the digest."""
+        target = self._store.path(expected)
+        actual = self.digest
+        if actual != expected:
+            raise InputError(f"uploaded bytes have digest {actual}, not {expected}")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if not target.exists():
+            private_folder(target.parent)
+            os.replace(self.path, target)
+            self.committed = True
+        return actual
 
 
 class BlobStore:
@@ -34,6 +99,22 @@ class BlobStore:
         except FileNotFoundError:
             raise InputError(f"blob {digest} is not in {self.root}") from None
 
+    @contextmanager
+    def incoming(self) -> Iterator[IncomingBlob]:
+        """A blob to receive in pieces, bounded in memory whatever its size (see
+        :class:`IncomingBlob`); its temporary file is gone when the block ends, stored or
+        not."""
+        private_folder(self.root)
+        fd, name = tempfile.mkstemp(prefix=".upload-", dir=self.root)  # mode 0600
+        handle = os.fdopen(fd, "wb")
+        blob = IncomingBlob(self, handle, Path(name))
+        try:
+            yield blob
+        finally:
+            handle.close()
+            if not blob.committed:
+                blob.path.unlink(missing_ok=True)
+
     def put_file(self, source: Path) -> str:
         """Copy ``source`` in; return its digest. Idempotent; written atomically."""
         digest = hashlib.sha256()
@@ -43,9 +124,12 @@ class BlobStore:
         name = "sha256:" + digest.hexdigest()
         target = self.path(name)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(target.parent)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            shutil.copyfile(source, tmp)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+            os.fchmod(fd, _FILE_MODE)  # a leftover of a crashed copy kept its own mode
+            with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
             os.replace(tmp, target)
         return name
 
