@@ -66,3 +66,25 @@ def test_labels_and_exact_facts() -> None:
     ocr = [{"text": "BREAKING NEWS", "instances": [{"start": 1, "end": 5}]}]
     assert agreement("ocr", ocr, [{"text": "breaking  news", "instances": [{"start": 1, "end": 5}]}]) == 1.0
     assert agreement("ocr", ocr, [{"text": "WEATHER", "instances": [{"start": 20, "end": 25}]}]) == 0.0
+
+
+def with_keyframes(items: list[dict[str, Any]], *digits: str) -> list[dict[str, Any]]:
+    return [{**item, "keyframe": {"time": item["instances"][0]["start"],
+                                  "file": f"keyframes/shot-{n:04d}.jpg",
+                                  "digest": "sha256:" + d * 64}}
+            for n, (item, d) in enumerate(zip(items, digits, strict=True))]
+
+
+def test_results_that_write_other_files_do_not_agree_whatever_their_cuts() -> None:
+    honest = with_keyframes(shots(0, 5, 12), "a", "b", "c")
+    assert agrees("shots", honest, with_keyframes(shots(0, 5, 12), "a", "b", "c"))
+    other_bytes = with_keyframes(shots(0, 5, 12), "a", "b", "f")  # same cuts, other frame
+    assert agreement("shots", honest, other_bytes) < 1.0
+    assert not agrees("shots", honest, other_bytes)
+    renamed = [dict(item) for item in honest]
+    renamed[2] = {**renamed[2], "keyframe": {**renamed[2]["keyframe"], "file": "keyframes/x.sh"}}
+    assert not agrees("shots", honest, renamed)
+    assert not agrees("shots", honest, shots(0, 5, 12))  # a result without keyframes
+    # A gold answer states cut times only: its comparison leaves keyframes out.
+    assert agrees("shots", honest, shots(0, 5, 12), files=False)
+    assert agreement("shots", honest, shots(0, 5, 12), files=False) == 1.0

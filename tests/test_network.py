@@ -22,7 +22,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 
-from .conftest import free_port, make_two_scene_clip
+from .conftest import free_port, make_two_scene_clip, running_coordinator
 
 ANALYZERS = ["technical", "shots"]
 
@@ -38,6 +38,30 @@ class DishonestWorker(Worker):
             output = {**output, "duration": 999.0, "width": 1}
         body = dict(Entry.from_bytes(entry_bytes).body)
         body["output_digest"] = output_digest(normalize(body["insight"], output))
+        return sign_entry(self.key, "ai.decision", body).to_bytes(), output
+
+
+class RenamingWorker(Worker):
+    """Signs a shots result whose keyframes it renamed (``name``) or replaced by other bytes
+    it uploads (``swap``): a consistent, correctly signed lie about what lands on disk."""
+
+    name: str | None = None
+    swap: bytes | None = None
+
+    def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+        entry_bytes, output = super().work(lease)
+        if lease["analyzer"] != "shots":
+            return entry_bytes, output
+        frame: dict[str, Any] = {}
+        if self.name is not None:
+            frame["file"] = self.name
+        if self.swap is not None:  # kept like a real keyframe: it travels with the result
+            other = self.home / "other.jpg"
+            other.write_bytes(self.swap)
+            frame["digest"] = self.processor.blobs.put_file(other)
+        output = [{**shot, "keyframe": {**shot["keyframe"], **frame}} for shot in output]
+        body = dict(Entry.from_bytes(entry_bytes).body)
+        body["output_digest"] = output_digest(output)
         return sign_entry(self.key, "ai.decision", body).to_bytes(), output
 
 
@@ -430,3 +454,64 @@ def test_a_finished_result_survives_the_coordinator_going_away(tmp_path: Path,
         state = log.db.conn.execute("SELECT state FROM market_leases WHERE id = ?",
                                     (held,)).fetchone()
     assert state == ("submitted",)  # the very lease of the result kept across the outage
+
+
+def test_keyframes_named_outside_the_output_folder_are_refused_and_nothing_recorded(
+        tmp_path: Path, clip: Path) -> None:
+    """A real coordinator process; a worker whose signed shots result names its keyframes
+    ``../../x.sh``, an absolute path...: each is a 400 and the ledger does not move."""
+    home = tmp_path / "coordinator"
+    requester, worker_key = SigningKey.generate(), SigningKey.generate()
+    with running_coordinator(home, "--open-registration", "--starting-credits", "100") as url, \
+            CoordinatorClient(url, requester) as req, \
+            CoordinatorClient(url, worker_key) as client:
+        req.post("/v1/identities", {"role": "requester"})
+        client.post("/v1/identities", {"role": "worker"})
+        digest = req.upload(clip.read_bytes())
+        job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"], "redundancy": 1,
+                                    "budget": 10})
+        worker = RenamingWorker(client, worker_key, tmp_path / "w", ["shots"])
+        worker.advertise()
+        lease = client.request("POST", "/v1/tasks/lease",
+                               json.dumps({"capabilities": ["shots"]}).encode()).json()
+        with Log.open(home / "aiwork.db") as log:
+            before = log.size
+        for name in ["../../x.sh", "/tmp/x.sh", "keyframes/../../x.sh", "keyframes/.bashrc",
+                     "keyframes/a\\..\\x.sh", "keyframes/shot\x00.jpg", "keyframes/" + "a" * 200]:
+            worker.name = name
+            entry, output = worker.work(lease)
+            with pytest.raises(CoordinatorError) as refused:
+                client.post(f"/v1/leases/{lease['lease']}/result",
+                            {"entry": entry.decode(), "output": output})
+            assert refused.value.status == 400 and "keyframe" in str(refused.value), name
+        with Log.open(home / "aiwork.db") as log:
+            assert log.size == before  # nothing recorded
+        replicas = req.get(f"/v1/jobs/{job['id']}").json()["replicas"]
+        assert replicas["leased"] == 1 and replicas["submitted"] == 0
+        worker.name = None  # the same lease takes the honest result
+        entry, output = worker.work(lease)
+        client.post(f"/v1/leases/{lease['lease']}/result",
+                    {"entry": entry.decode(), "output": output})
+        assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+        worker.close()
+    assert not (tmp_path / "x.sh").exists()
+
+
+def test_replicas_that_agree_on_cuts_but_not_on_keyframes_do_not_agree(tmp_path: Path,
+                                                                        clip: Path) -> None:
+    """One replica names the same cuts but other keyframe bytes: no agreement, so a third
+    worker is asked and its keyframes (the honest ones) are what the requester gets."""
+    _, app, req, _, job = _setup(tmp_path, clip, analyzers=["shots"], redundancy=2)
+    key = SigningKey.generate()
+    client_for(app, key).post("/v1/identities", {"role": "worker"})
+    swapped = RenamingWorker(client_for(app, key), key, tmp_path / "swap", ["shots"])
+    swapped.swap = b"\xff\xd8 not the frame the video shows"
+    honest = [_worker(app, tmp_path, f"h{n}", ["shots"]) for n in range(2)]
+    assert swapped.run_once() and honest[0].run_once()
+    progress = req.get(f"/v1/jobs/{job['id']}").json()
+    assert progress["state"] == "open" and progress["replicas"].get("queued") == 1
+    assert honest[1].run_once()
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    shots = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]["shots"]
+    mine = honest[1].processor.catalog.results(progress["asset"])["shots"].output
+    assert [s["keyframe"] for s in shots] == [s["keyframe"] for s in mine]

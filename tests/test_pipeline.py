@@ -93,6 +93,43 @@ def test_outputs_follow_the_published_layout(tmp_path: Path, clip: Path) -> None
     assert (folder / "captions.srt").exists()
 
 
+def test_the_writer_refuses_a_name_outside_the_output_folder(tmp_path: Path,
+                                                            clip: Path) -> None:
+    """Even metadata that got past the schema writes nothing outside its folder: every name is
+    resolved under it first, and a symbolic link planted there is not followed."""
+    from aiwork.app.process import write_outputs
+    from aiwork.errors import UnsafeNameError
+
+    with processor(tmp_path / "store.db", ["technical", "shots"]) as proc:
+        report = proc.process(clip)
+        md = report.metadata
+        assert md is not None and md.shots[0].keyframe is not None
+        victim = tmp_path / "victim"
+        for name in ["../../victim/x.sh", str(victim / "x.sh"), "keyframes/../../x.sh",
+                     "keyframes/\x00.jpg", ".."]:
+            frame = md.shots[0].keyframe.model_copy(update={"file": name})  # not validated
+            bad = md.model_copy(update={"shots": [md.shots[0].model_copy(
+                update={"keyframe": frame})]})
+            folder = tmp_path / "out" / "scenes"
+            with pytest.raises(UnsafeNameError):
+                write_outputs(bad, folder, proc.blobs.get)
+            assert not folder.exists(), name  # refused before anything was written
+        assert not victim.exists() and not (tmp_path / "x.sh").exists()
+
+        victim.mkdir()
+        planted = tmp_path / "out2" / "scenes"
+        planted.mkdir(parents=True)
+        (planted / "keyframes").symlink_to(victim)
+        with pytest.raises(UnsafeNameError, match="outside"):
+            write_outputs(md, planted, proc.blobs.get)
+        assert list(victim.iterdir()) == []
+        (planted / "keyframes").unlink()
+        (planted / "metadata.json").symlink_to(victim / "m.json")
+        with pytest.raises(UnsafeNameError, match="outside"):
+            write_outputs(md, planted, proc.blobs.get)
+        assert list(victim.iterdir()) == []
+
+
 def test_resume_runs_only_what_is_missing(tmp_path: Path, clip: Path) -> None:
     db = tmp_path / "store.db"
     with processor(db, ["technical", "shots"]) as proc:

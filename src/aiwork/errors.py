@@ -7,7 +7,9 @@ user can act on, and is printed by the CLI as one line (exit status 1)::
     ├── ConfigError              a setting or path is wrong
     ├── InputError               what the user gave cannot be used
     │   ├── MalformedJSONError   not JSON, duplicate keys, not canonical (RFC 8785)
-    │   └── TooLargeError        over a documented size limit
+    │   ├── TooLargeError        over a documented size limit
+    │   └── UnsafeNameError      a name from outside is not a plain file name, or would be
+    │                            written outside its folder
     ├── KeyFileError             a key file is missing, unreadable, too open or not a key
     ├── SignatureError           a signature does not verify (forged, wrong key, altered data)
     ├── EntryError               a ledger entry is refused
@@ -43,6 +45,7 @@ __all__ = [
     "SignatureError",
     "TooLargeError",
     "UnknownKindError",
+    "UnsafeNameError",
 ]
 
 
@@ -85,6 +88,11 @@ class MalformedJSONError(InputError):
 
 class TooLargeError(InputError):
     """Input is over a documented size limit."""
+
+
+class UnsafeNameError(InputError):
+    """A name that came from outside (a keyframe's file, an output folder) is not a plain
+    file name, or would be written outside the folder it belongs in; nothing was written."""
 
 
 class KeyFileError(AiworkError):

@@ -11,7 +11,7 @@ assembled into :class:`~aiwork.model.metadata.Metadata` and, on request, written
 from __future__ import annotations
 
 import functools
-
+import hashlib
 import json
 import shutil
 import tempfile
@@ -31,13 +31,14 @@ from aiwork.app.summaries import Summaries
 from aiwork.canonical import sha256_digest
 from aiwork.config import blobs_path, default_db_path, home
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
-from aiwork.errors import AiworkError, InputError
+from aiwork.errors import AiworkError, InputError, IntegrityError
 from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.media import decode, probe, sha256_file
 from aiwork.media.probe import Probe
 from aiwork.model.metadata import Metadata
+from aiwork.model.names import MAX_NAME_CHARS, check_file_name, inside, plain_name, write_inside
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["ProcessOptions", "Processor", "Progress", "VideoReport", "VIDEO_SUFFIXES"]
@@ -173,6 +174,8 @@ class Processor:
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
         self.key = key or _worker_key()
         self.progress = progress or _Quiet()
+        #: Output folders given to the videos of this batch (see :func:`claim_folder`).
+        self.claimed: set[Path] = set()
         names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))
         self.analyzers: dict[str, Analyzer] = {}
         self.unavailable: dict[str, str] = {}
@@ -199,7 +202,9 @@ class Processor:
         try:
             self._process(path, report)
             if out is not None and report.metadata is not None:
-                report.out_dir = self.export(report.metadata, out / folder_name(path))
+                folder = claim_folder(out, folder_name(path), report.metadata.asset.digest,
+                                      self.claimed)
+                report.out_dir = self.export(report.metadata, folder)
         except AiworkError as exc:
             report.error = exc.diagnostics()
             report.status = "failed"
@@ -376,25 +381,76 @@ def export_files(metadata: Metadata) -> dict[str, str]:
     }
 
 
+def read_metadata(doc: Any, source: str) -> Metadata:
+    """A metadata document that came from elsewhere (a coordinator), checked against the
+    published schema — keyframe names included — before anything of it is used."""
+    try:
+        return Metadata.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{source}: the results do not match the metadata schema "
+                         f"({exc.error_count()} problems; {where}: {first['msg']})") from None
+
+
 def write_outputs(metadata: Metadata, folder: Path,
                   keyframe: Callable[[str], bytes]) -> Path:
     """Write the public output layout for one video: metadata.json, metadata.jsonld,
     captions.vtt, captions.srt, chapters.vtt and keyframes/ (``keyframe`` fetches a file's
-    bytes by digest)."""
+    bytes by digest; bytes that are not that digest are refused).
+
+    Every name is resolved under ``folder`` before anything is written
+    (:func:`aiwork.model.names.inside`): a keyframe file named outside it is refused, even
+    one that got past the schema, and nothing of this video is written then."""
+    files: dict[str, str | None] = dict(export_files(metadata))
+    frames = {shot.keyframe.file: shot.keyframe.digest
+              for shot in metadata.shots if shot.keyframe is not None}
+    for name in [*files, *frames]:
+        inside(folder, name)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in export_files(metadata).items():
-        (folder / name).write_text(text, encoding="utf-8")
-    for shot in metadata.shots:
-        if shot.keyframe is not None:
-            target = folder / shot.keyframe.file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(keyframe(shot.keyframe.digest))
+    for name, digest in frames.items():
+        data = keyframe(digest)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise IntegrityError(f"the bytes fetched for keyframe {name} are not {digest}")
+        write_inside(folder, name, data)
+    for name, text in files.items():
+        assert text is not None
+        write_inside(folder, name, text)
     return folder
 
 
 def folder_name(path: Path) -> str:
-    return path.stem or path.name
+    """The output folder's name for a local video: its file name without the suffix, made a
+    plain file name (see :func:`aiwork.model.names.plain_name`)."""
+    return plain_name(path.stem or path.name)
 
+
+def claim_folder(out: Path, name: str, digest: str, claimed: set[Path]) -> Path:
+    """The folder under ``out`` for one video's outputs: ``out/name``, or ``out/name-2``,
+    ``-3``... when that folder is taken — by another video of this batch (``claimed``, which
+    the folder is added to) or by another video's earlier outputs (its metadata.json names
+    another digest, or it holds no metadata.json at all). The same video goes back to its
+    own folder."""
+    base = check_file_name(name)
+    for n in range(1, 10_000):
+        candidate = inside(out, base if n == 1 else f"{base[:MAX_NAME_CHARS - 6]}-{n}")
+        if candidate in claimed:
+            continue
+        if candidate.exists() and _outputs_of(candidate) != digest:
+            continue
+        claimed.add(candidate)
+        return candidate
+    raise InputError(f"{out}: no free folder name for {name!r}")
+
+
+def _outputs_of(folder: Path) -> str | None:
+    """The asset digest a folder of outputs holds (None: not one)."""
+    try:
+        doc = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        digest = doc["asset"]["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return digest if isinstance(digest, str) else None
 
 
 def _work_root() -> Path:
@@ -407,5 +463,5 @@ def remove_work() -> None:
     shutil.rmtree(home() / "work", ignore_errors=True)
 
 
-__all__ += ["write_outputs", "folder_name", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
+__all__ += ["write_outputs", "folder_name", "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
             "stamp_decision", "unstamp_decision"]

@@ -241,9 +241,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
 
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.libraries import with_purpose
-    from aiwork.app.process import expand_inputs, folder_name, write_outputs
+    from aiwork.app.process import expand_inputs, folder_name, read_metadata, write_outputs
     from aiwork.media import probe
-    from aiwork.model.metadata import Metadata
 
     analyzers = [n.strip() for n in names.split(",") if n.strip()]
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
@@ -280,9 +279,9 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
             target = f"/v1/jobs/{job_id}/results"
             results = (client.get(with_purpose(target, purpose), signed=True) if library
                        else client.get(target)).json()["results"]
-            metadata = Metadata.model_validate({
+            metadata = read_metadata({
                 "asset": {"digest": digest, "name": path.name, "size": facts.size,
-                          "media_type": facts.media_type}, **results})
+                          "media_type": facts.media_type}, **results}, f"job {job_id}")
             if out is not None:
                 folder = write_outputs(metadata, out / folder_name(path),
                                        lambda d: client.get(f"/v1/blobs/{d}", signed=True).content)

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiwork.model.names import KeyframeFile, Sha256Digest
+
 __all__ = [
     "SCHEMA_VERSION",
     "AssetInfo",
@@ -88,8 +90,11 @@ class Technical(_Model):
 
 class Keyframe(_Model):
     time: float = Field(ge=0)
-    file: str = Field(description="path relative to the video's output folder")
-    digest: str
+    file: KeyframeFile = Field(description="keyframes/ and a plain file name (no separator, "
+                                           "no leading '.', no control character, at most 128 "
+                                           "characters): where the keyframe is in the video's "
+                                           "output folder")
+    digest: Sha256Digest = Field(description="sha256 of the keyframe's bytes")
 
 
 class Shot(_Item):

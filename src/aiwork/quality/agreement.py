@@ -5,6 +5,11 @@ languages; cut times matched within a tolerance for shots and chapters; 1 - word
 for transcripts; time-overlap (temporal IoU) for face presence and audio events; label sets
 (Jaccard) for tags and keywords; text plus time overlap for on-screen text. Inputs are the
 published item values (``decision`` fields are ignored).
+
+What becomes a file of its own on a requester's disk — a shot's keyframe, its name and its
+bytes' digest — is never a matter of tolerance: two results agree only when they name the
+same files with the same digests (:func:`written_files`), whatever their other measure says,
+so a replica that matches the cut times cannot slip in other keyframes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 
 from aiwork.canonical import canonical_bytes
 
-__all__ = ["AGREEMENT_THRESHOLDS", "CUT_TOLERANCE", "agreement", "agrees", "word_error_rate"]
+__all__ = ["AGREEMENT_THRESHOLDS", "CUT_TOLERANCE", "agreement", "agrees", "word_error_rate",
+           "written_files"]
 
 #: Cuts (and chapter boundaries) this close count as the same.
 CUT_TOLERANCE = 0.2
@@ -147,12 +153,41 @@ _MEASURES: dict[str, Callable[[Any, Any], float]] = {
 }
 
 
-def agreement(insight: str, a: Any, b: Any) -> float:
-    """How far two results of ``insight`` agree, from 0 (not at all) to 1 (the same)."""
+def written_files(insight: str, value: Any) -> list[tuple[str, str]]:
+    """The files a result has written to a requester's output folder, beside the text
+    exports: ``(name, digest)`` pairs, in order (a shot's keyframe)."""
+    if insight != "shots" or not isinstance(value, list):
+        return []
+    files = []
+    for item in value:
+        frame = item.get("keyframe") if isinstance(item, dict) else None
+        if isinstance(frame, dict):
+            files.append((str(frame.get("file")), str(frame.get("digest"))))
+    return files
+
+
+def _same_files(insight: str, a: Any, b: Any) -> float:
+    fa, fb = written_files(insight, a), written_files(insight, b)
+    return 1.0 if fa == fb else _jaccard(set(fa), set(fb)) * 0.99
+
+
+def agreement(insight: str, a: Any, b: Any, *, files: bool = True) -> float:
+    """How far two results of ``insight`` agree, from 0 (not at all) to 1 (the same).
+
+    With ``files`` (the default) the files they would write count too: results naming other
+    keyframes score at most the share of keyframes they have in common, and below 1.
+    ``files=False`` compares with an answer that names no files (a gold task's)."""
     a, b = _strip(a), _strip(b)
     measure = _MEASURES.get(insight, _exact)
-    return round(max(0.0, min(1.0, measure(a, b))), 4)
+    score = measure(a, b)
+    if files:
+        score = min(score, _same_files(insight, a, b))
+    return round(max(0.0, min(1.0, score)), 4)
 
 
-def agrees(insight: str, a: Any, b: Any) -> bool:
-    return agreement(insight, a, b) >= AGREEMENT_THRESHOLDS.get(insight, 1.0)
+def agrees(insight: str, a: Any, b: Any, *, files: bool = True) -> bool:
+    """Whether two results agree: their measure reaches the insight's threshold and (with
+    ``files``) they would write the same files, byte for byte."""
+    if files and written_files(insight, _strip(a)) != written_files(insight, _strip(b)):
+        return False
+    return agreement(insight, a, b, files=files) >= AGREEMENT_THRESHOLDS.get(insight, 1.0)
