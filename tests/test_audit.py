@@ -476,3 +476,134 @@ def test_an_anchored_checkpoint_is_checked_on_the_chain(
 
     assert main(["explain", "scenes.mp4", "--db", str(db)]) == 0
     assert "anchored on chain at size" in capsys.readouterr().out
+
+
+def _new_key(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["keys", "new", "--out", str(path)]) == 0
+    return capsys.readouterr().out.strip()
+
+
+def test_a_job_bundle_is_fetched_from_the_coordinator_and_checked_against_its_log_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import httpx2 as httpx
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.ledger import open_ledger
+    from aiwork.model import Entry
+
+    from .conftest import running_coordinator
+
+    clip = make_two_scene_clip(tmp_path / "clip.mp4")
+    home = tmp_path / "coordinator"
+    requester, worker = tmp_path / "requester.pem", tmp_path / "worker.pem"
+    owner_did = _new_key(requester, capsys)
+    _new_key(worker, capsys)
+    stranger = tmp_path / "stranger.pem"
+    _new_key(stranger, capsys)
+    with running_coordinator(home, "--open-registration", "--starting-credits", "20") as url:
+        at = ["--coordinator", url]
+        for key, role in [(requester, "requester"), (worker, "worker"),
+                          (stranger, "requester")]:
+            assert main(["register", *at, "--key", str(key), "--role", role]) == 0
+        assert main(["submit", str(clip), *at, "--key", str(requester),
+                     "--analyzers", "technical,shots"]) == 0
+        with CoordinatorClient(url) as anyone:
+            [job] = anyone.get(f"/v1/jobs?requester={owner_did}").json()
+            # Not finished yet: no summary, so no bundle (a reason, not a 500).
+            early = httpx.get(f"{url}/v1/jobs/{job['id']}/audit")
+            assert early.status_code == 400 and "not finished" in early.json()["message"]
+        assert main(["worker", *at, "--key", str(worker), "--once"]) == 0
+        capsys.readouterr()
+
+        out = tmp_path / "job.json"
+        assert main(["audit", job["id"], *at, "--out", str(out)]) == 0
+        assert "2 item(s)" in capsys.readouterr().out
+        bundle = json.loads(out.read_text())
+        assert bundle["job"] == job["id"] and bundle["asset"] == {"digest": job["asset"]}
+        assert httpx.get(f"{url}/v1/jobs/nope/audit").status_code == 404
+        one = tmp_path / "shots.json"
+        assert main(["audit", f"{job['id']}#shots", *at, "--out", str(one)]) == 0
+        assert [i["insight"] for i in json.loads(one.read_text())["items"]] == ["shots"]
+        assert main(["audit", f"{job['id']}#ocr", *at, "--out", str(one)]) == 1
+        assert "has no insight 'ocr'" in capsys.readouterr().err
+
+        # The log key, as its operator prints it on the coordinator's host.
+        assert main(["ledger", "key", "--db", str(home / "aiwork.db")]) == 0
+        trusted = capsys.readouterr().out.strip()
+        with CoordinatorClient(url) as anyone:
+            assert anyone.get("/v1/ledger/key").text.strip() == trusted
+
+        ok = _verify_cli(out, "--log-key", trusted)
+        assert ok.returncode == 0, ok.stderr
+        assert "items: 2 match their decisions (shots, technical)" in ok.stdout
+        assert ok.stdout.splitlines()[-1].startswith(f"OK: {out} verified against the trusted")
+        plain = _verify_cli(out)
+        assert plain.stdout.splitlines()[-1] == \
+            "OK (self-consistent only: no trusted log key given)"
+        other_db = tmp_path / "other.db"
+        assert main(["ledger", "init", "--db", str(other_db)]) == 0
+        with open_ledger(other_db) as other:
+            another = other.verifier_key.to_text()
+        wrong = _verify_cli(out, "--log-key", another)
+        assert wrong.returncode == 1 and "not signed by the trusted log key" in wrong.stderr
+
+        # The summary the coordinator signed names both insights: cutting one out fails.
+        [summary] = [json.loads(e["data"]) for e in bundle["entries"]
+                     if "asset.summary" in e["data"]]
+        assert summary["body"]["job"] == job["id"]
+        assert sorted(summary["body"]["decisions"]) == ["shots", "technical"]
+        with open_ledger(home / "aiwork.db") as log:
+            coordinator_did = Entry.from_bytes(log.get(0)).author
+        assert summary["author"] == coordinator_did  # it granted the first role
+        cut = copy.deepcopy(bundle)
+        [technical] = [i for i in cut["items"] if i["insight"] == "technical"]
+        cut["items"].remove(technical)
+        cut["entries"] = [e for e in cut["entries"] if e["index"] != technical["decision"]]
+        cut["keys"] = sorted({json.loads(e["data"])["author"] for e in cut["entries"]})
+        assert "insight technical is missing" in refused(cut)
+
+
+def test_a_sensitive_job_bundle_goes_only_to_its_readers_and_each_fetch_is_logged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.ledger import open_ledger
+    from aiwork.model import Entry
+
+    from .conftest import running_coordinator
+
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=green:s=160x90:d=2:r=25", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", str(clip)], check=True)
+    home = tmp_path / "coordinator"
+    owner, worker, stranger = (tmp_path / f"{n}.pem" for n in ("owner", "worker", "stranger"))
+    owner_did = _new_key(owner, capsys)
+    _new_key(worker, capsys)
+    _new_key(stranger, capsys)
+    with running_coordinator(home, "--open-registration", "--starting-credits", "20") as url:
+        at = ["--coordinator", url]
+        for key, role in [(owner, "requester"), (worker, "worker"), (stranger, "requester")]:
+            assert main(["register", *at, "--key", str(key), "--role", role]) == 0
+        capsys.readouterr()
+        assert main(["library", "create", "Board", "--sensitive", *at,
+                     "--key", str(owner)]) == 0
+        library = capsys.readouterr().out.split()[1]
+        assert main(["submit", str(clip), *at, "--key", str(owner), "--analyzers",
+                     "technical", "--library", library]) == 0
+        assert main(["worker", *at, "--key", str(worker), "--once"]) == 0
+        with CoordinatorClient(url, None) as anyone:
+            [job] = anyone.get(f"/v1/jobs?requester={owner_did}").json()
+        capsys.readouterr()
+        out = tmp_path / "b.json"
+        assert main(["audit", job["id"], *at, "--out", str(out)]) == 1
+        assert "401" in capsys.readouterr().err and not out.exists()
+        assert main(["audit", job["id"], *at, "--key", str(stranger), "--out", str(out)]) == 1
+        assert "403" in capsys.readouterr().err and not out.exists()
+        assert main(["audit", job["id"], *at, "--key", str(owner), "--purpose",
+                     "yearly audit", "--out", str(out)]) == 0
+        assert json.loads(out.read_text())["job"] == job["id"]
+        with open_ledger(home / "aiwork.db") as log:
+            reads = [Entry.from_bytes(log.get(i)).body for i in range(log.size)
+                     if Entry.from_bytes(log.get(i)).kind.startswith("access.read/")]
+        assert [(r["reader"], r["resource"], r["purpose"]) for r in reads] == [
+            (owner_did, "audit", "yearly audit")]

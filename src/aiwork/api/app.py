@@ -397,6 +397,26 @@ def create_app(settings: ServerSettings) -> FastAPI:
         response.headers.update(log_read(job_id, read, "results"))
         return data
 
+    @app.get("/v1/jobs/{job_id}/audit",
+             summary="A finished job's audit bundle, for `aiwork-verify` (`?insight=NAME` for "
+                     "one insight; signed, with ?purpose=..., for a job in a sensitive "
+                     "library: each read is logged first)")
+    async def job_audit(job_id: str, request: Request,
+                        insight: str | None = None) -> JSONResponse:
+        from aiwork.app.anchoring import anchor_receipts
+        from aiwork.app.audit import build_bundle, job_subject
+
+        coordinator = state.coordinator()
+        if coordinator.is_gold(job_id):
+            raise HTTPException(404, f"no job {job_id}")
+        coordinator.market.job(job_id)
+        read = await sensitive_reader(request, job_id)
+        with state.lock:
+            log = state.log()
+            bundle = build_bundle(log, job_subject(log, job_id, insight),
+                                  anchors=anchor_receipts)
+        return JSONResponse(bundle, headers=log_read(job_id, read, "audit"))
+
     @app.get("/v1/jobs/{job_id}/export/{name}",
              summary="A job's results in a published format (metadata.json, metadata.jsonld, "
                      "captions.vtt, captions.srt, chapters.vtt)")

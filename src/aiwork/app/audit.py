@@ -27,7 +27,8 @@ from aiwork.ledger.note import Checkpoint
 from aiwork.market import Market, UnknownJobError
 from aiwork.model import Entry
 
-__all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "explain", "resolve"]
+__all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "explain", "job_subject",
+           "resolve"]
 
 BUNDLE_FORMAT = "aiwork audit bundle v1"  # aiwork.verify_bundle checks the same string
 
@@ -75,6 +76,13 @@ def _job(log: Log, job_id: str) -> AuditSubject:
     job = Market(log.db).job(job_id)
     return AuditSubject(job.asset, f"job {job.id}", {"digest": job.asset}, None,
                         accepted_results(log, job.id), job=job.id)
+
+
+def job_subject(log: Log, job_id: str, insight: str | None = None) -> AuditSubject:
+    """A coordinator job, all its insights or ``insight`` alone (what
+    ``GET /v1/jobs/ID/audit`` bundles)."""
+    subject = _job(log, job_id)
+    return subject.only(insight) if insight else subject
 
 
 def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,27 +16,86 @@ from aiwork.cli.options import db_option, log_key_option, resolve_db
 @click.argument("video_or_item")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the bundle (JSON); check it with `aiwork-verify FILE`.")
+@click.option("--coordinator", metavar="URL",
+              help="Fetch a JOB's bundle from this coordinator (GET /v1/jobs/ID/audit) "
+                   "instead of building it from a local store.")
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --coordinator: sign the request (needed for a job in a sensitive "
+                   "library, by one who may read it).")
+@click.option("--purpose", default="an audit of the job's metadata", show_default=True,
+              help="With --coordinator and --key: why you read it (logged for a job in a "
+                   "sensitive library).")
 @db_option
 @log_key_option
-def audit_cmd(video_or_item: str, out: Path, db: str | None, log_key: Path | None) -> None:
+def audit_cmd(video_or_item: str, out: Path, coordinator: str | None, keyfile: Path | None,
+              purpose: str, db: str | None, log_key: Path | None) -> None:
     """Write an audit bundle for VIDEO (path, name or digest) or a coordinator JOB id, each
-    optionally #INSIGHT, or a decision's ledger index: the items, the entries behind them, proofs to one signed checkpoint, its
-    cosignatures and anchor, and the keys."""
-    from aiwork.app.anchoring import anchor_receipts
-    from aiwork.app.audit import build_bundle, resolve
-    from aiwork.app.catalog import Catalog
-    from aiwork.app.ledger import open_ledger
+    optionally #INSIGHT, or a decision's ledger index: the items, the entries behind them,
+    proofs to one signed checkpoint, its cosignatures and anchor, and the keys. With
+    --coordinator URL, JOB[#INSIGHT] is fetched from that coordinator."""
+    if coordinator is not None:
+        bundle = _remote_bundle(coordinator, video_or_item, keyfile, purpose)
+    else:
+        from aiwork.app.anchoring import anchor_receipts
+        from aiwork.app.audit import build_bundle, resolve
+        from aiwork.app.catalog import Catalog
+        from aiwork.app.ledger import open_ledger
 
-    with open_ledger(resolve_db(db), signing=True, log_key=log_key) as log:
-        catalog = Catalog(log.db)
-        subject = resolve(catalog, log, video_or_item)
-        bundle = build_bundle(log, subject, anchors=anchor_receipts)
+        from aiwork.errors import InputError
+        from aiwork.ledger.log import Log
+
+        path = resolve_db(db)
+        if not Log.is_ledger(path):
+            raise InputError(f"no local store at {path} to build {video_or_item}'s bundle from",
+                             hint="for a coordinator job, add --coordinator URL (and --key "
+                                  "KEYFILE for a job in a sensitive library)")
+        with open_ledger(path, signing=True, log_key=log_key) as log:
+            catalog = Catalog(log.db)
+            subject = resolve(catalog, log, video_or_item)
+            bundle = build_bundle(log, subject, anchors=anchor_receipts)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out)
-    click.echo(f"{out}: {len(bundle['items'])} item(s), {len(bundle['entries'])} entries, "
-               f"checkpoint size {bundle['checkpoint'].splitlines()[1]}"
-               f"{', anchored' if bundle['anchor'] else ''}")
+    size = (bundle["checkpoint"].splitlines() + ["", "?"])[1]
+    click.echo(f"{out}: {len(bundle['items'])} item(s), {len(bundle.get('entries') or [])} "
+               f"entries, checkpoint size {size}{', anchored' if bundle.get('anchor') else ''}")
+    if coordinator is not None:
+        click.echo(f"check it against the log's key: aiwork-verify {out} --log-key VKEY "
+                   f"(VKEY: `aiwork ledger key` on the coordinator's host)")
+
+
+def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
+                   ) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.ledger import load_key
+    from aiwork.app.libraries import with_purpose
+    from aiwork.errors import InputError
+
+    job, _, insight = what.partition("#")
+    if not job or "/" in job or "?" in job:
+        raise InputError(f"{what!r} is not a job id",
+                         hint="give JOB or JOB#INSIGHT (`aiwork jobs` lists them)")
+    path = f"/v1/jobs/{quote(job, safe='')}/audit"
+    if insight:
+        path += f"?insight={quote(insight, safe='')}"
+    key = load_key(keyfile) if keyfile else None
+    with CoordinatorClient(url, key) as client:
+        if key is not None:
+            reply = client.get(with_purpose(path, purpose), signed=True)
+        else:
+            reply = client.get(path)
+        try:
+            bundle = reply.json()
+        except ValueError as exc:
+            raise InputError(f"{url} answered the audit of job {job} with something that "
+                             "is not JSON") from exc
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("items"), list) \
+            or not isinstance(bundle.get("checkpoint"), str):
+        raise InputError(f"{url} answered the audit of job {job} with something that is not "
+                         "an audit bundle")
+    return bundle
 
 
 @click.command("explain")
