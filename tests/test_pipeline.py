@@ -213,6 +213,95 @@ def test_cli_process_batch_with_a_bad_file(tmp_path: Path, clip: Path,
     assert main(["ledger", "verify"]) == 0
 
 
+def _unreadable_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``aiwork ARGS`` in a process the operating system refuses unreadable files: as root,
+    with the capabilities that bypass file permissions dropped (setpriv)."""
+    import os
+    import shutil
+    import sys
+
+    command = [sys.executable, "-m", "aiwork", *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            from .conftest import missing
+
+            missing("setpriv (util-linux) is needed to drop root's file-permission override")
+        drop = "-dac_override,-dac_read_search"
+        command = [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+
+
+def test_an_unreadable_file_fails_alone_and_the_batch_goes_on(tmp_path: Path,
+                                                              clip: Path) -> None:
+    """A file the process may not read (chmod 000), a pipe, a link to nothing and a folder
+    with no video, named beside a good video: each fails with its own line, the good one is
+    processed and written, the exit status is 1."""
+    import os
+
+    locked = tmp_path / "locked.mp4"
+    locked.write_bytes(clip.read_bytes()[:1000] + b"locked")
+    locked.chmod(0o000)
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer forever
+    dangling = tmp_path / "gone.mp4"
+    dangling.symlink_to(tmp_path / "nowhere.mp4")
+    folder = tmp_path / "folder.mp4"
+    folder.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "AIWORK_HOME": str(home)}
+    result = _unreadable_run("process", str(locked), str(pipe), str(dangling), str(folder),
+                             str(clip), "--analyzers", "technical",
+                             "--out", str(tmp_path / "out"), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+
+    def line(path: Path) -> str:
+        found = [text for text in lines if text.startswith(f"{path}: ")]
+        assert len(found) == 1, (path, result.stderr)
+        return found[0]
+
+    assert "failed: " in line(locked) and "Permission denied" in line(locked)
+    assert "not a regular file" in line(pipe)
+    assert "a symbolic link to nothing" in line(dangling)
+    assert "no video files" in line(folder)
+    assert "processed" in line(clip)
+    assert (tmp_path / "out" / "scenes" / "metadata.json").exists()
+
+
+def test_videos_with_the_same_name_get_their_own_output_folders(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mkv"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    first.write_bytes(clip.read_bytes())
+    ffmpeg("-f", "lavfi", "-i", "color=c=white:s=160x90:d=1:r=10", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(second))
+    out = tmp_path / "out"
+    assert main(["process", str(first), str(second), "--analyzers", "technical",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+
+    def digest(folder: Path) -> str:
+        return str(json.loads((folder / "metadata.json").read_text())["asset"]["digest"])
+
+    from aiwork.media import sha256_file
+
+    assert digest(out / "clip") == sha256_file(first)
+    assert digest(out / "clip-2") == sha256_file(second)
+    assert f"outputs in {out / 'clip-2'} (not {out / 'clip'}: that folder holds another" in err
+    # Later runs: each video goes back to its own folder; a third "clip" gets a third one.
+    assert main(["process", str(second), "--analyzers", "technical", "--out", str(out)]) == 0
+    assert f"outputs in {out / 'clip-2'} (not" in capsys.readouterr().err
+    assert main(["process", str(first), "--analyzers", "technical", "--out", str(out)]) == 0
+    assert f"outputs in {out / 'clip'}\n" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["clip", "clip-2"]
+    assert digest(out / "clip") == sha256_file(first)
+
+
 def test_schema_is_published(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -85,12 +85,19 @@ class VideoReport:
 
 
 def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
-    """Files as given; folders become the video files inside them (recursively, sorted)."""
+    """Files as given; folders become the video files inside them (recursively, sorted). A
+    path that cannot be looked at, and a folder with no video in it, stay as given, so that
+    processing reports them alone and goes on with the others."""
     result: list[Path] = []
     for path in inputs:
-        if path.is_dir():
-            result += sorted(p for p in path.rglob("*")
-                             if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        try:
+            folder = path.is_dir()
+        except OSError:
+            folder = False
+        if folder:
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            result += found or [path]
         else:
             result.append(path)
     return result
@@ -207,6 +214,9 @@ class Processor:
                 report.out_dir = self.export(report.metadata, folder)
         except AiworkError as exc:
             report.error = exc.diagnostics()
+            report.status = "failed"
+        except OSError as exc:  # the file or the output folder failed while in use
+            report.error = f"{exc.filename or path}: {exc.strerror or exc}"
             report.status = "failed"
         return report
 

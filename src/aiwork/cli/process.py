@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from aiwork.app.process import ProcessOptions, Processor, VideoReport, expand_inputs
+from aiwork.app.process import (
+    ProcessOptions,
+    Processor,
+    VideoReport,
+    expand_inputs,
+    folder_name,
+)
 from aiwork.cli.options import db_option
 from aiwork.cli.progress import RichProgress
 from aiwork.errors import InputError
@@ -42,8 +48,18 @@ def _summary(report: VideoReport) -> str:
     return f"{report.status} ({ran}): " + ", ".join(parts)
 
 
+def renamed(report: VideoReport) -> str:
+    """Why a video's outputs are not in the folder named after it ("" when they are)."""
+    assert report.out_dir is not None
+    wanted = folder_name(report.path)
+    if report.out_dir.name == wanted:
+        return ""
+    return f" (not {report.out_dir.parent / wanted}: that folder holds another video's outputs)"
+
+
 @click.command("process")
-@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("videos", nargs=-1, required=True,
+                type=click.Path(path_type=Path, readable=False))  # each is checked alone
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write metadata.json, metadata.jsonld, captions and keyframes per video here.")
 @click.option("--analyzers", "names", help="Comma-separated analyzers (default: all).")
@@ -69,7 +85,7 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
             report = processor.process(path, out)
             progress.note(f"{path}: {_summary(report)}")
             if report.out_dir is not None:
-                progress.note(f"  outputs in {report.out_dir}")
+                progress.note(f"  outputs in {report.out_dir}{renamed(report)}")
             failed += report.status == "failed"
     if failed:
         raise SystemExit(1)

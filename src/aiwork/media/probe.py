@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -58,13 +59,25 @@ class Probe:
 
 def probe(path: Path) -> Probe:
     """Read the container header. Raises :class:`MediaError` naming the file."""
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if not path.is_file():
-        raise MediaError(f"{path}: not a regular file")
-    size = path.stat().st_size
+    try:
+        facts = path.stat()
+    except FileNotFoundError:
+        broken = path.is_symlink()
+        raise MediaError(f"{path}: " + ("a symbolic link to nothing" if broken
+                                         else "no such file")) from None
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(facts.st_mode):
+        raise MediaError(f"{path}: a folder with no video files in it")
+    if not stat.S_ISREG(facts.st_mode):
+        raise MediaError(f"{path}: not a regular file (a pipe, socket or device)")
+    size = facts.st_size
     if size == 0:
         raise MediaError(f"{path}: the file is empty")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             video = next(iter(container.streams.video), None)
