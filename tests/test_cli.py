@@ -206,3 +206,49 @@ def test_a_wrong_key_file_changes_nothing(tmp_path: Path, db: Path,
                            "--key", str(wrong), "--body-file", str(body))
         assert code == 1 and message in err
     assert _size(db, capsys) == before
+
+
+def _file_state(db: Path) -> tuple[bytes, int, list[str]]:
+    """The database's bytes and mtime, and which of its files exist beside it."""
+    present = sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name))
+    return db.read_bytes(), db.stat().st_mtime_ns, present
+
+
+def test_ledger_verify_never_writes_to_the_database_it_checks(
+        tmp_path: Path, key: Path, db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    from aiwork.crypto import read_key_file
+    from aiwork.ledger.entries import sign_entry
+    from aiwork.ledger.log import Log
+
+    body = tmp_path / "b.jsonl"
+    body.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(5)))
+    assert run(capsys, "ledger", "append", "--db", str(db), "--kind", "generic",
+               "--key", str(key), "--jsonl", str(body))[0] == 0
+    # As an auditor may receive it: a copy in rollback-journal mode, no -wal, no -shm.
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    before = _file_state(db)
+    assert before[2] == ["ledger.db", "ledger.db.logkey"]
+    code, out, _ = run(capsys, "ledger", "verify", "--db", str(db))
+    assert code == 0 and out.startswith("ok: 5 entries")
+    assert _file_state(db) == before
+
+    # While a writer holds entries in the WAL: verify reads them, and leaves every file as
+    # it found it.
+    with Log.open(db) as writer:
+        writer.append([sign_entry(read_key_file(key), "generic", {"n": 5})])
+        before = _file_state(db)
+        wal = db.with_name(db.name + "-wal").read_bytes()
+        assert "ledger.db-wal" in before[2]
+        code, out, _ = run(capsys, "ledger", "verify", "--db", str(db))
+        assert code == 0 and out.startswith("ok: 6 entries")
+        assert _file_state(db) == before
+        assert db.with_name(db.name + "-wal").read_bytes() == wal
+
+    # Verify of a file that is not there creates nothing.
+    missing_db = tmp_path / "absent" / "none.db"
+    assert run(capsys, "ledger", "verify", "--db", str(missing_db))[0] == 1
+    assert not missing_db.parent.exists()

@@ -185,3 +185,23 @@ def test_a_download_answers_range_requests(server: tuple[str, int]) -> None:
     reply = httpx.get(f"{url}/v1/blobs/{digest}", headers={"Range": "bytes=100-199"})
     assert reply.status_code == 206 and reply.content == data[100:200]
     assert reply.headers["content-range"] == f"bytes 100-199/{len(data)}"
+
+
+def test_the_store_and_the_blobs_are_readable_by_their_owner_only(
+        server: tuple[str, int], tmp_path: Path) -> None:
+    import stat
+
+    url, _ = server
+    key = SigningKey.generate()
+    with CoordinatorClient(url, key) as client:
+        client.post("/v1/identities", {"role": "requester"})
+        digest = client.upload(b"private footage")
+        home = tmp_path / "home"
+        blob = home / "blobs" / "sha256" / digest[7:9] / digest[9:]
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+                 for path in [home, home / "aiwork.db", home / "aiwork.db-wal",
+                              home / "aiwork.db-shm", home / "blobs", blob.parent.parent,
+                              blob.parent, blob]}
+    assert modes == {home.name: 0o700, "aiwork.db": 0o600, "aiwork.db-wal": 0o600,
+                     "aiwork.db-shm": 0o600, "blobs": 0o700, "sha256": 0o700,
+                     digest[7:9]: 0o700, digest[9:]: 0o600}

@@ -1,7 +1,8 @@
 """Where aiwork keeps its state. The environment is read here, at the edge, and nowhere else.
 
 ``AIWORK_HOME`` (default ``~/.aiwork``) holds the embedded store ``aiwork.db`` and, beside
-any ledger database ``X``, the log's signing key ``X.logkey`` (mode 0600).
+any ledger database ``X``, the log's signing key ``X.logkey`` (mode 0600). aiwork creates
+these folders readable by their owner only (0700), its databases and blobs likewise (0600).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DB_NAME", "blobs_path", "default_db_path", "home", "log_key_path", "resolve_db"]
+__all__ = ["DB_NAME", "blobs_path", "default_db_path", "home", "log_key_path", "private_folder",
+           "resolve_db"]
 
 DB_NAME = "aiwork.db"
 
@@ -50,3 +52,20 @@ def resolve_db(db: str | Path | None) -> Path | str:
     if db is None:
         return default_db_path()
     return str(db) if _is_url(db) else Path(db)
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by its owner only; return it. A folder
+    that already exists keeps its mode."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; this is not
+    return path

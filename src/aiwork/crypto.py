@@ -15,6 +15,7 @@ from pathlib import Path
 import nacl.bindings
 import nacl.exceptions
 
+from aiwork.config import private_folder
 from aiwork.errors import KeyFileError, SignatureError
 
 __all__ = [
@@ -143,7 +144,7 @@ def write_key_file(path: str | os.PathLike[str], key: SigningKey, *, force: bool
     target = Path(path)
     if target.exists() and not force:
         raise KeyFileError(f"{target} already exists; refusing to overwrite a key (use --force)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:

@@ -35,8 +35,12 @@ def init_ledger(db: Path | str, *, origin: str | None = None,
         raise
 
 
-def open_ledger(db: Path | str, *, signing: bool = False, log_key: Path | None = None) -> Log:
-    """Open the ledger at ``db``; with ``signing``, load its key to sign checkpoints."""
+def open_ledger(db: Path | str, *, signing: bool = False, log_key: Path | None = None,
+                readonly: bool = False) -> Log:
+    """Open the ledger at ``db``; with ``signing``, load its key to sign checkpoints; with
+    ``readonly``, never write to it (see :meth:`Log.open`)."""
+    if readonly:
+        return Log.open(db, readonly=True)
     log = Log.open(db)
     if signing:
         signer = read_key_file(log_key or log_key_path(db))

@@ -29,7 +29,7 @@ from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.app.ledger import init_ledger, open_ledger
 from aiwork.app.summaries import Summaries
 from aiwork.canonical import sha256_digest
-from aiwork.config import blobs_path, default_db_path, home
+from aiwork.config import blobs_path, default_db_path, home, private_folder
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
 from aiwork.errors import AiworkError, InputError, IntegrityError
 from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
@@ -464,8 +464,7 @@ def _outputs_of(folder: Path) -> str | None:
 
 
 def _work_root() -> Path:
-    root = home() / "work"
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_folder(home() / "work")
     return root
 
 

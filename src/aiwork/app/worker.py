@@ -31,6 +31,7 @@ from typing import Any
 from aiwork import analyzers as registry
 from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.process import ProcessOptions, Processor, unstamp_decision
+from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, IntegrityError
 
@@ -80,9 +81,9 @@ class Worker:
         self.key = key
         self.home = home
         self.media = home / "media"
-        self.media.mkdir(parents=True, exist_ok=True)
+        private_folder(self.media)  # media of a sensitive library is its readers' only
         self.pending = home / "pending"  # finished results not yet taken by the coordinator
-        self.pending.mkdir(parents=True, exist_ok=True)
+        private_folder(self.pending)
         names = capabilities or list(registry.REGISTRY)
         self.processor = Processor(ProcessOptions(analyzers=names), db=home / "worker.db",
                                    key=key)

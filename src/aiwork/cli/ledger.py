@@ -125,8 +125,10 @@ def ledger_get(db: str | None, index: int) -> None:
 @ledger.command("verify")
 @db_option
 def ledger_verify(db: str | None) -> None:
-    """Recompute the tree from the stored entries and check every signature and checkpoint."""
-    with open_ledger(resolve_db(db)) as log:
+    """Recompute the tree from the stored entries and check every signature and checkpoint.
+
+    The database is opened read-only: verify never writes to what it checks."""
+    with open_ledger(resolve_db(db), readonly=True) as log:
         report = log.verify()
     click.echo(
         f"ok: {report.size} entries, {report.checkpoints} checkpoints, "

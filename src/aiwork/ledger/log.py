@@ -194,18 +194,26 @@ class Log:
 
     @classmethod
     def open(
-        cls, path: str | Path, signer: SigningKey | None = None, kinds: KindRegistry = DEFAULT_KINDS
+        cls, path: str | Path, signer: SigningKey | None = None, kinds: KindRegistry = DEFAULT_KINDS,
+        *, readonly: bool = False,
     ) -> Log:
+        """Open the ledger at ``path``. ``readonly`` never writes to the database: no
+        migration, and for SQLite no change to the file nor a -wal or -shm created (what an
+        audit of the file needs: it is left exactly as it was found)."""
         if is_postgres_url(path):
             db = connect(path)
-            db.migrate(MIGRATIONS)
+            if readonly:
+                db.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            else:
+                db.migrate(MIGRATIONS)
             return cls(db, signer, kinds)
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise LedgerNotFoundError(f"no ledger at {path}")
         try:
-            db = Database(path)
-            db.migrate(MIGRATIONS)
+            db = Database(path, readonly=readonly)
+            if not readonly:
+                db.migrate(MIGRATIONS)
         except (ConfigError, sqlite3.DatabaseError) as exc:
             raise LedgerNotFoundError(f"no ledger at {path}: {exc}") from exc
         return cls(db, signer, kinds)

@@ -16,29 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from aiwork.config import private_folder
 from aiwork.errors import InputError, IntegrityError
 
-__all__ = ["BlobStore", "IncomingBlob", "private_folder"]
+__all__ = ["BlobStore", "IncomingBlob"]
 
-_FOLDER_MODE = 0o700
 _FILE_MODE = 0o600
-
-
-def private_folder(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by its owner only; return it. A folder
-    that already exists keeps its mode."""
-    missing = []
-    folder = path
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=_FOLDER_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(folder, _FOLDER_MODE)  # mkdir's mode is cut by the umask; this is not
-    return path
 
 
 class IncomingBlob:

@@ -7,6 +7,7 @@ loses no committed transaction (a power cut may drop the last few commits, whole
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
+from aiwork.config import private_folder
 from aiwork.errors import ConfigError, LedgerError
 
 __all__ = ["Database", "Migration", "TransactionalStore"]
@@ -118,29 +121,55 @@ class Database(TransactionalStore[sqlite3.Connection]):
     dialect = "sqlite"
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         if not create and not self.path.exists():
             raise ConfigError(f"database {self.path} does not exist")
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            if not self.path.exists():
+                # Owner only: the store holds sensitive libraries' values; SQLite gives the
+                # -wal and -shm files the database file's mode.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
-            self.conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
+            if readonly:
+                self.conn = _connect_readonly(self.path)
+            else:
+                self.conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+                )
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self.conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path} is not a usable SQLite database: {exc}") from exc
         super().__init__()
 
     def _begin_write(self) -> None:
+        if self.readonly:
+            raise sqlite3.OperationalError("the database was opened read-only")
         self.conn.execute("BEGIN IMMEDIATE")
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes to the database file, nor creates its -wal or -shm.
+
+    When no -wal file exists, no writer is active and every committed transaction is in the
+    main file: ``immutable=1`` reads it without locks or WAL files (a read-only connection
+    would create both). When one exists, ``mode=ro`` reads the database and the WAL that is
+    already there."""
+    uri = "file:" + quote(str(path.resolve()))
+    wal = path.with_name(path.name + "-wal")
+    uri += "?mode=ro" if wal.exists() else "?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=30.0)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
 
 
 def apply_migrations(db: Any, migrations: Sequence[Migration]) -> list[str]:
