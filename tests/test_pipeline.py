@@ -54,7 +54,7 @@ def test_every_item_traces_to_a_signed_decision(tmp_path: Path, clip: Path) -> N
         assert registered.kind == "asset.registered/v1"
         assert registered.body["digest"] == md.asset.digest
         shots_decision = Entry.from_bytes(log.get(md.shots[0].decision or 0))
-        assert shots_decision.kind == "ai.decision/v1"
+        assert shots_decision.kind == "ai.decision/v2"
         body = shots_decision.body
         assert body["analyzer"] == "shots" and body["input"]["asset"] == md.asset.digest
         items = [s.model_dump(mode="json") for s in md.shots]

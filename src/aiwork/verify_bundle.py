@@ -436,7 +436,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         if decision not in entries:
             raise BundleError(f"{where}: its decision {decision} is not in the bundle")
         body = entries[decision]["body"]
-        if entries[decision]["kind"] != "ai.decision/v1":
+        if entries[decision]["kind"] not in _DECISION_KINDS:
             raise BundleError(f"{where}: entry {decision} is not an ai.decision")
         if body.get("insight") != insight:
             raise BundleError(f"{where}: decision {decision} is about {body.get('insight')}")
@@ -451,6 +451,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
     _check_summary(bundle, entries, asset, checkpoint, report)
+    _check_provenance(entries, report)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
 
@@ -546,6 +547,46 @@ def _check_summary(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], a
             f"the checkpoint holds {later} entries after asset.summary {index} that are not "
             "all in the bundle: a later summary of this asset cannot be ruled out offline "
             "(a fresh bundle from the log shows the latest)")
+
+
+_DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
+
+
+def _check_provenance(entries: dict[int, dict[str, Any]], report: Report) -> None:
+    """Every upstream decision an ``ai.decision/v2`` names in ``input.derived_from`` is in
+    the bundle, is a decision about the named insight, made earlier, for the same asset."""
+    chains = []
+    for index, value in sorted(entries.items()):
+        if value["kind"] != "ai.decision/v2":
+            continue
+        body = value["body"]
+        name = str(body.get("insight"))
+        parts = []
+        for ref in body.get("input", {}).get("derived_from", []):
+            upstream, insight = ref.get("decision"), ref.get("insight")
+            where = f"decision {index} ({name}) derived from {insight} decision {upstream}"
+            if not isinstance(upstream, int) or upstream not in entries:
+                raise BundleError(f"{where}: that decision is not in the bundle")
+            other = entries[upstream]
+            if other["kind"] not in _DECISION_KINDS:
+                raise BundleError(f"{where}: entry {upstream} is a {other['kind']}, not an"
+                                  " ai.decision")
+            if other["body"].get("insight") != insight:
+                raise BundleError(f"{where}: entry {upstream} is about "
+                                  f"{other['body'].get('insight')}")
+            if other["body"].get("input", {}).get("asset") != body.get("input", {}).get("asset"):
+                raise BundleError(f"{where}: that decision was made for another asset")
+            if upstream >= index:
+                raise BundleError(f"{where}: that decision was logged after it")
+            model = other["body"].get("model") or {}
+            parts.append(f"{insight} (decision {upstream}, {model.get('name')} "
+                         f"{model.get('version')})")
+        if parts:
+            chains.append(f"{name} (decision {index}) from " + ", ".join(parts))
+    if chains:
+        report.ok("provenance: every derived_from decision is in the bundle, for the same"
+                  " asset: ok")
+        report.lines.extend(f"  {line}" for line in chains)
 
 
 def _check_reviews(entries: dict[int, dict[str, Any]], decisions: set[int],

@@ -18,7 +18,7 @@ from typing import Any
 from aiwork.app.catalog import Catalog, StoredAsset
 from aiwork.app.coordinator import accepted_results
 from aiwork.app.cosignatures import Cosignatures
-from aiwork.app.review import review_entries, review_summary
+from aiwork.app.review import review_changes, review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
 from aiwork.app.summaries import Summaries
 from aiwork.errors import InputError
@@ -26,9 +26,13 @@ from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
 from aiwork.market import Market, UnknownJobError
 from aiwork.model import Entry
+from aiwork.model.metadata import StaleInsight, stale_insights
 
-__all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "explain", "job_subject",
-           "resolve"]
+__all__ = ["BUNDLE_FORMAT", "DECISION_KINDS", "AuditSubject", "build_bundle", "chain",
+           "explain", "job_subject", "resolve", "upstream_decisions"]
+
+#: The versions of ``ai.decision`` (v2 names the upstream decisions it was derived from).
+DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
 
 BUNDLE_FORMAT = "aiwork audit bundle v1"  # aiwork.verify_bundle checks the same string
 
@@ -118,7 +122,7 @@ def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
     if video_or_item.isdigit():
         index = int(video_or_item)
         entry = Entry.from_bytes(log.get(index))
-        if entry.kind != "ai.decision/v1":
+        if entry.kind not in DECISION_KINDS:
             raise InputError(f"entry {index} is a {entry.kind}, not an ai.decision",
                              hint="give a video, VIDEO#INSIGHT or a decision's index")
         subject = _find(catalog, log, str(entry.body["input"]["asset"]))
@@ -136,7 +140,9 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
               "output": subject.results[name][1]} for name in insights]
     decisions = [subject.results[name][0] for name in insights]
     summary = _summary(log, subject)
-    indexes = set(decisions) | {summary}
+    # The upstream decisions the chosen ones were derived from travel with them (their
+    # entries, not their items), so a checker sees what each value was computed from.
+    indexes = set(decisions) | {summary} | upstream_decisions(log, decisions)
     if subject.registered is not None:
         indexes.add(subject.registered)
     if _has_table(log, "review_items"):
@@ -206,6 +212,59 @@ def _checkpoint_for(log: Log, book: Cosignatures, needed: int, anchors: Anchors 
     return best, receipts.get(best)
 
 
+# -- provenance -----------------------------------------------------------------------------
+
+
+def derived_from(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A decision body's ``input.derived_from`` (``None`` for ``ai.decision/v1``)."""
+    value = (body.get("input") or {}).get("derived_from")
+    return list(value) if isinstance(value, list) else None
+
+
+def upstream_decisions(log: Log, decisions: list[int]) -> set[int]:
+    """Every decision the given ones were derived from, transitively."""
+    seen: set[int] = set()
+    todo = list(decisions)
+    while todo:
+        body = Entry.from_bytes(log.get(todo.pop())).body
+        for ref in derived_from(body) or []:
+            index = int(ref["decision"])
+            if index not in seen and index < log.size:
+                seen.add(index)
+                todo.append(index)
+    return seen
+
+
+def chain(log: Log, name: str, decision: int) -> str:
+    """``keywords (decision 22) from transcript (decision 83, Whisper base), ...``."""
+    refs = derived_from(Entry.from_bytes(log.get(decision)).body)
+    if refs is None:
+        return f"{name} (decision {decision}): its upstream decisions are not named" \
+               " (an ai.decision/v1 entry)"
+    if not refs:
+        return f"{name} (decision {decision}) from the media only"
+    parts = []
+    for ref in refs:
+        index = int(ref["decision"])
+        model = (Entry.from_bytes(log.get(index)).body.get("model") or {}
+                 if index < log.size else {})
+        label = f"{model.get('name')} {model.get('version')}" if model else "not in this log"
+        parts.append(f"{ref['insight']} (decision {index}, {label})")
+    return f"{name} (decision {decision}) from " + ", ".join(parts)
+
+
+def subject_stale(log: Log, subject: AuditSubject) -> dict[str, StaleInsight]:
+    """The subject's insights whose upstream value changed after they were computed."""
+    bodies = {name: Entry.from_bytes(log.get(decision)).body
+              for name, (decision, _) in subject.results.items()}
+    corrected = (review_changes(log, subject.job)
+                 if subject.job is not None and _has_table(log, "review_outcomes") else {})
+    found = stale_insights({name: decision for name, (decision, _) in subject.results.items()},
+                           {name: derived_from(body) for name, body in bodies.items()},
+                           corrected)
+    return {item.insight: item for item in found}
+
+
 # -- explain --------------------------------------------------------------------------------
 
 
@@ -217,6 +276,7 @@ def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
     proven_size = Checkpoint.from_note(checkpoint, log.verifier_key).size if checkpoint else 0
     anchored = max((int(r["size"]) for r in anchors(log)), default=0) if anchors else 0
     reviewed = _has_table(log, "review_items")
+    stale = subject_stale(log, subject)
     lines = [f"{subject.name} ({subject.digest})"]
     for name in subject.chosen:
         decision = subject.results[name][0]
@@ -231,6 +291,10 @@ def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
                      f"analyzer {body.get('analyzer')} v{body.get('analyzer_version')}")
         lines.append(f"  from seconds {span.get('start')} to {span.get('end')} of the video; "
                      f"{body.get('output_items')} item(s)")
+        lines.append(f"  chain: {chain(log, name, decision)}")
+        if name in stale:
+            lines.append(f"  STALE: {stale[name].reason}; it still describes the value of "
+                         f"decision {stale[name].used} until it is computed again")
         if conf:
             lines.append(f"  confidence mean {conf.get('mean')}, min {conf.get('min')}, "
                          f"max {conf.get('max')}")

@@ -30,7 +30,14 @@ def _tables(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [Migration("catalog-0001-tables", _tables)]
+def _derived_from(conn: sqlite3.Connection) -> None:
+    # JSON list of {insight, decision}; NULL for results logged before decisions named
+    # their upstream decisions (ai.decision/v1).
+    conn.execute("ALTER TABLE analysis_results ADD COLUMN derived_from TEXT")
+
+
+MIGRATIONS = [Migration("catalog-0001-tables", _tables),
+              Migration("catalog-0002-derived-from", _derived_from)]
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,9 @@ class StoredResult:
     insight: str
     decision: int
     output: Any
+    #: The upstream decisions the output was computed from (``{insight, decision}``);
+    #: ``None`` when unknown (a result logged as ``ai.decision/v1``).
+    derived_from: list[dict[str, Any]] | None = None
 
 
 class Catalog:
@@ -83,24 +93,27 @@ class Catalog:
 
     def results(self, digest: str) -> dict[str, StoredResult]:
         rows = self.db.conn.execute(
-            "SELECT analyzer, version, parameters_digest, insight, decision, output"
-            " FROM analysis_results WHERE asset = ?",
+            "SELECT analyzer, version, parameters_digest, insight, decision, output,"
+            " derived_from FROM analysis_results WHERE asset = ?",
             (digest,),
         ).fetchall()
         return {
-            row[0]: StoredResult(row[0], row[1], row[2], row[3], int(row[4]), json.loads(row[5]))
+            row[0]: StoredResult(row[0], row[1], row[2], row[3], int(row[4]), json.loads(row[5]),
+                                 None if row[6] is None else list(json.loads(row[6])))
             for row in rows
         }
 
     def save_result(self, digest: str, result: StoredResult) -> None:
         self.db.conn.execute(
             "INSERT INTO analysis_results (asset, analyzer, version, parameters_digest,"
-            " insight, decision, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " insight, decision, output, derived_from, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (asset, analyzer) DO UPDATE SET version = excluded.version,"
             " parameters_digest = excluded.parameters_digest, insight = excluded.insight,"
             " decision = excluded.decision, output = excluded.output,"
-            " created_at = excluded.created_at",
+            " derived_from = excluded.derived_from, created_at = excluded.created_at",
             (digest, result.analyzer, result.version, result.parameters_digest, result.insight,
              result.decision, json.dumps(result.output, ensure_ascii=False),
+             None if result.derived_from is None else json.dumps(result.derived_from),
              datetime.now(UTC).isoformat()),
         )

@@ -37,7 +37,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.media import decode, probe, sha256_file
 from aiwork.media.probe import Probe
-from aiwork.model.metadata import Metadata
+from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.model.names import MAX_NAME_CHARS, check_file_name, inside, plain_name, write_inside
 from aiwork.store.blobs import BlobStore
 
@@ -82,6 +82,8 @@ class VideoReport:
     unavailable: dict[str, str] = field(default_factory=dict)
     metadata: Metadata | None = None
     out_dir: Path | None = None
+    #: Insights left computed from an upstream value that changed (re-run them).
+    stale: list[str] = field(default_factory=list)
 
 
 def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
@@ -208,6 +210,8 @@ class Processor:
         report = VideoReport(path=path, status="failed", unavailable=dict(self.unavailable))
         try:
             self._process(path, report)
+            if report.metadata is not None:
+                report.stale = [s.insight for s in report.metadata.stale]
             if out is not None and report.metadata is not None:
                 folder = claim_folder(out, folder_name(path), report.metadata.asset.digest,
                                       self.claimed)
@@ -229,8 +233,15 @@ class Processor:
         self.progress.stage(name, "probe", 1.0)
         asset = self._register(facts, digest)
         stored = self.catalog.results(digest)
-        pending = [n for n, a in self.analyzers.items()
-                   if self.options.force or not self._current(stored.get(n), a)]
+        stale = {s.insight for s in _stale(stored)}
+        # An analyzer runs again when asked to, when its version or settings changed, when
+        # an upstream value it was computed from changed since (stale), or when an upstream
+        # analyzer runs again now: its output is then computed from the new value.
+        pending: list[str] = []
+        for n, a in self.analyzers.items():
+            if (self.options.force or not self._current(stored.get(n), a)
+                    or a.insight in stale or any(d in pending for d in a.after)):
+                pending.append(n)
         report.reused = [n for n in self.analyzers if n not in pending]
         if not pending:
             self._summarize(digest)  # a store from before summaries gets its first here
@@ -240,6 +251,8 @@ class Processor:
         outputs: dict[str, AnalyzerOutput] = {
             n: AnalyzerOutput(items=unstamp_decision(r.output)) for n, r in stored.items()
         }
+        # Analyzer -> (insight, decision) of the output in ``outputs``.
+        decisions = {n: (r.insight, r.decision) for n, r in stored.items()}
         want_frames = any(self.analyzers[n].needs_frames for n in pending)
         want_audio = any(self.analyzers[n].needs_audio for n in pending)
         with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
@@ -269,7 +282,11 @@ class Processor:
                 )
                 output = analyzer.analyze(ctx)
                 outputs[analyzer_name] = output
-                self._record(digest, facts, analyzer, output)
+                derived_from = [{"insight": decisions[d][0], "decision": decisions[d][1]}
+                                for d in analyzer.after if d in ctx.upstream]
+                decisions[analyzer_name] = (
+                    analyzer.insight,
+                    self._record(digest, facts, analyzer, output, derived_from))
                 report.ran[analyzer_name] = round(time.perf_counter() - started, 3)
                 self.progress.stage(name, analyzer_name, 1.0)
         self._summarize(digest)
@@ -304,8 +321,9 @@ class Processor:
         return asset
 
     def _record(self, digest: str, facts: Probe, analyzer: Analyzer,
-                output: AnalyzerOutput) -> int:
-        """Sign and log the decision, keep the output and keyframes: all or nothing."""
+                output: AnalyzerOutput, derived_from: list[dict[str, Any]]) -> int:
+        """Sign and log the decision, keep the output and keyframes: all or nothing.
+        ``derived_from`` names the upstream decisions whose outputs the analyzer read."""
         parameters = output.parameters or analyzer.parameters()
         file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
         items = normalize(analyzer.insight, output.items)
@@ -318,7 +336,8 @@ class Processor:
             "parameters": parameters,
             "parameters_digest": parameters_digest,
             "input": {"asset": digest, "start": round(output.start, 3),
-                      "end": round(output.end if output.end is not None else facts.duration, 3)},
+                      "end": round(output.end if output.end is not None else facts.duration, 3),
+                      "derived_from": derived_from},
             "output_digest": output_digest(items),
             "output_items": len(items) if isinstance(items, list) else 1,
             "confidence": output.confidence_summary(),
@@ -329,7 +348,7 @@ class Processor:
             index = self.log.append([entry])[0].index
             self.catalog.save_result(digest, StoredResult(
                 analyzer.name, analyzer.version, parameters_digest, analyzer.insight,
-                index, stamp_decision(items, index)))
+                index, stamp_decision(items, index), derived_from))
         return index
 
     # -- metadata and exports ------------------------------------------------------------
@@ -364,9 +383,17 @@ def stored_metadata(catalog: Catalog, asset: StoredAsset) -> Metadata:
         "asset": {"digest": asset.digest, "name": asset.name, "size": asset.size,
                   "media_type": asset.media_type, "registered": asset.registered},
     }
-    for result in catalog.results(asset.digest).values():
+    results = catalog.results(asset.digest)
+    for result in results.values():
         doc[result.insight] = result.output
+    doc["stale"] = [s.model_dump(mode="json") for s in _stale(results)]
     return Metadata.model_validate(doc)
+
+
+def _stale(results: dict[str, StoredResult]) -> list[StaleInsight]:
+    """The stored results computed from an upstream decision that is no longer current."""
+    return stale_insights({r.insight: r.decision for r in results.values()},
+                          {r.insight: r.derived_from for r in results.values()})
 
 
 #: The text files of the output layout, and their media types.

@@ -41,7 +41,8 @@ from aiwork.quality.review_items import (
 )
 from aiwork.store import Migration
 
-__all__ = ["EXPERT_POLICY", "Review", "ReviewRefused", "TRUTH_METHOD", "review_entries",
+__all__ = ["EXPERT_POLICY", "Review", "ReviewRefused", "TRUTH_METHOD", "review_changes",
+           "review_entries",
            "review_summary"]
 
 #: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
@@ -565,6 +566,15 @@ def review_entries(log: Log, decisions: list[int]) -> list[int]:
         f"SELECT o.consensus FROM review_outcomes o JOIN review_items i ON i.id = o.item"
         f" WHERE i.decision IN ({marks})", decisions).fetchall()
     return sorted(int(row[0]) for row in [*verdicts, *consensus])
+
+
+def review_changes(log: Log, job: str) -> dict[str, int]:
+    """The insights of ``job`` whose published value expert review changed (an item
+    corrected or rejected): insight -> the latest such consensus entry's index. What was
+    computed from the insight before that entry is stale."""
+    return {str(insight): int(consensus) for insight, consensus in log.db.conn.execute(
+        "SELECT insight, MAX(consensus) FROM review_outcomes WHERE job = ? AND"
+        " outcome IN ('corrected', 'rejected') GROUP BY insight", (job,))}
 
 
 def review_summary(log: Log, decision: int) -> list[str]:

@@ -84,6 +84,10 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
         for path in paths:
             report = processor.process(path, out)
             progress.note(f"{path}: {_summary(report)}")
+            if report.stale and report.metadata is not None:
+                for item in report.metadata.stale:
+                    progress.note(f"  {item.insight} is stale: {item.reason}; run `aiwork "
+                                  f"process {path} --analyzers {item.insight}` to recompute it")
             if report.out_dir is not None:
                 progress.note(f"  outputs in {report.out_dir}{renamed(report)}")
             failed += report.status == "failed"

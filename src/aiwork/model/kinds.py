@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.errors import InvalidBodyError, UnknownKindError
 
-__all__ = ["DEFAULT_KINDS", "AiDecision", "AssetRegistered", "AssetSummary", "EntryKind", "KindRegistry", "ModelRef"]
+__all__ = ["DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered", "AssetSummary",
+           "DerivedFrom", "EntryKind", "KindRegistry", "ModelRef"]
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
@@ -80,6 +81,31 @@ class AiDecision(BaseModel):
         "keyframe digests",
     )
     task: str | None = Field(default=None, max_length=128)
+
+
+class DerivedFrom(BaseModel):
+    """One upstream decision a decision was computed from: its insight and ledger index."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    insight: str = Field(max_length=64)
+    decision: int = Field(ge=0, description="ledger index of the upstream ai.decision")
+
+
+class DecisionInputV2(DecisionInput):
+    derived_from: list[DerivedFrom] = Field(
+        max_length=32,
+        description="the upstream decisions whose outputs this run read (empty for an "
+        "analyzer that reads only the media)",
+    )
+
+
+class AiDecisionV2(AiDecision):
+    """Body of ``ai.decision/v2``: as v1, and ``input.derived_from`` names the upstream
+    decisions (``{insight, decision}``) whose outputs the analyzer read, so a keyword list
+    traces to the transcript it was computed from."""
+
+    input: DecisionInputV2
 
 
 _DID = r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$"
@@ -341,6 +367,8 @@ DEFAULT_KINDS = KindRegistry(
         EntryKind("asset.registered", 1, "a media file known by its sha256", AssetRegistered),
         EntryKind("ai.decision", 1, "one analyzer run: model, input, output digest, evidence",
                   AiDecision),
+        EntryKind("ai.decision", 2, "one analyzer run, naming the upstream decisions it read",
+                  AiDecisionV2),
         EntryKind("role.granted", 1, "an identity holds a role", RoleGranted),
         EntryKind("credits.granted", 1, "credits put into an account", CreditsGranted),
         EntryKind("reward.accrued", 1, "credits moved from a payer to an earner",

@@ -10,6 +10,7 @@ The JSON Schema of this format is :func:`json_schema` (``aiwork schema`` prints 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,12 +33,14 @@ __all__ = [
     "OcrText",
     "SafetyFlag",
     "Shot",
+    "StaleInsight",
     "Tag",
     "Technical",
     "Transcript",
     "TranscriptSegment",
     "Word",
     "json_schema",
+    "stale_insights",
 ]
 
 SCHEMA_VERSION = "1.0"
@@ -186,6 +189,18 @@ class Language(_Model):
     decision: int | None = None
 
 
+class StaleInsight(_Model):
+    """An insight computed from an upstream value that has since changed: it describes the
+    old value until it is computed again."""
+
+    insight: str
+    decision: int | None = Field(default=None, description="its own decision")
+    upstream: str = Field(description="the upstream insight that changed")
+    used: int | None = Field(default=None, description="the upstream decision it was computed from")
+    current: int | None = Field(default=None, description="the upstream's decision now")
+    reason: str
+
+
 class Metadata(_Model):
     """Everything aiwork knows about one video, in the published layout."""
 
@@ -202,6 +217,52 @@ class Metadata(_Model):
     keywords: list[Keyword] = Field(default_factory=list)
     chapters: list[Chapter] = Field(default_factory=list)
     language: Language | None = None
+    stale: list[StaleInsight] = Field(
+        default_factory=list,
+        description="insights computed from an upstream value that has changed since "
+        "(re-run, other model, or an expert's correction); empty when all are current")
+
+
+def stale_insights(decisions: Mapping[str, int], derived: Mapping[str, Any],
+                   corrected: Mapping[str, int] | None = None) -> list[StaleInsight]:
+    """Which insights are stale. ``decisions``: each insight's current decision;
+    ``derived``: each insight's ``derived_from`` list (``None`` when unknown);
+    ``corrected``: insights whose value an expert consensus changed (insight -> the
+    consensus entry's index; what was computed before that entry is stale). An insight computed from a stale one is stale
+    too."""
+    corrected = corrected or {}
+    found: dict[str, StaleInsight] = {}
+    for insight, refs in sorted(derived.items()):
+        for ref in refs or []:
+            upstream, used = str(ref.get("insight")), ref.get("decision")
+            current = decisions.get(upstream)
+            if current != used:
+                reason = (f"{upstream} has a newer decision {current}" if current is not None
+                          else f"{upstream} decision {used} is no longer current")
+            elif corrected.get(upstream, -1) > (decisions.get(insight) or -1):
+                reason = (f"{upstream} was corrected by expert review (consensus "
+                          f"{corrected[upstream]})")
+            else:
+                continue
+            found.setdefault(insight, StaleInsight(
+                insight=insight, decision=decisions.get(insight), upstream=upstream,
+                used=used, current=current, reason=reason))
+    changed = True
+    while changed:
+        changed = False
+        for insight, refs in sorted(derived.items()):
+            if insight in found:
+                continue
+            for ref in refs or []:
+                upstream = str(ref.get("insight"))
+                if upstream in found:
+                    found[insight] = StaleInsight(
+                        insight=insight, decision=decisions.get(insight), upstream=upstream,
+                        used=ref.get("decision"), current=decisions.get(upstream),
+                        reason=f"{upstream} is stale")
+                    changed = True
+                    break
+    return [found[name] for name in sorted(found)]
 
 
 def json_schema() -> dict[str, Any]:

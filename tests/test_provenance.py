@@ -1,0 +1,217 @@
+"""Decisions name the upstream decisions they were derived from (``ai.decision/v2``): a
+re-run upstream recomputes its dependents or leaves them flagged stale, and the chain shows in
+``aiwork explain``, in audit bundles and in ``aiwork-verify``."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiwork.app.audit import AuditSubject, build_bundle, explain
+from aiwork.app.ledger import open_ledger
+from aiwork.app.process import ProcessOptions, Processor
+from aiwork.cli import main
+from aiwork.crypto import SigningKey
+from aiwork.errors import InvalidBodyError
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+from aiwork.verify_bundle import BundleError, verify_bundle
+
+from .conftest import make_two_scene_clip
+
+#: keywords, with what it reads: shots, transcript, ocr, language (all fast on a silent clip).
+NAMES = ["keywords"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_two_scene_clip(tmp_path_factory.mktemp("prov") / "scenes.mp4")
+
+
+def decision(db: Path, index: int) -> Entry:
+    with Log.open(db) as log:
+        return Entry.from_bytes(log.get(index))
+
+
+def derived(db: Path, index: int) -> dict[str, int]:
+    entry = decision(db, index)
+    assert entry.kind == "ai.decision/v2"
+    return {ref["insight"]: ref["decision"] for ref in entry.body["input"]["derived_from"]}
+
+
+def process(db: Path, clip: Path, names: list[str], **options: Any) -> Any:
+    with Processor(ProcessOptions(analyzers=names, **options), db=db) as proc:
+        report = proc.process(clip)
+    assert report.status in {"processed", "already processed"}, report.error
+    return report
+
+
+def test_each_decision_names_the_decisions_it_read(tmp_path: Path, clip: Path) -> None:
+    db = tmp_path / "store.db"
+    md = process(db, clip, NAMES).metadata
+    assert md.stale == []
+    assert derived(db, _decision_of(db, "shots")) == {}  # reads only the media
+    assert derived(db, _decision_of(db, "ocr")) == {"shots": _decision_of(db, "shots")}
+    assert derived(db, _decision_of(db, "language")) == {
+        "transcript": _decision_of(db, "transcript"), "ocr": _decision_of(db, "ocr")}
+    assert derived(db, _decision_of(db, "keywords")) == {
+        "transcript": _decision_of(db, "transcript"), "ocr": _decision_of(db, "ocr"),
+        "language": _decision_of(db, "language")}
+
+
+def _decision_of(db: Path, analyzer: str) -> int:
+    """The latest decision an analyzer logged."""
+    with Log.open(db) as log:
+        return max(i for i in range(log.size)
+                   if Entry.from_bytes(log.get(i)).body.get("analyzer") == analyzer)
+
+
+def test_a_rerun_transcript_recomputes_its_dependents_in_the_same_run(tmp_path: Path,
+                                                                       clip: Path) -> None:
+    db = tmp_path / "store.db"
+    process(db, clip, NAMES)
+    old_transcript, old_keywords = _decision_of(db, "transcript"), _decision_of(db, "keywords")
+    # Another setting of the speech model: the transcript runs again (its parameters
+    # changed) and keywords and language, which read it, run again from the new value.
+    report = process(db, clip, ["transcript", "keywords"],
+                     settings={"transcript": {"beam_size": 1}})
+    assert {"transcript", "language", "keywords"} <= set(report.ran)
+    assert "shots" not in report.ran and "ocr" not in report.ran
+    new_transcript, new_keywords = _decision_of(db, "transcript"), _decision_of(db, "keywords")
+    assert new_transcript > old_transcript and new_keywords > old_keywords
+    assert derived(db, new_keywords)["transcript"] == new_transcript
+    assert derived(db, new_keywords)["language"] == _decision_of(db, "language")
+    assert report.metadata.stale == [] and report.stale == []
+
+
+def test_a_rerun_transcript_alone_leaves_its_dependents_flagged_stale(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "store.db"
+    process(db, clip, NAMES)
+    old_transcript, keywords = _decision_of(db, "transcript"), _decision_of(db, "keywords")
+    capsys.readouterr()
+    assert main(["process", str(clip), "--analyzers", "transcript", "--force", "--db", str(db),
+                 "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "keywords is stale" in err and "--analyzers keywords" in err
+    new_transcript = _decision_of(db, "transcript")
+    assert new_transcript > old_transcript
+    assert _decision_of(db, "keywords") == keywords  # not recomputed: not asked for
+    published = json.loads((tmp_path / "out" / "scenes" / "metadata.json").read_text())
+    stale = {s["insight"]: s for s in published["stale"]}
+    assert set(stale) == {"keywords", "language"}
+    assert stale["keywords"]["decision"] == keywords
+    assert stale["keywords"]["used"] == old_transcript
+    assert stale["keywords"]["current"] == new_transcript
+
+    assert main(["explain", "scenes.mp4", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert f"keywords (decision {keywords}) from transcript (decision {old_transcript}, " in text
+    assert f"STALE: transcript has a newer decision {new_transcript}" in text
+
+    # Asked for again, keywords is recomputed from the new transcript and is current.
+    assert main(["process", str(clip), "--analyzers", "keywords", "--db", str(db),
+                 "--out", str(tmp_path / "out")]) == 0
+    recomputed = _decision_of(db, "keywords")
+    assert recomputed > keywords and derived(db, recomputed)["transcript"] == new_transcript
+    published = json.loads((tmp_path / "out" / "scenes" / "metadata.json").read_text())
+    assert published["stale"] == []
+    assert main(["explain", "scenes.mp4", "--db", str(db)]) == 0
+    assert "STALE" not in capsys.readouterr().out
+
+
+@pytest.fixture
+def store(tmp_path: Path, clip: Path) -> Path:
+    db = tmp_path / "store.db"
+    process(db, clip, NAMES)
+    return db
+
+
+def _bundle(db: Path, tmp_path: Path, what: str) -> dict[str, Any]:
+    out = tmp_path / "bundle.json"
+    assert main(["audit", what, "--db", str(db), "--out", str(out)]) == 0
+    value: dict[str, Any] = json.loads(out.read_text())
+    return value
+
+
+def test_a_bundle_carries_and_checks_the_chain(store: Path, tmp_path: Path) -> None:
+    keywords, transcript = _decision_of(store, "keywords"), _decision_of(store, "transcript")
+    bundle = _bundle(store, tmp_path, "scenes.mp4#keywords")
+    assert [i["insight"] for i in bundle["items"]] == ["keywords"]
+    carried = {e["index"] for e in bundle["entries"]}
+    assert {keywords, transcript, _decision_of(store, "language"),
+            _decision_of(store, "ocr")} <= carried
+    run = subprocess.run([sys.executable, "-m", "aiwork.verify_bundle",
+                          str(tmp_path / "bundle.json")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "provenance: every derived_from decision is in the bundle" in run.stdout
+    assert f"keywords (decision {keywords}) from transcript (decision {transcript}, " in run.stdout
+
+    # An upstream decision left out of the bundle is named.
+    removed = copy.deepcopy(bundle)
+    removed["entries"] = [e for e in removed["entries"] if e["index"] != transcript]
+    removed["keys"] = sorted({Entry.from_bytes(e["data"].encode()).author
+                              for e in removed["entries"]})
+    with pytest.raises(BundleError, match=f"derived from transcript decision {transcript}: "
+                                          "that decision is not in the bundle"):
+        verify_bundle(removed)
+
+
+def test_a_decision_derived_from_another_assets_decision_fails(store: Path, tmp_path: Path
+                                                                ) -> None:
+    """A decision that names, as its transcript, the transcript of another video (logged and
+    signed, so only the asset check catches it)."""
+    other = tmp_path / "other.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=green:s=320x180:d=2:r=25", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", str(other)], check=True)
+    process(store, other, ["transcript"])
+    foreign = _decision_of(store, "transcript")
+    keywords = _decision_of(store, "keywords")
+    body = copy.deepcopy(dict(decision(store, keywords).body))
+    refs = body["input"]["derived_from"]
+    body["input"]["derived_from"] = [
+        {**ref, "decision": foreign} if ref["insight"] == "transcript" else ref for ref in refs]
+    key = SigningKey.generate()
+    with open_ledger(store, signing=True) as log:
+        index = log.append([sign_entry(key, "ai.decision", body)])[0].index
+        asset = body["input"]["asset"]
+        items: list[Any] = []
+        bundle = build_bundle(log, AuditSubject(asset, "forged", {"digest": asset}, None,
+                                                {"keywords": (index, items)}))
+    with pytest.raises(BundleError, match=f"decision {index} \\(keywords\\) derived from "
+                                          f"transcript decision {foreign}: that decision was "
+                                          "made for another asset"):
+        verify_bundle(bundle)
+
+
+def test_v1_decisions_still_verify(tmp_path: Path, clip: Path) -> None:
+    """Ledgers written before decisions named their inputs keep verifying, and say so."""
+    db = tmp_path / "store.db"
+    md = process(db, clip, ["technical"]).metadata
+    technical = _decision_of(db, "technical")
+    body = copy.deepcopy(dict(decision(db, technical).body))
+    assert body["input"].pop("derived_from") == []
+    key = SigningKey.generate()
+    with pytest.raises(InvalidBodyError):  # v2 requires the field
+        sign_entry(key, "ai.decision/v2", body)
+    with open_ledger(db, signing=True) as log:
+        index = log.append([sign_entry(key, "ai.decision/v1", body)])[0].index
+        log.verify()
+        asset = body["input"]["asset"]
+        value = {**md.technical.model_dump(mode="json"), "decision": index}
+        subject = AuditSubject(asset, "old", {"digest": asset}, None,
+                               {"technical": (index, value)})
+        bundle = build_bundle(log, subject)
+        lines = explain(log, subject)
+    report = verify_bundle(bundle)
+    assert any("items: 1 match" in line for line in report.lines)
+    assert f"  chain: technical (decision {index}): its upstream decisions are not named" \
+           " (an ai.decision/v1 entry)" in lines
