@@ -26,13 +26,11 @@ from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
 from aiwork.market import Market, UnknownJobError
 from aiwork.model import Entry
+from aiwork.model.kinds import DECISION_KINDS
 from aiwork.model.metadata import StaleInsight, stale_insights
 
-__all__ = ["BUNDLE_FORMAT", "DECISION_KINDS", "AuditSubject", "build_bundle", "chain",
-           "explain", "job_subject", "resolve", "upstream_decisions"]
-
-#: The versions of ``ai.decision`` (v2 names the upstream decisions it was derived from).
-DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
+__all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "chain", "explain",
+           "job_subject", "resolve", "upstream_decisions"]
 
 BUNDLE_FORMAT = "aiwork audit bundle v1"  # aiwork.verify_bundle checks the same string
 

@@ -29,6 +29,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market import Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
+from aiwork.model.kinds import DECISION_KINDS
 from aiwork.model.metadata import Metadata
 from aiwork.quality.agreement import agreement, agrees
 from aiwork.quality.truth import model_annotator
@@ -316,7 +317,7 @@ class Coordinator:
         body = entry.body
         if entry.author != worker:
             raise ResultRefused(f"the decision is signed by {entry.author}, not by {worker}")
-        if entry.kind != "ai.decision/v1":
+        if entry.kind not in DECISION_KINDS:
             raise ResultRefused(f"a result carries an ai.decision entry, not {entry.kind}")
         self.log.kinds.get(entry.kind).validate_body(body)  # its shape, before any field is read
         if body.get("analyzer") != lease.analyzer:

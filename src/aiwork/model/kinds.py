@@ -15,10 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.errors import InvalidBodyError, UnknownKindError
 
-__all__ = ["DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered", "AssetSummary",
-           "DerivedFrom", "EntryKind", "KindRegistry", "ModelRef"]
+__all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
+           "AssetSummary", "DerivedFrom", "EntryKind", "KindRegistry", "ModelRef"]
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+#: The versions of ``ai.decision`` a ledger holds (v2 names its upstream decisions).
+DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
 
 
 class AssetRegistered(BaseModel):
