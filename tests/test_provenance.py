@@ -16,6 +16,7 @@ import pytest
 from aiwork.app.audit import AuditSubject, build_bundle, explain
 from aiwork.app.ledger import open_ledger
 from aiwork.app.process import ProcessOptions, Processor
+from aiwork.app.summaries import Summaries
 from aiwork.cli import main
 from aiwork.crypto import SigningKey
 from aiwork.errors import InvalidBodyError
@@ -183,9 +184,10 @@ def test_a_decision_derived_from_another_assets_decision_fails(store: Path, tmp_
     with open_ledger(store, signing=True) as log:
         index = log.append([sign_entry(key, "ai.decision", body)])[0].index
         asset = body["input"]["asset"]
-        items: list[Any] = []
+        _summarize(log, key, asset, "keywords", index)
+        items: list[Any] = []  # a silent clip has no keywords
         bundle = build_bundle(log, AuditSubject(asset, "forged", {"digest": asset}, None,
-                                                {"keywords": (index, items)}))
+                                                {"keywords": (index, items)}).only("keywords"))
     with pytest.raises(BundleError, match=f"decision {index} \\(keywords\\) derived from "
                                           f"transcript decision {foreign}: that decision was "
                                           "made for another asset"):
@@ -206,6 +208,7 @@ def test_v1_decisions_still_verify(tmp_path: Path, clip: Path) -> None:
         index = log.append([sign_entry(key, "ai.decision/v1", body)])[0].index
         log.verify()
         asset = body["input"]["asset"]
+        _summarize(log, key, asset, "technical", index)
         value = {**md.technical.model_dump(mode="json"), "decision": index}
         subject = AuditSubject(asset, "old", {"digest": asset}, None,
                                {"technical": (index, value)})
@@ -215,3 +218,11 @@ def test_v1_decisions_still_verify(tmp_path: Path, clip: Path) -> None:
     assert any("items: 1 match" in line for line in report.lines)
     assert f"  chain: technical (decision {index}): its upstream decisions are not named" \
            " (an ai.decision/v1 entry)" in lines
+
+
+def _summarize(log: Log, key: SigningKey, asset: str, insight: str, index: int) -> None:
+    """Log an asset.summary naming ``index`` as ``insight``'s latest decision."""
+    summaries = Summaries(log)
+    latest = summaries.latest(asset)
+    assert latest is not None
+    summaries.record(key, asset, {**latest[1]["decisions"], insight: index})
