@@ -279,6 +279,9 @@ def test_reprocessing_logs_a_new_summary_only_when_a_decision_changes(tmp_path: 
         assert [sorted(b["decisions"]) for _, b in summaries] == [["technical"],
                                                                  ["shots", "technical"]]
         assert summaries[1][1]["prev"] == summaries[0][0]
+        # Signed by whoever processed the asset: the key that signed its decisions.
+        decisions = {e.author for e in kinds if e.kind.startswith("ai.decision/")}
+        assert {kinds[i].author for i, _ in summaries} == decisions and len(decisions) == 1
         assert Summaries(log).latest(summaries[0][1]["asset"])[0] == summaries[1][0]
 
 
@@ -607,3 +610,34 @@ def test_a_sensitive_job_bundle_goes_only_to_its_readers_and_each_fetch_is_logge
                      if Entry.from_bytes(log.get(i)).kind.startswith("access.read/")]
         assert [(r["reader"], r["resource"], r["purpose"]) for r in reads] == [
             (owner_did, "audit", "yearly audit")]
+
+
+def test_an_anchor_counts_as_a_trust_root_only_on_a_contract_the_user_names(
+        store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], rpc: str,  # noqa: F811
+        operator: Any) -> None:  # noqa: F811
+    import shutil
+
+    db = tmp_path / "aiwork.db"
+    shutil.copy(store, db)
+    shutil.copy(str(store) + ".logkey", str(db) + ".logkey")
+    eth = str(key_file(tmp_path / "eth.key", operator))
+    assert main(["anchor", "deploy", "--rpc", rpc, "--eth-key", eth]) == 0
+    address = capsys.readouterr().out.strip()
+    assert main(["anchor", "deploy", "--rpc", rpc, "--eth-key", eth]) == 0
+    elsewhere = capsys.readouterr().out.strip()
+    assert main(["anchor", "--rpc", rpc, "--eth-key", eth, "--contract", address,
+                 "--db", str(db)]) == 0
+    out = tmp_path / "b.json"
+    assert main(["audit", "scenes.mp4", "--db", str(db), "--out", str(out)]) == 0
+    bundle = json.loads(out.read_text())
+
+    assert verify_bundle(bundle, rpc=rpc).trusted == []  # the receipt's contract is a claim
+    report = verify_bundle(bundle, rpc=rpc, contract=address)
+    assert report.trusted == [f"the trusted anchor contract {address} on chain 31337"]
+    assert "not the trusted contract" in refused(bundle, rpc=rpc, contract=elsewhere)
+    assert "give --rpc URL too" in refused(bundle, contract=address)
+    run = _verify_cli(out, "--rpc", rpc, "--contract", address)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == (f"OK: {out} verified against the trusted anchor "
+                                           f"contract {address} on chain 31337")
+    assert _verify_cli(out, "--contract", address).returncode == 2

@@ -186,12 +186,16 @@ def _summary(log: Log, subject: AuditSubject) -> int:
                               f"re-running the analyzers")
     index, body = latest
     listed = body.get("decisions", {})
-    for name in subject.chosen:
-        if listed.get(name) != subject.results[name][0]:
-            raise InputError(f"{subject.name}: {name} is decision {subject.results[name][0]}, "
-                             f"but the latest asset.summary ({index}) lists "
-                             f"{listed.get(name)}",
-                             hint="run `aiwork process` on it again to log a current summary")
+    current = {name: subject.results[name][0] for name in subject.chosen}
+    if subject.insights is None:
+        current.update({name: None for name in listed if name not in current})
+    for name, decision in sorted(current.items()):
+        if listed.get(name) != decision:
+            raise InputError(f"{subject.name}: {name} is decision {decision}, but the latest "
+                             f"asset.summary ({index}) lists {listed.get(name)}",
+                             hint="wait until the job is finished again (a task is being "
+                                  "re-run), then audit it" if subject.job is not None else
+                                  "run `aiwork process` on it again to log a current summary")
     return index
 
 
