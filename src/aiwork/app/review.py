@@ -7,9 +7,13 @@ a random audit share); gold items with known answers are mixed in, unmarked. Eac
 never the other answers nor whether the item is gold, and never an item made by a worker key
 they own. A verdict is a ``human.verdict`` entry the expert signs. When an item has all its
 verdicts, the verdicts on every item of that insight are combined by truth inference
-(:mod:`aiwork.quality.truth`), the AI model counted as one more annotator with its own learned
-skill; the result is a ``consensus.result`` entry, and it changes the job's published results
-(a rejected item is dropped, a corrected one replaced). Experts' reputations per insight follow
+(:mod:`aiwork.quality.truth`) over the experts alone: the AI model whose output is judged never
+votes on its acceptance. When an expert corrected or rejected the item and the posterior of the
+inferred outcome is under :data:`ESCALATE_BELOW`, the item goes to :data:`ESCALATION_STEP` more
+experts (at most :data:`MAX_ESCALATIONS` times, never beyond :data:`MAX_EXPERTS`) before a
+consensus is recorded, so one careless accept cannot outvote a right correction. The result is
+a ``consensus.result`` entry, and it changes the job's published results (a rejected item is
+dropped, a corrected one replaced). Experts' reputations per insight follow
 gold accuracy and agreement with consensus (``reputation.update``); verdicts that agree earn
 credits (``reward.accrued``).
 """
@@ -57,6 +61,19 @@ TRUTH_WINDOW = 2000
 #: can (1.3 % for at most 6 of 10), so an expert is judged on ten observations at least.
 EXPERT_POLICY = ReputationPolicy(min_samples=10)
 
+#: An item an expert corrected or rejected is decided only when the inferred outcome's
+#: posterior reaches this bar; below it the item is escalated to more experts.
+ESCALATE_BELOW = 0.9
+#: Experts added by one escalation round (two keep a panel of three odd: 3, 5, 7).
+ESCALATION_STEP = 2
+#: Escalation rounds an item may have; past them the consensus is recorded as it stands.
+MAX_ESCALATIONS = 2
+#: No escalation takes an item beyond this many experts.
+MAX_EXPERTS = 7
+#: An escalated item that has not reached the bar nor its enlarged panel this long after its
+#: last escalation (no more experts came) is decided on the verdicts in.
+ESCALATION_WAIT = 24 * 3600.0
+
 
 class ReviewRefused(InputError):
     """A review request was refused; nothing was recorded. ``status`` is the HTTP status."""
@@ -96,8 +113,14 @@ def _insight_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX review_items_insight ON review_items (insight, seq)")
 
 
+def _escalations(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE review_items ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE review_items ADD COLUMN escalated DOUBLE PRECISION")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
-              Migration("review-0002-insight-index", _insight_index)]
+              Migration("review-0002-insight-index", _insight_index),
+              Migration("review-0003-escalations", _escalations)]
 
 
 def _category(verdict: str) -> str:
@@ -253,6 +276,7 @@ class Review:
     def next_item(self, expert: str, now: float | None = None) -> dict[str, Any] | None:
         """Assign the expert an item to review (blind), or None when there is none."""
         now = time.time() if now is None else now
+        self.decide_stalled(now)
         with self.log.db.atomic() as conn:
             quarantined = {row[0] for row in conn.execute(
                 "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
@@ -411,14 +435,31 @@ class Review:
             return value.strip().lower() == answer.strip().lower()
         return bool(value == answer)
 
-    def _maybe_decide(self, item: _Item) -> None:
+    def _maybe_decide(self, item: _Item, *, now: float | None = None,
+                      stalled: bool = False) -> None:
+        """Record the consensus on ``item`` once its panel has answered, or escalate it.
+
+        An item is escalated when an expert corrected or rejected it and the inferred
+        outcome's posterior is under :data:`ESCALATE_BELOW`; an escalated item is decided as
+        soon as the posterior reaches the bar, when its enlarged panel is in (escalating again
+        if rounds are left), or ``stalled``: when no more experts came in time."""
         answers = self._conn.execute(
             "SELECT expert, verdict, answer, value FROM review_assignments WHERE item = ? AND"
             " verdict IS NOT NULL ORDER BY verdict", (item.id,)).fetchall()
-        if len(answers) < item.experts:
+        (rounds,) = self._conn.execute("SELECT escalations FROM review_items WHERE id = ?",
+                                       (item.id,)).fetchone()
+        full = len(answers) >= item.experts
+        if not full and not rounds:
             return
         labels, skills = self._infer(item)
-        label, posterior = labels[item.id]
+        # Nobody whose verdict counts answered (every one of them quarantined): ask more.
+        label, posterior = labels.get(item.id, ("accept", 0.0))
+        objected = item.id not in labels or any(
+            _category(answer) == "reject" for _, _, answer, _ in answers)
+        unsure = objected and posterior < ESCALATE_BELOW
+        if unsure and not stalled:
+            if not full or self._escalate(item, time.time() if now is None else now):
+                return
         corrections = [json.loads(v) for _, _, answer, v in answers if answer == "correct"]
         if label == "accept":
             outcome, value = "accepted", None
@@ -426,9 +467,7 @@ class Review:
             outcome, value = "corrected", combine_corrections(item.insight, corrections)
         else:
             outcome, value = "rejected", None
-        participants = [{"annotator": item.annotator, "answer": "accept",
-                         "weight": round(skills.get(item.annotator, 0.5), 4), "verdict": None}]
-        participants += [{"annotator": expert, "answer": _category(answer),
+        participants = [{"annotator": expert, "answer": _category(answer),
                           "weight": round(skills.get(expert, 0.5), 4), "verdict": int(index)}
                          for expert, index, answer, _ in answers]
         consensus = sign_entry(self.key, "consensus.result", {
@@ -450,10 +489,37 @@ class Review:
                 " consensus) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (item.id, item.job, item.insight, item.item, outcome, json.dumps(value), index))
 
+    def _escalate(self, item: _Item, now: float) -> bool:
+        """Ask :data:`ESCALATION_STEP` more experts about ``item``, unless it had its
+        :data:`MAX_ESCALATIONS` rounds or :data:`MAX_EXPERTS` experts; say whether it did."""
+        with self.log.db.atomic() as conn:
+            changed = conn.execute(
+                "UPDATE review_items SET experts = CASE WHEN experts + ? > ? THEN ? ELSE"
+                " experts + ? END, escalations = escalations + 1, escalated = ? WHERE id = ?"
+                " AND escalations < ? AND experts < ?",
+                (ESCALATION_STEP, MAX_EXPERTS, MAX_EXPERTS, ESCALATION_STEP, now, item.id,
+                 MAX_ESCALATIONS, MAX_EXPERTS)).rowcount
+        return changed == 1
+
+    def decide_stalled(self, now: float | None = None) -> int:
+        """Decide, on the verdicts in, the escalated items that waited
+        :data:`ESCALATION_WAIT` since their last escalation for experts who did not come;
+        return how many. (Called as experts ask for items; an escalation never leaves an item
+        undecided for good.)"""
+        now = time.time() if now is None else now
+        rows = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE state = 'open' AND"
+            " escalations > 0 AND escalated <= ? ORDER BY seq LIMIT 100",
+            (now - ESCALATION_WAIT,)).fetchall()
+        for item in map(_item, rows):
+            self._maybe_decide(item, now=now, stalled=True)
+        return len(rows)
+
     def _infer(self, item: _Item) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
         """Truth inference over ``item`` and the latest ``truth_window`` answered items of its
         insight: gold items anchor the annotators' skills, quarantined experts do not count,
-        the AI model answers "accept" on each item it made."""
+        and the AI model never votes on the acceptance of its own output (it would always
+        answer "accept", and outvote a right correction)."""
         from aiwork.quality.truth import infer_truth
 
         insight = item.insight
@@ -476,11 +542,12 @@ class Review:
         for item_id, annotator, gold_json, expert, answer in rows:
             if item_id not in seen:
                 seen.add(item_id)
-                answers.append((item_id, annotator, "accept"))
                 if gold_json:
                     gold[item_id] = json.loads(gold_json)["answer"]
             if expert not in excluded:
                 answers.append((item_id, expert, _category(answer)))
+        if not answers:
+            return {}, {}
         result = infer_truth(answers, method=TRUTH_METHOD, gold=gold)
         return ({item: (r.label, r.probability) for item, r in result.items.items()},
                 {name: skill.accuracy for name, skill in result.annotators.items()})

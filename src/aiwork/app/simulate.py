@@ -10,10 +10,14 @@ take items with ``next_item`` and sign ``human.verdict`` entries like real ones:
 - a colluding group gives one shared answer per item, agreeing with each other and not with
   the truth.
 
-Everything goes through a real ledger on a SQLite file: consensus entries, reputation updates
-(gold catches the colluders), quarantine, rewards. At the end the same verdicts are combined by
-each truth-inference method, and the report gives each method's accuracy on the (non-gold)
-items, the number of human verdicts spent, and each expert kind's learned weight.
+Everything goes through a real ledger on a SQLite file: consensus entries, escalations,
+reputation updates (gold catches the colluders), quarantine, rewards. At the end the same
+verdicts are combined by each truth-inference method (the AI models' implicit accepts counted
+as answers, a benchmark of the methods; the engine's own decisions never count them), and the
+report gives each method's accuracy on the (non-gold) items,
+the number of human verdicts spent, each expert kind's learned weight, the share of wrong AI
+outputs that the engine's consensus ended correcting (or rejecting), and how many items were
+escalated and the verdicts that cost beyond the first panel.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwork.app.accounts import Accounts
-from aiwork.app.review import TRUTH_WINDOW, Review
+from aiwork.app.review import ESCALATION_STEP, ESCALATION_WAIT, TRUTH_WINDOW, Review
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -62,6 +66,15 @@ class SimulationReport:
     quarantined: dict[str, int]  # expert kind -> how many were quarantined
     seconds: float
     kinds: dict[str, str] = field(default_factory=dict)  # expert did -> kind
+    wrong: int = 0  # non-gold items whose AI value was wrong
+    corrected: int = 0  # ... of them, how many the engine's consensus rejected or corrected
+    escalated: int = 0  # non-gold items sent to more experts at least once
+    extra_verdicts: int = 0  # verdicts beyond each escalated item's first panel
+
+    @property
+    def corrected_share(self) -> float:
+        """Share of wrong AI outputs that ended corrected (or rejected) by consensus."""
+        return round(self.corrected / self.wrong, 4) if self.wrong else 1.0
 
     def lines(self) -> list[str]:
         out = [f"simulated job: {self.items} items ({self.gold} of them hidden gold), "
@@ -74,12 +87,20 @@ class SimulationReport:
             if kind in self.weights:
                 out.append(f"  {kind:<10} weight {self.weights[kind]:.2f}, quarantined "
                            f"{self.quarantined.get(kind, 0)}")
+        out.append(f"wrong AI outputs corrected by review: {self.corrected_share:.1%} "
+                   f"({self.corrected} of {self.wrong})")
+        out.append(f"escalation: {self.escalated} items sent to more experts, "
+                   f"{self.extra_verdicts} extra verdicts "
+                   f"({self.extra_verdicts / max(self.verdicts, 1):.1%} of all verdicts)")
         return out
 
     def to_json(self) -> dict[str, Any]:
         return {"items": self.items, "gold": self.gold, "verdicts": self.verdicts,
                 "accuracy": self.accuracy, "weights": self.weights,
-                "quarantined": self.quarantined, "seconds": round(self.seconds, 2)}
+                "quarantined": self.quarantined, "seconds": round(self.seconds, 2),
+                "wrong_ai_outputs": self.wrong, "corrected": self.corrected,
+                "corrected_share": self.corrected_share, "escalated": self.escalated,
+                "extra_verdicts": self.extra_verdicts}
 
 
 def _answer(kind: str, truth: str, item: Any, rng: random.Random, spec: CrowdSpec) -> str:
@@ -113,6 +134,8 @@ def simulate(*, items: int = 300, experts_per_item: int = 3, gold_share: float =
             truth = _make_items(review, items, gold_share, spec, rng)
             kinds = _make_experts(spec, seed)
             verdicts = _review(review, kinds, truth, spec, rng)
+            # A day passes: escalated items no further expert came for are decided.
+            review.decide_stalled(time.time() + ESCALATION_WAIT + 1)
             report = _score(review, log, truth, kinds, verdicts, methods)
         finally:
             log.close()
@@ -181,6 +204,9 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
         "SELECT a.item, a.expert, a.answer, i.annotator FROM review_assignments a JOIN"
         " review_items i ON i.id = a.item WHERE a.verdict IS NOT NULL").fetchall()
     by_did = {key.did: kind for key, kind in kinds.items()}
+    # The methods are compared on the answers of everyone, the AI models' implicit accepts
+    # included (a benchmark of inference methods); the engine's own decisions, "review
+    # (online)", never count a model's vote on its own output.
     answers: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for item, expert, answer, annotator in rows:
@@ -207,6 +233,16 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
         accuracy["review (online)"] = round(
             sum((online[i] == "accepted") == (truth[i][0] == "accept") for i in decided)
             / len(decided), 4)
+    wrong = [i for i, (label, is_gold) in truth.items() if not is_gold and label == "reject"]
+    corrected = sum(1 for i in wrong if online.get(i) in ("rejected", "corrected"))
+    escalated, extra = 0, 0
+    for item, experts, rounds, answered in conn.execute(
+            "SELECT i.id, i.experts, i.escalations, (SELECT COUNT(*) FROM review_assignments a"
+            " WHERE a.item = i.id AND a.verdict IS NOT NULL) FROM review_items i WHERE"
+            " i.gold IS NULL AND i.escalations > 0"):
+        escalated += 1
+        first_panel = int(experts) - ESCALATION_STEP * int(rounds)
+        extra += max(0, int(answered) - first_panel)
     quarantined: dict[str, int] = defaultdict(int)
     for key, kind in kinds.items():
         if any(rep.quarantined for rep in review.reputation(key.did).values()):
@@ -215,4 +251,5 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
         items=sum(1 for _, g in truth.values() if not g), gold=len(gold), verdicts=verdicts,
         accuracy=accuracy,
         weights={kind: round(sum(ws) / len(ws), 3) for kind, ws in weights.items()},
-        quarantined=dict(quarantined), seconds=0.0)
+        quarantined=dict(quarantined), seconds=0.0, wrong=len(wrong), corrected=corrected,
+        escalated=escalated, extra_verdicts=extra)

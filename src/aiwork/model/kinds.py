@@ -187,8 +187,9 @@ class ConsensusParticipant(BaseModel):
 
 
 class ConsensusResult(_Body):
-    """Body of ``consensus.result/v1``: the verdicts on one item combined by truth inference,
-    the AI model counted as one more annotator."""
+    """Body of ``consensus.result/v1``: the verdicts on one item combined by truth inference.
+    The participants are the experts (entries made before escalation existed also list the AI
+    model, as one more annotator that voted accept on its own output)."""
 
     item: str = Field(pattern=r"^[0-9a-f]{32}$")
     decision: int = Field(ge=0)
