@@ -69,6 +69,7 @@ def test_the_cli_writes_a_bundle_that_aiwork_verify_accepts(store: Path, tmp_pat
     assert run.returncode == 0, run.stderr
     assert "signed by the log: ok" in run.stdout
     assert "items: 2 match their decisions (shots, technical)" in run.stdout
+    assert "is the checkpoint's last entry, so no later summary" in run.stdout
     assert run.stdout.strip().endswith("OK (self-consistent only: no trusted log key given)")
 
 

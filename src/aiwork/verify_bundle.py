@@ -542,7 +542,10 @@ def _check_summary(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], a
             f"this bundle covers {len(covered)} of the asset's {len(listed)} insights; not "
             f"covered: {', '.join(sorted(set(listed) - covered))}")
     later = checkpoint.size - index - 1
-    if later:
+    if not later:
+        report.ok(f"summary: asset.summary {index} is the checkpoint's last entry, so no later"
+                  " summary of this asset is in this tree")
+    else:
         report.warnings.append(
             f"the checkpoint holds {later} entries after asset.summary {index} that are not "
             "all in the bundle: a later summary of this asset cannot be ruled out offline "
