@@ -139,3 +139,30 @@ def test_only_the_issuers_credit_entries_count_when_it_is_named() -> None:
     ]
     assert balances(entries, issuer=issuer.did) == {a.did: 10}
     assert balances(entries)[forger.did] == 10**6
+
+
+def test_serve_refuses_free_credits_for_every_key_on_a_public_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--open-registration --starting-credits N gives credits to every fresh key: anyone who
+    reaches the coordinator could mint credits by making keys. Only loopback (a devnet), or
+    with --i-know-this-is-a-devnet."""
+    from aiwork.cli import main
+    from aiwork.cli.network import check_free_credits
+
+    monkeypatch.setenv("AIWORK_HOME", str(tmp_path / "home"))
+    for host in ("0.0.0.0", "192.0.2.7", "::", "coordinator.example"):
+        code = main(["serve", "--host", host, "--open-registration",
+                     "--starting-credits", "100"])
+        assert code == 2
+        assert "--i-know-this-is-a-devnet" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()  # refused before anything was created
+    # What stays allowed: loopback, no free credits, approval by an admin, or said out loud.
+    for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
+        check_free_credits(host, open_registration=True, starting_credits=100,
+                           devnet_ok=False)
+    check_free_credits("0.0.0.0", open_registration=True, starting_credits=0, devnet_ok=False)
+    check_free_credits("0.0.0.0", open_registration=False, starting_credits=100,
+                       devnet_ok=False)
+    check_free_credits("0.0.0.0", open_registration=True, starting_credits=100,
+                       devnet_ok=True)

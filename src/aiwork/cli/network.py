@@ -38,6 +38,9 @@ DEVNET_AUDIT_SHARE = 0.5
 @click.option("--starting-credits", default=0, show_default=True, type=click.IntRange(0),
               help="Credits granted to every new requester (a credits.granted entry); "
                    "otherwise an admin grants them with `aiwork admin grant`.")
+@click.option("--i-know-this-is-a-devnet", "devnet_ok", is_flag=True,
+              help="Allow --open-registration with --starting-credits on an address other "
+                   "than loopback (every fresh key then gets credits: a devnet only).")
 @click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
               help="A witness whose cosignatures of checkpoints are kept and served (its key "
                    "from `aiwork witness key`); repeatable.")
@@ -52,10 +55,12 @@ DEVNET_AUDIT_SHARE = 0.5
               help="Anchor the latest checkpoint this often, when the log has grown.")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
-              gold_rate: float, starting_credits: int, witnesses: tuple[str, ...],
-              anchor_rpc: str | None, anchor_key: Path | None, anchor_contract: str | None,
-              anchor_every: float, db: str | None) -> None:
+              gold_rate: float, starting_credits: int, devnet_ok: bool,
+              witnesses: tuple[str, ...], anchor_rpc: str | None, anchor_key: Path | None,
+              anchor_contract: str | None, anchor_every: float, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
+    check_free_credits(host, open_registration=open_registration,
+                       starting_credits=starting_credits, devnet_ok=devnet_ok)
     import uvicorn
 
     from aiwork.api import ServerSettings, create_app
@@ -88,6 +93,27 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                 path, rpc=anchor_rpc, key_file=anchor_key, contract=anchor_contract,
                 every=anchor_every, report=lambda line: click.echo(line, err=True)))
         uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def check_free_credits(host: str, *, open_registration: bool, starting_credits: int,
+                       devnet_ok: bool) -> None:
+    """Refuse to give credits to every fresh key (``--open-registration`` with
+    ``--starting-credits``) on an address others can reach, unless told it is a devnet:
+    anyone could mint credits by making keys."""
+    import ipaddress
+
+    if not open_registration or starting_credits <= 0 or devnet_ok:
+        return
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host.lower() in ("localhost", "localhost.")
+    if not loopback:
+        raise click.UsageError(
+            f"--open-registration with --starting-credits {starting_credits} on {host} would "
+            "give credits to every key anyone makes; on an address other than loopback "
+            "(127.0.0.1, ::1), grant credits with `aiwork admin grant`, or add "
+            "--i-know-this-is-a-devnet if this network is a throwaway devnet")
 
 
 @click.command("register")
