@@ -515,3 +515,74 @@ def test_replicas_that_agree_on_cuts_but_not_on_keyframes_do_not_agree(tmp_path:
     shots = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]["shots"]
     mine = honest[1].processor.catalog.results(progress["asset"])["shots"].output
     assert [s["keyframe"] for s in shots] == [s["keyframe"] for s in mine]
+
+
+def test_results_fetched_later_and_out_without_wait_refused(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`aiwork submit --out` without --wait is refused before anything is sent; `aiwork
+    results JOB --out DIR` writes a finished job's outputs later, through the same checked
+    writer; a job in a sensitive library needs --key, and the read is logged with its
+    --purpose."""
+    import os
+
+    from aiwork.cli import main
+    from aiwork.crypto import read_key_file
+
+    home = tmp_path / "coordinator"
+    keyfile = tmp_path / "requester.key"
+    assert main(["keys", "new", "--out", str(keyfile)]) == 0
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    worker_key = SigningKey.generate()
+    with running_coordinator(home, "--open-registration", "--starting-credits", "100") as url, \
+            CoordinatorClient(url, worker_key) as client:
+        common = ["--coordinator", url, "--key", str(keyfile)]
+        assert main(["register", *common, "--role", "requester"]) == 0
+        client.post("/v1/identities", {"role": "worker"})
+        worker = Worker(client, worker_key, tmp_path / "w", ANALYZERS)
+
+        assert main(["submit", str(clip), *common, "--analyzers", "technical,shots",
+                     "--out", str(out)]) == 2
+        assert "aiwork results JOB" in capsys.readouterr().err
+        assert client.get("/v1/jobs").json() == []  # nothing was sent
+
+        # A file that cannot be a video fails alone; the clip's job is submitted.
+        assert main(["submit", str(pipe), str(clip), *common,
+                     "--analyzers", "technical,shots"]) == 1
+        printed = capsys.readouterr()
+        assert f"{pipe}: failed: " in printed.err and "not a regular file" in printed.err
+        job = printed.out.split("job ")[-1].strip()
+        assert main(["results", job, "--coordinator", url, "--out", str(out)]) == 1
+        assert "still open" in capsys.readouterr().err
+        while worker.run_once():
+            pass
+        assert main(["results", job, "--coordinator", url, "--out", str(out)]) == 0
+        assert f"outputs in {out / job}" in capsys.readouterr().out
+        doc = json.loads((out / job / "metadata.json").read_text())
+        shots = doc["shots"]
+        assert shots and all((out / job / s["keyframe"]["file"]).read_bytes()[:2] == b"\xff\xd8"
+                             for s in shots)
+        assert sorted(p.name for p in (out / job).iterdir()) == [
+            "captions.srt", "captions.vtt", "chapters.vtt", "keyframes", "metadata.json",
+            "metadata.jsonld"]
+
+        assert main(["library", "create", "private", "--sensitive", *common]) == 0
+        library = capsys.readouterr().out.split()[1]
+        assert main(["submit", str(clip), *common, "--analyzers", "technical",
+                     "--library", library]) == 0
+        secret = capsys.readouterr().out.split("job ")[-1].strip()
+        while worker.run_once():
+            pass
+        assert main(["results", secret, "--coordinator", url, "--out", str(out)]) == 1
+        assert "401" in capsys.readouterr().err and not (out / secret).exists()
+        assert main(["results", secret, "--coordinator", url, "--out", str(out),
+                     "--key", str(keyfile), "--purpose", "quarterly archive check"]) == 0
+        assert (out / secret / "metadata.json").exists()
+        worker.close()
+    with Log.open(home / "aiwork.db") as log:
+        reads = [e.body for e in (Entry.from_bytes(log.get(i)) for i in range(log.size))
+                 if e.kind.startswith("access.read")]
+    assert [(r["job"], r["purpose"], r["reader"]) for r in reads][-1] == (
+        secret, "quarterly archive check", read_key_file(keyfile).did)

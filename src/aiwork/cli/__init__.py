@@ -23,6 +23,7 @@ from aiwork.cli.network import (
     devnet_cmd,
     jobs_cmd,
     register_cmd,
+    results_cmd,
     serve_cmd,
     submit_cmd,
     worker_cmd,
@@ -56,6 +57,7 @@ cli.add_command(register_cmd)
 cli.add_command(admin_group)
 cli.add_command(worker_cmd)
 cli.add_command(submit_cmd)
+cli.add_command(results_cmd)
 cli.add_command(jobs_cmd)
 cli.add_command(credits_cmd)
 cli.add_command(library_group)

@@ -1,5 +1,5 @@
 """The network's commands: ``serve``, ``register``, ``admin``, ``credits``, ``worker``,
-``submit``, ``jobs``, ``devnet``."""
+``submit``, ``results``, ``jobs``, ``devnet``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import contextlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aiwork.app.ledger import load_key
 from aiwork.cli.options import db_option, resolve_db
+from aiwork.cli.process import renamed
+
+if TYPE_CHECKING:
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.model.metadata import Metadata
 
 coordinator_option = click.option("--coordinator", required=True, metavar="URL",
                                   help="The coordinator, e.g. http://127.0.0.1:8700")
@@ -237,7 +243,8 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
 
 
 @click.command("submit")
-@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("videos", nargs=-1, required=True,
+                type=click.Path(path_type=Path, readable=False))  # each is checked alone
 @coordinator_option
 @key_option
 @click.option("--analyzers", "names", default="technical,shots,transcript,ocr,faces,language,"
@@ -249,7 +256,8 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
                    "redundancy); held from your available credits while the job is open.")
 @click.option("--wait", is_flag=True, help="Wait for the results, showing progress.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="With --wait: write the same layout as `aiwork process --out`.")
+              help="With --wait: write the same layout as `aiwork process --out` (without "
+                   "--wait: `aiwork results JOB --out DIR` later).")
 @click.option("--library", metavar="ID",
               help="Put the jobs in your library ID (aiwork library create).")
 @click.option("--purpose", default="the requester fetches the results it submitted",
@@ -267,14 +275,24 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
 
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.libraries import with_purpose
-    from aiwork.app.process import expand_inputs, folder_name, read_metadata, write_outputs
-    from aiwork.media import probe
+    from aiwork.app.process import expand_inputs, folder_name, read_metadata
+    from aiwork.media import MediaError, probe
 
+    if out is not None and not wait:
+        raise click.UsageError(
+            "--out writes the results, which come only with --wait; without it, fetch them "
+            "when the job is done: aiwork results JOB --coordinator URL --out DIR")
     analyzers = [n.strip() for n in names.split(",") if n.strip()]
+    failed = 0
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         jobs = []
         for path in expand_inputs(videos):
-            facts = probe(path)
+            try:
+                facts = probe(path)
+            except MediaError as exc:  # this file fails alone; the others go on
+                click.echo(f"{path}: failed: {exc.diagnostics()}", err=True)
+                failed += 1
+                continue
             digest = client.upload_file(path)
             job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
                                            "redundancy": redundancy, "budget": budget,
@@ -282,6 +300,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
             jobs.append((path, facts, digest, job["id"]))
             click.echo(f"{path}: job {job['id']}")
         if not wait:
+            if failed:
+                raise SystemExit(1)
             return
         pending = {job_id for *_, job_id in jobs}
         with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -301,6 +321,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                             progress.console.print(f"job {job_id}: {state['state']}")
                 if pending:
                     time.sleep(1.0)
+        claimed: set[Path] = set()
         for path, facts, digest, job_id in jobs:
             target = f"/v1/jobs/{job_id}/results"
             results = (client.get(with_purpose(target, purpose), signed=True) if library
@@ -309,11 +330,82 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                 "asset": {"digest": digest, "name": path.name, "size": facts.size,
                           "media_type": facts.media_type}, **results}, f"job {job_id}")
             if out is not None:
-                folder = write_outputs(metadata, out / folder_name(path),
-                                       lambda d: client.get(f"/v1/blobs/{d}", signed=True).content)
-                click.echo(f"{path}: outputs in {folder}")
+                folder = _write_outputs(client, metadata, out, folder_name(path), claimed,
+                                        signed=True)
+                click.echo(f"{path}: outputs in {folder}{renamed(folder, folder_name(path))}")
             else:
                 click.echo(metadata.model_dump_json(indent=2))
+    if failed:
+        raise SystemExit(1)
+
+
+def _write_outputs(client: CoordinatorClient, metadata: Metadata, out: Path, name: str,
+                   claimed: set[Path], *, signed: bool) -> Path:
+    """Write a job's outputs under ``out`` as `aiwork process --out` does: in the folder
+    ``name`` (or ``name-2``... when another video's outputs are there), every name resolved
+    under it, keyframes fetched by digest and checked."""
+    from aiwork.app.process import claim_folder, write_outputs
+
+    folder = claim_folder(out, name, metadata.asset.digest, claimed)
+    return write_outputs(metadata, folder,
+                         lambda d: client.get(f"/v1/blobs/{d}", signed=signed).content)
+
+
+@click.command("results")
+@click.argument("jobs", nargs=-1, required=True)
+@coordinator_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Write each job's outputs in DIR/JOB/, the layout of `aiwork process --out`.")
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the reads (needed for a job in a sensitive library, by one who may "
+                   "read it).")
+@click.option("--purpose", default="the requester fetches the results of its job",
+              show_default=True,
+              help="With --key: why you read the results (logged for a job in a sensitive "
+                   "library).")
+def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Path | None,
+                purpose: str) -> None:
+    """Fetch the outputs of finished JOBS and write them under --out."""
+    from urllib.parse import quote
+
+    from aiwork.app.client import CoordinatorClient
+    from aiwork.app.libraries import with_purpose
+    from aiwork.app.process import read_metadata
+    from aiwork.errors import InputError
+    from aiwork.model.names import check_file_name
+
+    key = load_key(keyfile) if keyfile else None
+
+    def read(client: CoordinatorClient, path: str) -> Any:
+        reply = (client.get(with_purpose(path, purpose), signed=True) if key is not None
+                 else client.get(path))
+        try:
+            return reply.json()
+        except ValueError:
+            raise InputError(f"{coordinator} answered {path} with something that is not "
+                             "JSON") from None
+
+    claimed: set[Path] = set()
+    with CoordinatorClient(coordinator, key) as client:
+        for job in jobs:
+            check_file_name(job)
+            base = f"/v1/jobs/{quote(job, safe='')}"
+            state = read(client, base)
+            if not isinstance(state, dict) or not isinstance(state.get("replicas"), dict):
+                raise InputError(f"{coordinator} answered {base} with something that is not "
+                                 "a job's progress")
+            if state.get("state") == "open":
+                counts = state["replicas"]
+                done = sum(counts.get(k, 0) for k in ("submitted", "accepted", "rejected"))
+                raise InputError(f"job {job} is still open ({done} of {sum(counts.values())} "
+                                 "replicas in)", hint="try again when it is done, or use "
+                                                      "`aiwork submit --wait`")
+            metadata = read_metadata(read(client, f"{base}/export/metadata.json"),
+                                     f"job {job}")
+            folder = _write_outputs(client, metadata, out, job, claimed,
+                                    signed=key is not None)
+            finished = "" if state.get("state") == "done" else f" (job {state.get('state')})"
+            click.echo(f"job {job}: outputs in {folder}{renamed(folder, job)}{finished}")
 
 
 @click.command("jobs")

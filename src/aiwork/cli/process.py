@@ -48,13 +48,12 @@ def _summary(report: VideoReport) -> str:
     return f"{report.status} ({ran}): " + ", ".join(parts)
 
 
-def renamed(report: VideoReport) -> str:
-    """Why a video's outputs are not in the folder named after it ("" when they are)."""
-    assert report.out_dir is not None
-    wanted = folder_name(report.path)
-    if report.out_dir.name == wanted:
+def renamed(folder: Path, wanted: str) -> str:
+    """Why outputs went to ``folder`` rather than the folder named ``wanted`` beside it ("" when
+    they did not)."""
+    if folder.name == wanted:
         return ""
-    return f" (not {report.out_dir.parent / wanted}: that folder holds another video's outputs)"
+    return f" (not {folder.parent / wanted}: that folder holds another video's outputs)"
 
 
 @click.command("process")
@@ -89,7 +88,8 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
                     progress.note(f"  {item.insight} is stale: {item.reason}; run `aiwork "
                                   f"process {path} --analyzers {item.insight}` to recompute it")
             if report.out_dir is not None:
-                progress.note(f"  outputs in {report.out_dir}{renamed(report)}")
+                progress.note(f"  outputs in {report.out_dir}"
+                              f"{renamed(report.out_dir, folder_name(path))}")
             failed += report.status == "failed"
     if failed:
         raise SystemExit(1)
