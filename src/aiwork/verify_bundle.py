@@ -12,6 +12,9 @@ it checks:
 - every entry's inclusion in the checkpoint's tree: RFC 9162 section 2.1.3.2;
 - every metadata item: SHA-256 of the RFC 8785 JSON of its items (without their ``decision``
   fields) equals its decision's ``output_digest``, and the decision is about that asset;
+- the asset's latest ``asset.summary`` in the bundle (the log's list of each insight's latest
+  decision): every insight it lists that the bundle covers is among the items, with that
+  decision, so an insight cut out of the bundle (items and decision) is named;
 - the anchor receipt, when there is one: it names this checkpoint's origin, size and root;
   with ``--rpc URL`` the chain is asked (``eth_call root_of(log_id, size)``) whether the
   contract holds that root.

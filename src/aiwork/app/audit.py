@@ -90,9 +90,10 @@ def job_subject(log: Log, job_id: str, insight: str | None = None) -> AuditSubje
 def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:
     try:
         return _local(catalog, find_asset(catalog, what))
-    except InputError:
+    except InputError as exc:
         if not _has_table(log, "market_jobs"):
-            raise
+            raise InputError(str(exc), hint="run `aiwork process` on it first; for a "
+                             "coordinator job, add --coordinator URL") from None
     market = Market(log.db)
     try:
         return _job(log, market.job(what).id)
