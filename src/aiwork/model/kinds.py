@@ -243,7 +243,7 @@ class AccessRead(_Body):
     reader: str = Field(pattern=_DID)
     library: str = Field(pattern=_LIBRARY)
     job: str = Field(max_length=128)
-    resource: str = Field(max_length=255, description="what was read: results, export/NAME")
+    resource: str = Field(max_length=255, description="what was read: results, export/NAME, audit")
     purpose: str = Field(min_length=1, max_length=200)
     seq: int = Field(ge=0)
     prev: int | None = Field(default=None, ge=0)
