@@ -226,3 +226,134 @@ def _summarize(log: Log, key: SigningKey, asset: str, insight: str, index: int) 
     latest = summaries.latest(asset)
     assert latest is not None
     summaries.record(key, asset, {**latest[1]["decisions"], insight: index})
+
+
+# -- remote workers -------------------------------------------------------------------------
+
+
+def _network(tmp_path: Path, clip: Path) -> tuple[Any, Any, dict[str, Any], str]:
+    from aiwork.api.app import ServerSettings, create_app
+
+    app = create_app(ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                                    open_registration=True, starting_credits=1000))
+    req = _client(app, SigningKey.generate(), "requester")
+    digest = req.upload(clip.read_bytes())
+    job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["keywords"], "redundancy": 1})
+    return app, req, job, digest
+
+
+def _client(app: Any, key: SigningKey, role: str) -> Any:
+    from fastapi.testclient import TestClient
+
+    from aiwork.app.client import CoordinatorClient
+
+    client = CoordinatorClient("http://testserver", key, http=TestClient(app))
+    client.post("/v1/identities", {"role": role})
+    return client
+
+
+def _worker(app: Any, home: Path, names: list[str]) -> Any:
+    from aiwork.app.worker import Worker
+
+    key = SigningKey.generate()
+    return Worker(_client(app, key, "worker"), key, home, names)
+
+
+def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
+        tmp_path: Path, clip: Path) -> None:
+    app, req, job, digest = _network(tmp_path, clip)
+    # keywords brings the analyzers it reads into the job.
+    assert job["analyzers"] == ["keywords", "shots", "transcript", "ocr", "language"]
+    worker = _worker(app, tmp_path / "w", ["shots", "transcript", "ocr", "language",
+                                           "keywords"])
+    leased = []
+    for _ in range(20):
+        reply = worker.client.request("POST", "/v1/tasks/lease",
+                                      json.dumps({"capabilities": worker.capabilities}).encode())
+        if reply.status_code == 204:
+            break
+        lease = reply.json()
+        leased.append(lease["analyzer"])
+        entry, output = worker.work(lease)
+        worker.client.post(f"/v1/leases/{lease['lease']}/result",
+                           {"entry": entry.decode(), "output": output})
+    # Each reader was leased only after what it reads was settled.
+    assert leased.index("keywords") > max(leased.index(n) for n in
+                                          ("transcript", "ocr", "language"))
+    assert leased.index("ocr") > leased.index("shots")
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    with Log.open(tmp_path / "coord.db") as log:
+        entries = {i: Entry.from_bytes(log.get(i)) for i in range(log.size)}
+    decisions = {e.body["analyzer"]: i for i, e in entries.items()
+                 if e.kind.startswith("ai.decision/")}
+    keywords = entries[decisions["keywords"]]
+    assert keywords.kind == "ai.decision/v2"
+    assert {r["insight"]: r["decision"] for r in keywords.body["input"]["derived_from"]} == {
+        "transcript": decisions["transcript"], "ocr": decisions["ocr"],
+        "language": decisions["language"]}
+
+
+def test_a_remote_result_naming_other_upstream_decisions_is_refused(tmp_path: Path,
+                                                                    clip: Path) -> None:
+    from aiwork.app.client import CoordinatorError
+
+    app, req, job, digest = _network(tmp_path, clip)
+    # Another video's transcript, accepted in another job on the same coordinator.
+    other = tmp_path / "other.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=green:s=320x180:d=2:r=25", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", str(other)], check=True)
+    other_job = req.post("/v1/jobs", {"asset": req.upload(other.read_bytes()),
+                                      "analyzers": ["transcript"], "redundancy": 1})
+    upstream = _worker(app, tmp_path / "up", ["shots", "transcript", "ocr", "language"])
+    while upstream.run_once():
+        pass
+    assert req.get(f"/v1/jobs/{other_job['id']}").json()["state"] == "done"
+    with Log.open(tmp_path / "coord.db") as log:
+        entries = {i: Entry.from_bytes(log.get(i)) for i in range(log.size)}
+    foreign = next(i for i, e in entries.items() if e.kind.startswith("ai.decision/")
+                   and e.body["insight"] == "transcript" and e.body["input"]["asset"] != digest)
+
+    attacker = _worker(app, tmp_path / "kw", ["keywords"])
+    lease = attacker.client.post("/v1/tasks/lease", {"capabilities": ["keywords"]})
+    assert lease["analyzer"] == "keywords" and lease["job"] == job["id"]
+    given = {u["insight"]: u["decision"] for u in lease["upstream"]}
+    assert set(given) == {"transcript", "ocr", "language"}
+    entry, output = attacker.processor.derive(attacker.fetch(digest), "keywords",
+                                              lease["upstream"])
+    honest = entry.body
+    assert {r["insight"]: r["decision"] for r in honest["input"]["derived_from"]} == given
+
+    def submit(derived_from: list[dict[str, Any]] | None) -> str:
+        body = copy.deepcopy(dict(honest))
+        if derived_from is None:
+            del body["input"]["derived_from"]
+            signed = sign_entry(attacker.key, "ai.decision/v1", body)
+        else:
+            body["input"]["derived_from"] = derived_from
+            signed = sign_entry(attacker.key, "ai.decision", body)
+        with pytest.raises(CoordinatorError) as refused:
+            attacker.client.post(f"/v1/leases/{lease['lease']}/result",
+                                 {"entry": signed.to_bytes().decode(), "output": output})
+        assert refused.value.status == 400
+        return str(refused.value)
+
+    refs = [{"insight": n, "decision": d} for n, d in sorted(given.items())]
+    swap = [{**r, "decision": foreign} if r["insight"] == "transcript" else r for r in refs]
+    assert "made for another asset" in submit(swap)
+    missing = [{**r, "decision": 10**6} if r["insight"] == "transcript" else r for r in refs]
+    assert "not in this coordinator's log" in submit(missing)
+    wrong_kind = [{**r, "decision": given["ocr"]} if r["insight"] == "transcript" else r
+                  for r in refs]
+    assert "about ocr" in submit(wrong_kind)
+    assert "does not name the job's accepted transcript" in submit(
+        [r for r in refs if r["insight"] != "transcript"])
+    assert "must name the decisions it read" in submit(None)
+    assert "does not name" in submit([])
+    with Log.open(tmp_path / "coord.db") as log:
+        assert not any(Entry.from_bytes(log.get(i)).body.get("analyzer") == "keywords"
+                       for i in range(log.size))  # nothing recorded
+
+    attacker.client.post(f"/v1/leases/{lease['lease']}/result",
+                         {"entry": entry.to_bytes().decode(), "output": output})
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"

@@ -31,6 +31,7 @@ __all__ = [
     "availability",
     "load",
     "order",
+    "upstream",
 ]
 
 #: Name -> "module:Class", in the default running order.
@@ -70,6 +71,11 @@ def _after(name: str) -> tuple[str, ...]:
         return _class(name).after
     except ModuleNotFoundError:
         return ()
+
+
+def upstream(name: str) -> tuple[str, ...]:
+    """The registered analyzers whose outputs ``name`` reads (its ``after``)."""
+    return tuple(dep for dep in _after(name) if dep in REGISTRY)
 
 
 def load(name: str, options: Mapping[str, Any] | None = None) -> Analyzer:

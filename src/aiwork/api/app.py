@@ -593,11 +593,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         with state.lock:
             lease = state.coordinator().lease(did, {str(c) for c in capabilities}, time.time(),
                                               settings.lease_seconds)
+            # The accepted results the leased analyzer reads: it computes from these and
+            # names their decisions (input.derived_from).
+            upstream = state.coordinator().upstream(lease) if lease is not None else []
         if lease is None:
             return Response(status_code=204)
         return JSONResponse({"lease": lease.id, "job": lease.job_id, "task": lease.task_id,
                              "replica": lease.replica, "analyzer": lease.analyzer,
-                             "asset": lease.asset, "expires": lease.expires})
+                             "asset": lease.asset, "expires": lease.expires,
+                             "upstream": upstream})
 
     @app.post("/v1/leases/{lease_id}/heartbeat", summary="Extend a live lease (worker)")
     async def heartbeat(lease_id: str, request: Request) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from aiwork import analyzers as registry
 from aiwork.app.accounts import Accounts
 from aiwork.app.libraries import Libraries
 from aiwork.app.review import Review
@@ -144,6 +145,10 @@ class Coordinator:
         if not self.blobs.has(asset):
             raise InputError(f"no media {asset} on this coordinator",
                              hint="upload it first (PUT /v1/blobs/{digest})")
+        # An analyzer that reads others' results (keywords reads the transcript) brings
+        # their tasks into the job: its result is computed from theirs, once accepted, and
+        # names them (input.derived_from).
+        analyzers = with_upstream(analyzers)
         if budget is None:
             budget = self.price * len(analyzers) * max(redundancy, 1)
         with self.log.db.atomic():
@@ -151,7 +156,10 @@ class Coordinator:
                 self.libraries.owned(library, requester)
             job = self.market.submit_job(requester, asset, analyzers, redundancy=redundancy,
                                          budget=budget, price=self.price, now=now,
-                                         deadline=deadline)
+                                         deadline=deadline,
+                                         upstream={name: registry.upstream(name)
+                                                   for name in analyzers
+                                                   if name in registry.REGISTRY})
             self.accounts.hold(job.id, requester, budget)
             if library is not None:
                 self.libraries.add_job(library, job.id)
@@ -334,6 +342,7 @@ class Coordinator:
                 f"the decision names {lease.analyzer} weights {model.get('weights_digest')},"
                 f" but this worker advertised {advertised.get('weights_digest')}",
                 hint="advertise again after changing models (POST /v1/workers/capabilities)")
+        self._check_derived_from(lease, body)
         insight = str(body.get("insight"))
         normalized = normalize(insight, output)
         digest = output_digest(normalized)
@@ -358,6 +367,74 @@ class Coordinator:
             self._settle_if_complete(lease.task_id, lease.job_id)
             self._summarize(lease.job_id)
         return index
+
+    def upstream(self, lease: Lease) -> list[dict[str, Any]]:
+        """The accepted results the leased analyzer reads (``{analyzer, insight, decision,
+        output}``): the worker computes from these and names their decisions."""
+        return [{"analyzer": name, "insight": insight, "decision": decision, "output": output}
+                for name, (insight, decision, output)
+                in sorted(self._accepted_upstream(lease.job_id, lease.analyzer).items())]
+
+    def _accepted_upstream(self, job_id: str, analyzer: str
+                           ) -> dict[str, tuple[str, int, Any]]:
+        """analyzer -> (insight, decision, output) of the job's accepted results that
+        ``analyzer`` reads."""
+        reads = set(registry.upstream(analyzer)) if analyzer in registry.REGISTRY else set()
+        out: dict[str, tuple[str, int, Any]] = {}
+        for task in self.market.tasks(job_id):
+            if task.analyzer not in reads:
+                continue
+            accepted = [r for r in self.market.replicas(task.id)
+                        if r.state == ReplicaState.ACCEPTED]
+            result = self._result(task.id, accepted[0].replica) if accepted else None
+            if result is not None:
+                out[task.analyzer] = (result.insight, result.decision, result.output)
+        return out
+
+    def _check_derived_from(self, lease: Lease, body: dict[str, Any]) -> None:
+        """A result names, in ``input.derived_from``, exactly the job's accepted decisions its
+        analyzer reads: each in this log, an ai.decision about that insight and the same
+        asset, and the one accepted for the job."""
+        accepted = {insight: decision for insight, decision, _
+                    in self._accepted_upstream(lease.job_id, lease.analyzer).values()}
+        named = (body.get("input") or {}).get("derived_from")
+        if named is None:  # ai.decision/v1
+            if accepted:
+                raise ResultRefused(
+                    f"{lease.analyzer} is computed from {', '.join(sorted(accepted))}: its "
+                    "decision must name the decisions it read (ai.decision/v2, "
+                    "input.derived_from)")
+            return
+        seen: dict[str, int] = {}
+        for ref in named:
+            insight, index = str(ref["insight"]), int(ref["decision"])
+            if insight in seen:
+                raise ResultRefused(f"input.derived_from names {insight} twice")
+            if index >= self.log.size:
+                raise ResultRefused(f"input.derived_from names {insight} decision {index},"
+                                    " which is not in this coordinator's log")
+            other = Entry.from_bytes(self.log.get(index))
+            if other.kind not in DECISION_KINDS or other.body.get("insight") != insight:
+                raise ResultRefused(f"input.derived_from names entry {index} as a {insight}"
+                                    f" decision, but it is a {other.kind} about "
+                                    f"{other.body.get('insight')}")
+            if (other.body.get("input") or {}).get("asset") != lease.asset:
+                raise ResultRefused(f"input.derived_from names {insight} decision {index},"
+                                    " which was made for another asset")
+            if accepted.get(insight) != index:
+                raise ResultRefused(
+                    f"input.derived_from names {insight} decision {index}, but the job's "
+                    f"accepted {insight} decision is "
+                    f"{accepted[insight] if insight in accepted else 'none'}",
+                    hint="compute from the upstream results the lease carries")
+            seen[insight] = index
+        missing = sorted(set(accepted) - set(seen))
+        if missing:
+            raise ResultRefused(
+                f"the decision does not name the job's accepted {', '.join(missing)} "
+                f"decision(s) ({', '.join(str(accepted[m]) for m in missing)}) that "
+                f"{lease.analyzer} is computed from",
+                hint="compute from the upstream results the lease carries")
 
     def _summarize(self, job_id: str) -> None:
         """Once a job is done, log its ``asset.summary`` (each insight's accepted decision),
@@ -545,6 +622,13 @@ class Coordinator:
             " quarantined = excluded.quarantined",
             (worker, rep.score, rep.weight, rep.samples, int(rep.quarantined)))
 
+
+
+def with_upstream(names: list[str]) -> list[str]:
+    """``names`` and, after them, the registered analyzers they read (transitively) that are
+    not among them; unknown names are kept for the market to refuse."""
+    known = [name for name in names if name in registry.REGISTRY]
+    return list(names) + [name for name in registry.order(known) if name not in names]
 
 
 def _insight(analyzer: str) -> str:

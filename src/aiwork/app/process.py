@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,9 @@ from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.media import decode, probe, sha256_file
+from aiwork.media.decode import FrameStore
 from aiwork.media.probe import Probe
+from aiwork.model import Entry
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.model.names import MAX_NAME_CHARS, check_file_name, inside, plain_name, write_inside
 from aiwork.store.blobs import BlobStore
@@ -253,24 +255,9 @@ class Processor:
         }
         # Analyzer -> (insight, decision) of the output in ``outputs``.
         decisions = {n: (r.insight, r.decision) for n, r in stored.items()}
-        want_frames = any(self.analyzers[n].needs_frames for n in pending)
-        want_audio = any(self.analyzers[n].needs_audio for n in pending)
         with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
             work_dir = Path(work)
-            frames = audio = None
-            if want_frames or want_audio:
-                scanning = [(a, v) for n in pending
-                            if (v := (a := self.analyzers[n]).frame_visitor(facts)) is not None]
-                visitors = [v for _, v in scanning]
-                every = min((a.scan_every for a, _ in scanning), default=1)
-                decoded = decode(
-                    facts, work_dir / "frames", visitors=visitors, scan_every=every,
-                    sample_fps=self.options.sample_fps, want_audio=want_audio,
-                    progress=lambda f: self.progress.stage(name, "decode", f),
-                )
-                frames, audio = decoded.frames, decoded.audio
-                if want_audio and audio is None:
-                    self.progress.note(f"{path}: no audio track; audio analyzers see silence")
+            frames, audio = self._decode(path, facts, pending, work_dir)
             for analyzer_name in pending:
                 analyzer = self.analyzers[analyzer_name]
                 self.progress.stage(name, analyzer_name, 0.0)
@@ -292,6 +279,65 @@ class Processor:
         self._summarize(digest)
         report.status = "processed"
         report.metadata = self.metadata(asset)
+
+    def _decode(self, path: Path, facts: Probe, names: list[str], work_dir: Path
+                ) -> tuple[FrameStore | None, Any]:
+        """One decoding pass for the analyzers ``names``: sampled frames and audio, as
+        they need (``None`` where none does)."""
+        want_frames = any(self.analyzers[n].needs_frames for n in names)
+        want_audio = any(self.analyzers[n].needs_audio for n in names)
+        if not (want_frames or want_audio):
+            return None, None
+        scanning = [(a, v) for n in names
+                    if (v := (a := self.analyzers[n]).frame_visitor(facts)) is not None]
+        visitors = [v for _, v in scanning]
+        every = min((a.scan_every for a, _ in scanning), default=1)
+        decoded = decode(
+            facts, work_dir / "frames", visitors=visitors, scan_every=every,
+            sample_fps=self.options.sample_fps, want_audio=want_audio,
+            progress=lambda f: self.progress.stage(path.name, "decode", f),
+        )
+        if want_audio and decoded.audio is None:
+            self.progress.note(f"{path}: no audio track; audio analyzers see silence")
+        return decoded.frames, decoded.audio
+
+    def derive(self, path: Path, name: str, upstream: Sequence[Mapping[str, Any]]
+               ) -> tuple[Entry, Any]:
+        """Run analyzer ``name`` on ``path`` over the upstream results given (``{analyzer,
+        insight, decision, output}``, e.g. a coordinator's accepted results) instead of its
+        own, naming their decisions in ``input.derived_from``; return the signed decision
+        and its output. Neither is logged nor kept here: the decisions it names are in the
+        giver's log, not in this one."""
+        analyzer = self.analyzers.get(name)
+        if analyzer is None:
+            raise InputError(f"analyzer {name!r} does not run here",
+                             hint=self.unavailable.get(name))
+        given: dict[str, tuple[str, int, Any]] = {}
+        for item in upstream:
+            dep, insight = str(item.get("analyzer")), str(item.get("insight"))
+            decision = item.get("decision")
+            if dep not in analyzer.after or dep in given or not isinstance(decision, int) \
+                    or isinstance(decision, bool) or decision < 0:
+                raise InputError(f"{name} does not read an upstream result {dep!r} "
+                                 f"(decision {decision!r}) as given")
+            given[dep] = (insight, decision, normalize(insight, item.get("output")))
+        facts = probe(path)
+        digest = sha256_file(path)
+        with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
+            work_dir = Path(work)
+            frames, audio = self._decode(path, facts, [name], work_dir)
+            ctx = AnalysisContext(
+                asset=digest, probe=facts, frames=frames, audio=audio,
+                upstream={d: AnalyzerOutput(items=given[d][2]) for d in analyzer.after
+                          if d in given},
+                keyframe_dir=work_dir / "keyframes", options=analyzer.options,
+            )
+            output = analyzer.analyze(ctx)
+            derived_from = [{"insight": given[d][0], "decision": given[d][1]}
+                            for d in analyzer.after if d in given]
+            body = self._decision_body(digest, facts, analyzer, output, derived_from)
+        items = normalize(analyzer.insight, output.items)
+        return sign_entry(self.key, "ai.decision", body), items
 
     def _summarize(self, digest: str) -> int:
         """Log the asset's ``asset.summary`` (each insight's latest decision), if it
@@ -324,11 +370,26 @@ class Processor:
                 output: AnalyzerOutput, derived_from: list[dict[str, Any]]) -> int:
         """Sign and log the decision, keep the output and keyframes: all or nothing.
         ``derived_from`` names the upstream decisions whose outputs the analyzer read."""
+        body = self._decision_body(digest, facts, analyzer, output, derived_from)
+        items = normalize(analyzer.insight, output.items)
+        parameters_digest = body["parameters_digest"]
+        entry = sign_entry(self.key, "ai.decision", body)
+        with self.log.db.atomic():
+            index = self.log.append([entry])[0].index
+            self.catalog.save_result(digest, StoredResult(
+                analyzer.name, analyzer.version, parameters_digest, analyzer.insight,
+                index, stamp_decision(items, index), derived_from))
+        return index
+
+    def _decision_body(self, digest: str, facts: Probe, analyzer: Analyzer,
+                       output: AnalyzerOutput, derived_from: list[dict[str, Any]]
+                       ) -> dict[str, Any]:
+        """The ``ai.decision`` body of one run (its keyframes kept in the blob store)."""
         parameters = output.parameters or analyzer.parameters()
         file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
         items = normalize(analyzer.insight, output.items)
         parameters_digest = sha256_digest(analyzer.parameters())
-        body: dict[str, Any] = {
+        return {
             "analyzer": analyzer.name,
             "analyzer_version": analyzer.version,
             "insight": analyzer.insight,
@@ -343,13 +404,6 @@ class Processor:
             "confidence": output.confidence_summary(),
             "evidence": {**output.evidence, **({"files": file_digests} if file_digests else {})},
         }
-        entry = sign_entry(self.key, "ai.decision", body)
-        with self.log.db.atomic():
-            index = self.log.append([entry])[0].index
-            self.catalog.save_result(digest, StoredResult(
-                analyzer.name, analyzer.version, parameters_digest, analyzer.insight,
-                index, stamp_decision(items, index), derived_from))
-        return index
 
     # -- metadata and exports ------------------------------------------------------------
 

@@ -1,8 +1,12 @@
 """A compute worker: lease a task, fetch the media, run the analyzer, sign, submit.
 
 The worker runs the same pipeline as ``aiwork process`` over its own local store, so every
-decision it submits is also in its own ledger (signed by its key) and work done for one task
-is reused for the next task on the same media.
+decision it submits for an analyzer that reads only the media is also in its own ledger
+(signed by its key) and work done for one task is reused for the next task on the same media.
+An analyzer that reads other analyzers' results (keywords, language, chapters, ocr, tags,
+safety) is computed from the job's accepted results the lease carries, and its decision names
+them (``input.derived_from``, ledger indexes of the coordinator's log); such a decision is
+signed and submitted, not logged locally.
 
 Faults: a finished result is written to ``HOME/pending/LEASE.json`` before it is sent and
 removed once the coordinator has it (or has said the lease is void), so neither a coordinator
@@ -244,8 +248,18 @@ class Worker:
             thread.join(timeout=5)
 
     def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
-        """Run the leased analyzer; return the signed decision entry and its output."""
+        """Run the leased analyzer; return the signed decision entry and its output.
+
+        An analyzer that reads others' results (keywords reads the transcript) is computed
+        from the job's accepted results the lease carries, and its decision names them."""
         path = self.fetch(lease["asset"])
+        if registry.upstream(lease["analyzer"]):
+            upstream = lease.get("upstream", [])
+            if not isinstance(upstream, list) or not all(isinstance(u, dict) for u in upstream):
+                raise IntegrityError(f"task {lease['task']}: the lease's 'upstream' is not a"
+                                     " list of results")
+            entry, output = self.processor.derive(path, lease["analyzer"], upstream)
+            return entry.to_bytes(), output
         report = self.processor.process(path)
         if report.status == "failed":
             raise IntegrityError(f"task {lease['task']}: {report.error}")

@@ -28,7 +28,7 @@ import math
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from aiwork.analyzers import REGISTRY
 from aiwork.market.errors import (
@@ -106,8 +106,12 @@ class Market:
         price: int,
         now: float,
         deadline: float | None = None,
+        upstream: Mapping[str, Collection[str]] | None = None,
     ) -> Job:
-        """Create a job, one task per analyzer and ``redundancy`` queued replicas per task."""
+        """Create a job, one task per analyzer and ``redundancy`` queued replicas per task.
+
+        ``upstream`` maps an analyzer to the analyzers of the same job whose results it reads:
+        its task is leased only once their tasks are settled."""
         if not requester:
             raise JobRefusedError("a job needs a requester")
         if not asset:
@@ -149,10 +153,12 @@ class Market:
             )
             for position, name in enumerate(names):
                 task_id = uuid.uuid4().hex
+                reads = sorted(set((upstream or {}).get(name, ())) & set(names) - {name})
                 conn.execute(
-                    "INSERT INTO market_tasks (id, job, position, analyzer, replicas)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (task_id, job.id, position, name, redundancy),
+                    "INSERT INTO market_tasks (id, job, position, analyzer, replicas, upstream)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (task_id, job.id, position, name, redundancy,
+                     "," + ",".join(reads) + "," if reads else None),
                 )
                 conn.executemany(
                     "INSERT INTO market_replicas (task, replica, state, attempts, queue_seq,"
@@ -245,6 +251,11 @@ class Market:
                 f" AND t.analyzer IN ({marks})"
                 " AND NOT EXISTS (SELECT 1 FROM market_leases l WHERE l.task = r.task"
                 "   AND l.worker = ? AND l.state IN ('live', 'submitted', 'revoked'))"
+                # A task that reads other tasks' results waits until they are settled.
+                " AND NOT EXISTS (SELECT 1 FROM market_tasks u JOIN market_replicas ur"
+                "   ON ur.task = u.id WHERE u.job = t.job AND t.upstream IS NOT NULL"
+                "   AND t.upstream LIKE '%,' || u.analyzer || ',%'"
+                "   AND ur.state IN ('queued', 'leased', 'submitted'))"
                 " ORDER BY r.queue_seq, r.position, r.replica LIMIT 8",
                 (ReplicaState.QUEUED.value, JobState.OPEN.value, now, *caps, worker),
             ).fetchall()

@@ -56,5 +56,12 @@ def _queue_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX market_jobs_deadline ON market_jobs (state, deadline)")
 
 
+def _task_upstream(conn: sqlite3.Connection) -> None:
+    """The tasks of the same job a task reads the results of (``,name,name,``; NULL: none):
+    it is leased only once they are settled."""
+    conn.execute("ALTER TABLE market_tasks ADD COLUMN upstream TEXT")
+
+
 MIGRATIONS = [Migration("market-0001-tables", _tables),
-              Migration("market-0002-queue-index", _queue_index)]
+              Migration("market-0002-queue-index", _queue_index),
+              Migration("market-0003-task-upstream", _task_upstream)]
