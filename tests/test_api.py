@@ -234,3 +234,17 @@ def test_an_unexpected_fault_is_a_json_500_with_a_reason(tmp_path: Path, admin: 
     reply = client.get("/v1/workers")
     assert reply.status_code == 500
     assert reply.json()["error"] == "internal" and "RuntimeError" in reply.json()["message"]
+
+
+def test_uploads_cut_off_by_a_crash_are_swept_when_the_coordinator_starts(
+        tmp_path: Path, admin: SigningKey) -> None:
+    import os
+
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    stale, fresh = blobs / ".upload-stale", blobs / ".upload-fresh"
+    stale.write_bytes(b"half a video")
+    fresh.write_bytes(b"an upload going on now")
+    os.utime(stale, (0, 0))
+    make_client(tmp_path, admin, open_registration=True)
+    assert not stale.exists() and fresh.exists()

@@ -146,6 +146,9 @@ def test_uploads_and_downloads_stream_through_a_bounded_memory(server: tuple[str
                 size += len(chunk)
         assert ("sha256:" + sha.hexdigest(), size) == (digest, BODY)
         after_download = peak_rss(pid)
+        # A worker's download goes the same way, to a file.
+        back = client.download(digest, tmp_path / "back.media")
+        assert back.stat().st_size == BODY and not list(tmp_path.glob(".back.media.*"))
 
         claimed = digest_of(4 * MIB)
         wrong = list(pieces(4 * MIB))

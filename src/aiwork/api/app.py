@@ -81,6 +81,7 @@ class _State:
         Cosignatures(log)  # creates its table before any thread reads it
         log.close()
         self.blobs = BlobStore(blobs_path(settings.db))
+        self.blobs.sweep_incoming()  # uploads a crash cut off
 
     def log(self) -> Log:
         log: Log | None = getattr(self._local, "log", None)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2 as httpx
 
 from aiwork.auth import sign_request
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, ConfigError
+from aiwork.errors import AiworkError, ConfigError, IntegrityError
 
 __all__ = ["CoordinatorClient", "CoordinatorError"]
 
@@ -61,16 +62,20 @@ class CoordinatorClient:
             raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
                                    f"{exc}") from exc
         if reply.status_code >= 400:
-            try:
-                detail = reply.json()
-                message = detail.get("message") or detail.get("detail") or reply.text
-                reason = detail.get("error")
-            except (ValueError, AttributeError):
-                message, reason = reply.text, None
-            raise CoordinatorError(f"coordinator refused {method} {path} "
-                                   f"({reply.status_code}): {message}",
-                                   status=reply.status_code, reason=reason)
+            self._refusal(method, path, reply)
         return reply
+
+    @staticmethod
+    def _refusal(method: str, path: str, reply: httpx.Response) -> NoReturn:
+        try:
+            detail = reply.json()
+            message = detail.get("message") or detail.get("detail") or reply.text
+            reason = detail.get("error")
+        except (ValueError, AttributeError):
+            message, reason = reply.text, None
+        raise CoordinatorError(f"coordinator refused {method} {path} "
+                               f"({reply.status_code}): {message}",
+                               status=reply.status_code, reason=reason)
 
     def post(self, path: str, value: dict[str, Any]) -> Any:
         return self.request("POST", path, json.dumps(value).encode()).json()
@@ -85,6 +90,33 @@ class CoordinatorClient:
         self.request("PUT", f"/v1/blobs/{digest}", data,
                      content_type="application/octet-stream")
         return digest
+
+    def download(self, digest: str, target: Path) -> Path:
+        """Fetch the blob ``digest`` (a signed request) into ``target``, streamed to disk and
+        hashed as it comes; the file appears only if its bytes are ``digest``."""
+        path = f"/v1/blobs/{digest}"
+        headers = {} if self.key is None else sign_request(self.key, "GET", path, b"")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        sha = hashlib.sha256()
+        try:
+            with self.http.stream("GET", path, headers=headers) as reply:
+                if reply.status_code >= 400:
+                    reply.read()
+                    self._refusal("GET", path, reply)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in reply.iter_bytes(1 << 20):
+                        sha.update(chunk)
+                        out.write(chunk)
+            if "sha256:" + sha.hexdigest() != digest:
+                raise IntegrityError(f"the coordinator sent bytes that are not {digest}")
+            os.replace(tmp, target)
+        except httpx.HTTPError as exc:
+            raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
+                                   f"{exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
 
     def upload_stream(self, chunks: Iterable[bytes], digest: str, size: int) -> str:
         """Store ``size`` bytes, given in pieces, whose sha256 is ``digest`` (computed

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,6 +98,20 @@ class BlobStore:
             handle.close()
             if not blob.committed:
                 blob.path.unlink(missing_ok=True)
+
+    def sweep_incoming(self, older_than: float = 86400.0) -> int:
+        """Delete the temporary files of uploads cut off by a crash (untouched for
+        ``older_than`` seconds); return how many."""
+        removed = 0
+        cutoff = time.time() - older_than
+        for leftover in self.root.glob(".upload-*") if self.root.is_dir() else []:
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def put_file(self, source: Path) -> str:
         """Copy ``source`` in; return its digest. Idempotent; written atomically."""
