@@ -586,3 +586,18 @@ def test_results_fetched_later_and_out_without_wait_refused(
                  if e.kind.startswith("access.read")]
     assert [(r["job"], r["purpose"], r["reader"]) for r in reads][-1] == (
         secret, "quarterly archive check", read_key_file(keyfile).did)
+
+
+def test_a_worker_never_reads_a_file_a_leased_digest_names(tmp_path: Path, clip: Path) -> None:
+    """A lease's asset is a digest, never a path: one that names a file elsewhere (absolute,
+    or with ``..``) is refused before the worker looks at its disk."""
+    from aiwork.errors import IntegrityError
+
+    _, app, _, _, _ = _setup(tmp_path, clip)
+    worker = _worker(app, tmp_path, "w", ["technical"])
+    secret = tmp_path / "secret"
+    secret.with_suffix(".media").write_bytes(clip.read_bytes())  # a video it must not read
+    for digest in [str(secret), "sha256:../../secret", "sha256:" + "A" * 64]:
+        with pytest.raises(IntegrityError, match="malformed asset digest"):
+            worker.fetch(digest)
+    worker.close()

@@ -37,6 +37,7 @@ from aiwork.app.process import ProcessOptions, Processor, unstamp_decision
 from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, IntegrityError
+from aiwork.model.names import DIGEST_PATTERN
 
 __all__ = ["Backoff", "Worker", "WorkerStats", "unreachable"]
 
@@ -268,6 +269,10 @@ class Worker:
 
     def fetch(self, digest: str) -> Path:
         """The media file for ``digest``, downloaded once and checked against its digest."""
+        if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
+            # Never a path: an absolute or dotted "digest" would name a file elsewhere.
+            raise IntegrityError(f"the coordinator leased a malformed asset digest "
+                                 f"{str(digest)[:80]!r}")
         path = self.media / (digest.replace(":", "-") + ".media")
         if path.exists():
             return path
