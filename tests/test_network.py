@@ -240,7 +240,7 @@ def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
         assert account["balance"] == money[did] and account["held"] == 0
 
 
-def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
+def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Path) -> None:
     import random
 
     from aiwork.app.coordinator import Coordinator
@@ -260,6 +260,12 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
         client_for(app, key).post("/v1/identities", {"role": "worker"})
         cls = DishonestWorker if n == 0 else Worker
         workers.append(cls(client_for(app, key), key, tmp_path / f"g{n}", ANALYZERS))
+    # Gold comes with real work: a requester's jobs give it room.
+    req = client_for(app, SigningKey.generate())
+    req.post("/v1/identities", {"role": "requester"})
+    digest = req.upload(clip.read_bytes())
+    for _ in range(8):
+        req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
     for _ in range(12):
         for worker in workers:
             worker.run_once()
@@ -273,6 +279,67 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path) -> None:
     assert cheat and max(cheat) < 0.9, cheat
     listing = client_for(app, keys[1]).get("/v1/jobs").json()
     assert all(job["asset"] != gold for job in listing)  # gold stays unmarked
+
+
+def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,
+                                                             clip: Path) -> None:
+    """Idle devnet workers used to be handed coordinator-paid gold tasks with no real work
+    queued: credits from nothing and a log growing while nothing happened. Gold is now mixed in
+    only while real work is queued, and never beyond gold_rate times the real tasks."""
+    import random
+
+    from aiwork.app.coordinator import Coordinator
+    from aiwork.app.gold import add_generated_gold
+    from aiwork.app.process import open_store
+    from aiwork.store.blobs import BlobStore
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=1000, gold_rate=1.0)
+    app = create_app(settings)
+    with open_store(settings.db) as log:
+        add_generated_gold(Coordinator(log, BlobStore(tmp_path / "blobs"), settings.key,
+                                       rng=random.Random(1)))
+    workers = [_worker(app, tmp_path, f"idle{n}", ANALYZERS) for n in range(2)]
+    with Log.open(settings.db) as log:
+        size = log.size
+    for _ in range(5):
+        assert not any([worker.run_once() for worker in workers])  # nothing to do, no gold
+    with Log.open(settings.db) as log:
+        assert log.size == size  # the log did not grow
+    anyone = client_for(app, SigningKey.generate())
+    for worker in workers:
+        assert anyone.get(f"/v1/credits/{worker.key.did}").json()["balance"] == 0
+
+    req = client_for(app, SigningKey.generate())
+    req.post("/v1/identities", {"role": "requester"})
+    digest = req.upload(clip.read_bytes())
+    for _ in range(2):
+        req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
+    while any([worker.run_once() for worker in workers]):
+        pass
+    from aiwork.market import Market
+
+    with open_store(settings.db) as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), settings.key)
+        jobs = log.db.conn.execute("SELECT id FROM market_jobs").fetchall()
+        gold_jobs = [j for (j,) in jobs if coordinator.is_gold(j)]
+        assert len(jobs) - len(gold_jobs) == 2
+        assert 1 <= len(gold_jobs) <= 2  # at most gold_rate (1.0) x the two real tasks
+        assert all(Market(log.db).job(j).state.value == "done" for (j,) in jobs)
+
+
+def test_gold_credits_are_capped_per_identity_and_day(tmp_path: Path) -> None:
+    from aiwork.app.accounts import GOLD_CREDITS_PER_DAY, Accounts
+
+    with Log.create(tmp_path / "a.db", SigningKey.generate()) as log:
+        accounts = Accounts(log.db)
+        did, other = SigningKey.generate().did, SigningKey.generate().did
+        day = 86400 * 20000.0
+        with log.db.atomic():
+            paid = [accounts.gold_allowance(did, 7, day + n) for n in range(5)]
+            assert sum(paid) == GOLD_CREDITS_PER_DAY and paid[-1] == 0
+            assert accounts.gold_allowance(other, 7, day) == 7  # per identity
+            assert accounts.gold_allowance(did, 7, day + 86400) == 7  # a new day
 
 
 def test_heartbeats_keep_a_long_task_leased(tmp_path: Path, clip: Path) -> None:

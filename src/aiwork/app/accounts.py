@@ -25,7 +25,7 @@ from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
 from aiwork.model import Entry
 from aiwork.store import Database, Migration
 
-__all__ = ["Account", "Accounts", "InsufficientCreditsError"]
+__all__ = ["GOLD_CREDITS_PER_DAY", "Account", "Accounts", "InsufficientCreditsError"]
 
 
 class InsufficientCreditsError(InputError):
@@ -45,7 +45,17 @@ def _tables(conn: sqlite3.Connection) -> None:
                      sorted(totals.items()))
 
 
-MIGRATIONS = [Migration("accounts-0001-balances", _tables)]
+def _gold_paid(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE accounts_gold_paid (did TEXT NOT NULL, day BIGINT NOT NULL,"
+                 " amount BIGINT NOT NULL, PRIMARY KEY (did, day))")
+
+
+MIGRATIONS = [Migration("accounts-0001-balances", _tables),
+              Migration("accounts-0002-gold-paid", _gold_paid)]
+
+#: The most credits one identity is paid for gold answers (a worker's gold tasks, an expert's
+#: gold review items) per UTC day; beyond it gold still scores, and pays nothing.
+GOLD_CREDITS_PER_DAY = 20
 
 _CREDIT_KINDS = ("credits.granted/v1", "reward.accrued/v1")
 
@@ -129,6 +139,22 @@ class Accounts:
                      " credits (`aiwork admin grant DID AMOUNT`)")
         self._conn.execute("INSERT INTO accounts_holds (job, did, amount) VALUES (?, ?, ?)",
                            (job, did, amount))
+
+    def gold_allowance(self, did: str, amount: int, now: float,
+                       cap: int = GOLD_CREDITS_PER_DAY) -> int:
+        """How much of ``amount`` gold credits ``did`` may still be paid on ``now``'s UTC
+        day (at most ``cap`` a day), recorded as paid (call inside the transaction that
+        appends the reward)."""
+        day = int(now // 86400)
+        row = self._conn.execute("SELECT amount FROM accounts_gold_paid WHERE did = ? AND"
+                                 " day = ?", (did, day)).fetchone()
+        allowed = max(0, min(amount, cap - (int(row[0]) if row else 0)))
+        if allowed:
+            self._conn.execute(
+                "INSERT INTO accounts_gold_paid (did, day, amount) VALUES (?, ?, ?) ON CONFLICT"
+                " (did, day) DO UPDATE SET amount = accounts_gold_paid.amount +"
+                " excluded.amount", (did, day, allowed))
+        return allowed
 
     def _add(self, did: str, amount: int) -> None:
         self._conn.execute(

@@ -271,9 +271,32 @@ class Coordinator:
               lease_seconds: float = 60) -> Lease | None:
         if self.reputation(worker).quarantined:
             return None  # its work would not be used
-        if self.gold_rate and self.rng.random() < self.gold_rate:
+        if self.gold_rate and self.rng.random() < self.gold_rate and \
+                self._gold_due(capabilities, now):
             self._inject_gold(capabilities, now)
         return self.market.lease(worker, capabilities, now, lease_seconds)
+
+    def _gold_due(self, capabilities: set[str], now: float) -> bool:
+        """Gold follows real work: a gold task is mixed in only while a real task this worker
+        could run is queued, and only while the gold tasks issued stay under ``gold_rate``
+        times the real tasks ever submitted. An idle network issues none, so idle workers
+        earn nothing and the log does not grow."""
+        caps = sorted(capabilities)
+        if not caps:
+            return False
+        conn = self.log.db.conn
+        marks = ", ".join("?" for _ in caps)
+        queued = conn.execute(
+            "SELECT 1 FROM market_replicas r JOIN market_tasks t ON t.id = r.task"
+            " JOIN market_jobs j ON j.id = t.job WHERE r.state = 'queued' AND"
+            " j.state = 'open' AND (j.deadline IS NULL OR j.deadline > ?) AND"
+            f" t.analyzer IN ({marks}) AND NOT EXISTS (SELECT 1 FROM coordinator_gold_jobs g"
+            " WHERE g.job = j.id) LIMIT 1", (now, *caps)).fetchone()
+        if queued is None:
+            return False
+        (gold,) = conn.execute("SELECT COUNT(*) FROM coordinator_gold_jobs").fetchone()
+        (tasks,) = conn.execute("SELECT COUNT(*) FROM market_tasks").fetchone()
+        return int(gold) < self.gold_rate * (int(tasks) - int(gold))
 
     # -- gold tasks -------------------------------------------------------------------------
 
@@ -364,7 +387,7 @@ class Coordinator:
             if insight == "shots" and self.libraries.library_id_of(lease.job_id):
                 self.libraries.add_blobs(lease.job_id, [
                     shot["keyframe"]["digest"] for shot in normalized if shot.get("keyframe")])
-            self._settle_if_complete(lease.task_id, lease.job_id)
+            self._settle_if_complete(lease.task_id, lease.job_id, now)
             self._summarize(lease.job_id)
         return index
 
@@ -475,7 +498,7 @@ class Coordinator:
             (task,)).fetchall()
         return [self._row(row) for row in rows]
 
-    def _settle_if_complete(self, task_id: str, job_id: str) -> None:
+    def _settle_if_complete(self, task_id: str, job_id: str, now: float) -> None:
         """Once every replica is in: accept the results that agree with another worker's,
         reject the rest, update reputations and pay; with no agreement at all, ask one more
         worker (up to ``MAX_EXTRA_OPINIONS`` times)."""
@@ -485,7 +508,7 @@ class Coordinator:
         results = self._all_results(task_id)
         expected = self._gold_expected(job_id)
         if expected is not None:
-            self._settle_gold(task_id, job_id, results, expected)
+            self._settle_gold(task_id, job_id, results, expected, now)
             return
         support = {
             r.decision: [o for o in results
@@ -543,8 +566,9 @@ class Coordinator:
                           shots=shots if result.insight != "shots" else result.output)
 
     def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
-                     expected: dict[str, Any]) -> None:
-        """A gold task: each result is scored against the known answer."""
+                     expected: dict[str, Any], now: float) -> None:
+        """A gold task: each result is scored against the known answer; the coordinator pays
+        for a right one, within the daily cap on gold credits (``GOLD_CREDITS_PER_DAY``)."""
         entries: list[Entry] = []
         for res in results:
             answer = expected.get(res.analyzer)
@@ -554,8 +578,9 @@ class Coordinator:
                            if answer is not None else 0.0)
             accepted = answer is not None and agrees(res.insight, res.output, answer,
                                                      files=False)
+            amount = self.accounts.gold_allowance(res.worker, self.price, now) if accepted else 0
             entries += self._judge(res, job_id, accepted, observation, source="gold",
-                                   payer=self.key.did, amount=self.price, reason="accepted result")
+                                   payer=self.key.did, amount=amount, reason="accepted result")
             if res.insight == "shots" and answer is not None and res.current:
                 self._gold_review_items(job_id, res, answer)
         self._append(entries)
@@ -596,7 +621,7 @@ class Coordinator:
                 "quarantined": after.quarantined, "task": res.task}))
         if res.current:
             self.market.settle(res.task, res.replica, accepted=accepted)
-        if accepted:
+        if accepted and amount > 0:
             entries.append(sign_entry(self.key, "reward.accrued", {
                 "to": res.worker, "payer": payer, "amount": amount, "job": job_id,
                 "task": res.task, "reason": reason}))
