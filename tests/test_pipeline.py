@@ -130,6 +130,34 @@ def test_the_writer_refuses_a_name_outside_the_output_folder(tmp_path: Path,
         assert list(victim.iterdir()) == []
 
 
+def test_a_local_file_name_becomes_a_plain_folder_name() -> None:
+    from aiwork.app.process import folder_name
+
+    assert folder_name(Path("clip.mp4")) == "clip"
+    assert folder_name(Path("..mp4")) == "video"  # its stem is "."
+    assert folder_name(Path(".hidden.mp4")) == "hidden"
+    assert folder_name(Path("line\nbreak\x00.mp4")) == "line_break_"
+    assert len(folder_name(Path("é" * 200 + ".mp4")).encode()) <= 255
+
+
+def test_two_keyframes_with_one_name_and_two_digests_are_refused(tmp_path: Path,
+                                                                 clip: Path) -> None:
+    from aiwork.app.process import write_outputs
+    from aiwork.errors import IntegrityError
+
+    with processor(tmp_path / "store.db", ["technical", "shots"]) as proc:
+        md = proc.process(clip).metadata
+        assert md is not None and len(md.shots) >= 2
+        first = md.shots[0].keyframe
+        assert first is not None
+        clash = md.shots[1].model_copy(update={"keyframe": md.shots[1].keyframe.model_copy(
+            update={"file": first.file})})
+        bad = md.model_copy(update={"shots": [md.shots[0], clash]})
+        with pytest.raises(IntegrityError, match="different digests"):
+            write_outputs(bad, tmp_path / "out", proc.blobs.get)
+        assert not (tmp_path / "out").exists()
+
+
 def test_resume_runs_only_what_is_missing(tmp_path: Path, clip: Path) -> None:
     db = tmp_path / "store.db"
     with processor(db, ["technical", "shots"]) as proc:

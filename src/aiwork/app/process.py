@@ -494,8 +494,12 @@ def write_outputs(metadata: Metadata, folder: Path,
     (:func:`aiwork.model.names.inside`): a keyframe file named outside it is refused, even
     one that got past the schema, and nothing of this video is written then."""
     files: dict[str, str | None] = dict(export_files(metadata))
-    frames = {shot.keyframe.file: shot.keyframe.digest
-              for shot in metadata.shots if shot.keyframe is not None}
+    frames: dict[str, str] = {}
+    for shot in metadata.shots:
+        if shot.keyframe is not None:
+            if frames.setdefault(shot.keyframe.file, shot.keyframe.digest) != shot.keyframe.digest:
+                raise IntegrityError(f"two keyframes are named {shot.keyframe.file} with "
+                                     "different digests")
     for name in [*files, *frames]:
         inside(folder, name)
     folder.mkdir(parents=True, exist_ok=True)
