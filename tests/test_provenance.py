@@ -357,3 +357,53 @@ def test_a_remote_result_naming_other_upstream_decisions_is_refused(tmp_path: Pa
     attacker.client.post(f"/v1/leases/{lease['lease']}/result",
                          {"entry": entry.to_bytes().decode(), "output": output})
     assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+
+
+def test_an_expert_correction_upstream_marks_the_job_results_read_from_it_stale(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """OCR reads the shots; experts correct a cut: the job's OCR result, computed from the
+    uncorrected cuts, is published as stale, and `aiwork explain JOB` says so."""
+    from aiwork.api.app import ServerSettings, create_app
+
+    admin = SigningKey.generate()
+    db = tmp_path / "coord.db"
+    app = create_app(ServerSettings(db=db, key=SigningKey.generate(), open_registration=True,
+                                    starting_credits=100, admin=admin.did))
+    _client(app, admin, "requester").request(
+        "PUT", "/v1/review/rules/shots",
+        json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
+    req = _client(app, SigningKey.generate(), "requester")
+    job = req.post("/v1/jobs", {"asset": req.upload(clip.read_bytes()), "analyzers": ["ocr"]})
+    worker = _worker(app, tmp_path / "w", ["shots", "ocr"])
+    while worker.run_once():
+        pass
+    assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    assert "stale" not in req.get(f"/v1/jobs/{job['id']}/results").json()["results"]
+
+    experts = [SigningKey.generate() for _ in range(2)]
+    clients = [_client(app, key, "expert") for key in experts]
+    items = [c.request("POST", "/v1/review/next", b"{}").json() for c in clients]
+    assert items[0]["id"] == items[1]["id"]
+    for client, key, answer in zip(clients, experts, ["reject", "correct"], strict=True):
+        value = items[0]["value"] + 0.4 if answer == "correct" else None
+        entry = sign_entry(key, "human.verdict", {
+            "item": items[0]["id"], "decision": items[0]["evidence"]["decision"],
+            "insight": "shots", "verdict": answer, "value": value, "rationale": "looked",
+            "seconds": 3.0})
+        client.post(f"/v1/review/items/{items[0]['id']}/verdict",
+                    {"entry": entry.to_bytes().decode()})
+    with Log.open(db) as log:
+        entries = {i: Entry.from_bytes(log.get(i)) for i in range(log.size)}
+    consensus = max(i for i, e in entries.items() if e.kind == "consensus.result/v1")
+    assert entries[consensus].body["outcome"] == "corrected"
+    ocr = max(i for i, e in entries.items() if e.body.get("analyzer") == "ocr")
+
+    results = req.get(f"/v1/jobs/{job['id']}/results").json()["results"]
+    assert results["stale"] == [{
+        "insight": "ocr", "decision": ocr, "upstream": "shots",
+        "used": entries[ocr].body["input"]["derived_from"][0]["decision"],
+        "current": entries[ocr].body["input"]["derived_from"][0]["decision"],
+        "reason": f"shots was corrected by expert review (consensus {consensus})"}]
+    assert main(["explain", job["id"], "--db", str(db)]) == 0
+    assert f"STALE: shots was corrected by expert review (consensus {consensus})" in \
+        capsys.readouterr().out

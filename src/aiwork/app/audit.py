@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiwork.app.catalog import Catalog, StoredAsset
-from aiwork.app.coordinator import accepted_results
+from aiwork.app.coordinator import accepted_results, stale_results
 from aiwork.app.cosignatures import Cosignatures
 from aiwork.app.review import review_changes, review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
@@ -27,7 +27,7 @@ from aiwork.ledger.note import Checkpoint
 from aiwork.market import Market, UnknownJobError
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
-from aiwork.model.metadata import StaleInsight, stale_insights
+from aiwork.model.metadata import StaleInsight
 
 __all__ = ["BUNDLE_FORMAT", "AuditSubject", "build_bundle", "chain", "explain",
            "job_subject", "resolve", "upstream_decisions"]
@@ -258,13 +258,10 @@ def chain(log: Log, name: str, decision: int) -> str:
 
 def subject_stale(log: Log, subject: AuditSubject) -> dict[str, StaleInsight]:
     """The subject's insights whose upstream value changed after they were computed."""
-    bodies = {name: Entry.from_bytes(log.get(decision)).body
-              for name, (decision, _) in subject.results.items()}
     corrected = (review_changes(log, subject.job)
                  if subject.job is not None and _has_table(log, "review_outcomes") else {})
-    found = stale_insights({name: decision for name, (decision, _) in subject.results.items()},
-                           {name: derived_from(body) for name, body in bodies.items()},
-                           corrected)
+    found = stale_results(log, {name: decision for name, (decision, _)
+                                in subject.results.items()}, corrected)
     return {item.insight: item for item in found}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from aiwork import analyzers as registry
 from aiwork.app.accounts import Accounts
 from aiwork.app.libraries import Libraries
-from aiwork.app.review import Review
+from aiwork.app.review import Review, review_changes
 from aiwork.app.summaries import Summaries
 from aiwork.app.process import normalize, output_digest, stamp_decision
 from aiwork.crypto import SigningKey, public_key_from_did
@@ -31,7 +31,7 @@ from aiwork.ledger.log import Log
 from aiwork.market import Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
-from aiwork.model.metadata import Metadata
+from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.quality.agreement import agreement, agrees
 from aiwork.quality.truth import model_annotator
 from aiwork.quality.review_items import REVIEWABLE, apply_outcomes, candidates
@@ -98,6 +98,16 @@ def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:
         if row is not None:
             out[str(row[1])] = (int(row[0]), stamp_decision(json.loads(row[2]), int(row[0])))
     return out
+
+
+def stale_results(log: Log, decisions: dict[str, int],
+                  corrected: dict[str, int] | None = None) -> list[StaleInsight]:
+    """Which of ``decisions`` (insight -> decision index in ``log``) were derived from an
+    upstream decision that is not the current one, or whose value expert review changed
+    since (``corrected``: insight -> consensus index)."""
+    derived = {insight: (Entry.from_bytes(log.get(index)).body.get("input") or {}).get(
+        "derived_from") for insight, index in decisions.items()}
+    return stale_insights(decisions, derived, corrected)
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,7 @@ class Coordinator:
         """The accepted output of each analyzer (its ``decision`` set), by insight, with the
         experts' outcomes applied (rejected items dropped, corrections made)."""
         out: dict[str, Any] = {}
+        decisions: dict[str, int] = {}
         reviewed = self.review.outcomes(job_id)
         for task in self.market.tasks(job_id):
             accepted = [r for r in self.market.replicas(task.id)
@@ -202,6 +213,12 @@ class Coordinator:
                                         {k: (o, v) for k, (o, v, _) in
                                          reviewed.get(result.insight, {}).items()})
                 out[result.insight] = stamp_decision(output, result.decision)
+                decisions[result.insight] = result.decision
+        # An insight computed from a value experts have since corrected describes the old
+        # value: it is listed as stale (metadata.json's "stale").
+        stale = stale_results(self.log, decisions, review_changes(self.log, job_id))
+        if stale:
+            out["stale"] = [item.model_dump(mode="json") for item in stale]
         return out
 
     def metadata(self, job_id: str, name: str | None = None) -> Metadata:
