@@ -20,6 +20,7 @@ from aiwork.analyzers.audio_events import (
 )
 from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, AnalyzerUnavailable, weights_digest
 from aiwork.analyzers.models import package_dir
+from aiwork.media.decode import AudioTrack
 from aiwork.media.probe import Probe
 from aiwork.model.metadata import AudioEvent
 
@@ -44,7 +45,8 @@ def context(audio: NDArray[np.float32] | None, duration: float) -> AnalysisConte
                   bitrate=None, video_codec="h264", width=64, height=64, frame_rate=25.0,
                   frame_count=int(duration * 25), audio_codec="aac" if audio is not None else None,
                   sample_rate=SR, channels=1)
-    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=None, audio=audio,
+    return AnalysisContext(asset="sha256:" + "0" * 64, probe=probe, frames=None,
+                           audio=None if audio is None else AudioTrack.from_array(audio),
                            upstream={}, keyframe_dir=Path("keyframes"))
 
 

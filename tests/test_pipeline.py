@@ -367,7 +367,8 @@ def test_a_killed_run_resumes_without_redoing_finished_analyzers(tmp_path: Path,
     import time
 
     db = tmp_path / "store.db"
-    env = {**os.environ, "AIWORK_HOME": str(tmp_path / "home")}
+    env = dict(os.environ)  # the same AIWORK_HOME as the run after it
+    work = Path(env["AIWORK_HOME"]) / "work"
     proc = subprocess.Popen(
         [sys.executable, "-m", "aiwork", "process", str(clip), "--db", str(db),
          "--analyzers", "technical,shots,ocr"],
@@ -389,10 +390,12 @@ def test_a_killed_run_resumes_without_redoing_finished_analyzers(tmp_path: Path,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert "shots" in done, "the run ended before shots was logged"
+    assert any(p.is_dir() for p in work.iterdir()), "the killed run left no work folder"
     with Log.open(db) as log:
         log.verify()
     with processor(db, ["technical", "shots", "ocr"]) as again:
         report = again.process(clip)
+    assert list(work.iterdir()) == []  # the killed run's work folder is cleaned
     assert report.status in {"processed", "already processed"}
     assert "technical" not in report.ran and "shots" not in report.ran
     with Log.open(db) as log:
@@ -407,3 +410,93 @@ def test_the_published_schema_file_is_current() -> None:
 
     published = Path(__file__).parents[1] / "docs" / "metadata.schema.json"
     assert json.loads(published.read_text()) == json_schema()
+
+
+def test_a_frame_larger_than_its_header_says_is_refused(tmp_path: Path) -> None:
+    """Two H.264 streams joined: 2 s at 320x240 (what the header says), then one frame of
+    8192x4320 (35 Mpixels, beyond the 8K limit). The decoder refuses that frame and the
+    file fails, naming both sizes; nothing is decided about it."""
+    small, large = tmp_path / "small.h264", tmp_path / "large.h264"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2", "-c:v", "libx264",
+           "-preset", "ultrafast", "-f", "h264", str(small))
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=8192x4320:rate=10", "-frames:v", "1",
+           "-c:v", "libx264", "-preset", "ultrafast", "-f", "h264", str(large))
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(small.read_bytes() + large.read_bytes())
+    video = tmp_path / "resized.mkv"
+    ffmpeg("-r", "10", "-f", "h264", "-i", str(joined), "-c", "copy", str(video))
+    db = tmp_path / "store.db"
+    with processor(db, ["technical", "shots"]) as proc:
+        report = proc.process(video)
+    assert report.status == "failed"
+    assert report.error and "8192x4320" in report.error, report.error
+    assert "the header said 320x240" in report.error
+    with Log.open(db) as log:
+        assert not [i for i in range(log.size)
+                    if Entry.from_bytes(log.get(i)).kind.startswith("ai.decision")]
+
+
+def test_the_duration_is_what_the_file_holds_not_what_its_header_claims(
+        tmp_path: Path) -> None:
+    """A 20 s Matroska file whose header (Segment Duration) is rewritten to say 1 ms."""
+    import struct
+
+    honest = tmp_path / "honest.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:d=10:r=10",
+           "-f", "lavfi", "-i", "color=c=blue:s=64x48:d=10:r=10",
+           "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(honest))
+    data = bytearray(honest.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Duration, an 8-byte float, in TimecodeScale units (ms)
+    assert at > 0 and struct.unpack(">d", data[at + 3: at + 11]) == (20000.0,)
+    data[at + 3: at + 11] = struct.pack(">d", 1.0)
+    lying = tmp_path / "lying.mkv"
+    lying.write_bytes(bytes(data))
+    from aiwork.media import probe
+    assert probe(lying).duration == pytest.approx(0.001)  # the header's claim
+
+    db = tmp_path / "store.db"
+    with processor(db, ["technical", "shots"]) as proc:
+        report = proc.process(lying)
+    assert report.status == "processed" and report.metadata is not None, report.error
+    meta = report.metadata.model_dump(mode="json")
+    assert meta["technical"]["duration"] == pytest.approx(20.0, abs=0.11)
+    assert meta["shots"][-1]["instances"][0]["end"] == pytest.approx(20.0, abs=0.11)
+    assert [round(s["instances"][0]["start"]) for s in meta["shots"]] == [0, 10]
+    with Log.open(db) as log:
+        bodies = [Entry.from_bytes(log.get(i)).body for i in range(log.size)]
+    [registered] = [b for b in bodies if "probe" in b]
+    assert registered["probe"]["duration"] == pytest.approx(20.0, abs=0.11)
+    ends = [b["input"]["end"] for b in bodies if "input" in b]
+    assert len(ends) == 2 and ends == [meta["technical"]["duration"]] * 2
+
+
+def _peak_rss_mib(*args: str) -> float:
+    """Run ``aiwork ARGS`` in a child of a small Python parent and return the child's peak
+    resident memory (its ru_maxrss), in MiB."""
+    import sys
+
+    parent = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    done = subprocess.run([sys.executable, "-c", parent, sys.executable, "-m", "aiwork", *args],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def test_memory_stays_flat_in_the_videos_length(tmp_path: Path) -> None:
+    """A 10 min video (16x16, 1 fps, a tone as audio) peaks at about the memory of a 1 min
+    one with the analyzers that read the whole audio track: before, its audio (and float64
+    copies of it) were held whole: 332 MiB more for 15 min, 3.7 GB for 3 h."""
+    peaks = {}
+    for minutes in (1, 10):
+        video = tmp_path / f"{minutes}min.mp4"
+        seconds = str(minutes * 60)
+        ffmpeg("-f", "lavfi", "-i", f"testsrc=size=16x16:rate=1:duration={seconds}",
+               "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}",
+               "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "16k",
+               "-shortest", str(video))
+        peaks[minutes] = _peak_rss_mib("process", str(video), "--db", str(tmp_path / "m.db"),
+                                       "--analyzers", "technical,shots,audio_events,transcript")
+    print(f"peak resident memory, MiB: {peaks}")
+    assert peaks[10] < peaks[1] + 128, peaks
+    assert peaks[10] < 2048, peaks

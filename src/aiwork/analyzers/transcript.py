@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from aiwork.analyzers.base import (
     AnalysisContext,
     Analyzer,
@@ -31,6 +33,7 @@ from aiwork.analyzers.base import (
     AnalyzerUnavailable,
     ModelInfo,
 )
+from aiwork.media.decode import AudioTrack
 from aiwork.analyzers.models import (
     cached_weights_digest,
     distribution_version,
@@ -249,19 +252,32 @@ class TranscriptAnalyzer(Analyzer):
         multilingual = bool(model.model.is_multilingual)
         language = params["language"] or (None if multilingual else "en")
         faster_whisper: Any = importlib.import_module("faster_whisper")
-        segments_iter, info = model.transcribe(
-            ctx.audio,
-            language=language,
-            beam_size=params["beam_size"],
-            word_timestamps=True,
-            vad_filter=params["vad_filter"],
-            vad_parameters=faster_whisper.vad.VadOptions(**params["vad"]),
-            no_speech_threshold=params["no_speech_threshold"],
-            log_prob_threshold=params["log_prob_threshold"],
-            condition_on_previous_text=params["condition_on_previous_text"],
-        )
-        raw_segments = list(segments_iter)
-        limit = max(float(ctx.duration), len(ctx.audio) / SAMPLE_RATE)
+        track = ctx.audio
+        raw_segments: list[Any] = []
+        info: Any = None
+        speech_seconds = 0.0
+        # Long audio is transcribed piece by piece (each cut at a quiet moment), so memory
+        # stays flat in the video's length; the language found in the first piece holds for
+        # the rest, as Whisper's own detection reads only the first 30 s.
+        for first, last in _pieces(track):
+            piece_segments, piece_info = model.transcribe(
+                track.read(first, last - first),
+                language=language,
+                beam_size=params["beam_size"],
+                word_timestamps=True,
+                vad_filter=params["vad_filter"],
+                vad_parameters=faster_whisper.vad.VadOptions(**params["vad"]),
+                no_speech_threshold=params["no_speech_threshold"],
+                log_prob_threshold=params["log_prob_threshold"],
+                condition_on_previous_text=params["condition_on_previous_text"],
+            )
+            shift = first / SAMPLE_RATE
+            raw_segments += [_Shifted(raw, shift) for raw in piece_segments]
+            speech_seconds += float(piece_info.duration_after_vad)
+            if info is None:
+                info = piece_info
+                language = str(piece_info.language)
+        limit = max(float(ctx.duration), track.seconds)
 
         def clamp(t: float) -> float:
             return _round(min(max(float(t), 0.0), limit))
@@ -304,8 +320,8 @@ class TranscriptAnalyzer(Analyzer):
                 "ctranslate2": distribution_version("ctranslate2"),
                 "files": [p.name for p in sorted(self._files(), key=lambda p: p.name)],
             },
-            "audio_seconds": _round(len(ctx.audio) / SAMPLE_RATE),
-            "speech_seconds": _round(info.duration_after_vad),
+            "audio_seconds": _round(track.seconds),
+            "speech_seconds": _round(speech_seconds),
             "segments": len(segments),
             "words": sum(len(s["words"]) for s in segments),
             "segment_confidence": "mean word probability (exp(avg_logprob) when no words)",
@@ -347,3 +363,47 @@ class TranscriptAnalyzer(Analyzer):
             parameters=params,
             end=ctx.duration,
         )
+
+
+#: Audio is transcribed in pieces of about this length ...
+PIECE_SECONDS = 120.0
+#: ... each cut at the quietest 100 ms of its last this many seconds.
+PIECE_SLACK = 30.0
+
+
+def _pieces(track: AudioTrack) -> list[tuple[int, int]]:
+    """(first, end) samples of the pieces the track is transcribed in."""
+    size, slack, hop = (int(PIECE_SECONDS * SAMPLE_RATE), int(PIECE_SLACK * SAMPLE_RATE),
+                        SAMPLE_RATE // 10)
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while start < len(track):
+        end = start + size
+        if end >= len(track):
+            pieces.append((start, len(track)))
+            break
+        window = track.read(end - slack, slack).astype(np.float64)
+        count = len(window) // hop
+        energy = (window[: count * hop].reshape(count, hop) ** 2).mean(axis=1)
+        cut = end - slack + int(np.argmin(energy)) * hop + hop // 2
+        pieces.append((start, cut))
+        start = cut
+    return pieces
+
+
+class _Shifted:
+    """A faster-whisper segment with its times (and its words') moved by ``shift`` s."""
+
+    def __init__(self, raw: Any, shift: float) -> None:
+        self.text, self.avg_logprob = raw.text, raw.avg_logprob
+        self.start, self.end = raw.start + shift, raw.end + shift
+        self.words = [_Word(w.word, w.start + shift, w.end + shift, w.probability)
+                      for w in (raw.words or [])]
+
+
+@dataclass(frozen=True)
+class _Word:
+    word: str
+    start: float
+    end: float
+    probability: float

@@ -10,13 +10,17 @@ assembled into :class:`~aiwork.model.metadata.Metadata` and, on request, written
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
+import os
+import secrets
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,8 +39,8 @@ from aiwork.errors import AiworkError, InputError, IntegrityError
 from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from aiwork.media import decode, probe, sha256_file
-from aiwork.media.decode import FrameStore
+from aiwork.media import decode, measured, probe, sha256_file
+from aiwork.media.decode import AudioTrack, FrameStore
 from aiwork.media.probe import Probe
 from aiwork.model import Entry
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
@@ -229,7 +233,7 @@ class Processor:
     def _process(self, path: Path, report: VideoReport) -> None:
         name = path.name
         self.progress.stage(name, "probe", 0.0)
-        facts = probe(path)
+        facts = measured(probe(path))  # the duration the file holds, not its header's
         digest = sha256_file(path)
         report.digest = digest
         self.progress.stage(name, "probe", 1.0)
@@ -255,9 +259,8 @@ class Processor:
         }
         # Analyzer -> (insight, decision) of the output in ``outputs``.
         decisions = {n: (r.insight, r.decision) for n, r in stored.items()}
-        with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
-            work_dir = Path(work)
-            frames, audio = self._decode(path, facts, pending, work_dir)
+        with work_folder() as work_dir:
+            frames, audio, facts = self._decode(path, facts, pending, work_dir)
             for analyzer_name in pending:
                 analyzer = self.analyzers[analyzer_name]
                 self.progress.stage(name, analyzer_name, 0.0)
@@ -281,13 +284,13 @@ class Processor:
         report.metadata = self.metadata(asset)
 
     def _decode(self, path: Path, facts: Probe, names: list[str], work_dir: Path
-                ) -> tuple[FrameStore | None, Any]:
+                ) -> tuple[FrameStore | None, AudioTrack | None, Probe]:
         """One decoding pass for the analyzers ``names``: sampled frames and audio, as
-        they need (``None`` where none does)."""
+        they need (``None`` where none does), and ``facts`` with the duration decoded."""
         want_frames = any(self.analyzers[n].needs_frames for n in names)
         want_audio = any(self.analyzers[n].needs_audio for n in names)
         if not (want_frames or want_audio):
-            return None, None
+            return None, None, facts
         scanning = [(a, v) for n in names
                     if (v := (a := self.analyzers[n]).frame_visitor(facts)) is not None]
         visitors = [v for _, v in scanning]
@@ -299,7 +302,9 @@ class Processor:
         )
         if want_audio and decoded.audio is None:
             self.progress.note(f"{path}: no audio track; audio analyzers see silence")
-        return decoded.frames, decoded.audio
+        # Every analyzer sees the duration of what was decoded, not the header's.
+        return decoded.frames, decoded.audio, dataclasses.replace(facts,
+                                                                  duration=decoded.duration)
 
     def derive(self, path: Path, name: str, upstream: Sequence[Mapping[str, Any]]
                ) -> tuple[Entry, Any]:
@@ -321,11 +326,10 @@ class Processor:
                 raise InputError(f"{name} does not read an upstream result {dep!r} "
                                  f"(decision {decision!r}) as given")
             given[dep] = (insight, decision, normalize(insight, item.get("output")))
-        facts = probe(path)
+        facts = measured(probe(path))
         digest = sha256_file(path)
-        with tempfile.TemporaryDirectory(prefix="aiwork-", dir=_work_root()) as work:
-            work_dir = Path(work)
-            frames, audio = self._decode(path, facts, [name], work_dir)
+        with work_folder() as work_dir:
+            frames, audio, facts = self._decode(path, facts, [name], work_dir)
             ctx = AnalysisContext(
                 asset=digest, probe=facts, frames=frames, audio=audio,
                 upstream={d: AnalyzerOutput(items=given[d][2]) for d in analyzer.after
@@ -551,6 +555,40 @@ def _outputs_of(folder: Path) -> str | None:
 def _work_root() -> Path:
     root = private_folder(home() / "work")
     return root
+
+
+@contextlib.contextmanager
+def work_folder() -> Iterator[Path]:
+    """A fresh folder under ``$AIWORK_HOME/work`` for one video's sampled frames and audio,
+    removed after. The folders of runs that were killed are removed first: a run holds an
+    exclusive lock on ``FOLDER.lock`` (taken before the folder is made) while it lives, and
+    the kernel lets go of it when the process dies, however it dies; so a folder whose lock
+    can be taken is stale."""
+    root = _work_root()
+    for stale in root.glob("aiwork-*"):
+        if not stale.is_dir():
+            continue
+        lock = stale.with_name(stale.name + ".lock")
+        try:
+            with lock.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(stale, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+        except BlockingIOError:
+            continue  # a live run's
+        except OSError:
+            continue  # gone meanwhile
+    name = f"aiwork-{os.getpid()}-{secrets.token_hex(6)}"
+    lock = root / f"{name}.lock"
+    with lock.open("x") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        folder = root / name
+        try:
+            folder.mkdir()
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            lock.unlink(missing_ok=True)
 
 
 def remove_work() -> None:

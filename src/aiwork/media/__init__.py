@@ -1,6 +1,6 @@
 """Media: probing and decoding only (PyAV); no analysis happens here."""
 
-from aiwork.media.decode import DecodedMedia, FrameStore, decode
-from aiwork.media.probe import MediaError, Probe, probe, sha256_file
+from aiwork.media.decode import AudioTrack, DecodedMedia, FrameStore, decode
+from aiwork.media.probe import MediaError, Probe, measured, probe, sha256_file
 
-__all__ = ["DecodedMedia", "FrameStore", "MediaError", "Probe", "decode", "probe", "sha256_file"]
+__all__ = ["AudioTrack", "DecodedMedia", "FrameStore", "MediaError", "Probe", "decode", "measured", "probe", "sha256_file"]

@@ -1,14 +1,21 @@
 """One decoding pass over a video: every frame to the visitors, sampled frames to disk, audio.
 
 Frame visitors (shot detection) see every frame, downscaled to ``scan_width``. Frames at
-``sample_fps`` are kept as JPEG files in a work folder (memory does not grow with the
-video's length) for the analyzers that look at pictures. The audio track is resampled to
-16 kHz mono float32, the input speech and audio-event models take.
+``sample_fps`` are kept as JPEG files in a work folder for the analyzers that look at
+pictures. The audio track is resampled to 16 kHz mono float32, the input speech and
+audio-event models take, and written to a raw file in the same folder
+(:class:`AudioTrack`), which analyzers read in pieces: memory does not grow with the
+video's length (3 h of audio would be 690 MB in memory).
+
+Hostile input: every decoded frame is checked against the size limit (the decoder itself
+refuses to allocate a larger picture), whatever the header said, and the duration is the
+end of the last decoded frame, not the header's claim.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +24,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
-from aiwork.media.probe import MediaError, Probe
+from aiwork.media.probe import MAX_PIXELS, MediaError, Probe, frame_too_large
 
-__all__ = ["AUDIO_RATE", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
+__all__ = ["AUDIO_RATE", "AudioTrack", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
 
 AUDIO_RATE = 16_000
 #: Called with (frame number, seconds, BGR array at scan size, OpenCV's channel order) for
@@ -67,12 +74,49 @@ class FrameStore:
         return (i for i, t in enumerate(self.times) if start <= t < end)
 
 
+class AudioTrack:
+    """A mono float32 audio track at :data:`AUDIO_RATE`, read in pieces: from a raw file
+    (what :func:`decode` writes), or from an array already in memory
+    (:meth:`from_array`)."""
+
+    def __init__(self, path: Path | None, samples: int,
+                 array: NDArray[np.float32] | None = None) -> None:
+        self.path, self.samples, self._array = path, samples, array
+
+    @classmethod
+    def from_array(cls, array: NDArray[np.float32]) -> AudioTrack:
+        return cls(None, len(array), np.ascontiguousarray(array, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return self.samples
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / AUDIO_RATE
+
+    def read(self, start: int = 0, count: int | None = None) -> NDArray[np.float32]:
+        """Samples ``start`` to ``start + count`` (to the end when ``count`` is None)."""
+        start = max(0, start)
+        stop = self.samples if count is None else min(self.samples, start + count)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        if self._array is not None:
+            return self._array[start:stop]
+        assert self.path is not None
+        return np.fromfile(self.path, dtype=np.float32, count=stop - start, offset=start * 4)
+
+    def chunks(self, size: int) -> Iterator[tuple[int, NDArray[np.float32]]]:
+        """(first sample, samples) of consecutive pieces of ``size`` samples."""
+        for offset in range(0, self.samples, size):
+            yield offset, self.read(offset, size)
+
+
 @dataclass
 class DecodedMedia:
     frames: FrameStore
-    audio: NDArray[np.float32] | None
+    audio: AudioTrack | None
     frame_count: int
-    duration: float
+    duration: float  # the end of the last decoded frame
     fps: float
 
 
@@ -95,7 +139,8 @@ def decode(
     path = probe.path
     work.mkdir(parents=True, exist_ok=True)
     frames = FrameStore(work)
-    audio_chunks: list[NDArray[np.float32]] = []
+    audio_file = work / "audio.f32"
+    audio_samples = 0
     assert probe.width and probe.height
     scan_h = _even(probe.height * scan_width / probe.width)
     sample_w = min(sample_width, probe.width)
@@ -104,20 +149,35 @@ def decode(
     count = 0
     last_time = 0.0
     fps = probe.frame_rate or 25.0
+    video = None
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path)) as container, audio_file.open("wb") as sink:
             video = container.streams.video[0]
             video.thread_type = "AUTO"
+            # The decoder refuses to allocate a picture beyond the limit, whatever the header
+            # said (a stream can change its frame size midway).
+            video.codec_context.options = {**video.codec_context.options,
+                                           "max_pixels": str(MAX_PIXELS)}
             streams: list[av.stream.Stream] = [video]
             resampler = None
             if want_audio and container.streams.audio:
                 streams.append(container.streams.audio[0])
                 resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             scaler = VideoReformatter()  # one scaler for every frame, not one per frame
+            context = video.codec_context
             for packet in container.demux(*streams):
-                for frame in packet.decode():
+                frames_in = packet.decode()
+                if packet.stream is video and frame_too_large(context.width, context.height):
+                    # A threaded decoder drops the picture it refused without an error.
+                    raise MediaError(_too_large(probe, context.width, context.height,
+                                                float(packet.pts * packet.time_base)
+                                                if packet.pts is not None and packet.time_base
+                                                else last_time))
+                for frame in frames_in:
                     if isinstance(frame, av.VideoFrame):
                         time = float(frame.time) if frame.time is not None else count / fps
+                        if frame_too_large(frame.width, frame.height):
+                            raise MediaError(_too_large(probe, frame.width, frame.height, time))
                         if visitors and count % scan_every == 0:
                             small: NDArray[np.uint8] = scaler.reformat(
                                 frame, width=scan_width, height=scan_h, format="bgr24"
@@ -133,11 +193,15 @@ def decode(
                             progress(min(time / probe.duration, 1.0))
                     elif resampler is not None and isinstance(frame, av.AudioFrame):
                         for out in resampler.resample(frame):
-                            audio_chunks.append(out.to_ndarray()[0].astype(np.float32))
+                            audio_samples += _write(sink, out)
             if resampler is not None:
                 for out in resampler.resample(None):
-                    audio_chunks.append(out.to_ndarray()[0].astype(np.float32))
+                    audio_samples += _write(sink, out)
     except av.FFmpegError as exc:
+        if video is not None and frame_too_large(video.codec_context.width,
+                                                 video.codec_context.height):
+            raise MediaError(_too_large(probe, video.codec_context.width,
+                                        video.codec_context.height, last_time)) from exc
         raise MediaError(f"{path}: truncated or damaged: decoding failed ({exc})") from exc
     if count == 0:
         raise MediaError(f"{path}: no video frame could be decoded")
@@ -147,10 +211,22 @@ def decode(
             f"{path}: truncated or damaged: the header says {probe.duration:.1f} s, "
             f"only {decoded:.1f} s could be decoded"
         )
-    audio = np.concatenate(audio_chunks) if audio_chunks else None
+    audio = AudioTrack(audio_file, audio_samples) if audio_samples else None
     if progress:
         progress(1.0)
-    return DecodedMedia(frames, audio, count, max(decoded, probe.duration), fps)
+    return DecodedMedia(frames, audio, count, decoded, fps)
+
+
+def _write(sink: BinaryIO, frame: av.AudioFrame) -> int:
+    samples = frame.to_ndarray()[0].astype(np.float32, copy=False)
+    sink.write(samples.tobytes())
+    return len(samples)
+
+
+def _too_large(probe: Probe, width: int, height: int, time: float) -> str:
+    return (f"{probe.path}: a frame at about {time:.1f} s is {width}x{height}, beyond what aiwork "
+            f"decodes (at most {MAX_PIXELS} pixels); the header said "
+            f"{probe.width}x{probe.height}")
 
 
 def _even(value: float) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import av
 
 from aiwork.errors import InputError
 
-__all__ = ["MAX_PIXELS", "MediaError", "Probe", "probe", "sha256_file"]
+__all__ = ["MAX_PIXELS", "MediaError", "Probe", "frame_too_large", "measured", "probe",
+           "sha256_file"]
 
 #: Frames larger than this (8K UHD) are refused before any decoding.
 MAX_PIXELS = 7680 * 4320
@@ -87,7 +88,7 @@ def probe(path: Path) -> Probe:
             width, height = video.codec_context.width, video.codec_context.height
             if not width or not height:
                 raise MediaError(f"{path}: the video track has no frame size")
-            if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+            if frame_too_large(width, height):
                 raise MediaError(
                     f"{path}: frame size {width}x{height} is beyond what aiwork decodes "
                     f"(at most {MAX_PIXELS} pixels)"
@@ -115,6 +116,42 @@ def probe(path: Path) -> Probe:
         raise
     except (av.FFmpegError, ValueError, UnicodeDecodeError) as exc:
         raise MediaError(f"{path}: not a readable video ({exc.__class__.__name__}: {exc})") from exc
+
+
+def frame_too_large(width: int, height: int) -> bool:
+    """Whether a frame of this size is beyond what aiwork decodes."""
+    return width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS
+
+
+def measured(facts: Probe) -> Probe:
+    """``facts`` with the duration its video packets cover (the end of the last one) instead of the duration the header claims (a header can say 1 ms for 20 s of video).
+    Reads every packet of the video track but decodes none. Raises :class:`MediaError` when
+    the packets cover much less than the header says (a truncated file)."""
+    path = facts.path
+    end: float | None = None
+    step = 1.0 / facts.frame_rate if facts.frame_rate else 0.04
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = container.streams.video[0]
+            base = video.time_base
+            if base is None:
+                return facts
+            for packet in container.demux(video):
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is None:
+                    continue
+                start = float(stamp * base)
+                length = float(packet.duration * base) if packet.duration else step
+                end = start + length if end is None else max(end, start + length)
+    except av.FFmpegError:
+        pass  # a damaged stretch ends the count: what was read so far is what is there
+    if end is None:
+        raise MediaError(f"{path}: truncated or damaged: the video track holds no frame")
+    covered = end
+    if covered < 0.8 * facts.duration - 1.0:
+        raise MediaError(f"{path}: truncated or damaged: the header says "
+                         f"{facts.duration:.1f} s, the file holds {covered:.1f} s of video")
+    return replace(facts, duration=covered)
 
 
 def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float:
