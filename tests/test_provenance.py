@@ -262,8 +262,12 @@ def _worker(app: Any, home: Path, names: list[str]) -> Any:
 def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
         tmp_path: Path, clip: Path) -> None:
     app, req, job, digest = _network(tmp_path, clip)
-    # keywords brings the analyzers it reads into the job.
+    # keywords brings the analyzers it reads into the job, and says so when they cost more.
     assert job["analyzers"] == ["keywords", "shots", "transcript", "ocr", "language"]
+    from aiwork.app.client import CoordinatorError
+
+    with pytest.raises(CoordinatorError, match="also needs shots, transcript, ocr, language"):
+        req.post("/v1/jobs", {"asset": digest, "analyzers": ["keywords"], "budget": 1})
     worker = _worker(app, tmp_path / "w", ["shots", "transcript", "ocr", "language",
                                            "keywords"])
     leased = []

@@ -28,7 +28,7 @@ from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from aiwork.market import Job, JobState, Lease, Market, ReplicaState
+from aiwork.market import InsufficientBudgetError, Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
@@ -158,9 +158,16 @@ class Coordinator:
         # An analyzer that reads others' results (keywords reads the transcript) brings
         # their tasks into the job: its result is computed from theirs, once accepted, and
         # names them (input.derived_from).
-        analyzers = with_upstream(analyzers)
+        added = [name for name in with_upstream(analyzers) if name not in analyzers]
+        analyzers = [*analyzers, *added]
         if budget is None:
             budget = self.price * len(analyzers) * max(redundancy, 1)
+        elif added and budget < self.price * len(analyzers) * max(redundancy, 1):
+            raise InsufficientBudgetError(
+                f"budget {budget} does not cover {len(analyzers)} task(s) x "
+                f"{max(redundancy, 1)} replica(s) x price {self.price}: the job also needs "
+                f"{', '.join(added)}, which the analyzers asked for read",
+                hint="raise the budget or leave it out (it defaults to the job's cost)")
         with self.log.db.atomic():
             if library is not None:
                 self.libraries.owned(library, requester)
