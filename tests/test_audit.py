@@ -571,6 +571,7 @@ def test_a_sensitive_job_bundle_goes_only_to_its_readers_and_each_fetch_is_logge
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.ledger import open_ledger
+    from aiwork.crypto import read_key_file
     from aiwork.model import Entry
 
     from .conftest import running_coordinator
@@ -595,8 +596,10 @@ def test_a_sensitive_job_bundle_goes_only_to_its_readers_and_each_fetch_is_logge
         assert main(["submit", str(clip), *at, "--key", str(owner), "--analyzers",
                      "technical", "--library", library]) == 0
         assert main(["worker", *at, "--key", str(worker), "--once"]) == 0
-        with CoordinatorClient(url, None) as anyone:
-            [job] = anyone.get(f"/v1/jobs?requester={owner_did}").json()
+        with CoordinatorClient(url, None) as anyone:  # a sensitive library's job is unlisted
+            assert anyone.get(f"/v1/jobs?requester={owner_did}").json() == []
+        with CoordinatorClient(url, read_key_file(owner)) as reader:
+            [job] = reader.get(f"/v1/jobs?requester={owner_did}", signed=True).json()
         capsys.readouterr()
         out = tmp_path / "b.json"
         assert main(["audit", job["id"], *at, "--out", str(out)]) == 1

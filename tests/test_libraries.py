@@ -94,14 +94,14 @@ def build(tmp_path: Path, clip: Path, *, sensitive: bool = True,
     clients[worker_key].post("/v1/identities", {"role": "worker"})
     library = clients[owner].post("/v1/libraries", {"name": "Board meetings",
                                                     "sensitive": sensitive})
-    digest = clients[owner].upload(clip.read_bytes())
+    digest = clients[owner].upload(clip.read_bytes(), library=library["id"])
     job = clients[owner].post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
                                            "library": library["id"]})
     assert job["library"] == library["id"]
     worker = Worker(clients[worker_key], worker_key, tmp_path / "worker", ["technical"])
     while worker.run_once():
         pass
-    assert clients[owner].get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
+    assert clients[owner].get(f"/v1/jobs/{job['id']}", signed=True).json()["state"] == "done"
     return Network(app, TestClient(app), db, coordinator, owner, auditor,
                    stranger, library["id"], job["id"])
 
@@ -186,7 +186,7 @@ def test_only_the_owner_its_readers_auditors_and_admins_may_read(net: Network) -
         with pytest.raises(CoordinatorError, match="403"):
             data = b"" if body is None else json.dumps(body).encode()
             net.client(net.stranger).request(method, path, data)
-    asset = net.client(None).get(f"/v1/jobs/{net.job}").json()["asset"]
+    asset = net.client(net.owner).get(f"/v1/jobs/{net.job}", signed=True).json()["asset"]
     with pytest.raises(CoordinatorError, match="403.*does not own"):
         net.client(net.stranger).post("/v1/jobs", {"asset": asset, "analyzers": ["technical"],
                                                    "library": net.library})
@@ -442,7 +442,7 @@ def test_the_cli_creates_libraries_and_verifies_their_access_log(
 def test_the_media_of_a_sensitive_library_goes_only_to_its_readers_and_workers(
         net: Network, tmp_path: Path, clip: Path) -> None:
     # The worker in `build` fetched it while leasing the task: that worked, signed.
-    asset = net.client(None).get(f"/v1/jobs/{net.job}").json()["asset"]
+    asset = net.client(net.owner).get(f"/v1/jobs/{net.job}", signed=True).json()["asset"]
     path = f"/v1/blobs/{asset}"
     unsigned = net.get(None, path)
     assert unsigned.status_code == 401 and "sensitive library" in unsigned.json()["message"]
@@ -456,7 +456,7 @@ def test_the_media_of_a_sensitive_library_goes_only_to_its_readers_and_workers(
 
 def test_the_keyframes_of_a_sensitive_library_are_as_private_as_its_video(
         net: Network, tmp_path: Path) -> None:
-    asset = net.client(None).get(f"/v1/jobs/{net.job}").json()["asset"]
+    asset = net.client(net.owner).get(f"/v1/jobs/{net.job}", signed=True).json()["asset"]
     owner = net.client(net.owner)
     job = owner.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"],
                                   "library": net.library})

@@ -15,6 +15,10 @@ it checks:
 - the asset's latest ``asset.summary`` in the bundle (the log's list of each insight's latest
   decision): every insight it lists that the bundle covers is among the items, with that
   decision, so an insight cut out of the bundle (items and decision) is named;
+- sealed entries (about a sensitive library): each opening the bundle carries (``openings``:
+  ledger index -> field -> ``{value, salt}``) matches its commitment, SHA-256 of the 32-byte
+  salt followed by the value's RFC 8785 JSON; a sealed decision's items are checked against
+  its opened output and input;
 - the anchor receipt, when there is one: it names this checkpoint's origin, size and root;
   with ``--rpc URL`` the chain is asked (``eth_call root_of(log_id, size)``) whether the
   contract holds that root.
@@ -129,6 +133,67 @@ def canonical_json(value: Any) -> str:
 
 def _sha256_json(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+# -- commitments (sealed entries of sensitive libraries) ------------------------------------
+
+#: Sealed kinds and the fields they hold as commitments ``{"commitment": "sha256:..."}``.
+SEALED_FIELDS = {
+    "ai.decision.sealed/v1": ("input", "output", "evidence"),
+    "human.verdict.sealed/v1": ("value", "rationale"),
+    "consensus.result.sealed/v1": ("value",),
+    "asset.summary.sealed/v1": ("asset",),
+}
+
+
+def _opened(body: dict[str, Any], field_name: str, opening: Any, where: str) -> Any:
+    """The value of an opening ``{value, salt}`` of ``body[field_name]``, once checked."""
+    committed = body.get(field_name)
+    if not isinstance(committed, dict) or not isinstance(committed.get("commitment"), str):
+        raise BundleError(f"{where}: {field_name!r} is not a commitment")
+    if not isinstance(opening, dict) or set(opening) != {"value", "salt"}:
+        raise BundleError(f"{where}: the opening of {field_name!r} is not {{value, salt}}")
+    salt = opening["salt"]
+    if not isinstance(salt, str) or len(salt) != 64 or salt.strip("0123456789abcdef"):
+        raise BundleError(f"{where}: the salt of {field_name!r} is not 32 bytes of hex")
+    digest = hashlib.sha256(bytes.fromhex(salt) + canonical_json(opening["value"]).encode())
+    if "sha256:" + digest.hexdigest() != committed["commitment"]:
+        raise BundleError(f"{where}: the opening of {field_name!r} does not match its "
+                          "commitment (altered value or salt)")
+    return opening["value"]
+
+
+def _open_all(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], report: Report
+              ) -> dict[int, dict[str, Any]]:
+    """Every opening in the bundle, checked: ledger index -> field -> opened value."""
+    raw = bundle.get("openings") or {}
+    if not isinstance(raw, dict):
+        raise BundleError("the bundle's openings are not an object by ledger index")
+    opened: dict[int, dict[str, Any]] = {}
+    for key, fields in raw.items():
+        where = f"entry {key}"
+        if not str(key).isdigit() or int(key) not in entries:
+            raise BundleError(f"{where}: an opening for an entry that is not in the bundle")
+        value = entries[int(key)]
+        names = SEALED_FIELDS.get(str(value["kind"]))
+        if names is None:
+            raise BundleError(f"{where}: an opening for a {value['kind']} entry, which is not"
+                              " sealed")
+        if not isinstance(fields, dict) or set(fields) - set(names):
+            raise BundleError(f"{where}: openings for fields other than {', '.join(names)}")
+        opened[int(key)] = {name: _opened(value["body"], name, fields[name], where)
+                            for name in names if name in fields}
+    sealed = [i for i, v in entries.items() if str(v["kind"]) in SEALED_FIELDS]
+    if sealed:
+        closed = [i for i in sealed if len(opened.get(i, {})) < len(SEALED_FIELDS[
+            str(entries[i]["kind"])])]
+        report.ok(f"sealed entries: {len(sealed)} (a sensitive library's), "
+                  f"{sum(len(v) for v in opened.values())} opening(s) match their commitments")
+        if closed:
+            report.warnings.append(f"{len(closed)} sealed entr{'y' if len(closed) == 1 else 'ies'}"
+                                   " not fully opened in the bundle: their hidden values are "
+                                   "unchecked")
+    return opened
 
 
 # -- keys and signatures --------------------------------------------------------------------
@@ -408,6 +473,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         kinds[str(value["kind"])] = kinds.get(str(value["kind"]), 0) + 1
     report.ok(f"entries: {len(entries)} signatures and inclusion proofs: ok ("
               + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    opened = _open_all(bundle, entries, report)
 
     # The asset the items describe, as registered in the log.
     asset_info = bundle.get("asset", {})
@@ -439,13 +505,24 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         if decision not in entries:
             raise BundleError(f"{where}: its decision {decision} is not in the bundle")
         body = entries[decision]["body"]
-        if entries[decision]["kind"] not in _DECISION_KINDS:
+        kind = entries[decision]["kind"]
+        if kind not in (*_DECISION_KINDS, "ai.decision.sealed/v1"):
             raise BundleError(f"{where}: entry {decision} is not an ai.decision")
         if body.get("insight") != insight:
             raise BundleError(f"{where}: decision {decision} is about {body.get('insight')}")
-        if body.get("input", {}).get("asset") != asset:
-            raise BundleError(f"{where}: decision {decision} is about another asset")
         output = item.get("output")
+        if kind == "ai.decision.sealed/v1":
+            # A sensitive library's decision: its input and output are commitments, opened
+            # (and checked) above.
+            openings = opened.get(decision, {})
+            if "input" not in openings or "output" not in openings:
+                raise BundleError(f"{where}: decision {decision} is sealed and the bundle "
+                                  "holds no opening of its input and output")
+            body = {**body, "input": openings["input"],
+                    "output_digest": _sha256_json(openings["output"])}
+        span = body.get("input")
+        if not isinstance(span, dict) or span.get("asset") != asset:
+            raise BundleError(f"{where}: decision {decision} is about another asset")
         if _sha256_json(_unstamp(output)) != body.get("output_digest"):
             raise BundleError(f"{where}: its value does not match the output_digest of "
                               f"decision {decision} (altered value)")
@@ -453,7 +530,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
             raise BundleError(f"{where}: items name another decision than {decision}")
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
-    _check_summary(bundle, entries, asset, checkpoint, report)
+    _check_summary(bundle, entries, asset, checkpoint, report, opened)
     _check_provenance(entries, report)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
@@ -502,14 +579,17 @@ def _cosignature(witness: NoteKey, checkpoint: Checkpoint, now: float, *,
 
 
 def _check_summary(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], asset: str,
-                   checkpoint: Checkpoint, report: Report) -> None:
+                   checkpoint: Checkpoint, report: Report,
+                   opened: dict[int, dict[str, Any]]) -> None:
     """The asset's ``asset.summary`` (of the bundle's job, if any), the latest the bundle
     holds: every insight it lists that the bundle covers is among the items, with the
     decision it names, so an insight cut out of the bundle (items and decision) shows."""
     job = bundle.get("job")
+    # A sensitive library's summary holds its asset as a commitment, opened above.
     summaries = {i: v for i, v in entries.items()
-                 if str(v["kind"]).startswith("asset.summary/")
-                 and v["body"].get("asset") == asset and v["body"].get("job") == job}
+                 if str(v["kind"]).startswith(("asset.summary/", "asset.summary.sealed/"))
+                 and opened.get(i, v["body"]).get("asset") == asset
+                 and v["body"].get("job") == job}
     if not summaries:
         raise BundleError(f"no asset.summary of asset {asset[:24]}..."
                           + (f" in job {job}" if job is not None else "")
@@ -599,8 +679,10 @@ def _check_reviews(entries: dict[int, dict[str, Any]], decisions: set[int],
                    report: Report) -> None:
     """Human verdicts and consensus results: each about one of the items' decisions, each
     consensus naming verdicts that are in the bundle, by their signers, on the same item."""
-    verdicts = {i: v for i, v in entries.items() if v["kind"] == "human.verdict/v1"}
-    results = {i: v for i, v in entries.items() if v["kind"] == "consensus.result/v1"}
+    verdicts = {i: v for i, v in entries.items()
+                if v["kind"] in ("human.verdict/v1", "human.verdict.sealed/v1")}
+    results = {i: v for i, v in entries.items()
+               if v["kind"] in ("consensus.result/v1", "consensus.result.sealed/v1")}
     for index, value in {**verdicts, **results}.items():
         if value["body"].get("decision") not in decisions:
             raise BundleError(f"entry {index}: a review of decision "

@@ -297,10 +297,25 @@ def create_app(settings: ServerSettings) -> FastAPI:
         # Streamed to a temporary file beside the blobs while hashed; renamed into place only
         # once the signature over the whole body verified and the bytes hash to the digest.
         with state.blobs.incoming() as incoming:
-            await guard.stream(request, incoming.write, "requester", "worker", "admin",
-                               limit=settings.max_upload_bytes)
+            did = await guard.stream(request, incoming.write, "requester", "worker", "admin",
+                                     limit=settings.max_upload_bytes)
+            declare_upload(request, digest, did)  # restricted before it is in place
             stored = incoming.commit(digest)
         return {"digest": stored, "size": incoming.size}
+
+    def declare_upload(request: Request, digest: str, did: str) -> None:
+        """``?library=ID`` on an upload: the blob belongs to that library before it is
+        stored, so a sensitive library's media is never public, even before a job names it
+        (its owner's upload, or a worker's holding a live lease on one of its tasks)."""
+        library = request.query_params.get("library")
+        if library is None:
+            return
+        with state.lock:
+            coordinator = state.coordinator()
+            leasing = ("worker" in state.identities().roles(did)
+                       and coordinator.libraries.worker_leasing(did, library, time.time()))
+            with coordinator.log.db.atomic():
+                coordinator.libraries.declare_upload(digest, library, did, leasing=leasing)
 
     @app.get("/v1/blobs/{digest}", summary="Download media by digest (signed for media of a "
              "sensitive library)")
@@ -346,17 +361,53 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 deadline=_time(data, "deadline"), now=time.time(), library=library)
         return state.coordinator().progress(job.id)
 
-    @app.get("/v1/jobs", summary="List jobs and their progress")
-    async def list_jobs(requester: str | None = None) -> list[dict[str, Any]]:
+    @app.get("/v1/jobs", summary="List jobs and their progress (a sensitive library's only "
+             "to a signed request by one who may read it)")
+    async def list_jobs(request: Request, requester: str | None = None) -> list[dict[str, Any]]:
         coordinator = state.coordinator()
-        return [coordinator.progress(job.id) for job in coordinator.market.jobs(requester)
-                if not coordinator.is_gold(job.id)]
+        did = await optional_caller(request)
+        roles = state.identities().roles(did) if did else set()
+        out = []
+        for job in coordinator.market.jobs(requester):
+            if coordinator.is_gold(job.id):
+                continue
+            library = coordinator.libraries.sensitive_library_of(job.id)
+            if library is not None and not (did and library.may_read(did, roles)):
+                continue  # nothing of a sensitive library for those who may not read it
+            out.append(coordinator.progress(job.id))
+        return out
 
-    @app.get("/v1/jobs/{job_id}", summary="A job's progress")
-    async def job_progress(job_id: str) -> dict[str, Any]:
+    @app.get("/v1/jobs/{job_id}", summary="A job's progress (signed by one who may read it, "
+             "for a sensitive library's job)")
+    async def job_progress(job_id: str, request: Request) -> dict[str, Any]:
         if state.coordinator().is_gold(job_id):  # gold tasks stay unmarked
             raise HTTPException(404, f"no job {job_id}")
+        await library_reader(request, job_id)
         return state.coordinator().progress(job_id)
+
+    async def optional_caller(request: Request) -> str | None:
+        """The signer of a request that carries aiwork's signed headers, else None."""
+        if not any(h.lower().startswith("aiwork-") for h in request.headers):
+            return None
+        return await caller(request)
+
+    async def library_reader(request: Request, job_id: str) -> str | None:
+        """For a sensitive library's job: the signed caller, if they may read it (else 401
+        or 403); None for any other job."""
+        libraries = state.coordinator().libraries
+        library = libraries.sensitive_library_of(job_id)
+        if library is None:
+            return None
+        try:
+            did = await caller(request)
+        except UnsignedRequestError as exc:
+            raise UnsignedRequestError(
+                f"job {job_id} is in a sensitive library: only a signed request by one who "
+                f"may read it sees it; {exc}") from exc
+        if not library.may_read(did, state.identities().roles(did)):
+            raise RoleError(f"{did} may not read the sensitive library {library.id}",
+                            hint="its owner adds readers with POST /v1/libraries/ID/readers")
+        return did
 
     async def sensitive_reader(request: Request, job_id: str) -> tuple[str, str] | None:
         """For a job in a sensitive library: the signed, allowed reader and its stated purpose
@@ -395,6 +446,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")
         read = await sensitive_reader(request, job_id)
         data = {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
+        if read is not None:
+            # What the public log holds as commitments, opened for this reader.
+            data["openings"] = coordinator.openings(job_id)
         response.headers.update(log_read(job_id, read, "results"))
         return data
 
@@ -512,10 +566,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/v1/review/items/{item_id}", summary="A review item assigned to you (expert)")
     async def review_item(item_id: str, request: Request) -> dict[str, Any]:
         did = await caller(request)
-        review = state.coordinator().review
-        if not review.assigned(item_id, did):
-            raise ReviewRefused(f"item {item_id} is not assigned to {did}", status=403)
-        return review.public(review.item(item_id))
+        with state.lock:
+            return state.coordinator().review.serve(item_id, did)
 
     @app.post("/v1/review/items/{item_id}/verdict",
               summary="Submit a signed human.verdict on an item assigned to you (expert)")
@@ -528,7 +580,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             review = state.coordinator().review
             if json_item(entry) != item_id:
                 raise ReviewRefused("the verdict is about another item than the URL names")
-            index = review.submit(did, entry.encode())
+            index = review.submit(did, entry.encode(), data.get("openings"))
         return {"verdict": index}
 
     @app.post("/v1/identities/owned", summary="Declare worker keys you control (expert)")
@@ -555,11 +607,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 "credits": coordinator.accounts.account(did).to_json()}
 
     @app.get("/v1/jobs/{job_id}/review", summary="Review progress and human-verified items")
-    async def job_review(job_id: str) -> dict[str, Any]:
+    async def job_review(job_id: str, request: Request) -> dict[str, Any]:
         coordinator = state.coordinator()
         if coordinator.is_gold(job_id):
             raise HTTPException(404, f"no job {job_id}")
         coordinator.market.job(job_id)
+        await library_reader(request, job_id)
         return coordinator.review.progress(job_id)
 
     @app.get("/v1/review/rules", summary="Routing rules per insight")
@@ -599,10 +652,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
             upstream = state.coordinator().upstream(lease) if lease is not None else []
         if lease is None:
             return Response(status_code=204)
+        library = state.coordinator().libraries.library_of(lease.job_id)
+        # A sensitive task's decision is sealed by the worker, and its files are uploaded
+        # with ?library=ID.
         return JSONResponse({"lease": lease.id, "job": lease.job_id, "task": lease.task_id,
                              "replica": lease.replica, "analyzer": lease.analyzer,
                              "asset": lease.asset, "expires": lease.expires,
-                             "upstream": upstream})
+                             "upstream": upstream,
+                             "library": None if library is None else library.id,
+                             "sensitive": library is not None and library.sensitive})
 
     @app.post("/v1/leases/{lease_id}/heartbeat", summary="Extend a live lease (worker)")
     async def heartbeat(lease_id: str, request: Request) -> dict[str, Any]:
@@ -621,7 +679,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise InputError("'entry' must be the signed ai.decision entry, as a string")
         with state.lock:
             index = state.coordinator().accept_result(lease_id, did, entry.encode(),
-                                                      data.get("output"), time.time())
+                                                      data.get("output"), time.time(),
+                                                      data.get("openings"))
         return {"decision": index}
 
     # -- the public log -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from aiwork.app.catalog import Catalog, StoredAsset
 from aiwork.app.coordinator import accepted_results, stale_results
 from aiwork.app.cosignatures import Cosignatures
+from aiwork.app.libraries import stored_openings
 from aiwork.app.review import review_changes, review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
 from aiwork.app.summaries import Summaries
@@ -115,16 +116,34 @@ def _has_table(log: Log, name: str) -> bool:
     return True
 
 
+def _openings(log: Log, indexes: list[int]) -> dict[int, dict[str, Any]]:
+    """The kept openings of the sealed entries among ``indexes`` (a sensitive library's)."""
+    return stored_openings(log, indexes) if _has_table(log, "library_openings") else {}
+
+
+def opened_body(log: Log, index: int) -> dict[str, Any]:
+    """Entry ``index``'s body, a sealed entry's commitments replaced by the values this
+    store keeps for them (for the operator and the library's readers)."""
+    body = dict(Entry.from_bytes(log.get(index)).body)
+    for name, opening in _openings(log, [index]).get(index, {}).items():
+        body[name] = opening["value"]
+    return body
+
+
 def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
     """``VIDEO`` (path, file name or digest) or a coordinator ``JOB`` id, optionally
     ``#INSIGHT``, or a decision's ledger index."""
     if video_or_item.isdigit():
         index = int(video_or_item)
         entry = Entry.from_bytes(log.get(index))
-        if entry.kind not in DECISION_KINDS:
+        if entry.kind not in (*DECISION_KINDS, "ai.decision.sealed/v1"):
             raise InputError(f"entry {index} is a {entry.kind}, not an ai.decision",
                              hint="give a video, VIDEO#INSIGHT or a decision's index")
-        subject = _find(catalog, log, str(entry.body["input"]["asset"]))
+        span = opened_body(log, index).get("input")
+        if not isinstance(span, dict):
+            raise InputError(f"decision {index} is sealed and this store has no opening of"
+                             " its input", hint="audit it by its job id")
+        subject = _find(catalog, log, str(span["asset"]))
         return subject.only(str(entry.body["insight"]))
     what, _, insight = video_or_item.partition("#")
     subject = _find(catalog, log, what)
@@ -147,6 +166,9 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     if _has_table(log, "review_items"):
         indexes.update(review_entries(log, decisions))
 
+    # A sensitive library's entries are sealed: the bundle carries the openings of their
+    # commitments, so its reader can check the values against the public entries.
+    openings = _openings(log, sorted(indexes))
     book = Cosignatures(log)
     size, receipt = _checkpoint_for(log, book, max(indexes) + 1, anchors)
     cosignatures = book.stored(size)
@@ -169,6 +191,8 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
                     for i in sorted(indexes)],
         "items": items,
         "keys": sorted({Entry.from_bytes(log.get(i)).author for i in indexes}),
+        **({"openings": {str(i): value for i, value in sorted(openings.items())}}
+           if openings else {}),
     }
 
 
@@ -281,7 +305,7 @@ def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
     for name in subject.chosen:
         decision = subject.results[name][0]
         entry = Entry.from_bytes(log.get(decision))
-        body = entry.body
+        body = opened_body(log, decision)
         model = body.get("model", {})
         span = body.get("input", {})
         conf = body.get("confidence") or {}

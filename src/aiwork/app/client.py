@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import httpx2 as httpx
 
@@ -83,11 +84,14 @@ class CoordinatorClient:
     def get(self, path: str, *, signed: bool = False) -> httpx.Response:
         return self.request("GET", path, signed=signed)
 
-    def upload(self, data: bytes, digest: str | None = None) -> str:
+    def upload(self, data: bytes, digest: str | None = None, *,
+               library: str | None = None) -> str:
         """Store ``data`` on the coordinator (signed ``PUT /v1/blobs/DIGEST``); return its
-        digest. A ``digest`` given is sent as it is, for the coordinator to check."""
+        digest. A ``digest`` given is sent as it is, for the coordinator to check. With
+        ``library`` the blob belongs to that library from its upload on (``?library=ID``,
+        under the request signature): a sensitive library's media is never public."""
         digest = digest or "sha256:" + hashlib.sha256(data).hexdigest()
-        self.request("PUT", f"/v1/blobs/{digest}", data,
+        self.request("PUT", f"/v1/blobs/{digest}{_library_query(library)}", data,
                      content_type="application/octet-stream")
         return digest
 
@@ -118,12 +122,14 @@ class CoordinatorClient:
             tmp.unlink(missing_ok=True)
         return target
 
-    def upload_stream(self, chunks: Iterable[bytes], digest: str, size: int) -> str:
+    def upload_stream(self, chunks: Iterable[bytes], digest: str, size: int, *,
+                      library: str | None = None) -> str:
         """Store ``size`` bytes, given in pieces, whose sha256 is ``digest`` (computed
-        beforehand: the signature covers it); the bytes are never all held in memory."""
+        beforehand: the signature covers it); the bytes are never all held in memory.
+        ``library`` as for :meth:`upload`."""
         if self.key is None:
             raise ConfigError("this request must be signed: give --key KEYFILE")
-        path = f"/v1/blobs/{digest}"
+        path = f"/v1/blobs/{digest}" + _library_query(library)
         headers = sign_request(self.key, "PUT", path, b"",
                                body_sha256=digest.removeprefix("sha256:"))
         headers.update({"content-type": "application/octet-stream",
@@ -131,8 +137,9 @@ class CoordinatorClient:
         self._send("PUT", path, chunks, headers)
         return digest
 
-    def upload_file(self, path: Path) -> str:
-        """Store the file at ``path`` (hashed, then streamed); return its digest."""
+    def upload_file(self, path: Path, *, library: str | None = None) -> str:
+        """Store the file at ``path`` (hashed, then streamed); return its digest.
+        ``library`` as for :meth:`upload`."""
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):
@@ -144,4 +151,9 @@ class CoordinatorClient:
                     yield block
 
         return self.upload_stream(pieces(), "sha256:" + digest.hexdigest(),
-                                  path.stat().st_size)
+                                  path.stat().st_size, library=library)
+
+
+def _library_query(library: str | None) -> str:
+    """``?library=ID`` for an upload that belongs to a library, else nothing."""
+    return "" if library is None else f"?library={quote(library, safe='')}"

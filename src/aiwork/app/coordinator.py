@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from aiwork import analyzers as registry
 from aiwork.app.accounts import Accounts
 from aiwork.app.libraries import Libraries
@@ -31,6 +33,8 @@ from aiwork.ledger.log import Log
 from aiwork.market import InsufficientBudgetError, Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
+from aiwork.model.commitment import CommitmentError, open_fields
+from aiwork.model.kinds import DecisionInput, DecisionInputV2
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.quality.agreement import agreement, agrees
 from aiwork.quality.truth import model_annotator
@@ -140,8 +144,9 @@ class Coordinator:
         # The review engine appends through the same function, without a reference back to
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).
-        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng)
         self.libraries = Libraries(log, key)
+        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng,
+                             libraries=self.libraries)
         self.summaries = Summaries(log)
 
     # -- requesters -----------------------------------------------------------------------
@@ -227,6 +232,20 @@ class Coordinator:
         if stale:
             out["stale"] = [item.model_dump(mode="json") for item in stale]
         return out
+
+    def openings(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """The openings of a sensitive job's sealed entries behind its results (each accepted
+        decision and consensus), by ledger index: for one already allowed to read it."""
+        indexes = [result.decision for result in map(self._accepted, self.market.tasks(job_id))
+                   if result is not None]
+        indexes += [consensus for items in self.review.outcomes(job_id).values()
+                    for _, _, consensus in items.values()]
+        return {str(index): value
+                for index, value in sorted(self.libraries.openings(indexes).items())}
+
+    def _accepted(self, task: Any) -> StoredReplicaResult | None:
+        accepted = [r for r in self.market.replicas(task.id) if r.state == ReplicaState.ACCEPTED]
+        return self._result(task.id, accepted[0].replica) if accepted else None
 
     def metadata(self, job_id: str, name: str | None = None) -> Metadata:
         """A job's accepted results as the published metadata document."""
@@ -365,16 +384,44 @@ class Coordinator:
                          (job.id, asset))
 
     def accept_result(self, lease_id: str, worker: str, entry_bytes: bytes, output: Any,
-                      now: float) -> int:
-        """Check and record a replica's result; return the decision's ledger index."""
+                      now: float, openings: Any = None) -> int:
+        """Check and record a replica's result; return the decision's ledger index. A task of
+        a sensitive library's job carries a sealed decision (``ai.decision.sealed``) and the
+        ``openings`` of its commitments, which are checked like the plain fields and kept
+        for the library's readers."""
         lease = self.market.live_lease(lease_id, worker, now)
         entry = Entry.from_bytes(entry_bytes)
         body = entry.body
         if entry.author != worker:
             raise ResultRefused(f"the decision is signed by {entry.author}, not by {worker}")
-        if entry.kind not in DECISION_KINDS:
-            raise ResultRefused(f"a result carries an ai.decision entry, not {entry.kind}")
+        library = self.libraries.sensitive_library_of(lease.job_id)
+        expected = DECISION_KINDS if library is None else ("ai.decision.sealed/v1",)
+        if entry.kind not in expected:
+            raise ResultRefused(
+                f"a result carries an {' or '.join(expected)} entry, not {entry.kind}"
+                + ("" if library is None else ": the task is in a sensitive library, whose"
+                   " decisions hold their input, output and evidence as commitments"),
+                hint="the lease says whether the task is sensitive")
         self.log.kinds.get(entry.kind).validate_body(body)  # its shape, before any field is read
+        kept: dict[str, Any] | None = None
+        if library is not None:
+            try:
+                opened = open_fields(entry.kind, body, openings, "the decision's")
+            except CommitmentError as exc:
+                raise ResultRefused(str(exc)) from exc
+            kept = {name: openings[name] for name in ("input", "output", "evidence")}
+            if not isinstance(opened["evidence"], dict):
+                raise ResultRefused("the decision's opened evidence is not an object")
+            span = opened["input"]
+            shape = (DecisionInputV2 if isinstance(span, dict) and "derived_from" in span
+                     else DecisionInput)
+            try:
+                shape.model_validate(span, strict=True)
+            except ValidationError as exc:
+                raise ResultRefused("the decision's opened input is not {asset, start, end"
+                                    "[, derived_from]}") from exc
+            body = {**body, "input": opened["input"], "evidence": opened["evidence"],
+                    "output_digest": output_digest(opened["output"])}
         if body.get("analyzer") != lease.analyzer:
             raise ResultRefused(f"the lease is for {lease.analyzer}, the decision for "
                                 f"{body.get('analyzer')}")
@@ -397,6 +444,8 @@ class Coordinator:
             raise ResultRefused("the output does not match the decision's output_digest")
         with self.log.db.atomic() as conn:
             index = self.log.append([entry])[0].index  # checks kind, body and signature
+            if library is not None and kept is not None:
+                self.libraries.keep_openings(index, library.id, kept)
             self.market.submit(lease_id, worker, digest, now)
             # A re-run replica keeps the earlier result as history: every opinion counts
             # when the task is settled.
@@ -491,7 +540,11 @@ class Coordinator:
             return
         decisions = {insight: decision
                      for insight, (decision, _) in accepted_results(self.log, job_id).items()}
-        self.summaries.record(self.key, job.asset, decisions, job=job_id)
+        library = self.libraries.sensitive_library_of(job_id)
+        self.summaries.record(
+            self.key, job.asset, decisions, job=job_id,
+            sealed=None if library is None else
+            lambda index, openings: self.libraries.keep_openings(index, library.id, openings))
 
     # -- cross-checks, reputation, rewards ------------------------------------------------
 

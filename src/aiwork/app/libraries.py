@@ -16,8 +16,10 @@ signed checkpoint; :func:`aiwork.app.access_log.verify_access_log` checks the li
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +43,7 @@ __all__ = [
     "PurposeError",
     "UnknownLibraryError",
     "check_purpose",
+    "stored_openings",
     "with_purpose",
 ]
 
@@ -109,8 +112,19 @@ def _blob_table(conn: sqlite3.Connection) -> None:
                  " PRIMARY KEY (digest, job))")
 
 
+def _sealed_tables(conn: sqlite3.Connection) -> None:
+    # The openings of sealed entries ({field: {value, salt}} by ledger index): the values
+    # the public log holds only as commitments, for those who may read the library.
+    conn.execute("CREATE TABLE library_openings (entry INTEGER PRIMARY KEY,"
+                 " library TEXT NOT NULL, openings TEXT NOT NULL)")
+    # Blobs declared for a library at upload: restricted before any job names them.
+    conn.execute("CREATE TABLE library_uploads (digest TEXT NOT NULL, library TEXT NOT NULL,"
+                 " PRIMARY KEY (digest, library))")
+
+
 MIGRATIONS = [Migration("libraries-0001-tables", _tables),
-              Migration("libraries-0002-blobs", _blob_table)]
+              Migration("libraries-0002-blobs", _blob_table),
+              Migration("libraries-0003-sealed", _sealed_tables)]
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,11 @@ class Library:
 
     def may_read(self, did: str, roles: set[str]) -> bool:
         return did == self.owner or did in self.readers or bool(roles & READ_ROLES)
+
+    def is_reader(self, did: str) -> bool:
+        """Its owner or a reader it added (auditors and admins read it, but review only
+        what its owner let them)."""
+        return did == self.owner or did in self.readers
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "owner": self.owner,
@@ -236,12 +255,64 @@ class Libraries:
 
     def holding(self, digest: str) -> list[Library]:
         """The libraries whose jobs hold the blob ``digest``: as their video, or as a file
-        their results name (a keyframe)."""
+        their results name (a keyframe), or that it was uploaded for."""
         rows = self._conn.execute(
             "SELECT DISTINCT l.library FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
             " WHERE m.asset = ? UNION SELECT DISTINCT l.library FROM library_jobs l JOIN"
-            " library_blobs b ON b.job = l.job WHERE b.digest = ?", (digest, digest)).fetchall()
+            " library_blobs b ON b.job = l.job WHERE b.digest = ? UNION SELECT library FROM"
+            " library_uploads WHERE digest = ?", (digest, digest, digest)).fetchall()
         return [self.get(str(row[0])) for row in rows]
+
+    def sensitive_holders(self, digest: str) -> list[Library]:
+        return [library for library in self.holding(digest) if library.sensitive]
+
+    def declare_upload(self, digest: str, library: str, did: str, *,
+                       leasing: bool = False) -> Library:
+        """Tie an uploaded blob to ``library`` before it is stored, so a sensitive library's
+        media is never public: by its owner, or by a worker holding a live lease on a task
+        of one of its jobs (``leasing``, checked by the caller)."""
+        found = self.get(library)
+        if did != found.owner and not leasing:
+            raise RoleError(f"{did} may not upload media for library {library}",
+                            hint="its owner uploads its media; a worker, the files of a task "
+                                 "it leases in it")
+        self._conn.execute("INSERT INTO library_uploads (digest, library) VALUES (?, ?)"
+                           " ON CONFLICT (digest, library) DO NOTHING", (digest, library))
+        return found
+
+    def worker_leasing(self, worker: str, library: str, now: float) -> bool:
+        """Whether ``worker`` holds a live lease on a task of a job in ``library``."""
+        return self._conn.execute(
+            "SELECT 1 FROM market_leases l JOIN market_tasks t ON t.id = l.task JOIN"
+            " library_jobs lj ON lj.job = t.job WHERE l.worker = ? AND lj.library = ? AND"
+            " l.state = 'live' AND l.expires > ? LIMIT 1", (worker, library, now)
+        ).fetchone() is not None
+
+    def unreadable_job(self, column: str) -> str:
+        """An SQL condition, true when the job in ``column`` is in a sensitive library whose
+        owner and readers do not include the identity bound (twice) to its ``?``s."""
+        return ("EXISTS (SELECT 1 FROM library_jobs lj JOIN libraries lb ON lb.id = lj.library"
+                f" WHERE lj.job = {column} AND lb.sensitive = 1 AND lb.owner != ? AND NOT"
+                " EXISTS (SELECT 1 FROM library_readers lr WHERE lr.library = lb.id AND"
+                " lr.did = ?))")
+
+    def sensitive_library_of(self, job: str | None) -> Library | None:
+        """The job's library, if it is sensitive now."""
+        library = None if job is None else self.library_of(job)
+        return library if library is not None and library.sensitive else None
+
+    # -- sealed entries -----------------------------------------------------------------------
+
+    def keep_openings(self, entry: int, library: str, openings: dict[str, Any]) -> None:
+        """Keep the openings of the sealed entry at ``entry`` (in the caller's transaction)."""
+        self._conn.execute("INSERT INTO library_openings (entry, library, openings) VALUES"
+                           " (?, ?, ?) ON CONFLICT (entry) DO NOTHING",
+                           (entry, library, json.dumps(openings)))
+
+    def openings(self, entries: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The kept openings of those sealed entries that have some, by ledger index (for a
+        caller already allowed to read their library)."""
+        return stored_openings(self.log, entries)
 
     def add_blobs(self, job: str, digests: list[str]) -> None:
         """Files a job's results name (keyframes): they are as sensitive as its video."""
@@ -331,3 +402,18 @@ class Libraries:
                     "reads": int(total), "from": start, "next": end if end < total else None,
                     "entries": [proven(i) for i in reads],
                     "changes": [proven(i) for i in changes]}
+
+
+def stored_openings(log: Log, entries: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The openings kept in ``log``'s store (which holds libraries) for those of
+    ``entries`` that are sealed, by ledger index."""
+    wanted = sorted(set(entries))
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for entry, text in log.db.conn.execute(
+                f"SELECT entry, openings FROM library_openings WHERE entry IN ({marks})",
+                chunk):
+            out[int(entry)] = json.loads(text)
+    return out

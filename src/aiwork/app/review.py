@@ -16,6 +16,12 @@ a ``consensus.result`` entry, and it changes the job's published results (a reje
 dropped, a corrected one replaced). Experts' reputations per insight follow
 gold accuracy and agreement with consensus (``reputation.update``); verdicts that agree earn
 credits (``reward.accrued``).
+
+Items of a *sensitive* library go only to experts who may read it (its owner and the readers
+it added, holding the expert role), and each serving is an ``access.read`` entry in the
+library's access log. Their verdicts and consensus are sealed entries: corrections,
+rationales and corrected values are in the public log only as salted commitments
+(:mod:`aiwork.model.commitment`), their openings kept for the library's readers.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiwork.app.libraries import Libraries, Library
 from aiwork.crypto import SigningKey
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
+from aiwork.model.commitment import CommitmentError, open_fields, seal
 from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.quality.review_items import (
     REVIEWABLE,
@@ -60,6 +68,8 @@ TRUTH_WINDOW = 2000
 #: cannot tell a 0.9 expert from a 0.6 one (P(at most 3 of 5 right | 0.9) = 8 %), ten mostly
 #: can (1.3 % for at most 6 of 10), so an expert is judged on ten observations at least.
 EXPERT_POLICY = ReputationPolicy(min_samples=10)
+#: The purpose logged when a sensitive library's item is served to an expert.
+REVIEW_PURPOSE = "expert review"
 
 #: An item an expert corrected or rejected is decided only when the inferred outcome's
 #: posterior reaches this bar; below it the item is escalated to more experts.
@@ -165,7 +175,8 @@ class Review:
 
     def __init__(self, log: Log, key: SigningKey, append: Callable[[list[Entry]], list[int]],
                  *, policy: ReputationPolicy = EXPERT_POLICY, price: int = 1,
-                 truth_window: int = TRUTH_WINDOW, rng: random.Random | None = None) -> None:
+                 truth_window: int = TRUTH_WINDOW, rng: random.Random | None = None,
+                 libraries: Libraries | None = None) -> None:
         if truth_window < 1:
             raise InputError(f"the truth-inference window must be at least 1, not {truth_window}")
         self.truth_window = truth_window
@@ -175,6 +186,7 @@ class Review:
         self.policy = policy
         self.price = price
         self.rng = rng or random.Random()
+        self.libraries = libraries
         log.db.migrate(MIGRATIONS)
 
     @property
@@ -283,11 +295,16 @@ class Review:
                 (expert,))}
             mine = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
                     " a.expert = ?)")
+            # A sensitive library's items go only to its owner and the readers it added.
+            hidden, bound = "", tuple[str, ...]()
+            if self.libraries is not None:
+                hidden, bound = f" AND NOT {self.libraries.unreadable_job('i.job')}", (
+                    expert, expert)
             rows = conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                f" i.gold IS NULL AND {mine} AND (SELECT COUNT(*) FROM review_assignments a"
-                " WHERE a.item = i.id) < i.experts ORDER BY i.seq LIMIT 200",
-                (expert,)).fetchall()
+                f" i.gold IS NULL AND {mine}{hidden} AND (SELECT COUNT(*) FROM"
+                " review_assignments a WHERE a.item = i.id) < i.experts ORDER BY i.seq"
+                " LIMIT 200", (expert, *bound)).fetchall()
             # Gold items are never used up: every expert may answer each one once.
             rows += conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
@@ -312,7 +329,33 @@ class Review:
                     else plain[0])
             conn.execute("INSERT INTO review_assignments (item, expert, assigned) VALUES"
                          " (?, ?, ?)", (pick.id, expert, now))
-        return self.public(pick)
+            return self._serve(pick, expert)
+
+    def serve(self, item_id: str, expert: str) -> dict[str, Any]:
+        """An item assigned to ``expert``, again (a sensitive library's, only while they may
+        still read it; logged like the first time)."""
+        with self.log.db.atomic():
+            item = self._get(item_id)
+            if not self.assigned(item_id, expert):
+                raise ReviewRefused(f"item {item_id} is not assigned to {expert}", status=403)
+            return self._serve(item, expert)
+
+    def _sensitive(self, item: _Item) -> Library | None:
+        return None if self.libraries is None else self.libraries.sensitive_library_of(item.job)
+
+    def _serve(self, item: _Item, expert: str) -> dict[str, Any]:
+        """The item as ``expert`` sees it; a sensitive library's item only if they may read
+        it, and only once its ``access.read`` entry is in the log."""
+        library = self._sensitive(item)
+        if library is None:
+            return self.public(item)
+        if not library.is_reader(expert):
+            raise ReviewRefused(f"{expert} may not read the sensitive library {library.id}",
+                                status=403)
+        assert self.libraries is not None and item.job is not None
+        access = self.libraries.record_read(item.job, expert, f"review/{item.id}",
+                                            REVIEW_PURPOSE)
+        return {**self.public(item), "sensitive": True, "access_entry": access}
 
     def empty_reason(self, expert: str) -> str:
         """Why :meth:`next_item` has nothing for ``expert``, in words an expert can act on."""
@@ -355,7 +398,8 @@ class Review:
 
     @staticmethod
     def public(item: _Item) -> dict[str, Any]:
-        """What an expert sees: never other answers, the gold flag or why it was routed."""
+        """What an expert sees: never other answers, the gold flag or why it was routed. A
+        sensitive library's item also says ``sensitive: true``: its verdict is sealed."""
         return {"id": item.id, "insight": item.insight, "question": item.question,
                 "value": item.value, "evidence": item.evidence,
                 "verdicts": ["accept", "reject", "correct"]}
@@ -369,18 +413,39 @@ class Review:
                 "verdict": verdict, "value": value, "rationale": rationale,
                 "seconds": seconds}
 
-    def submit(self, expert: str, entry_bytes: bytes) -> int:
+    def submit(self, expert: str, entry_bytes: bytes, openings: Any = None) -> int:
         """Record an expert's signed verdict; return its ledger index. Refused (nothing
         recorded) unless the item is assigned to the signer, unanswered, and the verdict is
-        well formed."""
+        well formed. On a sensitive library's item the verdict is a sealed entry, and
+        ``openings`` (``{"value": {value, salt}, "rationale": {value, salt}}``) open its
+        commitments; they are kept for the library's readers."""
         entry = Entry.from_bytes(entry_bytes)
-        if entry.kind != "human.verdict/v1":
+        if entry.kind not in ("human.verdict/v1", "human.verdict.sealed/v1"):
             raise ReviewRefused(f"a verdict is a human.verdict entry, not {entry.kind}")
         if entry.author != expert:
             raise ReviewRefused(f"the verdict is signed by {entry.author}, not by {expert}",
                                 status=403)
         body = entry.body
         item = self._get(str(body.get("item")))
+        library = self._sensitive(item)
+        sealed = entry.kind == "human.verdict.sealed/v1"
+        if library is not None and not sealed:
+            raise ReviewRefused(
+                f"item {item.id} is in a sensitive library: its verdict must be a"
+                " human.verdict.sealed entry, committing to the value and the rationale",
+                hint="`aiwork review submit` seals it by itself")
+        if library is None and sealed:
+            raise ReviewRefused(f"item {item.id} is not in a sensitive library: give a plain"
+                                " human.verdict")
+        if sealed:
+            try:
+                body = {**body, **open_fields(entry.kind, body, openings, "the verdict's")}
+            except CommitmentError as exc:
+                raise ReviewRefused(str(exc)) from exc
+            rationale = body.get("rationale")
+            if rationale is not None and (not isinstance(rationale, str)
+                                          or len(rationale) > 2000):
+                raise ReviewRefused("a rationale is text of at most 2,000 characters")
         if body.get("decision") != item.decision or body.get("insight") != item.insight:
             raise ReviewRefused("the verdict names another decision or insight than its item")
         row = self._conn.execute(
@@ -402,6 +467,10 @@ class Review:
             raise ReviewRefused(f"a verdict of {verdict} carries no value")
         with self.log.db.atomic() as conn:
             index = self.append([entry])[0]
+            if library is not None:
+                assert self.libraries is not None
+                self.libraries.keep_openings(
+                    index, library.id, {name: openings[name] for name in ("value", "rationale")})
             changed = conn.execute(
                 "UPDATE review_assignments SET verdict = ?, answer = ?, value = ? WHERE"
                 " item = ? AND expert = ? AND verdict IS NULL",
@@ -470,11 +539,18 @@ class Review:
         participants = [{"annotator": expert, "answer": _category(answer),
                           "weight": round(skills.get(expert, 0.5), 4), "verdict": int(index)}
                          for expert, index, answer, _ in answers]
-        consensus = sign_entry(self.key, "consensus.result", {
+        body = {
             "item": item.id, "decision": item.decision, "insight": item.insight,
             "method": TRUTH_METHOD, "items": len(labels), "participants": participants,
             "label": label,
-            "posterior": round(posterior, 4), "outcome": outcome, "value": value})
+            "posterior": round(posterior, 4), "outcome": outcome, "value": value}
+        library = self._sensitive(item)
+        openings = None
+        if library is None:
+            consensus = sign_entry(self.key, "consensus.result", body)
+        else:
+            sealed, openings = seal(body, {"value": value})
+            consensus = sign_entry(self.key, "consensus.result.sealed", sealed)
         entries = [consensus]
         for expert, _, answer, _ in answers:
             agreed = _category(answer) == label
@@ -483,6 +559,9 @@ class Review:
                 entries.append(self._reward(expert, item, "verdict agreed with consensus"))
         with self.log.db.atomic() as conn:
             index = self.append(entries)[0]
+            if library is not None and openings is not None:
+                assert self.libraries is not None
+                self.libraries.keep_openings(index, library.id, openings)
             conn.execute("UPDATE review_items SET state = 'decided' WHERE id = ?", (item.id,))
             conn.execute(
                 "INSERT INTO review_outcomes (item, job, insight, item_id, outcome, value,"

@@ -14,12 +14,14 @@ The latest summary per asset (and per coordinator job) is remembered in
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
+from aiwork.model.commitment import seal
 from aiwork.store import Migration
 
 __all__ = ["Summaries"]
@@ -52,9 +54,13 @@ class Summaries:
         return index, dict(Entry.from_bytes(self.log.get(index)).body)
 
     def record(self, key: SigningKey, asset: str, decisions: dict[str, int],
-               job: str | None = None) -> int:
+               job: str | None = None,
+               sealed: Callable[[int, dict[str, Any]], None] | None = None) -> int:
         """Log a summary of ``decisions`` (insight -> decision index) signed by ``key``,
-        unless the latest one already says exactly that; return the latest's index."""
+        unless the latest one already says exactly that; return the latest's index. With
+        ``sealed`` (a sensitive library's job) it is an ``asset.summary.sealed`` entry whose
+        asset is a commitment, and ``sealed(index, openings)`` keeps the opening (in the same
+        transaction)."""
         with self.log.db.atomic() as conn:
             latest = self.latest(asset, job)
             if latest is not None and latest[1].get("decisions") == decisions:
@@ -63,7 +69,12 @@ class Summaries:
                                     "prev": None if latest is None else latest[0]}
             if job is not None:
                 body["job"] = job
-            index = self.log.append([sign_entry(key, "asset.summary", body)])[0].index
+            if sealed is None:
+                index = self.log.append([sign_entry(key, "asset.summary", body)])[0].index
+            else:
+                body, openings = seal(body, {"asset": asset})
+                index = self.log.append([sign_entry(key, "asset.summary.sealed", body)])[0].index
+                sealed(index, openings)
             conn.execute("INSERT INTO asset_summaries (scope, entry) VALUES (?, ?)"
                          " ON CONFLICT (scope) DO UPDATE SET entry = excluded.entry",
                          (_scope(asset, job), index))

@@ -38,8 +38,11 @@ from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, IntegrityError
 from aiwork.model.names import DIGEST_PATTERN
+from aiwork.ledger.entries import sign_entry
+from aiwork.model import Entry
+from aiwork.model.commitment import seal
 
-__all__ = ["Backoff", "Worker", "WorkerStats", "unreachable"]
+__all__ = ["Backoff", "Worker", "WorkerStats", "seal_decision", "unreachable"]
 
 #: What a lease id from the coordinator looks like (it names a file of the worker's).
 _LEASE_ID = re.compile(r"[0-9a-f]{32}")
@@ -66,6 +69,19 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+def seal_decision(key: SigningKey, entry: bytes, output: Any) -> tuple[bytes, dict[str, Any]]:
+    """The sealed form of a signed ``ai.decision`` (its ``output`` items given): the same
+    decision, re-signed by ``key`` as ``ai.decision.sealed``, with commitments to its input,
+    output and evidence in place of them; and the openings, for the coordinator to check and
+    keep. A sensitive library's task is submitted this way, so the public log never shows
+    what the media holds."""
+    body = dict(Entry.from_bytes(entry).body)
+    plain = {name: body.pop(name) for name in ("input", "evidence")}
+    body.pop("output_digest")
+    sealed, openings = seal(body, {**plain, "output": unstamp_decision(output)})
+    return sign_entry(key, "ai.decision.sealed", sealed).to_bytes(), openings
 
 
 @dataclass
@@ -119,13 +135,18 @@ class Worker:
         return sorted(p.stem for p in self.pending.glob("*.json") if _LEASE_ID.fullmatch(p.stem))
 
     def keep(self, lease: dict[str, Any], entry: bytes, output: Any) -> Path:
-        """Write a finished result to disk (atomically) before sending it."""
+        """Write a finished result to disk (atomically) before sending it; a sensitive
+        library's is sealed first (:func:`seal_decision`), its openings kept beside it."""
         lease_id = str(lease["lease"])
         if not _LEASE_ID.fullmatch(lease_id):
             raise IntegrityError(f"the coordinator gave a malformed lease id {lease_id[:40]!r}")
         path = self.pending / f"{lease_id}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"lease": lease, "entry": entry.decode(), "output": output}))
+        result: dict[str, Any] = {"entry": entry.decode(), "output": output}
+        if lease.get("sensitive"):
+            sealed, result["openings"] = seal_decision(self.key, entry, output)
+            result["entry"] = sealed.decode()
+        tmp.write_text(json.dumps({"lease": lease, **result}))
         os.replace(tmp, path)
         return path
 
@@ -140,12 +161,16 @@ class Worker:
             lease, output = saved["lease"], saved["output"]
             try:
                 if lease["analyzer"] == "shots":  # keyframes travel with the result
+                    # A sensitive library's keyframes are restricted from their upload on.
+                    library = lease.get("library") if lease.get("sensitive") else None
                     for shot in output:
                         if shot.get("keyframe"):
                             digest = shot["keyframe"]["digest"]
-                            self.client.upload(self.processor.blobs.get(digest), digest)
+                            self.client.upload(self.processor.blobs.get(digest), digest,
+                                               library=library)
                 self.client.post(f"/v1/leases/{lease_id}/result",
-                                 {"entry": saved["entry"], "output": output})
+                                 {key: saved[key] for key in ("entry", "output", "openings")
+                                  if key in saved})
             except AiworkError as exc:
                 if unreachable(exc):
                     raise

@@ -293,7 +293,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                 click.echo(f"{path}: failed: {exc.diagnostics()}", err=True)
                 failed += 1
                 continue
-            digest = client.upload_file(path)
+            # Uploaded for the library: a sensitive library's media is never public.
+            digest = client.upload_file(path, library=library)
             job = client.post("/v1/jobs", {"asset": digest, "analyzers": analyzers,
                                            "redundancy": redundancy, "budget": budget,
                                            "library": library})
@@ -311,7 +312,7 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                     for path, _, _, job_id in jobs}
             while pending:
                 for job_id in sorted(pending):
-                    state = client.get(f"/v1/jobs/{job_id}").json()
+                    state = client.get(f"/v1/jobs/{job_id}", signed=bool(library)).json()
                     counts = state["replicas"]
                     finished = sum(counts.get(k, 0) for k in ("submitted", "accepted", "rejected"))
                     progress.update(bars[job_id], total=sum(counts.values()), completed=finished)
@@ -411,13 +412,16 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
 @click.command("jobs")
 @coordinator_option
 @click.option("--requester", help="Only this requester's jobs (a did:key).")
-def jobs_cmd(coordinator: str, requester: str | None) -> None:
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the listing with your key: it then includes the jobs of sensitive "
+                   "libraries you may read.")
+def jobs_cmd(coordinator: str, requester: str | None, keyfile: Path | None) -> None:
     """List jobs and their state."""
     from aiwork.app.client import CoordinatorClient
 
-    with CoordinatorClient(coordinator) as client:
+    with CoordinatorClient(coordinator, load_key(keyfile) if keyfile else None) as client:
         path = "/v1/jobs" + (f"?requester={requester}" if requester else "")
-        for job in client.get(path).json():
+        for job in client.get(path, signed=keyfile is not None).json():
             counts = ", ".join(f"{k} {v}" for k, v in job["replicas"].items() if v)
             click.echo(f"{job['id']}  {job['state']:<9} {','.join(job['analyzers'])}  "
                        f"x{job['redundancy']}  {job['asset'][:19]}...  ({counts})")

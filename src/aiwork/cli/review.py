@@ -46,6 +46,7 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
     """Sign and submit a verdict on ITEM_ID (a human.verdict entry in the ledger)."""
     from aiwork.app.client import CoordinatorClient
     from aiwork.ledger.entries import sign_entry
+    from aiwork.model.commitment import seal
 
     parsed: Any = None
     if value is not None:
@@ -57,12 +58,19 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
     key = load_key(keyfile)
     with CoordinatorClient(coordinator, key) as client:
         item = client.get(f"/v1/review/items/{item_id}", signed=True).json()
-        entry = sign_entry(key, "human.verdict", {
-            "item": item_id, "decision": item["evidence"]["decision"],
-            "insight": item["insight"], "verdict": verdict, "value": parsed,
-            "rationale": rationale, "seconds": seconds})
-        reply = client.post(f"/v1/review/items/{item_id}/verdict",
-                            {"entry": entry.to_bytes().decode()})
+        body = {"item": item_id, "decision": item["evidence"]["decision"],
+                "insight": item["insight"], "verdict": verdict, "value": parsed,
+                "rationale": rationale, "seconds": seconds}
+        request: dict[str, Any] = {}
+        if item.get("sensitive"):
+            # A sensitive library's item: the log gets commitments, the coordinator the
+            # openings (kept for the library's readers).
+            body, request["openings"] = seal(body, {"value": parsed, "rationale": rationale})
+            entry = sign_entry(key, "human.verdict.sealed", body)
+        else:
+            entry = sign_entry(key, "human.verdict", body)
+        request["entry"] = entry.to_bytes().decode()
+        reply = client.post(f"/v1/review/items/{item_id}/verdict", request)
     click.echo(f"verdict recorded: ledger entry {reply['verdict']}")
 
 

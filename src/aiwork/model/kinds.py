@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.errors import InvalidBodyError, UnknownKindError
+from aiwork.model.commitment import Commitment
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
            "AssetSummary", "DerivedFrom", "EntryKind", "KindRegistry", "ModelRef"]
@@ -111,6 +112,29 @@ class AiDecisionV2(AiDecision):
     input: DecisionInputV2
 
 
+class SealedDecision(BaseModel):
+    """Body of ``ai.decision.sealed/v1``: an ``ai.decision`` about media of a sensitive
+    library. What the model was and how sure it was stay public; the input (asset and time
+    range), the output items (instead of their unsalted ``output_digest``) and the evidence
+    are commitments (:mod:`aiwork.model.commitment`) that the worker made and signed, and
+    whose openings only the library's readers get."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    analyzer: str = Field(max_length=64)
+    analyzer_version: str = Field(max_length=64)
+    insight: str = Field(max_length=64)
+    model: ModelRef
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    input: Commitment
+    output: Commitment = Field(description="the output items without their decision fields")
+    output_items: int = Field(ge=0)
+    confidence: dict[str, float] = Field(default_factory=dict)
+    evidence: Commitment
+    task: str | None = Field(default=None, max_length=128)
+
+
 _DID = r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$"
 
 
@@ -177,6 +201,20 @@ class HumanVerdict(_Body):
                                   description="time the expert spent on it")
 
 
+class SealedVerdict(_Body):
+    """Body of ``human.verdict.sealed/v1``: a verdict on an item of a sensitive library. The
+    expert's client commits to the correction and the rationale (always, even when empty),
+    so the public log shows who answered accept, reject or correct, never what they wrote."""
+
+    item: str = Field(pattern=r"^[0-9a-f]{32}$", description="the review item")
+    decision: int = Field(ge=0, description="ledger index of the AI decision reviewed")
+    insight: str = Field(max_length=64)
+    verdict: str = Field(pattern=r"^(accept|reject|correct)$")
+    value: Commitment
+    rationale: Commitment
+    seconds: float | None = Field(default=None, ge=0, le=86400)
+
+
 class ConsensusParticipant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -202,6 +240,22 @@ class ConsensusResult(_Body):
     posterior: float = Field(ge=0, le=1)
     outcome: str = Field(pattern=r"^(accepted|rejected|corrected)$")
     value: Any = None
+
+
+class SealedConsensus(_Body):
+    """Body of ``consensus.result.sealed/v1``: a consensus on an item of a sensitive library;
+    the corrected value is a commitment."""
+
+    item: str = Field(pattern=r"^[0-9a-f]{32}$")
+    decision: int = Field(ge=0)
+    insight: str = Field(max_length=64)
+    method: str = Field(max_length=64)
+    items: int | None = Field(default=None, ge=1)
+    participants: list[ConsensusParticipant]
+    label: str = Field(pattern=r"^(accept|reject)$")
+    posterior: float = Field(ge=0, le=1)
+    outcome: str = Field(pattern=r"^(accepted|rejected|corrected)$")
+    value: Commitment
 
 
 _LIBRARY = r"^[0-9a-f]{32}$"
@@ -263,6 +317,17 @@ class AssetSummary(_Body):
 
     asset: str = Field(pattern=SHA256_DIGEST_PATTERN)
     job: str | None = Field(default=None, max_length=128)
+    decisions: dict[Annotated[str, Field(min_length=1, max_length=64)],
+                    Annotated[int, Field(ge=0)]] = Field(max_length=256)
+    prev: int | None = Field(default=None, ge=0)
+
+
+class SealedAssetSummary(_Body):
+    """Body of ``asset.summary.sealed/v1``: the ``asset.summary`` of a sensitive library's
+    job, its asset digest a commitment (the job and its decisions' indexes stay public)."""
+
+    asset: Commitment
+    job: str = Field(max_length=128)
     decisions: dict[Annotated[str, Field(min_length=1, max_length=64)],
                     Annotated[int, Field(ge=0)]] = Field(max_length=256)
     prev: int | None = Field(default=None, ge=0)
@@ -383,6 +448,14 @@ DEFAULT_KINDS = KindRegistry(
                   HumanVerdict),
         EntryKind("consensus.result", 1, "verdicts on one item combined by truth inference",
                   ConsensusResult),
+        EntryKind("ai.decision.sealed", 1, "an ai.decision about a sensitive library's media,"
+                  " its input, output and evidence as salted commitments", SealedDecision),
+        EntryKind("human.verdict.sealed", 1, "a verdict on a sensitive library's item, its"
+                  " correction and rationale as salted commitments", SealedVerdict),
+        EntryKind("consensus.result.sealed", 1, "a consensus on a sensitive library's item,"
+                  " its corrected value as a salted commitment", SealedConsensus),
+        EntryKind("asset.summary.sealed", 1, "a sensitive library's asset.summary, its asset"
+                  " digest as a salted commitment", SealedAssetSummary),
         EntryKind("library.created", 1, "a requester's library, sensitive or not",
                   LibraryCreated),
         EntryKind("library.updated", 1, "a library's sensitivity or readers changed",

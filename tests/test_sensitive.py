@@ -1,0 +1,307 @@
+"""A sensitive library against a real coordinator process: its media, jobs, review items and
+the values its experts write reach only its readers; the public log holds commitments that a
+reader can open and check, and ``aiwork-verify`` catches a wrong opening."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from aiwork.app.access_log import fetch_access_log, verify_access_log
+from aiwork.app.audit import build_bundle, resolve
+from aiwork.app.catalog import Catalog
+from aiwork.app.client import CoordinatorClient, CoordinatorError
+from aiwork.app.ledger import open_ledger
+from aiwork.app.libraries import with_purpose
+from aiwork.app.worker import Worker
+from aiwork.auth import sign_request
+from aiwork.canonical import canonical_bytes
+from aiwork.cli import main
+from aiwork.crypto import SigningKey, write_key_file
+from aiwork.ledger.entries import sign_entry
+from aiwork.model import Entry
+from aiwork.model.commitment import check_opening, commit, is_commitment
+from aiwork.verify_bundle import BundleError, verify_bundle
+from aiwork.verify_bundle import main as verify_main
+
+from .conftest import make_two_scene_clip, running_coordinator
+
+CORRECTION = 2.875  # where the reader says the cut really is
+RATIONALE = "the red frame lingers into the cut; the minister's face is visible"
+
+
+@dataclass
+class Net:
+    url: str
+    home: Path
+    admin: SigningKey
+    owner: SigningKey  # requester owning the library, also an expert
+    reader: SigningKey  # an expert the owner made a reader
+    stranger: SigningKey  # an expert and requester who may not read the library
+    library: str
+    asset: str
+    clients: list[CoordinatorClient]
+
+    def client(self, key: SigningKey | None) -> CoordinatorClient:
+        client = CoordinatorClient(self.url, key)
+        self.clients.append(client)  # closed when the test ends
+        return client
+
+    def get(self, key: SigningKey | None, path: str) -> httpx.Response:
+        """A GET as sent, signed by ``key`` (unsigned if None); refusals are returned."""
+        headers = sign_request(key, "GET", path, b"") if key else {}
+        return httpx.get(self.url + path, headers=headers, timeout=30)
+
+    def public_log(self) -> list[bytes]:
+        """Every entry of the log as anyone reads it: unsigned GET /v1/ledger/entries/N."""
+        out, index = [], 0
+        while True:
+            reply = httpx.get(f"{self.url}/v1/ledger/entries/{index}", timeout=30)
+            if reply.status_code != 200:
+                return out
+            out.append(reply.content)
+            index += 1
+
+
+def take(client: CoordinatorClient) -> dict[str, Any] | None:
+    reply = client.request("POST", "/v1/review/next", b"{}")
+    return None if reply.status_code == 204 else dict(reply.json())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_two_scene_clip(tmp_path_factory.mktemp("sensitive") / "board.mp4")
+
+
+@pytest.fixture
+def net(tmp_path: Path, clip: Path) -> Iterator[Net]:
+    admin = SigningKey.generate()
+    home = tmp_path / "coordinator"
+    with running_coordinator(home, "--open-registration", "--admin", admin.did,
+                             "--starting-credits", "100") as url:
+        net = Net(url, home, admin, *(SigningKey.generate() for _ in range(3)), "", "", [])
+        net.client(admin).request(
+            "PUT", "/v1/review/rules/shots",
+            json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
+        for key, roles in ((net.owner, ("requester", "expert")), (net.reader, ("expert",)),
+                           (net.stranger, ("requester", "expert"))):
+            for role in roles:
+                net.client(key).post("/v1/identities", {"role": role})
+        client = net.client(net.owner)
+        net.library = client.post("/v1/libraries", {"name": "Cabinet", "sensitive": True})["id"]
+        client.post(f"/v1/libraries/{net.library}/readers", {"did": net.reader.did})
+        net.asset = client.upload(clip.read_bytes(), library=net.library)
+        try:
+            yield net
+        finally:
+            for opened in net.clients:
+                opened.close()
+
+
+def run_job(net: Net, tmp_path: Path) -> str:
+    job = net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["shots"],
+                                                  "library": net.library})["id"]
+    key = SigningKey.generate()
+    client = net.client(key)
+    client.post("/v1/identities", {"role": "worker"})
+    worker = Worker(client, key, tmp_path / "worker", ["shots"])
+    try:
+        assert worker.run_once()
+        assert worker.stats.failed == 0, worker.stats.errors
+    finally:
+        worker.close()
+    return str(job)
+
+
+def test_media_is_restricted_from_its_upload_before_any_job(net: Net, clip: Path) -> None:
+    path = f"/v1/blobs/{net.asset}"
+    assert net.get(None, path).status_code == 401
+    assert net.get(net.stranger, path).status_code == 403
+    assert net.get(net.reader, path).content == clip.read_bytes()
+    # Only the owner declares media for a library (or a worker leasing one of its tasks).
+    with pytest.raises(CoordinatorError, match="403"):
+        net.client(net.stranger).upload(b"other bytes", library=net.library)
+
+
+def test_listings_show_nothing_of_a_sensitive_library_to_others(net: Net,
+                                                                tmp_path: Path) -> None:
+    job = run_job(net, tmp_path)
+    digest_hex = net.asset.removeprefix("sha256:")
+    for key in (None, net.stranger):
+        listing = net.get(key, "/v1/jobs")
+        assert listing.status_code == 200
+        assert job not in listing.text and digest_hex not in listing.text
+        assert net.get(key, f"/v1/jobs?requester={net.owner.did}").json() == []
+        assert net.get(key, f"/v1/jobs/{job}").status_code in (401, 403)
+        assert net.get(key, f"/v1/jobs/{job}/review").status_code in (401, 403)
+        assert digest_hex not in net.get(key, "/v1/workers").text
+    assert [j["id"] for j in net.get(net.owner, "/v1/jobs").json()] == [job]
+    assert net.get(net.reader, f"/v1/jobs/{job}").json()["asset"] == net.asset
+    # The keyframes the worker uploaded are as private as the video, from their upload on.
+    shots = net.get(net.owner, with_purpose(f"/v1/jobs/{job}/results", "editing")
+                    ).json()["results"]["shots"]
+    frames = [shot["keyframe"]["digest"] for shot in shots if shot.get("keyframe")]
+    assert frames
+    for frame in frames:
+        assert net.get(None, f"/v1/blobs/{frame}").status_code == 401
+        assert net.get(net.stranger, f"/v1/blobs/{frame}").status_code == 403
+
+
+def test_review_items_go_only_to_readers_and_the_log_holds_commitments(
+        net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    job = run_job(net, tmp_path)
+    stranger, reader, owner = (net.client(k) for k in (net.stranger, net.reader, net.owner))
+
+    # An expert who may not read the library is not served its item.
+    assert take(stranger) is None
+    item = take(reader)
+    assert item is not None and item["sensitive"] is True
+    assert take(stranger) is None
+    # Serving it was logged in the library's access log, before the item went out.
+    listing = fetch_access_log(owner, net.library)
+    log = verify_access_log(listing, net.get(None, "/v1/ledger/key").text.strip(),
+                            library=net.library)
+    assert [(r.reader, r.resource, r.index) for r in log.reads] == [
+        (net.reader.did, f"review/{item['id']}", item["access_entry"])]
+    with pytest.raises(CoordinatorError, match="403"):
+        stranger.get(f"/v1/review/items/{item['id']}", signed=True)
+
+    # A plain verdict would put the correction in the public log: refused, nothing written.
+    size = len(net.public_log())
+    plain = sign_entry(net.reader, "human.verdict", {
+        "item": item["id"], "decision": item["evidence"]["decision"], "insight": "shots",
+        "verdict": "correct", "value": CORRECTION, "rationale": RATIONALE, "seconds": 20.0})
+    with pytest.raises(CoordinatorError, match="400.*sealed"):
+        reader.post(f"/v1/review/items/{item['id']}/verdict",
+                    {"entry": plain.to_bytes().decode()})
+    assert len(net.public_log()) == size
+
+    # The reader corrects it with the command line, which seals the verdict.
+    keyfile = tmp_path / "reader.pem"
+    write_key_file(keyfile, net.reader)
+    assert main(["review", "submit", item["id"], "--verdict", "correct", "--value",
+                 str(CORRECTION), "--rationale", RATIONALE, "--coordinator", net.url,
+                 "--key", str(keyfile)]) == 0
+    verdict_index = int(capsys.readouterr().out.split()[-1])
+    second = take(owner)
+    assert second is not None and second["id"] == item["id"]
+    owner_verdict = sign_entry(net.owner, "human.verdict.sealed", {
+        "item": item["id"], "decision": item["evidence"]["decision"], "insight": "shots",
+        "verdict": "correct", "value": commit(CORRECTION + 0.001)[0],
+        "rationale": commit(None)[0], "seconds": 3.0})
+    with pytest.raises(CoordinatorError, match="400.*does not match"):  # a wrong opening
+        owner.post(f"/v1/review/items/{item['id']}/verdict",
+                   {"entry": owner_verdict.to_bytes().decode(),
+                    "openings": {"value": {"value": CORRECTION, "salt": "00" * 32},
+                                 "rationale": {"value": None, "salt": "00" * 32}}})
+    value, value_opening = commit(CORRECTION + 0.125)
+    rationale, rationale_opening = commit(None)
+    owner_verdict = sign_entry(net.owner, "human.verdict.sealed", {
+        "item": item["id"], "decision": item["evidence"]["decision"], "insight": "shots",
+        "verdict": "correct", "value": value, "rationale": rationale, "seconds": 3.0})
+    owner.post(f"/v1/review/items/{item['id']}/verdict",
+               {"entry": owner_verdict.to_bytes().decode(),
+                "openings": {"value": value_opening, "rationale": rationale_opening}})
+
+    # Anyone reading the public log sees commitments: no correction, rationale, media digest,
+    # keyframe, output or evidence of the library.
+    public = net.public_log()
+    entries = [Entry.from_bytes(data) for data in public]
+    kinds = [e.kind for e in entries]
+    assert "ai.decision/v1" not in kinds and "human.verdict/v1" not in kinds
+    assert "consensus.result/v1" not in kinds and "asset.summary/v1" not in kinds
+    assert "asset.summary.sealed/v1" in kinds
+    decision = item["evidence"]["decision"]
+    assert entries[decision].kind == "ai.decision.sealed/v1"
+    assert all(is_commitment(entries[decision].body[f]) for f in ("input", "output", "evidence"))
+    assert entries[verdict_index].kind == "human.verdict.sealed/v1"
+    (consensus,) = [i for i, e in enumerate(entries) if e.kind == "consensus.result.sealed/v1"]
+    assert entries[consensus].body["outcome"] == "corrected"
+    reply = net.get(net.owner, with_purpose(f"/v1/jobs/{job}/results", "check the review"))
+    results = reply.json()
+    keyframes = [s["keyframe"]["digest"].removeprefix("sha256:")
+                 for s in results["results"]["shots"] if s.get("keyframe")]
+    text = b"\n".join(public)
+    for secret in [str(CORRECTION), "2.94", "minister", net.asset.removeprefix("sha256:"),
+                   *keyframes]:
+        assert secret.encode() not in text, secret
+
+    # A reader gets the openings with the results and checks them against the public log.
+    openings = results["openings"]
+    assert set(openings) == {str(decision), str(consensus)}
+    opened = {field: check_opening(entries[decision].body[field], value, field)
+              for field, value in openings[str(decision)].items()}
+    assert opened["input"]["asset"] == net.asset
+    ai_cut = item["value"]
+    assert [s["instances"][0]["start"] for s in opened["output"]][1] == ai_cut
+    corrected = check_opening(entries[consensus].body["value"],
+                              openings[str(consensus)]["value"], "value")
+    assert corrected == pytest.approx((CORRECTION + CORRECTION + 0.125) / 2, abs=1e-3)
+    assert results["results"]["shots"][1]["instances"][0]["start"] == corrected
+    # The commitment is SHA-256 of the salt then the RFC 8785 JSON of the value.
+    salt = openings[str(consensus)]["value"]["salt"]
+    assert entries[consensus].body["value"]["commitment"] == "sha256:" + hashlib.sha256(
+        bytes.fromhex(salt) + canonical_bytes(corrected)).hexdigest()
+
+    # The audit bundle carries the openings; aiwork-verify checks them and names a wrong one.
+    with open_ledger(net.home / "aiwork.db", signing=True) as ledger:
+        bundle = build_bundle(ledger, resolve(Catalog(ledger.db), ledger, job))
+    assert str(verdict_index) in bundle["openings"]
+    report = verify_bundle(bundle)
+    # decision, two verdicts, consensus, the job's asset.summary
+    assert any("sealed entries: 5" in line for line in report.lines), report.lines
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    assert verify_main([str(path)]) == 0
+
+    wrong = copy.deepcopy(bundle)
+    wrong["openings"][str(verdict_index)]["value"]["value"] = 1.0
+    with pytest.raises(BundleError, match=f"entry {verdict_index}: the opening of 'value' "
+                                          "does not match"):
+        verify_bundle(wrong)
+    path.write_text(json.dumps(wrong))
+    assert verify_main([str(path)]) == 1
+    assert f"entry {verdict_index}: the opening of 'value'" in capsys.readouterr().err
+    resalted = copy.deepcopy(bundle)
+    resalted["openings"][str(decision)]["evidence"]["salt"] = "11" * 32
+    with pytest.raises(BundleError, match=f"entry {decision}: the opening of 'evidence'"):
+        verify_bundle(resalted)
+    closed = copy.deepcopy(bundle)
+    del closed["openings"][str(decision)]
+    with pytest.raises(BundleError, match="sealed and the bundle holds no opening"):
+        verify_bundle(closed)
+    altered = copy.deepcopy(bundle)
+    altered["items"][0]["output"][1]["instances"][0]["start"] = 1.0
+    altered["openings"][str(decision)]["output"]["value"][1]["instances"][0]["start"] = 1.0
+    with pytest.raises(BundleError, match="opening of 'output' does not match"):
+        verify_bundle(altered)
+
+
+def test_a_plain_decision_for_a_sensitive_task_is_refused(net: Net, tmp_path: Path) -> None:
+    net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["shots"],
+                                            "library": net.library})
+    key = SigningKey.generate()
+    client = net.client(key)
+    client.post("/v1/identities", {"role": "worker"})
+    worker = Worker(client, key, tmp_path / "worker", ["shots"])
+    try:
+        worker.advertise()
+        lease = client.post("/v1/tasks/lease", {"capabilities": ["shots"]})
+        assert lease["sensitive"] is True and lease["library"] == net.library
+        entry, output = worker.work(lease)
+    finally:
+        worker.close()
+    size = len(net.public_log())
+    with pytest.raises(CoordinatorError, match="400.*ai.decision.sealed"):
+        client.post(f"/v1/leases/{lease['lease']}/result",
+                    {"entry": entry.decode(), "output": output})
+    assert len(net.public_log()) == size
