@@ -444,9 +444,14 @@ def test_the_media_of_a_sensitive_library_goes_only_to_its_readers_and_workers(
     # The worker in `build` fetched it while leasing the task: that worked, signed.
     asset = net.client(net.owner).get(f"/v1/jobs/{net.job}", signed=True).json()["asset"]
     path = f"/v1/blobs/{asset}"
+    # To those who may not read it, it is as absent as a blob never uploaded.
     unsigned = net.get(None, path)
-    assert unsigned.status_code == 401 and "sensitive library" in unsigned.json()["message"]
-    assert net.get(net.stranger, path).status_code == 403
+    missing = net.get(None, "/v1/blobs/sha256:" + "0" * 64)
+    assert unsigned.status_code == missing.status_code == 404
+    assert unsigned.json()["detail"].replace(asset, "X") == \
+        missing.json()["detail"].replace("sha256:" + "0" * 64, "X")
+    assert "sensitive library" in unsigned.json()["detail"]
+    assert net.get(net.stranger, path).status_code == 404
     assert net.get(net.owner, path).content == clip.read_bytes()
     assert net.get(net.auditor, path).status_code == 200
 
@@ -471,6 +476,6 @@ def test_the_keyframes_of_a_sensitive_library_are_as_private_as_its_video(
     frames = [shot["keyframe"]["digest"] for shot in shots if shot.get("keyframe")]
     assert frames
     for digest in frames:
-        assert net.get(None, f"/v1/blobs/{digest}").status_code == 401
-        assert net.get(net.stranger, f"/v1/blobs/{digest}").status_code == 403
+        assert net.get(None, f"/v1/blobs/{digest}").status_code == 404
+        assert net.get(net.stranger, f"/v1/blobs/{digest}").status_code == 404
         assert net.get(net.owner, f"/v1/blobs/{digest}").status_code == 200

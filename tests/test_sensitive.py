@@ -123,16 +123,17 @@ def run_job(net: Net, tmp_path: Path) -> str:
 
 def test_media_is_restricted_from_its_upload_before_any_job(net: Net, clip: Path) -> None:
     path = f"/v1/blobs/{net.asset}"
-    assert net.get(None, path).status_code == 401
-    assert net.get(net.stranger, path).status_code == 403
+    # To others it is as absent as media never uploaded: nobody learns what the library holds.
+    assert net.get(None, path).status_code == 404
+    assert net.get(net.stranger, path).status_code == 404
     assert net.get(net.reader, path).content == clip.read_bytes()
     # Only the owner declares media for a library (or a worker leasing one of its tasks).
     with pytest.raises(CoordinatorError, match="403"):
         net.client(net.stranger).upload(b"other bytes", library=net.library)
 
 
-def test_listings_show_nothing_of_a_sensitive_library_to_others(net: Net,
-                                                                tmp_path: Path) -> None:
+def test_listings_show_nothing_of_a_sensitive_library_to_others(
+        net: Net, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = run_job(net, tmp_path)
     digest_hex = net.asset.removeprefix("sha256:")
     for key in (None, net.stranger):
@@ -144,6 +145,13 @@ def test_listings_show_nothing_of_a_sensitive_library_to_others(net: Net,
         assert net.get(key, f"/v1/jobs/{job}/review").status_code in (401, 403)
         assert digest_hex not in net.get(key, "/v1/workers").text
     assert [j["id"] for j in net.get(net.owner, "/v1/jobs").json()] == [job]
+    keyfile = tmp_path / "owner.pem"
+    write_key_file(keyfile, net.owner)
+    at = ["--coordinator", net.url]
+    assert main(["review", "progress", job, *at]) == 1
+    assert main(["review", "progress", job, *at, "--key", str(keyfile)]) == 0
+    assert main(["jobs", *at, "--key", str(keyfile)]) == 0
+    assert job in capsys.readouterr().out
     assert net.get(net.reader, f"/v1/jobs/{job}").json()["asset"] == net.asset
     # The keyframes the worker uploaded are as private as the video, from their upload on.
     shots = net.get(net.owner, with_purpose(f"/v1/jobs/{job}/results", "editing")
@@ -151,8 +159,8 @@ def test_listings_show_nothing_of_a_sensitive_library_to_others(net: Net,
     frames = [shot["keyframe"]["digest"] for shot in shots if shot.get("keyframe")]
     assert frames
     for frame in frames:
-        assert net.get(None, f"/v1/blobs/{frame}").status_code == 401
-        assert net.get(net.stranger, f"/v1/blobs/{frame}").status_code == 403
+        assert net.get(None, f"/v1/blobs/{frame}").status_code == 404
+        assert net.get(net.stranger, f"/v1/blobs/{frame}").status_code == 404
 
 
 def test_review_items_go_only_to_readers_and_the_log_holds_commitments(

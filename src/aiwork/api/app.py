@@ -320,26 +320,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/v1/blobs/{digest}", summary="Download media by digest (signed for media of a "
              "sensitive library)")
     async def download(digest: str, request: Request) -> Response:
+        # A sensitive library's media and keyframes go only to those who may read it and to
+        # workers leasing a task over it; to anyone else the answer is the one for a blob
+        # that does not exist, so nobody learns what media a sensitive library holds.
+        absent = HTTPException(404, f"no blob {digest} (a sensitive library's media is served "
+                                    "only to a signed request by one who may read it)")
+        signed = any(h.lower().startswith("aiwork-") for h in request.headers)
+        did = await caller(request) if signed else None  # a bad signature is 401 for any blob
         if not state.blobs.has(digest):
-            raise HTTPException(404, f"no blob {digest}")
+            raise absent
         coordinator = state.coordinator()
         libraries = coordinator.libraries.holding(digest)
-        sensitive = [library.id for library in libraries if library.sensitive]
-        if sensitive:
-            # Media and keyframes of a sensitive library go only to those who may read it
-            # and to workers leasing a task over it.
-            if not any(h.lower().startswith("aiwork-") for h in request.headers):
-                raise UnsignedRequestError(
-                    f"blob {digest} belongs to the sensitive library {sensitive[0]}: only a"
-                    " signed request by one of its readers, or by a worker leasing a task"
-                    " over it, gets it")
-            did = await caller(request)
+        if any(library.sensitive for library in libraries):
+            if did is None:
+                raise absent
             roles = state.identities().roles(did)
             if not (any(library.may_read(did, roles) for library in libraries)
                     or coordinator.market.leases_asset(did, digest, time.time())):
-                raise RoleError(f"{did} may not fetch {digest}: it belongs to the sensitive"
-                                f" library {sensitive[0]}",
-                                hint="its owner adds readers with POST /v1/libraries/ID/readers")
+                raise absent
         # Streamed from disk, with HTTP Range requests (a video player seeks).
         return FileResponse(state.blobs.path(digest), media_type="application/octet-stream")
 

@@ -89,13 +89,15 @@ def me_cmd(coordinator: str, keyfile: Path) -> None:
 @review_group.command("progress")
 @click.argument("job_id")
 @coordinator_option
-def progress_cmd(job_id: str, coordinator: str) -> None:
+@click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign the request (needed for a job of a sensitive library you may read).")
+def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
     """Print JOB_ID's review progress and which of its items humans verified, as JSON."""
     from aiwork.app.client import CoordinatorClient
 
-    with CoordinatorClient(coordinator) as client:
-        click.echo(json.dumps(client.get(f"/v1/jobs/{job_id}/review").json(), indent=2,
-                              ensure_ascii=False))
+    with CoordinatorClient(coordinator, load_key(keyfile) if keyfile else None) as client:
+        reply = client.get(f"/v1/jobs/{job_id}/review", signed=keyfile is not None)
+        click.echo(json.dumps(reply.json(), indent=2, ensure_ascii=False))
 
 
 @review_group.command("rules")
