@@ -269,10 +269,104 @@ def test_gold_items_score_experts_against_the_known_answer(net: dict[str, Any],
     verdict(c, kc, gold, "accept")  # wrong: the cut is not real
     with Log.open(net["db"]) as log:
         entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
-    update = [e.body for e in entries if e.kind == "reputation.update/v1"][-1]
-    assert update["subject"] == kc.did and update["source"] == "gold"
-    assert update["observation"] == 0
+    # Scored, but not shown per verdict: it counts with the expert's next gold answers.
+    assert not any(e.kind == "reputation.update/v1" and e.body["subject"] == kc.did
+                   for e in entries)
     assert not any(e.kind == "consensus.result/v1" for e in entries)
+    assert net["clients"][0].get(f"/v1/experts/{kc.did}").json()["reputation"] == {}
+
+
+def _gold_review(tmp_path: Path, price: int = 1) -> tuple[Log, Any]:
+    from aiwork.app.accounts import Accounts
+    from aiwork.app.review import Review
+
+    key = SigningKey.generate()
+    log = Log.create(tmp_path / "gold.db", key)
+    review = Review(log, key, Accounts(log.db).appender(log), price=price)
+    review.set_rules("shots", {"experts": 1, "gold_share": 0.5})
+    return log, review
+
+
+def _add(review: Any, at: float, *, asset: str = "a", gold: str | None = None) -> str:
+    return str(review.add_item(
+        job=None if gold else "j", insight="shots", decision=0,
+        candidate=Candidate(1, f"Is there a real shot boundary at {at:.2f} s?", at, at - 1,
+                            at + 1, None, 0.5),
+        reason="audit", asset="sha256:" + asset * 64, producers=[], annotator="model:m@x",
+        gold=None if gold is None else {"answer": gold, "value": at}))
+
+
+def _answer(review: Any, key: SigningKey, answer: str, now: float | None = None
+            ) -> dict[str, Any]:
+    item = review.next_item(key.did, now=now)
+    assert item is not None
+    entry = sign_entry(key, "human.verdict", review.verdict_body(item["id"], answer))
+    review.submit(key.did, entry.to_bytes(), now=now)
+    return dict(item)
+
+
+def test_gold_answers_settle_in_batches_never_per_verdict(tmp_path: Path) -> None:
+    """An expert's score and credits used to move right after each gold verdict, which
+    marked gold items as gold. Gold answers now count together, GOLD_BATCH at a time, at a
+    verdict on a real item; the entry names no item, and the pay is capped per day."""
+    from aiwork.app.accounts import GOLD_CREDITS_PER_DAY
+    from aiwork.app.review import GOLD_BATCH
+
+    log, review = _gold_review(tmp_path, price=10)
+    with log:
+        gold = {_add(review, 2.0 + n, asset="abcdef0123456789"[n], gold="reject"): "reject"
+                for n in range(GOLD_BATCH)}
+        real = _add(review, 30.0)
+        expert = SigningKey.generate()
+
+        def visible() -> list[Entry]:
+            return [e for e in (log.entry(i) for i in range(log.size))
+                    if e.kind in ("reputation.update/v1", "reward.accrued/v1")]
+
+        answers = ["reject"] * (GOLD_BATCH - 2) + ["accept", "accept"]  # two wrong
+        for answer in answers:  # a newcomer qualifies on gold first
+            item = _answer(review, expert, answer)
+            assert item["id"] in gold
+            assert visible() == [] and review.reputation(expert.did) == {}
+        size = log.size
+        item = _answer(review, expert, "accept")  # a real item: the batch settles with it
+        assert item["id"] == real
+        settled = [e for e in visible() if e.body.get("subject", e.body.get("to"))
+                   == expert.did]
+        gold_updates = [e.body for e in settled if e.kind == "reputation.update/v1"
+                        and e.body["source"] == "gold"]
+        assert len(gold_updates) == 1  # one entry for the whole batch
+        # The batch (and the real item, a panel of one, decided at once) counted together.
+        assert gold_updates[0]["samples"] == GOLD_BATCH + 1 == \
+            review.reputation(expert.did)["shots"].samples
+        assert "task" not in gold_updates[0]  # names no item
+        assert gold_updates[0]["observation"] == pytest.approx((GOLD_BATCH - 2) / GOLD_BATCH)
+        paid = [e.body for e in settled if e.kind == "reward.accrued/v1"]
+        assert [p["amount"] for p in paid] == [min(GOLD_CREDITS_PER_DAY, 10 * (GOLD_BATCH - 2))]
+        assert all(p["task"] not in gold for p in paid)
+        assert all(log.entry(i).kind != "human.verdict/v1" or i == size
+                   for i in range(size, log.size))  # all of it beside the real verdict
+
+
+def test_an_expert_never_gets_the_same_gold_question_twice_within_the_window(
+        tmp_path: Path) -> None:
+    """Every worker's result over a gold clip made a new gold item with the same question:
+    experts saw the same gold questions again and again and could learn them."""
+    from aiwork.app.review import GOLD_REPEAT_WINDOW
+
+    log, review = _gold_review(tmp_path)
+    with log:
+        first = _add(review, 4.0, gold="accept")
+        again = _add(review, 4.04, gold="accept")  # another worker's cut, the same question
+        other = _add(review, 4.0, asset="b", gold="accept")  # another clip
+        expert = SigningKey.generate()
+        now = 1_900_000_000.0
+        seen = {_answer(review, expert, "accept", now)["id"],
+                _answer(review, expert, "accept", now + 1)["id"]}
+        assert other in seen and len(seen & {first, again}) == 1
+        assert review.next_item(expert.did, now=now + 2) is None  # not the same question
+        later = review.next_item(expert.did, now=now + GOLD_REPEAT_WINDOW + 10)
+        assert later is not None and later["id"] in {first, again} - seen
 
 
 def test_admin_sets_routing_rules_and_others_may_not(net: dict[str, Any]) -> None:

@@ -30,8 +30,16 @@ def test_spammers_and_colluders_lose_their_weight_and_the_crowd_beats_majority_v
     assert report.verdicts >= 150 * 3  # every item reviewed by three experts, plus gold
     # The model never outvotes its correctors: wrong AI outputs end corrected, and the
     # escalations that take costs a few verdicts, not a second panel for every item.
-    assert report.wrong > 20 and report.corrected_share >= 0.9  # 0.989 on 300 items, seed 7
+    assert report.wrong > 20 and report.corrected_share >= 0.85  # a few dozen wrong items
     assert 0 < report.escalated and report.extra_verdicts <= 0.1 * report.verdicts
+
+
+def test_wrong_ai_outputs_end_corrected_at_the_documented_share() -> None:
+    """The README's run: with escalation and without the model's vote, at least 95 % of the
+    wrong AI outputs end corrected or rejected (91 % when the model voted)."""
+    report = simulate(items=300, seed=7)
+    assert report.wrong > 60 and report.corrected_share >= 0.95
+    assert report.extra_verdicts <= 0.05 * report.verdicts
 
 
 def test_without_bad_experts_there_is_nothing_to_catch() -> None:

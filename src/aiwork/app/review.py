@@ -26,6 +26,7 @@ rationales and corrected values are in the public log only as salted commitments
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sqlite3
@@ -35,7 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiwork.app.accounts import Accounts
 from aiwork.app.libraries import Libraries, Library
+from aiwork.canonical import canonical_bytes
 from aiwork.crypto import SigningKey
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry
@@ -84,6 +87,15 @@ MAX_EXPERTS = 7
 #: last escalation (no more experts came) is decided on the verdicts in.
 ESCALATION_WAIT = 24 * 3600.0
 
+#: Gold answers are scored in batches: an expert's reputation and credits change only once
+#: this many of their gold answers are in, together, at one of their verdicts on a real item
+#: (an expert who gets only gold, a newcomer or a quarantined expert, at twice as many), so no
+#: change can be tied to one gold verdict. The reputation entry names no item.
+GOLD_BATCH = 5
+#: An expert is never served the same gold item (the same insight, media and value) twice
+#: within this many seconds, however many workers' results made it.
+GOLD_REPEAT_WINDOW = 30 * 86400.0
+
 
 class ReviewRefused(InputError):
     """A review request was refused; nothing was recorded. ``status`` is the HTTP status."""
@@ -128,9 +140,19 @@ def _escalations(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE review_items ADD COLUMN escalated DOUBLE PRECISION")
 
 
+def _blind_gold(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE review_items ADD COLUMN fingerprint TEXT")
+    conn.execute("CREATE INDEX review_items_fingerprint ON review_items (fingerprint)")
+    conn.execute(
+        "CREATE TABLE review_gold_pending (expert TEXT NOT NULL, insight TEXT NOT NULL,"
+        " item TEXT NOT NULL, observation DOUBLE PRECISION NOT NULL, right_answer INTEGER"
+        " NOT NULL, answered DOUBLE PRECISION NOT NULL, PRIMARY KEY (expert, item))")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
               Migration("review-0002-insight-index", _insight_index),
-              Migration("review-0003-escalations", _escalations)]
+              Migration("review-0003-escalations", _escalations),
+              Migration("review-0004-blind-gold", _blind_gold)]
 
 
 def _category(verdict: str) -> str:
@@ -187,6 +209,7 @@ class Review:
         self.price = price
         self.rng = rng or random.Random()
         self.libraries = libraries
+        self.accounts = Accounts(log.db)
         log.db.migrate(MIGRATIONS)
 
     @property
@@ -272,6 +295,11 @@ class Review:
         item_id = uuid.uuid4().hex
         evidence = {"asset": asset, "start": candidate.start, "end": candidate.end,
                     "keyframe": candidate.keyframe, "decision": decision}
+        # What makes two gold items the same question to an expert: a second worker's result
+        # over the same gold clip makes a new item, not a new question.
+        value = round(float(candidate.value), 1) if insight == "shots" else candidate.value
+        fingerprint = None if gold is None else hashlib.sha256(canonical_bytes(
+            {"insight": insight, "asset": asset, "value": value})).hexdigest()
         with self.log.db.atomic() as conn:
             (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM review_items").fetchone()
             conn.execute(
@@ -281,6 +309,9 @@ class Review:
                  candidate.question, json.dumps(candidate.value), json.dumps(evidence),
                  "gold" if gold else reason, json.dumps(gold) if gold else None, annotator,
                  json.dumps(producers), self.rules(insight).experts))
+            if fingerprint is not None:
+                conn.execute("UPDATE review_items SET fingerprint = ? WHERE id = ?",
+                             (fingerprint, item_id))
         return item_id
 
     # -- experts ----------------------------------------------------------------------------
@@ -305,11 +336,15 @@ class Review:
                 f" i.gold IS NULL AND {mine}{hidden} AND (SELECT COUNT(*) FROM"
                 " review_assignments a WHERE a.item = i.id) < i.experts ORDER BY i.seq"
                 " LIMIT 200", (expert, *bound)).fetchall()
-            # Gold items are never used up: every expert may answer each one once.
+            # Gold items are never used up: every expert may answer each one once, and never
+            # the same question (another item with its fingerprint) within the window.
             rows += conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                f" i.gold IS NOT NULL AND {mine} ORDER BY i.seq LIMIT 200",
-                (expert,)).fetchall()
+                f" i.gold IS NOT NULL AND {mine} AND NOT EXISTS (SELECT 1 FROM"
+                " review_assignments a JOIN review_items j ON j.id = a.item WHERE"
+                " a.expert = ? AND j.fingerprint = i.fingerprint AND a.assigned > ?)"
+                " ORDER BY i.seq LIMIT 200",
+                (expert, expert, now - GOLD_REPEAT_WINDOW)).fetchall()
             items = [it for it in map(_item, rows)
                      if (it.insight not in quarantined or it.gold is not None)
                      and not self._conflicted(expert, it.producers)]
@@ -322,7 +357,8 @@ class Review:
             # Newcomers qualify first: an expert's first verdicts on an insight are on gold
             # items, so their reputation rests on answers nobody can game before their
             # verdicts weigh in any consensus.
-            known = self.reputation(expert).get(insight, Reputation()).samples
+            known = (self.reputation(expert).get(insight, Reputation()).samples
+                     + self._pending_gold(expert, insight))
             qualifying = known < self.policy.min_samples
             pick = (self.rng.choice(gold)
                     if gold and (not plain or qualifying or self.rng.random() < share)
@@ -413,7 +449,8 @@ class Review:
                 "verdict": verdict, "value": value, "rationale": rationale,
                 "seconds": seconds}
 
-    def submit(self, expert: str, entry_bytes: bytes, openings: Any = None) -> int:
+    def submit(self, expert: str, entry_bytes: bytes, openings: Any = None,
+               now: float | None = None) -> int:
         """Record an expert's signed verdict; return its ledger index. Refused (nothing
         recorded) unless the item is assigned to the signer, unanswered, and the verdict is
         well formed. On a sensitive library's item the verdict is a sealed entry, and
@@ -478,22 +515,72 @@ class Review:
             if changed != 1:
                 raise ReviewRefused(f"{expert} already gave a verdict on item {item.id}",
                                     status=409)
+            now = time.time() if now is None else now
             if item.gold is not None:
-                self._score_gold(item, expert, verdict, value)
+                self._score_gold(item, expert, verdict, value, now)
             else:
-                self._maybe_decide(item)
+                self._maybe_decide(item, now=now)
+            self._settle_gold(expert, at_gold=item.gold is not None, now=now)
         return index
 
     # -- gold, consensus, reputation -------------------------------------------------------
 
-    def _score_gold(self, item: _Item, expert: str, verdict: str, value: Any) -> None:
+    def _score_gold(self, item: _Item, expert: str, verdict: str, value: Any,
+                    now: float) -> None:
+        """Score a gold answer against the known one; it counts later, in a batch."""
         assert item.gold is not None
         right = _category(verdict) == item.gold["answer"]
         if right and verdict == "correct" and item.gold.get("value") is not None:
             right = self._close(item.insight, value, item.gold["value"])
-        entries = self._observe(expert, item, 1.0 if right else 0.0, "gold")
-        if right:
-            entries.append(self._reward(expert, item, "verdict matched a gold answer"))
+        self._conn.execute(
+            "INSERT INTO review_gold_pending (expert, insight, item, observation, right_answer,"
+            " answered) VALUES (?, ?, ?, ?, ?, ?)",
+            (expert, item.insight, item.id, 1.0 if right else 0.0, int(right), now))
+
+    def _pending_gold(self, expert: str, insight: str | None = None) -> int:
+        """How many of ``expert``'s gold answers (on ``insight``) wait for their batch."""
+        if insight is None:
+            row = self._conn.execute("SELECT COUNT(*) FROM review_gold_pending WHERE"
+                                     " expert = ?", (expert,)).fetchone()
+        else:
+            row = self._conn.execute("SELECT COUNT(*) FROM review_gold_pending WHERE"
+                                     " expert = ? AND insight = ?", (expert, insight)).fetchone()
+        return int(row[0])
+
+    def _settle_gold(self, expert: str, *, at_gold: bool, now: float) -> None:
+        """Apply an expert's pending gold answers, all at once, when :data:`GOLD_BATCH` are in
+        and this verdict is on a real item (at twice as many for an expert who gets only
+        gold): one ``reputation.update`` per insight (the share right, no item named) and one
+        ``reward.accrued`` for the right ones, within the daily cap on gold credits."""
+        pending = self._pending_gold(expert)
+        if pending < (2 * GOLD_BATCH if at_gold else GOLD_BATCH):
+            return
+        rows = self._conn.execute(
+            "SELECT insight, observation, right_answer FROM review_gold_pending WHERE"
+            " expert = ? ORDER BY answered", (expert,)).fetchall()
+        by_insight: dict[str, list[float]] = {}
+        for insight, observation, _ in rows:
+            by_insight.setdefault(str(insight), []).append(float(observation))
+        entries = []
+        for insight, observations in sorted(by_insight.items()):
+            before = self.reputation(expert).get(insight, Reputation())
+            after = before
+            for value in observations:
+                after = observe(after, value, gold=True, policy=self.policy)
+            self._save_reputation(expert, insight, after)
+            entries.append(sign_entry(self.key, "reputation.update", {
+                "subject": expert, "role": "expert", "insight": insight, "source": "gold",
+                "observation": round(sum(observations) / len(observations), 4),
+                "score": round(after.score, 4), "samples": after.samples,
+                "quarantined": after.quarantined}))
+        right = sum(int(r) for _, _, r in rows)
+        amount = self.accounts.gold_allowance(expert, right * self.price, now) if right else 0
+        if amount:
+            entries.append(sign_entry(self.key, "reward.accrued", {
+                "to": expert, "payer": self.key.did, "amount": amount, "job": "review",
+                "task": "gold-" + uuid.uuid4().hex,
+                "reason": f"{len(rows)} gold answers settled together"}))
+        self._conn.execute("DELETE FROM review_gold_pending WHERE expert = ?", (expert,))
         self.append(entries)
 
     @staticmethod
@@ -634,17 +721,20 @@ class Review:
     def _observe(self, expert: str, item: _Item, value: float, source: str) -> list[Entry]:
         before = self.reputation(expert).get(item.insight, Reputation())
         after = observe(before, value, gold=source == "gold", policy=self.policy)
+        self._save_reputation(expert, item.insight, after)
+        return [sign_entry(self.key, "reputation.update", {
+            "subject": expert, "role": "expert", "insight": item.insight, "source": source,
+            "observation": value, "score": round(after.score, 4), "samples": after.samples,
+            "quarantined": after.quarantined, "task": item.id})]
+
+    def _save_reputation(self, expert: str, insight: str, after: Reputation) -> None:
         self._conn.execute(
             "INSERT INTO review_reputation (expert, insight, score, weight, samples,"
             " quarantined) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (expert, insight) DO UPDATE"
             " SET score = excluded.score, weight = excluded.weight, samples ="
             " excluded.samples, quarantined = excluded.quarantined",
-            (expert, item.insight, after.score, after.weight, after.samples,
+            (expert, insight, after.score, after.weight, after.samples,
              int(after.quarantined)))
-        return [sign_entry(self.key, "reputation.update", {
-            "subject": expert, "role": "expert", "insight": item.insight, "source": source,
-            "observation": value, "score": round(after.score, 4), "samples": after.samples,
-            "quarantined": after.quarantined, "task": item.id})]
 
     def _reward(self, expert: str, item: _Item, reason: str) -> Entry:
         return sign_entry(self.key, "reward.accrued", {
