@@ -116,6 +116,11 @@ def test_a_rerun_transcript_alone_leaves_its_dependents_flagged_stale(
     text = capsys.readouterr().out
     assert f"keywords (decision {keywords}) from transcript (decision {old_transcript}, " in text
     assert f"STALE: transcript has a newer decision {new_transcript}" in text
+    # A bundle of the video carries the old transcript decision too, and says what is stale.
+    report = verify_bundle(_bundle(db, tmp_path, "scenes.mp4"))
+    assert f"keywords (decision {keywords}) is stale: it was computed from transcript " \
+           f"decision {old_transcript}, the bundle publishes transcript decision " \
+           f"{new_transcript}" in report.warnings
 
     # Asked for again, keywords is recomputed from the new transcript and is current.
     assert main(["process", str(clip), "--analyzers", "keywords", "--db", str(db),

@@ -531,7 +531,8 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
     _check_summary(bundle, entries, asset, checkpoint, report, opened)
-    _check_provenance(entries, report)
+    _check_provenance(entries, {str(i.get("insight")): i.get("decision")
+                                for i in bundle.get("items", [])}, report)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
 
@@ -638,9 +639,12 @@ def _check_summary(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], a
 _DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
 
 
-def _check_provenance(entries: dict[int, dict[str, Any]], report: Report) -> None:
+def _check_provenance(entries: dict[int, dict[str, Any]], published: dict[str, Any],
+                      report: Report) -> None:
     """Every upstream decision an ``ai.decision/v2`` names in ``input.derived_from`` is in
-    the bundle, is a decision about the named insight, made earlier, for the same asset."""
+    the bundle, is a decision about the named insight, made earlier, for the same asset. An
+    item computed from another decision than the one the bundle publishes for that insight
+    is stale: a warning."""
     chains = []
     for index, value in sorted(entries.items()):
         if value["kind"] != "ai.decision/v2":
@@ -651,7 +655,8 @@ def _check_provenance(entries: dict[int, dict[str, Any]], report: Report) -> Non
         for ref in body.get("input", {}).get("derived_from", []):
             upstream, insight = ref.get("decision"), ref.get("insight")
             where = f"decision {index} ({name}) derived from {insight} decision {upstream}"
-            if not isinstance(upstream, int) or upstream not in entries:
+            if not isinstance(upstream, int) or isinstance(upstream, bool) \
+                    or upstream not in entries:
                 raise BundleError(f"{where}: that decision is not in the bundle")
             other = entries[upstream]
             if other["kind"] not in _DECISION_KINDS:
@@ -664,6 +669,12 @@ def _check_provenance(entries: dict[int, dict[str, Any]], report: Report) -> Non
                 raise BundleError(f"{where}: that decision was made for another asset")
             if upstream >= index:
                 raise BundleError(f"{where}: that decision was logged after it")
+            if index in published.values() and insight in published \
+                    and published[insight] != upstream:
+                report.warnings.append(
+                    f"{name} (decision {index}) is stale: it was computed from {insight} "
+                    f"decision {upstream}, the bundle publishes {insight} decision "
+                    f"{published[insight]}")
             model = other["body"].get("model") or {}
             parts.append(f"{insight} (decision {upstream}, {model.get('name')} "
                          f"{model.get('version')})")
