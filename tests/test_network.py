@@ -668,3 +668,33 @@ def test_a_worker_never_reads_a_file_a_leased_digest_names(tmp_path: Path, clip:
         with pytest.raises(IntegrityError, match="malformed asset digest"):
             worker.fetch(digest)
     worker.close()
+
+
+def test_the_gold_pool_grows_varied_as_it_is_used(tmp_path: Path) -> None:
+    """Every gold task used to be over the one same clip, so its questions (and its digest)
+    came back again and again. Gold tasks now go to the least used clip, and new, different
+    clips are generated as the pool wears."""
+    import random
+
+    from aiwork.app.coordinator import Coordinator
+    from aiwork.app.gold import GOLD_FRESH, GOLD_REUSE, add_generated_gold, top_up_gold
+    from aiwork.app.process import open_store
+    from aiwork.store.blobs import BlobStore
+
+    with open_store(tmp_path / "coord.db") as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), SigningKey.generate(),
+                                  gold_rate=1.0, rng=random.Random(2))
+        first = add_generated_gold(coordinator)
+        assert len(top_up_gold(coordinator, random.Random(5))) == GOLD_FRESH - 1
+        for n in range(GOLD_FRESH * GOLD_REUSE):
+            coordinator._inject_gold({"shots"}, 1000.0 + n)
+        assert set(coordinator.gold_uses().values()) == {GOLD_REUSE}  # spread, least used
+        added = top_up_gold(coordinator, random.Random(6))
+        assert len(added) == GOLD_FRESH and first not in added
+        uses = coordinator.gold_uses()
+        assert len(uses) == 2 * GOLD_FRESH and sorted(uses.values())[:GOLD_FRESH] == [0, 0]
+        cuts = set()
+        for (expected,) in log.db.conn.execute("SELECT expected FROM coordinator_gold_assets"):
+            shots = json.loads(expected)["shots"]
+            cuts.add(tuple(s["instances"][0]["start"] for s in shots[1:]))
+        assert len(cuts) == len(uses)  # every clip asks different questions

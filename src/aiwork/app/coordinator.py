@@ -82,9 +82,14 @@ def _capability_tables(conn: sqlite3.Connection) -> None:
                  " PRIMARY KEY (worker, analyzer))")
 
 
+def _gold_use_index(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE INDEX coordinator_gold_jobs_asset ON coordinator_gold_jobs (asset)")
+
+
 MIGRATIONS = [Migration("coordinator-0001-results", _tables),
               Migration("coordinator-0002-gold", _gold_tables),
-              Migration("coordinator-0003-capabilities", _capability_tables)]
+              Migration("coordinator-0003-capabilities", _capability_tables),
+              Migration("coordinator-0004-gold-use-index", _gold_use_index)]
 
 
 def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:
@@ -367,15 +372,26 @@ class Coordinator:
             " ON g.asset = j.asset WHERE j.job = ?", (job_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def gold_uses(self) -> dict[str, int]:
+        """Each gold clip and how many gold tasks used it."""
+        return {str(asset): int(used) for asset, used in self.log.db.conn.execute(
+            "SELECT g.asset, (SELECT COUNT(*) FROM coordinator_gold_jobs j WHERE j.asset ="
+            " g.asset) FROM coordinator_gold_assets g")}
+
     def _inject_gold(self, capabilities: set[str], now: float) -> None:
-        """Mix in a task whose answer is known; it looks like any other task."""
+        """Mix in a task whose answer is known, over the least used gold clip this worker
+        can analyze; it looks like any other task."""
         rows = self.log.db.conn.execute(
-            "SELECT asset, expected FROM coordinator_gold_assets").fetchall()
-        choices = [(asset, sorted(set(json.loads(exp)) & capabilities)) for asset, exp in rows]
-        choices = [(asset, names) for asset, names in choices if names]
+            "SELECT g.asset, g.expected, (SELECT COUNT(*) FROM coordinator_gold_jobs j WHERE"
+            " j.asset = g.asset) AS used FROM coordinator_gold_assets g ORDER BY used"
+            " LIMIT 50").fetchall()
+        choices = [(asset, sorted(set(json.loads(exp)) & capabilities), int(used))
+                   for asset, exp, used in rows]
+        choices = [choice for choice in choices if choice[1]]
         if not choices:
             return
-        asset, names = self.rng.choice(choices)
+        least = min(used for _, _, used in choices)
+        asset, names, _ = self.rng.choice([c for c in choices if c[2] == least])
         analyzer = self.rng.choice(names)
         with self.log.db.atomic() as conn:
             job = self.market.submit_job(self.key.did, asset, [analyzer], redundancy=1,

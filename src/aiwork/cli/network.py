@@ -92,6 +92,16 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                f"registration {'open' if open_registration else 'by admin approval'})", err=True)
     app = create_app(settings)
     with contextlib.ExitStack() as stack:
+        if gold_rate > 0:  # new, different gold clips as the pool wears (aiwork.app.gold)
+            from aiwork.app.gold import GoldPool
+
+            def gold_coordinator() -> Coordinator:
+                return Coordinator(open_store(path), BlobStore(blobs_path(path)), settings.key)
+
+            pool = GoldPool(gold_coordinator, every=30.0,
+                            report=lambda line: click.echo(line, err=True))
+            pool.start()
+            stack.callback(pool.stop)
         if anchor_rpc or anchor_key or anchor_contract:
             from aiwork.app.anchoring import serve_anchoring
 
