@@ -25,6 +25,12 @@ GOOD: dict[str, dict[str, Any]] = {
                "transaction": "0x" + "ab" * 32, "block": 7, "block_hash": "0x" + "cd" * 32,
                "log_id": "0x" + "01" * 32, "origin": "test.example/log", "size": 21,
                "root": "0x" + "ef" * 32},
+    "ai.decision": {"analyzer": "keywords", "analyzer_version": "1", "insight": "keywords",
+                    "model": {"name": "YAKE", "version": "0.7"},
+                    "parameters_digest": "sha256:" + "0" * 64,
+                    "input": {"asset": "sha256:" + "1" * 64, "start": 0, "end": 9,
+                              "derived_from": [{"insight": "transcript", "decision": 83}]},
+                    "output_digest": "sha256:" + "2" * 64, "output_items": 3},
 }
 BAD: dict[str, list[dict[str, Any]]] = {
     "role.granted": [{"subject": A, "role": "emperor"}, {"subject": "bob", "role": "worker"}],
@@ -38,6 +44,15 @@ BAD: dict[str, list[dict[str, Any]]] = {
                {**GOOD["anchor"], "contract": "0x1234"},
                {**GOOD["anchor"], "size": -1},
                {**GOOD["anchor"], "gas_used": 70845}],
+    # ai.decision/v2 names its upstream decisions: the list is required, each entry exact.
+    "ai.decision": [{**GOOD["ai.decision"], "input": {**GOOD["ai.decision"]["input"],
+                                                      "derived_from": derived}}
+                    for derived in ([{"insight": "transcript", "decision": -1}],
+                                    [{"insight": "transcript", "decision": "83"}],
+                                    [{"insight": "transcript", "decision": 83, "model": "x"}],
+                                    [{"decision": 83}], None)]
+                   + [{**GOOD["ai.decision"], "input": {"asset": "sha256:" + "1" * 64,
+                                                        "start": 0, "end": 9}}],
 }
 
 
