@@ -313,3 +313,45 @@ def test_a_plain_decision_for_a_sensitive_task_is_refused(net: Net, tmp_path: Pa
         client.post(f"/v1/leases/{lease['lease']}/result",
                     {"entry": entry.decode(), "output": output})
     assert len(net.public_log()) == size
+
+
+def test_a_sensitive_job_of_analyzers_that_read_others_is_sealed_end_to_end(
+        net: Net, tmp_path: Path) -> None:
+    """keywords reads the transcript, text and language: every decision is sealed, each
+    names the sealed decisions it read (inside its committed input), the coordinator checks
+    them through their openings, and the bundle's provenance is checked through them too."""
+    job = net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["keywords"],
+                                                  "library": net.library})["id"]
+    key = SigningKey.generate()
+    client = net.client(key)
+    client.post("/v1/identities", {"role": "worker"})
+    worker = Worker(client, key, tmp_path / "worker",
+                    ["shots", "transcript", "ocr", "language", "keywords"])
+    try:
+        while worker.run_once():
+            pass
+    finally:
+        worker.close()
+    assert worker.stats.failed == 0, worker.stats.errors
+    assert net.get(net.owner, f"/v1/jobs/{job}").json()["state"] == "done"
+    entries = [Entry.from_bytes(data) for data in net.public_log()]
+    decisions = {e.body["analyzer"]: i for i, e in enumerate(entries)
+                 if e.kind.startswith("ai.decision")}
+    assert {entries[i].kind for i in decisions.values()} == {"ai.decision.sealed/v1"}
+    openings = net.get(net.owner, with_purpose(f"/v1/jobs/{job}/results", "check")
+                       ).json()["openings"]
+    keywords = decisions["keywords"]
+    span = check_opening(entries[keywords].body["input"], openings[str(keywords)]["input"],
+                         "input")
+    assert {r["insight"]: r["decision"] for r in span["derived_from"]} == {
+        "transcript": decisions["transcript"], "ocr": decisions["ocr"],
+        "language": decisions["language"]}
+    with open_ledger(net.home / "aiwork.db", signing=True) as ledger:
+        bundle = build_bundle(ledger, resolve(Catalog(ledger.db), ledger, f"{job}#keywords"))
+    report = verify_bundle(bundle)
+    assert any(line.startswith("  keywords (decision") for line in report.lines), report.lines
+    closed = copy.deepcopy(bundle)
+    del closed["openings"][str(decisions["transcript"])]
+    with pytest.raises(BundleError, match="transcript decision .*: that decision is sealed and "
+                                          "the bundle does not open its input"):
+        verify_bundle(closed)

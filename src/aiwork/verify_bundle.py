@@ -532,7 +532,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
     _check_summary(bundle, entries, asset, checkpoint, report, opened)
     _check_provenance(entries, {str(i.get("insight")): i.get("decision")
-                                for i in bundle.get("items", [])}, report)
+                                for i in bundle.get("items", [])}, report, opened)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
 
@@ -640,16 +640,22 @@ _DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
 
 
 def _check_provenance(entries: dict[int, dict[str, Any]], published: dict[str, Any],
-                      report: Report) -> None:
-    """Every upstream decision an ``ai.decision/v2`` names in ``input.derived_from`` is in
-    the bundle, is a decision about the named insight, made earlier, for the same asset. An
-    item computed from another decision than the one the bundle publishes for that insight
-    is stale: a warning."""
+                      report: Report, opened: dict[int, dict[str, Any]]) -> None:
+    """Every upstream decision an ``ai.decision/v2`` (or a sealed decision, through its
+    opened input) names in ``input.derived_from`` is in the bundle, is a decision about the
+    named insight, made earlier, for the same asset. An item computed from another decision
+    than the one the bundle publishes for that insight is stale: a warning."""
+
+    def body_of(index: int) -> dict[str, Any]:
+        return {**entries[index]["body"], **opened.get(index, {})}
+
     chains = []
     for index, value in sorted(entries.items()):
-        if value["kind"] != "ai.decision/v2":
+        if value["kind"] not in ("ai.decision/v2", "ai.decision.sealed/v1"):
             continue
-        body = value["body"]
+        if value["kind"] == "ai.decision.sealed/v1" and "input" not in opened.get(index, {}):
+            continue  # sealed and not opened: nothing to follow
+        body = body_of(index)
         name = str(body.get("insight"))
         parts = []
         for ref in body.get("input", {}).get("derived_from", []):
@@ -658,14 +664,18 @@ def _check_provenance(entries: dict[int, dict[str, Any]], published: dict[str, A
             if not isinstance(upstream, int) or isinstance(upstream, bool) \
                     or upstream not in entries:
                 raise BundleError(f"{where}: that decision is not in the bundle")
-            other = entries[upstream]
-            if other["kind"] not in _DECISION_KINDS:
-                raise BundleError(f"{where}: entry {upstream} is a {other['kind']}, not an"
+            kind, other = entries[upstream]["kind"], body_of(upstream)
+            if kind == "ai.decision.sealed/v1" and "input" not in opened.get(upstream, {}):
+                raise BundleError(f"{where}: that decision is sealed and the bundle does not "
+                                  "open its input")
+            if kind not in (*_DECISION_KINDS, "ai.decision.sealed/v1"):
+                raise BundleError(f"{where}: entry {upstream} is a {kind}, not an"
                                   " ai.decision")
-            if other["body"].get("insight") != insight:
+            if other.get("insight") != insight:
                 raise BundleError(f"{where}: entry {upstream} is about "
-                                  f"{other['body'].get('insight')}")
-            if other["body"].get("input", {}).get("asset") != body.get("input", {}).get("asset"):
+                                  f"{other.get('insight')}")
+            span = other.get("input")
+            if not isinstance(span, dict) or span.get("asset") != body["input"].get("asset"):
                 raise BundleError(f"{where}: that decision was made for another asset")
             if upstream >= index:
                 raise BundleError(f"{where}: that decision was logged after it")
@@ -675,7 +685,7 @@ def _check_provenance(entries: dict[int, dict[str, Any]], published: dict[str, A
                     f"{name} (decision {index}) is stale: it was computed from {insight} "
                     f"decision {upstream}, the bundle publishes {insight} decision "
                     f"{published[insight]}")
-            model = other["body"].get("model") or {}
+            model = other.get("model") or {}
             parts.append(f"{insight} (decision {upstream}, {model.get('name')} "
                          f"{model.get('version')})")
         if parts:

@@ -18,7 +18,7 @@ from typing import Any
 from aiwork.app.catalog import Catalog, StoredAsset
 from aiwork.app.coordinator import accepted_results, stale_results
 from aiwork.app.cosignatures import Cosignatures
-from aiwork.app.libraries import stored_openings
+from aiwork.app.libraries import opened_body, stored_openings
 from aiwork.app.review import review_changes, review_entries, review_summary
 from aiwork.app.process import find_asset, stored_metadata
 from aiwork.app.summaries import Summaries
@@ -121,15 +121,6 @@ def _openings(log: Log, indexes: list[int]) -> dict[int, dict[str, Any]]:
     return stored_openings(log, indexes) if _has_table(log, "library_openings") else {}
 
 
-def opened_body(log: Log, index: int) -> dict[str, Any]:
-    """Entry ``index``'s body, a sealed entry's commitments replaced by the values this
-    store keeps for them (for the operator and the library's readers)."""
-    body = dict(Entry.from_bytes(log.get(index)).body)
-    for name, opening in _openings(log, [index]).get(index, {}).items():
-        body[name] = opening["value"]
-    return body
-
-
 def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
     """``VIDEO`` (path, file name or digest) or a coordinator ``JOB`` id, optionally
     ``#INSIGHT``, or a decision's ledger index."""
@@ -139,7 +130,7 @@ def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
         if entry.kind not in (*DECISION_KINDS, "ai.decision.sealed/v1"):
             raise InputError(f"entry {index} is a {entry.kind}, not an ai.decision",
                              hint="give a video, VIDEO#INSIGHT or a decision's index")
-        span = opened_body(log, index).get("input")
+        span = opened_body(log, index)[1].get("input")
         if not isinstance(span, dict):
             raise InputError(f"decision {index} is sealed and this store has no opening of"
                              " its input", hint="audit it by its job id")
@@ -253,7 +244,7 @@ def upstream_decisions(log: Log, decisions: list[int]) -> set[int]:
     seen: set[int] = set()
     todo = list(decisions)
     while todo:
-        body = Entry.from_bytes(log.get(todo.pop())).body
+        _, body = opened_body(log, todo.pop())  # a sealed decision's, from its opening
         for ref in derived_from(body) or []:
             index = int(ref["decision"])
             if index not in seen and index < log.size:
@@ -264,7 +255,7 @@ def upstream_decisions(log: Log, decisions: list[int]) -> set[int]:
 
 def chain(log: Log, name: str, decision: int) -> str:
     """``keywords (decision 22) from transcript (decision 83, Whisper base), ...``."""
-    refs = derived_from(Entry.from_bytes(log.get(decision)).body)
+    refs = derived_from(opened_body(log, decision)[1])
     if refs is None:
         return f"{name} (decision {decision}): its upstream decisions are not named" \
                " (an ai.decision/v1 entry)"
@@ -305,7 +296,7 @@ def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
     for name in subject.chosen:
         decision = subject.results[name][0]
         entry = Entry.from_bytes(log.get(decision))
-        body = opened_body(log, decision)
+        body = opened_body(log, decision)[1]
         model = body.get("model", {})
         span = body.get("input", {})
         conf = body.get("confidence") or {}

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from aiwork import analyzers as registry
 from aiwork.app.accounts import Accounts
-from aiwork.app.libraries import Libraries
+from aiwork.app.libraries import Libraries, opened_body
 from aiwork.app.review import Review, review_changes
 from aiwork.app.summaries import Summaries
 from aiwork.app.process import normalize, output_digest, stamp_decision
@@ -114,8 +114,8 @@ def stale_results(log: Log, decisions: dict[str, int],
     """Which of ``decisions`` (insight -> decision index in ``log``) were derived from an
     upstream decision that is not the current one, or whose value expert review changed
     since (``corrected``: insight -> consensus index)."""
-    derived = {insight: (Entry.from_bytes(log.get(index)).body.get("input") or {}).get(
-        "derived_from") for insight, index in decisions.items()}
+    derived = {insight: (opened_body(log, index)[1].get("input") or {}).get("derived_from")
+               for insight, index in decisions.items()}
     return stale_insights(decisions, derived, corrected)
 
 
@@ -525,12 +525,15 @@ class Coordinator:
             if index >= self.log.size:
                 raise ResultRefused(f"input.derived_from names {insight} decision {index},"
                                     " which is not in this coordinator's log")
-            other = Entry.from_bytes(self.log.get(index))
-            if other.kind not in DECISION_KINDS or other.body.get("insight") != insight:
+            # A sensitive job's upstream decisions are sealed: read through their openings.
+            kind, other = opened_body(self.log, index)
+            if kind not in (*DECISION_KINDS, "ai.decision.sealed/v1") or \
+                    other.get("insight") != insight:
                 raise ResultRefused(f"input.derived_from names entry {index} as a {insight}"
-                                    f" decision, but it is a {other.kind} about "
-                                    f"{other.body.get('insight')}")
-            if (other.body.get("input") or {}).get("asset") != lease.asset:
+                                    f" decision, but it is a {kind} about "
+                                    f"{other.get('insight')}")
+            if not isinstance(other.get("input"), dict) or \
+                    other["input"].get("asset") != lease.asset:
                 raise ResultRefused(f"input.derived_from names {insight} decision {index},"
                                     " which was made for another asset")
             if accepted.get(insight) != index:

@@ -29,6 +29,8 @@ from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError, OutOfRangeError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
+from aiwork.model import Entry
+from aiwork.model.commitment import SEALED_FIELDS
 from aiwork.store import Migration
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "PurposeError",
     "UnknownLibraryError",
     "check_purpose",
+    "opened_body",
     "stored_openings",
     "with_purpose",
 ]
@@ -402,6 +405,18 @@ class Libraries:
                     "reads": int(total), "from": start, "next": end if end < total else None,
                     "entries": [proven(i) for i in reads],
                     "changes": [proven(i) for i in changes]}
+
+
+def opened_body(log: Log, index: int) -> tuple[str, dict[str, Any]]:
+    """The kind and body of entry ``index``; a sealed entry's commitments replaced by the
+    values its store keeps for them (for the coordinator's own checks, its operator and the
+    library's readers). Plain entries are returned as they are."""
+    entry = Entry.from_bytes(log.get(index))
+    body = dict(entry.body)
+    if entry.kind in SEALED_FIELDS:
+        for name, opening in stored_openings(log, [index]).get(index, {}).items():
+            body[name] = opening["value"]
+    return entry.kind, body
 
 
 def stored_openings(log: Log, entries: Iterable[int]) -> dict[int, dict[str, Any]]:
