@@ -6,6 +6,7 @@ Run it from the repository root::
     .venv/bin/python bench/pipeline.py --lengths 30             # a quick run
     .venv/bin/python bench/pipeline.py --lengths 60,300 --json bench/out/pipeline.json
     .venv/bin/python bench/pipeline.py --lengths 60 --profile bench/out/prof   # + cProfile
+    .venv/bin/python bench/pipeline.py --tiny 1,30,180          # memory in a video's length
 
 For each length L it renders ``long_spec(L)`` (640x360, 25 fps, speech, captions, cuts, a
 face, music; see :mod:`aiwork.media.synth`) into a temporary folder and then, in this one
@@ -676,6 +677,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="cProfile each whole-pipeline run into DIR and print the top")
     parser.add_argument("--workdir", type=Path,
                         help="where the temporary folder goes (default: the system's)")
+    parser.add_argument("--tiny", metavar="MINUTES",
+                        help="instead: memory in a video's length, on generated 16x16 1 fps "
+                             "videos with a tone of these lengths (e.g. 1,30,180), each "
+                             "processed by `aiwork process` in a child whose peak RSS is read")
+    parser.add_argument("--tiny-analyzers", default="technical,shots,audio_events,transcript",
+                        help="with --tiny: the analyzers run (default: those that read the "
+                             "whole audio track, and shots)")
     args = parser.parse_args(argv)
     args.lengths = [float(x) for x in args.lengths.split(",") if x.strip()]
     if not args.lengths or any(x < 5 for x in args.lengths):
@@ -683,8 +691,46 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def bench_tiny(minutes: list[float], analyzers: str, tmp: Path) -> None:
+    """Peak RSS of `aiwork process` (a child process: ru_maxrss of the children) on long,
+    tiny videos: flat in the length means the long one peaks about where the short one does."""
+    import subprocess
+
+    print(f"== memory in the video's length: 16x16, 1 fps, a 440 Hz tone; {analyzers} ==")
+    first: float | None = None
+    for length in minutes:
+        video = tmp / f"tiny-{length:g}min.mp4"
+        seconds = f"{length * 60:g}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc=size=16x16:rate=1:duration={seconds}", "-f", "lavfi", "-i",
+                        f"sine=frequency=440:sample_rate=16000:duration={seconds}",
+                        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "16k",
+                        "-shortest", str(video)], check=True)
+        parent = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", parent, sys.executable, "-m", "aiwork",
+                               "process", str(video), "--db", str(tmp / f"tiny-{length:g}.db"),
+                               "--analyzers", analyzers],
+                              capture_output=True, text=True, check=True)
+        took = time.perf_counter() - started
+        peak = int(done.stdout.split()[-1]) / 1024
+        first = peak if first is None else first
+        print(f"{length:>6g} min: peak RSS {peak:,.0f} MiB ({peak - first:+,.0f} MiB against "
+              f"the first), {took:,.1f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.tiny:
+        tmp = Path(tempfile.mkdtemp(prefix="aiwork-bench-tiny-", dir=args.workdir))
+        os.environ["AIWORK_HOME"] = str(tmp / "home")
+        try:
+            bench_tiny([float(x) for x in args.tiny.split(",") if x.strip()],
+                       args.tiny_analyzers, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up in a log file
     tmp = Path(tempfile.mkdtemp(prefix="aiwork-bench-pipeline-", dir=args.workdir))

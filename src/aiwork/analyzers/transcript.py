@@ -165,6 +165,9 @@ class TranscriptAnalyzer(Analyzer):
             "no_speech_threshold": 0.6,
             "log_prob_threshold": -1.0,
             "condition_on_previous_text": False,
+            # Long audio is transcribed in pieces (cut at the quietest 100 ms of each one's
+            # last ``slack`` seconds) so that memory stays flat in the video's length.
+            "pieces": {"seconds": PIECE_SECONDS, "slack": PIECE_SLACK},
         }
 
     def _threads(self) -> int:
