@@ -169,8 +169,10 @@ def test_review_items_go_only_to_readers_and_the_log_holds_commitments(
     job = run_job(net, tmp_path)
     stranger, reader, owner = (net.client(k) for k in (net.stranger, net.reader, net.owner))
 
-    # An expert who may not read the library is not served its item.
-    assert take(stranger) is None
+    # An expert who may not read the library is not served its item, nor told it exists.
+    reply = stranger.request("POST", "/v1/review/next", b"{}")
+    assert reply.status_code == 204
+    assert "no job has items routed to review yet" in reply.headers["aiwork-reason"]
     item = take(reader)
     assert item is not None and item["sensitive"] is True
     assert take(stranger) is None

@@ -327,10 +327,7 @@ class Review:
             mine = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
                     " a.expert = ?)")
             # A sensitive library's items go only to its owner and the readers it added.
-            hidden, bound = "", tuple[str, ...]()
-            if self.libraries is not None:
-                hidden, bound = f" AND NOT {self.libraries.unreadable_job('i.job')}", (
-                    expert, expert)
+            hidden, bound = self._hidden(expert)
             rows = conn.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
                 f" i.gold IS NULL AND {mine}{hidden} AND (SELECT COUNT(*) FROM"
@@ -367,6 +364,13 @@ class Review:
                          " (?, ?, ?)", (pick.id, expert, now))
             return self._serve(pick, expert)
 
+    def _hidden(self, expert: str) -> tuple[str, tuple[str, ...]]:
+        """An SQL condition (and its values) leaving out the items ``review_items i`` of
+        sensitive libraries ``expert`` may not read."""
+        if self.libraries is None:
+            return "", ()
+        return f" AND NOT {self.libraries.unreadable_job('i.job')}", (expert, expert)
+
     def serve(self, item_id: str, expert: str) -> dict[str, Any]:
         """An item assigned to ``expert``, again (a sensitive library's, only while they may
         still read it; logged like the first time)."""
@@ -396,8 +400,10 @@ class Review:
     def empty_reason(self, expert: str) -> str:
         """Why :meth:`next_item` has nothing for ``expert``, in words an expert can act on."""
         conn = self._conn
-        (routed,) = conn.execute("SELECT COUNT(*) FROM review_items WHERE gold IS NULL"
-                                 ).fetchone()
+        # A sensitive library's items are not counted for those who may not read it.
+        hidden, bound = self._hidden(expert)
+        (routed,) = conn.execute(f"SELECT COUNT(*) FROM review_items i WHERE i.gold IS NULL"
+                                 f"{hidden}", bound).fetchone()
         if int(routed) == 0:
             shares = sorted({self.rules(name).audit_share for name in REVIEWABLE})
             share = (f"{shares[0]:.0%}" if shares[0] == shares[-1]
@@ -410,7 +416,7 @@ class Review:
             "SELECT i.id, i.insight, i.producers, i.experts, (SELECT COUNT(*) FROM"
             " review_assignments a WHERE a.item = i.id), EXISTS (SELECT 1 FROM"
             " review_assignments a WHERE a.item = i.id AND a.expert = ?) FROM review_items i"
-            " WHERE i.state = 'open' AND i.gold IS NULL", (expert,)).fetchall()
+            f" WHERE i.state = 'open' AND i.gold IS NULL{hidden}", (expert, *bound)).fetchall()
         if not rows:
             return (f"no item to review: all {int(routed)} items routed to review are decided; "
                     "new ones come with new jobs")
