@@ -277,8 +277,21 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Pa
     cheat = [u["observation"] for u in gold_updates if u["subject"] == keys[0].did]
     assert honest and min(honest) >= 0.9, honest
     assert cheat and max(cheat) < 0.9, cheat
-    listing = client_for(app, keys[1]).get("/v1/jobs").json()
-    assert all(job["asset"] != gold for job in listing)  # gold stays unmarked
+    # Gold stays unmarked: a worker that asks about the job it leased, or lists the jobs,
+    # sees a job like any other (it used to get a 404 for a gold job, before doing the work).
+    with open_store(settings.db) as log:
+        gold_jobs = [row[0] for row in log.db.conn.execute(
+            "SELECT job FROM coordinator_gold_jobs")]
+    assert gold_jobs
+    worker = client_for(app, keys[1])
+    listing = {job["id"]: job for job in worker.get("/v1/jobs").json()}
+    real = next(job for job in listing.values() if job["asset"] != gold)
+    for job_id in gold_jobs:
+        shown = worker.get(f"/v1/jobs/{job_id}").json()
+        assert set(shown) == set(real) and shown == listing[job_id]
+        worker.get(f"/v1/jobs/{job_id}/results")
+        worker.get(f"/v1/jobs/{job_id}/review")
+    assert worker.get(f"/v1/jobs?requester={settings.key.did}").json() == []
 
 
 def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,

@@ -367,8 +367,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         roles = state.identities().roles(did) if did else set()
         out = []
         for job in coordinator.market.jobs(requester):
-            if coordinator.is_gold(job.id):
-                continue
             library = coordinator.libraries.sensitive_library_of(job.id)
             if library is not None and not (did and library.may_read(did, roles)):
                 continue  # nothing of a sensitive library for those who may not read it
@@ -378,8 +376,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/v1/jobs/{job_id}", summary="A job's progress (signed by one who may read it, "
              "for a sensitive library's job)")
     async def job_progress(job_id: str, request: Request) -> dict[str, Any]:
-        if state.coordinator().is_gold(job_id):  # gold tasks stay unmarked
-            raise HTTPException(404, f"no job {job_id}")
+        # A gold job answers as any other (a worker must not tell it from a real one).
         await library_reader(request, job_id)
         return state.coordinator().progress(job_id)
 
@@ -440,8 +437,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
              "?purpose=..., for a job in a sensitive library: each read is logged first)")
     async def job_results(job_id: str, request: Request, response: Response) -> dict[str, Any]:
         coordinator = state.coordinator()
-        if coordinator.is_gold(job_id):
-            raise HTTPException(404, f"no job {job_id}")
         read = await sensitive_reader(request, job_id)
         data = {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
         if read is not None:
@@ -478,8 +473,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if name not in EXPORTS:
             raise HTTPException(404, f"no export {name!r}; one of: {', '.join(EXPORTS)}")
         coordinator = state.coordinator()
-        if coordinator.is_gold(job_id):
-            raise HTTPException(404, f"no job {job_id}")
         read = await sensitive_reader(request, job_id)
         text = export_files(coordinator.metadata(job_id, title))[name]
         return Response(text, media_type=EXPORTS[name],
@@ -607,8 +600,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/v1/jobs/{job_id}/review", summary="Review progress and human-verified items")
     async def job_review(job_id: str, request: Request) -> dict[str, Any]:
         coordinator = state.coordinator()
-        if coordinator.is_gold(job_id):
-            raise HTTPException(404, f"no job {job_id}")
         coordinator.market.job(job_id)
         await library_reader(request, job_id)
         return coordinator.review.progress(job_id)

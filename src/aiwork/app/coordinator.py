@@ -394,8 +394,11 @@ class Coordinator:
         asset, names, _ = self.rng.choice([c for c in choices if c[2] == least])
         analyzer = self.rng.choice(names)
         with self.log.db.atomic() as conn:
-            job = self.market.submit_job(self.key.did, asset, [analyzer], redundancy=1,
-                                         budget=self.price, price=self.price, now=now)
+            # Its requester is a key made for it alone: no one can list the gold jobs by
+            # their requester (the coordinator pays for them).
+            job = self.market.submit_job(SigningKey.generate().did, asset, [analyzer],
+                                         redundancy=1, budget=self.price, price=self.price,
+                                         now=now)
             conn.execute("INSERT INTO coordinator_gold_jobs (job, asset) VALUES (?, ?)",
                          (job.id, asset))
 
