@@ -28,7 +28,8 @@ from aiwork.cli import main
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.ledger.entries import sign_entry
 from aiwork.model import Entry
-from aiwork.model.commitment import check_opening, commit, is_commitment
+from aiwork.errors import InvalidBodyError
+from aiwork.model.commitment import CommitmentError, check_opening, commit, is_commitment
 from aiwork.verify_bundle import BundleError, verify_bundle
 from aiwork.verify_bundle import main as verify_main
 
@@ -41,7 +42,8 @@ RATIONALE = "the red frame lingers into the cut; the minister's face is visible"
 @dataclass
 class Net:
     url: str
-    home: Path
+    db: Path | str
+    home: Path  # the coordinator's AIWORK_HOME (its log key, with PostgreSQL)
     admin: SigningKey
     owner: SigningKey  # requester owning the library, also an expert
     reader: SigningKey  # an expert the owner made a reader
@@ -82,12 +84,14 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def net(tmp_path: Path, clip: Path) -> Iterator[Net]:
+def net(tmp_path: Path, clip: Path, store_target: Path | str) -> Iterator[Net]:
+    """A coordinator process on SQLite, and on PostgreSQL."""
     admin = SigningKey.generate()
     home = tmp_path / "coordinator"
-    with running_coordinator(home, "--open-registration", "--admin", admin.did,
-                             "--starting-credits", "100") as url:
-        net = Net(url, home, admin, *(SigningKey.generate() for _ in range(3)), "", "", [])
+    with running_coordinator(home, "--db", str(store_target), "--open-registration",
+                             "--admin", admin.did, "--starting-credits", "100") as url:
+        net = Net(url, store_target, home, admin, *(SigningKey.generate() for _ in range(3)),
+                  "", "", [])
         net.client(admin).request(
             "PUT", "/v1/review/rules/shots",
             json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
@@ -263,7 +267,8 @@ def test_review_items_go_only_to_readers_and_the_log_holds_commitments(
         bytes.fromhex(salt) + canonical_bytes(corrected)).hexdigest()
 
     # The audit bundle carries the openings; aiwork-verify checks them and names a wrong one.
-    with open_ledger(net.home / "aiwork.db", signing=True) as ledger:
+    monkeypatch.setenv("AIWORK_HOME", str(net.home))
+    with open_ledger(net.db, signing=True) as ledger:
         bundle = build_bundle(ledger, resolve(Catalog(ledger.db), ledger, job))
     assert str(verdict_index) in bundle["openings"]
     report = verify_bundle(bundle)
@@ -296,6 +301,22 @@ def test_review_items_go_only_to_readers_and_the_log_holds_commitments(
         verify_bundle(altered)
 
 
+def test_sealed_kinds_hold_only_commitments() -> None:
+    key = SigningKey.generate()
+    value, _ = commit(2.5)
+    body = {"item": "a" * 32, "decision": 3, "insight": "shots", "verdict": "correct",
+            "value": value, "rationale": commit("why")[0], "seconds": None}
+    sign_entry(key, "human.verdict.sealed", body)
+    for bad in ({"value": 2.5}, {"rationale": "why"}, {"value": {"commitment": "sha256:00"}},
+                {"value": {**value, "salt": "00" * 32}}):
+        with pytest.raises(InvalidBodyError):
+            sign_entry(key, "human.verdict.sealed", {**body, **bad})
+    with pytest.raises(CommitmentError, match="does not match"):
+        check_opening(value, {"value": 2.5000001, "salt": commit(2.5)[1]["salt"]}, "value")
+    with pytest.raises(CommitmentError, match="not {value, salt}"):
+        check_opening(value, {"value": 2.5}, "value")
+
+
 def test_a_plain_decision_for_a_sensitive_task_is_refused(net: Net, tmp_path: Path) -> None:
     net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["shots"],
                                             "library": net.library})
@@ -318,7 +339,7 @@ def test_a_plain_decision_for_a_sensitive_task_is_refused(net: Net, tmp_path: Pa
 
 
 def test_a_sensitive_job_of_analyzers_that_read_others_is_sealed_end_to_end(
-        net: Net, tmp_path: Path) -> None:
+        net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """keywords reads the transcript, text and language: every decision is sealed, each
     names the sealed decisions it read (inside its committed input), the coordinator checks
     them through their openings, and the bundle's provenance is checked through them too."""
@@ -348,7 +369,8 @@ def test_a_sensitive_job_of_analyzers_that_read_others_is_sealed_end_to_end(
     assert {r["insight"]: r["decision"] for r in span["derived_from"]} == {
         "transcript": decisions["transcript"], "ocr": decisions["ocr"],
         "language": decisions["language"]}
-    with open_ledger(net.home / "aiwork.db", signing=True) as ledger:
+    monkeypatch.setenv("AIWORK_HOME", str(net.home))
+    with open_ledger(net.db, signing=True) as ledger:
         bundle = build_bundle(ledger, resolve(Catalog(ledger.db), ledger, f"{job}#keywords"))
     report = verify_bundle(bundle)
     assert any(line.startswith("  keywords (decision") for line in report.lines), report.lines
