@@ -192,7 +192,7 @@ def test_a_correction_is_not_outvoted_by_the_model_and_one_careless_accept(
 
     assert consensus() == []  # not decided on one correction against one accept
     review = req.get(f"/v1/jobs/{job['id']}/review").json()
-    assert review["open"] == 1 and review["decided"] == 0
+    assert review["open"] == 1 and review["decided"] == 0 and review["escalated"] == 1
     honest = []
     while not consensus():
         assert len(honest) < 5, "escalation takes at most four further experts here"

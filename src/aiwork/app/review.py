@@ -789,8 +789,12 @@ class Review:
         verified = {insight: {str(k): {"outcome": o, "consensus": c}
                               for k, (o, _, c) in items.items()}
                     for insight, items in self.outcomes(job).items()}
+        (escalated,) = self._conn.execute(
+            "SELECT COUNT(*) FROM review_items WHERE job = ? AND state = 'open' AND"
+            " escalations > 0", (job,)).fetchone()
         return {"job": job, "items": sum(states.values()), "open": states.get("open", 0),
-                "decided": states.get("decided", 0), "human_verified": verified}
+                "decided": states.get("decided", 0), "escalated": int(escalated),
+                "human_verified": verified}
 
 
 def review_entries(log: Log, decisions: list[int]) -> list[int]:
