@@ -94,7 +94,9 @@ def net(tmp_path: Path, clip: Path, store_target: Path | str) -> Iterator[Net]:
                   "", "", [])
         net.client(admin).request(
             "PUT", "/v1/review/rules/shots",
-            json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
+            # Three experts per item, but the library has two people who may review it (its
+            # owner and one reader): its items ask for those two.
+            json.dumps({"audit_share": 1.0, "experts": 3, "gold_share": 0.0}).encode())
         for key, roles in ((net.owner, ("requester", "expert")), (net.reader, ("expert",)),
                            (net.stranger, ("requester", "expert"))):
             for role in roles:

@@ -308,11 +308,18 @@ class Review:
                 (int(seq), item_id, job, insight, decision, candidate.item_id,
                  candidate.question, json.dumps(candidate.value), json.dumps(evidence),
                  "gold" if gold else reason, json.dumps(gold) if gold else None, annotator,
-                 json.dumps(producers), self.rules(insight).experts))
+                 json.dumps(producers), self._experts(insight, job)))
             if fingerprint is not None:
                 conn.execute("UPDATE review_items SET fingerprint = ? WHERE id = ?",
                              (fingerprint, item_id))
         return item_id
+
+    def _experts(self, insight: str, job: str | None) -> int:
+        """How many verdicts an item asks for: the insight's rule, but never more than a
+        sensitive library has people who may review it (its owner and readers)."""
+        wanted = self.rules(insight).experts
+        library = None if self.libraries is None else self.libraries.sensitive_library_of(job)
+        return wanted if library is None else min(wanted, 1 + len(library.readers))
 
     # -- experts ----------------------------------------------------------------------------
 
