@@ -249,7 +249,7 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Pa
     from aiwork.store.blobs import BlobStore
 
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, starting_credits=1000, gold_rate=0.5)
+                              open_registration=True, starting_credits=1000, gold_rate=1.0)
     app = create_app(settings)
     with open_store(settings.db) as log:
         gold = add_generated_gold(Coordinator(log, BlobStore(tmp_path / "blobs"), settings.key,
@@ -260,19 +260,25 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Pa
         client_for(app, key).post("/v1/identities", {"role": "worker"})
         cls = DishonestWorker if n == 0 else Worker
         workers.append(cls(client_for(app, key), key, tmp_path / f"g{n}", ANALYZERS))
-    # Gold comes with real work: a requester's jobs give it room.
+    # Gold comes with real work: a requester's jobs give it room; gold results count in
+    # batches, settled as the worker's real tasks settle.
     req = client_for(app, SigningKey.generate())
     req.post("/v1/identities", {"role": "requester"})
     digest = req.upload(clip.read_bytes())
-    for _ in range(8):
-        req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
-    for _ in range(12):
-        for worker in workers:
-            worker.run_once()
+    for _ in range(4):
+        for _ in range(4):
+            req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
+        while any([worker.run_once() for worker in workers]):
+            pass
     with Log.open(settings.db) as log:
         log.verify()
-        updates = [Entry.from_bytes(log.get(i)).body for i in range(log.size)]
+        entries = [Entry.from_bytes(log.get(i)) for i in range(log.size)]
+        updates = [e.body for e in entries]
     gold_updates = [u for u in updates if u.get("source") == "gold"]
+    assert all("task" not in u for u in gold_updates)  # a batch names no gold task
+    gold_pay = [e.body for e in entries if e.kind == "reward.accrued/v1"
+                and e.body["job"] == "gold"]
+    assert gold_pay and all(p["to"] == keys[1].did for p in gold_pay)  # only the honest one
     honest = [u["observation"] for u in gold_updates if u["subject"] == keys[1].did]
     cheat = [u["observation"] for u in gold_updates if u["subject"] == keys[0].did]
     assert honest and min(honest) >= 0.9, honest

@@ -15,6 +15,7 @@ import json
 import random
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,14 @@ from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.store import Migration
 from aiwork.store.blobs import BlobStore
 
-__all__ = ["MAX_EXTRA_OPINIONS", "Coordinator", "ResultRefused"]
+__all__ = ["MAX_EXTRA_OPINIONS", "WORKER_GOLD_BATCH", "Coordinator", "ResultRefused"]
 
 #: Extra workers asked when the replicas of a task all disagree.
 MAX_EXTRA_OPINIONS = 3
+#: A worker's gold results count in batches: its reputation and pay change only once this
+#: many are in, together, when one of its real tasks settles (at twice as many otherwise), in
+#: one entry that names no task, so no change can be tied to one gold task.
+WORKER_GOLD_BATCH = 3
 #: The most leases a worker may say it still holds when it announces itself.
 MAX_HELD_LEASES = 1000
 
@@ -86,10 +91,18 @@ def _gold_use_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX coordinator_gold_jobs_asset ON coordinator_gold_jobs (asset)")
 
 
+def _gold_pending(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE coordinator_gold_pending (worker TEXT NOT NULL,"
+                 " task TEXT NOT NULL, observation DOUBLE PRECISION NOT NULL,"
+                 " accepted INTEGER NOT NULL, answered DOUBLE PRECISION NOT NULL,"
+                 " PRIMARY KEY (worker, task))")
+
+
 MIGRATIONS = [Migration("coordinator-0001-results", _tables),
               Migration("coordinator-0002-gold", _gold_tables),
               Migration("coordinator-0003-capabilities", _capability_tables),
-              Migration("coordinator-0004-gold-use-index", _gold_use_index)]
+              Migration("coordinator-0004-gold-use-index", _gold_use_index),
+              Migration("coordinator-0005-gold-pending", _gold_pending)]
 
 
 def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:
@@ -645,6 +658,8 @@ class Coordinator:
                                    payer=payer, amount=job.price, reason=reason)
         if entries:
             self._append(entries)
+        for worker in sorted({res.worker for res in results}):
+            self._settle_worker_gold(worker, at_gold=False, now=now)
         if cluster:
             self._route_for_review(job, best, [r.worker for r in results
                                                if r.decision in cluster],
@@ -666,9 +681,9 @@ class Coordinator:
 
     def _settle_gold(self, task_id: str, job_id: str, results: list[StoredReplicaResult],
                      expected: dict[str, Any], now: float) -> None:
-        """A gold task: each result is scored against the known answer; the coordinator pays
-        for a right one, within the daily cap on gold credits (``GOLD_CREDITS_PER_DAY``)."""
-        entries: list[Entry] = []
+        """A gold task: each result is scored against the known answer, and its replica
+        accepted or rejected; the score and the pay wait for the worker's batch
+        (:meth:`_settle_worker_gold`)."""
         for res in results:
             answer = expected.get(res.analyzer)
             # A gold answer names no keyframes: the result's are not compared with it (a gold
@@ -677,11 +692,48 @@ class Coordinator:
                            if answer is not None else 0.0)
             accepted = answer is not None and agrees(res.insight, res.output, answer,
                                                      files=False)
-            amount = self.accounts.gold_allowance(res.worker, self.price, now) if accepted else 0
-            entries += self._judge(res, job_id, accepted, observation, source="gold",
-                                   payer=self.key.did, amount=amount, reason="accepted result")
+            if res.current:
+                self.market.settle(res.task, res.replica, accepted=accepted)
+            self.log.db.conn.execute(
+                "INSERT INTO coordinator_gold_pending (worker, task, observation, accepted,"
+                " answered) VALUES (?, ?, ?, ?, ?) ON CONFLICT (worker, task) DO NOTHING",
+                (res.worker, res.task, observation, int(accepted), now))
             if res.insight == "shots" and answer is not None and res.current:
                 self._gold_review_items(job_id, res, answer)
+        for worker in sorted({res.worker for res in results}):
+            self._settle_worker_gold(worker, at_gold=True, now=now)
+
+    def _settle_worker_gold(self, worker: str, *, at_gold: bool, now: float) -> None:
+        """Apply a worker's pending gold results, all at once, when :data:`WORKER_GOLD_BATCH`
+        are in and one of its real tasks is settling (at twice as many otherwise): one
+        ``reputation.update`` (the mean score, no task named) and one ``reward.accrued``
+        for the right ones, within the daily cap on gold credits (``GOLD_CREDITS_PER_DAY``)."""
+        rows = self.log.db.conn.execute(
+            "SELECT observation, accepted FROM coordinator_gold_pending WHERE worker = ?"
+            " ORDER BY answered, task", (worker,)).fetchall()
+        if len(rows) < (2 * WORKER_GOLD_BATCH if at_gold else WORKER_GOLD_BATCH):
+            return
+        before = self.reputation(worker)
+        after = before
+        for observation, _ in rows:
+            after = observe(after, float(observation), gold=True, policy=self.policy)
+        self._save_reputation(worker, after)
+        if after.quarantined and not before.quarantined:
+            self._rerun_pending(worker, "")
+        entries = [sign_entry(self.key, "reputation.update", {
+            "subject": worker, "role": "worker", "source": "gold",
+            "observation": round(sum(float(o) for o, _ in rows) / len(rows), 4),
+            "score": round(after.score, 4), "samples": after.samples,
+            "quarantined": after.quarantined})]
+        right = sum(int(a) for _, a in rows)
+        amount = self.accounts.gold_allowance(worker, right * self.price, now) if right else 0
+        if amount:
+            entries.append(sign_entry(self.key, "reward.accrued", {
+                "to": worker, "payer": self.key.did, "amount": amount, "job": "gold",
+                "task": "gold-" + uuid.uuid4().hex,
+                "reason": f"{len(rows)} gold results settled together"}))
+        self.log.db.conn.execute("DELETE FROM coordinator_gold_pending WHERE worker = ?",
+                                 (worker,))
         self._append(entries)
 
     def _gold_review_items(self, job_id: str, res: StoredReplicaResult, answer: Any) -> None:
