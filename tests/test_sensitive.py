@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 
 from aiwork.app.access_log import fetch_access_log, verify_access_log
-from aiwork.app.audit import build_bundle, resolve
+from aiwork.app.audit import build_bundle, explain, resolve
 from aiwork.app.catalog import Catalog
 from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.ledger import open_ledger
@@ -238,7 +238,8 @@ def test_review_items_go_only_to_readers_and_the_log_holds_commitments(
     assert "asset.summary.sealed/v1" in kinds
     decision = item["evidence"]["decision"]
     assert entries[decision].kind == "ai.decision.sealed/v1"
-    assert all(is_commitment(entries[decision].body[f]) for f in ("input", "output", "evidence"))
+    assert all(is_commitment(entries[decision].body[f])
+               for f in ("input", "output", "output_items", "confidence", "evidence"))
     assert entries[verdict_index].kind == "human.verdict.sealed/v1"
     (consensus,) = [i for i, e in enumerate(entries) if e.kind == "consensus.result.sealed/v1"]
     assert entries[consensus].body["outcome"] == "corrected"
@@ -374,6 +375,10 @@ def test_a_sensitive_job_of_analyzers_that_read_others_is_sealed_end_to_end(
     monkeypatch.setenv("AIWORK_HOME", str(net.home))
     with open_ledger(net.db, signing=True) as ledger:
         bundle = build_bundle(ledger, resolve(Catalog(ledger.db), ledger, f"{job}#keywords"))
+        # The operator's explanation reads the sealed decisions through their openings.
+        lines = explain(ledger, resolve(Catalog(ledger.db), ledger, job))
+    assert not [line for line in lines if "None" in line], lines
+    assert any(line.startswith("  from seconds 0") for line in lines), lines
     report = verify_bundle(bundle)
     assert any(line.startswith("  keywords (decision") for line in report.lines), report.lines
     closed = copy.deepcopy(bundle)

@@ -139,7 +139,7 @@ def _sha256_json(value: Any) -> str:
 
 #: Sealed kinds and the fields they hold as commitments ``{"commitment": "sha256:..."}``.
 SEALED_FIELDS = {
-    "ai.decision.sealed/v1": ("input", "output", "evidence"),
+    "ai.decision.sealed/v1": ("input", "output", "output_items", "confidence", "evidence"),
     "human.verdict.sealed/v1": ("value", "rationale"),
     "consensus.result.sealed/v1": ("value",),
     "asset.summary.sealed/v1": ("asset",),

@@ -34,7 +34,7 @@ from aiwork.ledger.log import Log
 from aiwork.market import InsufficientBudgetError, Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
-from aiwork.model.commitment import CommitmentError, open_fields
+from aiwork.model.commitment import SEALED_FIELDS, CommitmentError, open_fields
 from aiwork.model.kinds import DecisionInput, DecisionInputV2
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.quality.agreement import agreement, agrees
@@ -441,7 +441,7 @@ class Coordinator:
                 opened = open_fields(entry.kind, body, openings, "the decision's")
             except CommitmentError as exc:
                 raise ResultRefused(str(exc)) from exc
-            kept = {name: openings[name] for name in ("input", "output", "evidence")}
+            kept = {name: openings[name] for name in SEALED_FIELDS[entry.kind]}
             if not isinstance(opened["evidence"], dict):
                 raise ResultRefused("the decision's opened evidence is not an object")
             span = opened["input"]

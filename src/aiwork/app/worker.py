@@ -74,11 +74,12 @@ class Backoff:
 def seal_decision(key: SigningKey, entry: bytes, output: Any) -> tuple[bytes, dict[str, Any]]:
     """The sealed form of a signed ``ai.decision`` (its ``output`` items given): the same
     decision, re-signed by ``key`` as ``ai.decision.sealed``, with commitments to its input,
-    output and evidence in place of them; and the openings, for the coordinator to check and
+    output, item count, confidence summary and evidence in place of them; and the openings, for the coordinator to check and
     keep. A sensitive library's task is submitted this way, so the public log never shows
     what the media holds."""
     body = dict(Entry.from_bytes(entry).body)
-    plain = {name: body.pop(name) for name in ("input", "evidence")}
+    plain = {name: body.pop(name) for name in ("input", "output_items", "confidence",
+                                               "evidence")}
     body.pop("output_digest")
     sealed, openings = seal(body, {**plain, "output": unstamp_decision(output)})
     return sign_entry(key, "ai.decision.sealed", sealed).to_bytes(), openings

@@ -36,7 +36,7 @@ _SALT = re.compile(r"[0-9a-f]{64}")
 
 #: The sealed entry kinds and the fields whose values they hold only as commitments.
 SEALED_FIELDS: dict[str, tuple[str, ...]] = {
-    "ai.decision.sealed/v1": ("input", "output", "evidence"),
+    "ai.decision.sealed/v1": ("input", "output", "output_items", "confidence", "evidence"),
     "human.verdict.sealed/v1": ("value", "rationale"),
     "consensus.result.sealed/v1": ("value",),
     "asset.summary.sealed/v1": ("asset",),

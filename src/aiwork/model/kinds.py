@@ -114,8 +114,9 @@ class AiDecisionV2(AiDecision):
 
 class SealedDecision(BaseModel):
     """Body of ``ai.decision.sealed/v1``: an ``ai.decision`` about media of a sensitive
-    library. What the model was and how sure it was stay public; the input (asset and time
-    range), the output items (instead of their unsalted ``output_digest``) and the evidence
+    library. Which analyzer and model ran, with which parameters, stays public; the input
+    (asset, time range, the decisions it was derived from), the output items (instead of
+    their unsalted ``output_digest``), their count, the confidence summary and the evidence
     are commitments (:mod:`aiwork.model.commitment`) that the worker made and signed, and
     whose openings only the library's readers get."""
 
@@ -129,8 +130,8 @@ class SealedDecision(BaseModel):
     parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
     input: Commitment
     output: Commitment = Field(description="the output items without their decision fields")
-    output_items: int = Field(ge=0)
-    confidence: dict[str, float] = Field(default_factory=dict)
+    output_items: Commitment
+    confidence: Commitment
     evidence: Commitment
     task: str | None = Field(default=None, max_length=128)
 
