@@ -21,7 +21,7 @@ from aiwork.app.catalog import Catalog
 from aiwork.app.client import CoordinatorClient, CoordinatorError
 from aiwork.app.ledger import open_ledger
 from aiwork.app.libraries import with_purpose
-from aiwork.app.worker import Worker
+from aiwork.app.worker import Worker, seal_decision
 from aiwork.auth import sign_request
 from aiwork.canonical import canonical_bytes
 from aiwork.cli import main
@@ -335,10 +335,19 @@ def test_a_plain_decision_for_a_sensitive_task_is_refused(net: Net, tmp_path: Pa
     finally:
         worker.close()
     size = len(net.public_log())
+    result = f"/v1/leases/{lease['lease']}/result"
     with pytest.raises(CoordinatorError, match="400.*ai.decision.sealed"):
-        client.post(f"/v1/leases/{lease['lease']}/result",
-                    {"entry": entry.decode(), "output": output})
+        client.post(result, {"entry": entry.decode(), "output": output})
+    # Sealed, but opened with another asset, or with output other than it committed to.
+    sealed, openings = seal_decision(key, entry, output)
+    for field, value in (("input", {**openings["input"]["value"], "asset": "sha256:" + "1" * 64}),
+                         ("output", output[:1])):
+        wrong = {**openings, field: {**openings[field], "value": value}}
+        with pytest.raises(CoordinatorError, match=f"400.*opening of the decision's '{field}'"):
+            client.post(result, {"entry": sealed.decode(), "output": output, "openings": wrong})
     assert len(net.public_log()) == size
+    assert client.post(result, {"entry": sealed.decode(), "output": output,
+                                "openings": openings})["decision"] == size
 
 
 def test_a_sensitive_job_of_analyzers_that_read_others_is_sealed_end_to_end(
