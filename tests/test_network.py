@@ -297,6 +297,8 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Pa
         assert set(shown) == set(real) and shown == listing[job_id]
         worker.get(f"/v1/jobs/{job_id}/results")
         worker.get(f"/v1/jobs/{job_id}/review")
+        bundle = worker.get(f"/v1/jobs/{job_id}/audit").json()  # summarized like any job
+        assert any('"asset.summary' in e["data"] for e in bundle["entries"])
     assert worker.get(f"/v1/jobs?requester={settings.key.did}").json() == []
 
 

@@ -455,8 +455,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         from aiwork.app.audit import build_bundle, job_subject
 
         coordinator = state.coordinator()
-        if coordinator.is_gold(job_id):
-            raise HTTPException(404, f"no job {job_id}")
         coordinator.market.job(job_id)
         read = await sensitive_reader(request, job_id)
         with state.lock:

@@ -571,7 +571,7 @@ class Coordinator:
         """Once a job is done, log its ``asset.summary`` (each insight's accepted decision),
         signed by the coordinator; again if a re-run later replaces one."""
         job = self.market.job(job_id)
-        if job.state is not JobState.DONE or self.is_gold(job_id):
+        if job.state is not JobState.DONE:  # a gold job too: it must look like any other
             return
         decisions = {insight: decision
                      for insight, (decision, _) in accepted_results(self.log, job_id).items()}
