@@ -133,6 +133,15 @@ def test_media_is_restricted_from_its_upload_before_any_job(net: Net, clip: Path
     assert net.get(None, path).status_code == 404
     assert net.get(net.stranger, path).status_code == 404
     assert net.get(net.reader, path).content == clip.read_bytes()
+    # Nor can anyone else have it analysed outside the library (their job's results would
+    # be public): the answer is the one for media never uploaded.
+    missing = "sha256:" + "2" * 64
+    for digest in (net.asset, missing):
+        with pytest.raises(CoordinatorError, match=f"400.*no media {digest} on this"):
+            net.client(net.stranger).post("/v1/jobs", {"asset": digest,
+                                                       "analyzers": ["technical"]})
+    with pytest.raises(CoordinatorError, match="400.*goes into that library"):
+        net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["technical"]})
     # Only the owner declares media for a library (or a worker leasing one of its tasks).
     with pytest.raises(CoordinatorError, match="403"):
         net.client(net.stranger).upload(b"other bytes", library=net.library)

@@ -174,10 +174,20 @@ class Coordinator:
                    library: str | None = None) -> Job:
         """Create a job whose ``budget`` (default: its cost, price x analyzers x replicas)
         is held from the requester's available credits; in ``library`` if given (the
-        requester must own it)."""
+        requester must own it). Media of a sensitive library is analysed only in a job of that
+        library: to anyone else it is as absent as media never uploaded (else a job of theirs
+        would publish what it holds)."""
+        absent = InputError(f"no media {asset} on this coordinator",
+                            hint="upload it first (PUT /v1/blobs/{digest})")
         if not self.blobs.has(asset):
-            raise InputError(f"no media {asset} on this coordinator",
-                             hint="upload it first (PUT /v1/blobs/{digest})")
+            raise absent
+        holders = self.libraries.sensitive_holders(asset)
+        if holders and library not in {holder.id for holder in holders}:
+            if any(holder.is_reader(requester) for holder in holders):
+                raise InputError(f"media {asset} belongs to the sensitive library "
+                                 f"{holders[0].id}: a job over it goes into that library",
+                                 hint="its owner submits it with \"library\" (--library ID)")
+            raise absent
         # An analyzer that reads others' results (keywords reads the transcript) brings
         # their tasks into the job: its result is computed from theirs, once accepted, and
         # names them (input.derived_from).
