@@ -220,6 +220,29 @@ def test_a_correction_is_not_outvoted_by_the_model_and_one_careless_accept(
     assert updates[ka.did] == 1 and updates[kb.did] == 0
 
 
+def test_escalation_asks_no_more_experts_than_can_answer(net: dict[str, Any]) -> None:
+    """Three experts exist; an item for two gets a correction and a careless accept. The
+    escalation asks for the third expert only (it used to ask for four, two of whom did not
+    exist, and the item waited a day); once the third answers, nobody else can, and the
+    item is decided at once."""
+    app, job = net["app"], net["job"]
+    a, b, c = net["clients"]
+    ka, kb, kc = net["experts"]
+    item = take(a)
+    assert item is not None and take(b) is not None
+    verdict(a, ka, item, "correct", item["value"] + 0.4)
+    verdict(b, kb, item, "accept")
+    with Log.open(net["db"]) as log:
+        (experts,) = log.db.conn.execute("SELECT experts FROM review_items WHERE id = ?",
+                                         (item["id"],)).fetchone()
+    assert experts == 3  # the three who exist, not 2 + 2
+    third = take(c)
+    assert third is not None and third["id"] == item["id"]
+    verdict(c, kc, third, "accept")
+    review = client_for(app, ka).get(f"/v1/jobs/{job['id']}/review").json()
+    assert review["decided"] == 1 and review["open"] == 0
+
+
 def test_an_escalated_item_nobody_else_takes_is_decided_after_the_wait(tmp_path: Path) -> None:
     import time
 

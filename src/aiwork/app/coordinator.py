@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from aiwork import analyzers as registry
 from aiwork.app.accounts import Accounts
+from aiwork.app.identities import Identities
 from aiwork.app.libraries import Libraries, opened_body
 from aiwork.app.review import Review, review_changes
 from aiwork.app.summaries import Summaries
@@ -163,8 +164,10 @@ class Coordinator:
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).
         self.libraries = Libraries(log, key)
+        identities = Identities(log, key)
         self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng,
-                             libraries=self.libraries)
+                             libraries=self.libraries,
+                             experts=lambda: identities.holders("expert"))
         self.summaries = Summaries(log)
 
     # -- requesters -----------------------------------------------------------------------

@@ -44,6 +44,13 @@ class Identities:
         ).fetchall()
         return {row[0] for row in rows}
 
+    def holders(self, role: str) -> list[str]:
+        """Every identity granted ``role``."""
+        rows = self.log.db.conn.execute(
+            "SELECT did FROM identity_roles WHERE role = ? AND status = 'granted'", (role,)
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def status(self, did: str) -> dict[str, str]:
         rows = self.log.db.conn.execute(
             "SELECT role, status FROM identity_roles WHERE did = ?", (did,)

@@ -10,7 +10,8 @@ verdicts, the verdicts on every item of that insight are combined by truth infer
 (:mod:`aiwork.quality.truth`) over the experts alone: the AI model whose output is judged never
 votes on its acceptance. When an expert corrected or rejected the item and the posterior of the
 inferred outcome is under :data:`ESCALATE_BELOW`, the item goes to :data:`ESCALATION_STEP` more
-experts (at most :data:`MAX_ESCALATIONS` times, never beyond :data:`MAX_EXPERTS`) before a
+experts (at most :data:`MAX_ESCALATIONS` times, never beyond :data:`MAX_EXPERTS` nor beyond the
+experts who may answer it: when nobody else can, it is decided at once) before a
 consensus is recorded, so one careless accept cannot outvote a right correction. The result is
 a ``consensus.result`` entry, and it changes the job's published results (a rejected item is
 dropped, a corrected one replaced). Experts' reputations per insight follow
@@ -198,7 +199,8 @@ class Review:
     def __init__(self, log: Log, key: SigningKey, append: Callable[[list[Entry]], list[int]],
                  *, policy: ReputationPolicy = EXPERT_POLICY, price: int = 1,
                  truth_window: int = TRUTH_WINDOW, rng: random.Random | None = None,
-                 libraries: Libraries | None = None) -> None:
+                 libraries: Libraries | None = None,
+                 experts: Callable[[], list[str]] | None = None) -> None:
         if truth_window < 1:
             raise InputError(f"the truth-inference window must be at least 1, not {truth_window}")
         self.truth_window = truth_window
@@ -209,6 +211,9 @@ class Review:
         self.price = price
         self.rng = rng or random.Random()
         self.libraries = libraries
+        # The identities holding the expert role (None: not known, escalation is not capped
+        # by them).
+        self.experts = experts
         self.accounts = Accounts(log.db)
         log.db.migrate(MIGRATIONS)
 
@@ -670,15 +675,32 @@ class Review:
 
     def _escalate(self, item: _Item, now: float) -> bool:
         """Ask :data:`ESCALATION_STEP` more experts about ``item``, unless it had its
-        :data:`MAX_ESCALATIONS` rounds or :data:`MAX_EXPERTS` experts; say whether it did."""
+        :data:`MAX_ESCALATIONS` rounds or :data:`MAX_EXPERTS` experts, or nobody else can
+        answer it (every eligible expert is on its panel already); say whether it did."""
+        cap = min(MAX_EXPERTS, self._eligible(item))
         with self.log.db.atomic() as conn:
             changed = conn.execute(
                 "UPDATE review_items SET experts = CASE WHEN experts + ? > ? THEN ? ELSE"
                 " experts + ? END, escalations = escalations + 1, escalated = ? WHERE id = ?"
                 " AND escalations < ? AND experts < ?",
-                (ESCALATION_STEP, MAX_EXPERTS, MAX_EXPERTS, ESCALATION_STEP, now, item.id,
-                 MAX_ESCALATIONS, MAX_EXPERTS)).rowcount
+                (ESCALATION_STEP, cap, cap, ESCALATION_STEP, now, item.id,
+                 MAX_ESCALATIONS, cap)).rowcount
         return changed == 1
+
+    def _eligible(self, item: _Item) -> int:
+        """How many experts could ever answer ``item``: holders of the expert role who may
+        read its library (if it is sensitive), own none of the keys that made it, and are not
+        quarantined on its insight (:data:`MAX_EXPERTS` when the experts are not known)."""
+        if self.experts is None:
+            return MAX_EXPERTS
+        library = self._sensitive(item)
+        quarantined = {row[0] for row in self._conn.execute(
+            "SELECT expert FROM review_reputation WHERE insight = ? AND quarantined = 1",
+            (item.insight,))}
+        return sum(1 for expert in set(self.experts())
+                   if (library is None or library.is_reader(expert))
+                   and expert not in quarantined
+                   and not self._conflicted(expert, item.producers))
 
     def decide_stalled(self, now: float | None = None) -> int:
         """Decide, on the verdicts in, the escalated items that waited
