@@ -132,6 +132,22 @@ def test_malformed_json_is_a_clear_400(tmp_path: Path, admin: SigningKey) -> Non
     assert reply.status_code == 400 and "not valid JSON" in reply.json()["message"]
 
 
+def test_every_refusal_has_one_shape(tmp_path: Path, admin: SigningKey) -> None:
+    """A path nobody serves, a missing export and a parameter of the wrong type answer
+    {error, message} like every other refusal (not FastAPI's {detail}), a bad parameter
+    with 400."""
+    client = make_client(tmp_path, admin, open_registration=True)
+    for path, status, error in (("/v1/nothing-here", 404, "not-found"),
+                                ("/v1/jobs/j/export/passwd", 404, "not-found"),
+                                ("/v1/ledger/entries/abc", 400, "bad-request"),
+                                ("/v1/ledger/proof/inclusion?index=x", 400, "bad-request")):
+        reply = client.get(path)
+        assert reply.status_code == status, path
+        assert set(reply.json()) == {"error", "message"} and reply.json()["error"] == error
+        assert reply.json()["message"], path
+    assert "index" in client.get("/v1/ledger/proof/inclusion?index=x").json()["message"]
+
+
 def test_out_of_role_requests_get_403_and_change_nothing(tmp_path: Path,
                                                          admin: SigningKey) -> None:
     client = make_client(tmp_path, admin, open_registration=True)

@@ -448,9 +448,9 @@ def test_the_media_of_a_sensitive_library_goes_only_to_its_readers_and_workers(
     unsigned = net.get(None, path)
     missing = net.get(None, "/v1/blobs/sha256:" + "0" * 64)
     assert unsigned.status_code == missing.status_code == 404
-    assert unsigned.json()["detail"].replace(asset, "X") == \
-        missing.json()["detail"].replace("sha256:" + "0" * 64, "X")
-    assert "sensitive library" in unsigned.json()["detail"]
+    assert unsigned.json()["message"].replace(asset, "X") == \
+        missing.json()["message"].replace("sha256:" + "0" * 64, "X")
+    assert "sensitive library" in unsigned.json()["message"]
     assert net.get(net.stranger, path).status_code == 404
     assert net.get(net.owner, path).content == clip.read_bytes()
     assert net.get(net.auditor, path).status_code == 200

@@ -124,6 +124,34 @@ def test_requests_are_refused_from_their_headers_before_any_body_is_read(
     assert peak_rss(pid) - before < 16 * MIB
 
 
+def test_routes_that_need_an_owner_or_an_expert_refuse_others_before_the_body(
+        server: tuple[str, int]) -> None:
+    """Changing a library, adding its readers, listing its access log, declaring owned keys
+    and reading a review item are refused from the headers of one who may not do them; a
+    request whose body is not used may not declare more than a kilobyte. None of these
+    waits for the body (it is never sent): a server that did would not answer."""
+    url, _ = server
+    owner, stranger = SigningKey.generate(), SigningKey.generate()
+    with CoordinatorClient(url, owner) as client:
+        client.post("/v1/identities", {"role": "requester"})
+        library = client.post("/v1/libraries", {"name": "Board", "sensitive": True})["id"]
+
+    def head(method: str, path: str, length: int) -> str:
+        headers = sign_request(stranger, method, path, b"", body_sha256="cd" * 32)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{lines}Content-Length: {length}\r\n\r\n"
+
+    for method, path in (("PATCH", f"/v1/libraries/{library}"),
+                         ("POST", f"/v1/libraries/{library}/readers"),
+                         ("GET", f"/v1/libraries/{library}/access"),
+                         ("POST", "/v1/identities/owned"),
+                         ("GET", "/v1/review/items/" + "0" * 32)):
+        status, reply = raw_request(url, head(method, path, MIB), timeout=10)
+        assert (status, reply["error"]) == (403, "forbidden"), (method, path)
+    status, reply = raw_request(url, head("GET", "/v1/jobs", MIB), timeout=10)
+    assert (status, reply["error"]) == (413, "too-large")
+
+
 def test_uploads_and_downloads_stream_through_a_bounded_memory(server: tuple[str, int],
                                                                tmp_path: Path) -> None:
     url, pid = server

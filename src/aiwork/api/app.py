@@ -12,12 +12,15 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiwork.app.accounts import InsufficientCreditsError
 from aiwork.app.coordinator import Coordinator
@@ -29,7 +32,8 @@ from aiwork.app.ledger import open_ledger
 from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
                                   UnknownLibraryError)
 from aiwork.app.process import EXPORTS, export_files, open_store
-from aiwork.api.guard import MAX_JSON_BYTES, RequestGuard, json_object, read_bounded
+from aiwork.api.guard import (MAX_JSON_BYTES, MAX_UNUSED_BYTES, RequestGuard, json_object,
+                              read_bounded)
 from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
                          UnsignedRequestError)
 from aiwork.config import blobs_path
@@ -209,6 +213,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def _not_found(_: Request, exc: OutOfRangeError) -> JSONResponse:
         return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # A route or a path nobody serves: the same {error, message} shape as every refusal.
+        reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+        return JSONResponse({"error": reason, "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A path or query parameter of the wrong type (/v1/ledger/entries/abc) is a 400 with
+        # the parameter named, like any other bad input.
+        problems = "; ".join(f"{'.'.join(str(p) for p in error.get('loc', ()))}: "
+                             f"{error.get('msg', 'invalid')}" for error in exc.errors()[:5])
+        return JSONResponse({"error": "bad-request", "message": problems or "invalid request"},
+                            status_code=400)
+
     @app.exception_handler(AiworkError)
     async def _bad_request(_: Request, exc: AiworkError) -> JSONResponse:
         return JSONResponse({"error": "bad-request", "message": exc.diagnostics()},
@@ -232,12 +252,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
     guard = RequestGuard(state.verifier, require)
     json_limit = settings.max_json_bytes
 
-    async def signed_json(request: Request, *roles: str) -> tuple[str, dict[str, Any]]:
-        return await guard.json(request, *roles, limit=json_limit)
+    async def signed_json(request: Request, *roles: str,
+                          allowed: Callable[[str], None] | None = None
+                          ) -> tuple[str, dict[str, Any]]:
+        return await guard.json(request, *roles, limit=json_limit, allowed=allowed)
 
-    async def caller(request: Request, *roles: str) -> str:
-        """The signed caller of a request whose body (if any) is not used."""
-        return (await guard.body(request, *roles, limit=json_limit)).did
+    async def caller(request: Request, *roles: str,
+                     allowed: Callable[[str], None] | None = None) -> str:
+        """The signed caller of a request whose body (if any) is not used: at most
+        :data:`MAX_UNUSED_BYTES`."""
+        return (await guard.body(request, *roles, limit=MAX_UNUSED_BYTES, allowed=allowed)).did
+
+    def owner_of(library_id: str) -> Callable[[str], None]:
+        """Lets through only the owner of ``library_id`` (404 when there is no such library):
+        checked from the headers, before the body is read."""
+        def check(did: str) -> None:
+            state.coordinator().libraries.owned(library_id, did)
+        return check
 
     # -- identities -----------------------------------------------------------------------
 
@@ -504,7 +535,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.patch("/v1/libraries/{library_id}",
                summary="Make a library sensitive or not: {sensitive} (its owner)")
     async def update_library(library_id: str, request: Request) -> dict[str, Any]:
-        did, data = await signed_json(request)
+        did, data = await signed_json(request, allowed=owner_of(library_id))
         sensitive = data.get("sensitive")
         if not isinstance(sensitive, bool):
             raise InputError("'sensitive' must be true or false")
@@ -515,7 +546,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/libraries/{library_id}/readers",
               summary="Let an identity read a sensitive library: {did} (its owner)")
     async def add_reader(library_id: str, request: Request) -> dict[str, Any]:
-        did, data = await signed_json(request)
+        did, data = await signed_json(request, allowed=owner_of(library_id))
         reader = data.get("did")
         if not isinstance(reader, str):
             raise InputError("'did' must be the reader's did:key")
@@ -528,9 +559,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
                      "checkpoint (signed by its owner, an auditor or an admin); paged by "
                      "`from` (a read's seq), `limit` and `size` (the first page's checkpoint)")
     async def library_access(library_id: str, request: Request) -> dict[str, Any]:
-        did = await caller(request)
         libraries = state.coordinator().libraries
-        libraries.check_manage(library_id, did, state.identities().roles(did))
+
+        def manager(who: str) -> None:
+            libraries.check_manage(library_id, who, state.identities().roles(who))
+        did = await caller(request, allowed=manager)
         start = _query_whole(request, "from", 0) or 0
         limit = _query_whole(request, "limit", ACCESS_PAGE) or 0
         size = _query_whole(request, "size", None)
@@ -554,7 +587,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/v1/review/items/{item_id}", summary="A review item assigned to you (expert)")
     async def review_item(item_id: str, request: Request) -> dict[str, Any]:
-        did = await caller(request)
+        did = await caller(request, "expert")
         with state.lock:
             return state.coordinator().review.serve(item_id, did)
 
@@ -574,7 +607,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/identities/owned", summary="Declare worker keys you control (expert)")
     async def declare_owned(request: Request) -> dict[str, Any]:
-        did, data = await signed_json(request)
+        did, data = await signed_json(request, "expert")
         keys = data.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise InputError("'keys' must be a list of the worker dids you control")

@@ -4,7 +4,8 @@ Every signed route goes through :class:`RequestGuard`, which checks, in this ord
 
 1. the ``Aiwork-*`` headers: present, well formed, an Ed25519 did:key, a timestamp inside the
    window (:meth:`aiwork.auth.RequestVerifier.check_headers`) -- else 401;
-2. the role the route needs, held by the key the headers name -- else 403;
+2. the role the route needs, held by the key the headers name, and whatever else the route
+   can tell from the caller alone (the owner of the library it changes) -- else 403;
 3. the declared ``Content-Length`` against the route's limit -- else 413;
 
 all before a byte of the body is read. Then the body streams in, hashed as it comes and
@@ -27,11 +28,14 @@ from aiwork.auth import RequestVerifier, SignedHeaders
 from aiwork.canonical import parse_json
 from aiwork.errors import InputError, TooLargeError
 
-__all__ = ["MAX_JSON_BYTES", "RequestGuard", "Signed", "check_length", "json_object",
-           "raw_target", "read_bounded"]
+__all__ = ["MAX_JSON_BYTES", "MAX_UNUSED_BYTES", "RequestGuard", "Signed", "check_length",
+           "json_object", "raw_target", "read_bounded"]
 
 #: Largest JSON request body, in bytes (1 MiB): a larger one gets 413 and changes nothing.
 MAX_JSON_BYTES = 1 << 20
+#: Largest body of a request whose body is not used (a GET, ``{}`` to take a review item):
+#: signed like any other, but nobody gets the coordinator to read a megabyte for nothing.
+MAX_UNUSED_BYTES = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -104,26 +108,30 @@ class RequestGuard:
         self._verifier = verifier
         self._require = require
 
-    def headers(self, request: Request, roles: tuple[str, ...] = ()) -> SignedHeaders:
-        """Steps 1 and 2: the signature headers, and ``roles`` (any one of them) when given."""
+    def headers(self, request: Request, roles: tuple[str, ...] = (),
+                allowed: Callable[[str], None] | None = None) -> SignedHeaders:
+        """Steps 1 and 2: the signature headers, ``roles`` (any one of them) when given, and
+        ``allowed`` (which raises for a caller the route refuses) called with the caller."""
         signed = self._verifier().check_headers(request.method, raw_target(request),
                                                 request.headers)
         if roles:
             self._require(signed.key, roles)
+        if allowed is not None:
+            allowed(signed.key)
         return signed
 
-    async def body(self, request: Request, *roles: str,
-                   limit: int = MAX_JSON_BYTES) -> Signed:
-        """A signed request by a holder of one of ``roles`` (any identity when none), its body
-        at most ``limit`` bytes, held in memory."""
-        signed = self.headers(request, roles)
+    async def body(self, request: Request, *roles: str, limit: int = MAX_JSON_BYTES,
+                   allowed: Callable[[str], None] | None = None) -> Signed:
+        """A signed request by a holder of one of ``roles`` (any identity when none) whom
+        ``allowed`` lets through, its body at most ``limit`` bytes, held in memory."""
+        signed = self.headers(request, roles, allowed)
         body, digest = await read_bounded(request, limit)
         return Signed(self._verifier().verify_body(signed, digest), body)
 
-    async def json(self, request: Request, *roles: str,
-                   limit: int = MAX_JSON_BYTES) -> tuple[str, dict[str, Any]]:
+    async def json(self, request: Request, *roles: str, limit: int = MAX_JSON_BYTES,
+                   allowed: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any]]:
         """The caller and the JSON object it sent (see :meth:`body`)."""
-        signed = await self.body(request, *roles, limit=limit)
+        signed = await self.body(request, *roles, limit=limit, allowed=allowed)
         return signed.did, signed.json()
 
     async def stream(self, request: Request, sink: Callable[[bytes], None], *roles: str,
