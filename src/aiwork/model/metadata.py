@@ -11,7 +11,7 @@ The JSON Schema of this format is :func:`json_schema` (``aiwork schema`` prints 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ __all__ = [
     "OcrText",
     "SafetyFlag",
     "Shot",
+    "ShotTransition",
     "StaleInsight",
     "Tag",
     "Technical",
@@ -100,8 +101,19 @@ class Keyframe(_Model):
     digest: Sha256Digest = Field(description="sha256 of the keyframe's bytes")
 
 
+class ShotTransition(_Model):
+    """How a shot begins: a hard ``cut`` (start = end), or a gradual ``dissolve`` or ``fade``
+    (through black) spanning ``start`` to ``end``; the shot's instance starts at its middle."""
+
+    kind: Literal["cut", "dissolve", "fade"]
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+
+
 class Shot(_Item):
     keyframe: Keyframe | None = None
+    transition: ShotTransition | None = Field(
+        default=None, description="how the shot begins (none for the first shot)")
 
 
 class Word(_Model):
