@@ -17,7 +17,13 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from aiwork.analyzers import load  # noqa: E402
 from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, weights_digest  # noqa: E402
-from aiwork.analyzers.tags import TagsAnalyzer, gate_stats, trim_bars  # noqa: E402
+from aiwork.analyzers.tags import (  # noqa: E402
+    TagsAnalyzer,
+    gate_stats,
+    imagenet_classes,
+    label_top,
+    trim_bars,
+)
 from aiwork.model.metadata import Tag  # noqa: E402
 
 from .frames import SIZE, frames_context  # noqa: E402
@@ -102,7 +108,7 @@ def test_a_photo_gets_a_plausible_label_and_graphics_get_none(tmp_path: Path) ->
         assert "top" not in graphic and graphic["not_classified"].startswith("graphics")
         assert graphic["gate"]["flat_fraction"] > 0.35
     assert out.evidence["thresholds"] == {
-        "min_probability": 0.35,
+        "min_probability": 0.35, "min_top_probability": 0.15, "top_margin": 2.0,
         "photo_gate": {"max_flat_fraction": 0.35, "min_edge_fraction": 0.05,
                        "min_luma_entropy": 3.0},
     }
@@ -121,7 +127,7 @@ def test_graphics_are_not_classified_even_with_no_threshold(tmp_path: Path) -> N
 
 def test_below_the_threshold_no_tag_but_the_alternatives_are_recorded(tmp_path: Path) -> None:
     ctx = _context(tmp_path, [_in_frame(_coffee())], shots=[(0.0, 1.0, 0)])
-    out = _analyzer(min_probability=0.999).analyze(ctx)
+    out = _analyzer(min_probability=0.999, min_top_probability=0.999).analyze(ctx)
     assert out.items == []
     (keyframe,) = out.evidence["keyframes"]
     assert keyframe["photo"] is True and keyframe["tags"] == []
@@ -175,3 +181,29 @@ def test_gate_statistics_and_bar_trimming() -> None:
     assert flat.flat == 1.0 and flat.edge == 0.0 and flat.entropy == 0.0
     textured = gate_stats(noise)
     assert textured.flat < 0.1 and textured.edge > 0.5
+
+
+def test_classes_with_one_name_are_one_label_listed_once() -> None:
+    """ImageNet has two "missile" classes: on a picture split between them they are one
+    label, listed once, with their summed probability, which reaches the threshold."""
+    missiles = [c.index for c in imagenet_classes() if c.label == "missile"]
+    assert len(missiles) == 2
+    rocket = next(c.index for c in imagenet_classes() if c.label == "space shuttle")
+    probs = np.full(1000, 0.3 / 997, dtype=np.float32)
+    probs[missiles[0]], probs[missiles[1]], probs[rocket] = 0.2, 0.18, 0.32
+    top = label_top(probs, 5)
+    labels = [imagenet_classes()[c].label for c, _ in top]
+    assert labels[0] == "missile" and labels.count("missile") == 1
+    assert top[0][1] == np.float32(0.2) + np.float32(0.18)
+    assert len(set(labels)) == len(labels) == 5
+    assert [imagenet_classes()[c].label for c, _ in _analyzer().kept(top)] == ["missile"]
+
+
+def test_a_clear_first_choice_under_the_threshold_is_a_tag_an_unclear_one_is_not() -> None:
+    """0.305 for the first label, 0.1 for the next: a clear choice, kept; 0.3 against 0.25:
+    no tag."""
+    analyzer = _analyzer()
+    assert analyzer.kept([(1, 0.305), (2, 0.1), (3, 0.05)]) == [(1, 0.305)]
+    assert analyzer.kept([(1, 0.3), (2, 0.25), (3, 0.05)]) == []
+    assert analyzer.kept([(1, 0.12), (2, 0.01)]) == []
+    assert analyzer.kept([(1, 0.5), (2, 0.4)]) == [(1, 0.5), (2, 0.4)]

