@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from aiwork.cli import main
@@ -86,6 +88,21 @@ def test_devnet_processes_a_submitted_video_shows_review_and_stops_its_children(
         assert main(["review", "next", "--coordinator", url, "--key", str(expert)]) == 0
         item = json.loads(capsys.readouterr().out)
         assert item["insight"] == "shots" and item["evidence"]["asset"].startswith("sha256:")
+        # One expert closes the loop: a verdict on one of the job's items becomes a consensus
+        # (with three verdicts asked per item, a lone expert's never did).
+        asset = "sha256:" + hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+        [job] = [j["id"] for j in httpx.get(url + "/v1/jobs", timeout=10).json()
+                 if j["asset"] == asset]
+        for _ in range(20):  # past any gold item a newcomer is served first
+            if item["evidence"]["asset"] == asset:
+                break
+            assert main(["review", "next", "--coordinator", url, "--key", str(expert)]) == 0
+            item = json.loads(capsys.readouterr().out)
+        assert item["evidence"]["asset"] == asset
+        assert main(["review", "submit", item["id"], "--verdict", "reject", "--coordinator",
+                     url, "--key", str(expert)]) == 0
+        review = httpx.get(f"{url}/v1/jobs/{job}/review", timeout=10).json()
+        assert review["decided"] == 1, review
 
         # SIGTERM to the devnet alone stops every process it started.
         assert all(_alive(pid) for pid in children)

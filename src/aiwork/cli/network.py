@@ -30,6 +30,10 @@ key_option = click.option("--key", "keyfile", required=True,
 DEVNET_CREDITS = 1000
 #: Share of AI items a devnet routes to human review at random (production default: 0.05).
 DEVNET_AUDIT_SHARE = 0.5
+#: Verdicts a devnet item asks for (production default: 3): one person trying the devnet sees
+#: a verdict become a consensus and change the job's results (more experts: `aiwork review
+#: rules INSIGHT --set experts=N`).
+DEVNET_EXPERTS = 1
 
 
 @click.command("serve")
@@ -515,7 +519,8 @@ def devnet_cmd(count: int, port: int, names: str | None, audit_share: float) -> 
         with CoordinatorClient(url, read_key_file(admin)) as client:
             for insight in REVIEWABLE:
                 client.request("PUT", f"/v1/review/rules/{insight}",
-                               json.dumps({"audit_share": audit_share}).encode())
+                               json.dumps({"audit_share": audit_share,
+                                           "experts": DEVNET_EXPERTS}).encode())
         requester = key_at("requester")
         with CoordinatorClient(url, read_key_file(requester)) as client:
             client.post("/v1/identities", {"role": "requester"})
@@ -536,8 +541,9 @@ def devnet_cmd(count: int, port: int, names: str | None, audit_share: float) -> 
         click.echo("experts: aiwork keys new --out me.key && aiwork register --coordinator "
                    f"{url} --key me.key --role expert && aiwork review next --coordinator {url} "
                    "--key me.key")
+        # Replicas of a task go to distinct workers: never ask for more than there are.
         click.echo(f"try: aiwork submit samples/sample.mp4 --coordinator {url} --key {requester} "
-                   "--redundancy 2 --wait --out out/", nl=True)
+                   f"--redundancy {max(1, min(2, count))} --wait --out out/", nl=True)
         sys.stdout.flush()
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
