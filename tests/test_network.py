@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -79,7 +80,8 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
                                                              store_target: Path | str) -> None:
     """On the embedded SQLite store and on PostgreSQL."""
     settings = ServerSettings(db=store_target, key=SigningKey.generate(),
-                              open_registration=True, starting_credits=1000)
+                              open_registration=True, starting_credits=1000,
+                              public_url="http://testserver")
     app = create_app(settings)
     requester = SigningKey.generate()
     keys = [SigningKey.generate() for _ in range(3)]
@@ -103,6 +105,19 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
     assert exported["@type"] == "VideoObject" and exported["name"] == "clip.mp4"
     assert exported["identifier"] == digest and exported["duration"].startswith("PT")
     assert req.get(f"/v1/jobs/{jobs[0]['id']}/export/chapters.vtt").text.startswith("WEBVTT")
+    # Absolute URLs under the coordinator's public URL that answer (no 404): the video, the
+    # thumbnail (its bytes are its digest); and the upload date, a clip URL per chapter.
+    assert exported["contentUrl"] == f"http://testserver/v1/blobs/{digest}"
+    assert exported["uploadDate"].endswith("Z")
+    thumbnail = req.get(exported["thumbnailUrl"].removeprefix("http://testserver")).content
+    assert exported["thumbnailUrl"] == "http://testserver/v1/blobs/sha256:" + hashlib.sha256(
+        thumbnail).hexdigest()
+    assert all(c["url"].startswith(exported["contentUrl"] + "#t=")
+               for c in exported.get("hasPart", []))
+    ttml = req.http.get(f"/v1/jobs/{jobs[0]['id']}/export/captions.ttml")
+    assert ttml.status_code == 200
+    assert ttml.headers["content-type"].startswith("application/ttml+xml")
+    assert ttml.text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<tt ')
     with pytest.raises(CoordinatorError, match="no export 'secrets.txt'"):
         req.get(f"/v1/jobs/{jobs[0]['id']}/export/secrets.txt")
 
@@ -655,6 +670,10 @@ def test_results_fetched_later_and_out_without_wait_refused(
         assert sorted(p.name for p in (out / job).iterdir()) == [
             "captions.srt", "captions.vtt", "chapters.vtt", "keyframes", "metadata.json",
             "metadata.jsonld"]
+        # `aiwork serve` names its exports' URLs under its own address by default.
+        exported = client.get(f"/v1/jobs/{job}/export/metadata.jsonld").json()
+        assert exported["thumbnailUrl"].startswith(url + "/v1/blobs/sha256:")
+        assert client.get(exported["thumbnailUrl"].removeprefix(url)).content[:2] == b"\xff\xd8"
 
         assert main(["library", "create", "private", "--sensitive", *common]) == 0
         library = capsys.readouterr().out.split()[1]

@@ -93,6 +93,44 @@ def test_outputs_follow_the_published_layout(tmp_path: Path, clip: Path) -> None
     assert (folder / "captions.srt").exists()
 
 
+def test_process_writes_ttml_and_absolute_jsonld_urls_on_request(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--caption-format vtt,srt,ttml` adds captions.ttml; `--base-url` makes the JSON-LD's
+    URLs absolute (the video beside its output folder); uploadDate is the time the video was
+    registered; a bad format or URL is refused before anything runs."""
+    import defusedxml.ElementTree as SafeET
+
+    out = tmp_path / "out"
+    assert main(["process", str(clip), "--analyzers", "technical,shots,chapters", "--out",
+                 str(out), "--caption-format", "bogus,vtt"]) != 0
+    assert main(["process", str(clip), "--analyzers", "technical,shots", "--out", str(out),
+                 "--base-url", "javascript:alert(1)"]) != 0
+    err = capsys.readouterr().err
+    assert "unknown caption format 'bogus'" in err and "is not a base URL" in err
+    assert not out.exists()
+    assert main(["process", str(clip), "--analyzers", "technical,shots,chapters", "--out",
+                 str(out), "--caption-format", "vtt,srt,ttml",
+                 "--base-url", "https://media.example.org/talks/"]) == 0
+    folder = out / "scenes"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "captions.srt", "captions.ttml", "captions.vtt", "chapters.vtt", "keyframes",
+        "metadata.json", "metadata.jsonld"]
+    root = SafeET.fromstring((folder / "captions.ttml").read_bytes())
+    assert root.tag == "{http://www.w3.org/ns/ttml}tt"
+    jsonld = json.loads((folder / "metadata.jsonld").read_text())
+    doc = json.loads((folder / "metadata.json").read_text())
+    assert jsonld["contentUrl"] == "https://media.example.org/talks/scenes.mp4"
+    assert jsonld["thumbnailUrl"] == ("https://media.example.org/talks/scenes/"
+                                      + doc["shots"][0]["keyframe"]["file"])
+    from aiwork.config import default_db_path
+
+    with Log.open(default_db_path()) as log:
+        registered = Entry.from_bytes(log.get(doc["asset"]["registered"]))
+    assert jsonld["uploadDate"] == doc["asset"]["uploaded"] == registered.time
+    assert all(part["url"].startswith("https://media.example.org/talks/scenes.mp4#t=")
+               for part in jsonld.get("hasPart", []))
+
+
 def test_the_writer_refuses_a_name_outside_the_output_folder(tmp_path: Path,
                                                             clip: Path) -> None:
     """Even metadata that got past the schema writes nothing outside its folder: every name is

@@ -68,6 +68,9 @@ class ServerSettings:
     lease_seconds: float = 300.0
     starting_credits: int = 0  # granted to every identity that becomes a requester
     witnesses: tuple[str, ...] = ()  # witness verifier keys whose cosignatures are kept
+    #: The coordinator's own public URL (``aiwork serve --public-url``): the exports name
+    #: the video and its keyframes under it (``/v1/blobs/DIGEST``). None: root-relative.
+    public_url: str | None = None
 
 
 class _State:
@@ -496,14 +499,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/v1/jobs/{job_id}/export/{name}",
              summary="A job's results in a published format (metadata.json, metadata.jsonld, "
-                     "captions.vtt, captions.srt, chapters.vtt)")
+                     "captions.vtt, captions.srt, captions.ttml, chapters.vtt)")
     async def job_export(job_id: str, name: str, request: Request,
                          title: str | None = None) -> Response:
         if name not in EXPORTS:
             raise HTTPException(404, f"no export {name!r}; one of: {', '.join(EXPORTS)}")
         coordinator = state.coordinator()
         read = await sensitive_reader(request, job_id)
-        text = export_files(coordinator.metadata(job_id, title))[name]
+        metadata = coordinator.metadata(job_id, title)
+        # URLs under the coordinator's configured public URL, never under the request's Host.
+        blobs = f"{settings.public_url or ''}/v1/blobs/"
+        keyframes = {s.keyframe.digest: blobs + s.keyframe.digest
+                     for s in metadata.shots if s.keyframe is not None}
+        text = export_files(metadata, caption_formats=("vtt", "srt", "ttml"),
+                            content_url=blobs + metadata.asset.digest,
+                            keyframe_url=keyframes)[name]
         return Response(text, media_type=EXPORTS[name],
                         headers=log_read(job_id, read, f"export/{name}"))
 

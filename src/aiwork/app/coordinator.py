@@ -17,6 +17,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -281,9 +282,10 @@ class Coordinator:
     def metadata(self, job_id: str, name: str | None = None) -> Metadata:
         """A job's accepted results as the published metadata document."""
         job = self.market.job(job_id)
+        uploaded = datetime.fromtimestamp(job.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Metadata.model_validate({
             "asset": {"digest": job.asset, "name": name or job.asset,
-                      "size": self.blobs.size(job.asset)},
+                      "size": self.blobs.size(job.asset), "uploaded": uploaded},
             **self.results(job_id)})
 
     # -- workers --------------------------------------------------------------------------

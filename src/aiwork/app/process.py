@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -36,7 +37,15 @@ from aiwork.canonical import sha256_digest
 from aiwork.config import blobs_path, default_db_path, home, private_folder
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
 from aiwork.errors import AiworkError, InputError, IntegrityError
-from aiwork.export import captions_srt, captions_vtt, chapters_vtt, to_jsonld
+from aiwork.export import (
+    CAPTION_FORMATS,
+    captions_srt,
+    captions_ttml,
+    captions_vtt,
+    chapters_vtt,
+    check_base_url,
+    to_jsonld,
+)
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.media import decode, measured, probe, sha256_file
@@ -75,6 +84,12 @@ class ProcessOptions:
     force: bool = False  # re-run analyzers even when a result exists
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-analyzer options
     sample_fps: float = 1.0
+    #: Caption files written with the outputs (of "vtt", "srt", "ttml").
+    caption_formats: tuple[str, ...] = ("vtt", "srt")
+    #: The public URL the output folders are served from, with the videos beside them (a
+    #: video FILE at BASE/FILE, its outputs at BASE/FOLDER/): the JSON-LD's URLs become
+    #: absolute. None: keyframes are named relative to the output folder.
+    base_url: str | None = None
 
 
 @dataclass
@@ -412,11 +427,14 @@ class Processor:
     # -- metadata and exports ------------------------------------------------------------
 
     def metadata(self, asset: StoredAsset) -> Metadata:
-        return stored_metadata(self.catalog, asset)
+        uploaded = self.log.entry(asset.registered).time if asset.registered >= 0 else None
+        return stored_metadata(self.catalog, asset, uploaded)
 
     def export(self, metadata: Metadata, folder: Path) -> Path:
         """Write the public output layout for one video into ``folder``."""
-        return write_outputs(metadata, folder, self.blobs.get)
+        return write_outputs(metadata, folder, self.blobs.get,
+                             caption_formats=self.options.caption_formats,
+                             base_url=self.options.base_url)
 
     def find(self, video_or_digest: str) -> Metadata:
         """Stored metadata by file path, file name or digest."""
@@ -435,11 +453,14 @@ def find_asset(catalog: Catalog, video_or_digest: str) -> StoredAsset:
     return candidates[-1]
 
 
-def stored_metadata(catalog: Catalog, asset: StoredAsset) -> Metadata:
-    """The metadata document of a processed video, each item stamped with its decision."""
+def stored_metadata(catalog: Catalog, asset: StoredAsset,
+                    uploaded: str | None = None) -> Metadata:
+    """The metadata document of a processed video, each item stamped with its decision
+    (``uploaded``: the time of its asset.registered entry)."""
     doc: dict[str, Any] = {
         "asset": {"digest": asset.digest, "name": asset.name, "size": asset.size,
-                  "media_type": asset.media_type, "registered": asset.registered},
+                  "media_type": asset.media_type, "registered": asset.registered,
+                  **({"uploaded": uploaded} if uploaded else {})},
     }
     results = catalog.results(asset.digest)
     for result in results.values():
@@ -460,20 +481,43 @@ EXPORTS = {
     "metadata.jsonld": "application/ld+json",
     "captions.vtt": "text/vtt",
     "captions.srt": "application/x-subrip",
+    "captions.ttml": "application/ttml+xml",
     "chapters.vtt": "text/vtt",
 }
 
+_CAPTION_WRITERS: dict[str, Callable[[Metadata], str]] = {
+    "vtt": captions_vtt, "srt": captions_srt, "ttml": captions_ttml}
 
-def export_files(metadata: Metadata) -> dict[str, str]:
-    """The text files of the output layout (see :data:`EXPORTS`), by name."""
-    return {
+
+def caption_formats(text: str) -> tuple[str, ...]:
+    """``--caption-format``: a comma-separated list of vtt, srt, ttml (in that order)."""
+    chosen = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = chosen - set(CAPTION_FORMATS)
+    if unknown or not chosen:
+        raise InputError(f"unknown caption format {', '.join(sorted(unknown)) or text!r}",
+                         hint="give one or more of vtt, srt, ttml, comma-separated")
+    return tuple(f for f in CAPTION_FORMATS if f in chosen)
+
+
+def export_files(metadata: Metadata, *, caption_formats: Sequence[str] = ("vtt", "srt"),
+                 base_url: str | None = None, content_url: str | None = None,
+                 keyframe_url: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The text files of the output layout (see :data:`EXPORTS`), by name: the caption
+    files of ``caption_formats``. ``base_url``: where this output folder is served (the
+    JSON-LD's keyframe URLs become absolute under it); ``content_url``: the video's URL;
+    ``keyframe_url``: a keyframe's URL by its digest (see :func:`aiwork.export.to_jsonld`)."""
+    jsonld = to_jsonld(metadata, content_url=content_url, base_url=base_url,
+                       keyframe_url=dict(keyframe_url) if keyframe_url else None)
+    files = {
         "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
                                     ensure_ascii=False) + "\n",
-        "metadata.jsonld": json.dumps(to_jsonld(metadata), indent=2, ensure_ascii=False) + "\n",
-        "captions.vtt": captions_vtt(metadata),
-        "captions.srt": captions_srt(metadata),
-        "chapters.vtt": chapters_vtt(metadata),
+        "metadata.jsonld": json.dumps(jsonld, indent=2, ensure_ascii=False) + "\n",
     }
+    for fmt in CAPTION_FORMATS:
+        if fmt in caption_formats:
+            files[CAPTION_FORMATS[fmt]] = _CAPTION_WRITERS[fmt](metadata)
+    files["chapters.vtt"] = chapters_vtt(metadata)
+    return files
 
 
 def read_metadata(doc: Any, source: str) -> Metadata:
@@ -489,15 +533,27 @@ def read_metadata(doc: Any, source: str) -> Metadata:
 
 
 def write_outputs(metadata: Metadata, folder: Path,
-                  keyframe: Callable[[str], bytes]) -> Path:
+                  keyframe: Callable[[str], bytes], *,
+                  caption_formats: Sequence[str] = ("vtt", "srt"),
+                  base_url: str | None = None) -> Path:
     """Write the public output layout for one video: metadata.json, metadata.jsonld,
-    captions.vtt, captions.srt, chapters.vtt and keyframes/ (``keyframe`` fetches a file's
-    bytes by digest; bytes that are not that digest are refused).
+    captions.vtt, captions.srt (captions.ttml: the ``caption_formats`` asked for),
+    chapters.vtt and keyframes/ (``keyframe`` fetches a file's bytes by digest; bytes that
+    are not that digest are refused). ``base_url``: the public URL the output folders are
+    served from, with the videos beside them: the JSON-LD names the video as
+    ``BASE/FILE`` and this folder's keyframes as ``BASE/FOLDER/keyframes/...``.
 
     Every name is resolved under ``folder`` before anything is written
     (:func:`aiwork.model.names.inside`): a keyframe file named outside it is refused, even
     one that got past the schema, and nothing of this video is written then."""
-    files: dict[str, str | None] = dict(export_files(metadata))
+    content_url = folder_url = None
+    if base_url:
+        base = check_base_url(base_url)
+        content_url = f"{base}/{quote(metadata.asset.name, safe='')}"
+        folder_url = f"{base}/{quote(folder.name, safe='')}"
+    files: dict[str, str | None] = dict(export_files(
+        metadata, caption_formats=caption_formats, base_url=folder_url,
+        content_url=content_url))
     frames: dict[str, str] = {}
     for shot in metadata.shots:
         if shot.keyframe is not None:
@@ -595,5 +651,5 @@ def remove_work() -> None:
     shutil.rmtree(home() / "work", ignore_errors=True)
 
 
-__all__ += ["write_outputs", "folder_name", "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
+__all__ += ["caption_formats", "export_files", "EXPORTS", "write_outputs", "folder_name", "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
             "stamp_decision", "unstamp_decision"]

@@ -63,12 +63,20 @@ DEVNET_EXPERTS = 1
 @click.option("--anchor-every", default=600.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(min=1),
               help="Anchor the latest checkpoint this often, when the log has grown.")
+@click.option("--public-url", metavar="URL",
+              help="The URL clients reach this coordinator at (default http://HOST:PORT): "
+                   "exports (metadata.jsonld) name the video and keyframes under it.")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
               gold_rate: float, starting_credits: int, devnet_ok: bool,
               witnesses: tuple[str, ...], anchor_rpc: str | None, anchor_key: Path | None,
-              anchor_contract: str | None, anchor_every: float, db: str | None) -> None:
+              anchor_contract: str | None, anchor_every: float, public_url: str | None,
+              db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
+    from aiwork.export import check_base_url
+
+    shown_host = f"[{host}]" if ":" in host else host
+    public = check_base_url(public_url or f"http://{shown_host}:{port}")
     check_free_credits(host, open_registration=open_registration,
                        starting_credits=starting_credits, devnet_ok=devnet_ok)
     import uvicorn
@@ -79,7 +87,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
     path = resolve_db(db)
     settings = ServerSettings(db=path, key=coordinator_key(), open_registration=open_registration,
                               admin=admin_did, gold_rate=gold_rate,
-                              starting_credits=starting_credits, witnesses=witnesses)
+                              starting_credits=starting_credits, witnesses=witnesses,
+                              public_url=public)
     if gold_rate > 0:
         from aiwork.app.coordinator import Coordinator
         from aiwork.app.gold import add_generated_gold

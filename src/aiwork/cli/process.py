@@ -11,12 +11,14 @@ from aiwork.app.process import (
     ProcessOptions,
     Processor,
     VideoReport,
+    caption_formats,
     expand_inputs,
     folder_name,
 )
 from aiwork.cli.options import db_option
 from aiwork.cli.progress import RichProgress
 from aiwork.errors import InputError
+from aiwork.export import check_base_url
 
 
 def _settings(model: str | None, ocr_every: float | None) -> dict[str, dict[str, object]]:
@@ -65,16 +67,29 @@ def renamed(folder: Path, wanted: str) -> str:
 @click.option("--force", is_flag=True, help="Re-run analyzers that already ran on a video.")
 @click.option("--model", help="Speech model: tiny.en (default), base, or a local model folder.")
 @click.option("--ocr-every", type=float, help="Seconds between frames read by OCR.")
+@click.option("--caption-format", "caption_format", default="vtt,srt", show_default=True,
+              metavar="FORMATS",
+              help="Caption files written with --out: vtt, srt, ttml (TTML IMSC1), "
+                   "comma-separated.")
+@click.option("--base-url", metavar="URL",
+              help="The public URL the --out folder is served from, with the videos beside "
+                   "their output folders (URL/FILE, URL/FOLDER/): the JSON-LD's contentUrl, "
+                   "thumbnailUrl and clip URLs become absolute.")
 @db_option
 def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, force: bool,
-                model: str | None, ocr_every: float | None, db: str | None) -> None:
+                model: str | None, ocr_every: float | None, caption_format: str,
+                base_url: str | None, db: str | None) -> None:
     """Analyze VIDEOS (files or folders); every AI output is a signed ledger decision."""
+    formats = caption_formats(caption_format)
+    if base_url is not None:
+        base_url = check_base_url(base_url)
     paths = expand_inputs(videos)
     if not paths:
         raise InputError("no video files found in " + ", ".join(map(str, videos)))
     options = ProcessOptions(
         analyzers=[n.strip() for n in names.split(",") if n.strip()] if names else None,
-        force=force, settings=_settings(model, ocr_every),
+        force=force, settings=_settings(model, ocr_every), caption_formats=formats,
+        base_url=base_url,
     )
     failed = 0
     with RichProgress() as progress, Processor(options, db=db, progress=progress) as processor:

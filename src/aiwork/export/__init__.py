@@ -1,6 +1,14 @@
-"""Standard exports of a video's metadata: schema.org JSON-LD, WebVTT, SRT."""
+"""Standard exports of a video's metadata: schema.org JSON-LD, WebVTT, SRT, TTML."""
 
-from aiwork.export.captions import chapters_vtt, captions_srt, captions_vtt
-from aiwork.export.jsonld import to_jsonld
+from aiwork.export.captions import (
+    CAPTION_FORMATS,
+    caption_cues,
+    captions_srt,
+    captions_ttml,
+    captions_vtt,
+    chapters_vtt,
+)
+from aiwork.export.jsonld import check_base_url, to_jsonld
 
-__all__ = ["captions_srt", "captions_vtt", "chapters_vtt", "to_jsonld"]
+__all__ = ["CAPTION_FORMATS", "caption_cues", "captions_srt", "captions_ttml", "captions_vtt",
+           "chapters_vtt", "check_base_url", "to_jsonld"]

@@ -74,6 +74,10 @@ class AssetInfo(_Model):
     size: int = Field(ge=0)
     media_type: str | None = None
     registered: int | None = Field(default=None, description="ledger index of asset.registered")
+    uploaded: str | None = Field(
+        default=None, description="when the video came to aiwork (UTC, RFC 3339): the time of "
+        "its asset.registered entry, or of the job a coordinator ran over it; the JSON-LD's "
+        "uploadDate")
 
 
 class Technical(_Model):
