@@ -1,4 +1,5 @@
-"""Faces analyzer: OpenCV's Haar cascade on real pictures (a photographed face, text, colour)."""
+"""Faces analyzer: MTCNN (Haar as the fallback) on real pictures (a photographed face, a
+photograph without faces, text, colour), with temporal support."""
 
 from __future__ import annotations
 
@@ -6,21 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from .conftest import missing, require
 
-require("cv2")
+require("cv2", "torch", "facenet_pytorch")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import aiwork.media  # noqa: E402
 from aiwork.analyzers import load  # noqa: E402
-from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges  # noqa: E402
+from aiwork.analyzers.base import AnalyzerUnavailable  # noqa: E402
+from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges, supported  # noqa: E402
 from aiwork.model.metadata import Face  # noqa: E402
 
 from .frames import SIZE, font_file, frames_context, plain  # noqa: E402
 
 FACE = Path(next(iter(aiwork.media.__path__))) / "assets" / "face.jpg"
+COFFEE = Path(__file__).parent / "data" / "coffee.jpg"
 
 
 def _face_crop() -> Image.Image:
@@ -53,20 +57,27 @@ def _text(background: tuple[int, int, int]) -> Image.Image:
 
 def test_faces_present_only_where_shown(tmp_path: Path) -> None:
     blue, grey = (40, 80, 120), (200, 200, 200)
+    two = [(60, 100, 150), (420, 90, 150)]
     pictures = [
         plain(blue),                                       # 0
         _text((20, 20, 20)),                                # 1
-        _with_faces(blue, [(220, 60, 200)]),                # 2
-        _with_faces(grey, [(60, 100, 150), (420, 90, 150)]),  # 3: two faces
+        _with_faces(grey, two),                             # 2: two faces
+        _with_faces(blue, two),                             # 3: the same two
         plain(grey),                                       # 4: a one-frame gap, bridged
-        _with_faces((0, 0, 0), [(400, 150, 110)]),          # 5
+        _with_faces((0, 0, 0), [(410, 95, 140)]),           # 5: the right one again
         _text((120, 30, 160)),                              # 6
         plain((255, 255, 255)),                            # 7
-        _text((0, 0, 0)),                                   # 8
-        _with_faces((30, 120, 40), [(150, 20, 300)]),       # 9: large
+        _with_faces((30, 120, 40), [(150, 20, 300)]),       # 8: large
+        _with_faces((30, 120, 40), [(160, 30, 290)]),       # 9: large, persists
+        _text((0, 0, 0)),                                   # 10
+        plain((255, 255, 255)),                            # 11
+        _with_faces(blue, [(250, 80, 150)]),                # 12: one sampled frame only
+        _text((20, 20, 20)),                                # 13
+        plain(blue),                                       # 14
     ]
     analyzer = load("faces")
     assert isinstance(analyzer, FacesAnalyzer)
+    assert analyzer.chosen_detector() == "mtcnn"
     out = analyzer.analyze(frames_context(tmp_path, pictures))
     assert isinstance(out.items, list) and len(out.items) == 1
     item = out.items[0]
@@ -74,21 +85,41 @@ def test_faces_present_only_where_shown(tmp_path: Path) -> None:
     assert item["id"] == 0
     assert item["max_count"] == 2
     assert item["instances"] == [{"start": 2.0, "end": 6.0, "confidence": 0.75},
-                                 {"start": 9.0, "end": 10.0, "confidence": 1.0}]
-    assert item["confidence"] == 0.8  # 4 of the 5 frames in the ranges
-    assert out.confidences == [0.8]
+                                 {"start": 8.0, "end": 10.0, "confidence": 1.0}]
+    assert item["confidence"] == 0.833  # 5 of the 6 frames in the ranges
     times = [d["time"] for d in item["detections"]]
-    assert times == [2.0, 3.0, 3.0, 5.0, 9.0]  # none on the plain and text frames
+    # None on the plain and text frames; the face seen on one sampled frame (12) is dropped.
+    assert times == [2.0, 2.0, 3.0, 3.0, 5.0, 8.0, 9.0]
 
     # Boxes land on the pasted faces (relative coordinates).
-    first = item["detections"][0]
-    cx, cy = first["x"] + first["width"] / 2, first["y"] + first["height"] / 2
-    assert abs(cx - (220 + 100) / 640) < 0.05 and abs(cy - (60 + 100) / 360) < 0.08
-    assert all(0 < d["confidence"] <= 1 for d in item["detections"])
+    big = item["detections"][-1]
+    cx, cy = big["x"] + big["width"] / 2, big["y"] + big["height"] / 2
+    assert abs(cx - (160 + 145) / 640) < 0.05 and abs(cy - (30 + 145) / 360) < 0.08
+    assert all(0.95 <= d["confidence"] <= 1 for d in item["detections"])
 
     ev = out.evidence
-    assert ev["frames_examined"] == 10 and ev["frames_with_faces"] == 4
-    assert ev["faces_per_frame"] == {"0": 6, "1": 3, "2": 1}
+    assert ev["detector"] == "mtcnn"
+    assert ev["frames_examined"] == 15 and ev["frames_with_faces"] == 5
+    assert ev["faces_per_frame"] == {"0": 10, "1": 3, "2": 2}
+    assert ev["dropped_without_temporal_support"] == 1
+
+    # Without temporal support the one-frame face is reported.
+    (tmp_path / "loose").mkdir()
+    loose = FacesAnalyzer({"temporal_support": False}).analyze(
+        frames_context(tmp_path / "loose", pictures))
+    assert isinstance(loose.items, list)
+    assert 12.0 in [d["time"] for d in loose.items[0]["detections"]]
+
+
+def test_temporal_support_needs_a_neighbouring_detection() -> None:
+    face = (100, 100, 80, 80)
+    moved = (110, 95, 84, 84)  # the same face, a little later
+    elsewhere = (400, 100, 80, 80)
+    tiny = (105, 105, 20, 20)  # same place, not the same size
+    frames = [[face], [], [moved, elsewhere], [], [], [tiny], []]
+    assert supported(frames) == [[True], [], [True, False], [], [], [False], []]
+    assert supported(frames, max_gap=0) == [[False], [], [False, False], [], [], [False], []]
+    assert supported([[face, elsewhere]]) == [[True, True]]  # one frame: nothing to confirm
 
 
 def test_no_face_on_plain_noise_and_text_frames(tmp_path: Path) -> None:
@@ -98,11 +129,20 @@ def test_no_face_on_plain_noise_and_text_frames(tmp_path: Path) -> None:
              for sigma in (3, 12)]
     gradient = Image.fromarray(np.tile(np.linspace(0, 255, SIZE[0]), (SIZE[1], 1))
                                .astype(np.uint8)).convert("RGB")
+    with Image.open(COFFEE) as image:
+        coffee = image.convert("RGB").resize(SIZE)  # a photograph: cup, saucer, wood grain
     pictures = [plain((0, 0, 0)), plain((255, 255, 255)), gradient, *noisy,
-                _text((20, 20, 20)), _text((230, 230, 230))]
-    out = FacesAnalyzer().analyze(frames_context(tmp_path, pictures))
+                _text((20, 20, 20)), _text((230, 230, 230)), coffee, coffee]
+    analyzer = FacesAnalyzer()
+    out = analyzer.analyze(frames_context(tmp_path, pictures))
     assert out.items == []
     assert out.evidence["frames_with_faces"] == 0
+    assert out.evidence["dropped_without_temporal_support"] == 0  # nothing found at all
+    # Frame by frame, before any temporal support, the detector finds nothing either.
+    assert all(analyzer.detect(np.asarray(p)) == [] for p in pictures)
+    # ... and finds the one face when it is shown.
+    found = analyzer.detect(np.asarray(_with_faces((30, 120, 40), [(220, 60, 200)])))
+    assert len(found) == 1
 
 
 def test_presence_ranges_bridge_one_missing_frame() -> None:
@@ -112,7 +152,23 @@ def test_presence_ranges_bridge_one_missing_frame() -> None:
     assert presence_ranges([False, False]) == []
 
 
-def test_model_info_digests_the_cascade() -> None:
+def test_model_info_digests_the_weights_loaded() -> None:
     info = FacesAnalyzer().model()
-    assert info.name.startswith("OpenCV Haar cascade")
+    assert info.name.startswith("MTCNN") and "facenet-pytorch 2.6.0" in info.version
     assert info.weights_digest is not None and info.weights_digest.startswith("sha256:")
+    haar = FacesAnalyzer({"detector": "haar"})
+    assert haar.model().name.startswith("OpenCV Haar cascade")
+    assert haar.model().weights_digest != info.weights_digest
+    assert haar.parameters()["detector"] == "haar"
+
+
+def test_haar_is_the_fallback_without_the_mtcnn_weights(tmp_path: Path) -> None:
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    with pytest.raises(AnalyzerUnavailable, match="pnet.pt"):
+        FacesAnalyzer({"detector": "mtcnn", "mtcnn_model": str(empty)}).check()
+    # ``auto`` cannot use a folder without weights: it falls back to the cascade.
+    fallback = FacesAnalyzer({"mtcnn_model": str(empty)})
+    fallback.check()
+    assert fallback.chosen_detector() == "haar"
+    assert fallback.model().name.startswith("OpenCV Haar cascade")

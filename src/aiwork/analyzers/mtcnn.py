@@ -1,0 +1,311 @@
+"""MTCNN face detection (Zhang et al. 2016) on the CPU, with the P-, R- and O-net weights that
+ship inside the ``facenet-pytorch`` wheel (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, MIT).
+
+The networks' layout is facenet-pytorch's (MIT licence); the cascade is re-implemented here on
+torch and numpy so that facenet-pytorch is never imported: it imports torchvision, which does
+not load beside the CPU torch this project pins. Only its weight files are read
+(``torch.load(weights_only=True)``: tensors, no pickled code). A local folder holding the three
+``.pt`` files may replace the package's.
+
+Faces are counted, never identified: nothing here computes an embedding.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.analyzers.base import AnalyzerUnavailable
+
+__all__ = ["WEIGHT_FILES", "Mtcnn", "weights_folder"]
+
+WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def weights_folder(chosen: str | None = None) -> Path:
+    """The folder of the three weight files: ``chosen`` or facenet-pytorch's ``data``."""
+    if chosen:
+        folder = Path(chosen).expanduser()
+    else:
+        from aiwork.analyzers.models import package_dir
+
+        found = package_dir("facenet_pytorch")
+        if found is None:
+            raise AnalyzerUnavailable(
+                "needs the package facenet-pytorch (MTCNN weights); install it with "
+                "pip install --no-deps facenet-pytorch==2.6.0")
+        folder = found / "data"
+    missing = [name for name in WEIGHT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise AnalyzerUnavailable(f"MTCNN weight files missing from {folder}: {missing}")
+    return folder
+
+
+def _nets(folder: Path) -> tuple[Any, Any, Any]:
+    import torch
+    from torch import nn
+
+    class PNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
+            self.prelu1 = nn.PReLU(10)
+            self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+            self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
+            self.prelu2 = nn.PReLU(16)
+            self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
+            self.prelu3 = nn.PReLU(32)
+            self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
+            self.softmax4_1 = nn.Softmax(dim=1)
+            self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            x = self.prelu1(self.conv1(x))
+            x = self.pool1(x)
+            x = self.prelu2(self.conv2(x))
+            x = self.prelu3(self.conv3(x))
+            return self.conv4_2(x), self.softmax4_1(self.conv4_1(x))
+
+    class RNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
+            self.prelu1 = nn.PReLU(28)
+            self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
+            self.prelu2 = nn.PReLU(48)
+            self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
+            self.prelu3 = nn.PReLU(64)
+            self.dense4 = nn.Linear(576, 128)
+            self.prelu4 = nn.PReLU(128)
+            self.dense5_1 = nn.Linear(128, 2)
+            self.softmax5_1 = nn.Softmax(dim=1)
+            self.dense5_2 = nn.Linear(128, 4)
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            x = self.pool1(self.prelu1(self.conv1(x)))
+            x = self.pool2(self.prelu2(self.conv2(x)))
+            x = self.prelu3(self.conv3(x))
+            x = x.permute(0, 3, 2, 1).contiguous()
+            x = self.prelu4(self.dense4(x.view(x.shape[0], -1)))
+            return self.dense5_2(x), self.softmax5_1(self.dense5_1(x))
+
+    class ONet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
+            self.prelu1 = nn.PReLU(32)
+            self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+            self.prelu2 = nn.PReLU(64)
+            self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
+            self.prelu3 = nn.PReLU(64)
+            self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+            self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
+            self.prelu4 = nn.PReLU(128)
+            self.dense5 = nn.Linear(1152, 256)
+            self.prelu5 = nn.PReLU(256)
+            self.dense6_1 = nn.Linear(256, 2)
+            self.softmax6_1 = nn.Softmax(dim=1)
+            self.dense6_2 = nn.Linear(256, 4)
+            self.dense6_3 = nn.Linear(256, 10)
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            x = self.pool1(self.prelu1(self.conv1(x)))
+            x = self.pool2(self.prelu2(self.conv2(x)))
+            x = self.pool3(self.prelu3(self.conv3(x)))
+            x = self.prelu4(self.conv4(x))
+            x = x.permute(0, 3, 2, 1).contiguous()
+            x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
+            return self.dense6_2(x), self.softmax6_1(self.dense6_1(x))
+
+    nets = []
+    for cls, name in ((PNet, "pnet.pt"), (RNet, "rnet.pt"), (ONet, "onet.pt")):
+        net = cls()
+        try:
+            state = torch.load(str(folder / name), map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+        except Exception as exc:  # a damaged or foreign file: say which one
+            raise AnalyzerUnavailable(f"could not load MTCNN weights {folder / name}: {exc}") \
+                from exc
+        net.eval()
+        nets.append(net)
+    return nets[0], nets[1], nets[2]
+
+
+def _nms(boxes: NDArray[np.float64], scores: NDArray[np.float64], threshold: float,
+         method: str = "union") -> list[int]:
+    """Greedy non-maximum suppression; ``method`` "union" (IoU) or "min" (overlap / smaller)."""
+    if len(boxes) == 0:
+        return []
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = list(np.argsort(-scores, kind="stable"))
+    keep: list[int] = []
+    while order:
+        i = order.pop(0)
+        keep.append(int(i))
+        if not order:
+            break
+        rest = np.array(order)
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        if method == "min":
+            overlap = inter / np.minimum(area[i], area[rest])
+        else:
+            overlap = inter / (area[i] + area[rest] - inter)
+        order = [int(j) for j, o in zip(rest, overlap, strict=True) if o <= threshold]
+    return keep
+
+
+def _square(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+    out = boxes.copy()
+    w = out[:, 2] - out[:, 0]
+    h = out[:, 3] - out[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] = out[:, 0] + w * 0.5 - side * 0.5
+    out[:, 1] = out[:, 1] + h * 0.5 - side * 0.5
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
+    return out
+
+
+def _regress(boxes: NDArray[np.float64], reg: NDArray[np.float64]) -> NDArray[np.float64]:
+    out = boxes.copy()
+    w = out[:, 2] - out[:, 0] + 1
+    h = out[:, 3] - out[:, 1] + 1
+    out[:, 0] += reg[:, 0] * w
+    out[:, 1] += reg[:, 1] * h
+    out[:, 2] += reg[:, 2] * w
+    out[:, 3] += reg[:, 3] * h
+    return out
+
+
+class Mtcnn:
+    """The three-stage cascade. ``detect`` returns ``(x1, y1, x2, y2, score)`` rows in pixels;
+    ``score`` is the O-net's face probability."""
+
+    def __init__(self, folder: Path, min_face: int = 20,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+                 factor: float = 0.709) -> None:
+        key = str(folder.resolve())
+        with _lock:
+            nets = _loaded.get(key)
+            if nets is None:
+                nets = _nets(folder)
+                _loaded[key] = nets
+        self.pnet, self.rnet, self.onet = nets
+        self.min_face = max(12, int(min_face))
+        self.thresholds = thresholds
+        self.factor = factor
+
+    def _crops(self, rgb: NDArray[np.uint8], boxes: NDArray[np.float64],
+               size: int) -> tuple[Any, NDArray[np.intp]]:
+        import cv2
+        import torch
+
+        height, width = rgb.shape[:2]
+        crops = []
+        kept = []
+        for k, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(int)):
+            # facenet-pytorch's pad(): 1-based corners clipped into the image.
+            left, top = max(int(x1), 1) - 1, max(int(y1), 1) - 1
+            right, bottom = min(int(x2), width), min(int(y2), height)
+            if right <= left or bottom <= top:
+                continue
+            patch = cv2.resize(rgb[top:bottom, left:right], (size, size),
+                               interpolation=cv2.INTER_AREA)
+            crops.append(patch)
+            kept.append(k)
+        if not crops:
+            return None, np.array([], dtype=np.intp)
+        batch = torch.from_numpy(np.stack(crops).astype(np.float32)).permute(0, 3, 1, 2)
+        return (batch - 127.5) * 0.0078125, np.array(kept, dtype=np.intp)
+
+    def detect(self, rgb: NDArray[np.uint8], min_face: int | None = None) -> NDArray[np.float64]:
+        """Faces of at least ``min_face`` pixels (default: the instance's)."""
+        import cv2
+        import torch
+
+        empty = np.zeros((0, 5), dtype=np.float64)
+        height, width = rgb.shape[:2]
+        scale = 12.0 / max(12, int(min_face or self.min_face))
+        side = min(height, width) * scale
+        scales = []
+        while side >= 12:
+            scales.append(scale)
+            scale *= self.factor
+            side *= self.factor
+        found: list[NDArray[np.float64]] = []
+        with torch.inference_mode():
+            for s in scales:
+                h, w = int(height * s + 1), int(width * s + 1)
+                small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+                data = torch.from_numpy(small.astype(np.float32)).permute(2, 0, 1)[None]
+                reg, prob = self.pnet((data - 127.5) * 0.0078125)
+                probs = prob[0, 1].numpy()
+                ys, xs = np.nonzero(probs >= self.thresholds[0])
+                if not len(ys):
+                    continue
+                regs = reg[0].numpy()[:, ys, xs].T
+                q1x = np.floor((2 * xs + 1) / s)
+                q1y = np.floor((2 * ys + 1) / s)
+                q2x = np.floor((2 * xs + 12) / s)
+                q2y = np.floor((2 * ys + 12) / s)
+                rows = np.column_stack([q1x, q1y, q2x, q2y, probs[ys, xs], regs])
+                rows = rows[_nms(rows[:, :4], rows[:, 4], 0.5)]
+                found.append(rows)
+            if not found:
+                return empty
+            rows = np.concatenate(found)
+            rows = rows[_nms(rows[:, :4], rows[:, 4], 0.7)]
+            w = rows[:, 2] - rows[:, 0]
+            h = rows[:, 3] - rows[:, 1]
+            boxes = np.column_stack([rows[:, 0] + rows[:, 5] * w, rows[:, 1] + rows[:, 6] * h,
+                                     rows[:, 2] + rows[:, 7] * w, rows[:, 3] + rows[:, 8] * h,
+                                     rows[:, 4]])
+            boxes = _square(np.trunc(boxes))
+            # Stage 2: R-net on 24x24 crops.
+            batch, kept = self._crops(rgb, np.trunc(boxes), 24)
+            if batch is None:
+                return empty
+            boxes = boxes[kept]
+            reg, prob = self.rnet(batch)
+            score = prob[:, 1].numpy().astype(np.float64)
+            keep = score > self.thresholds[1]
+            boxes, score, regs = boxes[keep], score[keep], reg.numpy()[keep]
+            if not len(boxes):
+                return empty
+            boxes[:, 4] = score
+            pick = _nms(boxes[:, :4], score, 0.7)
+            boxes, regs = boxes[pick], regs[pick]
+            boxes = _square(_regress(boxes, regs))
+            # Stage 3: O-net on 48x48 crops.
+            batch, kept = self._crops(rgb, np.trunc(boxes), 48)
+            if batch is None:
+                return empty
+            boxes = boxes[kept]
+            reg, prob = self.onet(batch)
+            score = prob[:, 1].numpy().astype(np.float64)
+            keep = score > self.thresholds[2]
+            boxes, score, regs = boxes[keep], score[keep], reg.numpy()[keep]
+            if not len(boxes):
+                return empty
+            boxes[:, 4] = score
+            boxes = _regress(boxes, regs)
+            boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7, "min")]
+        boxes[:, 0] = np.clip(boxes[:, 0], 0, width)
+        boxes[:, 2] = np.clip(boxes[:, 2], 0, width)
+        boxes[:, 1] = np.clip(boxes[:, 1], 0, height)
+        boxes[:, 3] = np.clip(boxes[:, 3], 0, height)
+        return boxes.astype(np.float64)
