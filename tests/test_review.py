@@ -243,6 +243,45 @@ def test_escalation_asks_no_more_experts_than_can_answer(net: dict[str, Any]) ->
     assert review["decided"] == 1 and review["open"] == 0
 
 
+def test_a_sensitive_item_is_decided_once_every_expert_who_may_read_it_answered(
+        net: dict[str, Any], tmp_path: Path) -> None:
+    """A sensitive library whose owner is no expert and whose one reader is: its item asked
+    for two verdicts (owner and reader) and, with nobody else allowed to answer, stayed open
+    for good after the reader's. Now the reader's verdict decides it."""
+    import subprocess
+
+    from aiwork.model.commitment import commit
+
+    app, req = net["app"], net["req"]
+    reader, reader_key = net["clients"][0], net["experts"][0]
+    library = req.post("/v1/libraries", {"name": "Board", "sensitive": True})["id"]
+    req.post(f"/v1/libraries/{library}/readers", {"did": reader_key.did})
+    clip = tmp_path / "board.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=green:s=320x180:d=3:r=25", "-f", "lavfi", "-i",
+                    "color=c=white:s=320x180:d=3:r=25", "-filter_complex",
+                    "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True)
+    asset = req.upload(clip.read_bytes(), library=library)
+    job = req.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"], "library": library})
+    worker = _worker(app, tmp_path, "sealed", ["shots"])
+    assert worker.run_once() and worker.stats.failed == 0, worker.stats.errors
+    item = take(reader)
+    while item is not None and not item.get("sensitive"):  # past the public job's item
+        item = take(reader)
+    assert item is not None and item["sensitive"] is True
+    value, value_opening = commit(None)
+    rationale, rationale_opening = commit(None)
+    entry = sign_entry(reader_key, "human.verdict.sealed", {
+        "item": item["id"], "decision": item["evidence"]["decision"], "insight": "shots",
+        "verdict": "accept", "value": value, "rationale": rationale, "seconds": 4.0})
+    reader.post(f"/v1/review/items/{item['id']}/verdict",
+                {"entry": entry.to_bytes().decode(),
+                 "openings": {"value": value_opening, "rationale": rationale_opening}})
+    review = req.get(f"/v1/jobs/{job['id']}/review", signed=True).json()
+    assert review["decided"] == 1 and review["open"] == 0, review
+
+
 def test_an_escalated_item_nobody_else_takes_is_decided_after_the_wait(tmp_path: Path) -> None:
     import time
 

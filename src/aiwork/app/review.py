@@ -622,7 +622,12 @@ class Review:
             " verdict IS NOT NULL ORDER BY verdict", (item.id,)).fetchall()
         (rounds,) = self._conn.execute("SELECT escalations FROM review_items WHERE id = ?",
                                        (item.id,)).fetchone()
-        full = len(answers) >= item.experts
+        panel = item.experts
+        if self._sensitive(item) is not None:
+            # A sensitive library's panel is its readers with the expert role: when all who
+            # can answer did, nobody else will come (its owner may hold no expert role).
+            panel = min(panel, max(1, self._eligible(item)))
+        full = len(answers) >= panel
         if not full and not rounds:
             return
         labels, skills = self._infer(item)
