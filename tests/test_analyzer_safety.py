@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from .conftest import require
@@ -28,9 +29,12 @@ from aiwork.analyzers.safety import (  # noqa: E402
     LEVELS,
     SEXUAL_CLASSES,
     TAXONOMY,
+    CheckedFrame,
     SafetyAnalyzer,
+    SexualRules,
     find_profanity,
     profanity_level,
+    sexual_decision,
 )
 from aiwork.model.metadata import SafetyFlag  # noqa: E402
 
@@ -175,33 +179,129 @@ class _StandIn:
         return self.by_frame.get(int(Path(path).stem[1:]), [])
 
 
-def test_detections_map_to_levels_and_runs(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    def det(cls: str, score: float) -> dict[str, Any]:
-        return {"class": cls, "score": score, "box": [10, 20, 30, 40]}
+SKIN = (200, 140, 110)
 
-    stand_in = _StandIn({
-        1: [det("FACE_FEMALE", 0.9), det("FEMALE_BREAST_COVERED", 0.6)],
-        2: [det("BUTTOCKS_EXPOSED", 0.7)],
-        3: [det("FEET_EXPOSED", 0.8)],  # not a risk
-        5: [det("FEMALE_GENITALIA_COVERED", 0.45)],  # under min_score
-    })
-    analyzer = _analyzer()
-    monkeypatch.setattr(analyzer, "_detector", lambda: stand_in)
-    frames = [Image.new("RGB", SIZE, (90, 90, 90))] * 6
-    out = analyzer.analyze(_context(tmp_path, frames, CLEAN))
+
+def _photo_like(colour: tuple[int, int, int], seed: int) -> Image.Image:
+    """A plain colour with a camera's noise: not drawn (nothing explicit: a colour field)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(rng.normal(0, 8, (SIZE[1], SIZE[0], 3)) + np.array(colour), 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+def _det(cls: str, score: float, box: Sequence[int] = (100, 80, 160, 120)) -> dict[str, Any]:
+    return {"class": cls, "score": score, "box": list(box)}
+
+
+def _run_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frames: Sequence[Image.Image],
+              by_frame: dict[int, list[dict[str, Any]]], **options: Any) -> AnalyzerOutput:
+    analyzer = _analyzer(**options)
+    monkeypatch.setattr(analyzer, "_detector", lambda: _StandIn(by_frame))
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return analyzer.analyze(_context(tmp_path, frames, CLEAN))
+
+
+def test_one_frame_above_the_threshold_is_not_a_flag(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [_photo_like(SKIN, i) for i in range(6)]
+    out = _run_with(tmp_path, monkeypatch, frames, {2: [_det("FEMALE_BREAST_EXPOSED", 0.74)]})
+    assert out.items == []
+    sexual = out.evidence["categories"]["sexual"]
+    assert sexual["level"] == "none" and sexual["not_counted"] == {"unconfirmed": 1,
+                                                                   "without_skin": 0}
+    assert sexual["per_class_max"]["FEMALE_BREAST_EXPOSED"] == 0.74
+    # The single-frame rule of version 1 would have flagged it high.
+    (old,) = _run_with(tmp_path / "old", monkeypatch, frames,
+                       {2: [_det("FEMALE_BREAST_EXPOSED", 0.74)]},
+                       temporal_agreement=False).items
+    assert isinstance(old, dict) and old["level"] == "high"
+
+
+def test_agreeing_frames_flag_with_the_boxes_in_evidence(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [_photo_like(SKIN, i) for i in range(7)]
+    by_frame = {
+        1: [_det("FACE_FEMALE", 0.9), _det("FEMALE_BREAST_COVERED", 0.6, (5, 5, 50, 50))],
+        2: [_det("BUTTOCKS_EXPOSED", 0.7, (120, 90, 150, 110))],
+        3: [_det("BUTTOCKS_EXPOSED", 0.66, (125, 92, 150, 110)), _det("FEET_EXPOSED", 0.8)],
+        5: [_det("FEMALE_GENITALIA_COVERED", 0.45)],  # under min_score
+    }
+    out = _run_with(tmp_path, monkeypatch, frames, by_frame)
     (item,) = out.items
     assert isinstance(item, dict)
     assert (item["category"], item["level"], item["source"]) == ("sexual", "high", "visual")
-    assert item["instances"] == [{"start": 1.0, "end": 3.0, "confidence": 0.7}]
-    assert item["evidence"]["runs"] == [{"start": 1.0, "end": 3.0, "level": "high"}]
-    assert [(d["class"], d["level"]) for d in item["evidence"]["detections"]] == [
-        ("FEMALE_BREAST_COVERED", "low"), ("BUTTOCKS_EXPOSED", "high")]
-    assert all(d["frame_digest"].startswith("sha256:") for d in item["evidence"]["detections"])
+    # Frame 1's "low" is confirmed by the higher levels after it; frames 1-3 are one run.
+    assert item["instances"] == [{"start": 1.0, "end": 4.0, "confidence": 0.7}]
+    assert item["evidence"]["runs"] == [{"start": 1.0, "end": 4.0, "level": "high",
+                                         "frames": 3, "drawn_frames": 0}]
+    listed = item["evidence"]["detections"]
+    assert [(d["time"], d["class"], d["box"]) for d in listed] == [
+        (1.0, "FEMALE_BREAST_COVERED", [5, 5, 50, 50]),
+        (2.0, "BUTTOCKS_EXPOSED", [120, 90, 150, 110]),
+        (3.0, "BUTTOCKS_EXPOSED", [125, 92, 150, 110])]
+    assert all(d["frame_digest"].startswith("sha256:") for d in listed)
+    assert listed[1]["skin"] > 0.9 and "review" not in item["evidence"]
+    assert out.confidences == [0.7]
     SafetyFlag.model_validate(item)
     sexual = out.evidence["categories"]["sexual"]
-    assert sexual["per_class_max"]["FEMALE_GENITALIA_COVERED"] == 0.45
-    assert sexual["max_class"] == "BUTTOCKS_EXPOSED" and sexual["frames_flagged"] == 2
+    assert sexual["max_class"] == "BUTTOCKS_EXPOSED" and sexual["frames_flagged"] == 3
+
+
+def test_drawn_frames_are_never_high_but_go_to_review(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = [Image.new("RGB", SIZE, SKIN)] * 5  # flat shading, no camera noise
+    strong = {1: [_det("FEMALE_BREAST_EXPOSED", 0.8)], 2: [_det("FEMALE_BREAST_EXPOSED", 0.76)]}
+    (item,) = _run_with(tmp_path, monkeypatch, drawn, strong).items
+    assert isinstance(item, dict)
+    assert item["level"] == "medium"
+    assert "drawn or animated" in item["evidence"]["review"]
+    assert item["evidence"]["runs"][0]["capped"] == "drawn or animated"
+    assert item["confidence"] <= 0.5  # under the review routing threshold (0.6)
+    assert [d["box"] for d in item["evidence"]["detections"]] == [[100, 80, 160, 120]] * 2
+    # On drawn frames the threshold is stricter: 0.6 and 0.65 do not count at all.
+    weaker = {1: [_det("FEMALE_BREAST_EXPOSED", 0.6)], 2: [_det("FEMALE_BREAST_EXPOSED", 0.65)]}
+    assert _run_with(tmp_path / "weak", monkeypatch, drawn, weaker).items == []
+    # The same detections on photo-like frames are a high flag.
+    photos = [_photo_like(SKIN, i) for i in range(5)]
+    (real,) = _run_with(tmp_path / "real", monkeypatch, photos, strong).items
+    assert isinstance(real, dict) and real["level"] == "high"
+
+
+def test_exposed_skin_classes_need_skin_in_their_box(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fur = [_photo_like((200, 200, 205), i) for i in range(5)]  # grey-white, like a rabbit
+    by_frame = {1: [_det("FEMALE_BREAST_EXPOSED", 0.72)], 2: [_det("FEMALE_BREAST_EXPOSED", 0.7)],
+                3: [_det("BUTTOCKS_EXPOSED", 0.71)]}
+    out = _run_with(tmp_path, monkeypatch, fur, by_frame)
+    assert out.items == []
+    assert out.evidence["categories"]["sexual"]["not_counted"] == {"unconfirmed": 0,
+                                                                   "without_skin": 3}
+
+
+def test_sexual_decision_rules() -> None:
+    def frame(t: float, *dets: dict[str, Any], drawn: bool = False) -> CheckedFrame:
+        return CheckedFrame(t, t + 1, [{**d, "skin": 0.9} for d in dets], drawn)
+
+    rules = SexualRules()
+    high = _det("ANUS_EXPOSED", 0.9)
+    # Two agreeing frames within a window of three checks: counted, also with a gap.
+    item, _ = sexual_decision([frame(0, high), frame(1), frame(2, high), frame(3)], rules)
+    assert item is not None and item["level"] == "high"
+    assert [i["start"] for i in item["instances"]] == [0.0, 2.0]
+    # Too far apart (three checks between them): neither is confirmed.
+    item, decision = sexual_decision(
+        [frame(0, high), frame(1), frame(2), frame(3, high)], rules)
+    assert item is None and decision["unconfirmed"] == 2
+    # A lower level does not confirm a higher one.
+    item, _ = sexual_decision([frame(0, high), frame(1, _det("BELLY_EXPOSED", 0.9))], rules)
+    assert item is not None and item["level"] == "low"
+    # A clip of one checked frame cannot be confirmed: at most medium, sent to review.
+    item, _ = sexual_decision([frame(0, high)], rules)
+    assert item is not None and item["level"] == "medium" and item["confidence"] <= 0.5
+    assert "not confirmed over time" in item["evidence"]["review"]
+    # Per-class thresholds.
+    strict = SexualRules(class_thresholds={"ANUS_EXPOSED": 0.95})
+    assert sexual_decision([frame(0, high), frame(1, high)], strict)[0] is None
 
 
 def test_find_profanity_and_levels() -> None:

@@ -5,8 +5,28 @@ Taxonomy (``TAXONOMY`` below; levels are ``none < low < medium < high``)
 
 ``sexual`` (source ``visual``): nudity and sexual exposure, from NudeNet 3.4.2's ``320n``
 detector (an ONNX model inside the ``nudenet`` wheel, run by onnxruntime) on the sampled
-frames, one every ``every_seconds`` (1 s). A detection counts when its score is at least
-``min_score`` (0.5); the frame's level is that of its highest-level counted detection:
+frames, one every ``every_seconds`` (1 s). One frame is not evidence (a cartoon rabbit's chin
+once scored 0.74 as an exposed breast), so a detection counts only when all of these hold:
+
+- its score is at least its class's threshold (``class_thresholds``, default ``min_score``
+  0.5; on a frame that looks drawn or animated, at least ``drawn_min_score``, 0.7);
+- for the ``*_EXPOSED`` classes (bare skin), at least ``min_skin_share`` (0.25) of its box has
+  skin chroma (YCrCb: 133 <= Cr <= 173, 77 <= Cb <= 127, Y >= 30; a chroma range that holds
+  across skin tones): grey fur, a white chin, a sky are not skin;
+- it is confirmed over time: at least ``agreement_frames`` (2) of the checked frames within
+  ``agreement_window`` (3) consecutive checks, this one included, have a counted detection
+  of at least the same level. A clip with fewer checked frames than that cannot be
+  confirmed: its detections count, but at most at ``medium`` and sent to human review.
+
+Drawn or animated content (a frame is *drawn* when at least ``drawn_flat_share`` (0.35) of it
+is flat — 5x5 local standard deviation under 2 grey levels — and the median Laplacian of its
+smooth regions is at most 1, i.e. clean shading without a camera's noise) is not flagged
+``high``: a run whose confirmed frames are mostly drawn is capped at ``medium``, and its item
+is sent to human review (``evidence.review``; its confidence is held under the review
+threshold). Detections that failed a test are counted in the evidence (``unconfirmed``,
+``without_skin``) with their boxes, so a reviewer sees what was seen and why it did not count.
+
+The frame's level is that of its highest-level counted detection:
 
 - ``high``: exposed genitalia (female or male), exposed anus, exposed female breast,
   exposed buttocks;
@@ -15,7 +35,8 @@ frames, one every ``every_seconds`` (1 s). A detection counts when its score is 
 - not a risk, ignored: faces, feet, armpits, covered belly.
 
 The category's level is the highest of its frames; each instance is a run of flagged frames
-(a frame standing for the time up to the next checked one).
+(a frame standing for the time up to the next checked one). Every counted detection is
+listed in the item's evidence with its box, class, score, skin share and frame digest.
 
 ``profanity`` (source ``transcript``): profane words in the transcript, matched against the
 word lists of ``glin-profanity`` (English plus the transcript's language where the package
@@ -55,14 +76,19 @@ from aiwork.analyzers.base import (
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
 
 __all__ = [
+    "CheckedFrame",
     "LEVELS",
     "PROFANITY_LEVELS",
     "SEXUAL_CLASSES",
     "TAXONOMY",
     "ProfanityHit",
     "SafetyAnalyzer",
+    "SexualRules",
     "find_profanity",
     "profanity_level",
+    "drawn_stats",
+    "sexual_decision",
+    "skin_share",
 ]
 
 #: Risk levels, lowest first.
@@ -97,6 +123,9 @@ TAXONOMY: dict[str, dict[str, Any]] = {
             "low": "covered female breast, exposed belly or male chest (revealing clothing)",
         },
         "classes": SEXUAL_CLASSES,
+        "counted": "score >= class threshold (stricter on drawn frames), skin chroma in the "
+                   "box for exposed classes, confirmed by another checked frame within 3",
+        "drawn": "drawn or animated frames: at most medium, sent to human review",
     },
     "profanity": {
         "source": "transcript",
@@ -109,7 +138,7 @@ TAXONOMY: dict[str, dict[str, Any]] = {
         "counts": PROFANITY_LEVELS,
     },
 }
-TAXONOMY_VERSION = "aiwork.safety/1"
+TAXONOMY_VERSION = "aiwork.safety/2"
 
 #: ISO 639-1 code -> glin-profanity word list.
 _LISTS = {
@@ -219,17 +248,202 @@ def find_profanity(segments: Sequence[Mapping[str, Any]],
 
 
 @dataclass
-class _Frame:
-    index: int
+class CheckedFrame:
+    """One checked frame: its time range, the detector's relevant detections (``class``,
+    ``score``, ``box`` [x, y, w, h], ``skin``: share of the box with skin chroma), and whether
+    it looks drawn or animated."""
+
     start: float
     end: float
     detections: list[dict[str, Any]]
+    drawn: bool = False
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class SexualRules:
+    min_score: float = 0.5
+    class_thresholds: Mapping[str, float] | None = None
+    drawn_min_score: float = 0.7
+    min_skin_share: float = 0.25
+    agreement_frames: int = 2
+    agreement_window: int = 3
+    temporal_agreement: bool = True
+    animated_gate: bool = True
+    review_confidence: float = 0.5
+
+    def threshold(self, cls: str, drawn: bool) -> float:
+        base = float((self.class_thresholds or {}).get(cls, self.min_score))
+        return max(base, self.drawn_min_score) if drawn and self.animated_gate else base
+
+
+def skin_share(rgb: Any, box: Sequence[float]) -> float:
+    """Share of the box's pixels with skin chroma (YCrCb 133<=Cr<=173, 77<=Cb<=127, Y>=30)."""
+    import cv2
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    x, y, w, h = (int(round(float(v))) for v in box[:4])
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + max(1, w)), min(height, y + max(1, h))
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    ycc = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)
+    luma, cr, cb = ycc[..., 0], ycc[..., 1], ycc[..., 2]
+    mask = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127) & (luma >= 30)
+    return float(mask.mean())
+
+
+def drawn_stats(rgb: Any) -> dict[str, float]:
+    """``flat``: share of the frame whose 5x5 grey standard deviation is under 2;
+    ``noise``: median |Laplacian| over its smooth parts (5x5 deviation under 6)."""
+    import cv2
+    import numpy as np
+
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean = cv2.blur(grey, (5, 5))
+    deviation = np.sqrt(np.maximum(cv2.blur(grey * grey, (5, 5)) - mean * mean, 0))
+    smooth = deviation < 6
+    laplacian = np.abs(cv2.Laplacian(grey, cv2.CV_32F))
+    noise = float(np.median(laplacian[smooth])) if smooth.any() else 255.0
+    return {"flat": round(float((deviation < 2).mean()), 3), "noise": round(noise, 3)}
+
+
+def _exposed(cls: str) -> bool:
+    return cls.endswith("_EXPOSED")
+
+
+def sexual_decision(frames: Sequence[CheckedFrame], rules: SexualRules
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The ``sexual`` item (None when nothing counts) and what was decided, from the checked
+    frames' detections (see the module's docstring for the rules)."""
+    candidates: list[list[dict[str, Any]]] = []
+    without_skin: list[dict[str, Any]] = []
+    for n, frame in enumerate(frames):
+        kept = []
+        for det in frame.detections:
+            cls = str(det["class"])
+            if cls not in SEXUAL_CLASSES or float(det["score"]) < rules.threshold(cls,
+                                                                                  frame.drawn):
+                continue
+            skin = det.get("skin")
+            if _exposed(cls) and skin is not None and float(skin) < rules.min_skin_share:
+                without_skin.append({"frame": n, **det})
+                continue
+            kept.append(det)
+        candidates.append(kept)
+    frame_rank = [max((_rank(SEXUAL_CLASSES[d["class"]]) for d in kept), default=0)
+                  for kept in candidates]
+    short = len(frames) < rules.agreement_frames
+    counted: list[list[dict[str, Any]]] = []
+    unconfirmed: list[dict[str, Any]] = []
+    reach = max(0, rules.agreement_window - 1)
+    for n, kept in enumerate(candidates):
+        confirmed = []
+        for det in kept:
+            rank = _rank(SEXUAL_CLASSES[det["class"]])
+            if rules.temporal_agreement and not short:
+                # The best window of agreement_window checks holding this frame.
+                best = 0
+                for first in range(max(0, n - reach), n + 1):
+                    window = range(first, min(len(frames), first + rules.agreement_window))
+                    best = max(best, sum(1 for m in window if frame_rank[m] >= rank))
+                support = best
+                if support < rules.agreement_frames:
+                    unconfirmed.append({"frame": n, **det})
+                    continue
+            confirmed.append(det)
+        counted.append(confirmed)
+
+    runs: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
+    level = "none"
+    flagged_frames = 0
+    for n, frame in enumerate(frames):
+        dets = counted[n]
+        if not dets:
+            continue
+        flagged_frames += 1
+        frame_level = max((SEXUAL_CLASSES[d["class"]] for d in dets), key=_rank)
+        top = max(float(d["score"]) for d in dets)
+        for d in dets:
+            if len(listed) < _MAX_LISTED:
+                entry = {"time": round(frame.start, 3), "class": d["class"],
+                         "level": SEXUAL_CLASSES[d["class"]], "score": round(float(d["score"]), 3),
+                         "box": list(d["box"]), "drawn": frame.drawn}
+                if d.get("skin") is not None:
+                    entry["skin"] = round(float(d["skin"]), 3)
+                if frame.digest:
+                    entry["frame_digest"] = frame.digest
+                listed.append(entry)
+        if runs and abs(runs[-1]["end"] - frame.start) < 1e-6:
+            run = runs[-1]
+            run["end"] = frame.end
+            run["confidence"] = max(run["confidence"], top)
+            run["frames"] += 1
+            run["drawn"] += int(frame.drawn)
+            if _rank(frame_level) > _rank(run["level"]):
+                run["level"] = frame_level
+        else:
+            runs.append({"start": frame.start, "end": frame.end, "confidence": top,
+                         "level": frame_level, "frames": 1, "drawn": int(frame.drawn)})
+    review: list[str] = []
+    for run in runs:
+        if rules.animated_gate and run["drawn"] * 2 > run["frames"] and run["level"] == "high":
+            run["level"] = "medium"
+            run["capped"] = "drawn or animated"
+            review.append(f"{run['start']:.1f}-{run['end']:.1f} s: drawn or animated content, "
+                          "capped at medium")
+        if short and run["level"] == "high":
+            run["level"] = "medium"
+            run["capped"] = "too few frames to confirm"
+            review.append(f"{run['start']:.1f}-{run['end']:.1f} s: fewer than "
+                          f"{rules.agreement_frames} checked frames, not confirmed over time")
+        if _rank(run["level"]) > _rank(level):
+            level = run["level"]
+
+    def brief(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"time": round(frames[d["frame"]].start, 3), "class": d["class"],
+                 "score": round(float(d["score"]), 3), "box": list(d["box"]),
+                 **({"skin": round(float(d["skin"]), 3)} if d.get("skin") is not None
+                    else {})} for d in found[:_MAX_LISTED]]
+
+    decision: dict[str, Any] = {
+        "level": level,
+        "frames_flagged": flagged_frames,
+        "frames_drawn": sum(1 for f in frames if f.drawn),
+        "unconfirmed": len(unconfirmed),
+        "without_skin": len(without_skin),
+    }
+    if level == "none":
+        decision["not_counted"] = {"unconfirmed": brief(unconfirmed),
+                                   "without_skin": brief(without_skin)}
+        return None, decision
+    instances = [{"start": round(r["start"], 3), "end": round(r["end"], 3),
+                  "confidence": round(r["confidence"], 3)} for r in runs]
+    confidence = max(i["confidence"] for i in instances)
+    evidence: dict[str, Any] = {
+        "runs": [{"start": round(r["start"], 3), "end": round(r["end"], 3),
+                  "level": r["level"], "frames": r["frames"], "drawn_frames": r["drawn"],
+                  **({"capped": r["capped"]} if "capped" in r else {})} for r in runs],
+        "detections": listed,
+        "detections_listed": f"{len(listed)} of those counted",
+        "not_counted": {"unconfirmed": brief(unconfirmed), "without_skin": brief(without_skin)},
+    }
+    if review:
+        evidence["review"] = "; ".join(review)
+        confidence = min(confidence, rules.review_confidence)
+        for instance in instances:
+            instance["confidence"] = min(instance["confidence"], rules.review_confidence)
+    item = {"category": "sexual", "level": level, "source": "visual",
+            "confidence": round(confidence, 3), "instances": instances, "evidence": evidence}
+    return item, decision
 
 
 class SafetyAnalyzer(Analyzer):
     name = "safety"
     insight = "safety"
-    version = "1"
+    version = "2"
     after = ("transcript",)
     requires = ("nudenet", "onnxruntime", "cv2", "glin_profanity")
     needs_frames = True
@@ -238,6 +452,19 @@ class SafetyAnalyzer(Analyzer):
         super().__init__(options)
         self.every_seconds = float(self.options.get("every_seconds", 1.0))
         self.min_score = float(self.options.get("min_score", 0.5))
+        self.rules = SexualRules(
+            min_score=self.min_score,
+            class_thresholds={str(k): float(v) for k, v in dict(
+                self.options.get("class_thresholds") or {}).items() if k in SEXUAL_CLASSES},
+            drawn_min_score=float(self.options.get("drawn_min_score", 0.7)),
+            min_skin_share=float(self.options.get("min_skin_share", 0.25)),
+            agreement_frames=max(1, int(self.options.get("agreement_frames", 2))),
+            agreement_window=max(1, int(self.options.get("agreement_window", 3))),
+            temporal_agreement=bool(self.options.get("temporal_agreement", True)),
+            animated_gate=bool(self.options.get("animated_gate", True)),
+        )
+        self.drawn_flat_share = float(self.options.get("drawn_flat_share", 0.35))
+        self.drawn_max_noise = float(self.options.get("drawn_max_noise", 1.0))
         levels = dict(PROFANITY_LEVELS)
         levels.update({k: int(v) for k, v in dict(self.options.get("profanity_levels")
                                                   or {}).items() if k in levels})
@@ -284,6 +511,15 @@ class SafetyAnalyzer(Analyzer):
         return {
             "every_seconds": self.every_seconds,
             "min_score": self.min_score,
+            "class_thresholds": dict(self.rules.class_thresholds or {}),
+            "drawn_min_score": self.rules.drawn_min_score,
+            "min_skin_share": self.rules.min_skin_share,
+            "agreement_frames": self.rules.agreement_frames,
+            "agreement_window": self.rules.agreement_window,
+            "temporal_agreement": self.rules.temporal_agreement,
+            "animated_gate": self.rules.animated_gate,
+            "drawn_flat_share": self.drawn_flat_share,
+            "drawn_max_noise": self.drawn_max_noise,
             "profanity_levels": self.profanity_levels,
             "profanity_languages": self.profanity_languages,
             "taxonomy": TAXONOMY_VERSION,
@@ -315,12 +551,12 @@ class SafetyAnalyzer(Analyzer):
                 next_time = t + self.every_seconds
         end_of_video = max(ctx.duration, frames.times[-1])
         detector = self._detector()
-        checked: list[_Frame] = []
+        checked: list[CheckedFrame] = []
         per_class: dict[str, float] = {name: 0.0 for name in SEXUAL_CLASSES}
         for n, i in enumerate(chosen):
             end = frames.times[chosen[n + 1]] if n + 1 < len(chosen) else end_of_video
             found = detector.detect(str(frames.files[i]))
-            relevant = []
+            relevant: list[dict[str, Any]] = []
             for det in found:
                 cls = str(det["class"])
                 if cls not in SEXUAL_CLASSES:
@@ -328,65 +564,43 @@ class SafetyAnalyzer(Analyzer):
                 score = float(det["score"])
                 per_class[cls] = max(per_class[cls], score)
                 relevant.append({"class": cls, "score": score, "box": list(det["box"])})
-            checked.append(_Frame(i, frames.times[i], max(frames.times[i], end), relevant))
-
-        runs: list[dict[str, Any]] = []
-        listed: list[dict[str, Any]] = []
-        level = "none"
-        flagged_frames = 0
-        for frame in checked:
-            counted = [d for d in frame.detections if d["score"] >= self.min_score]
-            if not counted:
-                continue
-            flagged_frames += 1
-            frame_level = max((SEXUAL_CLASSES[d["class"]] for d in counted), key=_rank)
-            if _rank(frame_level) > _rank(level):
-                level = frame_level
-            top = max(d["score"] for d in counted)
-            digest = "sha256:" + hashlib.sha256(frames.files[frame.index].read_bytes()).hexdigest()
-            for d in counted:
-                if len(listed) < _MAX_LISTED:
-                    listed.append({"time": round(frame.start, 3), "class": d["class"],
-                                   "level": SEXUAL_CLASSES[d["class"]],
-                                   "score": round(d["score"], 3), "box": d["box"],
-                                   "frame_digest": digest})
-            if runs and abs(runs[-1]["end"] - frame.start) < 1e-6:
-                run = runs[-1]
-                run["end"] = frame.end
-                run["confidence"] = max(run["confidence"], top)
-                if _rank(frame_level) > _rank(run["level"]):
-                    run["level"] = frame_level
-            else:
-                runs.append({"start": frame.start, "end": frame.end, "confidence": top,
-                             "level": frame_level})
-
+            drawn = False
+            digest = None
+            if relevant:
+                rgb = frames.load(i)
+                for det in relevant:
+                    if _exposed(det["class"]):
+                        det["skin"] = skin_share(rgb, det["box"])
+                stats = drawn_stats(rgb)
+                drawn = (stats["flat"] >= self.drawn_flat_share
+                         and stats["noise"] <= self.drawn_max_noise)
+                digest = "sha256:" + hashlib.sha256(frames.files[i].read_bytes()).hexdigest()
+            checked.append(CheckedFrame(frames.times[i], max(frames.times[i], end), relevant,
+                                        drawn, digest))
+        item, decision = sexual_decision(checked, self.rules)
         max_score = max(per_class.values())
         evidence: dict[str, Any] = {
             "checked": True,
-            "level": level,
+            "level": decision["level"],
             "frames_checked": len(checked),
-            "frames_flagged": flagged_frames,
+            "frames_flagged": decision["frames_flagged"],
             "max_score": round(max_score, 3),
             "max_class": max(per_class, key=lambda c: per_class[c]) if max_score > 0 else None,
             "per_class_max": {c: round(s, 3) for c, s in per_class.items()},
+            "not_counted": {"unconfirmed": decision["unconfirmed"],
+                            "without_skin": decision["without_skin"]},
+            "frames_drawn_among_those_with_detections": decision["frames_drawn"],
         }
-        if level == "none":
-            return None, evidence
-        instances = [{"start": round(r["start"], 3), "end": round(r["end"], 3),
-                      "confidence": round(r["confidence"], 3)} for r in runs]
-        item = {
-            "category": "sexual", "level": level, "source": "visual",
-            "confidence": max(i["confidence"] for i in instances),
-            "instances": instances,
-            "evidence": {
-                "runs": [{"start": round(r["start"], 3), "end": round(r["end"], 3),
-                          "level": r["level"]} for r in runs],
-                "detections": listed,
-                "detections_listed": f"{len(listed)} of those scored >= {self.min_score}",
+        if item is not None:
+            item["evidence"]["per_class_max"] = evidence["per_class_max"]
+            item["evidence"]["thresholds"] = {
                 "min_score": self.min_score,
-                "per_class_max": evidence["per_class_max"],
-            },
-        }
+                "class_thresholds": dict(self.rules.class_thresholds or {}),
+                "drawn_min_score": self.rules.drawn_min_score,
+                "min_skin_share": self.rules.min_skin_share,
+                "agreement": f"{self.rules.agreement_frames} of "
+                             f"{self.rules.agreement_window} checked frames",
+            }
         return item, evidence
 
     # -- transcript ------------------------------------------------------------------------
@@ -458,6 +672,13 @@ class SafetyAnalyzer(Analyzer):
             "taxonomy": TAXONOMY_VERSION,
             "thresholds": {
                 "visual_min_score": self.min_score,
+                "visual_class_thresholds": dict(self.rules.class_thresholds or {}),
+                "visual_drawn_min_score": self.rules.drawn_min_score,
+                "visual_min_skin_share": self.rules.min_skin_share,
+                "visual_agreement": {"frames": self.rules.agreement_frames,
+                                     "window": self.rules.agreement_window,
+                                     "on": self.rules.temporal_agreement},
+                "visual_animated_gate": self.rules.animated_gate,
                 "visual_every_seconds": self.every_seconds,
                 "nudenet_reporting_floor": 0.25,
                 "profanity_levels": self.profanity_levels,
