@@ -24,6 +24,7 @@ from aiwork.analyzers.ocr import (  # noqa: E402
     OcrAnalyzer,
     edit_distance,
     merge_observations,
+    plausible,
 )
 from aiwork.model.metadata import OcrText  # noqa: E402
 
@@ -118,8 +119,10 @@ def test_default_stride_keyframes_and_duplicates(tmp_path: Path) -> None:
     assert ev["frames_read"] == 2
     assert isinstance(out.items, list) and len(out.items) == 2
     for item in out.items:
-        # Last seen at 4 s; the next 2-second step would end it at 6 (the clip's end).
-        assert [(i["start"], i["end"]) for i in item["instances"]] == [(2.0, 6.0)]
+        # Last seen at 4 s; the next 2-second step would end it at 6 (the clip's end), but
+        # the frame at 5 s, read to refine the end, has no text: it ends there.
+        assert [(i["start"], i["end"]) for i in item["instances"]] == [(2.0, 5.0)]
+    assert ev["frames_read_refining"] == 2  # 1 s (before the first sighting) and 5 s
 
 
 def test_thresholds_drop_low_confidence_and_junk(tmp_path: Path) -> None:
@@ -139,7 +142,7 @@ def test_thresholds_drop_low_confidence_and_junk(tmp_path: Path) -> None:
     assert isinstance(out.items, list)
     assert [(i["text"], i["confidence"]) for i in out.items] == [("Hello world", 0.9)]
     assert out.items[0]["instances"] == [{"start": 0.0, "end": 2.0, "confidence": 0.9}]
-    assert out.evidence["dropped"] == {"low_confidence": 1, "junk": 1}
+    assert out.evidence["dropped"] == {"low_confidence": 1, "junk": 1, "implausible": 0}
     assert out.evidence["alternatives"] == [{"id": 0, "spellings": ["Hello world", "Hel1o World"]}]
 
 
@@ -173,3 +176,47 @@ def test_model_info_digests_the_shipped_models(analyzer: OcrAnalyzer) -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", info.version)
     assert info.weights_digest is not None and info.weights_digest.startswith("sha256:")
     assert all(p.is_file() for p in analyzer.model_files().values())
+
+
+def test_text_times_are_refined_to_the_sampled_frame_where_it_appears_and_goes(
+        tmp_path: Path) -> None:
+    """A caption on screen from 1 s to 4 s (frames at 1 fps: shown on frames 1-4), read
+    every 2 s (0, 2, 4, 6, 8): the stride alone says 2-6 s; refined, it is 1-5 s (5 s is the
+    first frame without it), within one frame sample of the truth."""
+    blue = (20, 50, 110)
+    caption = _caption(blue)
+    pictures = [plain(blue), caption, caption, caption, caption, plain(blue), plain(blue),
+                plain(blue), plain(blue)]
+    out = OcrAnalyzer().analyze(frames_context(tmp_path, pictures))
+    assert isinstance(out.items, list) and len(out.items) == 2
+    for item in out.items:
+        (instance,) = item["instances"]
+        assert (instance["start"], instance["end"]) == (1.0, 5.0)
+
+
+def test_a_short_lived_implausible_word_is_dropped(tmp_path: Path) -> None:
+    """Letters read off a logo in one frame ("BVKSKRT", no vowel) are dropped; a real word
+    in one frame and the same junk read with high confidence over several frames are not
+    confused with it."""
+    ocr = OcrAnalyzer({"every_seconds": 1.0})
+    reads = iter([
+        [Observation("BVKSKRT", 0.97, (0.1, 0.1, 0.3, 0.1)),
+         Observation("Lisbon", 0.93, (0.1, 0.6, 0.3, 0.1))],
+        [Observation("Harbour bridge", 0.95, (0.1, 0.3, 0.4, 0.1))],
+        [Observation("Harbour bridge", 0.95, (0.1, 0.3, 0.4, 0.1))],
+    ])
+    ocr.read = lambda rgb: next(reads)  # type: ignore[method-assign]
+    out = ocr.analyze(frames_context(tmp_path, [plain((0, 0, 0)), plain((255, 255, 255)),
+                                                plain((0, 0, 90))]))
+    assert isinstance(out.items, list)
+    assert [i["text"] for i in out.items] == ["Lisbon", "Harbour bridge"]
+    assert out.evidence["dropped"]["implausible"] == 1
+    assert out.evidence["implausible"][0]["text"] == "BVKSKRT"
+
+
+def test_plausibility_of_words() -> None:
+    for text in ["City council approves new harbour bridge", "Christmas", "2026-11-29",
+                 "Revenge is coming...", "Blender Foundation", "Ça été", "Москва", "OK"]:
+        assert plausible(text), text
+    for text in ["BUNKSK", "BUNKSK XQZT", "BVKSKRT", "mmmmm", "zzzx"]:
+        assert not plausible(text), text

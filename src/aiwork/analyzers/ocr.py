@@ -9,6 +9,18 @@ from the last one read (a tiny grey thumbnail compared) reuses that frame's resu
 The same text (case- and space-insensitive, a small edit distance allowed) found at
 overlapping positions in consecutive examined frames is one *track*; a track becomes an
 instance ``[first seen, last seen + stride)``; tracks with the same text form one item.
+
+Times are then refined to the sampled frame where the text appears and disappears: between
+the examined frame without it and the first with it (and between the last with it and the
+next without it) the sampled frames are read by bisection, so an instance starts at the
+first sampled frame showing the text and ends at the first sampled frame after it that does
+not (``refine``; one or two extra reads per boundary at the default 2 s stride and 1 fps).
+
+Logo-like junk ("BUNKSK" read off a stylised title) is dropped by a plausibility check on
+the letters: a text is *implausible* when fewer than half of its words of four letters or
+more look like words of a European language (vowels, no run of more than four consonants,
+no letter three times in a row). An implausible text is dropped when it was read in a single
+examined frame or with a mean confidence under ``min_implausible_confidence`` (0.9).
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ from aiwork.analyzers.base import (
     weights_digest,
 )
 
-__all__ = ["OcrAnalyzer", "Observation", "edit_distance", "merge_observations", "normalise"]
+__all__ = ["OcrAnalyzer", "Observation", "edit_distance", "merge_observations", "normalise",
+           "plausible"]
 
 #: The models the rapidocr wheel ships (its defaults): detection, direction, recognition.
 _MODEL_FILES = {
@@ -99,6 +112,32 @@ def edit_distance(a: str, b: str, limit: int | None = None) -> int:
             return limit + 1
         previous = current
     return previous[-1]
+
+
+_VOWELS = set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœаеёиоуыэюяαεηιουω")
+
+
+def plausible(text: str) -> bool:
+    """Whether ``text`` looks like words rather than letters read off a logo or a texture:
+    at least half of its words of four letters or more have a vowel (a fifth of the letters
+    from five letters on), no run of more than four consonants and no letter three times in
+    a row (numbers and short words pass)."""
+    import re
+
+    words = [w for w in re.findall(r"[^\W\d_]+", text.casefold()) if len(w) >= 4]
+    if not words:
+        return True
+    good = 0
+    for word in words:
+        run = longest = 0
+        for ch in word:
+            run = 0 if ch in _VOWELS else run + 1
+            longest = max(longest, run)
+        tripled = any(word[i] == word[i + 1] == word[i + 2] for i in range(len(word) - 2))
+        vowels = sum(ch in _VOWELS for ch in word)
+        if vowels and longest <= 4 and not tripled and (len(word) < 5 or vowels >= 0.2 * len(word)):
+            good += 1
+    return 2 * good >= len(words)
 
 
 def _similar(a: str, b: str, max_edit_ratio: float) -> bool:
@@ -199,7 +238,7 @@ def _model_dir() -> Path:
 class OcrAnalyzer(Analyzer):
     name = "ocr"
     insight = "ocr"
-    version = "1"
+    version = "2"
     after = ("shots",)
     requires = ("rapidocr", "onnxruntime", "cv2")
     needs_frames = True
@@ -212,6 +251,9 @@ class OcrAnalyzer(Analyzer):
         self.max_edit_ratio = float(self.options.get("max_edit_ratio", 0.2))
         self.min_overlap = float(self.options.get("min_overlap", 0.5))
         self.use_keyframes = bool(self.options.get("use_keyframes", True))
+        self.refine = bool(self.options.get("refine", True))
+        self.min_implausible_confidence = float(
+            self.options.get("min_implausible_confidence", 0.9))
         self.threads = int(self.options.get("threads", -1))
         self._engine: Any = None
         self._digest: str | None = None
@@ -245,6 +287,8 @@ class OcrAnalyzer(Analyzer):
             "max_edit_ratio": self.max_edit_ratio,
             "min_overlap": self.min_overlap,
             "use_keyframes": self.use_keyframes,
+            "refine": self.refine,
+            "min_implausible_confidence": self.min_implausible_confidence,
             "models": {task: path.name for task, path in self.model_files().items()},
         }
 
@@ -309,6 +353,59 @@ class OcrAnalyzer(Analyzer):
                     chosen.add(ctx.frames.nearest(float(keyframe["time"])))
         return sorted(chosen), keyframe_times
 
+    def _refine(self, ctx: AnalysisContext, items: list[dict[str, Any]],
+                examined: Sequence[ExaminedFrame]) -> int:
+        """Move each instance's start and end to the sampled frames where its text appears
+        and disappears (bisection on the sampled frames between examined ones); return how
+        many frames were read."""
+        assert ctx.frames is not None
+        frames = ctx.frames
+        times = frames.times
+        looked = sorted({f.time for f in examined})
+        reads: dict[int, list[Observation]] = {}
+
+        def shows(index: int, norm: str) -> bool:
+            if index not in reads:
+                reads[index] = [o for o in self.read(frames.load(index))
+                                if o.score >= self.min_confidence]
+            return any(_similar(normalise(o.text), norm, self.max_edit_ratio)
+                       or norm in normalise(o.text) for o in reads[index])
+
+        def index_at(when: float) -> int:
+            return frames.nearest(when)
+
+        for item in items:
+            norm = normalise(item["text"])
+            box_times = sorted(b["time"] for b in item["boxes"])
+            for instance in item["instances"]:
+                start, end = float(instance["start"]), float(instance["end"])
+                # Start: between the examined frame before and the first sighting.
+                before = [t for t in looked if t < start - 1e-6]
+                if before:
+                    lo, hi = index_at(before[-1]), index_at(start)
+                    while hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        if shows(mid, norm):
+                            hi = mid
+                        else:
+                            lo = mid
+                    start = times[hi]
+                # End: between the last sighting and the first sampled frame at the end.
+                seen = [t for t in box_times if float(instance["start"]) - 1e-6 <= t < end]
+                if seen:
+                    lo = index_at(seen[-1])
+                    hi = next((i for i, t in enumerate(times) if t >= end - 1e-6), len(times))
+                    while hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        if shows(mid, norm):
+                            lo = mid
+                        else:
+                            hi = mid
+                    if hi < len(times):
+                        end = times[hi]
+                instance["start"], instance["end"] = round(start, 3), round(max(start, end), 3)
+        return len(reads)
+
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         import cv2
 
@@ -363,6 +460,20 @@ class OcrAnalyzer(Analyzer):
                                    duration=ctx.duration if ctx.duration > 0 else None,
                                    max_edit_ratio=self.max_edit_ratio,
                                    min_overlap=self.min_overlap)
+        implausible: list[dict[str, Any]] = []
+        kept_items = []
+        for item in items:
+            sightings = {box["time"] for box in item["boxes"]}
+            if not plausible(item["text"]) and (
+                    len(sightings) <= 1 or item["confidence"] < self.min_implausible_confidence):
+                implausible.append({"text": item["text"], "confidence": item["confidence"],
+                                    "frames": len(sightings)})
+                continue
+            kept_items.append(item)
+        items = kept_items
+        for n, item in enumerate(items):
+            item["id"] = n
+        refine_reads = self._refine(ctx, items, examined) if self.refine else 0
         variants = []
         for item in items:
             spellings = item.pop("_variants")
@@ -377,7 +488,10 @@ class OcrAnalyzer(Analyzer):
             "keyframe_times": [round(t, 3) for t in keyframe_times],
             "stride_seconds": round(stride, 3),
             "ms_per_frame_read": round(1000 * ocr_seconds / ocr_runs, 1) if ocr_runs else None,
-            "dropped": {"low_confidence": low_confidence, "junk": junk},
+            "frames_read_refining": refine_reads,
+            "dropped": {"low_confidence": low_confidence, "junk": junk,
+                        "implausible": len(implausible)},
+            "implausible": implausible[:_MAX_REJECTS],
             "dropped_examples": rejected,
             "alternatives": variants,
         }
