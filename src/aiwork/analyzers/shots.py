@@ -20,7 +20,8 @@ thumbnails, for windows of 0.4 to 3 s ending at each frame: the mean absolute di
 interpolation error at a quarter, half and three quarters of the window at most
 ``gradual_max_error`` of ``D``. Overlapping windows that pass form one transition, trimmed to
 the frames that change; it is reported as the next shot's ``transition`` (kind ``dissolve``
-or ``fade``, start and end), the shot boundary at its middle.
+or ``fade``, start and end), the shot boundary at its middle. A boundary less than 0.5 s from
+a gradual transition's edge joins it (a fast fade to black, taken for a cut, then a fade in).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _WINDOWS = (0.4, 0.6, 1.0, 1.5, 2.0, 3.0)
 _QUARTERS = (0.25, 0.5, 0.75)
 #: A thumbnail this dark on average is black (the far end of a fade).
 _BLACK = 16.0
+#: A boundary this close (seconds) to the edge of a gradual transition is part of it.
+_JOIN_GAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,17 @@ class GradualDetector:
             return float("inf")
         return self.steps[i] / max(float(np.mean(around)), 0.5)
 
+    def largest_change(self, start: float, end: float) -> float:
+        """The time of the frame in ``start .. end`` that differs most from the one before."""
+        import bisect
+
+        lo = max(1, bisect.bisect_left(self.times, start - 1e-6))
+        hi = bisect.bisect_right(self.times, end + 1e-6)
+        if hi <= lo:
+            return end
+        best = max(range(lo, min(hi, len(self.steps))), key=lambda i: self.steps[i])
+        return self.times[best]
+
     def transitions(self) -> list[Transition]:
         """The gradual transitions found, each trimmed to the frames that change; none that
         touches the first or the last frame (a fade in from black at the start of the video
@@ -225,7 +239,12 @@ class ShotsAnalyzer(Analyzer):
         found: list[Transition] = []
         rejected: list[dict[str, Any]] = []
         spans = gradual.transitions() if gradual is not None and self.gradual else []
-        for _, time in self._cuts:
+        for _, reported in self._cuts:
+            # The content detector may report a cut late (its flash filter merges a run of
+            # large changes, a cut followed by fast motion, and reports the run's end): the
+            # cut is the largest change in 1.5 minimal shot lengths before it.
+            time = gradual.largest_change(reported - 1.5 * self.min_shot, reported) \
+                if gradual is not None else reported
             ratio = gradual.motion_ratio(time) if gradual is not None else float("inf")
             if any(s.start - 1e-6 <= time <= s.end + 1e-6 for s in spans):
                 rejected.append({"time": round(time, 3), "reason": "inside a gradual transition"})
@@ -236,8 +255,22 @@ class ShotsAnalyzer(Analyzer):
                 found.append(Transition("cut", time, time))
         found.extend(spans)
         found.sort(key=lambda t: t.middle)
+        joined: list[Transition] = []
+        for transition in found:
+            # A gradual transition and a boundary less than _JOIN_GAP from its edge are one
+            # (a quick fade to black, taken for a cut, then a fade in: one fade).
+            last = joined[-1] if joined else None
+            if (last is not None and "cut" in (last.kind, transition.kind)
+                    and (last.kind, transition.kind) != ("cut", "cut")
+                    and transition.start - last.end <= _JOIN_GAP):
+                kind = "fade" if "fade" in (last.kind, transition.kind) else "dissolve"
+                joined[-1] = Transition(kind, last.start, max(last.end, transition.end))
+                rejected.append({"time": round(transition.middle, 3),
+                                 "reason": "joined to the gradual transition next to it"})
+                continue
+            joined.append(transition)
         kept: list[Transition] = []
-        for transition in found:  # two boundaries closer than a minimal shot: the first
+        for transition in joined:  # two boundaries closer than a minimal shot: the first
             if kept and transition.middle - kept[-1].middle < self.min_shot:
                 rejected.append({"time": round(transition.middle, 3), "reason": "too close"})
                 continue
