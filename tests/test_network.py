@@ -738,3 +738,57 @@ def test_the_gold_pool_grows_varied_as_it_is_used(tmp_path: Path) -> None:
             shots = json.loads(expected)["shots"]
             cuts.add(tuple(s["instances"][0]["start"] for s in shots[1:]))
         assert len(cuts) == len(uses)  # every clip asks different questions
+
+
+def test_audit_and_results_read_no_more_than_their_bound_from_a_coordinator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile (or broken) coordinator answers with more than the client reads: `aiwork
+    audit --coordinator` and `aiwork results` stop at the bound, say so and write nothing
+    (they used to read any answer whole into memory, and wrote this one)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiwork.cli import main
+
+    limit = 1 << 20
+    monkeypatch.setattr("aiwork.app.client.MAX_REPLY_BYTES", limit, raising=False)
+    pad = "x" * (2 * limit)
+    job = "a" * 32
+    answers = {
+        f"/v1/jobs/{job}/audit": {"items": [], "checkpoint": "c", "pad": pad},
+        f"/v1/jobs/{job}": {"id": job, "state": "done", "replicas": {"accepted": 1}},
+        f"/v1/jobs/{job}/export/metadata.json": {"asset": {}, "pad": pad},
+    }
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            body = json.dumps(answers[self.path.split("?")[0]]).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            if "export" not in self.path:  # the export's length is not declared
+                self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:  # the client stopped reading: as it should
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        bundle = tmp_path / "bundle.json"
+        assert main(["audit", job, "--coordinator", url, "--out", str(bundle)]) == 1
+        assert f"at most {limit}" in capsys.readouterr().err
+        assert not bundle.exists()
+        out = tmp_path / "out"
+        assert main(["results", job, "--coordinator", url, "--out", str(out)]) == 1
+        assert f"runs past {limit} bytes" in capsys.readouterr().err
+        assert not out.exists() or not any(out.iterdir())
+    finally:
+        server.shutdown()
+        server.server_close()

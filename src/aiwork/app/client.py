@@ -16,7 +16,14 @@ from aiwork.auth import sign_request
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, ConfigError, IntegrityError
 
-__all__ = ["CoordinatorClient", "CoordinatorError"]
+__all__ = ["MAX_KEYFRAME_BYTES", "MAX_REPLY_BYTES", "CoordinatorClient", "CoordinatorError"]
+
+#: Largest JSON answer the client reads (a job's results, export or audit bundle), in bytes:
+#: a larger one is refused as it streams in, so neither a coordinator nor anyone posing as
+#: one can fill the memory of the process that asked.
+MAX_REPLY_BYTES = 256 << 20
+#: Largest keyframe the client fetches, in bytes (a JPEG of an 8K frame is well under it).
+MAX_KEYFRAME_BYTES = 32 << 20
 
 
 class CoordinatorError(AiworkError):
@@ -94,6 +101,43 @@ class CoordinatorClient:
         self.request("PUT", f"/v1/blobs/{digest}{_library_query(library)}", data,
                      content_type="application/octet-stream")
         return digest
+
+    def read(self, path: str, *, signed: bool = False, limit: int | None = None) -> bytes:
+        """GET ``path`` and return its body, at most ``limit`` bytes (default
+        :data:`MAX_REPLY_BYTES`): a longer answer is refused with :class:`CoordinatorError`
+        as soon as it passes the limit, before the rest is read."""
+        limit = MAX_REPLY_BYTES if limit is None else limit
+        if signed and self.key is None:
+            raise ConfigError("this request must be signed: give --key KEYFILE")
+        headers = sign_request(self.key, "GET", path, b"") if signed and self.key else {}
+        held = bytearray()
+        try:
+            with self.http.stream("GET", path, headers=headers) as reply:
+                if reply.status_code >= 400:
+                    reply.read()
+                    self._refusal("GET", path, reply)
+                declared = reply.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise CoordinatorError(f"the coordinator answered GET {path} with "
+                                           f"{declared} bytes; at most {limit} are read")
+                for chunk in reply.iter_bytes(1 << 20):
+                    held += chunk
+                    if len(held) > limit:
+                        raise CoordinatorError(f"the coordinator's answer to GET {path} runs "
+                                               f"past {limit} bytes; the rest was not read")
+        except httpx.HTTPError as exc:
+            raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
+                                   f"{exc}") from exc
+        return bytes(held)
+
+    def read_json(self, path: str, *, signed: bool = False, limit: int | None = None) -> Any:
+        """:meth:`read`, parsed as JSON (a :class:`CoordinatorError` when it is not)."""
+        body = self.read(path, signed=signed, limit=limit)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise CoordinatorError(f"the coordinator answered GET {path} with something "
+                                   "that is not JSON") from None
 
     def download(self, digest: str, target: Path) -> Path:
         """Fetch the blob ``digest`` (a signed request) into ``target``, streamed to disk and

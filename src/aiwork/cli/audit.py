@@ -82,15 +82,10 @@ def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
         path += f"?insight={quote(insight, safe='')}"
     key = load_key(keyfile) if keyfile else None
     with CoordinatorClient(url, key) as client:
-        if key is not None:
-            reply = client.get(with_purpose(path, purpose), signed=True)
-        else:
-            reply = client.get(path)
-        try:
-            bundle = reply.json()
-        except ValueError as exc:
-            raise InputError(f"{url} answered the audit of job {job} with something that "
-                             "is not JSON") from exc
+        # Read with a bound (aiwork.app.client.MAX_REPLY_BYTES): a coordinator cannot fill
+        # this process's memory with an endless answer.
+        bundle = client.read_json(with_purpose(path, purpose) if key is not None else path,
+                                  signed=key is not None)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("items"), list) \
             or not isinstance(bundle.get("checkpoint"), str):
         raise InputError(f"{url} answered the audit of job {job} with something that is not "

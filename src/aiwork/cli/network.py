@@ -348,8 +348,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
         claimed: set[Path] = set()
         for path, facts, digest, job_id in jobs:
             target = f"/v1/jobs/{job_id}/results"
-            results = (client.get(with_purpose(target, purpose), signed=True) if library
-                       else client.get(target)).json()["results"]
+            results = client.read_json(with_purpose(target, purpose) if library else target,
+                                       signed=bool(library))["results"]
             metadata = read_metadata({
                 "asset": {"digest": digest, "name": path.name, "size": facts.size,
                           "media_type": facts.media_type}, **results}, f"job {job_id}")
@@ -368,11 +368,13 @@ def _write_outputs(client: CoordinatorClient, metadata: Metadata, out: Path, nam
     """Write a job's outputs under ``out`` as `aiwork process --out` does: in the folder
     ``name`` (or ``name-2``... when another video's outputs are there), every name resolved
     under it, keyframes fetched by digest and checked."""
+    from aiwork.app.client import MAX_KEYFRAME_BYTES
     from aiwork.app.process import claim_folder, write_outputs
 
     folder = claim_folder(out, name, metadata.asset.digest, claimed)
     return write_outputs(metadata, folder,
-                         lambda d: client.get(f"/v1/blobs/{d}", signed=signed).content)
+                         lambda d: client.read(f"/v1/blobs/{d}", signed=signed,
+                                               limit=MAX_KEYFRAME_BYTES))
 
 
 @click.command("results")
@@ -401,13 +403,9 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
     key = load_key(keyfile) if keyfile else None
 
     def read(client: CoordinatorClient, path: str) -> Any:
-        reply = (client.get(with_purpose(path, purpose), signed=True) if key is not None
-                 else client.get(path))
-        try:
-            return reply.json()
-        except ValueError:
-            raise InputError(f"{coordinator} answered {path} with something that is not "
-                             "JSON") from None
+        # Bounded (aiwork.app.client.MAX_REPLY_BYTES): an endless answer is cut off.
+        return client.read_json(with_purpose(path, purpose) if key is not None else path,
+                                signed=key is not None)
 
     claimed: set[Path] = set()
     with CoordinatorClient(coordinator, key) as client:
