@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +237,28 @@ def test_the_store_and_the_blobs_are_readable_by_their_owner_only(
     assert modes == {home.name: 0o700, "aiwork.db": 0o600, "aiwork.db-wal": 0o600,
                      "aiwork.db-shm": 0o600, "blobs": 0o700, "sha256": 0o700,
                      digest[7:9]: 0o700, digest[9:]: 0o600}
+
+
+def test_folders_an_older_aiwork_left_open_are_closed_at_start(tmp_path: Path) -> None:
+    """~/.aiwork, the store and the blob folder made at 0755 / 0644 by an older aiwork are
+    closed to other users when the coordinator starts (only new ones used to be created
+    0700), and it says so in one line."""
+    import stat
+    import subprocess
+    import sys
+
+    from aiwork.ledger.log import Log
+
+    home = tmp_path / "home"
+    (home / "blobs").mkdir(parents=True)
+    Log.create(home / "aiwork.db", SigningKey.generate()).close()
+    for path, mode in ((home, 0o755), (home / "blobs", 0o755), (home / "aiwork.db", 0o644)):
+        path.chmod(mode)
+    # The same start as `aiwork serve`, stopped at once by a port that cannot be bound.
+    run = subprocess.run([sys.executable, "-m", "aiwork", "serve", "--port", "-1"],
+                         env={**os.environ, "AIWORK_HOME": str(home)}, capture_output=True,
+                         text=True, timeout=120)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+             for path in (home, home / "blobs", home / "aiwork.db")}
+    assert modes == {home.name: 0o700, "blobs": 0o700, "aiwork.db": 0o600}, run.stderr
+    assert "readable by their owner only" in run.stderr

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["DB_NAME", "blobs_path", "default_db_path", "home", "log_key_path", "private_folder",
+           "tighten_private",
            "resolve_db"]
 
 DB_NAME = "aiwork.db"
@@ -69,3 +70,22 @@ def private_folder(path: Path) -> Path:
             continue
         os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; this is not
     return path
+
+
+def tighten_private(*paths: Path) -> list[Path]:
+    """Make each of ``paths`` that exists and belongs to this user readable by its owner only
+    (a folder 0700, a file 0600); return those that were open to others. Folders made by an
+    older aiwork (``~/.aiwork`` at 0755) are closed this way; a folder's mode is enough to
+    keep others out of everything under it."""
+    tightened = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if (info.st_uid != os.getuid() or not info.st_mode & 0o077
+                or info.st_mode & 0o1000):  # a shared folder such as /tmp (sticky) is left be
+            continue
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        tightened.append(path)
+    return tightened

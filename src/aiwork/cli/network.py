@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aiwork.app.ledger import load_key
-from aiwork.cli.options import db_option, resolve_db
+from aiwork.cli.options import close_to_others, db_option, resolve_db
 from aiwork.cli.process import renamed
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
     from aiwork.app.identities import coordinator_key
 
     path = resolve_db(db)
+    close_to_others(path)
     settings = ServerSettings(db=path, key=coordinator_key(), open_registration=open_registration,
                               admin=admin_did, gold_rate=gold_rate,
                               starting_credits=starting_credits, witnesses=witnesses,

@@ -27,3 +27,16 @@ log_key_option = click.option(
 
 def resolve_db(db: str | Path | None) -> Path | str:
     return config_resolve_db(db)
+
+
+def close_to_others(db: Path | str) -> None:
+    """Close AIWORK_HOME, a SQLite store (with its -wal and -shm) and the blob folder to
+    other users if an older aiwork left them open, saying so in one line."""
+    from aiwork.config import blobs_path, home, tighten_private
+
+    store = [] if isinstance(db, str) else [db, db.with_name(db.name + "-wal"),
+                                            db.with_name(db.name + "-shm")]
+    closed = tighten_private(home(), *store, blobs_path(db))
+    if closed:
+        click.echo(f"made {', '.join(map(str, closed))} readable by their owner only (they "
+                   "were open to other users)", err=True)

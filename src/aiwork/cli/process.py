@@ -15,7 +15,7 @@ from aiwork.app.process import (
     expand_inputs,
     folder_name,
 )
-from aiwork.cli.options import db_option
+from aiwork.cli.options import close_to_others, db_option, resolve_db
 from aiwork.cli.progress import RichProgress
 from aiwork.errors import InputError
 from aiwork.export import check_base_url
@@ -91,6 +91,7 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
         force=force, settings=_settings(model, ocr_every), caption_formats=formats,
         base_url=base_url,
     )
+    close_to_others(resolve_db(db))
     failed = 0
     with RichProgress() as progress, Processor(options, db=db, progress=progress) as processor:
         for name, reason in processor.unavailable.items():
