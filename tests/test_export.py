@@ -247,3 +247,18 @@ def test_a_base_url_that_is_not_one_is_refused(url: str) -> None:
 
 def test_a_base_url_loses_its_trailing_slash() -> None:
     assert check_base_url("https://h.example/videos/") == "https://h.example/videos"
+
+
+def test_words_written_together_stay_together() -> None:
+    """Word texts come without their leading space: where the segment's text has none, the
+    caption has none either, and no line or cue is broken there."""
+    text = "It's the asterisk open-source PBX, which handles calls for everyone's telephones."
+    pieces = ["It", "'s", "the", "asterisk", "open", "-source", "PBX,", "which", "handles",
+              "calls", "for", "everyone", "'s", "telephones."]
+    words = [{"text": w, "start": round(0.3 * n, 3), "end": round(0.3 * n + 0.25, 3)}
+             for n, w in enumerate(pieces)]
+    md = metadata([{"id": 0, "text": text, "instances": [{"start": 0.0, "end": 4.5}],
+                    "words": words}])
+    captions = read_vtt(captions_vtt(md))
+    assert " ".join(c.text.replace("\n", " ") for c in captions) == text
+    assert all(len(line) <= MAX_LINE_CHARS for c in captions for line in c.text.split("\n"))

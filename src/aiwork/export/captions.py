@@ -64,6 +64,8 @@ class _Token:
     start: float
     end: float
     last_of_segment: bool = False
+    #: Written against the token before, without a space ("open" "-source", "it" "'s").
+    glued: bool = False
 
 
 def _stamp(seconds: float, comma: bool = False) -> str:
@@ -90,8 +92,17 @@ def _tokens(segment: TranscriptSegment, start: float, end: float) -> list[_Token
     its time shared out by their length."""
     words = [w for w in segment.words if _plain(w.text)]
     if words:
-        tokens = [_Token(_plain(w.text), max(w.start, 0.0), max(w.end, w.start, 0.0))
-                  for w in words]
+        # Where the segment's text has no space before a word, the word is glued to the one
+        # before it (word texts come without their leading space).
+        text, at, tokens = _plain(segment.text), 0, []
+        for n, w in enumerate(words):
+            word = _plain(w.text)
+            found = text.find(word, at)
+            glued = n > 0 and found == at and found > 0 and not text[found - 1].isspace()
+            if found >= 0:
+                at = found + len(word)
+            tokens.append(_Token(word, max(w.start, 0.0), max(w.end, w.start, 0.0),
+                                 glued=glued))
     else:
         parts = _plain(segment.text).split(" ")
         parts = [p for p in parts if p]
@@ -103,15 +114,17 @@ def _tokens(segment: TranscriptSegment, start: float, end: float) -> list[_Token
             at += length
     if tokens:
         last = tokens[-1]
-        tokens[-1] = _Token(last.text, last.start, last.end, True)
+        tokens[-1] = _Token(last.text, last.start, last.end, True, last.glued)
     return tokens
 
 
 def _strength(tokens: list[_Token], k: int) -> int:
     """How good a break is between ``tokens[k-1]`` and ``tokens[k]``: 3 a sentence end,
     2 a clause end, 1 before a conjunction, 0 anywhere else, -1 after an article or a
-    preposition."""
+    preposition, -3 inside a written word."""
     before, after = tokens[k - 1], tokens[k]
+    if after.glued:
+        return -3
     if before.last_of_segment or before.text.endswith(_SENTENCE_END):
         return 3
     if before.text.endswith(_CLAUSE_END):
@@ -124,7 +137,7 @@ def _strength(tokens: list[_Token], k: int) -> int:
 
 
 def _join(tokens: list[_Token], sep: str) -> str:
-    return sep.join(t.text for t in tokens)
+    return "".join(("" if n == 0 or t.glued else sep) + t.text for n, t in enumerate(tokens))
 
 
 def _lines(tokens: list[_Token], sep: str) -> tuple[str, ...] | None:
@@ -205,8 +218,8 @@ def caption_cues(metadata: Metadata) -> list[Cue]:
                 tokens = _tokens(segment, inst.start, inst.end)
                 if segment.words and len(segment.instances) > 1:
                     shift = inst.start - tokens[0].start
-                    tokens = [_Token(t.text, t.start + shift, t.end + shift, t.last_of_segment)
-                              for t in tokens]
+                    tokens = [_Token(t.text, t.start + shift, t.end + shift, t.last_of_segment,
+                                     t.glued) for t in tokens]
                 if tokens:
                     runs.append((sep, tokens))
     runs.sort(key=lambda run: run[1][0].start)
