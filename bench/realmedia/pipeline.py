@@ -86,14 +86,16 @@ def _source(cache: Path, source: str, file: str, work: Path) -> Path:
              ":all:", MOVIEPY, "-d", str(work))
         sdist = next(work.glob("moviepy-*.tar.gz"))
         _run("tar", "xzf", str(sdist), "-C", str(work), "--wildcards", f"*/{file}")
-        return next(work.rglob(file))
+        found: Path = next(work.rglob(file))
+        return found
     if source == "kivy":
         shared = cache / "visual" / "kivy" / file
         if shared.is_file():
             return shared
         _run("apt-get", "download", KIVY, cwd=work)
         _run("dpkg", "-x", str(next(work.glob("*.deb"))), str(work / "root"))
-        return next((work / "root").rglob(file))
+        unpacked: Path = next((work / "root").rglob(file))
+        return unpacked
     raise SystemExit(f"pipeline: unknown source {source}")
 
 

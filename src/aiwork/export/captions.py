@@ -91,23 +91,24 @@ def _tokens(segment: TranscriptSegment, start: float, end: float) -> list[_Token
     """The segment's words with their times; without word times, the segment's words with
     its time shared out by their length."""
     words = [w for w in segment.words if _plain(w.text)]
+    tokens: list[_Token] = []
     if words:
         # Where the segment's text has no space before a word, the word is glued to the one
         # before it (word texts come without their leading space).
-        text, at, tokens = _plain(segment.text), 0, []
+        text, pos = _plain(segment.text), 0
         for n, w in enumerate(words):
             word = _plain(w.text)
-            found = text.find(word, at)
-            glued = n > 0 and found == at and found > 0 and not text[found - 1].isspace()
+            found = text.find(word, pos)
+            glued = n > 0 and found == pos and found > 0 and not text[found - 1].isspace()
             if found >= 0:
-                at = found + len(word)
+                pos = found + len(word)
             tokens.append(_Token(word, max(w.start, 0.0), max(w.end, w.start, 0.0),
                                  glued=glued))
     else:
         parts = _plain(segment.text).split(" ")
         parts = [p for p in parts if p]
         total = sum(len(p) + 1 for p in parts) or 1
-        tokens, at = [], start
+        at = start
         for part in parts:
             length = (end - start) * (len(part) + 1) / total
             tokens.append(_Token(part, at, at + length))
