@@ -101,14 +101,15 @@ def _source(cache: Path, source: str, file: str, work: Path) -> Path:
 
 def _voice(cache: Path, item: dict[str, Any], work: Path) -> Path:
     """The folder of an asterisk voice: the speech area's, else unpacked here."""
+    voice = str(item["voice"])
     for root in (cache / "speech" / "x", cache / NAME / "x"):
-        folder = root / "usr/share/asterisk/sounds" / item["voice"]
+        folder = root / "usr/share/asterisk/sounds" / voice
         if folder.is_dir():
             return folder
     package = f"asterisk-core-sounds-{item['language']}-g722"
     _run("apt-get", "download", f"{package}={ASTERISK}", cwd=work)
     _run("dpkg", "-x", str(next(work.glob(f"{package}_*.deb"))), str(cache / NAME / "x"))
-    return cache / NAME / "x" / "usr/share/asterisk/sounds" / item["voice"]
+    return cache / NAME / "x" / "usr/share/asterisk/sounds" / voice
 
 
 def fetch(cache: Path) -> None:
