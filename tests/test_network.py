@@ -792,3 +792,53 @@ def test_audit_and_results_read_no_more_than_their_bound_from_a_coordinator(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_worker_reads_no_more_of_a_lease_than_its_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lease carries the outputs its analyzer reads; a coordinator (or one posing as it)
+    that answers a lease with more than MAX_LEASE_BYTES is cut off there (the worker used to
+    read any lease whole, then went on to fetch its asset)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    limit = 1 << 20
+    monkeypatch.setattr("aiwork.app.worker.MAX_LEASE_BYTES", limit, raising=False)
+    lease = {"lease": "b" * 32, "job": "j" * 32, "task": "t", "replica": 0,
+             "analyzer": "technical", "asset": "sha256:" + "0" * 64, "expires": 2e9,
+             "upstream": [{"analyzer": "shots", "output": "x" * (2 * limit)}],
+             "library": None, "sensitive": False}
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = json.dumps(lease if self.path == "/v1/tasks/lease" else {}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()  # no declared length: the answer is cut off as it streams
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(404)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    key = SigningKey.generate()
+    worker = Worker(CoordinatorClient(f"http://127.0.0.1:{server.server_address[1]}", key),
+                    key, tmp_path / "w", ["technical"])
+    try:
+        with pytest.raises(CoordinatorError, match=f"runs past {limit} bytes"):
+            worker.run_once()
+    finally:
+        worker.close()
+        server.shutdown()
+        server.server_close()

@@ -106,29 +106,38 @@ class CoordinatorClient:
         """GET ``path`` and return its body, at most ``limit`` bytes (default
         :data:`MAX_REPLY_BYTES`): a longer answer is refused with :class:`CoordinatorError`
         as soon as it passes the limit, before the rest is read."""
-        limit = MAX_REPLY_BYTES if limit is None else limit
         if signed and self.key is None:
             raise ConfigError("this request must be signed: give --key KEYFILE")
-        headers = sign_request(self.key, "GET", path, b"") if signed and self.key else {}
+        return self.bounded("GET", path, signed=signed, limit=limit)[1]
+
+    def bounded(self, method: str, path: str, body: bytes = b"", *, signed: bool = True,
+                limit: int | None = None) -> tuple[int, bytes]:
+        """Send a request (signed when ``signed`` and a key is held) and return its status
+        and body, reading at most ``limit`` bytes of the answer (see :meth:`read`)."""
+        limit = MAX_REPLY_BYTES if limit is None else limit
+        headers = {"content-type": "application/json"} if body else {}
+        if signed and self.key is not None:
+            headers.update(sign_request(self.key, method, path, body))
         held = bytearray()
         try:
-            with self.http.stream("GET", path, headers=headers) as reply:
+            with self.http.stream(method, path, content=body, headers=headers) as reply:
                 if reply.status_code >= 400:
                     reply.read()
-                    self._refusal("GET", path, reply)
+                    self._refusal(method, path, reply)
                 declared = reply.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
-                    raise CoordinatorError(f"the coordinator answered GET {path} with "
+                    raise CoordinatorError(f"the coordinator answered {method} {path} with "
                                            f"{declared} bytes; at most {limit} are read")
                 for chunk in reply.iter_bytes(1 << 20):
                     held += chunk
                     if len(held) > limit:
-                        raise CoordinatorError(f"the coordinator's answer to GET {path} runs "
-                                               f"past {limit} bytes; the rest was not read")
+                        raise CoordinatorError(f"the coordinator's answer to {method} {path} "
+                                               f"runs past {limit} bytes; the rest was not read")
+                status = reply.status_code
         except httpx.HTTPError as exc:
             raise CoordinatorError(f"cannot reach the coordinator at {self.http.base_url}: "
                                    f"{exc}") from exc
-        return bytes(held)
+        return status, bytes(held)
 
     def read_json(self, path: str, *, signed: bool = False, limit: int | None = None) -> Any:
         """:meth:`read`, parsed as JSON (a :class:`CoordinatorError` when it is not)."""

@@ -42,7 +42,13 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.model import Entry
 from aiwork.model.commitment import seal
 
-__all__ = ["Backoff", "Worker", "WorkerStats", "seal_decision", "unreachable"]
+__all__ = ["MAX_LEASE_BYTES", "Backoff", "Worker", "WorkerStats", "seal_decision",
+           "unreachable"]
+
+#: Largest lease a worker reads, in bytes: a lease carries the accepted outputs its analyzer
+#: reads (at most four, each a result of at most 8 MiB), so 64 MiB; a longer answer is cut
+#: off there.
+MAX_LEASE_BYTES = 64 << 20
 
 #: What a lease id from the coordinator looks like (it names a file of the worker's).
 _LEASE_ID = re.compile(r"[0-9a-f]{32}")
@@ -192,11 +198,19 @@ class Worker:
         if not self._advertised:
             self.advertise()
         self.submit_pending()
-        reply = self.client.request(
-            "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode())
-        if reply.status_code == 204:
+        # A lease carries the accepted outputs its analyzer reads (each at most a result's
+        # 8 MiB): its answer is read up to MAX_LEASE_BYTES and no further.
+        status, body = self.client.bounded(
+            "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode(),
+            limit=MAX_LEASE_BYTES)
+        if status == 204:
             return False
-        lease = reply.json()
+        try:
+            lease = json.loads(body)
+        except ValueError:
+            raise IntegrityError("the coordinator's lease is not JSON") from None
+        if not isinstance(lease, dict):
+            raise IntegrityError("the coordinator's lease is not a JSON object")
         self.stats.current = f"{lease['analyzer']} on {lease['asset'][:19]}"
         try:
             with self._heartbeats(lease):
