@@ -151,6 +151,9 @@ def test_routes_that_need_an_owner_or_an_expert_refuse_others_before_the_body(
         assert (status, reply["error"]) == (403, "forbidden"), (method, path)
     status, reply = raw_request(url, head("GET", "/v1/jobs", MIB), timeout=10)
     assert (status, reply["error"]) == (413, "too-large")
+    # Anyone may make a key and ask for a role: that request is small, and refused when not.
+    status, reply = raw_request(url, head("POST", "/v1/identities", 4096), timeout=10)
+    assert (status, reply["error"]) == (413, "too-large")
 
 
 def test_uploads_and_downloads_stream_through_a_bounded_memory(server: tuple[str, int],

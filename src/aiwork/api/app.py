@@ -44,14 +44,18 @@ from aiwork.quality.reputation import ReputationPolicy
 from aiwork.ledger.log import Log
 from aiwork.store.blobs import BlobStore
 
-__all__ = ["MAX_JSON_BYTES", "MAX_RESULT_BYTES", "MAX_UPLOAD_BYTES", "ServerSettings",
-           "create_app"]
+__all__ = ["MAX_JSON_BYTES", "MAX_REGISTRATION_BYTES", "MAX_RESULT_BYTES", "MAX_UPLOAD_BYTES",
+           "ServerSettings", "create_app"]
 
 #: Largest upload accepted, in bytes (2 GiB). Override with ServerSettings.max_upload_bytes.
 MAX_UPLOAD_BYTES = 2 << 30
 
 #: Largest result a worker submits (8 MiB of JSON: a long video's transcript and shots).
 MAX_RESULT_BYTES = 8 << 20
+
+#: Largest request for a role (``{"role": "expert"}``), in bytes: anyone may make a key and
+#: ask, so what the coordinator reads for it before the signature is checked stays small.
+MAX_REGISTRATION_BYTES = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.post("/v1/identities", summary="Ask for a role for the signing identity")
     async def register(request: Request) -> dict[str, Any]:
-        did, data = await signed_json(request)
+        did, data = await guard.json(request, limit=MAX_REGISTRATION_BYTES)
         role = str(data.get("role", ""))
         with state.lock:
             before = state.identities().status(did).get(role)
