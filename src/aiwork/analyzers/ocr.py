@@ -252,6 +252,7 @@ class OcrAnalyzer(Analyzer):
         self.min_overlap = float(self.options.get("min_overlap", 0.5))
         self.use_keyframes = bool(self.options.get("use_keyframes", True))
         self.refine = bool(self.options.get("refine", True))
+        self.plausibility = bool(self.options.get("plausibility", True))
         self.min_implausible_confidence = float(
             self.options.get("min_implausible_confidence", 0.9))
         self.threads = int(self.options.get("threads", -1))
@@ -288,6 +289,7 @@ class OcrAnalyzer(Analyzer):
             "min_overlap": self.min_overlap,
             "use_keyframes": self.use_keyframes,
             "refine": self.refine,
+            "plausibility": self.plausibility,
             "min_implausible_confidence": self.min_implausible_confidence,
             "models": {task: path.name for task, path in self.model_files().items()},
         }
@@ -464,7 +466,7 @@ class OcrAnalyzer(Analyzer):
         kept_items = []
         for item in items:
             sightings = {box["time"] for box in item["boxes"]}
-            if not plausible(item["text"]) and (
+            if self.plausibility and not plausible(item["text"]) and (
                     len(sightings) <= 1 or item["confidence"] < self.min_implausible_confidence):
                 implausible.append({"text": item["text"], "confidence": item["confidence"],
                                     "frames": len(sightings)})
