@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent
 TRUTH = ROOT / "truth" / "shots" / "truth.json"
 MOVIEPY = "moviepy==2.2.1"
 PIECE_SECONDS = 3.0
-BEFORE = {"gradual": False, "motion_ratio": 0.0}
+BEFORE = {"gradual": False, "motion_ratio": 0.0, "place_late_cuts": False}
 
 
 def _truth() -> dict[str, Any]:

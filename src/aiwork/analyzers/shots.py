@@ -197,6 +197,7 @@ class ShotsAnalyzer(Analyzer):
         # pass costs half as much.
         self.scan_every = int(self.options.get("scan_every", 2))
         self.motion_ratio = float(self.options.get("motion_ratio", 2.0))
+        self.place_late_cuts = bool(self.options.get("place_late_cuts", True))
         self.gradual = bool(self.options.get("gradual", True))
         self.gradual_min_change = float(self.options.get("gradual_min_change", 14.0))
         self.gradual_max_error = float(self.options.get("gradual_max_error", 0.18))
@@ -211,6 +212,7 @@ class ShotsAnalyzer(Analyzer):
     def parameters(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "min_shot_seconds": self.min_shot,
                 "scan_every": self.scan_every, "motion_ratio": self.motion_ratio,
+                "place_late_cuts": self.place_late_cuts,
                 "gradual": self.gradual, "gradual_min_change": self.gradual_min_change,
                 "gradual_max_error": self.gradual_max_error}
 
@@ -244,7 +246,7 @@ class ShotsAnalyzer(Analyzer):
             # large changes, a cut followed by fast motion, and reports the run's end): the
             # cut is the largest change in 1.5 minimal shot lengths before it.
             time = gradual.largest_change(reported - 1.5 * self.min_shot, reported) \
-                if gradual is not None else reported
+                if gradual is not None and self.place_late_cuts else reported
             ratio = gradual.motion_ratio(time) if gradual is not None else float("inf")
             if any(s.start - 1e-6 <= time <= s.end + 1e-6 for s in spans):
                 rejected.append({"time": round(time, 3), "reason": "inside a gradual transition"})
