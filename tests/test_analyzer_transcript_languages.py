@@ -14,7 +14,12 @@ from numpy.typing import NDArray
 from aiwork.analyzers import load
 from aiwork.analyzers.base import AnalyzerOutput
 from aiwork.analyzers.language import LanguageAnalyzer
-from aiwork.analyzers.transcript import AUTO_LABEL, SERVED_LANGUAGES, TranscriptAnalyzer
+from aiwork.analyzers.transcript import (
+    AUTO_LABEL,
+    MIN_LANGUAGE_CONFIDENCE,
+    SERVED_LANGUAGES,
+    TranscriptAnalyzer,
+)
 from aiwork.model.metadata import Transcript
 
 from .conftest import missing, require
@@ -123,7 +128,8 @@ def test_a_language_the_models_do_not_serve_is_reported_not_transcribed(
         (stretch,) = output.items["languages"]
         assert stretch["served"] is False and stretch["model"] is None, stretch
         assert stretch["confidence"] is not None
-        assert stretch["language"] not in SERVED_LANGUAGES or stretch["confidence"] < 0.5
+        assert (stretch["language"] not in SERVED_LANGUAGES
+                or stretch["confidence"] < MIN_LANGUAGE_CONFIDENCE), stretch
         assert output.items["language"] == stretch["language"]
         assert output.items["language_confidence"] == stretch["confidence"]
         assert output.items["segments"] == []

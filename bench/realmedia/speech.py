@@ -7,7 +7,10 @@ written once by ``make_truth`` from the package texts, then committed):
 
 - ``prompt``: one prompt of at least 8 words (several seconds), alone;
 - ``clip``: short prompts of one language joined with 0.7 s pauses into 20-40 s;
-- ``mixed``: blocks of prompts in two languages, alternating, 1 s pauses between prompts.
+- ``mixed``: blocks of prompts in two languages, alternating, 1 s pauses between prompts;
+- ``music``: a ``clip``'s prompts over music 12 dB below the speech (RMS), the music running
+  through the pauses: Asterisk's music on hold (Debian ``asterisk-moh-opsound-g722``, opsound.org
+  tracks, CC-BY-SA).
 
 Every prompt's split is fixed by a hash of its name (a third ``dev``, the rest ``heldout``);
 a clip takes prompts of its own split only. Figures per language: WER (corpus: edits over
@@ -49,6 +52,10 @@ VERSION = "1.6.1-1"
 #: language -> voice folder under /usr/share/asterisk/sounds/
 VOICES = {"en": "en_US_f_Allison", "fr": "fr_CA_f_June", "es": "es_MX_f_Allison",
           "it": "it_IT_m_Carlo", "ru": "ru_RU_f_IvrvoiceRU"}
+MUSIC_PACKAGE = ("asterisk-moh-opsound-g722", "2.03-1.1")
+MUSIC = ["macroform-cold_day", "macroform-robot_dity", "macroform-the_simplicity",
+         "manolo_camp-morning_coffee", "reno_project-system"]
+MUSIC_DB = -12.0
 MIXED = [("fr", "en"), ("es", "en"), ("it", "fr"), ("ru", "en"), ("en", "es"), ("es", "it")]
 
 
@@ -65,6 +72,9 @@ def fetch(cache: Path) -> None:
             if not list(debs.glob(f"{package}_{VERSION}_all.deb")):
                 subprocess.run(["apt-get", "download", f"{package}={VERSION}"], cwd=debs,
                                check=True)
+    package, version = MUSIC_PACKAGE
+    if not list(debs.glob(f"{package}_{version}_all.deb")):
+        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=debs, check=True)
     for deb in sorted(debs.glob("*.deb")):
         marker = folder / f".{deb.name}.done"
         if not marker.exists():
@@ -125,6 +135,10 @@ def make_truth(cache: Path) -> None:
                               "language": lang, "pause": 0.7,
                               "parts": [{"language": lang, "sound": p["name"],
                                          "text": p["text"]} for p in parts]})
+                music = MUSIC[int(hashlib.sha256(f"{lang}/{split}/{n}".encode()).hexdigest(),
+                                  16) % len(MUSIC)]
+                items.append({**items[-1], "id": f"{lang}-music-{split}-{n}", "kind": "music",
+                              "music": music, "music_db": MUSIC_DB})
     for split in ("dev", "heldout"):
         for n, (a, b) in enumerate(MIXED if split == "heldout" else MIXED[:3]):
             # From the end of the short prompts (the clips take them from the start).
@@ -165,12 +179,35 @@ def _audio(cache: Path, item: dict[str, Any]) -> tuple[np.ndarray, list[tuple[fl
         spans.append((at, at + len(sound) / SR, part["language"]))
         at += len(sound) / SR
     pieces.append(np.zeros(SR // 2, np.float32))
-    return np.concatenate(pieces), spans
+    audio = np.concatenate(pieces)
+    if item.get("music"):
+        music = _decode(_root(cache) / "usr/share/asterisk/moh" / f"{item['music']}.g722")
+        music = np.tile(music, len(audio) // len(music) + 1)[: len(audio)]
+        speech = np.concatenate([audio[int(a * SR):int(b * SR)] for a, b, _ in spans])
+        gain = (np.sqrt(np.mean(speech.astype(np.float64) ** 2))
+                / max(np.sqrt(np.mean(music.astype(np.float64) ** 2)), 1e-9)
+                * 10 ** (item["music_db"] / 20))
+        audio = audio + (gain * music).astype(np.float32)
+    return audio, spans
 
 
 def words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", text.lower()).replace("’", "'").replace("ё", "е")
-    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", text)
+    """Words for WER: lower case, accents folded (the Spanish texts ship without ñ and
+    accents), ё as е, three or more letters spelled one by one joined ("u s b" = "usb")."""
+    text = unicodedata.normalize("NFD", text.lower().replace("’", "'").replace("ё", "е"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    found = re.findall(r"[^\W_]+(?:'[^\W_]+)*", text)
+    joined: list[str] = []
+    run: list[str] = []  # single letters in a row: three or more are a spelled word
+    for word in [*found, ""]:
+        if len(word) == 1 and word.isalpha():
+            run.append(word)
+            continue
+        joined += ["".join(run)] if len(run) >= 3 else run
+        run = []
+        if word:
+            joined.append(word)
+    return joined
 
 
 def edits(reference: list[str], hypothesis: list[str]) -> int:
@@ -197,19 +234,20 @@ def _context(audio: np.ndarray) -> Any:
 
 
 def run_items(cache: Path, split: str, variant: str, options: dict[str, Any] | None = None,
+              kinds: tuple[str, ...] = ("prompt", "clip", "mixed", "music"),
               ) -> list[dict[str, Any]]:
     """Each item of ``split`` analysed: its language, hypothesis, timing."""
     from aiwork.analyzers import load
 
     truth = json.loads(TRUTH.read_text())["items"]
     settings = dict(options or {})
-    if variant == "before":
+    if variant == "before":  # the default before languages were identified
         settings.setdefault("model", "tiny.en")
     analyzer = load("transcript", settings)
     analyzer.analyze(_context(np.zeros(SR, np.float32)))  # load the models before timing
     results = []
     for item in truth:
-        if item["split"] != split:
+        if item["split"] != split or item["kind"] not in kinds:
             continue
         audio, spans = _audio(cache, item)
         start = time.monotonic()
@@ -225,9 +263,10 @@ def figures(results: list[dict[str, Any]]) -> list[Row]:
     rows: list[Row] = []
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in results:
-        key = r["item"]["language"] if r["item"]["kind"] != "mixed" else "mixed"
+        key = r["item"]["kind"] if r["item"]["kind"] in ("mixed", "music") else \
+            r["item"]["language"]
         groups.setdefault(key, []).append(r)
-    for key in [*VOICES, "mixed"]:
+    for key in [*VOICES, "mixed", "music"]:
         group = groups.get(key, [])
         if not group:
             continue
@@ -256,6 +295,10 @@ def figures(results: list[dict[str, Any]]) -> list[Row]:
                         "<= 15 %", "%"))
         rows.append(Row(f"language ID {key}", right / len(group), ">= 95 %", "%"))
         rows.append(Row(f"RTF {key}", rtf, "", ""))
+        clips = [r for r in group if r["item"]["kind"] != "prompt"]
+        if clips and len(clips) < len(group):
+            rows.append(Row(f"RTF {key} clips", sum(r["seconds"] for r in clips)
+                            / sum(r["audio"] for r in clips), "", ""))
     return rows
 
 

@@ -65,7 +65,9 @@ def renamed(folder: Path, wanted: str) -> str:
               help="Write metadata.json, metadata.jsonld, captions and keyframes per video here.")
 @click.option("--analyzers", "names", help="Comma-separated analyzers (default: all).")
 @click.option("--force", is_flag=True, help="Re-run analyzers that already ran on a video.")
-@click.option("--model", help="Speech model: tiny.en (default), base, or a local model folder.")
+@click.option("--model", help="Speech model: auto (default: the spoken language is identified, "
+              "English goes to tiny.en, other languages to base), tiny.en, base, or a local "
+              "model folder (one model for the whole file).")
 @click.option("--ocr-every", type=float, help="Seconds between frames read by OCR.")
 @click.option("--caption-format", "caption_format", default="vtt,srt", show_default=True,
               metavar="FORMATS",
