@@ -97,6 +97,12 @@ def test_language(result: tuple[Truth, VideoReport]) -> None:
     truth, report = result
     assert report.metadata is not None and report.metadata.language is not None
     assert report.metadata.language.spoken == truth.language == "en"
+    # Identified, not assumed: the default transcript model measures the spoken language.
+    assert (report.metadata.language.spoken_confidence or 0) >= 0.5
+    assert report.metadata.transcript is not None
+    assert [s.language for s in report.metadata.transcript.languages] == ["en"]
+    assert all(s.language == "en" and (s.language_confidence or 0) >= 0.5
+               for s in report.metadata.transcript.segments)
     assert report.metadata.language.text == "en"
 
 
