@@ -153,7 +153,8 @@ def make_truth(cache: Path) -> None:
     TRUTH.parent.mkdir(parents=True, exist_ok=True)
     TRUTH.write_text(json.dumps({
         "source": f"Debian asterisk-core-sounds-<lang> and -g722 {VERSION} (texts and "
-                  "recordings from the packages; voices: " + ", ".join(VOICES.values()) + ")",
+                  "recordings from the packages; voices: " + ", ".join(VOICES.values()) + "); "
+                  f"music: {MUSIC_PACKAGE[0]} {MUSIC_PACKAGE[1]}",
         "items": items}, ensure_ascii=False, indent=1) + "\n")
 
 
