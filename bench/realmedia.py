@@ -28,32 +28,16 @@ import importlib
 import pkgutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT.parent / ".realmedia"
 
-
-@dataclass(frozen=True)
-class Row:
-    """One figure of an area: e.g. ``("WER fr", 0.062, "<= 0.15")``; ``value`` None means n/a."""
-
-    name: str
-    value: float | None
-    goal: str = ""
-    unit: str = ""
-
-    def shown(self) -> str:
-        if self.value is None:
-            return "n/a"
-        if self.unit == "%":
-            return f"{100 * self.value:.1f} %"
-        return f"{self.value:.3g}{(' ' + self.unit) if self.unit else ''}"
+sys.path.insert(0, str(ROOT))
+from realmedia import Row  # noqa: E402  (the package bench/realmedia/, not this script)
 
 
 def areas() -> dict[str, object]:
-    sys.path.insert(0, str(ROOT))
     found: dict[str, object] = {}
     for info in pkgutil.iter_modules([str(ROOT / "realmedia")]):
         module = importlib.import_module(f"realmedia.{info.name}")

@@ -96,7 +96,7 @@ def _read(path: Path, options: dict[str, Any]) -> tuple[Any, float, float]:
 def evaluate(cache: Path, split: str, variant: str) -> list[Any]:
     from realmedia import shots  # type: ignore[import-not-found]
 
-    Row = shots._row_class()
+    from realmedia import Row  # type: ignore[import-not-found]
     truth = json.loads(TRUTH.read_text())
     options = dict(BEFORE) if variant == "before" else {}
     wanted = found = read = good = 0

@@ -27,7 +27,6 @@ today's (:func:`aiwork.export.caption_cues`), over the same transcripts.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
@@ -39,14 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# ``Row`` lives in bench/realmedia.py, which this package's name hides: load it by path.
-_frame_spec = importlib.util.spec_from_file_location(
-    "_realmedia_frame", Path(__file__).resolve().parent.parent / "realmedia.py")
-assert _frame_spec is not None and _frame_spec.loader is not None
-_frame = sys.modules.setdefault("_realmedia_frame", importlib.util.module_from_spec(_frame_spec))
-if not hasattr(_frame, "Row"):
-    _frame_spec.loader.exec_module(_frame)
-Row = _frame.Row
+from realmedia import Row  # type: ignore[import-not-found]
 
 NAME = "pipeline"
 ROOT = Path(__file__).resolve().parent

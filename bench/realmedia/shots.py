@@ -41,21 +41,6 @@ def _truth() -> dict[str, Any]:
     return dict(json.loads(TRUTH.read_text()))
 
 
-def _row_class() -> Any:
-    """bench/realmedia.py's ``Row`` (run as a script it is ``__main__``, and the name
-    ``realmedia`` is this package)."""
-    main = sys.modules.get("__main__")
-    if main is not None and hasattr(main, "Row"):
-        return main.Row
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("realmedia_frame", ROOT.parent / "realmedia.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["realmedia_frame"] = module
-    spec.loader.exec_module(module)
-    return module.Row
-
 
 def _run(*cmd: str, cwd: Path | None = None) -> None:
     subprocess.run(cmd, check=True, cwd=cwd, stdout=subprocess.DEVNULL)
@@ -138,7 +123,7 @@ def _detect(path: Path, options: dict[str, Any]) -> tuple[list[Any], float, floa
 
 
 def evaluate(cache: Path, split: str, variant: str) -> list[Any]:
-    Row = _row_class()
+    from realmedia import Row  # type: ignore[import-not-found]
     truth = _truth()
     tolerance = float(truth["tolerance_seconds"])
     options = dict(BEFORE) if variant == "before" else {}

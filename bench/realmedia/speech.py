@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
@@ -36,14 +35,7 @@ from typing import Any
 
 import numpy as np
 
-# ``Row`` lives in bench/realmedia.py, which this package's name hides: load it by path.
-_frame_spec = importlib.util.spec_from_file_location(
-    "_realmedia_frame", Path(__file__).resolve().parent.parent / "realmedia.py")
-assert _frame_spec is not None and _frame_spec.loader is not None
-_frame = sys.modules.setdefault("_realmedia_frame", importlib.util.module_from_spec(_frame_spec))
-if not hasattr(_frame, "Row"):
-    _frame_spec.loader.exec_module(_frame)
-Row = _frame.Row
+from realmedia import Row  # type: ignore[import-not-found]
 
 NAME = "speech"
 SR = 16000

@@ -42,7 +42,7 @@ def evaluate(cache: Path, split: str, variant: str) -> list[Any]:
 
     from aiwork.analyzers.tags import TagsAnalyzer
 
-    Row = shots._row_class()
+    from realmedia import Row  # type: ignore[import-not-found]
     truth = json.loads(TRUTH.read_text())
     analyzer = TagsAnalyzer(dict(BEFORE) if variant == "before" else {})
     objects = covered = tags = right = graphics_tagged = graphics = 0

@@ -178,24 +178,9 @@ def _clip_frames(cache: Path, clip: dict[str, Any], fps: float = 1.0) -> list[An
     return frames
 
 
-def _row_class() -> Any:
-    """bench/realmedia.py's ``Row`` (the package ``realmedia`` shadows the module's name)."""
-    import importlib.util
-
-    main = sys.modules.get("__main__")
-    if main is not None and hasattr(main, "Row"):
-        return main.Row
-    spec = importlib.util.spec_from_file_location("_realmedia_frame",
-                                                  ROOT.parent / "realmedia.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_realmedia_frame"] = module
-    spec.loader.exec_module(module)
-    return module.Row
-
 
 def evaluate(cache: Path, split: str, variant: str) -> list[Any]:
-    Row = _row_class()
+    from realmedia import Row  # type: ignore[import-not-found]
 
     from aiwork.analyzers.faces import FacesAnalyzer
     from aiwork.analyzers.safety import SafetyAnalyzer
