@@ -376,6 +376,17 @@ class OcrAnalyzer(Analyzer):
         def index_at(when: float) -> int:
             return frames.nearest(when)
 
+        def first_change(lo: int, hi: int, norm: str, *, shown_after: bool) -> int:
+            """Bisects frames ``lo`` < ``hi`` (the text shown at one end, not at the other)
+            to the first frame where it is shown (``shown_after``) or gone."""
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if shows(mid, norm) == shown_after:
+                    hi = mid
+                else:
+                    lo = mid
+            return hi
+
         for item in items:
             norm = normalise(item["text"])
             box_times = sorted(b["time"] for b in item["boxes"])
@@ -384,25 +395,13 @@ class OcrAnalyzer(Analyzer):
                 # Start: between the examined frame before and the first sighting.
                 before = [t for t in looked if t < start - 1e-6]
                 if before:
-                    lo, hi = index_at(before[-1]), index_at(start)
-                    while hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        if shows(mid, norm):
-                            hi = mid
-                        else:
-                            lo = mid
-                    start = times[hi]
+                    start = times[first_change(index_at(before[-1]), index_at(start), norm,
+                                               shown_after=True)]
                 # End: between the last sighting and the first sampled frame at the end.
                 seen = [t for t in box_times if float(instance["start"]) - 1e-6 <= t < end]
                 if seen:
-                    lo = index_at(seen[-1])
                     hi = next((i for i, t in enumerate(times) if t >= end - 1e-6), len(times))
-                    while hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        if shows(mid, norm):
-                            lo = mid
-                        else:
-                            hi = mid
+                    hi = first_change(index_at(seen[-1]), hi, norm, shown_after=False)
                     if hi < len(times):
                         end = times[hi]
                 instance["start"], instance["end"] = round(start, 3), round(max(start, end), 3)

@@ -156,6 +156,20 @@ def _round(value: float) -> float:
     return round(float(value), 3)
 
 
+def _counts(track: AudioTrack, speech_seconds: float, segments: list[dict[str, Any]],
+            low: list[int]) -> dict[str, Any]:
+    """The evidence every transcript decision gives of what it heard and how sure it was."""
+    return {
+        "audio_seconds": _round(track.seconds),
+        "speech_seconds": _round(speech_seconds),
+        "segments": len(segments),
+        "words": sum(len(s["words"]) for s in segments),
+        "segment_confidence": "mean word probability (exp(avg_logprob) when no words)",
+        "low_confidence_threshold": LOW_CONFIDENCE,
+        "low_confidence_segments": low,
+    }
+
+
 def _unit(value: float) -> float:
     """A probability clamped into [0, 1] and rounded."""
     if math.isnan(value):
@@ -387,13 +401,7 @@ class TranscriptAnalyzer(Analyzer):
             },
             "model_choice": {"method": "model option", "model": self._model_option,
                              "reason": "set explicitly: one model for the whole file"},
-            "audio_seconds": _round(track.seconds),
-            "speech_seconds": _round(speech_seconds),
-            "segments": len(segments),
-            "words": sum(len(s["words"]) for s in segments),
-            "segment_confidence": "mean word probability (exp(avg_logprob) when no words)",
-            "low_confidence_threshold": LOW_CONFIDENCE,
-            "low_confidence_segments": low,
+            **_counts(track, speech_seconds, segments, low),
         }
         spoken = detected if segments else None
         language_confidence: float | None = None
@@ -541,13 +549,7 @@ class TranscriptAnalyzer(Analyzer):
                          "and not transcribed"),
                 "runs": runs,
             },
-            "audio_seconds": _round(track.seconds),
-            "speech_seconds": _round(speech_seconds),
-            "segments": len(segments),
-            "words": sum(len(s["words"]) for s in segments),
-            "segment_confidence": "mean word probability (exp(avg_logprob) when no words)",
-            "low_confidence_threshold": LOW_CONFIDENCE,
-            "low_confidence_segments": low,
+            **_counts(track, speech_seconds, segments, low),
         }
         if unserved:
             evidence["unserved"] = (

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from aiwork.crypto import SigningKey
 from aiwork.errors import InputError
+from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.credits import balances
 from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
@@ -155,6 +158,18 @@ class Accounts:
                 " (did, day) DO UPDATE SET amount = accounts_gold_paid.amount +"
                 " excluded.amount", (did, day, allowed))
         return allowed
+
+    def gold_reward(self, payer: SigningKey, to: str, right: int, price: int, now: float, *,
+                    job: str, reason: str) -> list[Entry]:
+        """The ``reward.accrued`` entry paying ``to`` for ``right`` gold answers settled
+        together, within the day's gold cap (none once it is spent); its task names no gold
+        item. Call inside the transaction that appends it."""
+        amount = self.gold_allowance(to, right * price, now) if right else 0
+        if not amount:
+            return []
+        return [sign_entry(payer, "reward.accrued", {
+            "to": to, "payer": payer.did, "amount": amount, "job": job,
+            "task": "gold-" + uuid.uuid4().hex, "reason": reason})]
 
     def _add(self, did: str, amount: int) -> None:
         self._conn.execute(

@@ -15,7 +15,6 @@ import json
 import random
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -740,13 +739,9 @@ class Coordinator:
             "observation": round(sum(float(o) for o, _ in rows) / len(rows), 4),
             "score": round(after.score, 4), "samples": after.samples,
             "quarantined": after.quarantined})]
-        right = sum(int(a) for _, a in rows)
-        amount = self.accounts.gold_allowance(worker, right * self.price, now) if right else 0
-        if amount:
-            entries.append(sign_entry(self.key, "reward.accrued", {
-                "to": worker, "payer": self.key.did, "amount": amount, "job": "gold",
-                "task": "gold-" + uuid.uuid4().hex,
-                "reason": f"{len(rows)} gold results settled together"}))
+        entries += self.accounts.gold_reward(
+            self.key, worker, sum(int(a) for _, a in rows), self.price, now, job="gold",
+            reason=f"{len(rows)} gold results settled together")
         self.log.db.conn.execute("DELETE FROM coordinator_gold_pending WHERE worker = ?",
                                  (worker,))
         self._append(entries)

@@ -591,13 +591,9 @@ class Review:
                 "observation": round(sum(observations) / len(observations), 4),
                 "score": round(after.score, 4), "samples": after.samples,
                 "quarantined": after.quarantined}))
-        right = sum(int(r) for _, _, r in rows)
-        amount = self.accounts.gold_allowance(expert, right * self.price, now) if right else 0
-        if amount:
-            entries.append(sign_entry(self.key, "reward.accrued", {
-                "to": expert, "payer": self.key.did, "amount": amount, "job": "review",
-                "task": "gold-" + uuid.uuid4().hex,
-                "reason": f"{len(rows)} gold answers settled together"}))
+        entries += self.accounts.gold_reward(
+            self.key, expert, sum(int(r) for _, _, r in rows), self.price, now, job="review",
+            reason=f"{len(rows)} gold answers settled together")
         self._conn.execute("DELETE FROM review_gold_pending WHERE expert = ?", (expert,))
         self.append(entries)
 

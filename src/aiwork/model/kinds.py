@@ -58,12 +58,9 @@ class DecisionInput(BaseModel):
     end: float = Field(ge=0)
 
 
-class AiDecision(BaseModel):
-    """Body of ``ai.decision/v1``: one analyzer run over one input range of one asset.
-
-    ``output_digest`` is the sha256 of the canonical JSON of the analyzer's output items
-    without their ``decision`` fields (the index is known only once this entry is logged).
-    """
+class AnalyzerRun(BaseModel):
+    """What every decision body says in the open, sealed or not: which analyzer and model
+    ran, with which parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +70,15 @@ class AiDecision(BaseModel):
     model: ModelRef
     parameters: dict[str, Any] = Field(default_factory=dict)
     parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+
+
+class AiDecision(AnalyzerRun):
+    """Body of ``ai.decision/v1``: one analyzer run over one input range of one asset.
+
+    ``output_digest`` is the sha256 of the canonical JSON of the analyzer's output items
+    without their ``decision`` fields (the index is known only once this entry is logged).
+    """
+
     input: DecisionInput
     output_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
     output_items: int = Field(ge=0)
@@ -112,7 +118,7 @@ class AiDecisionV2(AiDecision):
     input: DecisionInputV2
 
 
-class SealedDecision(BaseModel):
+class SealedDecision(AnalyzerRun):
     """Body of ``ai.decision.sealed/v1``: an ``ai.decision`` about media of a sensitive
     library. Which analyzer and model ran, with which parameters, stays public; the input
     (asset, time range, the decisions it was derived from), the output items (instead of
@@ -120,14 +126,6 @@ class SealedDecision(BaseModel):
     are commitments (:mod:`aiwork.model.commitment`) that the worker made and signed, and
     whose openings only the library's readers get."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    analyzer: str = Field(max_length=64)
-    analyzer_version: str = Field(max_length=64)
-    insight: str = Field(max_length=64)
-    model: ModelRef
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
     input: Commitment
     output: Commitment = Field(description="the output items without their decision fields")
     output_items: Commitment
