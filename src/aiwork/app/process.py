@@ -647,9 +647,6 @@ def work_folder() -> Iterator[Path]:
             lock.unlink(missing_ok=True)
 
 
-def remove_work() -> None:
-    shutil.rmtree(home() / "work", ignore_errors=True)
-
-
-__all__ += ["caption_formats", "export_files", "EXPORTS", "write_outputs", "folder_name", "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize", "open_store", "output_digest",
-            "stamp_decision", "unstamp_decision"]
+__all__ += ["caption_formats", "export_files", "EXPORTS", "write_outputs", "folder_name",
+            "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize",
+            "open_store", "output_digest", "stamp_decision", "unstamp_decision"]
