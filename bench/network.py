@@ -60,8 +60,8 @@ from typing import Any
 
 import httpx2 as httpx
 
-from aiwork.app.client import CoordinatorClient
-from aiwork.app.process import normalize, output_digest
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.model.decision import normalize, output_digest
 from aiwork.canonical import sha256_digest
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry

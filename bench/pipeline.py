@@ -9,7 +9,7 @@ Run it from the repository root::
     .venv/bin/python bench/pipeline.py --tiny 1,30,180          # memory in a video's length
 
 For each length L it renders ``long_spec(L)`` (640x360, 25 fps, speech, captions, cuts, a
-face, music; see :mod:`aiwork.media.synth`) into a temporary folder and then, in this one
+face, music; see :mod:`aiwork.synth.clips`) into a temporary folder and then, in this one
 process:
 
 1. decode-only ceilings: a bare PyAV loop over the video stream (frames decoded only, and
@@ -141,7 +141,7 @@ class RssSampler:
 
 
 class StageProgress:
-    """A :class:`aiwork.app.process.Progress` that tells the sampler which stage runs."""
+    """A :class:`aiwork.pipeline.process.Progress` that tells the sampler which stage runs."""
 
     def __init__(self, sampler: RssSampler) -> None:
         self.sampler = sampler
@@ -295,7 +295,7 @@ class StageTimes:
 def _instrument(processor: Any, times: StageTimes, sampler: RssSampler) -> Callable[[], None]:
     """Time the decode pass and every analyzer's ``analyze`` of ``processor``; returns the
     function that undoes it."""
-    import aiwork.app.process as process_module
+    import aiwork.pipeline.process as process_module
 
     original_decode = process_module.decode  # type: ignore[attr-defined]
 
@@ -347,8 +347,8 @@ def _evidence_summary(name: str, evidence: dict[str, Any]) -> dict[str, Any]:
 
 def warm_up(tmp: Path) -> Warm:
     """Build the analyzers and run them twice on a short clip: cold, then warm."""
-    from aiwork.app.process import ProcessOptions, Processor
-    from aiwork.media.synth import long_spec, make_clip
+    from aiwork.pipeline.process import ProcessOptions, Processor
+    from aiwork.synth.clips import long_spec, make_clip
 
     clip = tmp / "warmup.mp4"
     make_clip(clip, long_spec(WARMUP_SECONDS))
@@ -385,7 +385,7 @@ class PipelineRun:
 
 def run_pipeline(clip: Path, store: Path, warm: Warm, sampler: RssSampler,
                  profile: Path | None) -> PipelineRun:
-    from aiwork.app.process import ProcessOptions, Processor
+    from aiwork.pipeline.process import ProcessOptions, Processor
 
     processor = Processor(ProcessOptions(), db=store, progress=StageProgress(sampler))
     # Reuse the warm analyzer instances (same registry order): OCR keeps its engine per
@@ -497,7 +497,7 @@ def accuracy(truth: Any, metadata: Any) -> dict[str, Any]:
 
 def bench_length(length: float, tmp: Path, warm: Warm, sampler: RssSampler,
                  args: argparse.Namespace) -> dict[str, Any]:
-    from aiwork.media.synth import long_spec, make_clip
+    from aiwork.synth.clips import long_spec, make_clip
 
     folder = tmp / f"len-{length:g}"
     folder.mkdir()

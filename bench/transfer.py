@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from aiwork.app.client import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
 
 MIB = 1 << 20

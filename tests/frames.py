@@ -12,7 +12,7 @@ from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput
 from aiwork.errors import ConfigError
 from aiwork.media.decode import FrameStore
 from aiwork.media.probe import Probe
-from aiwork.media.synth import find_font
+from aiwork.synth.clips import find_font
 
 from .conftest import missing
 

@@ -1,6 +1,6 @@
 """Accuracy on a generated, labelled clip that no setting was tuned on.
 
-The clip is made here (``aiwork.media.synth``) with its own colours, sentences and captions,
+The clip is made here (``aiwork.synth.clips``) with its own colours, sentences and captions,
 distinct from the bundled sample whose measurements chose the shot threshold, and processed
 by every analyzer through the real pipeline. The same figures are printed by
 ``bench/pipeline.py``.
@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from aiwork.app.process import ProcessOptions, Processor, VideoReport
-from aiwork.media.synth import Caption, ClipSpec, FaceOverlay, MusicSegment, Scene, SpeechLine
-from aiwork.media.synth import Truth, make_clip
+from aiwork.pipeline.process import ProcessOptions, Processor, VideoReport
+from aiwork.synth.clips import Caption, ClipSpec, FaceOverlay, MusicSegment, Scene, SpeechLine
+from aiwork.synth.clips import Truth, make_clip
 from aiwork.quality import word_error_rate
 
 SPEC = ClipSpec(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiwork.app.process import ProcessOptions, Processor
+from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.model.metadata import Metadata
 
 PHOTO = Path(__file__).parent / "data" / "coffee.jpg"

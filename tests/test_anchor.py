@@ -42,7 +42,7 @@ from aiwork.anchor import (
     read_eth_key,
 )
 from aiwork.anchor.devnode import ANVIL_KEYS, find_anvil, run_anvil
-from aiwork.app.anchoring import (
+from aiwork.anchor.service import (
     ANCHOR_KIND,
     PeriodicAnchoring,
     anchor_latest,

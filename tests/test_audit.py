@@ -200,7 +200,7 @@ def test_ok_means_signed_by_the_log_key_the_user_trusts(
 
     # A forgery: the same bundle re-signed, entry for entry, by another log. It is
     # self-consistent, so only the trusted key tells it apart.
-    from aiwork.app.ledger import open_ledger
+    from aiwork.ledger.home import open_ledger
 
     bundle = json.loads(out.read_text())
     with open_ledger(other_db, signing=True) as log:
@@ -264,8 +264,8 @@ def test_leaving_an_insight_out_of_a_bundle_is_detected(bundle: dict[str, Any]) 
 
 
 def test_reprocessing_logs_a_new_summary_only_when_a_decision_changes(tmp_path: Path) -> None:
-    from aiwork.app.ledger import open_ledger
-    from aiwork.app.summaries import Summaries
+    from aiwork.ledger.home import open_ledger
+    from aiwork.ledger.summaries import Summaries
     from aiwork.model import Entry
 
     clip = make_two_scene_clip(tmp_path / "clip.mp4")
@@ -426,8 +426,8 @@ def test_a_bundle_carries_the_cosignatures_the_coordinator_collected(
         store: Path, tmp_path: Path) -> None:
     import shutil
 
-    from aiwork.app.cosignatures import Cosignatures
-    from aiwork.app.ledger import open_ledger
+    from aiwork.coordinator.cosignatures import Cosignatures
+    from aiwork.ledger.home import open_ledger
     from aiwork.crypto import SigningKey
     from aiwork.ledger.cosign import WitnessKey, cosign
     from aiwork.ledger.note import Checkpoint
@@ -491,8 +491,8 @@ def test_a_job_bundle_is_fetched_from_the_coordinator_and_checked_against_its_lo
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import httpx2 as httpx
 
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.ledger import open_ledger
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.ledger.home import open_ledger
     from aiwork.model import Entry
 
     from .conftest import running_coordinator
@@ -569,8 +569,8 @@ def test_a_job_bundle_is_fetched_from_the_coordinator_and_checked_against_its_lo
 
 def test_a_sensitive_job_bundle_goes_only_to_its_readers_and_each_fetch_is_logged(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.ledger import open_ledger
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.ledger.home import open_ledger
     from aiwork.crypto import read_key_file
     from aiwork.model import Entry
 

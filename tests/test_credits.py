@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.accounts import Accounts
-from aiwork.app.client import CoordinatorClient, CoordinatorError
+from aiwork.coordinator.accounts import Accounts
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.access_log import AccessLogError, fetch_access_log, verify_access_log
-from aiwork.app.client import CoordinatorClient, CoordinatorError
-from aiwork.app.libraries import ACCESS_ENTRY_HEADER, Libraries, with_purpose
-from aiwork.app.worker import Worker
+from aiwork.client.access_log import AccessLogError, fetch_access_log, verify_access_log
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.coordinator.libraries import ACCESS_ENTRY_HEADER, Libraries, with_purpose
+from aiwork.client.worker import Worker
 from aiwork.auth import sign_request
 from aiwork.cli import main
 from aiwork.crypto import SigningKey, write_key_file

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.client import CoordinatorClient, CoordinatorError
-from aiwork.app.process import normalize, output_digest
-from aiwork.app.worker import Worker
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.model.decision import normalize, output_digest
+from aiwork.client.worker import Worker
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -162,7 +162,7 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
     entry, output = worker.work(lease)
     with Log.open(tmp_path / "coord.db") as log:
         before = log.size
-    from aiwork.app.client import CoordinatorError
+    from aiwork.client.coordinator import CoordinatorError
 
     with pytest.raises(CoordinatorError, match="output_digest"):
         wc.post(f"/v1/leases/{lease['lease']}/result",
@@ -206,7 +206,7 @@ def _worker(app: Any, tmp_path: Path, name: str, analyzers: list[str]) -> Worker
 def test_a_worker_that_dies_mid_task_loses_nothing(tmp_path: Path, clip: Path) -> None:
     import time
 
-    from aiwork.app.client import CoordinatorError
+    from aiwork.client.coordinator import CoordinatorError
 
     _, app, req, _, job = _setup(tmp_path, clip, lease_seconds=2.0)
     dead = _worker(app, tmp_path, "dead", ["technical"])
@@ -258,9 +258,9 @@ def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
 def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Path) -> None:
     import random
 
-    from aiwork.app.coordinator import Coordinator
-    from aiwork.app.gold import add_generated_gold
-    from aiwork.app.process import open_store
+    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.gold import add_generated_gold
+    from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
 
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
@@ -324,9 +324,9 @@ def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,
     only while real work is queued, and never beyond gold_rate times the real tasks."""
     import random
 
-    from aiwork.app.coordinator import Coordinator
-    from aiwork.app.gold import add_generated_gold
-    from aiwork.app.process import open_store
+    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.gold import add_generated_gold
+    from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
 
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
@@ -365,7 +365,7 @@ def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,
 
 
 def test_gold_credits_are_capped_per_identity_and_day(tmp_path: Path) -> None:
-    from aiwork.app.accounts import GOLD_CREDITS_PER_DAY, Accounts
+    from aiwork.coordinator.accounts import GOLD_CREDITS_PER_DAY, Accounts
 
     with Log.create(tmp_path / "a.db", SigningKey.generate()) as log:
         accounts = Accounts(log.db)
@@ -716,9 +716,9 @@ def test_the_gold_pool_grows_varied_as_it_is_used(tmp_path: Path) -> None:
     clips are generated as the pool wears."""
     import random
 
-    from aiwork.app.coordinator import Coordinator
-    from aiwork.app.gold import GOLD_FRESH, GOLD_REUSE, add_generated_gold, top_up_gold
-    from aiwork.app.process import open_store
+    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.gold import GOLD_FRESH, GOLD_REUSE, add_generated_gold, top_up_gold
+    from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
 
     with open_store(tmp_path / "coord.db") as log:
@@ -752,7 +752,7 @@ def test_audit_and_results_read_no_more_than_their_bound_from_a_coordinator(
     from aiwork.cli import main
 
     limit = 1 << 20
-    monkeypatch.setattr("aiwork.app.client.MAX_REPLY_BYTES", limit, raising=False)
+    monkeypatch.setattr("aiwork.client.coordinator.MAX_REPLY_BYTES", limit, raising=False)
     pad = "x" * (2 * limit)
     job = "a" * 32
     answers = {
@@ -803,7 +803,7 @@ def test_a_worker_reads_no_more_of_a_lease_than_its_bound(
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     limit = 1 << 20
-    monkeypatch.setattr("aiwork.app.worker.MAX_LEASE_BYTES", limit, raising=False)
+    monkeypatch.setattr("aiwork.client.worker.MAX_LEASE_BYTES", limit, raising=False)
     lease = {"lease": "b" * 32, "job": "j" * 32, "task": "t", "replica": 0,
              "analyzer": "technical", "asset": "sha256:" + "0" * 64, "expires": 2e9,
              "upstream": [{"analyzer": "shots", "output": "x" * (2 * limit)}],

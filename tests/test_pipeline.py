@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aiwork.app.process import ProcessOptions, Processor, output_digest
+from aiwork.model.decision import output_digest
+from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.cli import main
 from aiwork.ledger import verify
 from aiwork.ledger.log import Log
@@ -67,7 +68,7 @@ def test_every_item_traces_to_a_signed_decision(tmp_path: Path, clip: Path) -> N
 
 
 def _checkpoint(db: Path) -> str:
-    from aiwork.app.ledger import open_ledger
+    from aiwork.ledger.home import open_ledger
 
     with open_ledger(db, signing=True) as log:
         return log.checkpoint()
@@ -135,7 +136,7 @@ def test_the_writer_refuses_a_name_outside_the_output_folder(tmp_path: Path,
                                                             clip: Path) -> None:
     """Even metadata that got past the schema writes nothing outside its folder: every name is
     resolved under it first, and a symbolic link planted there is not followed."""
-    from aiwork.app.process import write_outputs
+    from aiwork.export.layout import write_outputs
     from aiwork.errors import UnsafeNameError
 
     with processor(tmp_path / "store.db", ["technical", "shots"]) as proc:
@@ -169,7 +170,7 @@ def test_the_writer_refuses_a_name_outside_the_output_folder(tmp_path: Path,
 
 
 def test_a_local_file_name_becomes_a_plain_folder_name() -> None:
-    from aiwork.app.process import folder_name
+    from aiwork.export.layout import folder_name
 
     assert folder_name(Path("clip.mp4")) == "clip"
     assert folder_name(Path("..mp4")) == "video"  # its stem is "."
@@ -180,7 +181,7 @@ def test_a_local_file_name_becomes_a_plain_folder_name() -> None:
 
 def test_two_keyframes_with_one_name_and_two_digests_are_refused(tmp_path: Path,
                                                                  clip: Path) -> None:
-    from aiwork.app.process import write_outputs
+    from aiwork.export.layout import write_outputs
     from aiwork.errors import IntegrityError
 
     with processor(tmp_path / "store.db", ["technical", "shots"]) as proc:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from aiwork.app.audit import AuditSubject, build_bundle, explain
-from aiwork.app.ledger import open_ledger
-from aiwork.app.process import ProcessOptions, Processor
-from aiwork.app.summaries import Summaries
+from aiwork.audit.bundle import AuditSubject, build_bundle, explain
+from aiwork.ledger.home import open_ledger
+from aiwork.pipeline.process import ProcessOptions, Processor
+from aiwork.ledger.summaries import Summaries
 from aiwork.cli import main
 from aiwork.crypto import SigningKey
 from aiwork.errors import InvalidBodyError
@@ -250,7 +250,7 @@ def _network(tmp_path: Path, clip: Path) -> tuple[Any, Any, dict[str, Any], str]
 def _client(app: Any, key: SigningKey, role: str) -> Any:
     from fastapi.testclient import TestClient
 
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     client = CoordinatorClient("http://testserver", key, http=TestClient(app))
     client.post("/v1/identities", {"role": role})
@@ -258,7 +258,7 @@ def _client(app: Any, key: SigningKey, role: str) -> Any:
 
 
 def _worker(app: Any, home: Path, names: list[str]) -> Any:
-    from aiwork.app.worker import Worker
+    from aiwork.client.worker import Worker
 
     key = SigningKey.generate()
     return Worker(_client(app, key, "worker"), key, home, names)
@@ -269,7 +269,7 @@ def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
     app, req, job, digest = _network(tmp_path, clip)
     # keywords brings the analyzers it reads into the job, and says so when they cost more.
     assert job["analyzers"] == ["keywords", "shots", "transcript", "ocr", "language"]
-    from aiwork.app.client import CoordinatorError
+    from aiwork.client.coordinator import CoordinatorError
 
     with pytest.raises(CoordinatorError, match="also needs shots, transcript, ocr, language"):
         req.post("/v1/jobs", {"asset": digest, "analyzers": ["keywords"], "budget": 1})
@@ -304,7 +304,7 @@ def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
 
 def test_a_remote_result_naming_other_upstream_decisions_is_refused(tmp_path: Path,
                                                                     clip: Path) -> None:
-    from aiwork.app.client import CoordinatorError
+    from aiwork.client.coordinator import CoordinatorError
 
     app, req, job, digest = _network(tmp_path, clip)
     # Another video's transcript, accepted in another job on the same coordinator.

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.client import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
 from aiwork.cli import main
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
@@ -93,8 +93,8 @@ def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
     # The existing item was made by another worker: the owner may take it ...
     assert take(net["clients"][0]) is not None
     # ... but not items whose producer they own.
-    from aiwork.app.coordinator import Coordinator
-    from aiwork.app.ledger import open_ledger
+    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.ledger.home import open_ledger
     from aiwork.store.blobs import BlobStore
 
     with open_ledger(net["db"], signing=True) as log:
@@ -285,8 +285,8 @@ def test_a_sensitive_item_is_decided_once_every_expert_who_may_read_it_answered(
 def test_an_escalated_item_nobody_else_takes_is_decided_after_the_wait(tmp_path: Path) -> None:
     import time
 
-    from aiwork.app.accounts import Accounts
-    from aiwork.app.review import ESCALATION_WAIT, Review
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.review import ESCALATION_WAIT, Review
 
     key = SigningKey.generate()
     with Log.create(tmp_path / "r.db", key) as log:
@@ -311,8 +311,8 @@ def test_an_escalated_item_nobody_else_takes_is_decided_after_the_wait(tmp_path:
 
 def test_gold_items_score_experts_against_the_known_answer(net: dict[str, Any],
                                                            tmp_path: Path) -> None:
-    from aiwork.app.coordinator import Coordinator
-    from aiwork.app.ledger import open_ledger
+    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.ledger.home import open_ledger
     from aiwork.store.blobs import BlobStore
 
     with open_ledger(net["db"], signing=True) as log:
@@ -339,8 +339,8 @@ def test_gold_items_score_experts_against_the_known_answer(net: dict[str, Any],
 
 
 def _gold_review(tmp_path: Path, price: int = 1) -> tuple[Log, Any]:
-    from aiwork.app.accounts import Accounts
-    from aiwork.app.review import Review
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.review import Review
 
     key = SigningKey.generate()
     log = Log.create(tmp_path / "gold.db", key)
@@ -371,8 +371,8 @@ def test_gold_answers_settle_in_batches_never_per_verdict(tmp_path: Path) -> Non
     """An expert's score and credits used to move right after each gold verdict, which
     marked gold items as gold. Gold answers now count together, GOLD_BATCH at a time, at a
     verdict on a real item; the entry names no item, and the pay is capped per day."""
-    from aiwork.app.accounts import GOLD_CREDITS_PER_DAY
-    from aiwork.app.review import GOLD_BATCH
+    from aiwork.coordinator.accounts import GOLD_CREDITS_PER_DAY
+    from aiwork.coordinator.review import GOLD_BATCH
 
     log, review = _gold_review(tmp_path, price=10)
     with log:
@@ -414,7 +414,7 @@ def test_an_expert_never_gets_the_same_gold_question_twice_within_the_window(
         tmp_path: Path) -> None:
     """Every worker's result over a gold clip made a new gold item with the same question:
     experts saw the same gold questions again and again and could learn them."""
-    from aiwork.app.review import GOLD_REPEAT_WINDOW
+    from aiwork.coordinator.review import GOLD_REPEAT_WINDOW
 
     log, review = _gold_review(tmp_path)
     with log:
@@ -553,8 +553,8 @@ def test_an_audit_bundle_of_a_job_carries_the_verdicts_and_consensus(
 def test_routing_rules_decide_which_items_go_to_humans(tmp_path: Path) -> None:
     import random
 
-    from aiwork.app.accounts import Accounts
-    from aiwork.app.review import Review
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.review import Review
 
     key = SigningKey.generate()
     with Log.create(tmp_path / "r.db", key) as log:

@@ -15,13 +15,13 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from aiwork.app.access_log import fetch_access_log, verify_access_log
-from aiwork.app.audit import build_bundle, explain, resolve
-from aiwork.app.catalog import Catalog
-from aiwork.app.client import CoordinatorClient, CoordinatorError
-from aiwork.app.ledger import open_ledger
-from aiwork.app.libraries import with_purpose
-from aiwork.app.worker import Worker, seal_decision
+from aiwork.client.access_log import fetch_access_log, verify_access_log
+from aiwork.audit.bundle import build_bundle, explain, resolve
+from aiwork.pipeline.catalog import Catalog
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.ledger.home import open_ledger
+from aiwork.coordinator.libraries import with_purpose
+from aiwork.client.worker import Worker, seal_decision
 from aiwork.auth import sign_request
 from aiwork.canonical import canonical_bytes
 from aiwork.cli import main

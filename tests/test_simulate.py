@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiwork.app.simulate import CrowdSpec, simulate
+from aiwork.coordinator.simulate import CrowdSpec, simulate
 from aiwork.cli import main
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log

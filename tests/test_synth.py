@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from aiwork.errors import ConfigError, InputError
-from aiwork.media.synth import (
+from aiwork.synth.clips import (
     FACE_IMAGE,
     Caption,
     ClipSpec,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from aiwork.app.client import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.auth import sign_request
 from aiwork.crypto import SigningKey
 from tests.conftest import coordinator_process

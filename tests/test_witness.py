@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.app.client import CoordinatorClient
-from aiwork.app.witness import KeyMismatchError, Witness, WitnessAlarm
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.client.witness import KeyMismatchError, Witness, WitnessAlarm
 from aiwork.auth import sign_request
 from aiwork.cli import main
 from aiwork.config import log_key_path
@@ -353,7 +353,7 @@ def test_the_witness_command_cosigns_then_raises_an_alarm_on_a_fork(
 
 
 def test_cosignatures_are_kept_in_either_store(log: Log) -> None:
-    from aiwork.app.cosignatures import CosignatureRefused, Cosignatures
+    from aiwork.coordinator.cosignatures import CosignatureRefused, Cosignatures
     from aiwork.ledger.entries import sign_entry
 
     author = SigningKey.generate()

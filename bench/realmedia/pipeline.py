@@ -217,7 +217,7 @@ _RUNS: dict[tuple[Path, str], tuple[str, list[tuple[dict[str, Any], float, Any]]
 def _process(cache: Path, split: str) -> tuple[str, list[tuple[dict[str, Any], float, Any]]]:
     """Every item of ``split`` through ``aiwork process`` (all analyzers, defaults, outputs
     written): per item, its seconds of video and its report."""
-    from aiwork.app.process import ProcessOptions, Processor
+    from aiwork.pipeline.process import ProcessOptions, Processor
 
     if (cache, split) in _RUNS:
         return _RUNS[(cache, split)]

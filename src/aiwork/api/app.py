@@ -22,16 +22,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aiwork.app.accounts import InsufficientCreditsError
-from aiwork.app.coordinator import Coordinator
-from aiwork.app.review import ReviewRefused
-from aiwork.app.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
-from aiwork.app.cosignatures import CosignatureRefused, Cosignatures, parse_witnesses
-from aiwork.app.identities import Identities, RoleError
-from aiwork.app.ledger import open_ledger
-from aiwork.app.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
+from aiwork.coordinator.accounts import InsufficientCreditsError
+from aiwork.coordinator.jobs import Coordinator
+from aiwork.coordinator.review import ReviewRefused
+from aiwork.coordinator.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
+from aiwork.coordinator.cosignatures import CosignatureRefused, Cosignatures, parse_witnesses
+from aiwork.coordinator.identities import Identities, RoleError
+from aiwork.ledger.home import open_ledger
+from aiwork.coordinator.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
                                   UnknownLibraryError)
-from aiwork.app.process import EXPORTS, export_files, open_store
+from aiwork.export.layout import EXPORTS, export_files
+from aiwork.pipeline.process import open_store
 from aiwork.api.guard import (MAX_JSON_BYTES, MAX_UNUSED_BYTES, RequestGuard, json_object,
                               read_bounded)
 from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
@@ -489,8 +490,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                      "library: each read is logged first)")
     async def job_audit(job_id: str, request: Request,
                         insight: str | None = None) -> JSONResponse:
-        from aiwork.app.anchoring import anchor_receipts
-        from aiwork.app.audit import build_bundle, job_subject
+        from aiwork.anchor.service import anchor_receipts
+        from aiwork.audit.bundle import build_bundle, job_subject
 
         coordinator = state.coordinator()
         coordinator.market.job(job_id)

@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 import click
 
-from aiwork.app.ledger import open_ledger
+from aiwork.ledger.home import open_ledger
 from aiwork.cli.options import db_option, log_key_option, resolve_db
 
 rpc_option = click.option("--rpc", metavar="URL",
@@ -60,7 +60,7 @@ def anchor_group(ctx: click.Context, rpc: str | None, eth_key: Path | None,
     _required(rpc=rpc, eth_key=eth_key, contract=contract)
     assert rpc is not None and eth_key is not None and contract is not None
     from aiwork.anchor import read_eth_key
-    from aiwork.app.anchoring import anchor_latest
+    from aiwork.anchor.service import anchor_latest
 
     key = read_eth_key(eth_key)
     with open_ledger(resolve_db(db), signing=True, log_key=log_key) as log:
@@ -106,7 +106,7 @@ def check_cmd(ctx: click.Context, rpc: str | None, db: str | None) -> None:
     _required(rpc=rpc)
     assert rpc is not None
     from aiwork.anchor import AnchorError
-    from aiwork.app.anchoring import recheck
+    from aiwork.anchor.service import recheck
 
     with open_ledger(resolve_db(db)) as log:
         results = recheck(log, rpc)

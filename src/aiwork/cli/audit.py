@@ -36,10 +36,10 @@ def audit_cmd(video_or_item: str, out: Path, coordinator: str | None, keyfile: P
     if coordinator is not None:
         bundle = _remote_bundle(coordinator, video_or_item, keyfile, purpose)
     else:
-        from aiwork.app.anchoring import anchor_receipts
-        from aiwork.app.audit import build_bundle, resolve
-        from aiwork.app.catalog import Catalog
-        from aiwork.app.ledger import open_ledger
+        from aiwork.anchor.service import anchor_receipts
+        from aiwork.audit.bundle import build_bundle, resolve
+        from aiwork.pipeline.catalog import Catalog
+        from aiwork.ledger.home import open_ledger
 
         from aiwork.errors import InputError
         from aiwork.ledger.log import Log
@@ -68,9 +68,9 @@ def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
                    ) -> dict[str, Any]:
     from urllib.parse import quote
 
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.ledger import load_key
-    from aiwork.app.libraries import with_purpose
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.ledger.home import load_key
+    from aiwork.coordinator.libraries import with_purpose
     from aiwork.errors import InputError
 
     job, _, insight = what.partition("#")
@@ -82,7 +82,7 @@ def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
         path += f"?insight={quote(insight, safe='')}"
     key = load_key(keyfile) if keyfile else None
     with CoordinatorClient(url, key) as client:
-        # Read with a bound (aiwork.app.client.MAX_REPLY_BYTES): a coordinator cannot fill
+        # Read with a bound (aiwork.client.coordinator.MAX_REPLY_BYTES): a coordinator cannot fill
         # this process's memory with an endless answer.
         bundle = client.read_json(with_purpose(path, purpose) if key is not None else path,
                                   signed=key is not None)
@@ -99,10 +99,10 @@ def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
 def explain_cmd(video_or_item: str, db: str | None) -> None:
     """Say, for each insight of VIDEO (or one item), which model made it from what, how
     sure it was, who checked it, and where its proof stands."""
-    from aiwork.app.anchoring import anchor_receipts
-    from aiwork.app.audit import explain, resolve
-    from aiwork.app.catalog import Catalog
-    from aiwork.app.ledger import open_ledger
+    from aiwork.anchor.service import anchor_receipts
+    from aiwork.audit.bundle import explain, resolve
+    from aiwork.pipeline.catalog import Catalog
+    from aiwork.ledger.home import open_ledger
 
     with open_ledger(resolve_db(db)) as log:
         catalog = Catalog(log.db)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aiwork.app.ledger import load_key, new_key
+from aiwork.ledger.home import load_key, new_key
 
 
 @click.group()

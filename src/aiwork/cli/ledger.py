@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from aiwork.app.ledger import append_bodies, init_ledger, load_key, open_ledger
+from aiwork.ledger.home import append_bodies, init_ledger, load_key, open_ledger
 from aiwork.canonical import parse_json
 from aiwork.cli.options import db_option, log_key_option, resolve_db
 from aiwork.errors import InputError, MalformedJSONError

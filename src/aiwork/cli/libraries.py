@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from aiwork.app.ledger import load_key
+from aiwork.ledger.home import load_key
 from aiwork.cli.network import coordinator_option, key_option
 from aiwork.errors import ConfigError
 
@@ -35,7 +35,7 @@ def _describe(library: dict[str, Any]) -> str:
 @key_option
 def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Create a library named NAME (needs the requester role); prints its id."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         library = client.post("/v1/libraries", {"name": name, "sensitive": sensitive})
@@ -49,7 +49,7 @@ def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> N
               help="Your key file (a sensitive library is shown to its readers only).")
 def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
     """A library, its readers and its jobs."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     key = load_key(keyfile) if keyfile else None
     with CoordinatorClient(coordinator, key) as client:
@@ -67,7 +67,7 @@ def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
 @key_option
 def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Make your library sensitive or not."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         reply = client.request("PATCH", f"/v1/libraries/{library_id}",
@@ -82,7 +82,7 @@ def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -
 @key_option
 def grant_cmd(library_id: str, did: str, coordinator: str, keyfile: Path) -> None:
     """Let DID read your sensitive library (its reads are logged like anyone's)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         library = client.post(f"/v1/libraries/{library_id}/readers", {"did": did})
@@ -102,8 +102,8 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     The log key, the coordinator's identity and the last read seen are remembered under
     AIWORK_HOME/libraries/, so a later listing that drops reads already seen is refused.
     """
-    from aiwork.app.access_log import fetch_access_log, verify_access_log
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.access_log import fetch_access_log, verify_access_log
+    from aiwork.client.coordinator import CoordinatorClient
     from aiwork.config import home
 
     if not re.fullmatch(r"[0-9a-f]{32}", library_id):

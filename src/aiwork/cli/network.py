@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aiwork.app.ledger import load_key
+from aiwork.ledger.home import load_key
 from aiwork.cli.options import close_to_others, db_option, resolve_db
 from aiwork.cli.process import renamed
 
 if TYPE_CHECKING:
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
     from aiwork.model.metadata import Metadata
 
 coordinator_option = click.option("--coordinator", required=True, metavar="URL",
@@ -82,7 +82,7 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
     import uvicorn
 
     from aiwork.api import ServerSettings, create_app
-    from aiwork.app.identities import coordinator_key
+    from aiwork.coordinator.identities import coordinator_key
 
     path = resolve_db(db)
     close_to_others(path)
@@ -91,9 +91,9 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                               starting_credits=starting_credits, witnesses=witnesses,
                               public_url=public)
     if gold_rate > 0:
-        from aiwork.app.coordinator import Coordinator
-        from aiwork.app.gold import add_generated_gold
-        from aiwork.app.process import open_store
+        from aiwork.coordinator.jobs import Coordinator
+        from aiwork.coordinator.gold import add_generated_gold
+        from aiwork.pipeline.process import open_store
         from aiwork.config import blobs_path
         from aiwork.store.blobs import BlobStore
 
@@ -106,8 +106,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                f"registration {'open' if open_registration else 'by admin approval'})", err=True)
     app = create_app(settings)
     with contextlib.ExitStack() as stack:
-        if gold_rate > 0:  # new, different gold clips as the pool wears (aiwork.app.gold)
-            from aiwork.app.gold import GoldPool
+        if gold_rate > 0:  # new, different gold clips as the pool wears (aiwork.coordinator.gold)
+            from aiwork.coordinator.gold import GoldPool
 
             def gold_coordinator() -> Coordinator:
                 return Coordinator(open_store(path), BlobStore(blobs_path(path)), settings.key)
@@ -117,7 +117,7 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
             pool.start()
             stack.callback(pool.stop)
         if anchor_rpc or anchor_key or anchor_contract:
-            from aiwork.app.anchoring import serve_anchoring
+            from aiwork.anchor.service import serve_anchoring
 
             stack.enter_context(serve_anchoring(
                 path, rpc=anchor_rpc, key_file=anchor_key, contract=anchor_contract,
@@ -153,7 +153,7 @@ def check_free_credits(host: str, *, open_registration: bool, starting_credits: 
               type=click.Choice(["requester", "worker", "expert", "auditor"]))
 def register_cmd(coordinator: str, keyfile: Path, role: str) -> None:
     """Ask the coordinator for a role; prints granted or pending."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     key = load_key(keyfile)
     with CoordinatorClient(coordinator, key) as client:
@@ -174,7 +174,7 @@ def admin_group() -> None:
 @key_option
 def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
     """Grant ROLE to DID (needs the admin role)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         client.post("/v1/admin/approve", {"did": did, "role": role})
@@ -189,7 +189,7 @@ def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
 @key_option
 def grant_cmd(did: str, amount: int, reason: str | None, coordinator: str, keyfile: Path) -> None:
     """Grant AMOUNT credits to DID (needs the admin role)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         reply = client.post("/v1/admin/credits", {"to": did, "amount": amount,
@@ -205,7 +205,7 @@ def grant_cmd(did: str, amount: int, reason: str | None, coordinator: str, keyfi
               help="Show this key's account (instead of DID).")
 def credits_cmd(did: str | None, coordinator: str, keyfile: Path | None) -> None:
     """An account's credits: balance (from the ledger), held by open jobs, available."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     if did is None:
         if keyfile is None:
@@ -233,8 +233,8 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
     from rich.console import Console
     from rich.live import Live
 
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.worker import Worker, WorkerStats
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.client.worker import Worker, WorkerStats
     from aiwork.config import home
 
     key = load_key(keyfile)
@@ -297,9 +297,10 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.libraries import with_purpose
-    from aiwork.app.process import expand_inputs, folder_name, read_metadata
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.coordinator.libraries import with_purpose
+    from aiwork.export.layout import folder_name, read_metadata
+    from aiwork.pipeline.process import expand_inputs
     from aiwork.media import MediaError, probe
 
     if out is not None and not wait:
@@ -369,8 +370,8 @@ def _write_outputs(client: CoordinatorClient, metadata: Metadata, out: Path, nam
     """Write a job's outputs under ``out`` as `aiwork process --out` does: in the folder
     ``name`` (or ``name-2``... when another video's outputs are there), every name resolved
     under it, keyframes fetched by digest and checked."""
-    from aiwork.app.client import MAX_KEYFRAME_BYTES
-    from aiwork.app.process import claim_folder, write_outputs
+    from aiwork.client.coordinator import MAX_KEYFRAME_BYTES
+    from aiwork.export.layout import claim_folder, write_outputs
 
     folder = claim_folder(out, name, metadata.asset.digest, claimed)
     return write_outputs(metadata, folder,
@@ -395,16 +396,16 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
     """Fetch the outputs of finished JOBS and write them under --out."""
     from urllib.parse import quote
 
-    from aiwork.app.client import CoordinatorClient
-    from aiwork.app.libraries import with_purpose
-    from aiwork.app.process import read_metadata
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.coordinator.libraries import with_purpose
+    from aiwork.export.layout import read_metadata
     from aiwork.errors import InputError
     from aiwork.model.names import check_file_name
 
     key = load_key(keyfile) if keyfile else None
 
     def read(client: CoordinatorClient, path: str) -> Any:
-        # Bounded (aiwork.app.client.MAX_REPLY_BYTES): an endless answer is cut off.
+        # Bounded (aiwork.client.coordinator.MAX_REPLY_BYTES): an endless answer is cut off.
         return client.read_json(with_purpose(path, purpose) if key is not None else path,
                                 signed=key is not None)
 
@@ -439,7 +440,7 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
                    "libraries you may read.")
 def jobs_cmd(coordinator: str, requester: str | None, keyfile: Path | None) -> None:
     """List jobs and their state."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile) if keyfile else None) as client:
         path = "/v1/jobs" + (f"?requester={requester}" if requester else "")
@@ -469,7 +470,7 @@ def devnet_cmd(count: int, port: int, names: str | None, audit_share: float) -> 
 
     import httpx2 as httpx
 
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
     from aiwork.config import home
     from aiwork.crypto import SigningKey, read_key_file, write_key_file
     from aiwork.quality.review_items import REVIEWABLE

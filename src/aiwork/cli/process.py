@@ -7,14 +7,8 @@ from pathlib import Path
 
 import click
 
-from aiwork.app.process import (
-    ProcessOptions,
-    Processor,
-    VideoReport,
-    caption_formats,
-    expand_inputs,
-    folder_name,
-)
+from aiwork.export.layout import caption_formats, folder_name
+from aiwork.pipeline.process import ProcessOptions, Processor, VideoReport, expand_inputs
 from aiwork.cli.options import close_to_others, db_option, resolve_db
 from aiwork.cli.progress import RichProgress
 from aiwork.errors import InputError

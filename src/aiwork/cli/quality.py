@@ -55,7 +55,7 @@ def simulate_cmd(items: int, experts_per_item: int, gold_share: float, seed: int
     """A simulated crowd (accurate, careless, spammers, a colluding group) and AI models of
     known accuracy review a generated job through the real review engine and ledger; prints
     accuracy by method, human verdicts spent, and each kind's learned weight."""
-    from aiwork.app.simulate import simulate
+    from aiwork.coordinator.simulate import simulate
 
     report = simulate(items=items, experts_per_item=experts_per_item, gold_share=gold_share,
                       seed=seed)

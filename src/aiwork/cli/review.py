@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from aiwork.app.ledger import load_key
+from aiwork.ledger.home import load_key
 from aiwork.cli.network import coordinator_option, key_option
 from aiwork.errors import InputError
 
@@ -23,7 +23,7 @@ def review_group() -> None:
 @key_option
 def next_cmd(coordinator: str, keyfile: Path) -> None:
     """Take the next item to review and print it as JSON (with its id)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile)) as client:
         reply = client.request("POST", "/v1/review/next", b"{}")
@@ -44,7 +44,7 @@ def next_cmd(coordinator: str, keyfile: Path) -> None:
 def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | None,
                seconds: float | None, coordinator: str, keyfile: Path) -> None:
     """Sign and submit a verdict on ITEM_ID (a human.verdict entry in the ledger)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
     from aiwork.ledger.entries import sign_entry
     from aiwork.model.commitment import seal
 
@@ -79,7 +79,7 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
 @key_option
 def me_cmd(coordinator: str, keyfile: Path) -> None:
     """Print your reputation per insight and your credits, as JSON."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     key = load_key(keyfile)
     with CoordinatorClient(coordinator, key) as client:
@@ -93,7 +93,7 @@ def me_cmd(coordinator: str, keyfile: Path) -> None:
               help="Sign the request (needed for a job of a sensitive library you may read).")
 def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
     """Print JOB_ID's review progress and which of its items humans verified, as JSON."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     with CoordinatorClient(coordinator, load_key(keyfile) if keyfile else None) as client:
         reply = client.get(f"/v1/jobs/{job_id}/review", signed=keyfile is not None)
@@ -110,7 +110,7 @@ def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
 def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
               keyfile: Path | None) -> None:
     """Show the routing rules, or change INSIGHT's with --set (admin)."""
-    from aiwork.app.client import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient
 
     if not changes:
         with CoordinatorClient(coordinator) as client:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aiwork.app.ledger import load_key
+from aiwork.ledger.home import load_key
 
 if TYPE_CHECKING:
-    from aiwork.app.witness import StepResult
+    from aiwork.client.witness import StepResult
 
 #: Exit status after an alarm (0 ok, 1 error, 2 usage error).
 ALARM_EXIT = 3
@@ -54,7 +54,7 @@ def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
         raise click.UsageError("give --log URL and --key KEYFILE (or a command: key)")
     import time
 
-    from aiwork.app.witness import Witness, WitnessAlarm
+    from aiwork.client.witness import Witness, WitnessAlarm
     from aiwork.config import home
     from aiwork.errors import AiworkError
 
@@ -83,7 +83,7 @@ def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
 @click.option("--name", help="The witness's name (default: aiwork-witness/<16 hex of its key>).")
 def witness_key_cmd(keyfile: Path, name: str | None) -> None:
     """Print the witness's verifier key, for `aiwork serve --witness VKEY`."""
-    from aiwork.app.witness import default_name
+    from aiwork.client.witness import default_name
     from aiwork.ledger.cosign import WitnessKey
 
     key = load_key(keyfile)

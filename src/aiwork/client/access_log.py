@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiwork.app.client import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.errors import AiworkError, ProofError
 from aiwork.ledger import merkle
 from aiwork.ledger.note import VerifierKey

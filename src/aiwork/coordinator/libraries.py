@@ -11,7 +11,7 @@ data returned.
 A library's ``access.read`` entries form a chain inside the Merkle log: each carries ``seq``
 (how many came before), ``prev`` (the ledger index of the one before) and ``prev_leaf`` (that
 entry's leaf hash). :meth:`Libraries.access_listing` returns them with inclusion proofs to a
-signed checkpoint; :func:`aiwork.app.access_log.verify_access_log` checks the listing offline.
+signed checkpoint; :func:`aiwork.client.access_log.verify_access_log` checks the listing offline.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from aiwork.app.identities import RoleError
+from aiwork.coordinator.identities import RoleError
 from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError, OutOfRangeError
 from aiwork.ledger.entries import sign_entry

@@ -22,12 +22,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from aiwork import analyzers as registry
-from aiwork.app.accounts import Accounts
-from aiwork.app.identities import Identities
-from aiwork.app.libraries import Libraries, opened_body
-from aiwork.app.review import Review, review_changes
-from aiwork.app.summaries import Summaries
-from aiwork.app.process import normalize, output_digest, stamp_decision
+from aiwork.coordinator.accounts import Accounts
+from aiwork.coordinator.identities import Identities
+from aiwork.coordinator.libraries import Libraries, opened_body
+from aiwork.coordinator.review import Review, review_changes
+from aiwork.ledger.summaries import Summaries
+from aiwork.model.decision import normalize, output_digest, stamp_decision
 from aiwork.crypto import SigningKey, public_key_from_did
 from aiwork.errors import InputError
 from aiwork.ledger.entries import sign_entry

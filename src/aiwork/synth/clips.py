@@ -23,10 +23,10 @@ Timing conventions (all times in seconds from the start of the file):
 
 Command line (used by ``scripts/make-sample``)::
 
-    python -m aiwork.media.synth samples/sample.mp4            # the bundled sample + truth
-    python -m aiwork.media.synth --long 300 /tmp/long.mp4      # a benchmark clip
-    python -m aiwork.media.synth --no-audio /tmp/mute.mp4      # bad-input variants
-    python -m aiwork.media.synth --no-video /tmp/speech.m4a
+    python -m aiwork.synth.clips samples/sample.mp4            # the bundled sample + truth
+    python -m aiwork.synth.clips --long 300 /tmp/long.mp4      # a benchmark clip
+    python -m aiwork.synth.clips --no-audio /tmp/mute.mp4      # bad-input variants
+    python -m aiwork.synth.clips --no-video /tmp/speech.m4a
 """
 
 from __future__ import annotations
@@ -995,10 +995,10 @@ def long_spec(seconds: float) -> ClipSpec:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m aiwork.media.synth [--long SECONDS] [--no-audio|--no-video] OUTPUT``:
+    """``python -m aiwork.synth.clips [--long SECONDS] [--no-audio|--no-video] OUTPUT``:
     render the sample (or a long clip) to OUTPUT and its truth to OUTPUT's ``.truth.json``."""
     parser = argparse.ArgumentParser(
-        prog="python -m aiwork.media.synth",
+        prog="python -m aiwork.synth.clips",
         description="Render labelled test media and its ground truth (JSON).",
     )
     parser.add_argument("output", type=Path, help="the .mp4 (or .m4a with --no-video) to write")

@@ -37,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiwork.app.accounts import Accounts
-from aiwork.app.libraries import Libraries, Library
+from aiwork.coordinator.accounts import Accounts
+from aiwork.coordinator.libraries import Libraries, Library
 from aiwork.canonical import canonical_bytes
 from aiwork.crypto import SigningKey
 from aiwork.errors import InputError

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiwork.app.accounts import Accounts
-from aiwork.app.review import ESCALATION_STEP, ESCALATION_WAIT, TRUTH_WINDOW, Review
+from aiwork.coordinator.accounts import Accounts
+from aiwork.coordinator.review import ESCALATION_STEP, ESCALATION_WAIT, TRUTH_WINDOW, Review
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from aiwork import analyzers as registry
-from aiwork.app.client import CoordinatorClient, CoordinatorError
-from aiwork.app.process import ProcessOptions, Processor, unstamp_decision
+from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.model.decision import unstamp_decision
+from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, IntegrityError

@@ -35,7 +35,7 @@ from aiwork.anchor import (
     connect,
     read_eth_key,
 )
-from aiwork.app.ledger import open_ledger
+from aiwork.ledger.home import open_ledger
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, ConfigError, InputError, IntegrityError, LedgerError
 from aiwork.ledger.entries import sign_entry

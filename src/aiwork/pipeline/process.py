@@ -13,47 +13,35 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import functools
-import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
-
-from pydantic import TypeAdapter, ValidationError
 
 from aiwork import analyzers
-from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, AnalyzerUnavailable
-from aiwork.app.catalog import Catalog, StoredAsset, StoredResult
-from aiwork.app.ledger import init_ledger, open_ledger
-from aiwork.app.summaries import Summaries
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
+from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
+from aiwork.ledger.home import init_ledger, open_ledger
+from aiwork.ledger.summaries import Summaries
 from aiwork.canonical import sha256_digest
 from aiwork.config import blobs_path, default_db_path, home, private_folder
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
-from aiwork.errors import AiworkError, InputError, IntegrityError
-from aiwork.export import (
-    CAPTION_FORMATS,
-    captions_srt,
-    captions_ttml,
-    captions_vtt,
-    chapters_vtt,
-    check_base_url,
-    to_jsonld,
-)
+from aiwork.errors import AiworkError, InputError
+from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.media import decode, measured, probe, sha256_file
 from aiwork.media.decode import AudioTrack, FrameStore
 from aiwork.media.probe import Probe
 from aiwork.model import Entry
+from aiwork.model.decision import normalize, output_digest, stamp_decision, unstamp_decision
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
-from aiwork.model.names import MAX_NAME_CHARS, check_file_name, inside, plain_name, write_inside
+from aiwork.model.names import inside
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["ProcessOptions", "Processor", "Progress", "VideoReport", "VIDEO_SUFFIXES"]
@@ -141,49 +129,6 @@ def open_store(db: Path | str | None = None) -> Log:
     if not Log.is_ledger(path):
         init_ledger(path).close()
     return open_ledger(path)
-
-
-def stamp_decision(items: Any, decision: int) -> Any:
-    """Give every item of an output the ledger index of its decision."""
-    if isinstance(items, list):
-        return [{**item, "decision": decision} for item in items]
-    if isinstance(items, dict) and "segments" in items:
-        return {**items, "segments": [{**s, "decision": decision} for s in items["segments"]]}
-    return {**items, "decision": decision}
-
-
-def unstamp_decision(items: Any) -> Any:
-    """The items without their ``decision`` fields."""
-    if isinstance(items, list):
-        return [{k: v for k, v in item.items() if k != "decision"} for item in items]
-    if isinstance(items, dict) and "segments" in items:
-        return {**items, "segments": [{k: v for k, v in s.items() if k != "decision"}
-                                      for s in items["segments"]]}
-    return {k: v for k, v in items.items() if k != "decision"}
-
-
-@functools.cache
-def _adapter(insight: str) -> TypeAdapter[Any]:
-    field = Metadata.model_fields.get(insight)
-    if field is None or field.annotation is None:
-        raise InputError(f"analyzer output for unknown insight {insight!r}")
-    return TypeAdapter(field.annotation)
-
-
-def normalize(insight: str, items: Any) -> Any:
-    """The items as the published schema writes them (defaults filled in, types checked),
-    so anyone can recompute the output digest from metadata.json."""
-    adapter = _adapter(insight)
-    try:
-        return unstamp_decision(adapter.dump_python(adapter.validate_python(items), mode="json"))
-    except ValidationError as exc:
-        raise InputError(f"{insight} output does not match the metadata schema: {exc}") from exc
-
-
-def output_digest(items: Any) -> str:
-    """What an ``ai.decision`` entry records of its output: sha256 of the canonical items
-    without their ``decision`` fields."""
-    return sha256_digest(unstamp_decision(items))
 
 
 class Processor:
@@ -475,139 +420,6 @@ def _stale(results: dict[str, StoredResult]) -> list[StaleInsight]:
                           {r.insight: r.derived_from for r in results.values()})
 
 
-#: The text files of the output layout, and their media types.
-EXPORTS = {
-    "metadata.json": "application/json",
-    "metadata.jsonld": "application/ld+json",
-    "captions.vtt": "text/vtt",
-    "captions.srt": "application/x-subrip",
-    "captions.ttml": "application/ttml+xml",
-    "chapters.vtt": "text/vtt",
-}
-
-_CAPTION_WRITERS: dict[str, Callable[[Metadata], str]] = {
-    "vtt": captions_vtt, "srt": captions_srt, "ttml": captions_ttml}
-
-
-def caption_formats(text: str) -> tuple[str, ...]:
-    """``--caption-format``: a comma-separated list of vtt, srt, ttml (in that order)."""
-    chosen = {part.strip().lower() for part in text.split(",") if part.strip()}
-    unknown = chosen - set(CAPTION_FORMATS)
-    if unknown or not chosen:
-        raise InputError(f"unknown caption format {', '.join(sorted(unknown)) or text!r}",
-                         hint="give one or more of vtt, srt, ttml, comma-separated")
-    return tuple(f for f in CAPTION_FORMATS if f in chosen)
-
-
-def export_files(metadata: Metadata, *, caption_formats: Sequence[str] = ("vtt", "srt"),
-                 base_url: str | None = None, content_url: str | None = None,
-                 keyframe_url: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The text files of the output layout (see :data:`EXPORTS`), by name: the caption
-    files of ``caption_formats``. ``base_url``: where this output folder is served (the
-    JSON-LD's keyframe URLs become absolute under it); ``content_url``: the video's URL;
-    ``keyframe_url``: a keyframe's URL by its digest (see :func:`aiwork.export.to_jsonld`)."""
-    jsonld = to_jsonld(metadata, content_url=content_url, base_url=base_url,
-                       keyframe_url=dict(keyframe_url) if keyframe_url else None)
-    files = {
-        "metadata.json": json.dumps(metadata.model_dump(mode="json"), indent=2,
-                                    ensure_ascii=False) + "\n",
-        "metadata.jsonld": json.dumps(jsonld, indent=2, ensure_ascii=False) + "\n",
-    }
-    for fmt in CAPTION_FORMATS:
-        if fmt in caption_formats:
-            files[CAPTION_FORMATS[fmt]] = _CAPTION_WRITERS[fmt](metadata)
-    files["chapters.vtt"] = chapters_vtt(metadata)
-    return files
-
-
-def read_metadata(doc: Any, source: str) -> Metadata:
-    """A metadata document that came from elsewhere (a coordinator), checked against the
-    published schema — keyframe names included — before anything of it is used."""
-    try:
-        return Metadata.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{source}: the results do not match the metadata schema "
-                         f"({exc.error_count()} problems; {where}: {first['msg']})") from None
-
-
-def write_outputs(metadata: Metadata, folder: Path,
-                  keyframe: Callable[[str], bytes], *,
-                  caption_formats: Sequence[str] = ("vtt", "srt"),
-                  base_url: str | None = None) -> Path:
-    """Write the public output layout for one video: metadata.json, metadata.jsonld,
-    captions.vtt, captions.srt (captions.ttml: the ``caption_formats`` asked for),
-    chapters.vtt and keyframes/ (``keyframe`` fetches a file's bytes by digest; bytes that
-    are not that digest are refused). ``base_url``: the public URL the output folders are
-    served from, with the videos beside them: the JSON-LD names the video as
-    ``BASE/FILE`` and this folder's keyframes as ``BASE/FOLDER/keyframes/...``.
-
-    Every name is resolved under ``folder`` before anything is written
-    (:func:`aiwork.model.names.inside`): a keyframe file named outside it is refused, even
-    one that got past the schema, and nothing of this video is written then."""
-    content_url = folder_url = None
-    if base_url:
-        base = check_base_url(base_url)
-        content_url = f"{base}/{quote(metadata.asset.name, safe='')}"
-        folder_url = f"{base}/{quote(folder.name, safe='')}"
-    files: dict[str, str | None] = dict(export_files(
-        metadata, caption_formats=caption_formats, base_url=folder_url,
-        content_url=content_url))
-    frames: dict[str, str] = {}
-    for shot in metadata.shots:
-        if shot.keyframe is not None:
-            if frames.setdefault(shot.keyframe.file, shot.keyframe.digest) != shot.keyframe.digest:
-                raise IntegrityError(f"two keyframes are named {shot.keyframe.file} with "
-                                     "different digests")
-    for name in [*files, *frames]:
-        inside(folder, name)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, digest in frames.items():
-        data = keyframe(digest)
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise IntegrityError(f"the bytes fetched for keyframe {name} are not {digest}")
-        write_inside(folder, name, data)
-    for name, text in files.items():
-        assert text is not None
-        write_inside(folder, name, text)
-    return folder
-
-
-def folder_name(path: Path) -> str:
-    """The output folder's name for a local video: its file name without the suffix, made a
-    plain file name (see :func:`aiwork.model.names.plain_name`)."""
-    return plain_name(path.stem or path.name)
-
-
-def claim_folder(out: Path, name: str, digest: str, claimed: set[Path]) -> Path:
-    """The folder under ``out`` for one video's outputs: ``out/name``, or ``out/name-2``,
-    ``-3``... when that folder is taken — by another video of this batch (``claimed``, which
-    the folder is added to) or by another video's earlier outputs (its metadata.json names
-    another digest, or it holds no metadata.json at all). The same video goes back to its
-    own folder."""
-    base = check_file_name(name)
-    for n in range(1, 10_000):
-        candidate = inside(out, base if n == 1 else f"{base[:MAX_NAME_CHARS - 6]}-{n}")
-        if candidate in claimed:
-            continue
-        if candidate.exists() and _outputs_of(candidate) != digest:
-            continue
-        claimed.add(candidate)
-        return candidate
-    raise InputError(f"{out}: no free folder name for {name!r}")
-
-
-def _outputs_of(folder: Path) -> str | None:
-    """The asset digest a folder of outputs holds (None: not one)."""
-    try:
-        doc = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-        digest = doc["asset"]["digest"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return digest if isinstance(digest, str) else None
-
-
 def _work_root() -> Path:
     root = private_folder(home() / "work")
     return root
@@ -647,6 +459,4 @@ def work_folder() -> Iterator[Path]:
             lock.unlink(missing_ok=True)
 
 
-__all__ += ["caption_formats", "export_files", "EXPORTS", "write_outputs", "folder_name",
-            "claim_folder", "read_metadata", "AnalyzerUnavailable", "expand_inputs", "normalize",
-            "open_store", "output_digest", "stamp_decision", "unstamp_decision"]
+__all__ += ["expand_inputs", "open_store", "work_folder"]

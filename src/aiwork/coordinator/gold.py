@@ -1,6 +1,6 @@
 """Gold tasks: generated media whose right answers are known, mixed in unmarked.
 
-The clip comes from :mod:`aiwork.media.synth` (known cuts and speech); its known answers are
+The clip comes from :mod:`aiwork.synth.clips` (known cuts and speech); its known answers are
 the technical facts (probed here), the shots (from the known cut times) and the transcript
 (the known sentences).
 
@@ -23,10 +23,10 @@ from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext
 from aiwork.analyzers.technical import TechnicalAnalyzer
-from aiwork.app.coordinator import Coordinator
+from aiwork.coordinator.jobs import Coordinator
 from aiwork.errors import AiworkError
 from aiwork.media import probe
-from aiwork.media.synth import Caption, ClipSpec, Scene, SpeechLine, Truth, make_clip
+from aiwork.synth.clips import Caption, ClipSpec, Scene, SpeechLine, Truth, make_clip
 
 __all__ = ["GOLD_FRESH", "GOLD_POOL_MAX", "GOLD_REUSE", "GOLD_SPEC", "GoldPool",
            "add_generated_gold", "expected_answers", "gold_spec", "top_up_gold"]

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiwork.app.catalog import Catalog, StoredAsset
-from aiwork.app.coordinator import accepted_results, stale_results
-from aiwork.app.cosignatures import Cosignatures
-from aiwork.app.libraries import opened_body, stored_openings
-from aiwork.app.review import review_changes, review_entries, review_summary
-from aiwork.app.process import find_asset, stored_metadata
-from aiwork.app.summaries import Summaries
+from aiwork.pipeline.catalog import Catalog, StoredAsset
+from aiwork.coordinator.jobs import accepted_results, stale_results
+from aiwork.coordinator.cosignatures import Cosignatures
+from aiwork.coordinator.libraries import opened_body, stored_openings
+from aiwork.coordinator.review import review_changes, review_entries, review_summary
+from aiwork.pipeline.process import find_asset, stored_metadata
+from aiwork.ledger.summaries import Summaries
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from aiwork.app.client import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, ConfigError, ProofError
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note

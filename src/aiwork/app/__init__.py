@@ -1,1 +1,0 @@
-"""Services that compose the layers below; the CLI, API and UI call these."""

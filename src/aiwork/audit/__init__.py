@@ -1,0 +1,1 @@
+"""Audit bundles and explanations: everything an auditor needs to check one video offline."""
