@@ -18,7 +18,8 @@ from aiwork.analyzers.audio_events import (
     merge_ranges,
     silent_ranges,
 )
-from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, AnalyzerUnavailable, weights_digest
+from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, weights_digest
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.models import package_dir
 from aiwork.media.decode import AudioTrack
 from aiwork.media.probe import Probe

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import aiwork.media  # noqa: E402
 from aiwork.analyzers import load  # noqa: E402
-from aiwork.analyzers.base import AnalyzerUnavailable  # noqa: E402
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges, supported  # noqa: E402
 from aiwork.model.metadata import Face  # noqa: E402
 

@@ -19,12 +19,8 @@ from numpy.typing import NDArray
 
 from aiwork.analyzers import load
 from aiwork.analyzers import models as model_files
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    AnalyzerOutput,
-    AnalyzerUnavailable,
-    weights_digest,
-)
+from aiwork.analyzers.base import AnalysisContext, AnalyzerOutput, weights_digest
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.transcript import BASE_JOINED_SHA256, TranscriptAnalyzer
 from aiwork.media.decode import AudioTrack
 from aiwork.media.probe import Probe

@@ -25,21 +25,23 @@ from web3 import Web3
 
 from aiwork.anchor import (
     AnchorReceipt,
-    AnchorRefusedError,
-    ChainUnreachableError,
     CheckStatus,
-    ContractError,
     EthKey,
-    EthKeyError,
     EvmChain,
     MemoryChain,
-    ReceiptError,
     anchor_artifact,
     anchor_checkpoint,
     check_anchor,
     deploy,
     log_id_of,
     read_eth_key,
+)
+from aiwork.errors import (
+    AnchorRefusedError,
+    ChainUnreachableError,
+    ContractError,
+    EthKeyError,
+    ReceiptError,
 )
 from aiwork.anchor.devnode import ANVIL_KEYS, find_anvil, run_anvil
 from aiwork.anchor.service import (

@@ -14,22 +14,26 @@ from aiwork.auth import (
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    BadKeyError,
-    BadRequestSignatureError,
-    MalformedAuthError,
     MemoryNonceStore,
     NonceStore,
-    ReplayedRequestError,
-    RequestAuthError,
-    RequestTimeError,
     RequestVerifier,
     SqliteNonceStore,
-    UnsignedRequestError,
     sign_request,
     signing_bytes,
 )
+from aiwork.errors import (
+    AiworkError,
+    BadKeyError,
+    BadRequestSignatureError,
+    InputError,
+    MalformedAuthError,
+    ReplayedRequestError,
+    RequestAuthError,
+    RequestTimeError,
+    SignatureError,
+    UnsignedRequestError,
+)
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, InputError, SignatureError
 from aiwork.store import Database
 
 NOW = 1_700_000_000.0

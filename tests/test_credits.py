@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
 from aiwork.coordinator.accounts import Accounts
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.errors import CoordinatorError
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log

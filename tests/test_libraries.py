@@ -17,14 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.client.access_log import AccessLogError, fetch_access_log, verify_access_log
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.access_log import fetch_access_log, verify_access_log
+from aiwork.errors import AccessLogError, AiworkError, CoordinatorError, InvalidBodyError
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.coordinator.libraries import ACCESS_ENTRY_HEADER, Libraries, with_purpose
 from aiwork.client.worker import Worker
 from aiwork.auth import sign_request
 from aiwork.cli import main
 from aiwork.crypto import SigningKey, write_key_file
-from aiwork.errors import AiworkError, InvalidBodyError
 from aiwork.ledger import merkle
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from aiwork.errors import AiworkError, InputError
-from aiwork.market import (
+from aiwork.errors import (
+    AiworkError,
+    InputError,
     InsufficientBudgetError,
     JobRefusedError,
-    JobState,
-    Lease,
     LeaseError,
-    Market,
-    ReplicaState,
     UnknownJobError,
 )
+from aiwork.market import JobState, Lease, Market, ReplicaState
 from aiwork.store import connect
 
 ALL = {"technical", "shots", "ocr", "tags", "transcript"}

@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.errors import CoordinatorError
 from aiwork.model.decision import normalize, output_digest
 from aiwork.client.worker import Worker
 from aiwork.crypto import SigningKey
@@ -162,7 +163,7 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
     entry, output = worker.work(lease)
     with Log.open(tmp_path / "coord.db") as log:
         before = log.size
-    from aiwork.client.coordinator import CoordinatorError
+    from aiwork.errors import CoordinatorError
 
     with pytest.raises(CoordinatorError, match="output_digest"):
         wc.post(f"/v1/leases/{lease['lease']}/result",
@@ -206,7 +207,7 @@ def _worker(app: Any, tmp_path: Path, name: str, analyzers: list[str]) -> Worker
 def test_a_worker_that_dies_mid_task_loses_nothing(tmp_path: Path, clip: Path) -> None:
     import time
 
-    from aiwork.client.coordinator import CoordinatorError
+    from aiwork.errors import CoordinatorError
 
     _, app, req, _, job = _setup(tmp_path, clip, lease_seconds=2.0)
     dead = _worker(app, tmp_path, "dead", ["technical"])

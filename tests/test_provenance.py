@@ -269,7 +269,7 @@ def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
     app, req, job, digest = _network(tmp_path, clip)
     # keywords brings the analyzers it reads into the job, and says so when they cost more.
     assert job["analyzers"] == ["keywords", "shots", "transcript", "ocr", "language"]
-    from aiwork.client.coordinator import CoordinatorError
+    from aiwork.errors import CoordinatorError
 
     with pytest.raises(CoordinatorError, match="also needs shots, transcript, ocr, language"):
         req.post("/v1/jobs", {"asset": digest, "analyzers": ["keywords"], "budget": 1})
@@ -304,7 +304,7 @@ def test_a_remote_keywords_result_is_computed_from_the_accepted_transcript(
 
 def test_a_remote_result_naming_other_upstream_decisions_is_refused(tmp_path: Path,
                                                                     clip: Path) -> None:
-    from aiwork.client.coordinator import CoordinatorError
+    from aiwork.errors import CoordinatorError
 
     app, req, job, digest = _network(tmp_path, clip)
     # Another video's transcript, accepted in another job on the same coordinator.

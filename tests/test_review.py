@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.errors import CoordinatorError
 from aiwork.cli import main
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry

@@ -18,7 +18,8 @@ import pytest
 from aiwork.client.access_log import fetch_access_log, verify_access_log
 from aiwork.audit.bundle import build_bundle, explain, resolve
 from aiwork.pipeline.catalog import Catalog
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.errors import CommitmentError, CoordinatorError, InvalidBodyError
 from aiwork.ledger.home import open_ledger
 from aiwork.coordinator.libraries import with_purpose
 from aiwork.client.worker import Worker, seal_decision
@@ -28,8 +29,7 @@ from aiwork.cli import main
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.ledger.entries import sign_entry
 from aiwork.model import Entry
-from aiwork.errors import InvalidBodyError
-from aiwork.model.commitment import CommitmentError, check_opening, commit, is_commitment
+from aiwork.model.commitment import check_opening, commit, is_commitment
 from aiwork.verify_bundle import BundleError, verify_bundle
 from aiwork.verify_bundle import main as verify_main
 

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 
 from aiwork.api import ServerSettings, create_app
 from aiwork.client.coordinator import CoordinatorClient
-from aiwork.client.witness import KeyMismatchError, Witness, WitnessAlarm
+from aiwork.client.witness import Witness
+from aiwork.errors import ConfigError, KeyMismatchError, WitnessAlarm
 from aiwork.auth import sign_request
 from aiwork.cli import main
 from aiwork.config import log_key_path
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
-from aiwork.errors import ConfigError
 from aiwork.ledger import verify
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note
 from aiwork.ledger.log import Log
@@ -353,7 +353,8 @@ def test_the_witness_command_cosigns_then_raises_an_alarm_on_a_fork(
 
 
 def test_cosignatures_are_kept_in_either_store(log: Log) -> None:
-    from aiwork.coordinator.cosignatures import CosignatureRefused, Cosignatures
+    from aiwork.coordinator.cosignatures import Cosignatures
+    from aiwork.errors import CosignatureRefused
     from aiwork.ledger.entries import sign_entry
 
     author = SigningKey.generate()

@@ -85,7 +85,16 @@ from typing import Protocol
 
 from aiwork.canonical import canonical_bytes
 from aiwork.crypto import SigningKey, public_key_from_did, verify_signature
-from aiwork.errors import AiworkError, InputError, MalformedJSONError, SignatureError
+from aiwork.errors import (
+    BadKeyError,
+    BadRequestSignatureError,
+    MalformedAuthError,
+    MalformedJSONError,
+    ReplayedRequestError,
+    RequestTimeError,
+    SignatureError,
+    UnsignedRequestError,
+)
 from aiwork.store import Database, Migration
 
 __all__ = [
@@ -97,18 +106,11 @@ __all__ = [
     "MIGRATIONS",
     "NONCE_BYTES",
     "SIGNING_PREFIX",
-    "BadKeyError",
-    "BadRequestSignatureError",
-    "MalformedAuthError",
     "MemoryNonceStore",
     "NonceStore",
-    "ReplayedRequestError",
-    "RequestAuthError",
-    "RequestTimeError",
     "RequestVerifier",
     "SignedHeaders",
     "SqliteNonceStore",
-    "UnsignedRequestError",
     "new_nonce",
     "sign_request",
     "signing_bytes",
@@ -136,58 +138,6 @@ _SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
 
 # ---------------------------------------------------------------------------------------------
 # Errors
-
-
-class RequestAuthError(AiworkError):
-    """A request's authentication is refused; an HTTP layer answers 401.
-
-    ``reason`` is a short, stable, machine-readable code (``unsigned``, ``malformed``,
-    ``bad-key``, ``bad-signature``, ``expired``, ``future``, ``replayed``).
-    """
-
-    reason: str = "unauthenticated"
-
-    def __init__(self, message: str, *, reason: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        if reason is not None:
-            self.reason = reason
-
-
-class UnsignedRequestError(RequestAuthError, InputError):
-    """One or more of the ``Aiwork-*`` headers is missing."""
-
-    reason = "unsigned"
-    hint = "sign the request: send Aiwork-Key, Aiwork-Timestamp, Aiwork-Nonce, Aiwork-Signature"
-
-
-class MalformedAuthError(RequestAuthError, InputError):
-    """An ``Aiwork-*`` header is present but not in the documented form."""
-
-    reason = "malformed"
-
-
-class BadKeyError(RequestAuthError, SignatureError):
-    """``Aiwork-Key`` is not an Ed25519 did:key."""
-
-    reason = "bad-key"
-
-
-class BadRequestSignatureError(RequestAuthError, SignatureError):
-    """The signature does not verify for the claimed key over the request as received."""
-
-    reason = "bad-signature"
-
-
-class RequestTimeError(RequestAuthError, SignatureError):
-    """The signed timestamp is outside the window: ``reason`` is ``expired`` or ``future``."""
-
-    reason = "expired"
-
-
-class ReplayedRequestError(RequestAuthError, SignatureError):
-    """The same key already used this nonce within the window."""
-
-    reason = "replayed"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,21 +11,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    AnalyzerUnavailable,
-    ModelInfo,
-)
-from aiwork.errors import ConfigError
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.errors import AnalyzerUnavailable, ConfigError
 
 __all__ = [
     "REGISTRY",
     "AnalysisContext",
     "Analyzer",
     "AnalyzerOutput",
-    "AnalyzerUnavailable",
     "Availability",
     "ModelInfo",
     "availability",

@@ -23,13 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    AnalyzerUnavailable,
-    ModelInfo,
-)
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
 
 __all__ = ["AudioEventsAnalyzer", "merge_ranges", "silent_ranges"]

@@ -21,19 +21,9 @@ from numpy.typing import NDArray
 
 from aiwork.media.decode import AudioTrack, FrameStore, FrameVisitor
 from aiwork.media.probe import Probe
+from aiwork.errors import AnalyzerUnavailable
 
-__all__ = [
-    "AnalysisContext",
-    "Analyzer",
-    "AnalyzerOutput",
-    "AnalyzerUnavailable",
-    "ModelInfo",
-    "weights_digest",
-]
-
-
-class AnalyzerUnavailable(Exception):
-    """Raised by :meth:`Analyzer.check` when a model package or file is missing."""
+__all__ = ["AnalysisContext", "Analyzer", "AnalyzerOutput", "ModelInfo", "weights_digest"]
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,10 @@ from aiwork.analyzers.base import (
     AnalysisContext,
     Analyzer,
     AnalyzerOutput,
-    AnalyzerUnavailable,
     ModelInfo,
     weights_digest,
 )
+from aiwork.errors import AnalyzerUnavailable
 
 __all__ = ["FacesAnalyzer", "presence_ranges", "supported"]
 

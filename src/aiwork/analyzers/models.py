@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from aiwork.analyzers.base import AnalyzerUnavailable, weights_digest
+from aiwork.analyzers.base import weights_digest
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.config import home
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import AnalyzerUnavailable
+from aiwork.errors import AnalyzerUnavailable
 
 __all__ = ["WEIGHT_FILES", "Mtcnn", "weights_folder"]
 

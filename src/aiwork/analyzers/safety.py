@@ -66,13 +66,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    AnalyzerUnavailable,
-    ModelInfo,
-)
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
 
 __all__ = [

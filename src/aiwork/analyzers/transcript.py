@@ -36,13 +36,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    AnalyzerUnavailable,
-    ModelInfo,
-)
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.media.decode import AudioTrack
 from aiwork.analyzers.models import (
     cached_weights_digest,

@@ -11,41 +11,25 @@ million.
 :func:`deploy`, :func:`anchor_checkpoint` and :func:`check_anchor` are the operations; they
 reach the chain through :class:`EvmChain` (web3.py over JSON-RPC) or, for tests,
 :class:`MemoryChain`. Errors derive from :class:`AnchorError` (tree in
-:mod:`aiwork.anchor.errors`).
+:mod:`aiwork.errors`).
 """
 
 from aiwork.anchor.artifact import ContractArtifact, anchor_artifact
 from aiwork.anchor.chain import Chain, EvmChain, MemoryChain, Sent, checksum_address
-from aiwork.anchor.errors import (
-    AnchorError,
-    AnchorRefusedError,
-    ChainUnreachableError,
-    ContractError,
-    EthKeyError,
-    ReceiptError,
-    TransactionFailedError,
-)
 from aiwork.anchor.keys import EthKey, read_eth_key
 from aiwork.anchor.operations import anchor_checkpoint, check_anchor, connect, deploy
 from aiwork.anchor.receipt import AnchorCheck, AnchorReceipt, CheckStatus, log_id_of
 
 __all__ = [
     "AnchorCheck",
-    "AnchorError",
     "AnchorReceipt",
-    "AnchorRefusedError",
     "Chain",
-    "ChainUnreachableError",
     "CheckStatus",
     "ContractArtifact",
-    "ContractError",
     "EthKey",
-    "EthKeyError",
     "EvmChain",
     "MemoryChain",
-    "ReceiptError",
     "Sent",
-    "TransactionFailedError",
     "anchor_artifact",
     "anchor_checkpoint",
     "check_anchor",

@@ -3,7 +3,7 @@
 :class:`Chain` is the one interface; :class:`EvmChain` talks to a node (anvil, a testnet,
 mainnet) and checks that the contract at an address runs exactly the committed Anchor code;
 :class:`MemoryChain` applies the same rules in memory, for tests and offline development.
-Every failure is an :class:`~aiwork.anchor.errors.AnchorError` subclass.
+Every failure is an :class:`~aiwork.errors.AnchorError` subclass.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from web3.exceptions import (
 from web3.types import TxParams, TxReceipt
 
 from aiwork.anchor.artifact import anchor_artifact
-from aiwork.anchor.errors import (
+from aiwork.errors import (
     AnchorRefusedError,
     ChainUnreachableError,
     ContractError,

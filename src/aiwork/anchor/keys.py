@@ -10,7 +10,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from aiwork.anchor.errors import EthKeyError
+from aiwork.errors import EthKeyError
 
 __all__ = ["EthKey", "read_eth_key"]
 

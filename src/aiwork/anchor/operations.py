@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiwork.anchor.chain import Chain, EvmChain
-from aiwork.anchor.errors import ChainUnreachableError, ContractError
+from aiwork.errors import ChainUnreachableError, ContractError
 from aiwork.anchor.keys import EthKey, read_eth_key
 from aiwork.anchor.receipt import AnchorCheck, AnchorReceipt, CheckStatus, hex32, log_id_of
 from aiwork.ledger.note import Checkpoint, VerifierKey

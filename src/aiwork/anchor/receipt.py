@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from aiwork.anchor.errors import ReceiptError
+from aiwork.errors import ReceiptError
 
 __all__ = ["AnchorCheck", "AnchorReceipt", "CheckStatus", "log_id_of"]
 

@@ -27,7 +27,6 @@ from aiwork.anchor import (
     AnchorCheck,
     AnchorReceipt,
     Chain,
-    ChainUnreachableError,
     CheckStatus,
     EthKey,
     anchor_checkpoint,
@@ -35,9 +34,16 @@ from aiwork.anchor import (
     connect,
     read_eth_key,
 )
+from aiwork.errors import (
+    AiworkError,
+    ChainUnreachableError,
+    ConfigError,
+    InputError,
+    IntegrityError,
+    LedgerError,
+)
 from aiwork.ledger.home import open_ledger
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, ConfigError, InputError, IntegrityError, LedgerError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.store import Migration

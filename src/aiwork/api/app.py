@@ -22,25 +22,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aiwork.coordinator.accounts import InsufficientCreditsError
+from aiwork.errors import AiworkError, InputError, ReviewRefused, RoleError, UnsignedRequestError
 from aiwork.coordinator.jobs import Coordinator
-from aiwork.coordinator.review import ReviewRefused
 from aiwork.coordinator.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
-from aiwork.coordinator.cosignatures import CosignatureRefused, Cosignatures, parse_witnesses
-from aiwork.coordinator.identities import Identities, RoleError
+from aiwork.coordinator.cosignatures import Cosignatures, parse_witnesses
+from aiwork.coordinator.identities import Identities
 from aiwork.ledger.home import open_ledger
-from aiwork.coordinator.libraries import (ACCESS_ENTRY_HEADER, ACCESS_PAGE, PURPOSE_PARAMETER, Library,
-                                  UnknownLibraryError)
+from aiwork.coordinator.libraries import (
+    ACCESS_ENTRY_HEADER,
+    ACCESS_PAGE,
+    PURPOSE_PARAMETER,
+    Library,
+)
 from aiwork.export.layout import EXPORTS, export_files
 from aiwork.pipeline.process import open_store
+from aiwork.api.errors import error_response
 from aiwork.api.guard import (MAX_JSON_BYTES, MAX_UNUSED_BYTES, RequestGuard, json_object,
                               read_bounded)
-from aiwork.auth import (RequestAuthError, RequestVerifier, SqliteNonceStore,
-                         UnsignedRequestError)
+from aiwork.auth import RequestVerifier, SqliteNonceStore
 from aiwork.config import blobs_path
 from aiwork.crypto import SigningKey, public_key_from_did
-from aiwork.errors import AiworkError, InputError, OutOfRangeError, TooLargeError
-from aiwork.market import LeaseError, UnknownJobError
 from aiwork.quality.reputation import ReputationPolicy
 from aiwork.ledger.log import Log
 from aiwork.store.blobs import BlobStore
@@ -178,49 +179,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="aiwork coordinator", version="1",
                   description="Video metadata network: identities, media, ledger.")
 
-    @app.exception_handler(RequestAuthError)
-    async def _unauthorized(_: Request, exc: RequestAuthError) -> JSONResponse:
-        return JSONResponse({"error": exc.reason, "message": str(exc)}, status_code=401)
-
-    @app.exception_handler(RoleError)
-    async def _forbidden(_: Request, exc: RoleError) -> JSONResponse:
-        return JSONResponse({"error": "forbidden", "message": exc.diagnostics()}, status_code=403)
-
-    @app.exception_handler(TooLargeError)
-    async def _too_large(_: Request, exc: TooLargeError) -> JSONResponse:
-        return JSONResponse({"error": "too-large", "message": str(exc)}, status_code=413)
-
-    @app.exception_handler(InsufficientCreditsError)
-    async def _payment(_: Request, exc: InsufficientCreditsError) -> JSONResponse:
-        return JSONResponse({"error": "insufficient-credits", "message": exc.diagnostics()},
-                            status_code=402)
-
-    @app.exception_handler(CosignatureRefused)
-    async def _cosignature_refused(_: Request, exc: CosignatureRefused) -> JSONResponse:
-        return JSONResponse({"error": exc.reason, "message": exc.diagnostics()},
-                            status_code=exc.status)
-
-    @app.exception_handler(ReviewRefused)
-    async def _review_refused(_: Request, exc: ReviewRefused) -> JSONResponse:
-        return JSONResponse({"error": "review", "message": exc.diagnostics()},
-                            status_code=exc.status)
-
-    @app.exception_handler(LeaseError)
-    async def _conflict(_: Request, exc: LeaseError) -> JSONResponse:
-        return JSONResponse({"error": "lease", "message": str(exc)}, status_code=409)
-
-    @app.exception_handler(UnknownLibraryError)
-    async def _no_library(_: Request, exc: UnknownLibraryError) -> JSONResponse:
-        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
-
-    @app.exception_handler(UnknownJobError)
-    async def _no_job(_: Request, exc: UnknownJobError) -> JSONResponse:
-        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
-
-    @app.exception_handler(OutOfRangeError)
-    async def _not_found(_: Request, exc: OutOfRangeError) -> JSONResponse:
-        return JSONResponse({"error": "not-found", "message": str(exc)}, status_code=404)
-
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         # A route or a path nobody serves: the same {error, message} shape as every refusal.
@@ -238,9 +196,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                             status_code=400)
 
     @app.exception_handler(AiworkError)
-    async def _bad_request(_: Request, exc: AiworkError) -> JSONResponse:
-        return JSONResponse({"error": "bad-request", "message": exc.diagnostics()},
-                            status_code=400)
+    async def _refused(_: Request, exc: AiworkError) -> JSONResponse:
+        return error_response(exc)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:

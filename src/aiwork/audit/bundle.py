@@ -22,10 +22,10 @@ from aiwork.coordinator.libraries import opened_body, stored_openings
 from aiwork.coordinator.review import review_changes, review_entries, review_summary
 from aiwork.pipeline.process import find_asset, stored_metadata
 from aiwork.ledger.summaries import Summaries
-from aiwork.errors import InputError
+from aiwork.errors import InputError, UnknownJobError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
-from aiwork.market import Market, UnknownJobError
+from aiwork.market import Market
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
 from aiwork.model.metadata import StaleInsight

@@ -105,7 +105,7 @@ def check_cmd(ctx: click.Context, rpc: str | None, db: str | None) -> None:
     db = _inherit(ctx, "db", db)
     _required(rpc=rpc)
     assert rpc is not None
-    from aiwork.anchor import AnchorError
+    from aiwork.errors import AnchorError
     from aiwork.anchor.service import recheck
 
     with open_ledger(resolve_db(db)) as log:

@@ -301,7 +301,8 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
     from aiwork.coordinator.libraries import with_purpose
     from aiwork.export.layout import folder_name, read_metadata
     from aiwork.pipeline.process import expand_inputs
-    from aiwork.media import MediaError, probe
+    from aiwork.media import probe
+    from aiwork.errors import MediaError
 
     if out is not None and not wait:
         raise click.UsageError(

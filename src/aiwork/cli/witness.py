@@ -54,7 +54,8 @@ def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
         raise click.UsageError("give --log URL and --key KEYFILE (or a command: key)")
     import time
 
-    from aiwork.client.witness import Witness, WitnessAlarm
+    from aiwork.client.witness import Witness
+    from aiwork.errors import WitnessAlarm
     from aiwork.config import home
     from aiwork.errors import AiworkError
 

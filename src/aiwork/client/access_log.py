@@ -30,21 +30,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiwork.client.coordinator import CoordinatorClient
-from aiwork.errors import AiworkError, ProofError
+from aiwork.errors import AccessLogError, AiworkError
 from aiwork.ledger import merkle
 from aiwork.ledger.note import VerifierKey
 from aiwork.ledger.proofs import InclusionProof
 from aiwork.ledger.verify import verify_checkpoint, verify_entry, verify_inclusion
 from aiwork.model import Entry
 
-__all__ = ["AccessLogError", "LibraryChange", "ReadRecord", "VerifiedAccessLog",
-           "fetch_access_log", "verify_access_log"]
-
-
-class AccessLogError(ProofError):
-    """A library's access log is incomplete, altered or malformed."""
-
-    hint = "do not trust this listing; keep it as evidence and ask the coordinator's operator"
+__all__ = [
+    "LibraryChange",
+    "ReadRecord",
+    "VerifiedAccessLog",
+    "fetch_access_log",
+    "verify_access_log",
+]
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import httpx2 as httpx
 
 from aiwork.auth import sign_request
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, ConfigError, IntegrityError
+from aiwork.errors import ConfigError, CoordinatorError, IntegrityError
 
-__all__ = ["MAX_KEYFRAME_BYTES", "MAX_REPLY_BYTES", "CoordinatorClient", "CoordinatorError"]
+__all__ = ["MAX_KEYFRAME_BYTES", "MAX_REPLY_BYTES", "CoordinatorClient"]
 
 #: Largest JSON answer the client reads (a job's results, export or audit bundle), in bytes:
 #: a larger one is refused as it streams in, so neither a coordinator nor anyone posing as
@@ -24,15 +24,6 @@ __all__ = ["MAX_KEYFRAME_BYTES", "MAX_REPLY_BYTES", "CoordinatorClient", "Coordi
 MAX_REPLY_BYTES = 256 << 20
 #: Largest keyframe the client fetches, in bytes (a JPEG of an 8K frame is well under it).
 MAX_KEYFRAME_BYTES = 32 << 20
-
-
-class CoordinatorError(AiworkError):
-    """The coordinator refused a request or could not be reached; carries its reason."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
 
 
 class CoordinatorClient:

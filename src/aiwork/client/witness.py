@@ -30,33 +30,19 @@ from typing import Any, NoReturn
 
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, ConfigError, ProofError
+from aiwork.errors import AiworkError, ConfigError, KeyMismatchError, ProofError, WitnessAlarm
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note
 from aiwork.ledger.note import Checkpoint, SignedNote, VerifierKey
 from aiwork.ledger.proofs import ConsistencyProof
 from aiwork.ledger.verify import verify_consistency
 
-__all__ = ["ALARM_REASONS", "KeyMismatchError", "StepResult", "Witness", "WitnessAlarm",
-           "default_name"]
+__all__ = ["ALARM_REASONS", "StepResult", "Witness", "default_name"]
 
 STATE_FILE = "witness.json"
 ALARMS_FOLDER = "alarms"
 #: Why a witness raises an alarm.
 ALARM_REASONS = ("key-changed", "rollback", "fork", "inconsistent")
 _EVIDENCE_TEXT_LIMIT = 1 << 16  # characters of a served text kept in an evidence file
-
-
-class WitnessAlarm(AiworkError):
-    """The log showed the witness something it must never do; ``evidence`` holds the proof."""
-
-    def __init__(self, message: str, *, reason: str, evidence: Path) -> None:
-        super().__init__(message, hint=f"evidence in {evidence}")
-        self.reason = reason
-        self.evidence = evidence
-
-
-class KeyMismatchError(ConfigError):
-    """The log presents another key than the one the witness was told to expect."""
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from aiwork import analyzers as registry
-from aiwork.client.coordinator import CoordinatorClient, CoordinatorError
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.errors import AiworkError, CoordinatorError, IntegrityError
 from aiwork.model.decision import unstamp_decision
 from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
-from aiwork.errors import AiworkError, IntegrityError
 from aiwork.model.names import DIGEST_PATTERN
 from aiwork.ledger.entries import sign_entry
 from aiwork.model import Entry

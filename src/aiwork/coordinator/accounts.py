@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiwork.crypto import SigningKey
-from aiwork.errors import InputError
+from aiwork.errors import InsufficientCreditsError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.credits import balances
@@ -28,11 +28,7 @@ from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
 from aiwork.model import Entry
 from aiwork.store import Database, Migration
 
-__all__ = ["GOLD_CREDITS_PER_DAY", "Account", "Accounts", "InsufficientCreditsError"]
-
-
-class InsufficientCreditsError(InputError):
-    """A job's budget is more than the requester has available (HTTP 402)."""
+__all__ = ["GOLD_CREDITS_PER_DAY", "Account", "Accounts"]
 
 
 def _tables(conn: sqlite3.Connection) -> None:

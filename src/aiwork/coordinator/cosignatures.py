@@ -15,19 +15,22 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from aiwork.errors import AiworkError, ConfigError, InputError, NoteError, OutOfRangeError
+from aiwork.errors import (
+    AiworkError,
+    CheckpointMismatchError,
+    ConfigError,
+    CosignatureRefused,
+    NoteError,
+    OutOfRangeError,
+    UnknownCheckpointError,
+    UnknownWitnessError,
+)
 from aiwork.ledger.cosign import Cosignature, WitnessKey, verify_cosignature
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint, SignedNote
 from aiwork.store import Migration
 
-__all__ = [
-    "MAX_REQUEST_BYTES",
-    "MIGRATIONS",
-    "CosignatureRefused",
-    "Cosignatures",
-    "parse_witnesses",
-]
+__all__ = ["MAX_REQUEST_BYTES", "MIGRATIONS", "Cosignatures", "parse_witnesses"]
 
 #: Largest body accepted by ``POST /v1/ledger/cosignatures`` (a line, a size, a checkpoint).
 MAX_REQUEST_BYTES = 16 * 1024
@@ -42,16 +45,6 @@ def _tables(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = [Migration("cosignatures-0001-table", _tables)]
-
-
-class CosignatureRefused(InputError):
-    """A cosignature was refused; ``reason`` names why and ``status`` is the HTTP status."""
-
-    def __init__(self, message: str, *, reason: str, status: int,
-                 hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.reason = reason
-        self.status = status
 
 
 def parse_witnesses(texts: Iterable[str]) -> tuple[WitnessKey, ...]:
@@ -72,7 +65,7 @@ def _body(note: str) -> str:
         Checkpoint.from_body(body)
     except NoteError as exc:
         raise CosignatureRefused(f"'checkpoint' is not a checkpoint: {exc}",
-                                 reason="bad-checkpoint", status=400) from exc
+                                 reason="bad-checkpoint") from exc
     return body
 
 
@@ -95,25 +88,25 @@ class Cosignatures:
         try:
             cosignature = Cosignature.from_line(line)
         except NoteError as exc:
-            raise CosignatureRefused(str(exc), reason="bad-cosignature", status=400) from exc
+            raise CosignatureRefused(str(exc), reason="bad-cosignature") from exc
         witness = next((w for w in self.witnesses if cosignature.matches(w)), None)
         if witness is None:
-            raise CosignatureRefused(
+            raise UnknownWitnessError(
                 f"{cosignature.name!r} (key id {cosignature.key_id.hex()}) is not a witness "
-                "of this log", reason="unknown-witness", status=403,
+                "of this log", reason="unknown-witness",
                 hint="the coordinator's operator adds it with `aiwork serve --witness VKEY`")
         stored = self.log.stored_checkpoint(size)
         if stored is None:
-            raise CosignatureRefused(f"this log never signed a checkpoint of size {size}",
-                                     reason="unknown-checkpoint", status=404)
+            raise UnknownCheckpointError(f"this log never signed a checkpoint of size {size}",
+                                         reason="unknown-checkpoint")
         if note is not None and _body(note) != SignedNote.from_text(stored).body:
-            raise CosignatureRefused(
+            raise CheckpointMismatchError(
                 f"the checkpoint given is not the one this log signed for size {size}",
-                reason="checkpoint-mismatch", status=409)
+                reason="checkpoint-mismatch")
         try:
             verify_cosignature(cosignature, stored, witness, now=now)
         except NoteError as exc:
-            raise CosignatureRefused(str(exc), reason="bad-cosignature", status=400) from exc
+            raise CosignatureRefused(str(exc), reason="bad-cosignature") from exc
         received = datetime.fromtimestamp(time.time() if now is None else now, UTC)
         with self.log.db.atomic() as conn:
             conn.execute(

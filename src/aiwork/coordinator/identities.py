@@ -7,18 +7,14 @@ from datetime import UTC, datetime
 
 from aiwork.config import home
 from aiwork.crypto import SigningKey, public_key_from_did, read_key_file, write_key_file
-from aiwork.errors import InputError
+from aiwork.errors import InputError, RoleError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.store import Migration
 
-__all__ = ["ROLES", "Identities", "RoleError", "coordinator_key"]
+__all__ = ["ROLES", "Identities", "coordinator_key"]
 
 ROLES = ("requester", "worker", "expert", "auditor", "admin")
-
-
-class RoleError(InputError):
-    """The caller lacks the role an action needs (HTTP 403)."""
 
 
 def _tables(conn: sqlite3.Connection) -> None:

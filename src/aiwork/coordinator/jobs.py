@@ -29,13 +29,13 @@ from aiwork.coordinator.review import Review, review_changes
 from aiwork.ledger.summaries import Summaries
 from aiwork.model.decision import normalize, output_digest, stamp_decision
 from aiwork.crypto import SigningKey, public_key_from_did
-from aiwork.errors import InputError
+from aiwork.errors import CommitmentError, InputError, InsufficientBudgetError, ResultRefused
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from aiwork.market import InsufficientBudgetError, Job, JobState, Lease, Market, ReplicaState
+from aiwork.market import Job, JobState, Lease, Market, ReplicaState
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
-from aiwork.model.commitment import SEALED_FIELDS, CommitmentError, open_fields
+from aiwork.model.commitment import SEALED_FIELDS, open_fields
 from aiwork.model.kinds import DecisionInput, DecisionInputV2
 from aiwork.model.metadata import Metadata, StaleInsight, stale_insights
 from aiwork.quality.agreement import agreement, agrees
@@ -45,7 +45,7 @@ from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.store import Migration
 from aiwork.store.blobs import BlobStore
 
-__all__ = ["MAX_EXTRA_OPINIONS", "WORKER_GOLD_BATCH", "Coordinator", "ResultRefused"]
+__all__ = ["MAX_EXTRA_OPINIONS", "WORKER_GOLD_BATCH", "Coordinator"]
 
 #: Extra workers asked when the replicas of a task all disagree.
 MAX_EXTRA_OPINIONS = 3
@@ -55,10 +55,6 @@ MAX_EXTRA_OPINIONS = 3
 WORKER_GOLD_BATCH = 3
 #: The most leases a worker may say it still holds when it announces itself.
 MAX_HELD_LEASES = 1000
-
-
-class ResultRefused(InputError):
-    """A submitted result failed a check; nothing was recorded."""
 
 
 def _tables(conn: sqlite3.Connection) -> None:

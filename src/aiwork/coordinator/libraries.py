@@ -24,9 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from aiwork.coordinator.identities import RoleError
+from aiwork.errors import (
+    InputError,
+    OutOfRangeError,
+    PurposeError,
+    RoleError,
+    UnknownLibraryError,
+)
 from aiwork.crypto import SigningKey, public_key_from_did
-from aiwork.errors import InputError, OutOfRangeError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
@@ -42,8 +47,6 @@ __all__ = [
     "READ_ROLES",
     "Libraries",
     "Library",
-    "PurposeError",
-    "UnknownLibraryError",
     "check_purpose",
     "opened_body",
     "stored_openings",
@@ -64,27 +67,21 @@ MAX_NAME = 255
 READ_ROLES = frozenset({"auditor", "admin"})
 
 
-class UnknownLibraryError(InputError):
-    """No library with that id (HTTP 404)."""
-
-
-class PurposeError(InputError):
-    """A read of a sensitive library states no purpose, or an unusable one (HTTP 400)."""
-
-    hint = (f"state why you read it: add ?{PURPOSE_PARAMETER}=... (at most {MAX_PURPOSE} "
-            "characters) to the signed request")
+_PURPOSE_HINT = (f"state why you read it: add ?{PURPOSE_PARAMETER}=... (at most {MAX_PURPOSE} "
+                 "characters) to the signed request")
 
 
 def check_purpose(value: str | None) -> str:
     """The stated purpose, stripped; raise :class:`PurposeError` if none or unusable."""
     purpose = (value or "").strip()
     if not purpose:
-        raise PurposeError("reading a sensitive library needs a stated purpose")
+        raise PurposeError("reading a sensitive library needs a stated purpose",
+                           hint=_PURPOSE_HINT)
     if len(purpose) > MAX_PURPOSE:
         raise PurposeError(f"the stated purpose is {len(purpose)} characters long, over the "
-                           f"limit of {MAX_PURPOSE}")
+                           f"limit of {MAX_PURPOSE}", hint=_PURPOSE_HINT)
     if any(not ch.isprintable() for ch in purpose):
-        raise PurposeError("the stated purpose holds control characters")
+        raise PurposeError("the stated purpose holds control characters", hint=_PURPOSE_HINT)
     return purpose
 
 

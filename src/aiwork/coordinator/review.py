@@ -41,11 +41,18 @@ from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.libraries import Libraries, Library
 from aiwork.canonical import canonical_bytes
 from aiwork.crypto import SigningKey
-from aiwork.errors import InputError
+from aiwork.errors import (
+    AlreadyAnsweredError,
+    CommitmentError,
+    InputError,
+    NotAssignedError,
+    ReviewRefused,
+    UnknownReviewItemError,
+)
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
-from aiwork.model.commitment import CommitmentError, open_fields, seal
+from aiwork.model.commitment import open_fields, seal
 from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 from aiwork.quality.review_items import (
     REVIEWABLE,
@@ -57,9 +64,14 @@ from aiwork.quality.review_items import (
 )
 from aiwork.store import Migration
 
-__all__ = ["EXPERT_POLICY", "Review", "ReviewRefused", "TRUTH_METHOD", "review_changes",
-           "review_entries",
-           "review_summary"]
+__all__ = [
+    "EXPERT_POLICY",
+    "Review",
+    "TRUTH_METHOD",
+    "review_changes",
+    "review_entries",
+    "review_summary",
+]
 
 #: The truth-inference method consensus uses (see :mod:`aiwork.quality.truth`).
 TRUTH_METHOD = "aiwork"
@@ -96,14 +108,6 @@ GOLD_BATCH = 5
 #: An expert is never served the same gold item (the same insight, media and value) twice
 #: within this many seconds, however many workers' results made it.
 GOLD_REPEAT_WINDOW = 30 * 86400.0
-
-
-class ReviewRefused(InputError):
-    """A review request was refused; nothing was recorded. ``status`` is the HTTP status."""
-
-    def __init__(self, message: str, *, status: int = 400, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
 
 
 def _tables(conn: sqlite3.Connection) -> None:
@@ -389,7 +393,7 @@ class Review:
         with self.log.db.atomic():
             item = self._get(item_id)
             if not self.assigned(item_id, expert):
-                raise ReviewRefused(f"item {item_id} is not assigned to {expert}", status=403)
+                raise NotAssignedError(f"item {item_id} is not assigned to {expert}")
             return self._serve(item, expert)
 
     def _sensitive(self, item: _Item) -> Library | None:
@@ -402,8 +406,7 @@ class Review:
         if library is None:
             return self.public(item)
         if not library.is_reader(expert):
-            raise ReviewRefused(f"{expert} may not read the sensitive library {library.id}",
-                                status=403)
+            raise NotAssignedError(f"{expert} may not read the sensitive library {library.id}")
         assert self.libraries is not None and item.job is not None
         access = self.libraries.record_read(item.job, expert, f"review/{item.id}",
                                             REVIEW_PURPOSE)
@@ -478,8 +481,7 @@ class Review:
         if entry.kind not in ("human.verdict/v1", "human.verdict.sealed/v1"):
             raise ReviewRefused(f"a verdict is a human.verdict entry, not {entry.kind}")
         if entry.author != expert:
-            raise ReviewRefused(f"the verdict is signed by {entry.author}, not by {expert}",
-                                status=403)
+            raise NotAssignedError(f"the verdict is signed by {entry.author}, not by {expert}")
         body = entry.body
         item = self._get(str(body.get("item")))
         library = self._sensitive(item)
@@ -507,11 +509,11 @@ class Review:
             "SELECT verdict FROM review_assignments WHERE item = ? AND expert = ?",
             (item.id, expert)).fetchone()
         if row is None:
-            raise ReviewRefused(f"item {item.id} is not assigned to {expert}", status=403,
+            raise NotAssignedError(f"item {item.id} is not assigned to {expert}",
                                 hint="ask for an item with `aiwork review next`")
         if row[0] is not None:
-            raise ReviewRefused(f"{expert} already gave a verdict on item {item.id} "
-                                f"(entry {row[0]})", status=409)
+            raise AlreadyAnsweredError(f"{expert} already gave a verdict on item {item.id} "
+                                       f"(entry {row[0]})")
         verdict = str(body.get("verdict"))
         value = None
         if verdict == "correct":
@@ -531,8 +533,7 @@ class Review:
                 " item = ? AND expert = ? AND verdict IS NULL",
                 (index, verdict, json.dumps(value), item.id, expert)).rowcount
             if changed != 1:
-                raise ReviewRefused(f"{expert} already gave a verdict on item {item.id}",
-                                    status=409)
+                raise AlreadyAnsweredError(f"{expert} already gave a verdict on item {item.id}")
             now = time.time() if now is None else now
             if item.gold is not None:
                 self._score_gold(item, expert, verdict, value, now)
@@ -791,7 +792,7 @@ class Review:
         row = self._conn.execute(f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE id = ?",
                                  (item_id,)).fetchone()
         if row is None:
-            raise ReviewRefused(f"no review item {item_id!r}", status=404)
+            raise UnknownReviewItemError(f"no review item {item_id!r}")
         return _item(row)
 
     def reputation(self, expert: str) -> dict[str, Reputation]:

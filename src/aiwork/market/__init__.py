@@ -6,26 +6,6 @@ with ``k`` :class:`TaskReplica` rows, each leased on its own through :class:`Mar
 """
 
 from aiwork.market.engine import Market
-from aiwork.market.errors import (
-    InsufficientBudgetError,
-    JobRefusedError,
-    LeaseError,
-    MarketError,
-    UnknownJobError,
-)
 from aiwork.market.model import Job, JobState, Lease, ReplicaState, Task, TaskReplica
 
-__all__ = [
-    "InsufficientBudgetError",
-    "Job",
-    "JobRefusedError",
-    "JobState",
-    "Lease",
-    "LeaseError",
-    "Market",
-    "MarketError",
-    "ReplicaState",
-    "Task",
-    "TaskReplica",
-    "UnknownJobError",
-]
+__all__ = ["Job", "JobState", "Lease", "Market", "ReplicaState", "Task", "TaskReplica"]

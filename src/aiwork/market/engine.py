@@ -31,12 +31,7 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from aiwork.analyzers import REGISTRY
-from aiwork.market.errors import (
-    InsufficientBudgetError,
-    JobRefusedError,
-    LeaseError,
-    UnknownJobError,
-)
+from aiwork.errors import InsufficientBudgetError, JobRefusedError, LeaseError, UnknownJobError
 from aiwork.market.model import (
     FINISHED,
     Job,

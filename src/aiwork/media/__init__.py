@@ -1,6 +1,15 @@
 """Media: probing and decoding only (PyAV); no analysis happens here."""
 
 from aiwork.media.decode import AudioTrack, DecodedMedia, FrameStore, decode
-from aiwork.media.probe import MediaError, Probe, measured, probe, sha256_file
+from aiwork.media.probe import Probe, measured, probe, sha256_file
 
-__all__ = ["AudioTrack", "DecodedMedia", "FrameStore", "MediaError", "Probe", "decode", "measured", "probe", "sha256_file"]
+__all__ = [
+    "AudioTrack",
+    "DecodedMedia",
+    "FrameStore",
+    "Probe",
+    "decode",
+    "measured",
+    "probe",
+    "sha256_file",
+]

@@ -24,7 +24,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
-from aiwork.media.probe import MAX_PIXELS, MediaError, Probe, frame_too_large
+from aiwork.media.probe import MAX_PIXELS, Probe, frame_too_large
+from aiwork.errors import MediaError
 
 __all__ = ["AUDIO_RATE", "AudioTrack", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
 

@@ -11,18 +11,13 @@ from pathlib import Path
 
 import av
 
-from aiwork.errors import InputError
+from aiwork.errors import MediaError
 
-__all__ = ["MAX_PIXELS", "MediaError", "Probe", "frame_too_large", "measured", "probe",
-           "sha256_file"]
+__all__ = ["MAX_PIXELS", "Probe", "frame_too_large", "measured", "probe", "sha256_file"]
 
 #: Frames larger than this (8K UHD) are refused before any decoding.
 MAX_PIXELS = 7680 * 4320
 MAX_SIDE = 16384
-
-
-class MediaError(InputError):
-    """A file that cannot be processed as a video; the message names the file."""
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

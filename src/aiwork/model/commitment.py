@@ -24,10 +24,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiwork.canonical import canonical_bytes
-from aiwork.errors import IntegrityError
+from aiwork.errors import CommitmentError
 
-__all__ = ["SALT_BYTES", "SEALED_FIELDS", "Commitment", "CommitmentError", "check_opening",
-           "commit", "commitment_of", "is_commitment", "open_fields", "seal"]
+__all__ = [
+    "SALT_BYTES",
+    "SEALED_FIELDS",
+    "Commitment",
+    "check_opening",
+    "commit",
+    "commitment_of",
+    "is_commitment",
+    "open_fields",
+    "seal",
+]
 
 #: Bytes of random salt behind every commitment.
 SALT_BYTES = 32
@@ -41,12 +50,6 @@ SEALED_FIELDS: dict[str, tuple[str, ...]] = {
     "consensus.result.sealed/v1": ("value",),
     "asset.summary.sealed/v1": ("asset",),
 }
-
-
-class CommitmentError(IntegrityError):
-    """An opening does not open its commitment (or is malformed)."""
-
-    hint = "the value or its salt is not what the public entry committed to; do not trust it"
 
 
 class Commitment(BaseModel):
