@@ -1,0 +1,239 @@
+"""What the coordinator answers: one named model per JSON response of its API.
+
+The models describe the answers (the OpenAPI document and the typed client read them); the
+coordinator builds the same shapes from its services. Where a value is open-ended (an
+analyzer's output, an audit bundle), the model names the fields every answer has and allows
+more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from aiwork.quality.review_items import RoutingRules
+
+__all__ = [
+    "AccessListing",
+    "Account",
+    "AuditBundle",
+    "BlobReceipt",
+    "ConsistencyProof",
+    "CosignatureReceipt",
+    "CreditGrantReceipt",
+    "ErrorBody",
+    "ExpertView",
+    "Identity",
+    "InclusionProof",
+    "JobProgress",
+    "JobResults",
+    "LeaseExpiry",
+    "LeaseGrant",
+    "LibraryView",
+    "OwnedKeysReceipt",
+    "ProvenEntry",
+    "ResponseModel",
+    "ResultReceipt",
+    "ReviewItem",
+    "ReviewProgress",
+    "ReputationView",
+    "RoleStatus",
+    "RoutingRules",
+    "RulesByInsight",
+    "VerdictReceipt",
+    "WorkerReputation",
+    "WorkerView",
+]
+
+
+class ResponseModel(BaseModel):
+    """The base of every answer: a newer coordinator may add fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(ResponseModel):
+    """Every refusal: a short stable code and a message that says what to do."""
+
+    error: str = Field(description="e.g. unauthenticated, replayed, forbidden, not-found, "
+                                   "conflict, too-large, insufficient-credits, bad-request")
+    message: str
+
+
+class RoleStatus(ResponseModel):
+    did: str
+    role: str
+    status: str = Field(description="granted or pending")
+
+
+class Identity(ResponseModel):
+    did: str
+    roles: dict[str, str] = Field(description="role -> granted or pending")
+
+
+class OwnedKeysReceipt(ResponseModel):
+    did: str
+    owns: list[str]
+
+
+class Account(ResponseModel):
+    did: str
+    balance: int
+    held: int = Field(description="held for open jobs")
+    available: int
+
+
+class CreditGrantReceipt(Account):
+    entry: int = Field(description="the ledger index of the grant")
+
+
+class BlobReceipt(ResponseModel):
+    digest: str
+    size: int
+
+
+class JobProgress(ResponseModel):
+    id: str
+    state: str
+    asset: str
+    analyzers: list[str]
+    redundancy: int
+    replicas: dict[str, int] = Field(description="replica state -> count")
+    library: str | None
+
+
+class JobResults(ResponseModel):
+    job: JobProgress
+    results: dict[str, Any] = Field(description="insight -> its accepted output (with its "
+                                                "decision); 'stale' lists outdated ones")
+    openings: dict[str, Any] | None = Field(
+        default=None, description="a sensitive job's openings, by ledger index")
+
+
+class AuditBundle(ResponseModel):
+    """An audit bundle for ``aiwork-verify`` (see aiwork.audit.bundle)."""
+
+    format: str
+    asset: str
+
+
+class LibraryView(ResponseModel):
+    id: str
+    name: str
+    owner: str
+    sensitive: bool
+    entry: int = Field(description="the library.created entry's ledger index")
+    readers: list[str]
+    jobs: list[str]
+
+
+class InclusionProof(ResponseModel):
+    leaf_index: int
+    tree_size: int
+    hashes: list[str] = Field(description="base64")
+
+
+class ConsistencyProof(ResponseModel):
+    size1: int
+    size2: int
+    hashes: list[str] = Field(description="base64")
+
+
+class ProvenEntry(ResponseModel):
+    index: int
+    entry: str
+    proof: InclusionProof
+
+
+class AccessListing(ResponseModel):
+    library: dict[str, Any]
+    checkpoint: str = Field(description="the signed checkpoint the proofs lead to")
+    size: int
+    reads: int
+    from_: int = Field(alias="from")
+    next: int | None
+    entries: list[ProvenEntry]
+    changes: list[ProvenEntry]
+
+
+class ReviewItem(ResponseModel):
+    id: str
+    insight: str
+    question: str
+    value: Any
+    evidence: Any
+    verdicts: list[str]
+    sensitive: bool | None = None
+    access_entry: int | None = None
+
+
+class VerdictReceipt(ResponseModel):
+    verdict: int = Field(description="the verdict's ledger index")
+
+
+class ReputationView(ResponseModel):
+    score: float
+    weight: float
+    samples: int
+    quarantined: bool
+
+
+class ExpertView(ResponseModel):
+    did: str
+    reputation: dict[str, ReputationView] = Field(description="per insight")
+    credits: Account
+
+
+class ReviewProgress(ResponseModel):
+    job: str
+    items: int
+    open: int
+    decided: int
+    escalated: int
+    human_verified: dict[str, Any]
+
+
+class WorkerReputation(ResponseModel):
+    score: float
+    samples: int
+    quarantined: bool
+
+
+class WorkerView(ResponseModel):
+    did: str
+    analyzers: dict[str, Any]
+    reputation: WorkerReputation
+    released: int | None = Field(default=None, description="leases released (with 'leases')")
+
+
+class LeaseGrant(ResponseModel):
+    lease: str
+    job: str
+    task: str
+    replica: int
+    analyzer: str
+    asset: str
+    expires: float
+    upstream: list[Any]
+    library: str | None
+    sensitive: bool
+
+
+class LeaseExpiry(ResponseModel):
+    lease: str
+    expires: float
+
+
+class ResultReceipt(ResponseModel):
+    decision: int = Field(description="the decision's ledger index")
+
+
+class CosignatureReceipt(ResponseModel):
+    size: int
+    witness: str
+    timestamp: int
+
+
+class RulesByInsight(RootModel[dict[str, RoutingRules]]):
+    """The routing rules of every reviewed insight, by insight."""
