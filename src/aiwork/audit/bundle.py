@@ -18,7 +18,8 @@ from typing import Any
 from aiwork.pipeline.catalog import Catalog, StoredAsset
 from aiwork.coordinator.jobs import accepted_results, stale_results
 from aiwork.coordinator.cosignatures import Cosignatures
-from aiwork.coordinator.libraries import opened_body, stored_openings
+from aiwork.coordinator.libraries import keeps_openings, opened_body, stored_openings
+from aiwork.coordinator.review import kept_in as reviews_kept_in
 from aiwork.coordinator.review import review_changes, review_entries, review_summary
 from aiwork.pipeline.process import find_asset, stored_metadata
 from aiwork.ledger.summaries import Summaries
@@ -26,6 +27,7 @@ from aiwork.errors import InputError, UnknownJobError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
 from aiwork.market import Market
+from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
 from aiwork.model import Entry
 from aiwork.model.kinds import DECISION_KINDS
 from aiwork.model.metadata import StaleInsight
@@ -92,7 +94,7 @@ def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:
     try:
         return _local(catalog, find_asset(catalog, what))
     except InputError as exc:
-        if not _has_table(log, "market_jobs"):
+        if not _has_jobs(log):
             raise InputError(str(exc), hint="run `aiwork process` on it first; for a "
                              "coordinator job, add --coordinator URL") from None
     market = Market(log.db)
@@ -108,17 +110,14 @@ def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:
     return _job(log, jobs[-1].id)
 
 
-def _has_table(log: Log, name: str) -> bool:
-    try:
-        log.db.conn.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchall()
-    except Exception:  # noqa: BLE001 - any engine's "no such table"
-        return False
-    return True
+def _has_jobs(log: Log) -> bool:
+    """Whether ``log``'s store is a coordinator's, with jobs (a local home's is not)."""
+    return MARKET_MIGRATIONS[0].name in log.db.applied_migrations()
 
 
 def _openings(log: Log, indexes: list[int]) -> dict[int, dict[str, Any]]:
     """The kept openings of the sealed entries among ``indexes`` (a sensitive library's)."""
-    return stored_openings(log, indexes) if _has_table(log, "library_openings") else {}
+    return stored_openings(log, indexes) if keeps_openings(log.db) else {}
 
 
 def resolve(catalog: Catalog, log: Log, video_or_item: str) -> AuditSubject:
@@ -154,7 +153,7 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     indexes = set(decisions) | {summary} | upstream_decisions(log, decisions)
     if subject.registered is not None:
         indexes.add(subject.registered)
-    if _has_table(log, "review_items"):
+    if reviews_kept_in(log.db):
         indexes.update(review_entries(log, decisions))
 
     # A sensitive library's entries are sealed: the bundle carries the openings of their
@@ -274,7 +273,7 @@ def chain(log: Log, name: str, decision: int) -> str:
 def subject_stale(log: Log, subject: AuditSubject) -> dict[str, StaleInsight]:
     """The subject's insights whose upstream value changed after they were computed."""
     corrected = (review_changes(log, subject.job)
-                 if subject.job is not None and _has_table(log, "review_outcomes") else {})
+                 if subject.job is not None and reviews_kept_in(log.db) else {})
     found = stale_results(log, {name: decision for name, (decision, _)
                                 in subject.results.items()}, corrected)
     return {item.insight: item for item in found}
@@ -290,7 +289,7 @@ def explain(log: Log, subject: AuditSubject, *, anchors: Anchors | None = None
     checkpoint = log.latest_checkpoint()
     proven_size = Checkpoint.from_note(checkpoint, log.verifier_key).size if checkpoint else 0
     anchored = max((int(r["size"]) for r in anchors(log)), default=0) if anchors else 0
-    reviewed = _has_table(log, "review_items")
+    reviewed = reviews_kept_in(log.db)
     stale = subject_stale(log, subject)
     lines = [f"{subject.name} ({subject.digest})"]
     for name in subject.chosen:

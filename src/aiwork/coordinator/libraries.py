@@ -36,7 +36,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 from aiwork.model.commitment import SEALED_FIELDS
-from aiwork.store import Migration
+from aiwork.store import Database, Migration
 
 __all__ = [
     "ACCESS_ENTRY_HEADER",
@@ -48,6 +48,7 @@ __all__ = [
     "Libraries",
     "Library",
     "check_purpose",
+    "keeps_openings",
     "opened_body",
     "stored_openings",
     "with_purpose",
@@ -126,6 +127,12 @@ MIGRATIONS = [Migration("libraries-0001-tables", _tables),
               Migration("libraries-0002-blobs", _blob_table),
               Migration("libraries-0003-sealed", _sealed_tables)]
 
+
+
+def keeps_openings(db: Database) -> bool:
+    """Whether ``db`` has the table of sealed entries' openings (a coordinator's store that
+    holds libraries; a local home does not), without creating it."""
+    return "libraries-0003-sealed" in db.applied_migrations()
 
 @dataclass(frozen=True)
 class Library:

@@ -136,7 +136,7 @@ def simulate(*, items: int = 300, experts_per_item: int = 3, gold_share: float =
             verdicts = _review(review, kinds, truth, spec, rng)
             # A day passes: escalated items no further expert came for are decided.
             review.decide_stalled(time.time() + ESCALATION_WAIT + 1)
-            report = _score(review, log, truth, kinds, verdicts, methods)
+            report = _score(review, truth, kinds, verdicts, methods)
         finally:
             log.close()
     report.seconds = time.perf_counter() - started
@@ -196,13 +196,10 @@ def _review(review: Review, kinds: dict[SigningKey, str], truth: dict[str, tuple
     return verdicts
 
 
-def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
+def _score(review: Review, truth: dict[str, tuple[str, bool]],
            kinds: dict[SigningKey, str], verdicts: int, methods: tuple[str, ...]
            ) -> SimulationReport:
-    conn = log.db.conn
-    rows = conn.execute(
-        "SELECT a.item, a.expert, a.answer, i.annotator FROM review_assignments a JOIN"
-        " review_items i ON i.id = a.item WHERE a.verdict IS NOT NULL").fetchall()
+    rows = review.answers()
     by_did = {key.did: kind for key, kind in kinds.items()}
     # The methods are compared on the answers of everyone, the AI models' implicit accepts
     # included (a benchmark of inference methods); the engine's own decisions, "review
@@ -212,8 +209,8 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
     for item, expert, answer, annotator in rows:
         if item not in seen:
             seen.add(item)
-            answers.append((item, str(annotator), "accept"))
-        answers.append((item, str(expert), "accept" if answer == "accept" else "reject"))
+            answers.append((item, annotator, "accept"))
+        answers.append((item, expert, "accept" if answer == "accept" else "reject"))
     gold = {item: label for item, (label, is_gold) in truth.items() if is_gold}
     scored = [item for item, (_, is_gold) in truth.items() if not is_gold and item in seen]
     accuracy: dict[str, float] = {}
@@ -227,7 +224,7 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
             for did, skill in result.annotators.items():
                 if did in by_did:
                     weights[by_did[did]].append(skill.weight)
-    online = dict(conn.execute("SELECT item, outcome FROM review_outcomes").fetchall())
+    online = review.decided()
     decided = [i for i in scored if i in online]
     if decided:
         accuracy["review (online)"] = round(
@@ -236,13 +233,10 @@ def _score(review: Review, log: Log, truth: dict[str, tuple[str, bool]],
     wrong = [i for i, (label, is_gold) in truth.items() if not is_gold and label == "reject"]
     corrected = sum(1 for i in wrong if online.get(i) in ("rejected", "corrected"))
     escalated, extra = 0, 0
-    for item, experts, rounds, answered in conn.execute(
-            "SELECT i.id, i.experts, i.escalations, (SELECT COUNT(*) FROM review_assignments a"
-            " WHERE a.item = i.id AND a.verdict IS NOT NULL) FROM review_items i WHERE"
-            " i.gold IS NULL AND i.escalations > 0"):
+    for _, experts, rounds, answered in review.escalations():
         escalated += 1
-        first_panel = int(experts) - ESCALATION_STEP * int(rounds)
-        extra += max(0, int(answered) - first_panel)
+        first_panel = experts - ESCALATION_STEP * rounds
+        extra += max(0, answered - first_panel)
     quarantined: dict[str, int] = defaultdict(int)
     for key, kind in kinds.items():
         if any(rep.quarantined for rep in review.reputation(key.did).values()):

@@ -1,0 +1,146 @@
+"""Assignment: which item an expert is served next (blind, never their own work, gold mixed
+in), serving it again, and why there is none."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiwork.coordinator.review.consensus import Consensus
+from aiwork.coordinator.review.gold import GoldAnswers
+from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, item_from_row
+from aiwork.coordinator.review.policy import GOLD_REPEAT_WINDOW, REVIEW_PURPOSE
+from aiwork.errors import NotAssignedError
+from aiwork.quality.reputation import Reputation
+from aiwork.quality.review_items import REVIEWABLE
+
+__all__ = ["Assignment"]
+
+
+class Assignment(Consensus, GoldAnswers):
+    def next_item(self, expert: str, now: float | None = None) -> dict[str, Any] | None:
+        """Assign the expert an item to review (blind), or None when there is none."""
+        now = time.time() if now is None else now
+        self.decide_stalled(now)
+        with self.log.db.atomic() as conn:
+            quarantined = {row[0] for row in conn.execute(
+                "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
+                (expert,))}
+            mine = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
+                    " a.expert = ?)")
+            # A sensitive library's items go only to its owner and the readers it added.
+            hidden, bound = self._hidden(expert)
+            rows = conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                f" i.gold IS NULL AND {mine}{hidden} AND (SELECT COUNT(*) FROM"
+                " review_assignments a WHERE a.item = i.id) < i.experts ORDER BY i.seq"
+                " LIMIT 200", (expert, *bound)).fetchall()
+            # Gold items are never used up: every expert may answer each one once, and never
+            # the same question (another item with its fingerprint) within the window.
+            rows += conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                f" i.gold IS NOT NULL AND {mine} AND NOT EXISTS (SELECT 1 FROM"
+                " review_assignments a JOIN review_items j ON j.id = a.item WHERE"
+                " a.expert = ? AND j.fingerprint = i.fingerprint AND a.assigned > ?)"
+                " ORDER BY i.seq LIMIT 200",
+                (expert, expert, now - GOLD_REPEAT_WINDOW)).fetchall()
+            items = [it for it in map(item_from_row, rows)
+                     if (it.insight not in quarantined or it.gold is not None)
+                     and not self._conflicted(expert, it.producers)]
+            if not items:
+                return None
+            gold = [it for it in items if it.gold is not None]
+            plain = [it for it in items if it.gold is None]
+            insight = (plain or gold)[0].insight
+            share = self.rules(insight).gold_share
+            # Newcomers qualify first: an expert's first verdicts on an insight are on gold
+            # items, so their reputation rests on answers nobody can game before their
+            # verdicts weigh in any consensus.
+            known = (self.reputation(expert).get(insight, Reputation()).samples
+                     + self._pending_gold(expert, insight))
+            qualifying = known < self.policy.min_samples
+            pick = (self.rng.choice(gold)
+                    if gold and (not plain or qualifying or self.rng.random() < share)
+                    else plain[0])
+            conn.execute("INSERT INTO review_assignments (item, expert, assigned) VALUES"
+                         " (?, ?, ?)", (pick.id, expert, now))
+            return self._serve(pick, expert)
+
+    def _hidden(self, expert: str) -> tuple[str, tuple[str, ...]]:
+        """An SQL condition (and its values) leaving out the items ``review_items i`` of
+        sensitive libraries ``expert`` may not read."""
+        if self.libraries is None:
+            return "", ()
+        return f" AND NOT {self.libraries.unreadable_job('i.job')}", (expert, expert)
+
+    def serve(self, item_id: str, expert: str) -> dict[str, Any]:
+        """An item assigned to ``expert``, again (a sensitive library's, only while they may
+        still read it; logged like the first time)."""
+        with self.log.db.atomic():
+            item = self._get(item_id)
+            if not self.assigned(item_id, expert):
+                raise NotAssignedError(f"item {item_id} is not assigned to {expert}")
+            return self._serve(item, expert)
+
+    def _serve(self, item: Item, expert: str) -> dict[str, Any]:
+        """The item as ``expert`` sees it; a sensitive library's item only if they may read
+        it, and only once its ``access.read`` entry is in the log."""
+        library = self._sensitive(item)
+        if library is None:
+            return self.public(item)
+        if not library.is_reader(expert):
+            raise NotAssignedError(f"{expert} may not read the sensitive library {library.id}")
+        assert self.libraries is not None and item.job is not None
+        access = self.libraries.record_read(item.job, expert, f"review/{item.id}",
+                                            REVIEW_PURPOSE)
+        return {**self.public(item), "sensitive": True, "access_entry": access}
+
+    def empty_reason(self, expert: str) -> str:
+        """Why :meth:`next_item` has nothing for ``expert``, in words an expert can act on."""
+        conn = self._conn
+        # A sensitive library's items are not counted for those who may not read it.
+        hidden, bound = self._hidden(expert)
+        (routed,) = conn.execute(f"SELECT COUNT(*) FROM review_items i WHERE i.gold IS NULL"
+                                 f"{hidden}", bound).fetchone()
+        if int(routed) == 0:
+            shares = sorted({self.rules(name).audit_share for name in REVIEWABLE})
+            share = (f"{shares[0]:.0%}" if shares[0] == shares[-1]
+                     else f"{shares[0]:.0%} to {shares[-1]:.0%}")
+            return ("no item to review: no job has items routed to review yet (items go to "
+                    "review when a finished task's items are unsure, its replicas disagree, "
+                    f"or at random: audit_share {share}; an admin changes it with "
+                    "`aiwork review rules INSIGHT --set audit_share=0.5`)")
+        rows = conn.execute(
+            "SELECT i.id, i.insight, i.producers, i.experts, (SELECT COUNT(*) FROM"
+            " review_assignments a WHERE a.item = i.id), EXISTS (SELECT 1 FROM"
+            " review_assignments a WHERE a.item = i.id AND a.expert = ?) FROM review_items i"
+            f" WHERE i.state = 'open' AND i.gold IS NULL{hidden}", (expert, *bound)).fetchall()
+        if not rows:
+            return (f"no item to review: all {int(routed)} items routed to review are decided; "
+                    "new ones come with new jobs")
+        quarantined = {row[0] for row in conn.execute(
+            "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
+            (expert,))}
+        yours = sum(1 for r in rows if r[5])
+        full = sum(1 for r in rows if not r[5] and int(r[4]) >= int(r[3]))
+        owned = sum(1 for r in rows if not r[5] and int(r[4]) < int(r[3])
+                    and self._conflicted(expert, json.loads(r[2])))
+        barred = sum(1 for r in rows if not r[5] and int(r[4]) < int(r[3])
+                     and r[1] in quarantined)
+        parts = [f"{n} {what}" for n, what in (
+            (yours, "already assigned to you or answered by you"),
+            (full, "assigned to as many experts as they ask for"),
+            (owned, "made by worker keys you own (you never review your own work)"),
+            (barred, "of an insight you are quarantined on"),
+        ) if n]
+        detail = "; ".join(parts) or "none you may review"
+        return f"no item to review: of {len(rows)} open items, {detail}"
+
+    @staticmethod
+    def public(item: Item) -> dict[str, Any]:
+        """What an expert sees: never other answers, the gold flag or why it was routed. A
+        sensitive library's item also says ``sensitive: true``: its verdict is sealed."""
+        return {"id": item.id, "insight": item.insight, "question": item.question,
+                "value": item.value, "evidence": item.evidence,
+                "verdicts": ["accept", "reject", "correct"]}

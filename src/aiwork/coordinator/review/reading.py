@@ -1,0 +1,112 @@
+"""What the review engine tells others: a job's outcomes and progress, and, for audits, the
+verdicts and consensus behind a decision."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiwork.coordinator.review.base import ReviewBase
+from aiwork.ledger.log import Log
+from aiwork.model import Entry
+
+__all__ = ["Reading", "review_changes", "review_entries", "review_summary"]
+
+
+class Reading(ReviewBase):
+    def outcomes(self, job: str) -> dict[str, dict[int, tuple[str, Any, int]]]:
+        """The human outcomes of a job's items: insight -> item id -> (outcome, value,
+        consensus entry)."""
+        out: dict[str, dict[int, tuple[str, Any, int]]] = {}
+        for insight, item_id, outcome, value, consensus in self._conn.execute(
+                "SELECT insight, item_id, outcome, value, consensus FROM review_outcomes"
+                " WHERE job = ?", (job,)):
+            out.setdefault(insight, {})[int(item_id)] = (outcome, json.loads(value),
+                                                         int(consensus))
+        return out
+
+    def progress(self, job: str) -> dict[str, Any]:
+        """Review progress of a job, for its requester."""
+        states = dict(self._conn.execute(
+            "SELECT state, COUNT(*) FROM review_items WHERE job = ? GROUP BY state",
+            (job,)).fetchall())
+        verified = {insight: {str(k): {"outcome": o, "consensus": c}
+                              for k, (o, _, c) in items.items()}
+                    for insight, items in self.outcomes(job).items()}
+        (escalated,) = self._conn.execute(
+            "SELECT COUNT(*) FROM review_items WHERE job = ? AND state = 'open' AND"
+            " escalations > 0", (job,)).fetchone()
+        return {"job": job, "items": sum(states.values()), "open": states.get("open", 0),
+                "decided": states.get("decided", 0), "escalated": int(escalated),
+                "human_verified": verified}
+
+    # -- the whole engine, for a simulation's report ----------------------------------------
+
+    def answers(self) -> list[tuple[str, str, str, str]]:
+        """Every verdict given: (item, expert, answer, the item's annotator: the AI model
+        whose value was judged)."""
+        return [(str(item), str(expert), str(answer), str(annotator))
+                for item, expert, answer, annotator in self._conn.execute(
+                    "SELECT a.item, a.expert, a.answer, i.annotator FROM review_assignments a"
+                    " JOIN review_items i ON i.id = a.item WHERE a.verdict IS NOT NULL")]
+
+    def decided(self) -> dict[str, str]:
+        """Every decided item's outcome (accepted, corrected, rejected), by item id."""
+        return {str(item): str(outcome) for item, outcome in self._conn.execute(
+            "SELECT item, outcome FROM review_outcomes")}
+
+    def escalations(self) -> list[tuple[str, int, int, int]]:
+        """The non-gold items escalated at least once: (item, experts asked now, escalation
+        rounds, verdicts in)."""
+        return [(str(item), int(experts), int(rounds), int(answered))
+                for item, experts, rounds, answered in self._conn.execute(
+                    "SELECT i.id, i.experts, i.escalations, (SELECT COUNT(*) FROM"
+                    " review_assignments a WHERE a.item = i.id AND a.verdict IS NOT NULL)"
+                    " FROM review_items i WHERE i.gold IS NULL AND i.escalations > 0")]
+
+
+def review_entries(log: Log, decisions: list[int]) -> list[int]:
+    """Ledger indexes of the verdicts and consensus results about items of ``decisions``
+    (what an audit bundle carries beside the decisions)."""
+    if not decisions:
+        return []
+    marks = ",".join("?" * len(decisions))
+    conn = log.db.conn
+    verdicts = conn.execute(
+        f"SELECT a.verdict FROM review_assignments a JOIN review_items i ON i.id = a.item"
+        f" WHERE i.decision IN ({marks}) AND i.gold IS NULL AND a.verdict IS NOT NULL",
+        decisions).fetchall()
+    consensus = conn.execute(
+        f"SELECT o.consensus FROM review_outcomes o JOIN review_items i ON i.id = o.item"
+        f" WHERE i.decision IN ({marks})", decisions).fetchall()
+    return sorted(int(row[0]) for row in [*verdicts, *consensus])
+
+
+def review_changes(log: Log, job: str) -> dict[str, int]:
+    """The insights of ``job`` whose published value expert review changed (an item
+    corrected or rejected): insight -> the latest such consensus entry's index. What was
+    computed from the insight before that entry is stale."""
+    return {str(insight): int(consensus) for insight, consensus in log.db.conn.execute(
+        "SELECT insight, MAX(consensus) FROM review_outcomes WHERE job = ? AND"
+        " outcome IN ('corrected', 'rejected') GROUP BY insight", (job,))}
+
+
+def review_summary(log: Log, decision: int) -> list[str]:
+    """Who checked the items of ``decision`` and how, in words."""
+    conn = log.db.conn
+    rows = conn.execute(
+        "SELECT i.item, i.state, o.outcome, o.consensus, (SELECT COUNT(*) FROM"
+        " review_assignments a WHERE a.item = i.id AND a.verdict IS NOT NULL) FROM"
+        " review_items i LEFT JOIN review_outcomes o ON o.item = i.id WHERE i.decision = ? AND"
+        " i.gold IS NULL ORDER BY i.item", (decision,)).fetchall()
+    lines = []
+    for item, state, outcome, consensus, verdicts in rows:
+        if state == "decided":
+            body = Entry.from_bytes(log.get(int(consensus))).body
+            experts = [p["annotator"][-8:] for p in body["participants"] if p["verdict"]]
+            lines.append(f"item {item}: {outcome} by consensus (entry {consensus}, "
+                         f"{body['method']}, label {body['label']} at {body['posterior']:.2f};"
+                         f" experts ...{', ...'.join(experts)})")
+        else:
+            lines.append(f"item {item}: under review ({verdicts} verdict(s) so far)")
+    return lines
