@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import json
 import os
 import platform
@@ -62,7 +61,7 @@ import httpx2 as httpx
 
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.model.decision import normalize, output_digest
-from aiwork.canonical import sha256_digest
+from aiwork.digests import sha256_bytes, sha256_json
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -154,7 +153,7 @@ def decision(key: SigningKey, lease: dict[str, Any]) -> tuple[bytes, Any]:
     body: dict[str, Any] = {
         "analyzer": lease["analyzer"], "analyzer_version": "noop-1", "insight": ANALYZER,
         "model": {"name": "noop", "version": "1"}, "parameters": {},
-        "parameters_digest": sha256_digest({}),
+        "parameters_digest": sha256_json({}),
         "input": {"asset": lease["asset"], "start": 0.0, "end": 1.0},
         "output_digest": output_digest(items), "output_items": 1,
         "confidence": {"mean": 1.0, "min": 1.0, "max": 1.0}, "evidence": {},
@@ -288,7 +287,7 @@ def run(n_workers: int, n_tasks: int, profile: Path | None,
             clients.append(req)
             req.post("/v1/identities", {"role": "requester"})
             data = b"aiwork network benchmark asset\n"
-            asset = "sha256:" + hashlib.sha256(data).hexdigest()
+            asset = sha256_bytes(data)
             req.request("PUT", f"/v1/blobs/{asset}", data,
                         content_type="application/octet-stream")
             job = {"asset": asset, "analyzers": [ANALYZER], "redundancy": 1, "budget": 1}

@@ -355,7 +355,7 @@ def test_videos_with_the_same_name_get_their_own_output_folders(
     def digest(folder: Path) -> str:
         return str(json.loads((folder / "metadata.json").read_text())["asset"]["digest"])
 
-    from aiwork.media import sha256_file
+    from aiwork.digests import sha256_file
 
     assert digest(out / "clip") == sha256_file(first)
     assert digest(out / "clip-2") == sha256_file(second)

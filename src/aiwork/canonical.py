@@ -1,12 +1,12 @@
 """RFC 8785 (JSON Canonicalization Scheme) bytes and digests.
 
 Everything aiwork signs or hashes goes through :func:`canonical_bytes` first, so that two
-parties holding the same value always compute the same bytes.
+parties holding the same value always compute the same bytes (a value's digest is
+:func:`aiwork.digests.sha256_json`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
@@ -15,7 +15,7 @@ import rfc8785
 
 from aiwork.errors import MalformedJSONError
 
-__all__ = ["canonical_bytes", "parse_json", "parse_canonical", "sha256_digest"]
+__all__ = ["canonical_bytes", "parse_json", "parse_canonical"]
 
 # Where Python's own sorted, compact JSON output can differ from RFC 8785: numbers that are not
 # integers, integers beyond 2**53 (JCS writes them as doubles), and keys ordered by UTF-16 code
@@ -34,11 +34,6 @@ def canonical_bytes(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeError) as exc:
         raise MalformedJSONError(f"value cannot be encoded as canonical JSON: {exc}") from exc
-
-
-def sha256_digest(value: Any) -> str:
-    """``sha256:<hex>`` of the canonical bytes of ``value``."""
-    return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

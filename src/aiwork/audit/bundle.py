@@ -23,6 +23,7 @@ from aiwork.coordinator.review import kept_in as reviews_kept_in
 from aiwork.coordinator.review import review_changes, review_entries, review_summary
 from aiwork.pipeline.process import find_asset, stored_metadata
 from aiwork.ledger.summaries import Summaries
+from aiwork.digests import PREFIX
 from aiwork.errors import InputError, UnknownJobError
 from aiwork.ledger.log import Log
 from aiwork.ledger.note import Checkpoint
@@ -102,7 +103,7 @@ def _find(catalog: Catalog, log: Log, what: str) -> AuditSubject:
         return _job(log, market.job(what).id)
     except UnknownJobError:
         pass
-    digest = what if what.startswith("sha256:") else "sha256:" + what
+    digest = what if what.startswith(PREFIX) else PREFIX + what
     jobs = [j for j in market.jobs() if j.asset == digest and j.state.value == "done"]
     if not jobs:
         raise InputError(f"{what}: no processed video and no finished job by that name",

@@ -3,7 +3,6 @@ TTML), chapters.vtt and keyframes/, written under one folder whose name is check
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from aiwork.digests import sha256_bytes
 from aiwork.errors import InputError, IntegrityError
 from aiwork.export.captions import CAPTION_FORMATS, captions_srt, captions_ttml, captions_vtt, chapters_vtt
 from aiwork.export.jsonld import check_base_url, to_jsonld
@@ -112,7 +112,7 @@ def write_outputs(metadata: Metadata, folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     for name, digest in frames.items():
         data = keyframe(digest)
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if sha256_bytes(data) != digest:
             raise IntegrityError(f"the bytes fetched for keyframe {name} are not {digest}")
         write_inside(folder, name, data)
     for name, text in files.items():

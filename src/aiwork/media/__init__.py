@@ -1,7 +1,7 @@
 """Media: probing and decoding only (PyAV); no analysis happens here."""
 
 from aiwork.media.decode import AudioTrack, DecodedMedia, FrameStore, decode
-from aiwork.media.probe import Probe, measured, probe, sha256_file
+from aiwork.media.probe import Probe, measured, probe
 
 __all__ = [
     "AudioTrack",
@@ -11,5 +11,4 @@ __all__ = [
     "decode",
     "measured",
     "probe",
-    "sha256_file",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import stat
 from dataclasses import dataclass, replace
@@ -13,19 +12,11 @@ import av
 
 from aiwork.errors import MediaError
 
-__all__ = ["MAX_PIXELS", "Probe", "frame_too_large", "measured", "probe", "sha256_file"]
+__all__ = ["MAX_PIXELS", "Probe", "frame_too_large", "measured", "probe"]
 
 #: Frames larger than this (8K UHD) are refused before any decoding.
 MAX_PIXELS = 7680 * 4320
 MAX_SIDE = 16384
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ fields where nothing is hidden (:data:`SEALED_FIELDS` names the committed fields
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiwork.canonical import canonical_bytes
+from aiwork.digests import DIGEST_PATTERN, is_digest, sha256_bytes
 from aiwork.errors import CommitmentError
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
 
 #: Bytes of random salt behind every commitment.
 SALT_BYTES = 32
-_COMMITMENT = re.compile(r"sha256:[0-9a-f]{64}")
 _SALT = re.compile(r"[0-9a-f]{64}")
 
 #: The sealed entry kinds and the fields whose values they hold only as commitments.
@@ -57,7 +56,7 @@ class Commitment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    commitment: str = Field(pattern=r"^sha256:[0-9a-f]{64}$",
+    commitment: str = Field(pattern=DIGEST_PATTERN,
                             description="sha256 of a 32-byte salt then the value's RFC 8785 "
                                         "JSON")
 
@@ -66,7 +65,7 @@ def commitment_of(value: Any, salt: str) -> str:
     """``sha256:<hex>`` of the salt's bytes (64 hex digits) followed by JCS(``value``)."""
     if not isinstance(salt, str) or not _SALT.fullmatch(salt):
         raise CommitmentError("a salt is 64 lowercase hex digits (32 bytes)")
-    return "sha256:" + hashlib.sha256(bytes.fromhex(salt) + canonical_bytes(value)).hexdigest()
+    return sha256_bytes(bytes.fromhex(salt) + canonical_bytes(value))
 
 
 def commit(value: Any) -> tuple[dict[str, str], dict[str, Any]]:
@@ -77,8 +76,7 @@ def commit(value: Any) -> tuple[dict[str, str], dict[str, Any]]:
 
 def is_commitment(value: Any) -> bool:
     return (isinstance(value, Mapping) and set(value) == {"commitment"}
-            and isinstance(value["commitment"], str)
-            and _COMMITMENT.fullmatch(value["commitment"]) is not None)
+            and is_digest(value["commitment"]))
 
 
 def check_opening(commitment: Any, opening: Any, what: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from aiwork.canonical import sha256_digest
+from aiwork.digests import sha256_json
 from aiwork.errors import InputError
 from aiwork.model.metadata import Metadata
 
@@ -56,4 +56,4 @@ def normalize(insight: str, items: Any) -> Any:
 def output_digest(items: Any) -> str:
     """What an ``ai.decision`` entry records of its output: sha256 of the canonical items
     without their ``decision`` fields."""
-    return sha256_digest(unstamp_decision(items))
+    return sha256_json(unstamp_decision(items))

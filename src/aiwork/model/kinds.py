@@ -13,13 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import InvalidBodyError, UnknownKindError
 from aiwork.model.commitment import Commitment
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
            "AssetSummary", "DerivedFrom", "EntryKind", "KindRegistry", "ModelRef"]
-
-SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 #: The versions of ``ai.decision`` a ledger holds (v2 names its upstream decisions).
 DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
@@ -30,7 +29,7 @@ class AssetRegistered(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    digest: str = Field(pattern=SHA256_DIGEST_PATTERN, description="sha256 of the file's bytes")
+    digest: str = Field(pattern=DIGEST_PATTERN, description="sha256 of the file's bytes")
     size: int = Field(ge=0, description="file size in bytes")
     name: str | None = Field(default=None, max_length=1024, description="original file name")
     media_type: str | None = Field(default=None, max_length=255, description="e.g. video/mp4")
@@ -45,7 +44,7 @@ class ModelRef(BaseModel):
     name: str = Field(max_length=255)
     version: str = Field(max_length=255)
     weights_digest: str | None = Field(
-        default=None, pattern=SHA256_DIGEST_PATTERN,
+        default=None, pattern=DIGEST_PATTERN,
         description="sha256 over the weight files actually loaded; None for pure algorithms",
     )
 
@@ -53,7 +52,7 @@ class ModelRef(BaseModel):
 class DecisionInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    asset: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    asset: str = Field(pattern=DIGEST_PATTERN)
     start: float = Field(ge=0)
     end: float = Field(ge=0)
 
@@ -69,7 +68,7 @@ class AnalyzerRun(BaseModel):
     insight: str = Field(max_length=64)
     model: ModelRef
     parameters: dict[str, Any] = Field(default_factory=dict)
-    parameters_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    parameters_digest: str = Field(pattern=DIGEST_PATTERN)
 
 
 class AiDecision(AnalyzerRun):
@@ -80,7 +79,7 @@ class AiDecision(AnalyzerRun):
     """
 
     input: DecisionInput
-    output_digest: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    output_digest: str = Field(pattern=DIGEST_PATTERN)
     output_items: int = Field(ge=0)
     confidence: dict[str, float] = Field(
         default_factory=dict, description="summary over the items: mean, min, max"
@@ -314,7 +313,7 @@ class AssetSummary(_Body):
     the bundle shows.
     """
 
-    asset: str = Field(pattern=SHA256_DIGEST_PATTERN)
+    asset: str = Field(pattern=DIGEST_PATTERN)
     job: str | None = Field(default=None, max_length=128)
     decisions: dict[Annotated[str, Field(min_length=1, max_length=64)],
                     Annotated[int, Field(ge=0)]] = Field(max_length=256)

@@ -20,6 +20,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import UnsafeNameError
 
 __all__ = [
@@ -48,7 +49,6 @@ _REST = r"[^/\\\x00-\x1f\x7f-\x9f]"
 #: A plain file name (the same expression in Python and in the published JSON Schema).
 FILE_NAME_PATTERN = f"^{_FIRST}{_REST}{{0,{MAX_NAME_CHARS - 1}}}$"
 KEYFRAME_FILE_PATTERN = f"^{KEYFRAMES}/{_FIRST}{_REST}{{0,{MAX_NAME_CHARS - 1}}}$"
-DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
 
 _NAME = re.compile(FILE_NAME_PATTERN[1:-1])
 

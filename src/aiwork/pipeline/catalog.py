@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiwork.digests import PREFIX
 from aiwork.store import Database, Migration
 
 __all__ = ["Catalog", "StoredAsset", "StoredResult"]
@@ -79,7 +80,7 @@ class Catalog:
         rows = self.db.conn.execute(
             "SELECT digest, name, size, media_type, registered, path FROM assets"
             " WHERE digest = ? OR digest = ? OR name = ? OR path = ? ORDER BY created_at",
-            (name_or_digest, "sha256:" + name_or_digest, name_or_digest, name_or_digest),
+            (name_or_digest, PREFIX + name_or_digest, name_or_digest, name_or_digest),
         ).fetchall()
         return [StoredAsset(*row) for row in rows]
 

@@ -28,14 +28,14 @@ from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
 from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.ledger.home import init_ledger, open_ledger
 from aiwork.ledger.summaries import Summaries
-from aiwork.canonical import sha256_digest
 from aiwork.config import blobs_path, default_db_path, home, private_folder
 from aiwork.crypto import SigningKey, read_key_file, write_key_file
 from aiwork.errors import AiworkError, InputError
 from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
-from aiwork.media import decode, measured, probe, sha256_file
+from aiwork.digests import sha256_file, sha256_json
+from aiwork.media import decode, measured, probe
 from aiwork.media.decode import AudioTrack, FrameStore
 from aiwork.media.probe import Probe
 from aiwork.model import Entry
@@ -312,7 +312,7 @@ class Processor:
     @staticmethod
     def _current(result: StoredResult | None, analyzer: Analyzer) -> bool:
         return (result is not None and result.version == analyzer.version
-                and result.parameters_digest == sha256_digest(analyzer.parameters()))
+                and result.parameters_digest == sha256_json(analyzer.parameters()))
 
     def _register(self, facts: Probe, digest: str) -> StoredAsset:
         known = self.catalog.asset(digest)
@@ -352,7 +352,7 @@ class Processor:
         parameters = output.parameters or analyzer.parameters()
         file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
         items = normalize(analyzer.insight, output.items)
-        parameters_digest = sha256_digest(analyzer.parameters())
+        parameters_digest = sha256_json(analyzer.parameters())
         return {
             "analyzer": analyzer.name,
             "analyzer_version": analyzer.version,

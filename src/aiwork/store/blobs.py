@@ -7,7 +7,6 @@ blob of a sensitive library is no one else's business on a shared machine.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiwork.config import private_folder
+from aiwork.digests import PREFIX, Sha256Stream, is_digest, sha256_bytes, sha256_file
 from aiwork.errors import InputError, IntegrityError
 
 __all__ = ["BlobStore", "IncomingBlob"]
@@ -33,7 +33,7 @@ class IncomingBlob:
     def __init__(self, store: BlobStore, handle: BinaryIO, path: Path) -> None:
         self._store = store
         self._handle = handle
-        self._hash = hashlib.sha256()
+        self._hash = Sha256Stream()
         self.path = path
         self.size = 0
         self.committed = False
@@ -45,7 +45,7 @@ class IncomingBlob:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
+        return self._hash.digest
 
     def commit(self, expected: str) -> str:
         """Store the bytes received under ``expected`` if they hash to it (else
@@ -69,9 +69,9 @@ class BlobStore:
         self.root = root
 
     def path(self, digest: str) -> Path:
-        algo, _, hexdigest = digest.partition(":")
-        if algo != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
+        if not is_digest(digest):
             raise InputError(f"{digest!r} is not a sha256 digest ('sha256:<64 hex>')")
+        hexdigest = digest.removeprefix(PREFIX)
         return self.root / "sha256" / hexdigest[:2] / hexdigest[2:]
 
     def has(self, digest: str) -> bool:
@@ -115,11 +115,7 @@ class BlobStore:
 
     def put_file(self, source: Path) -> str:
         """Copy ``source`` in; return its digest. Idempotent; written atomically."""
-        digest = hashlib.sha256()
-        with source.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        name = "sha256:" + digest.hexdigest()
+        name = sha256_file(source)
         target = self.path(name)
         if not target.exists():
             private_folder(target.parent)
@@ -137,6 +133,6 @@ class BlobStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise InputError(f"blob {digest} is not in {self.root}") from None
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if sha256_bytes(data) != digest:
             raise IntegrityError(f"blob {digest} in {self.root} was altered")
         return data
