@@ -36,12 +36,14 @@ from typing import Any
 from web3 import Web3
 
 from aiwork.anchor import EthKey, EvmChain, anchor_artifact, anchor_checkpoint
-from aiwork.anchor.devnode import find_anvil, run_anvil
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools.devnode import find_anvil, run_anvil  # noqa: E402  (the checkout's tools/)
+
 _BATCH = 10_000
 _NOTE = "Shot 12, take 3: exterior, dusk. Checked by a reviewer."
 

@@ -43,7 +43,6 @@ from aiwork.errors import (
     EthKeyError,
     ReceiptError,
 )
-from aiwork.anchor.devnode import ANVIL_KEYS, find_anvil, run_anvil
 from aiwork.anchor.service import (
     ANCHOR_KIND,
     PeriodicAnchoring,
@@ -58,6 +57,7 @@ from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from tests.conftest import missing, require
+from tools.devnode import ANVIL_KEYS, find_anvil, run_anvil
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "http://127.0.0.1:1"
@@ -147,7 +147,7 @@ def origin() -> str:
 
 def test_committed_artifact_is_the_compiled_source() -> None:
     require("vyper")
-    from aiwork.anchor.build import SOURCE_PATH, VYPER_VERSION, compile_anchor
+    from tools.contract import SOURCE_PATH, VYPER_VERSION, compile_anchor
 
     committed = anchor_artifact()
     built = compile_anchor()

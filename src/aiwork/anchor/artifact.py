@@ -1,6 +1,6 @@
 """The compiled Anchor contract, as committed in ``Anchor.json`` (no compiler at run time).
 
-``Anchor.json`` is written by ``scripts/build-contract`` (``python -m aiwork.anchor.build``)
+``Anchor.json`` is written by ``scripts/build-contract`` (``python -m tools.contract``)
 from ``contracts/Anchor.vy``; a test recompiles the source and compares byte for byte.
 """
 

@@ -1,9 +1,9 @@
 """Build the Anchor contract reproducibly: ``contracts/Anchor.vy`` -> ``Anchor.json``.
 
-Run from a checkout (``scripts/build-contract`` does)::
+Run from the root of a checkout (``scripts/build-contract`` does)::
 
-    python -m aiwork.anchor.build            # write src/aiwork/anchor/Anchor.json
-    python -m aiwork.anchor.build --check    # exit 1 if the committed file differs
+    python -m tools.contract            # write src/aiwork/anchor/Anchor.json
+    python -m tools.contract --check    # exit 1 if the committed file differs
 
 The compiler is the ``vyper`` package at exactly :data:`VYPER_VERSION` (the ``test`` extra
 installs it); the source pins the same version, the EVM version and the optimisation mode in
@@ -21,16 +21,18 @@ from pathlib import Path
 from aiwork.anchor.artifact import ARTIFACT_NAME, ContractArtifact
 from aiwork.errors import AiworkError, ConfigError
 
-__all__ = ["ARTIFACT_PATH", "SOURCE_PATH", "VYPER_VERSION", "compile_anchor", "main"]
+__all__ = ["ARTIFACT_PATH", "ROOT", "SOURCE_PATH", "VYPER_VERSION", "compile_anchor", "main"]
 
 #: The one compiler version the committed artifact is built with.
 VYPER_VERSION = "0.4.3"
 #: The source, as named in the artifact (relative to the repository root).
 SOURCE = "contracts/Anchor.vy"
 
-_ROOT = Path(__file__).resolve().parents[3]
-SOURCE_PATH = _ROOT / SOURCE
-ARTIFACT_PATH = Path(__file__).resolve().with_name(ARTIFACT_NAME)
+#: The checkout this tool is part of.
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_PATH = ROOT / SOURCE
+#: Where the package reads the artifact from (:func:`aiwork.anchor.anchor_artifact`).
+ARTIFACT_PATH = ROOT / "src" / "aiwork" / "anchor" / ARTIFACT_NAME
 
 
 def compile_anchor(source_path: Path = SOURCE_PATH) -> ContractArtifact:
@@ -60,7 +62,7 @@ def compile_anchor(source_path: Path = SOURCE_PATH) -> ContractArtifact:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aiwork.anchor.build",
+    parser = argparse.ArgumentParser(prog="python -m tools.contract",
                                      description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true",
                         help="compare with the committed artifact instead of writing it")
