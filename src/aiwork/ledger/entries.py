@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiwork.crypto import SigningKey, public_key_from_did, verify_signature
-from aiwork.errors import EntryError, SignatureError
+from aiwork.errors import AiworkError, EntryError, SignatureError
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry, utc_now
 from aiwork.model.entry import ENTRY_SIGNING_DOMAIN
 
-__all__ = ["check_entry", "check_entry_signature", "sign_entry"]
+__all__ = ["check_entry", "check_entry_signature", "check_signatures", "sign_entry"]
+
+_PARALLEL_MIN = 64  # batches at least this big verify signatures on every core
 
 
 def sign_entry(
@@ -54,3 +59,35 @@ def check_entry(entry: Entry, kinds: KindRegistry = DEFAULT_KINDS) -> None:
     """Kind known, body valid, signature good: the checks every append makes."""
     kinds.get(entry.kind).validate_body(entry.body)
     check_entry_signature(entry)
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    # libsodium releases the GIL: signature checks of a batch run on every core.
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    return _executor
+
+
+def _first_bad_signature(entries: Sequence[Entry], offset: int) -> tuple[int, AiworkError] | None:
+    for i, entry in enumerate(entries):
+        try:
+            check_entry_signature(entry)
+        except AiworkError as exc:
+            return offset + i, exc
+    return None
+
+
+def check_signatures(entries: Sequence[Entry]) -> tuple[int, AiworkError] | None:
+    """The first entry (position, error) whose signature fails, checked in parallel."""
+    if len(entries) < _PARALLEL_MIN:
+        return _first_bad_signature(entries, 0)
+    workers = max(2, os.cpu_count() or 2)
+    step = -(-len(entries) // workers)
+    chunks = [(entries[i : i + step], i) for i in range(0, len(entries), step)]
+    results = _pool().map(lambda c: _first_bad_signature(*c), chunks)
+    failures = [r for r in results if r is not None]
+    return min(failures, key=lambda r: r[0]) if failures else None

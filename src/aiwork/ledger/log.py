@@ -14,18 +14,14 @@ Every append is one transaction: a batch lands whole or not at all.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiwork.crypto import SigningKey
 from aiwork.errors import (
-    AiworkError,
     ConfigError,
     EntryError,
     IntegrityError,
@@ -34,22 +30,17 @@ from aiwork.errors import (
     OutOfRangeError,
 )
 from aiwork.ledger import merkle
-from aiwork.ledger.entries import check_entry_signature
+from aiwork.ledger.entries import check_signatures
 from aiwork.ledger.note import Checkpoint, VerifierKey, sign_note
 from aiwork.ledger.proofs import ConsistencyProof, InclusionProof
+from aiwork.ledger.recompute import LEVEL_SHIFT, VerifyReport, node_id, verify_stored
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry
 from aiwork.store import Database, Migration, connect, is_postgres_url
 
 __all__ = ["Appended", "Log", "VerifyReport"]
 
-_LEVEL_SHIFT = 56
-_LEAF_LIMIT = 1 << _LEVEL_SHIFT  # ids below this are leaves (level 0)
+_LEAF_LIMIT = 1 << LEVEL_SHIFT  # ids below this are leaves (level 0)
 _SQL_CHUNK = 500  # host parameters per IN (...) query
-_PARALLEL_MIN = 64  # batches at least this big verify signatures on every core
-
-
-def _node_id(level: int, index: int) -> int:
-    return (level << _LEVEL_SHIFT) | index
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
@@ -66,38 +57,6 @@ def _create_tables(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS = [Migration("ledger-0001-tables", _create_tables)]
 
-_executor: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    # libsodium releases the GIL: signature checks of a batch run on every core.
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    return _executor
-
-
-def _first_bad_signature(entries: Sequence[Entry], offset: int) -> tuple[int, AiworkError] | None:
-    for i, entry in enumerate(entries):
-        try:
-            check_entry_signature(entry)
-        except AiworkError as exc:
-            return offset + i, exc
-    return None
-
-
-def _check_signatures(entries: Sequence[Entry]) -> tuple[int, AiworkError] | None:
-    """The first entry (position, error) whose signature fails, checked in parallel."""
-    if len(entries) < _PARALLEL_MIN:
-        return _first_bad_signature(entries, 0)
-    workers = max(2, os.cpu_count() or 2)
-    step = -(-len(entries) // workers)
-    chunks = [(entries[i : i + step], i) for i in range(0, len(entries), step)]
-    results = _pool().map(lambda c: _first_bad_signature(*c), chunks)
-    failures = [r for r in results if r is not None]
-    return min(failures, key=lambda r: r[0]) if failures else None
-
-
 @dataclass(frozen=True)
 class Appended:
     """Where an entry landed; ``new`` is False when it was already in the log."""
@@ -108,14 +67,6 @@ class Appended:
 
     def to_json(self) -> dict[str, object]:
         return {"index": self.index, "leaf_hash": self.leaf_hash.hex()}
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    size: int
-    root: bytes
-    checkpoints: int
-    seconds: float
 
 
 class Log:
@@ -264,16 +215,16 @@ class Log:
         return None if row is None else int(row[0])
 
     def _hashes(self, nodes: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        wanted = {_node_id(level, index): (level, index) for level, index in nodes}
+        wanted = {node_id(level, index): (level, index) for level, index in nodes}
         ids = list(wanted)
         found: dict[tuple[int, int], bytes] = {}
         for start in range(0, len(ids), _SQL_CHUNK):
             chunk = ids[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for node_id, digest in self.db.conn.execute(
+            for stored_id, digest in self.db.conn.execute(
                 f"SELECT id, hash FROM ledger_tree WHERE id IN ({marks})", chunk
             ):
-                found[wanted[node_id]] = bytes(digest)
+                found[wanted[stored_id]] = bytes(digest)
         if len(found) != len(wanted):
             level, index = min(set(wanted.values()) - set(found))
             raise IntegrityError(
@@ -339,7 +290,7 @@ class Log:
                 self.kinds.get(entry.kind).validate_body(entry.body)
             except EntryError as exc:
                 raise exc.within(f"batch entry {position}") from None
-        bad = _check_signatures(entries)
+        bad = check_signatures(entries)
         if bad is not None:
             position, failure = bad
             raise failure.within(f"batch entry {position}") from None
@@ -355,11 +306,11 @@ class Log:
         for start in range(0, len(leaves), _SQL_CHUNK):
             chunk = leaves[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for node_id, digest in conn.execute(
+            for stored_id, digest in conn.execute(
                 f"SELECT id, hash FROM ledger_tree WHERE id < {_LEAF_LIMIT} AND hash IN ({marks})",
                 chunk,
             ):
-                existing[bytes(digest)] = int(node_id)
+                existing[bytes(digest)] = int(stored_id)
         edge_nodes = merkle.complete_subtrees(0, size)
         edge = self._hashes(edge_nodes) if size else {}
         compact = merkle.CompactRange(size, [edge[node] for node in edge_nodes])
@@ -374,7 +325,7 @@ class Log:
             index = compact.size
             existing[leaf] = index
             rows.append((index, entry.to_bytes()))
-            nodes.extend((_node_id(lv, ix), h) for lv, ix, h in compact.append(leaf))
+            nodes.extend((node_id(lv, ix), h) for lv, ix, h in compact.append(leaf))
             results.append(Appended(index, leaf, True))
         if rows:
             conn.executemany("INSERT INTO ledger_entries (idx, data) VALUES (?, ?)", rows)
@@ -442,135 +393,8 @@ class Log:
         root. Raises :class:`IntegrityError` naming the first bad index.
         """
         with self.db.snapshot():
-            return self._verify(progress, chunk)
+            return verify_stored(
+                self.db.conn, size=self.size, checkpoints=self.checkpoints(), kinds=self.kinds,
+                verifier_key=self.verifier_key, origin=self.origin, progress=progress,
+                chunk=chunk)
 
-    def _verify(self, progress: Callable[[int, int], None] | None, chunk: int) -> VerifyReport:
-        started = time.perf_counter()
-        size = self.size
-        checkpoints = self.checkpoints()
-        wanted_roots = {cp_size for cp_size, _ in checkpoints}
-        roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
-        compact = merkle.CompactRange()
-        stored = _StoredTree(self.db.conn)
-        rows = self.db.conn.execute("SELECT idx, data FROM ledger_entries ORDER BY idx")
-        expected = 0
-        while True:
-            batch = rows.fetchmany(chunk)
-            if not batch:
-                break
-            problems: list[tuple[int, str]] = []
-            entries: list[Entry] = []
-            for idx, data in batch:
-                if idx != expected:
-                    if idx > expected:
-                        problems.append((expected, f"entry {expected} is missing (deleted?)"))
-                    else:
-                        problems.append((idx, f"entry {idx} is out of order"))
-                    break
-                expected += 1
-                if idx >= size:
-                    problems.append(
-                        (idx, f"entry {idx} lies beyond the tree (size {size}): "
-                              "inserted behind the log's back")
-                    )
-                    break
-                data = bytes(data)
-                try:
-                    entry = Entry.from_bytes(data)
-                    self.kinds.get(entry.kind).validate_body(entry.body)
-                except AiworkError as exc:
-                    problems.append((idx, f"entry {idx} is not a valid entry: {exc}"))
-                    break
-                entries.append(entry)
-                leaf = merkle.leaf_hash(data)
-                for level, index, digest in compact.append(leaf):
-                    if not stored.matches(level, index, digest):
-                        start = index << level
-                        what = "its stored leaf hash" if level == 0 else (
-                            f"the stored tree (level {level}, entries {start} to "
-                            f"{start + (1 << level) - 1})"
-                        )
-                        problems.append(
-                            (start, f"entry {start} does not match {what}: "
-                                    "altered, swapped, inserted or reordered behind the log")
-                        )
-                        break
-                if problems:
-                    break
-                if compact.size in wanted_roots:
-                    roots[compact.size] = compact.root()
-            first = batch[0][0]
-            bad = _check_signatures(entries)
-            if bad is not None:
-                problems.append((first + bad[0], f"entry {first + bad[0]}: {bad[1]}"))
-            if problems:
-                index, message = min(problems)
-                raise IntegrityError(f"ledger entry {index}: {message}", index=index)
-            if progress:
-                progress(expected, size)
-        if expected < size:
-            raise IntegrityError(
-                f"ledger entry {expected}: missing; the tree has {size} entries, "
-                f"the store only {expected}",
-                index=expected,
-            )
-        extra = stored.leftover()
-        if extra is not None:
-            level, index = extra
-            raise IntegrityError(
-                f"ledger entry {index << level}: tree node (level {level}, index {index}) "
-                "has no entry behind it",
-                index=index << level,
-            )
-        good = 0  # entries below this size match a verified checkpoint
-        for cp_size, note in checkpoints:
-            try:
-                checkpoint = Checkpoint.from_note(note, self.verifier_key, origin=self.origin)
-            except AiworkError as exc:
-                raise IntegrityError(f"checkpoint at size {cp_size}: {exc}") from None
-            if checkpoint.size != cp_size or cp_size > size:
-                raise IntegrityError(
-                    f"checkpoint at size {cp_size} does not belong here (signed size "
-                    f"{checkpoint.size}, log size {size})"
-                )
-            if roots.get(cp_size) != checkpoint.root_hash:
-                raise IntegrityError(
-                    f"checkpoint at size {cp_size}: its signed root does not match the stored "
-                    f"entries; one of entries {good} to {cp_size - 1} was altered, and the tree "
-                    "rewritten to hide it"
-                )
-            good = cp_size
-        return VerifyReport(size, compact.root(), len(checkpoints), time.perf_counter() - started)
-
-
-class _StoredTree:
-    """Reads the stored tree level by level, in index order, beside the recomputation."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._cursors: dict[int, Iterator[tuple[int, bytes]]] = {}
-
-    def _cursor(self, level: int) -> Iterator[tuple[int, bytes]]:
-        cursor = self._cursors.get(level)
-        if cursor is None:
-            lo, hi = _node_id(level, 0), _node_id(level + 1, 0)
-            cursor = iter(
-                self._conn.execute(
-                    "SELECT id, hash FROM ledger_tree WHERE id >= ? AND id < ? ORDER BY id",
-                    (lo, hi),
-                )
-            )
-            self._cursors[level] = cursor
-        return cursor
-
-    def matches(self, level: int, index: int, digest: bytes) -> bool:
-        row = next(self._cursor(level), None)
-        return row is not None and row[0] == _node_id(level, index) and bytes(row[1]) == digest
-
-    def leftover(self) -> tuple[int, int] | None:
-        """A stored node the recomputation never reached, if any."""
-        for level in range(64):
-            row = next(self._cursor(level), None)
-            if row is not None:
-                return level, row[0] - _node_id(level, 0)
-        return None
