@@ -15,7 +15,7 @@ end of the last decoded frame, not the header's claim.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,22 +137,13 @@ def decode(
 
     Visitors see every ``scan_every``-th frame, numbered in the frames they see.
     """
-    path = probe.path
     work.mkdir(parents=True, exist_ok=True)
-    frames = FrameStore(work)
     audio_file = work / "audio.f32"
-    audio_samples = 0
-    assert probe.width and probe.height
-    scan_h = _even(probe.height * scan_width / probe.width)
-    sample_w = min(sample_width, probe.width)
-    sample_h = _even(probe.height * sample_w / probe.width)
-    next_sample = 0.0
-    count = 0
-    last_time = 0.0
-    fps = probe.frame_rate or 25.0
+    state = _Pass(probe, FrameStore(work), visitors, sample_fps=sample_fps, scan_width=scan_width,
+                  scan_every=scan_every, sample_width=sample_width, progress=progress)
     video = None
     try:
-        with av.open(str(path)) as container, audio_file.open("wb") as sink:
+        with av.open(str(probe.path)) as container, audio_file.open("wb") as sink:
             video = container.streams.video[0]
             video.thread_type = "AUTO"
             # The decoder refuses to allocate a picture beyond the limit, whatever the header
@@ -164,58 +155,95 @@ def decode(
             if want_audio and container.streams.audio:
                 streams.append(container.streams.audio[0])
                 resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-            scaler = VideoReformatter()  # one scaler for every frame, not one per frame
-            context = video.codec_context
             for packet in container.demux(*streams):
                 frames_in = packet.decode()
-                if packet.stream is video and frame_too_large(context.width, context.height):
-                    # A threaded decoder drops the picture it refused without an error.
-                    raise MediaError(_too_large(probe, context.width, context.height,
-                                                float(packet.pts * packet.time_base)
-                                                if packet.pts is not None and packet.time_base
-                                                else last_time))
+                if packet.stream is video:
+                    state.check_stream(video.codec_context, packet)
                 for frame in frames_in:
                     if isinstance(frame, av.VideoFrame):
-                        time = float(frame.time) if frame.time is not None else count / fps
-                        if frame_too_large(frame.width, frame.height):
-                            raise MediaError(_too_large(probe, frame.width, frame.height, time))
-                        if visitors and count % scan_every == 0:
-                            small: NDArray[np.uint8] = scaler.reformat(
-                                frame, width=scan_width, height=scan_h, format="bgr24"
-                            ).to_ndarray()  # type: ignore[assignment]
-                            for visit in visitors:
-                                visit(count // scan_every, time, small)
-                        if time + 1e-6 >= next_sample:
-                            frames.add(time, frame.reformat(width=sample_w, height=sample_h))
-                            next_sample = time + 1.0 / sample_fps
-                        count += 1
-                        last_time = time
-                        if progress and count % 25 == 0:
-                            progress(min(time / probe.duration, 1.0))
+                        state.video_frame(frame)
                     elif resampler is not None and isinstance(frame, av.AudioFrame):
-                        for out in resampler.resample(frame):
-                            audio_samples += _write(sink, out)
+                        state.audio_samples += _resample(sink, resampler, frame)
             if resampler is not None:
-                for out in resampler.resample(None):
-                    audio_samples += _write(sink, out)
+                state.audio_samples += _resample(sink, resampler, None)
     except av.FFmpegError as exc:
         if video is not None and frame_too_large(video.codec_context.width,
                                                  video.codec_context.height):
             raise MediaError(_too_large(probe, video.codec_context.width,
-                                        video.codec_context.height, last_time)) from exc
-        raise MediaError(f"{path}: truncated or damaged: decoding failed ({exc})") from exc
-    if count == 0:
-        raise MediaError(f"{path}: no video frame could be decoded")
-    decoded = last_time + 1.0 / fps
-    if decoded < 0.8 * probe.duration - 1.0:
-        raise MediaError(
-            f"{path}: truncated or damaged: the header says {probe.duration:.1f} s, "
-            f"only {decoded:.1f} s could be decoded"
-        )
-    audio = AudioTrack(audio_file, audio_samples) if audio_samples else None
-    if progress:
-        progress(1.0)
-    return DecodedMedia(frames, audio, count, decoded, fps)
+                                        video.codec_context.height, state.last_time)) from exc
+        raise MediaError(f"{probe.path}: truncated or damaged: decoding failed ({exc})") from exc
+    return state.finish(audio_file)
+
+
+class _Pass:
+    """The state of one decoding pass: the frames seen so far, the next sampling time, the
+    audio samples written."""
+
+    def __init__(self, probe: Probe, frames: FrameStore, visitors: Sequence[FrameVisitor], *,
+                 sample_fps: float, scan_width: int, scan_every: int, sample_width: int,
+                 progress: Callable[[float], None] | None) -> None:
+        assert probe.width and probe.height
+        self.probe, self.frames, self.visitors, self.progress = probe, frames, visitors, progress
+        self.sample_fps, self.scan_width, self.scan_every = sample_fps, scan_width, scan_every
+        self.scan_h = _even(probe.height * scan_width / probe.width)
+        self.sample_w = min(sample_width, probe.width)
+        self.sample_h = _even(probe.height * self.sample_w / probe.width)
+        self.fps = probe.frame_rate or 25.0
+        self.scaler = VideoReformatter()  # one scaler for every frame, not one per frame
+        self.next_sample = 0.0
+        self.count = 0
+        self.last_time = 0.0
+        self.audio_samples = 0
+
+    def check_stream(self, context: av.video.codeccontext.VideoCodecContext,
+                     packet: av.Packet[Any]) -> None:
+        """The stream's current frame size is within the limit (a threaded decoder drops the
+        picture it refused without an error)."""
+        if frame_too_large(context.width, context.height):
+            raise MediaError(_too_large(self.probe, context.width, context.height,
+                                        float(packet.pts * packet.time_base)
+                                        if packet.pts is not None and packet.time_base
+                                        else self.last_time))
+
+    def video_frame(self, frame: av.VideoFrame) -> None:
+        """Show the frame to the visitors, keep it if a sample is due, count it."""
+        time = float(frame.time) if frame.time is not None else self.count / self.fps
+        if frame_too_large(frame.width, frame.height):
+            raise MediaError(_too_large(self.probe, frame.width, frame.height, time))
+        if self.visitors and self.count % self.scan_every == 0:
+            small: NDArray[np.uint8] = self.scaler.reformat(
+                frame, width=self.scan_width, height=self.scan_h, format="bgr24"
+            ).to_ndarray()  # type: ignore[assignment]
+            for visit in self.visitors:
+                visit(self.count // self.scan_every, time, small)
+        if time + 1e-6 >= self.next_sample:
+            self.frames.add(time, frame.reformat(width=self.sample_w, height=self.sample_h))
+            self.next_sample = time + 1.0 / self.sample_fps
+        self.count += 1
+        self.last_time = time
+        if self.progress and self.count % 25 == 0:
+            self.progress(min(time / self.probe.duration, 1.0))
+
+    def finish(self, audio_file: Path) -> DecodedMedia:
+        """What the pass decoded, unless it is none or far shorter than the header says."""
+        path, duration = self.probe.path, self.probe.duration
+        if self.count == 0:
+            raise MediaError(f"{path}: no video frame could be decoded")
+        decoded = self.last_time + 1.0 / self.fps
+        if decoded < 0.8 * duration - 1.0:
+            raise MediaError(
+                f"{path}: truncated or damaged: the header says {duration:.1f} s, "
+                f"only {decoded:.1f} s could be decoded"
+            )
+        audio = AudioTrack(audio_file, self.audio_samples) if self.audio_samples else None
+        if self.progress:
+            self.progress(1.0)
+        return DecodedMedia(self.frames, audio, self.count, decoded, self.fps)
+
+
+def _resample(sink: BinaryIO, resampler: av.AudioResampler, frame: av.AudioFrame | None) -> int:
+    """Resample an audio frame (``None``: flush) into the sink; return the samples written."""
+    return sum(_write(sink, out) for out in resampler.resample(frame))
 
 
 def _write(sink: BinaryIO, frame: av.AudioFrame) -> int:
