@@ -26,13 +26,17 @@ def stamp_decision(items: Any, decision: int) -> Any:
 
 
 def unstamp_decision(items: Any) -> Any:
-    """The items without their ``decision`` fields."""
+    """The items without their ``decision`` fields (the one place they are taken off; the
+    standalone ``aiwork-verify`` carries its own copy). What is not an item stays as it is."""
     if isinstance(items, list):
-        return [{k: v for k, v in item.items() if k != "decision"} for item in items]
-    if isinstance(items, dict) and "segments" in items:
-        return {**items, "segments": [{k: v for k, v in s.items() if k != "decision"}
-                                      for s in items["segments"]]}
-    return {k: v for k, v in items.items() if k != "decision"}
+        return [_unstamped(item) for item in items]
+    if isinstance(items, dict) and isinstance(items.get("segments"), list):
+        return {**items, "segments": [_unstamped(s) for s in items["segments"]]}
+    return _unstamped(items)
+
+
+def _unstamped(item: Any) -> Any:
+    return {k: v for k, v in item.items() if k != "decision"} if isinstance(item, dict) else item
 
 
 @functools.cache

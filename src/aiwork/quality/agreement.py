@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiwork.canonical import canonical_bytes
+from aiwork.model.decision import unstamp_decision
 
 __all__ = ["AGREEMENT_THRESHOLDS", "CUT_TOLERANCE", "agreement", "agrees", "word_error_rate",
            "written_files"]
@@ -32,14 +33,6 @@ AGREEMENT_THRESHOLDS: dict[str, float] = {
     "ocr": 0.8, "faces": 0.7, "audio_events": 0.7, "tags": 0.6, "keywords": 0.5,
     "safety": 1.0,
 }
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k != "decision"}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 def _words(text: str) -> list[str]:
@@ -177,7 +170,7 @@ def agreement(insight: str, a: Any, b: Any, *, files: bool = True) -> float:
     With ``files`` (the default) the files they would write count too: results naming other
     keyframes score at most the share of keyframes they have in common, and below 1.
     ``files=False`` compares with an answer that names no files (a gold task's)."""
-    a, b = _strip(a), _strip(b)
+    a, b = unstamp_decision(a), unstamp_decision(b)
     measure = _MEASURES.get(insight, _exact)
     score = measure(a, b)
     if files:
@@ -188,6 +181,7 @@ def agreement(insight: str, a: Any, b: Any, *, files: bool = True) -> float:
 def agrees(insight: str, a: Any, b: Any, *, files: bool = True) -> bool:
     """Whether two results agree: their measure reaches the insight's threshold and (with
     ``files``) they would write the same files, byte for byte."""
-    if files and written_files(insight, _strip(a)) != written_files(insight, _strip(b)):
+    if files and (written_files(insight, unstamp_decision(a))
+                  != written_files(insight, unstamp_decision(b))):
         return False
     return agreement(insight, a, b, files=files) >= AGREEMENT_THRESHOLDS.get(insight, 1.0)
