@@ -15,7 +15,7 @@ require("cv2", "torch", "facenet_pytorch")
 
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-import aiwork.media  # noqa: E402
+from aiwork.synth.clips import FACE_IMAGE  # noqa: E402
 from aiwork.analyzers import load  # noqa: E402
 from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges, supported  # noqa: E402
@@ -23,7 +23,7 @@ from aiwork.model.metadata import Face  # noqa: E402
 
 from .frames import SIZE, font_file, frames_context, plain  # noqa: E402
 
-FACE = Path(next(iter(aiwork.media.__path__))) / "assets" / "face.jpg"
+FACE = FACE_IMAGE
 COFFEE = Path(__file__).parent / "data" / "coffee.jpg"
 
 

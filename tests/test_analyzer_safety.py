@@ -37,10 +37,11 @@ from aiwork.analyzers.safety import (  # noqa: E402
     sexual_decision,
 )
 from aiwork.model.metadata import SafetyFlag  # noqa: E402
+from aiwork.synth.clips import FACE_IMAGE  # noqa: E402
 
 from .frames import SIZE, frames_context  # noqa: E402
 
-FACE = Path(__file__).parents[1] / "src" / "aiwork" / "media" / "assets" / "face.jpg"
+FACE = FACE_IMAGE
 
 
 def _clean_frames() -> list[Image.Image]:

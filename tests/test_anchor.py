@@ -181,14 +181,18 @@ def test_the_contract_has_the_interface_verifiers_call() -> None:
 
 def test_public_surface_and_error_tree() -> None:
     import aiwork.anchor as anchor
-    from aiwork.errors import AiworkError
+    import aiwork.errors as errors
+    from aiwork.errors import AiworkError, AnchorError
 
     assert sorted(anchor.__all__) == sorted(
         name for name in vars(anchor) if not name.startswith("_")
         and not isinstance(vars(anchor)[name], type(anchor)))
-    errors = [getattr(anchor, name) for name in anchor.__all__ if name.endswith("Error")]
-    assert len(errors) == 7 and all(issubclass(e, anchor.AnchorError) for e in errors)
-    assert issubclass(anchor.AnchorError, AiworkError)
+    # Anchoring's errors live in the one tree, under AnchorError, and nowhere else.
+    found = [value for value in vars(errors).values()
+             if isinstance(value, type) and issubclass(value, AnchorError)]
+    assert len(found) == 7 and issubclass(AnchorError, AiworkError)
+    assert not any(isinstance(value, type) and issubclass(value, BaseException)
+                   for value in vars(anchor).values())
 
 
 # -- the contract on a real node -------------------------------------------------------
