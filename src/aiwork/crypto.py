@@ -23,6 +23,7 @@ __all__ = [
     "did_from_public_key",
     "public_key_from_did",
     "read_key_file",
+    "read_or_make_key_file",
     "verify_signature",
     "write_key_file",
 ]
@@ -180,3 +181,13 @@ def read_key_file(path: str | os.PathLike[str]) -> SigningKey:
             hint=f"run `chmod 600 {source}`",
         )
     return SigningKey.from_pem(raw.decode("ascii", "replace"), source=f"key file {source}")
+
+
+def read_or_make_key_file(path: str | os.PathLike[str]) -> SigningKey:
+    """The key in ``path``; on first use, a new key written there (:func:`write_key_file`)."""
+    target = Path(path)
+    if target.exists():
+        return read_key_file(target)
+    key = SigningKey.generate()
+    write_key_file(target, key)
+    return key

@@ -29,7 +29,7 @@ from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.ledger.home import init_ledger, open_ledger
 from aiwork.ledger.summaries import Summaries
 from aiwork.config import blobs_path, default_db_path, home, private_folder
-from aiwork.crypto import SigningKey, read_key_file, write_key_file
+from aiwork.crypto import SigningKey, read_or_make_key_file
 from aiwork.errors import AiworkError, InputError
 from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
@@ -114,15 +114,6 @@ def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
     return result
 
 
-def _worker_key() -> SigningKey:
-    path = home() / "worker.key"
-    if path.exists():
-        return read_key_file(path)
-    key = SigningKey.generate()
-    write_key_file(path, key)
-    return key
-
-
 def open_store(db: Path | str | None = None) -> Log:
     """The embedded store's ledger (created on first use)."""
     path = db or default_db_path()
@@ -147,7 +138,7 @@ class Processor:
         self.catalog = Catalog(self.log.db)
         self.summaries = Summaries(self.log)
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
-        self.key = key or _worker_key()
+        self.key = key or read_or_make_key_file(home() / "worker.key")
         self.progress = progress or _Quiet()
         #: Output folders given to the videos of this batch (see :func:`claim_folder`).
         self.claimed: set[Path] = set()
