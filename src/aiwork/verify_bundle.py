@@ -409,8 +409,24 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         raise BundleError(f"not an aiwork audit bundle (format {BUNDLE_FORMAT!r} expected)")
     if contract is not None and rpc is None:
         raise BundleError("a trusted anchor contract is checked on chain: give --rpc URL too")
+    checkpoint = _check_checkpoint(bundle, log_key, report)
+    _check_witnesses(bundle, checkpoint, witness_keys, time.time() if now is None else now,
+                     report)
+    entries = _check_entries(bundle, checkpoint, report)
+    opened = _open_all(bundle, entries, report)
+    asset = _check_asset(bundle, entries, report)
+    _check_items(bundle, entries, asset, opened, report)
+    _check_summary(bundle, entries, asset, checkpoint, report, opened)
+    _check_provenance(entries, {str(i.get("insight")): i.get("decision")
+                                for i in bundle.get("items", [])}, report, opened)
+    _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
+                   report)
+    _check_bundle_anchor(bundle, checkpoint, report, contract, rpc, rpc_call)
+    return report
 
-    # The checkpoint and the log's signature on it.
+
+def _check_checkpoint(bundle: dict[str, Any], log_key: str | None, report: Report) -> Checkpoint:
+    """The checkpoint, signed by the bundle's log key (and that key the trusted one)."""
     bundled_key = NoteKey.parse(str(bundle.get("log_key", "")))
     if bundled_key.alg != _ALG_ED25519:
         raise BundleError("the log key is not an Ed25519 note key")
@@ -438,11 +454,14 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
     report.ok(f"checkpoint: {checkpoint.origin}, size {checkpoint.size}, root "
               f"{checkpoint.root.hex()[:16]}..., signed by the log"
               + (" (the trusted key)" if log_key is not None else "") + ": ok")
+    return checkpoint
 
-    # Witness cosignatures: those the bundle names, then those the user trusts.
+
+def _check_witnesses(bundle: dict[str, Any], checkpoint: Checkpoint, witness_keys: Sequence[str],
+                     now: float, report: Report) -> None:
+    """Witness cosignatures: those the bundle names, then those the user trusts."""
     witnesses = [NoteKey.parse(str(text)) for text in bundle.get("witness_keys", [])]
     cosigned = []
-    now = time.time() if now is None else now
     for witness in witnesses:
         cosigned.append(f"{witness.name} at {_cosignature(witness, checkpoint, now)}")
     if witnesses:
@@ -457,7 +476,10 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         report.ok(f"cosignature of the trusted witness {witness.name} at {stamp}: ok")
         report.trusted.append(f"the trusted witness {witness.name}")
 
-    # Entries: signature and inclusion.
+
+def _check_entries(bundle: dict[str, Any], checkpoint: Checkpoint,
+                   report: Report) -> dict[int, dict[str, Any]]:
+    """Each entry's signature and inclusion proof; the entries by index."""
     entries: dict[int, dict[str, Any]] = {}
     for item in bundle.get("entries", []):
         index = int(item.get("index", -1))
@@ -474,9 +496,12 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
         kinds[str(value["kind"])] = kinds.get(str(value["kind"]), 0) + 1
     report.ok(f"entries: {len(entries)} signatures and inclusion proofs: ok ("
               + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
-    opened = _open_all(bundle, entries, report)
+    return entries
 
-    # The asset the items describe, as registered in the log.
+
+def _check_asset(bundle: dict[str, Any], entries: dict[int, dict[str, Any]],
+                 report: Report) -> str:
+    """The asset the items describe, as registered in the log; its digest."""
     asset_info = bundle.get("asset", {})
     asset = str(asset_info.get("digest", ""))
     registered = [v["body"] for v in entries.values()
@@ -497,8 +522,12 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
     report.ok(f"asset: {asset_info.get('name', asset)}, "
               + (f"{asset_info.get('size')} bytes, as registered" if registered
                  else "known by its digest") + f"; {len(authors)} signing key(s)")
+    return asset
 
-    # Metadata items against their decisions.
+
+def _check_items(bundle: dict[str, Any], entries: dict[int, dict[str, Any]], asset: str,
+                 opened: dict[int, dict[str, Any]], report: Report) -> None:
+    """Metadata items against their decisions."""
     names = []
     for item in bundle.get("items", []):
         insight, decision = str(item.get("insight")), int(item.get("decision", -1))
@@ -531,13 +560,12 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
             raise BundleError(f"{where}: items name another decision than {decision}")
         names.append(insight)
     report.ok(f"items: {len(names)} match their decisions ({', '.join(names) or 'none'})")
-    _check_summary(bundle, entries, asset, checkpoint, report, opened)
-    _check_provenance(entries, {str(i.get("insight")): i.get("decision")
-                                for i in bundle.get("items", [])}, report, opened)
-    _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
-                   report)
 
-    # The anchor.
+
+def _check_bundle_anchor(bundle: dict[str, Any], checkpoint: Checkpoint, report: Report,
+                         contract: str | None, rpc: str | None,
+                         rpc_call: Callable[[str, str, list[Any]], Any] | None) -> None:
+    """The anchor receipt, and the trusted contract holding the checkpoint's root."""
     anchor = bundle.get("anchor")
     if anchor:
         if contract is not None and str(anchor.get("contract", "")).lower() != \
@@ -553,7 +581,6 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
                           " cannot vouch for its checkpoint")
     else:
         report.warnings.append("no anchor receipt: the checkpoint is not anchored on a chain")
-    return report
 
 
 def _cosignature(witness: NoteKey, checkpoint: Checkpoint, now: float, *,
