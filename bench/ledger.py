@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwork.crypto import SigningKey
+from aiwork.digests import sha256_bytes
 from aiwork.ledger import merkle
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -75,7 +76,7 @@ def _body(i: int) -> dict[str, Any]:
     """A realistic ~200-byte generic body, distinct for every ``i``."""
     return {
         "n": i,
-        "asset": "sha256:" + hashlib.sha256(b"asset %d" % i).hexdigest(),
+        "asset": sha256_bytes(b"asset %d" % i),
         "note": _NOTE,
     }
 

@@ -39,6 +39,7 @@ import httpx2 as httpx
 
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
+from aiwork.digests import Sha256Stream
 
 MIB = 1 << 20
 PIECE = MIB
@@ -98,17 +99,17 @@ def main() -> None:
                 baseline_rss = proc_status(proc.pid, "VmRSS")
                 baseline_hwm = proc_status(proc.pid, "VmHWM")
 
-                sha = hashlib.sha256()
+                sha = Sha256Stream()
                 for piece in pieces(size):
                     sha.update(piece)
-                digest = "sha256:" + sha.hexdigest()
+                digest = sha.digest
                 started = time.perf_counter()
                 client.upload_stream(pieces(size), digest, size)
                 upload_s = time.perf_counter() - started
                 after_upload = proc_status(proc.pid, "VmHWM")
 
                 started = time.perf_counter()
-                sha, received = hashlib.sha256(), 0
+                sha, received = Sha256Stream(), 0
                 with httpx.stream("GET", f"{url}/v1/blobs/{digest}", timeout=600) as reply:
                     reply.raise_for_status()
                     for chunk in reply.iter_bytes():
@@ -116,7 +117,7 @@ def main() -> None:
                         received += len(chunk)
                 download_s = time.perf_counter() - started
                 after_download = proc_status(proc.pid, "VmHWM")
-                if ("sha256:" + sha.hexdigest(), received) != (digest, size):
+                if (sha.digest, received) != (digest, size):
                     raise SystemExit("the download does not match the upload")
         finally:
             proc.terminate()
