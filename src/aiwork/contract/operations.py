@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from aiwork.contract import requests as rq
 from aiwork.contract import responses as rs
+from aiwork.export.layout import EXPORTS
 
 __all__ = ["AUTH_HEADERS", "EXPORT_MEDIA_TYPES", "OPERATIONS", "Auth", "Operation", "operation"]
 
@@ -24,8 +25,7 @@ __all__ = ["AUTH_HEADERS", "EXPORT_MEDIA_TYPES", "OPERATIONS", "Auth", "Operatio
 AUTH_HEADERS = ("Aiwork-Key", "Aiwork-Timestamp", "Aiwork-Nonce", "Aiwork-Signature")
 
 #: The media types of a job's exports (what ``/v1/jobs/{job_id}/export/{name}`` serves).
-EXPORT_MEDIA_TYPES = ("application/json", "application/ld+json", "text/vtt",
-                      "application/x-subrip", "application/ttml+xml")
+EXPORT_MEDIA_TYPES = tuple(dict.fromkeys(EXPORTS.values()))
 
 #: ``signed``: the request must carry a valid signature. ``optional``: unsigned is answered
 #: (public data), a signed one is checked (and may see more). ``none``: never signed.

@@ -60,7 +60,7 @@ class CreditGrantRequest(RequestModel):
     """An admin grants credits to an account."""
 
     to: str = Field(description="the account's did:key")
-    amount: int = Field(description="credits to grant (a whole number)")
+    amount: int = Field(description="how many credits to grant: a whole number, positive")
     reason: str | None = Field(default=None, description="recorded with the grant")
 
 

@@ -1,0 +1,64 @@
+"""The public log: checkpoints and their cosignatures, entries, proofs (all unsigned reads)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from aiwork.api.deps import StateDep, body
+from aiwork.api.guard import read_bounded
+from aiwork.api.openapi import operation
+from aiwork.contract import requests as rq
+from aiwork.coordinator.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+@operation(router, "get_checkpoint")
+async def get_checkpoint(state: StateDep,
+                         size: int | None = Query(None, description="a stored checkpoint's size")
+                         ) -> PlainTextResponse:
+    with state.lock:
+        return PlainTextResponse(state.cosignatures().checkpoint(size))
+
+
+@operation(router, "add_cosignature")
+async def add_cosignature(request: Request, state: StateDep) -> dict[str, Any]:
+    # Self-authenticating: the cosignature line is the witness's signature of the checkpoint.
+    data, _ = await read_bounded(request, MAX_COSIGNATURE_BYTES, what="cosignature request")
+    request_body = body(rq.CosignatureRequest, data)
+    with state.lock:
+        cosignature = state.cosignatures().add(request_body.size, request_body.cosignature,
+                                               request_body.checkpoint, now=time.time())
+    return {"size": request_body.size, "witness": cosignature.name,
+            "timestamp": cosignature.timestamp}
+
+
+@operation(router, "get_verifier_key")
+async def get_verifier_key(state: StateDep) -> PlainTextResponse:
+    return PlainTextResponse(state.log().verifier_key.to_text() + "\n")
+
+
+@operation(router, "get_entry")
+async def get_entry(index: int, state: StateDep) -> Response:
+    return Response(state.log().get(index), media_type="application/json")
+
+
+@operation(router, "get_inclusion_proof")
+async def get_inclusion_proof(
+        state: StateDep, index: int = Query(description="the entry's index"),
+        size: int | None = Query(None, description="the tree size")
+) -> dict[str, Any]:
+    return state.log().inclusion_proof(index, size).to_json()
+
+
+@operation(router, "get_consistency_proof")
+async def get_consistency_proof(
+        state: StateDep, first: int = Query(description="the older size"),
+        second: int | None = Query(None, description="the newer size")
+) -> dict[str, Any]:
+    return state.log().consistency_proof(first, second).to_json()
