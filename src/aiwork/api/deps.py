@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from aiwork.api.guard import MAX_UNUSED_BYTES, Signed, json_object
 from aiwork.api.state import MAX_REGISTRATION_BYTES, MAX_RESULT_BYTES, ServerSettings, State
-from aiwork.contract.requests import RequestModel
+from aiwork.contract.requests import EmptyRequest, RequestModel
 from aiwork.coordinator.libraries import ACCESS_ENTRY_HEADER, PURPOSE_PARAMETER
 from aiwork.errors import InputError, RoleError, UnsignedRequestError
 
@@ -78,10 +78,14 @@ def signed_by(*roles: str, limit: Callable[[ServerSettings], int] = _json_limit
 
 
 def caller_with(*roles: str) -> Callable[[Request], Awaitable[str]]:
-    """A dependency: the signed caller of a request whose body (if any) is not used: at most
-    :data:`MAX_UNUSED_BYTES`."""
+    """A dependency: the signed caller of a request whose body is not used: at most
+    :data:`MAX_UNUSED_BYTES`, and when there is one, ``{}`` (any JSON object)."""
     async def dependency(request: Request) -> str:
-        return await caller(request, *roles)
+        found = await state(request)
+        signed = await found.guard.body(request, *roles, limit=MAX_UNUSED_BYTES)
+        if signed.body:
+            body(EmptyRequest, signed)
+        return signed.did
     return dependency
 
 
