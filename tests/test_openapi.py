@@ -34,7 +34,7 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_the_published_openapi_document_is_current(document: dict[str, Any]) -> None:
     """docs/openapi.json is what the coordinator serves at /openapi.json (regenerate it with
-    `python -m aiwork.api.openapi > docs/openapi.json` if this fails)."""
+    `python -m aiwork.api > docs/openapi.json` if this fails)."""
     assert json.loads(DOCUMENT.read_text()) == json.loads(json.dumps(document))
     assert json.loads(published()) == json.loads(json.dumps(document))
 

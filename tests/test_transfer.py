@@ -156,6 +156,29 @@ def test_routes_that_need_an_owner_or_an_expert_refuse_others_before_the_body(
     assert (status, reply["error"]) == (413, "too-large")
 
 
+def test_every_operation_with_a_body_refuses_before_reading_it(
+        server: tuple[str, int]) -> None:
+    """Every operation of the contract that takes a body (its routes read it through
+    aiwork.api.deps, never as a FastAPI body parameter, which would be read first) answers
+    from the head alone: unsigned, 401 (or 400 for a URL it refuses first); one needing no
+    signature (a witness's cosignature), 413 for a declared length over its limit."""
+    from aiwork.contract import OPERATIONS
+
+    url, _ = server
+    values = {"digest": "sha256:" + "ab" * 32}
+    for op in OPERATIONS:
+        if op.request is None and op.body is None:
+            continue
+        path = op.path.format_map({name: values.get(name, "x" * 32) for name in
+                                   ("digest", "job_id", "library_id", "item_id", "lease_id",
+                                    "insight", "did", "name", "index")})
+        head = (f"{op.method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {50 * MIB}\r\n\r\n")
+        status, reply = raw_request(url, head, timeout=10)
+        expected = (401, "unsigned") if op.auth == "signed" else (413, "too-large")
+        assert (status, reply["error"]) == expected, op.id
+
+
 def test_uploads_and_downloads_stream_through_a_bounded_memory(server: tuple[str, int],
                                                                tmp_path: Path) -> None:
     url, pid = server

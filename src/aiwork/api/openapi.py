@@ -154,7 +154,7 @@ _HEADER_MEANING = {
 
 
 def published() -> str:
-    """The document as docs/openapi.json holds it (``python -m aiwork.api.openapi``)."""
+    """The document as docs/openapi.json holds it (``python -m aiwork.api`` prints it)."""
     import tempfile
     from pathlib import Path
 
@@ -164,7 +164,3 @@ def published() -> str:
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(ServerSettings(db=Path(folder) / "coord.db", key=SigningKey.generate()))
         return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
-
-
-if __name__ == "__main__":
-    print(published(), end="")
