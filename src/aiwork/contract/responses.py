@@ -115,7 +115,7 @@ class AuditBundle(ResponseModel):
     """An audit bundle for ``aiwork-verify`` (see aiwork.audit.bundle)."""
 
     format: str
-    asset: str
+    asset: dict[str, Any] = Field(description="the media: its digest and summary")
 
 
 class LibraryView(ResponseModel):
