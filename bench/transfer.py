@@ -94,7 +94,7 @@ def main() -> None:
             key = SigningKey.generate()
             with CoordinatorClient(url, key, timeout=600) as client:
                 client.post("/v1/identities", {"role": "requester"})
-                small = client.upload(b"warm-up")
+                small = client.upload_blob(b"warm-up")
                 client.get(f"/v1/blobs/{small}")
                 baseline_rss = proc_status(proc.pid, "VmRSS")
                 baseline_hwm = proc_status(proc.pid, "VmHWM")

@@ -94,7 +94,7 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
     adm.post("/v1/admin/credits", {"to": requester.did, "amount": 5})
     library = req.post("/v1/libraries", {"name": "Archive", "sensitive": False})["id"]
     req.post(f"/v1/libraries/{library}/readers", {"did": expert.did})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical", "shots"],
                                 "library": library})["id"]
     runner = Worker(work, worker, tmp_path / "worker", ["technical", "shots"])

@@ -31,7 +31,7 @@ def network(tmp_path: Path) -> dict[str, Any]:
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    asset = req.upload(b"some media")
+    asset = req.upload_blob(b"some media")
     return {"app": app, "admin": client_for(app, admin), "req": req, "did": requester.did,
             "asset": asset, "db": tmp_path / "coord.db"}
 
@@ -149,7 +149,7 @@ def test_serve_refuses_free_credits_for_every_key_on_a_public_address(
     reaches the coordinator could mint credits by making keys. Only loopback (a devnet), or
     with --i-know-this-is-a-devnet."""
     from aiwork.cli import main
-    from aiwork.cli.network import check_free_credits
+    from aiwork.cli.serve import check_free_credits
 
     monkeypatch.setenv("AIWORK_HOME", str(tmp_path / "home"))
     for host in ("0.0.0.0", "192.0.2.7", "::", "coordinator.example"):

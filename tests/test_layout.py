@@ -23,7 +23,6 @@ OVERSIZED_MODULES = {
     "aiwork/analyzers/ocr.py": 506,
     "aiwork/analyzers/safety.py": 689,
     "aiwork/analyzers/transcript.py": 717,
-    "aiwork/cli/network.py": 585,
     "aiwork/coordinator/jobs.py": 819,
 }
 
@@ -36,8 +35,6 @@ OVERSIZED_FUNCTIONS = {
     "aiwork/analyzers/tags.py::TagsAnalyzer.analyze": 84,
     "aiwork/analyzers/transcript.py::TranscriptAnalyzer.analyze": 83,
     "aiwork/analyzers/transcript.py::TranscriptAnalyzer._analyze_auto": 130,
-    "aiwork/cli/network.py::devnet_cmd": 112,
-    "aiwork/client/access_log.py::verify_access_log": 81,
 }
 
 

@@ -94,7 +94,7 @@ def build(tmp_path: Path, clip: Path, *, sensitive: bool = True,
     clients[worker_key].post("/v1/identities", {"role": "worker"})
     library = clients[owner].post("/v1/libraries", {"name": "Board meetings",
                                                     "sensitive": sensitive})
-    digest = clients[owner].upload(clip.read_bytes(), library=library["id"])
+    digest = clients[owner].upload_blob(clip.read_bytes(), library=library["id"])
     job = clients[owner].post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
                                            "library": library["id"]})
     assert job["library"] == library["id"]

@@ -93,7 +93,7 @@ def test_a_job_with_redundancy_two_catches_a_dishonest_worker(tmp_path: Path, cl
         client_for(app, key).post("/v1/identities", {"role": "worker"})
         cls = DishonestWorker if n == 0 else Worker
         workers.append(cls(client_for(app, key), key, tmp_path / f"w{n}", ANALYZERS))
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
 
     jobs = [req.post("/v1/jobs", {"asset": digest, "analyzers": ANALYZERS, "redundancy": 2,
                                   "budget": 100}) for _ in range(4)]
@@ -154,7 +154,7 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
     req, wc = client_for(app, requester), client_for(app, worker_key)
     req.post("/v1/identities", {"role": "requester"})
     wc.post("/v1/identities", {"role": "worker"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"], "redundancy": 1,
                           "budget": 10})
     worker = Worker(wc, worker_key, tmp_path / "w", ["technical"])
@@ -191,7 +191,7 @@ def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": analyzers or ["technical"],
                                 "redundancy": redundancy, "budget": 100})
     return settings, app, req, requester, job
@@ -280,7 +280,7 @@ def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Pa
     # batches, settled as the worker's real tasks settle.
     req = client_for(app, SigningKey.generate())
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     for _ in range(4):
         for _ in range(4):
             req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
@@ -349,7 +349,7 @@ def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,
 
     req = client_for(app, SigningKey.generate())
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     for _ in range(2):
         req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"]})
     while any([worker.run_once() for worker in workers]):
@@ -408,7 +408,7 @@ def test_a_newly_quarantined_workers_pending_results_are_rerun(tmp_path: Path,
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     first, second = (req.post("/v1/jobs", {"asset": digest, "analyzers": ["technical"],
                                            "redundancy": 2, "budget": 10}) for _ in range(2))
     keys = [SigningKey.generate() for _ in range(3)]
@@ -507,7 +507,7 @@ def test_a_finished_result_survives_the_coordinator_going_away(tmp_path: Path,
     req, client = CoordinatorClient(url, SigningKey.generate()), None
     try:
         req.post("/v1/identities", {"role": "requester"})
-        job = req.post("/v1/jobs", {"asset": req.upload(clip.read_bytes()),
+        job = req.post("/v1/jobs", {"asset": req.upload_blob(clip.read_bytes()),
                                     "analyzers": ["technical"], "budget": 10})
         key = SigningKey.generate()
         write_key_file(tmp_path / "worker.key", key)
@@ -571,7 +571,7 @@ def test_keyframes_named_outside_the_output_folder_are_refused_and_nothing_recor
             CoordinatorClient(url, worker_key) as client:
         req.post("/v1/identities", {"role": "requester"})
         client.post("/v1/identities", {"role": "worker"})
-        digest = req.upload(clip.read_bytes())
+        digest = req.upload_blob(clip.read_bytes())
         job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"], "redundancy": 1,
                                     "budget": 10})
         worker = RenamingWorker(client, worker_key, tmp_path / "w", ["shots"])
@@ -753,7 +753,7 @@ def test_audit_and_results_read_no_more_than_their_bound_from_a_coordinator(
     from aiwork.cli import main
 
     limit = 1 << 20
-    monkeypatch.setattr("aiwork.client.coordinator.MAX_REPLY_BYTES", limit, raising=False)
+    monkeypatch.setattr("aiwork.client.transport.MAX_REPLY_BYTES", limit)
     pad = "x" * (2 * limit)
     job = "a" * 32
     answers = {

@@ -242,7 +242,7 @@ def _network(tmp_path: Path, clip: Path) -> tuple[Any, Any, dict[str, Any], str]
     app = create_app(ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
                                     open_registration=True, starting_credits=1000))
     req = _client(app, SigningKey.generate(), "requester")
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["keywords"], "redundancy": 1})
     return app, req, job, digest
 
@@ -312,7 +312,7 @@ def test_a_remote_result_naming_other_upstream_decisions_is_refused(tmp_path: Pa
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "color=c=green:s=320x180:d=2:r=25", "-c:v", "libx264", "-pix_fmt",
                     "yuv420p", str(other)], check=True)
-    other_job = req.post("/v1/jobs", {"asset": req.upload(other.read_bytes()),
+    other_job = req.post("/v1/jobs", {"asset": req.upload_blob(other.read_bytes()),
                                       "analyzers": ["transcript"], "redundancy": 1})
     upstream = _worker(app, tmp_path / "up", ["shots", "transcript", "ocr", "language"])
     while upstream.run_once():
@@ -382,7 +382,7 @@ def test_an_expert_correction_upstream_marks_the_job_results_read_from_it_stale(
         "PUT", "/v1/review/rules/shots",
         json.dumps({"audit_share": 1.0, "experts": 2, "gold_share": 0.0}).encode())
     req = _client(app, SigningKey.generate(), "requester")
-    job = req.post("/v1/jobs", {"asset": req.upload(clip.read_bytes()), "analyzers": ["ocr"]})
+    job = req.post("/v1/jobs", {"asset": req.upload_blob(clip.read_bytes()), "analyzers": ["ocr"]})
     worker = _worker(app, tmp_path / "w", ["shots", "ocr"])
     while worker.run_once():
         pass

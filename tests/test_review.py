@@ -41,7 +41,7 @@ def net(tmp_path: Path, clip: Path, store_target: Path | str) -> dict[str, Any]:
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload(clip.read_bytes())
+    digest = req.upload_blob(clip.read_bytes())
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"]})
     worker = _worker(app, tmp_path, "w", ["shots"])
     assert worker.run_once()
@@ -263,7 +263,7 @@ def test_a_sensitive_item_is_decided_once_every_expert_who_may_read_it_answered(
                     "color=c=white:s=320x180:d=3:r=25", "-filter_complex",
                     "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
                     "-pix_fmt", "yuv420p", str(clip)], check=True)
-    asset = req.upload(clip.read_bytes(), library=library)
+    asset = req.upload_blob(clip.read_bytes(), library=library)
     job = req.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"], "library": library})
     worker = _worker(app, tmp_path, "sealed", ["shots"])
     assert worker.run_once() and worker.stats.failed == 0, worker.stats.errors

@@ -104,7 +104,7 @@ def net(tmp_path: Path, clip: Path, store_target: Path | str) -> Iterator[Net]:
         client = net.client(net.owner)
         net.library = client.post("/v1/libraries", {"name": "Cabinet", "sensitive": True})["id"]
         client.post(f"/v1/libraries/{net.library}/readers", {"did": net.reader.did})
-        net.asset = client.upload(clip.read_bytes(), library=net.library)
+        net.asset = client.upload_blob(clip.read_bytes(), library=net.library)
         try:
             yield net
         finally:
@@ -144,7 +144,7 @@ def test_media_is_restricted_from_its_upload_before_any_job(net: Net, clip: Path
         net.client(net.owner).post("/v1/jobs", {"asset": net.asset, "analyzers": ["technical"]})
     # Only the owner declares media for a library (or a worker leasing one of its tasks).
     with pytest.raises(CoordinatorError, match="403"):
-        net.client(net.stranger).upload(b"other bytes", library=net.library)
+        net.client(net.stranger).upload_blob(b"other bytes", library=net.library)
 
 
 def test_listings_show_nothing_of_a_sensitive_library_to_others(

@@ -185,7 +185,7 @@ def test_uploads_and_downloads_stream_through_a_bounded_memory(server: tuple[str
     key = SigningKey.generate()
     with CoordinatorClient(url, key, timeout=300) as client:
         client.post("/v1/identities", {"role": "requester"})
-        small = client.upload(b"warm up the upload and download paths")
+        small = client.upload_blob(b"warm up the upload and download paths")
         assert client.get(f"/v1/blobs/{small}").content == b"warm up the upload and download paths"
         before = peak_rss(pid)
 
@@ -239,7 +239,7 @@ def test_a_download_answers_range_requests(server: tuple[str, int]) -> None:
     data = bytes(range(256)) * 64
     with CoordinatorClient(url, key) as client:
         client.post("/v1/identities", {"role": "requester"})
-        digest = client.upload(data)
+        digest = client.upload_blob(data)
     reply = httpx.get(f"{url}/v1/blobs/{digest}", headers={"Range": "bytes=100-199"})
     assert reply.status_code == 206 and reply.content == data[100:200]
     assert reply.headers["content-range"] == f"bytes 100-199/{len(data)}"
@@ -253,7 +253,7 @@ def test_the_store_and_the_blobs_are_readable_by_their_owner_only(
     key = SigningKey.generate()
     with CoordinatorClient(url, key) as client:
         client.post("/v1/identities", {"role": "requester"})
-        digest = client.upload(b"private footage")
+        digest = client.upload_blob(b"private footage")
         home = tmp_path / "home"
         blob = home / "blobs" / "sha256" / digest[7:9] / digest[9:]
         modes = {path.name: stat.S_IMODE(path.stat().st_mode)

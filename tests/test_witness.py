@@ -175,13 +175,14 @@ def test_a_longer_fork_fails_its_consistency_proof(tmp_path: Path, log_key: Sign
 class TamperedProofs(TestClient):
     """Serves the log honestly, but every consistency proof with one hash altered."""
 
-    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = super().request(method, url, *args, **kwargs)
-        if "/v1/ledger/proof/consistency" not in str(url):
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = super().send(request, *args, **kwargs)
+        if "/v1/ledger/proof/consistency" not in str(request.url):
             return reply
+        reply.read()
         proof = reply.json()
         proof["hashes"][0] = base64.b64encode(bytes(32)).decode()
-        return type(reply)(200, json=proof, request=reply.request)
+        return type(reply)(200, json=proof, request=request)
 
 
 def test_a_bad_proof_from_the_honest_log_is_refused_with_evidence(

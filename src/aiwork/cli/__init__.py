@@ -1,4 +1,5 @@
-"""The ``aiwork`` command line: parse, call :mod:`aiwork.app`, print.
+"""The ``aiwork`` command line: parse, call the services and the client, print; one module
+per command group.
 
 :func:`main` is the console script and is callable from tests with ``argv``. An aiwork error is
 printed as one line on stderr with exit status 1; a usage error exits 2; no traceback is shown
@@ -7,64 +8,64 @@ for a user's mistake.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
-from aiwork.cli.anchor import anchor_group
-from aiwork.cli.audit import audit_cmd, explain_cmd
-from aiwork.cli.keys import keys
-from aiwork.cli.ledger import ledger
-from aiwork.cli.libraries import library_group
-from aiwork.cli.network import (
-    admin_group,
-    credits_cmd,
-    devnet_cmd,
-    jobs_cmd,
-    register_cmd,
-    results_cmd,
-    serve_cmd,
-    submit_cmd,
-    worker_cmd,
-)
-from aiwork.cli.review import review_group
-from aiwork.cli.process import analyzers_cmd, process_cmd, schema_cmd, show_cmd
-from aiwork.cli.quality import quality_group
-from aiwork.cli.witness import witness_group
 from aiwork.errors import AiworkError
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+#: Each command (or group) of ``aiwork``: the module that defines it, and its name there. A
+#: module is imported only when its command runs (or ``--help`` lists them all), so a small
+#: command (``aiwork keys show``) loads neither the media stack nor the analyzers' models.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "keys": ("aiwork.cli.keys", "keys"),
+    "ledger": ("aiwork.cli.ledger", "ledger"),
+    "anchor": ("aiwork.cli.anchor", "anchor_group"),
+    "process": ("aiwork.cli.process", "process_cmd"),
+    "show": ("aiwork.cli.process", "show_cmd"),
+    "analyzers": ("aiwork.cli.process", "analyzers_cmd"),
+    "schema": ("aiwork.cli.process", "schema_cmd"),
+    "audit": ("aiwork.cli.audit", "audit_cmd"),
+    "explain": ("aiwork.cli.audit", "explain_cmd"),
+    "serve": ("aiwork.cli.serve", "serve_cmd"),
+    "devnet": ("aiwork.cli.devnet", "devnet_cmd"),
+    "register": ("aiwork.cli.identities", "register_cmd"),
+    "admin": ("aiwork.cli.identities", "admin_group"),
+    "credits": ("aiwork.cli.identities", "credits_cmd"),
+    "worker": ("aiwork.cli.worker", "worker_cmd"),
+    "submit": ("aiwork.cli.jobs", "submit_cmd"),
+    "results": ("aiwork.cli.jobs", "results_cmd"),
+    "jobs": ("aiwork.cli.jobs", "jobs_cmd"),
+    "library": ("aiwork.cli.libraries", "library_group"),
+    "review": ("aiwork.cli.review", "review_group"),
+    "witness": ("aiwork.cli.witness", "witness_group"),
+    "quality": ("aiwork.cli.quality", "quality_group"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported from :data:`COMMANDS` when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aiwork")
 def cli() -> None:
     """aiwork: trustworthy video metadata with a verifiable ledger."""
-
-
-cli.add_command(keys)
-cli.add_command(ledger)
-cli.add_command(anchor_group)
-cli.add_command(process_cmd)
-cli.add_command(show_cmd)
-cli.add_command(analyzers_cmd)
-cli.add_command(schema_cmd)
-cli.add_command(audit_cmd)
-cli.add_command(explain_cmd)
-cli.add_command(serve_cmd)
-cli.add_command(register_cmd)
-cli.add_command(admin_group)
-cli.add_command(worker_cmd)
-cli.add_command(submit_cmd)
-cli.add_command(results_cmd)
-cli.add_command(jobs_cmd)
-cli.add_command(credits_cmd)
-cli.add_command(library_group)
-cli.add_command(review_group)
-cli.add_command(devnet_cmd)
-cli.add_command(witness_group)
-cli.add_command(quality_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

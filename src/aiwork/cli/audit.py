@@ -66,28 +66,21 @@ def audit_cmd(video_or_item: str, out: Path, coordinator: str | None, keyfile: P
 
 def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
                    ) -> dict[str, Any]:
-    from urllib.parse import quote
-
     from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.ledger.home import load_key
-    from aiwork.coordinator.libraries import with_purpose
+    from aiwork.crypto import read_key_file
     from aiwork.errors import InputError
 
     job, _, insight = what.partition("#")
     if not job or "/" in job or "?" in job:
         raise InputError(f"{what!r} is not a job id",
                          hint="give JOB or JOB#INSIGHT (`aiwork jobs` lists them)")
-    path = f"/v1/jobs/{quote(job, safe='')}/audit"
-    if insight:
-        path += f"?insight={quote(insight, safe='')}"
-    key = load_key(keyfile) if keyfile else None
+    key = read_key_file(keyfile) if keyfile else None
     with CoordinatorClient(url, key) as client:
-        # Read with a bound (aiwork.client.coordinator.MAX_REPLY_BYTES): a coordinator cannot fill
-        # this process's memory with an endless answer.
-        bundle = client.read_json(with_purpose(path, purpose) if key is not None else path,
-                                  signed=key is not None)
-    if not isinstance(bundle, dict) or not isinstance(bundle.get("items"), list) \
-            or not isinstance(bundle.get("checkpoint"), str):
+        # Read with a bound (aiwork.client.transport.MAX_REPLY_BYTES): a coordinator cannot
+        # fill this process's memory with an endless answer.
+        bundle = client.get_job_audit(job, insight or None, signed=key is not None,
+                                      purpose=purpose)
+    if not isinstance(bundle.get("items"), list) or not isinstance(bundle.get("checkpoint"), str):
         raise InputError(f"{url} answered the audit of job {job} with something that is not "
                          "an audit bundle")
     return bundle

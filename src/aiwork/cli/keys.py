@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aiwork.ledger.home import load_key, new_key
+from aiwork.crypto import SigningKey, read_key_file, write_key_file
 
 
 @click.group()
@@ -20,11 +20,13 @@ def keys() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 def keys_new(out: Path, force: bool) -> None:
     """Create a key; print its did:key."""
-    click.echo(new_key(out, force=force).did)
+    key = SigningKey.generate()
+    write_key_file(out, key, force=force)
+    click.echo(key.did)
 
 
 @keys.command("show")
 @click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
 def keys_show(keyfile: Path) -> None:
     """Print the did:key of KEYFILE."""
-    click.echo(load_key(keyfile).did)
+    click.echo(read_key_file(keyfile).did)

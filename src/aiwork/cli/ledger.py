@@ -9,7 +9,8 @@ from typing import Any, BinaryIO
 
 import click
 
-from aiwork.ledger.home import append_bodies, init_ledger, load_key, open_ledger
+from aiwork.crypto import read_key_file
+from aiwork.ledger.home import append_bodies, init_ledger, open_ledger
 from aiwork.canonical import parse_json
 from aiwork.cli.options import db_option, log_key_option, resolve_db
 from aiwork.errors import InputError, MalformedJSONError
@@ -73,7 +74,7 @@ def ledger_append(
                 bodies.append(_object(parse_json(line, what=where), where))
         if not bodies:
             raise InputError(f"{jsonl} holds no bodies")
-    key = load_key(keyfile)
+    key = read_key_file(keyfile)
     with open_ledger(resolve_db(db)) as log:
         for appended in append_bodies(log, key, kind, bodies):
             click.echo(json.dumps(appended.to_json()))

@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from aiwork.ledger.home import load_key
-from aiwork.cli.network import coordinator_option, key_option
+from aiwork.cli.options import coordinator_option, key_option
 from aiwork.errors import ConfigError
 
 
@@ -36,9 +35,10 @@ def _describe(library: dict[str, Any]) -> str:
 def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Create a library named NAME (needs the requester role); prints its id."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        library = client.post("/v1/libraries", {"name": name, "sensitive": sensitive})
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        library = client.create_library(name, sensitive=sensitive)
     click.echo(_describe(library))
 
 
@@ -50,10 +50,11 @@ def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> N
 def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
     """A library, its readers and its jobs."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    key = load_key(keyfile) if keyfile else None
+    key = read_key_file(keyfile) if keyfile else None
     with CoordinatorClient(coordinator, key) as client:
-        library = client.get(f"/v1/libraries/{library_id}", signed=key is not None).json()
+        library = client.get_library(library_id, signed=key is not None)
     click.echo(_describe(library))
     for job in library["jobs"]:
         click.echo(f"  job {job}")
@@ -68,11 +69,11 @@ def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
 def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Make your library sensitive or not."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        reply = client.request("PATCH", f"/v1/libraries/{library_id}",
-                               json.dumps({"sensitive": sensitive}).encode())
-    click.echo(_describe(reply.json()))
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        library = client.update_library(library_id, sensitive=sensitive)
+    click.echo(_describe(library))
 
 
 @library_group.command("grant")
@@ -83,9 +84,10 @@ def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -
 def grant_cmd(library_id: str, did: str, coordinator: str, keyfile: Path) -> None:
     """Let DID read your sensitive library (its reads are logged like anyone's)."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        library = client.post(f"/v1/libraries/{library_id}/readers", {"did": did})
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        library = client.add_library_reader(library_id, did)
     click.echo(_describe(library))
 
 
@@ -104,6 +106,7 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     """
     from aiwork.client.access_log import fetch_access_log, verify_access_log
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
     from aiwork.config import home
 
     if not re.fullmatch(r"[0-9a-f]{32}", library_id):
@@ -114,9 +117,9 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     except ValueError as exc:
         raise ConfigError(f"{seen_path} is not what `aiwork library access` wrote: {exc}",
                           hint="remove it to trust the next listing afresh") from exc
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
         listing = fetch_access_log(client, library_id)
-        key = log_key or seen.get("verifier_key") or client.get("/v1/ledger/key").text.strip()
+        key = log_key or seen.get("verifier_key") or client.get_verifier_key()
     known = [seen["last_read"]] if seen.get("last_read") is not None else []
     verified = verify_access_log(listing, key, library=library_id, issuer=seen.get("issuer"),
                                  known=known)

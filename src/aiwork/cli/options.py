@@ -17,6 +17,12 @@ db_option = click.option(
     "~/.aiwork) or a postgresql:// URL.",
 )
 
+coordinator_option = click.option("--coordinator", required=True, metavar="URL",
+                                  help="The coordinator, e.g. http://127.0.0.1:8700")
+key_option = click.option("--key", "keyfile", required=True,
+                          type=click.Path(dir_okay=False, path_type=Path),
+                          help="Your key file (aiwork keys new --out FILE).")
+
 log_key_option = click.option(
     "--log-key",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -40,3 +46,11 @@ def close_to_others(db: Path | str) -> None:
     if closed:
         click.echo(f"made {', '.join(map(str, closed))} readable by their owner only (they "
                    "were open to other users)", err=True)
+
+
+def renamed(folder: Path, wanted: str) -> str:
+    """Why outputs went to ``folder`` rather than the folder named ``wanted`` beside it ("" when
+    they did not)."""
+    if folder.name == wanted:
+        return ""
+    return f" (not {folder.parent / wanted}: that folder holds another video's outputs)"

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from aiwork.export.layout import caption_formats, folder_name
-from aiwork.pipeline.process import ProcessOptions, Processor, VideoReport, expand_inputs
-from aiwork.cli.options import close_to_others, db_option, resolve_db
-from aiwork.cli.progress import RichProgress
+from typing import TYPE_CHECKING
+
+from aiwork.cli.options import close_to_others, db_option, renamed, resolve_db
 from aiwork.errors import InputError
-from aiwork.export import check_base_url
+
+if TYPE_CHECKING:
+    from aiwork.pipeline.process import VideoReport
 
 
 def _settings(model: str | None, ocr_every: float | None) -> dict[str, dict[str, object]]:
@@ -44,14 +45,6 @@ def _summary(report: VideoReport) -> str:
     return f"{report.status} ({ran}): " + ", ".join(parts)
 
 
-def renamed(folder: Path, wanted: str) -> str:
-    """Why outputs went to ``folder`` rather than the folder named ``wanted`` beside it ("" when
-    they did not)."""
-    if folder.name == wanted:
-        return ""
-    return f" (not {folder.parent / wanted}: that folder holds another video's outputs)"
-
-
 @click.command("process")
 @click.argument("videos", nargs=-1, required=True,
                 type=click.Path(path_type=Path, readable=False))  # each is checked alone
@@ -76,6 +69,11 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
                 model: str | None, ocr_every: float | None, caption_format: str,
                 base_url: str | None, db: str | None) -> None:
     """Analyze VIDEOS (files or folders); every AI output is a signed ledger decision."""
+    from aiwork.cli.progress import RichProgress
+    from aiwork.export import check_base_url
+    from aiwork.export.layout import caption_formats, folder_name
+    from aiwork.pipeline.process import ProcessOptions, Processor, expand_inputs
+
     formats = caption_formats(caption_format)
     if base_url is not None:
         base_url = check_base_url(base_url)
@@ -113,8 +111,17 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
 @db_option
 def show_cmd(video_or_digest: str, insight: str | None, db: str | None) -> None:
     """Print the stored metadata of a processed video (path, file name or sha256)."""
-    with Processor(ProcessOptions(analyzers=["technical"]), db=db) as processor:
-        metadata = processor.find(video_or_digest).model_dump(mode="json")
+    from aiwork.ledger.home import open_ledger
+    from aiwork.ledger.log import Log
+    from aiwork.pipeline.process import find_metadata
+
+    path = resolve_db(db)
+    if not Log.is_ledger(path):  # read-only: an empty home stays empty
+        raise InputError(f"{video_or_digest}: not processed yet (no store at {path})",
+                         hint="run `aiwork process` on it first, or point --db or "
+                              "AIWORK_HOME at the store that holds it")
+    with open_ledger(path) as log:
+        metadata = find_metadata(log, video_or_digest).model_dump(mode="json")
     if insight:
         if insight not in metadata:
             raise InputError(f"no insight {insight!r}", hint=f"one of: {', '.join(metadata)}")

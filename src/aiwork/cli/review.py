@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from aiwork.ledger.home import load_key
-from aiwork.cli.network import coordinator_option, key_option
+from aiwork.cli.options import coordinator_option, key_option
 from aiwork.errors import InputError
+from aiwork.quality.review_items import VERDICTS
 
 
 @click.group("review")
@@ -23,19 +23,20 @@ def review_group() -> None:
 @key_option
 def next_cmd(coordinator: str, keyfile: Path) -> None:
     """Take the next item to review and print it as JSON (with its id)."""
-    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.client.coordinator import CoordinatorClient, NoWork
+    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        reply = client.request("POST", "/v1/review/next", b"{}")
-        if reply.status_code == 204:
-            click.echo(reply.headers.get("aiwork-reason", "no item to review now"), err=True)
-            return
-        click.echo(json.dumps(reply.json(), indent=2, ensure_ascii=False))
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        item = client.next_review_item()
+    if isinstance(item, NoWork):
+        click.echo(item.reason or "no item to review now", err=True)
+        return
+    click.echo(json.dumps(item, indent=2, ensure_ascii=False))
 
 
 @review_group.command("submit")
 @click.argument("item_id")
-@click.option("--verdict", required=True, type=click.Choice(["accept", "reject", "correct"]))
+@click.option("--verdict", required=True, type=click.Choice(VERDICTS))
 @click.option("--value", help="The corrected value, as JSON (with --verdict correct).")
 @click.option("--rationale", help="Why, in a sentence.")
 @click.option("--seconds", type=click.FloatRange(0), help="Time spent on the item.")
@@ -45,8 +46,8 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
                seconds: float | None, coordinator: str, keyfile: Path) -> None:
     """Sign and submit a verdict on ITEM_ID (a human.verdict entry in the ledger)."""
     from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.ledger.entries import sign_entry
-    from aiwork.model.commitment import seal
+    from aiwork.client.review import give_verdict
+    from aiwork.crypto import read_key_file
 
     parsed: Any = None
     if value is not None:
@@ -55,23 +56,9 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
         except ValueError as exc:
             raise InputError(f"--value is not JSON: {value[:60]!r}",
                              hint='text is quoted: --value \'"the right words"\'') from exc
-    key = load_key(keyfile)
-    with CoordinatorClient(coordinator, key) as client:
-        item = client.get(f"/v1/review/items/{item_id}", signed=True).json()
-        body = {"item": item_id, "decision": item["evidence"]["decision"],
-                "insight": item["insight"], "verdict": verdict, "value": parsed,
-                "rationale": rationale, "seconds": seconds}
-        request: dict[str, Any] = {}
-        if item.get("sensitive"):
-            # A sensitive library's item: the log gets commitments, the coordinator the
-            # openings (kept for the library's readers).
-            body, request["openings"] = seal(body, {"value": parsed, "rationale": rationale})
-            entry = sign_entry(key, "human.verdict.sealed", body)
-        else:
-            entry = sign_entry(key, "human.verdict", body)
-        request["entry"] = entry.to_bytes().decode()
-        reply = client.post(f"/v1/review/items/{item_id}/verdict", request)
-    click.echo(f"verdict recorded: ledger entry {reply['verdict']}")
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        index = give_verdict(client, item_id, verdict, parsed, rationale, seconds)
+    click.echo(f"verdict recorded: ledger entry {index}")
 
 
 @review_group.command("me")
@@ -80,10 +67,11 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
 def me_cmd(coordinator: str, keyfile: Path) -> None:
     """Print your reputation per insight and your credits, as JSON."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    key = load_key(keyfile)
+    key = read_key_file(keyfile)
     with CoordinatorClient(coordinator, key) as client:
-        click.echo(json.dumps(client.get(f"/v1/experts/{key.did}").json(), indent=2))
+        click.echo(json.dumps(client.get_expert(key.did), indent=2))
 
 
 @review_group.command("progress")
@@ -94,10 +82,11 @@ def me_cmd(coordinator: str, keyfile: Path) -> None:
 def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
     """Print JOB_ID's review progress and which of its items humans verified, as JSON."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, load_key(keyfile) if keyfile else None) as client:
-        reply = client.get(f"/v1/jobs/{job_id}/review", signed=keyfile is not None)
-        click.echo(json.dumps(reply.json(), indent=2, ensure_ascii=False))
+    with CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None) as client:
+        reply = client.get_job_review(job_id, signed=keyfile is not None)
+    click.echo(json.dumps(reply, indent=2, ensure_ascii=False))
 
 
 @review_group.command("rules")
@@ -111,10 +100,11 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
               keyfile: Path | None) -> None:
     """Show the routing rules, or change INSIGHT's with --set (admin)."""
     from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
 
     if not changes:
         with CoordinatorClient(coordinator) as client:
-            rules = client.get("/v1/review/rules").json()
+            rules = client.get_review_rules()
         click.echo(json.dumps(rules if insight is None else rules.get(insight), indent=2))
         return
     if insight is None or keyfile is None:
@@ -128,7 +118,6 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
             values[name] = json.loads(raw)
         except ValueError:
             values[name] = raw
-    with CoordinatorClient(coordinator, load_key(keyfile)) as client:
-        reply = client.request("PUT", f"/v1/review/rules/{insight}",
-                               json.dumps(values).encode()).json()
+    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+        reply = client.set_review_rules(insight, values)
     click.echo(json.dumps(reply, indent=2))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aiwork.ledger.home import load_key
+from aiwork.crypto import read_key_file
 
 if TYPE_CHECKING:
     from aiwork.client.witness import StepResult
@@ -59,7 +59,7 @@ def witness_group(ctx: click.Context, log_url: str | None, keyfile: Path | None,
     from aiwork.config import home
     from aiwork.errors import AiworkError
 
-    witness = Witness(load_key(keyfile), state or home() / "witness", name, log_key=log_key)
+    witness = Witness(read_key_file(keyfile), state or home() / "witness", name, log_key=log_key)
     try:
         while True:
             try:
@@ -87,5 +87,5 @@ def witness_key_cmd(keyfile: Path, name: str | None) -> None:
     from aiwork.client.witness import default_name
     from aiwork.ledger.cosign import WitnessKey
 
-    key = load_key(keyfile)
+    key = read_key_file(keyfile)
     click.echo(WitnessKey.of(name or default_name(key), key).to_text())

@@ -125,7 +125,16 @@ def verify_access_log(listing: Mapping[str, Any], key: VerifierKey | str, *, lib
     except AiworkError as exc:
         raise AccessLogError(f"the listing's checkpoint: {exc}") from exc
     size, root = checkpoint.size, checkpoint.root_hash
+    signer, changes = _changes(listing, size, root, library, issuer)
+    reads = _reads(listing, size, root, library, signer)
+    _counted(listing, changes, reads, known)
+    return VerifiedAccessLog(library, signer, size, tuple(reads), tuple(changes))
 
+
+def _changes(listing: Mapping[str, Any], size: int, root: bytes, library: str,
+             issuer: str | None) -> tuple[str, list[LibraryChange]]:
+    """The library's chain of changes, each proven and following the one before; with the
+    did that signed them (``issuer`` when given)."""
     changes: list[LibraryChange] = []
     previous: int | None = None
     signer = issuer
@@ -150,7 +159,12 @@ def verify_access_log(listing: Mapping[str, Any], key: VerifierKey | str, *, lib
         previous = index
     if signer is None:
         raise AccessLogError(f"the listing has no library.created entry for {library}")
+    return signer, changes
 
+
+def _reads(listing: Mapping[str, Any], size: int, root: bytes, library: str,
+           signer: str) -> list[ReadRecord]:
+    """The library's reads, each proven, signed by ``signer`` and chained to the one before."""
     reads: list[ReadRecord] = []
     previous, previous_leaf = None, None
     for n, item in enumerate(_field(listing, "entries", list, "the listing")):
@@ -173,7 +187,13 @@ def verify_access_log(listing: Mapping[str, Any], key: VerifierKey | str, *, lib
         reads.append(ReadRecord(index, entry.time, body["reader"], body["job"],
                                 body["resource"], body["purpose"], body["seq"]))
         previous, previous_leaf = index, leaf.hex()
+    return reads
 
+
+def _counted(listing: Mapping[str, Any], changes: list[LibraryChange],
+             reads: list[ReadRecord], known: Iterable[int]) -> None:
+    """No read left out: the listing's count, each change's count of the reads before it,
+    and the reads known from before all agree with the reads listed."""
     listed = _field(listing, "reads", int, "the listing")
     if listed != len(reads):
         raise AccessLogError(f"the listing counts {listed} reads but holds {len(reads)}")
@@ -188,17 +208,14 @@ def verify_access_log(listing: Mapping[str, Any], key: VerifierKey | str, *, lib
         if index not in indexes:
             raise AccessLogError(f"the read at ledger index {index}, known from before, is not "
                                  "listed: the access log was cut short")
-    return VerifiedAccessLog(library, signer, size, tuple(reads), tuple(changes))
 
 
 def fetch_access_log(client: CoordinatorClient, library: str, *,
                      limit: int | None = None) -> dict[str, Any]:
     """The whole access listing of ``library``, its pages (``limit`` reads each, by default
     the coordinator's) fetched against the first page's checkpoint and joined."""
-    path = f"/v1/libraries/{library}/access"
-    first: dict[str, Any] = client.get(
-        path + ("" if limit is None else f"?limit={limit}"), signed=True).json()
-    if not isinstance(first, dict) or not isinstance(first.get("entries"), list):
+    first = client.get_library_access(library, limit=limit)
+    if not isinstance(first.get("entries"), list):
         raise AccessLogError("the coordinator's access listing is not a listing object")
     entries = list(first["entries"])
     page = first
@@ -207,10 +224,8 @@ def fetch_access_log(client: CoordinatorClient, library: str, *,
         if not isinstance(start, int) or start != len(entries):
             raise AccessLogError(f"the listing's page after {len(entries)} reads says the "
                                  f"next starts at {start!r}")
-        query = f"?from={start}&size={first['size']}" + ("" if limit is None
-                                                        else f"&limit={limit}")
-        page = client.get(path + query, signed=True).json()
-        if not isinstance(page, dict) or not isinstance(page.get("entries"), list):
+        page = client.get_library_access(library, start=start, size=first["size"], limit=limit)
+        if not isinstance(page.get("entries"), list):
             raise AccessLogError("a page of the access listing is not a listing object")
         if (page.get("checkpoint"), page.get("reads")) != (first["checkpoint"], first["reads"]):
             raise AccessLogError(f"the listing's page from read {start} is on another "

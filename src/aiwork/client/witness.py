@@ -136,7 +136,7 @@ class Witness:
         return self._step(log, str(log.http.base_url).rstrip("/"))
 
     def _step(self, client: CoordinatorClient, url: str) -> StepResult:
-        key_text = client.get("/v1/ledger/key").text.strip()
+        key_text = client.get_verifier_key()
         log_key = VerifierKey.from_text(key_text)
         expected = self.log_key
         if expected is not None and log_key != expected:
@@ -144,7 +144,7 @@ class Witness:
             raise KeyMismatchError(f"the log at {url} presents the key {key_text}, not the key "
                                    f"this witness was given ({expected.to_text()})",
                                    hint="check --log and --log-key; nothing was cosigned")
-        served = client.get("/v1/ledger/checkpoint").text
+        served = client.get_checkpoint()
         origin = log_key.name
         known = self._logs.get(origin)
         if known is None:
@@ -184,9 +184,7 @@ class Witness:
                 return self._cosign(client, url, key_text, log_note, checkpoint, last.size)
             return StepResult(origin, checkpoint.size, "unchanged", last.size)
         if last.size > 0:
-            path = (f"/v1/ledger/proof/consistency?first={last.size}"
-                    f"&second={checkpoint.size}")
-            reply = client.get(path).text
+            reply = client.get_consistency_proof(last.size, checkpoint.size)
             proof: Any = _clip(reply)
             try:
                 proof = json.loads(reply)
@@ -211,8 +209,7 @@ class Witness:
             "size": checkpoint.size, "cosigned_at": timestamp,
         }
         self._save()
-        body = json.dumps({"size": checkpoint.size, "cosignature": line, "checkpoint": log_note})
-        client.request("POST", "/v1/ledger/cosignatures", body.encode(), signed=False)
+        client.add_cosignature(checkpoint.size, line, log_note)
         return StepResult(checkpoint.origin, checkpoint.size, "cosigned", previous, line)
 
     # -- alarms ---------------------------------------------------------------------------

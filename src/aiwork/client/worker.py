@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwork import analyzers as registry
-from aiwork.client.coordinator import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient, NoWork
 from aiwork.errors import AiworkError, CoordinatorError, IntegrityError
 from aiwork.model.decision import unstamp_decision
 from aiwork.pipeline.process import ProcessOptions, Processor
@@ -128,8 +128,8 @@ class Worker:
     def advertise(self) -> dict[str, Any]:
         """Announce this worker: what it runs, and the leases it still holds (those of its
         pending results); the coordinator releases its other live leases."""
-        reply: dict[str, Any] = self.client.post(
-            "/v1/workers/capabilities", {**self.advertisement(), "leases": self.held()})
+        reply = self.client.advertise_capabilities(self.advertisement()["analyzers"],
+                                                   self.held())
         self._advertised = True
         return reply
 
@@ -174,11 +174,10 @@ class Worker:
                     for shot in output:
                         if shot.get("keyframe"):
                             digest = shot["keyframe"]["digest"]
-                            self.client.upload(self.processor.blobs.get(digest), digest,
-                                               library=library)
-                self.client.post(f"/v1/leases/{lease_id}/result",
-                                 {key: saved[key] for key in ("entry", "output", "openings")
-                                  if key in saved})
+                            self.client.upload_blob(self.processor.blobs.get(digest),
+                                                    digest, library=library)
+                self.client.submit_result(lease_id, saved["entry"], output,
+                                          saved.get("openings"))
             except AiworkError as exc:
                 if unreachable(exc):
                     raise
@@ -201,17 +200,9 @@ class Worker:
         self.submit_pending()
         # A lease carries the accepted outputs its analyzer reads (each at most a result's
         # 8 MiB): its answer is read up to MAX_LEASE_BYTES and no further.
-        status, body = self.client.bounded(
-            "POST", "/v1/tasks/lease", json.dumps({"capabilities": self.capabilities}).encode(),
-            limit=MAX_LEASE_BYTES)
-        if status == 204:
+        lease = self.client.lease_task(self.capabilities, limit=MAX_LEASE_BYTES)
+        if isinstance(lease, NoWork):
             return False
-        try:
-            lease = json.loads(body)
-        except ValueError:
-            raise IntegrityError("the coordinator's lease is not JSON") from None
-        if not isinstance(lease, dict):
-            raise IntegrityError("the coordinator's lease is not a JSON object")
         self.stats.current = f"{lease['analyzer']} on {lease['asset'][:19]}"
         try:
             with self._heartbeats(lease):
@@ -232,7 +223,7 @@ class Worker:
         """Ask the coordinator for this worker's balance (rewards land when a task's
         replicas are all in and compared, so it can lag the results)."""
         try:
-            account = self.client.get(f"/v1/credits/{self.key.did}").json()
+            account = self.client.get_credits(self.key.did)
             self.stats.credits = int(account["balance"])
         except (AiworkError, KeyError, ValueError, TypeError):
             pass  # the display keeps its last figure
@@ -274,7 +265,7 @@ class Worker:
         def beat() -> None:
             while not done.wait(interval):
                 try:
-                    self.client.request("POST", f"/v1/leases/{lease['lease']}/heartbeat", b"{}")
+                    self.client.heartbeat(str(lease["lease"]))
                 except AiworkError as exc:
                     if not unreachable(exc):
                         return  # the lease is void: the submit will say so

@@ -10,11 +10,10 @@ from aiwork.crypto import SigningKey, public_key_from_did, read_key_file, write_
 from aiwork.errors import InputError, RoleError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
+from aiwork.model.roles import ROLES
 from aiwork.store import Migration
 
 __all__ = ["ROLES", "Identities", "coordinator_key"]
-
-ROLES = ("requester", "worker", "expert", "auditor", "admin")
 
 
 def _tables(conn: sqlite3.Connection) -> None:

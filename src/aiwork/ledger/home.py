@@ -60,13 +60,3 @@ def append_bodies(
         except AiworkError as exc:
             raise exc.within(f"body {position + 1}") from None
     return log.append(entries)
-
-
-def load_key(path: Path) -> SigningKey:
-    return read_key_file(path)
-
-
-def new_key(path: Path, *, force: bool = False) -> SigningKey:
-    key = SigningKey.generate()
-    write_key_file(path, key, force=force)
-    return key

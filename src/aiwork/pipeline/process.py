@@ -363,8 +363,7 @@ class Processor:
     # -- metadata and exports ------------------------------------------------------------
 
     def metadata(self, asset: StoredAsset) -> Metadata:
-        uploaded = self.log.entry(asset.registered).time if asset.registered >= 0 else None
-        return stored_metadata(self.catalog, asset, uploaded)
+        return asset_metadata(self.log, self.catalog, asset)
 
     def export(self, metadata: Metadata, folder: Path) -> Path:
         """Write the public output layout for one video into ``folder``."""
@@ -375,6 +374,19 @@ class Processor:
     def find(self, video_or_digest: str) -> Metadata:
         """Stored metadata by file path, file name or digest."""
         return self.metadata(find_asset(self.catalog, video_or_digest))
+
+
+def find_metadata(log: Log, video_or_digest: str) -> Metadata:
+    """The stored metadata of a processed video (by file path, file name or digest) in the
+    store whose ledger is ``log`` (``aiwork show``: no key, no analyzer, no file made)."""
+    catalog = Catalog(log.db)
+    return asset_metadata(log, catalog, find_asset(catalog, video_or_digest))
+
+
+def asset_metadata(log: Log, catalog: Catalog, asset: StoredAsset) -> Metadata:
+    """:func:`stored_metadata`, dated by the asset's ``asset.registered`` entry."""
+    uploaded = log.entry(asset.registered).time if asset.registered >= 0 else None
+    return stored_metadata(catalog, asset, uploaded)
 
 
 def find_asset(catalog: Catalog, video_or_digest: str) -> StoredAsset:
@@ -450,4 +462,4 @@ def work_folder() -> Iterator[Path]:
             lock.unlink(missing_ok=True)
 
 
-__all__ += ["expand_inputs", "open_store", "work_folder"]
+__all__ += ["asset_metadata", "expand_inputs", "find_metadata", "open_store", "work_folder"]

@@ -26,6 +26,7 @@ __all__ = [
     "candidates",
     "check_correction",
     "combine_corrections",
+    "verdict_body",
 ]
 
 VERDICTS = ("accept", "reject", "correct")
@@ -228,3 +229,13 @@ def apply_outcomes(insight: str, output: Any, outcomes: dict[int, tuple[str, Any
             continue
         kept.append({**item, field: value} if outcome == "corrected" else item)
     return kept
+
+
+def verdict_body(item: str, decision: Any, insight: str, verdict: str, value: Any = None,
+                 rationale: str | None = None, seconds: float | None = None
+                 ) -> dict[str, Any]:
+    """The body of an expert's ``human.verdict`` entry on review item ``item``, which asks
+    about ``decision`` (an ``ai.decision``'s ledger index) of ``insight``; the one place it is
+    written (the expert's client signs it, the coordinator's simulation too)."""
+    return {"item": item, "decision": decision, "insight": insight, "verdict": verdict,
+            "value": value, "rationale": rationale, "seconds": seconds}

@@ -1,0 +1,76 @@
+"""The typed coordinator client against the API it calls: one method per operation, each
+with the operation's method and path, and no path written anywhere else."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+from aiwork.api import ServerSettings, create_app
+from aiwork.client.coordinator import OPERATIONS, CoordinatorClient, operation_path
+from aiwork.crypto import SigningKey
+
+SRC = Path(__file__).parent.parent / "src" / "aiwork"
+
+
+def openapi_operations(tmp_path: Path) -> dict[tuple[str, str], str]:
+    """(method, path) -> operationId of every operation of the app's OpenAPI document."""
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate())
+    document = create_app(settings).openapi()
+    return {(method.upper(), path): operation["operationId"]
+            for path, methods in document["paths"].items()
+            for method, operation in methods.items()}
+
+
+def test_every_operation_has_its_client_method(tmp_path: Path) -> None:
+    served = openapi_operations(tmp_path)
+    routes = {route: name for name, route in OPERATIONS.items()}
+    assert len(routes) == len(OPERATIONS), "two client methods share a route"
+    missing = sorted(f"{m} {p}" for m, p in served if (m, p) not in routes)
+    assert not missing, f"operations without a client method: {missing}"
+    gone = sorted(f"{name}: {m} {p}" for (m, p), name in routes.items() if (m, p) not in served)
+    assert not gone, f"client methods of operations the API does not have: {gone}"
+    for name in OPERATIONS:
+        method = getattr(CoordinatorClient, name, None)
+        assert callable(method), f"CoordinatorClient has no method {name}"
+
+
+def test_each_method_builds_its_own_operations_path() -> None:
+    """A method sends its request to the route of the operation of its name: the route
+    named in its source is its own (so no method calls another operation's path)."""
+    for name in OPERATIONS:
+        source = inspect.getsource(getattr(CoordinatorClient, name))
+        called = {node.args[0].value for node in ast.walk(ast.parse(source.strip()))
+                  if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "route"
+                  and isinstance(node.args[0], ast.Constant)}
+        assert called == {name}, f"{name} sends to {called}"
+
+
+def test_ids_are_percent_encoded_into_the_path() -> None:
+    assert operation_path("get_job", job_id="../../admin/credits") == \
+        "/v1/jobs/..%2F..%2Fadmin%2Fcredits"
+    assert operation_path("get_job_audit", {"insight": "a&b=c", "purpose": None},
+                          job_id="j") == "/v1/jobs/j/audit?insight=a%26b%3Dc"
+
+
+def _paths_written(tree: ast.AST) -> list[int]:
+    """Lines of string literals (or f-strings) that begin with an API path."""
+    lines = []
+    for node in ast.walk(tree):
+        first = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
+        if isinstance(first, ast.Constant) and isinstance(first.value, str) \
+                and first.value.startswith("/v1/"):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_api_path_is_written_outside_the_client_and_the_api() -> None:
+    allowed = {SRC / "client" / "coordinator.py", SRC / "contract" / "operations.py"}
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path in allowed or (SRC / "api") in path.parents:
+            continue
+        for line in _paths_written(ast.parse(path.read_text(encoding="utf-8"))):
+            found.append(f"{path.relative_to(SRC)}:{line}")
+    assert not found, f"API paths written outside aiwork.client.coordinator: {found}"
