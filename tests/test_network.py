@@ -467,7 +467,7 @@ def test_a_worker_that_restarts_announces_itself_and_its_stale_lease_is_released
     # ... the worker process dies here. Started again (same key, nothing pending), it says
     # it holds no lease: its old one is released at once, not after 300 s.
     again = Worker(crashed.client, crashed.key, tmp_path / "w-again", ["technical"])
-    assert again.advertise()["released"] == 1
+    assert again.advertise().released == 1
     assert again.run_once()
     assert req.get(f"/v1/jobs/{job['id']}").json()["state"] == "done"
     with pytest.raises(CoordinatorError, match="409.*released"):
@@ -758,7 +758,9 @@ def test_audit_and_results_read_no_more_than_their_bound_from_a_coordinator(
     job = "a" * 32
     answers = {
         f"/v1/jobs/{job}/audit": {"items": [], "checkpoint": "c", "pad": pad},
-        f"/v1/jobs/{job}": {"id": job, "state": "done", "replicas": {"accepted": 1}},
+        f"/v1/jobs/{job}": {"id": job, "state": "done", "replicas": {"accepted": 1},
+                            "asset": "sha256:" + "0" * 64, "analyzers": ["technical"],
+                            "redundancy": 1, "library": None},
         f"/v1/jobs/{job}/export/metadata.json": {"asset": {}, "pad": pad},
     }
 
@@ -813,7 +815,10 @@ def test_a_worker_reads_no_more_of_a_lease_than_its_bound(
     class Hostile(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server name
             self.rfile.read(int(self.headers.get("content-length") or 0))
-            body = json.dumps(lease if self.path == "/v1/tasks/lease" else {}).encode()
+            # Every other answer is a worker's view (its announcement's answer).
+            other = {"did": key.did, "analyzers": {}, "reputation": {
+                "score": 0.5, "samples": 0, "quarantined": False}}
+            body = json.dumps(lease if self.path == "/v1/tasks/lease" else other).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()  # no declared length: the answer is cut off as it streams

@@ -78,8 +78,8 @@ def _remote_bundle(url: str, what: str, keyfile: Path | None, purpose: str
     with CoordinatorClient(url, key) as client:
         # Read with a bound (aiwork.client.transport.MAX_REPLY_BYTES): a coordinator cannot
         # fill this process's memory with an endless answer.
-        bundle = client.get_job_audit(job, insight or None, signed=key is not None,
-                                      purpose=purpose)
+        bundle = client.get_audit_bundle(job, insight or None, signed=key is not None,
+                                         purpose=purpose)
     if not isinstance(bundle.get("items"), list) or not isinstance(bundle.get("checkpoint"), str):
         raise InputError(f"{url} answered the audit of job {job} with something that is not "
                          "an audit bundle")

@@ -21,7 +21,7 @@ def register_cmd(coordinator: str, keyfile: Path, role: str) -> None:
 
     with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
         reply = client.request_role(role)
-    click.echo(f"{reply['did']} {reply['role']}: {reply['status']}")
+    click.echo(f"{reply.did} {reply.role}: {reply.status}")
 
 
 @click.group("admin")
@@ -57,8 +57,8 @@ def grant_cmd(did: str, amount: int, reason: str | None, coordinator: str, keyfi
 
     with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
         reply = client.grant_credits(did, amount, reason)
-    click.echo(f"{did}: +{amount} credits, balance {reply['balance']}, "
-               f"available {reply['available']} (entry {reply['entry']})")
+    click.echo(f"{did}: +{amount} credits, balance {reply.balance}, "
+               f"available {reply.available} (entry {reply.entry})")
 
 
 @click.command("credits")
@@ -77,5 +77,5 @@ def credits_cmd(did: str | None, coordinator: str, keyfile: Path | None) -> None
         did = read_key_file(keyfile).did
     with CoordinatorClient(coordinator, None) as client:
         account = client.get_credits(did)
-    click.echo(f"{did}: balance {account['balance']}, held {account['held']}, "
-               f"available {account['available']}")
+    click.echo(f"{did}: balance {account.balance}, held {account.held}, "
+               f"available {account.available}")

@@ -92,8 +92,8 @@ def _submit_each(client: CoordinatorClient, videos: tuple[Path, ...], analyzers:
         digest = client.upload_file(path, library=library)
         job = client.submit_job(digest, analyzers, redundancy=redundancy, budget=budget,
                                 library=library)
-        jobs.append(_Submitted(path, facts, digest, job["id"]))
-        click.echo(f"{path}: job {job['id']}")
+        jobs.append(_Submitted(path, facts, digest, job.id))
+        click.echo(f"{path}: job {job.id}")
     return jobs, failed
 
 
@@ -113,13 +113,13 @@ def _wait_for(client: CoordinatorClient, jobs: list[_Submitted], *, signed: bool
         while pending:
             for job_id in sorted(pending):
                 state = client.get_job(job_id, signed=signed)
-                counts = state["replicas"]
+                counts = state.replicas
                 finished = sum(counts.get(k, 0) for k in FINISHED)
                 progress.update(bars[job_id], total=sum(counts.values()), completed=finished)
-                if state["state"] != "open":
+                if state.state != "open":
                     pending.discard(job_id)
-                    if state["state"] != "done":
-                        progress.console.print(f"job {job_id}: {state['state']}")
+                    if state.state != "done":
+                        progress.console.print(f"job {job_id}: {state.state}")
             if pending:
                 time.sleep(1.0)
 
@@ -129,8 +129,7 @@ def _deliver(client: CoordinatorClient, job: _Submitted, out: Path | None,
     """Write a finished job's outputs under ``out`` (or print its metadata)."""
     from aiwork.export.layout import folder_name, read_metadata
 
-    results = client.get_job_results(job.job_id, signed=bool(library),
-                                     purpose=purpose)["results"]
+    results = client.get_results(job.job_id, signed=bool(library), purpose=purpose).results
     metadata = read_metadata({
         "asset": {"digest": job.digest, "name": job.path.name, "size": job.facts.size,
                   "media_type": job.facts.media_type}, **results}, f"job {job.job_id}")
@@ -152,7 +151,8 @@ def _write_outputs(client: CoordinatorClient, metadata: Metadata, out: Path, nam
 
     folder = claim_folder(out, name, metadata.asset.digest, claimed)
     return write_outputs(metadata, folder,
-                         lambda d: client.get_blob(d, signed=signed, limit=MAX_KEYFRAME_BYTES))
+                         lambda d: client.download_blob(d, signed=signed,
+                                                        limit=MAX_KEYFRAME_BYTES))
 
 
 @click.command("results")
@@ -185,20 +185,17 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
             check_file_name(job)
             # Bounded (aiwork.client.transport.MAX_REPLY_BYTES): an endless answer is cut off.
             state = client.get_job(job, signed=signed, purpose=purpose)
-            if not isinstance(state.get("replicas"), dict):
-                raise InputError(f"{coordinator} answered job {job} with something that is not "
-                                 "a job's progress")
-            if state.get("state") == "open":
-                counts = state["replicas"]
+            if state.state == "open":
+                counts = state.replicas
                 done = sum(counts.get(k, 0) for k in FINISHED)
                 raise InputError(f"job {job} is still open ({done} of {sum(counts.values())} "
                                  "replicas in)", hint="try again when it is done, or use "
                                                       "`aiwork submit --wait`")
-            document: Any = parse_json(client.get_job_export(
+            document: Any = parse_json(client.get_export(
                 job, "metadata.json", signed=signed, purpose=purpose), what=f"job {job}")
             metadata = read_metadata(document, f"job {job}")
             folder = _write_outputs(client, metadata, out, job, claimed, signed=signed)
-            finished = "" if state.get("state") == "done" else f" (job {state.get('state')})"
+            finished = "" if state.state == "done" else f" (job {state.state})"
             click.echo(f"job {job}: outputs in {folder}{renamed(folder, job)}{finished}")
 
 
@@ -215,6 +212,6 @@ def jobs_cmd(coordinator: str, requester: str | None, keyfile: Path | None) -> N
 
     with CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None) as client:
         for job in client.list_jobs(requester, signed=keyfile is not None):
-            counts = ", ".join(f"{k} {v}" for k, v in job["replicas"].items() if v)
-            click.echo(f"{job['id']}  {job['state']:<9} {','.join(job['analyzers'])}  "
-                       f"x{job['redundancy']}  {job['asset'][:19]}...  ({counts})")
+            counts = ", ".join(f"{k} {v}" for k, v in job.replicas.items() if v)
+            click.echo(f"{job.id}  {job.state:<9} {','.join(job.analyzers)}  "
+                       f"x{job.redundancy}  {job.asset[:19]}...  ({counts})")

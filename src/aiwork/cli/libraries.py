@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aiwork.cli.options import coordinator_option, key_option
 from aiwork.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aiwork.contract.responses import LibraryView
 
 
 @click.group("library")
@@ -19,11 +22,11 @@ def library_group() -> None:
     """Libraries of your jobs; reads of a sensitive one are logged in the ledger."""
 
 
-def _describe(library: dict[str, Any]) -> str:
-    sensitive = "sensitive" if library["sensitive"] else "not sensitive"
-    readers = f", readers {', '.join(library['readers'])}" if library["readers"] else ""
-    return (f"library {library['id']} ({library['name']}): {sensitive}, owner "
-            f"{library['owner']}, {len(library['jobs'])} jobs{readers}")
+def _describe(library: LibraryView) -> str:
+    sensitive = "sensitive" if library.sensitive else "not sensitive"
+    readers = f", readers {', '.join(library.readers)}" if library.readers else ""
+    return (f"library {library.id} ({library.name}): {sensitive}, owner "
+            f"{library.owner}, {len(library.jobs)} jobs{readers}")
 
 
 @library_group.command("create")
@@ -56,7 +59,7 @@ def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
     with CoordinatorClient(coordinator, key) as client:
         library = client.get_library(library_id, signed=key is not None)
     click.echo(_describe(library))
-    for job in library["jobs"]:
+    for job in library.jobs:
         click.echo(f"  job {job}")
 
 
@@ -87,7 +90,7 @@ def grant_cmd(library_id: str, did: str, coordinator: str, keyfile: Path) -> Non
     from aiwork.crypto import read_key_file
 
     with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
-        library = client.add_library_reader(library_id, did)
+        library = client.add_reader(library_id, did)
     click.echo(_describe(library))
 
 

@@ -31,7 +31,7 @@ def next_cmd(coordinator: str, keyfile: Path) -> None:
     if isinstance(item, NoWork):
         click.echo(item.reason or "no item to review now", err=True)
         return
-    click.echo(json.dumps(item, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(item.model_dump(mode="json", exclude_unset=True), indent=2, ensure_ascii=False))
 
 
 @review_group.command("submit")
@@ -71,7 +71,7 @@ def me_cmd(coordinator: str, keyfile: Path) -> None:
 
     key = read_key_file(keyfile)
     with CoordinatorClient(coordinator, key) as client:
-        click.echo(json.dumps(client.get_expert(key.did), indent=2))
+        click.echo(json.dumps(client.get_expert(key.did).model_dump(mode="json", exclude_unset=True), indent=2))
 
 
 @review_group.command("progress")
@@ -85,8 +85,8 @@ def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
     from aiwork.crypto import read_key_file
 
     with CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None) as client:
-        reply = client.get_job_review(job_id, signed=keyfile is not None)
-    click.echo(json.dumps(reply, indent=2, ensure_ascii=False))
+        reply = client.get_review_progress(job_id, signed=keyfile is not None)
+    click.echo(json.dumps(reply.model_dump(mode="json", exclude_unset=True), indent=2, ensure_ascii=False))
 
 
 @review_group.command("rules")
@@ -104,7 +104,7 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
 
     if not changes:
         with CoordinatorClient(coordinator) as client:
-            rules = client.get_review_rules()
+            rules = client.get_review_rules().model_dump(mode="json")
         click.echo(json.dumps(rules if insight is None else rules.get(insight), indent=2))
         return
     if insight is None or keyfile is None:
@@ -120,4 +120,4 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
             values[name] = raw
     with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
         reply = client.set_review_rules(insight, values)
-    click.echo(json.dumps(reply, indent=2))
+    click.echo(json.dumps(reply.model_dump(mode="json"), indent=2))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiwork.client.coordinator import CoordinatorClient
+from aiwork.contract.responses import AccessListing
 from aiwork.errors import AccessLogError, AiworkError
 from aiwork.ledger import merkle
 from aiwork.ledger.note import VerifierKey
@@ -214,7 +215,7 @@ def fetch_access_log(client: CoordinatorClient, library: str, *,
                      limit: int | None = None) -> dict[str, Any]:
     """The whole access listing of ``library``, its pages (``limit`` reads each, by default
     the coordinator's) fetched against the first page's checkpoint and joined."""
-    first = client.get_library_access(library, limit=limit)
+    first = _listing(client.get_access_log(library, limit=limit))
     if not isinstance(first.get("entries"), list):
         raise AccessLogError("the coordinator's access listing is not a listing object")
     entries = list(first["entries"])
@@ -224,7 +225,8 @@ def fetch_access_log(client: CoordinatorClient, library: str, *,
         if not isinstance(start, int) or start != len(entries):
             raise AccessLogError(f"the listing's page after {len(entries)} reads says the "
                                  f"next starts at {start!r}")
-        page = client.get_library_access(library, start=start, size=first["size"], limit=limit)
+        page = _listing(client.get_access_log(library, start=start, size=first["size"],
+                                              limit=limit))
         if not isinstance(page.get("entries"), list):
             raise AccessLogError("a page of the access listing is not a listing object")
         if (page.get("checkpoint"), page.get("reads")) != (first["checkpoint"], first["reads"]):
@@ -235,3 +237,8 @@ def fetch_access_log(client: CoordinatorClient, library: str, *,
                                  f"listing counts {first['reads']} reads")
         entries += page["entries"]
     return {**first, "from": 0, "next": None, "entries": entries}
+
+
+def _listing(page: AccessListing) -> dict[str, Any]:
+    """A page of the listing as the JSON it was (what :func:`verify_access_log` checks)."""
+    return page.model_dump(mode="json", by_alias=True)

@@ -22,12 +22,12 @@ def give_verdict(client: CoordinatorClient, item_id: str, verdict: str, value: A
     if client.key is None:
         raise ConfigError("a verdict is signed: give --key KEYFILE")
     item = client.get_review_item(item_id)
-    body = verdict_body(item_id, item["evidence"]["decision"], item["insight"], verdict, value,
+    body = verdict_body(item_id, item.evidence["decision"], item.insight, verdict, value,
                         rationale, seconds)
     openings: dict[str, Any] | None = None
-    if item.get("sensitive"):
+    if item.sensitive:
         body, openings = seal(body, {"value": value, "rationale": rationale})
         entry = sign_entry(client.key, "human.verdict.sealed", body)
     else:
         entry = sign_entry(client.key, "human.verdict", body)
-    return int(client.submit_verdict(item_id, entry.to_bytes(), openings)["verdict"])
+    return client.submit_verdict(item_id, entry.to_bytes(), openings).verdict

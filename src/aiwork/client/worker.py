@@ -33,6 +33,7 @@ from typing import Any
 
 from aiwork import analyzers as registry
 from aiwork.client.coordinator import CoordinatorClient, NoWork
+from aiwork.contract.responses import WorkerView
 from aiwork.errors import AiworkError, CoordinatorError, IntegrityError
 from aiwork.model.decision import unstamp_decision
 from aiwork.pipeline.process import ProcessOptions, Processor
@@ -125,7 +126,7 @@ class Worker:
         return {"analyzers": {name: {"version": a.version, "model": a.model().to_json()}
                               for name, a in sorted(self.processor.analyzers.items())}}
 
-    def advertise(self) -> dict[str, Any]:
+    def advertise(self) -> WorkerView:
         """Announce this worker: what it runs, and the leases it still holds (those of its
         pending results); the coordinator releases its other live leases."""
         reply = self.client.advertise_capabilities(self.advertisement()["analyzers"],
@@ -200,9 +201,10 @@ class Worker:
         self.submit_pending()
         # A lease carries the accepted outputs its analyzer reads (each at most a result's
         # 8 MiB): its answer is read up to MAX_LEASE_BYTES and no further.
-        lease = self.client.lease_task(self.capabilities, limit=MAX_LEASE_BYTES)
-        if isinstance(lease, NoWork):
+        grant = self.client.lease_task(self.capabilities, limit=MAX_LEASE_BYTES)
+        if isinstance(grant, NoWork):
             return False
+        lease = grant.model_dump(mode="json")  # as kept on disk with a pending result
         self.stats.current = f"{lease['analyzer']} on {lease['asset'][:19]}"
         try:
             with self._heartbeats(lease):
@@ -224,7 +226,7 @@ class Worker:
         replicas are all in and compared, so it can lag the results)."""
         try:
             account = self.client.get_credits(self.key.did)
-            self.stats.credits = int(account["balance"])
+            self.stats.credits = account.balance
         except (AiworkError, KeyError, ValueError, TypeError):
             pass  # the display keeps its last figure
 

@@ -13,7 +13,7 @@ from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, item_from_row
 from aiwork.coordinator.review.policy import GOLD_REPEAT_WINDOW, REVIEW_PURPOSE
 from aiwork.errors import NotAssignedError
 from aiwork.quality.reputation import Reputation
-from aiwork.quality.review_items import REVIEWABLE
+from aiwork.quality.review_items import REVIEWABLE, VERDICTS
 
 __all__ = ["Assignment"]
 
@@ -143,4 +143,4 @@ class Assignment(Consensus, GoldAnswers):
         sensitive library's item also says ``sensitive: true``: its verdict is sealed."""
         return {"id": item.id, "insight": item.insight, "question": item.question,
                 "value": item.value, "evidence": item.evidence,
-                "verdicts": ["accept", "reject", "correct"]}
+                "verdicts": list(VERDICTS)}

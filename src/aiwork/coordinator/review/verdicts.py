@@ -17,7 +17,7 @@ from aiwork.errors import (
 )
 from aiwork.model import Entry
 from aiwork.model.commitment import open_fields
-from aiwork.quality.review_items import check_correction
+from aiwork.quality.review_items import check_correction, verdict_body
 
 __all__ = ["Verdicts"]
 
@@ -28,9 +28,8 @@ class Verdicts(Consensus, GoldAnswers):
                      ) -> dict[str, Any]:
         """The ``human.verdict`` body for an item (what an expert's client signs)."""
         item = self._get(item_id)
-        return {"item": item.id, "decision": item.decision, "insight": item.insight,
-                "verdict": verdict, "value": value, "rationale": rationale,
-                "seconds": seconds}
+        return verdict_body(item.id, item.decision, item.insight, verdict, value, rationale,
+                            seconds)
 
     def submit(self, expert: str, entry_bytes: bytes, openings: Any = None,
                now: float | None = None) -> int:
