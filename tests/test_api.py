@@ -239,7 +239,7 @@ def test_inputs_that_once_crashed_the_coordinator_get_400_with_a_reason(
 
 def test_an_unexpected_fault_is_a_json_500_with_a_reason(tmp_path: Path, admin: SigningKey,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
 
     def broken(self: Coordinator) -> list[dict[str, Any]]:
         raise RuntimeError("a fault nobody foresaw")

@@ -259,7 +259,7 @@ def test_a_restarted_coordinator_finishes_the_job_without_loss_or_double_count(
 def test_gold_tasks_score_workers_against_known_answers(tmp_path: Path, clip: Path) -> None:
     import random
 
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.coordinator.gold import add_generated_gold
     from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
@@ -325,7 +325,7 @@ def test_idle_workers_get_no_gold_and_gold_follows_real_work(tmp_path: Path,
     only while real work is queued, and never beyond gold_rate times the real tasks."""
     import random
 
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.coordinator.gold import add_generated_gold
     from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
@@ -717,7 +717,7 @@ def test_the_gold_pool_grows_varied_as_it_is_used(tmp_path: Path) -> None:
     clips are generated as the pool wears."""
     import random
 
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.coordinator.gold import GOLD_FRESH, GOLD_REUSE, add_generated_gold, top_up_gold
     from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
@@ -728,7 +728,7 @@ def test_the_gold_pool_grows_varied_as_it_is_used(tmp_path: Path) -> None:
         first = add_generated_gold(coordinator)
         assert len(top_up_gold(coordinator, random.Random(5))) == GOLD_FRESH - 1
         for n in range(GOLD_FRESH * GOLD_REUSE):
-            coordinator._inject_gold({"shots"}, 1000.0 + n)
+            coordinator.gold.inject({"shots"}, 1000.0 + n)
         assert set(coordinator.gold_uses().values()) == {GOLD_REUSE}  # spread, least used
         added = top_up_gold(coordinator, random.Random(6))
         assert len(added) == GOLD_FRESH and first not in added

@@ -94,7 +94,7 @@ def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
     # The existing item was made by another worker: the owner may take it ...
     assert take(net["clients"][0]) is not None
     # ... but not items whose producer they own.
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.ledger.home import open_ledger
     from aiwork.store.blobs import BlobStore
 
@@ -312,7 +312,7 @@ def test_an_escalated_item_nobody_else_takes_is_decided_after_the_wait(tmp_path:
 
 def test_gold_items_score_experts_against_the_known_answer(net: dict[str, Any],
                                                            tmp_path: Path) -> None:
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.ledger.home import open_ledger
     from aiwork.store.blobs import BlobStore
 

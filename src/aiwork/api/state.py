@@ -15,7 +15,7 @@ from aiwork.auth import RequestVerifier, SqliteNonceStore
 from aiwork.config import blobs_path
 from aiwork.coordinator.cosignatures import Cosignatures, parse_witnesses
 from aiwork.coordinator.identities import Identities
-from aiwork.coordinator.jobs import Coordinator
+from aiwork.coordinator.service import Coordinator
 from aiwork.crypto import SigningKey
 from aiwork.ledger.home import open_ledger
 from aiwork.ledger.log import Log

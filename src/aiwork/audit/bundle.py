@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiwork.pipeline.catalog import Catalog, StoredAsset
-from aiwork.coordinator.jobs import accepted_results, stale_results
+from aiwork.coordinator.results import accepted_results, stale_results
 from aiwork.coordinator.cosignatures import Cosignatures
 from aiwork.coordinator.libraries import keeps_openings, opened_body, stored_openings
 from aiwork.coordinator.review import kept_in as reviews_kept_in

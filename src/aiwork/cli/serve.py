@@ -113,7 +113,7 @@ def _first_gold(settings: ServerSettings) -> None:
     """Generate the first gold clips when the store has none."""
     from aiwork.config import blobs_path
     from aiwork.coordinator.gold import add_generated_gold
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
 
@@ -128,7 +128,7 @@ def _gold_pool(settings: ServerSettings) -> Iterator[None]:
     """New, different gold clips as the pool wears (:mod:`aiwork.coordinator.gold`)."""
     from aiwork.config import blobs_path
     from aiwork.coordinator.gold import GoldPool
-    from aiwork.coordinator.jobs import Coordinator
+    from aiwork.coordinator.service import Coordinator
     from aiwork.pipeline.process import open_store
     from aiwork.store.blobs import BlobStore
 

@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from aiwork.crypto import SigningKey
-from aiwork.errors import InsufficientCreditsError
+from aiwork.crypto import SigningKey, public_key_from_did
+from aiwork.errors import InputError, InsufficientCreditsError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.credits import balances
@@ -125,6 +125,15 @@ class Accounts:
     def appender(self, log: Log) -> Callable[[list[Entry]], list[int]]:
         """:meth:`append` bound to ``log``."""
         return functools.partial(self.append, log)
+
+    def grant(self, log: Log, key: SigningKey, to: str, amount: int, reason: str) -> int:
+        """Put ``amount`` credits into ``to``'s account (a ``credits.granted`` entry signed
+        by ``key``, appended to ``log``); return the entry's index."""
+        public_key_from_did(to)
+        if amount <= 0:
+            raise InputError(f"a grant must be a positive number of credits, not {amount}")
+        return self.append(log, [sign_entry(key, "credits.granted",
+                                            {"to": to, "amount": amount, "reason": reason})])[0]
 
     def hold(self, job: str, did: str, amount: int) -> None:
         """Hold ``amount`` of ``did``'s credits for ``job``, or refuse (call inside the

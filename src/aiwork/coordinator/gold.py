@@ -23,7 +23,7 @@ from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext
 from aiwork.analyzers.technical import TechnicalAnalyzer
-from aiwork.coordinator.jobs import Coordinator
+from aiwork.coordinator.service import Coordinator
 from aiwork.errors import AiworkError
 from aiwork.media import probe
 from aiwork.synth.clips import Caption, ClipSpec, Scene, SpeechLine, Truth, make_clip

@@ -41,6 +41,7 @@ from aiwork.market.model import (
     Task,
     TaskReplica,
 )
+from aiwork.market.lookups import Lookups
 from aiwork.market.schema import MIGRATIONS
 from aiwork.store import Database
 
@@ -77,7 +78,7 @@ def _check_duration(seconds: float) -> None:
         raise LeaseError(f"lease_seconds must be a positive number of seconds, not {seconds!r}")
 
 
-class Market:
+class Market(Lookups):
     """Jobs of requesters, split into per-analyzer tasks of ``k`` replicas leased by workers.
 
     Not shared between threads: like :class:`~aiwork.store.Database`, open one per thread.
