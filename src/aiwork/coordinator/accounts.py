@@ -24,7 +24,7 @@ from aiwork.errors import InputError, InsufficientCreditsError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.credits import balances
-from aiwork.market.schema import MIGRATIONS as MARKET_MIGRATIONS
+from aiwork.market import Market
 from aiwork.model import Entry
 from aiwork.store import Database, Migration
 
@@ -79,7 +79,8 @@ class Accounts:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.migrate([*MARKET_MIGRATIONS, *MIGRATIONS])  # holds count while their job is open
+        self.market = Market(db)  # holds count while their job is open
+        db.migrate(MIGRATIONS)
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -88,11 +89,17 @@ class Accounts:
     def account(self, did: str) -> Account:
         row = self._conn.execute("SELECT balance FROM accounts_balances WHERE did = ?",
                                  (did,)).fetchone()
-        (held,) = self._conn.execute(
-            "SELECT COALESCE(SUM(h.amount), 0) FROM accounts_holds h JOIN market_jobs j"
-            " ON j.id = h.job WHERE h.did = ? AND j.state = 'open'", (did,)
-        ).fetchone()
-        return Account(did, int(row[0]) if row else 0, int(held))
+        # A job's budget is held from its requester: what ``did``'s open jobs hold.
+        jobs = self.market.open_jobs(did)
+        held = 0
+        for start in range(0, len(jobs), 500):
+            chunk = jobs[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            (amount,) = self._conn.execute(
+                f"SELECT COALESCE(SUM(amount), 0) FROM accounts_holds WHERE did = ? AND job IN"
+                f" ({marks})", (did, *chunk)).fetchone()
+            held += int(amount)
+        return Account(did, int(row[0]) if row else 0, held)
 
     def all_balances(self) -> dict[str, int]:
         return {did: int(balance) for did, balance in

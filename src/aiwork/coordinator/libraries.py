@@ -21,7 +21,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiwork.errors import (
@@ -37,6 +37,9 @@ from aiwork.ledger.log import Log
 from aiwork.model import Entry
 from aiwork.model.commitment import SEALED_FIELDS
 from aiwork.store import Database, Migration
+
+if TYPE_CHECKING:  # (the market imports the analyzer registry: not for a purpose check)
+    from aiwork.market import Market
 
 __all__ = [
     "ACCESS_ENTRY_HEADER",
@@ -159,9 +162,11 @@ class Library:
 class Libraries:
     """Libraries in the log's store; every change is a ledger entry signed by ``key``."""
 
-    def __init__(self, log: Log, key: SigningKey) -> None:
+    def __init__(self, log: Log, key: SigningKey, market: Market) -> None:
         self.log = log
         self.key = key
+        # The market owns the jobs: their order, their media, the leases on their tasks.
+        self.market = market
         log.db.migrate(MIGRATIONS)
 
     @property
@@ -256,19 +261,30 @@ class Libraries:
         return None if library is None else self.get(library)
 
     def jobs(self, library: str) -> list[str]:
-        return [str(r[0]) for r in self._conn.execute(
-            "SELECT l.job FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
-            " WHERE l.library = ? ORDER BY m.seq", (library,))]
+        """The library's jobs, oldest first."""
+        return self.market.in_order([str(r[0]) for r in self._conn.execute(
+            "SELECT job FROM library_jobs WHERE library = ?", (library,))])
+
+    def _libraries_of(self, jobs: Iterable[str]) -> set[str]:
+        """The libraries holding any of ``jobs``."""
+        wanted = sorted(set(jobs))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found |= {str(row[0]) for row in self._conn.execute(
+                f"SELECT DISTINCT library FROM library_jobs WHERE job IN ({marks})", chunk)}
+        return found
 
     def holding(self, digest: str) -> list[Library]:
         """The libraries whose jobs hold the blob ``digest``: as their video, or as a file
         their results name (a keyframe), or that it was uploaded for."""
-        rows = self._conn.execute(
-            "SELECT DISTINCT l.library FROM library_jobs l JOIN market_jobs m ON m.id = l.job"
-            " WHERE m.asset = ? UNION SELECT DISTINCT l.library FROM library_jobs l JOIN"
-            " library_blobs b ON b.job = l.job WHERE b.digest = ? UNION SELECT library FROM"
-            " library_uploads WHERE digest = ?", (digest, digest, digest)).fetchall()
-        return [self.get(str(row[0])) for row in rows]
+        found = self._libraries_of(self.market.asset_jobs(digest))
+        found |= {str(row[0]) for row in self._conn.execute(
+            "SELECT DISTINCT l.library FROM library_jobs l JOIN library_blobs b ON b.job = l.job"
+            " WHERE b.digest = ? UNION SELECT library FROM library_uploads WHERE digest = ?",
+            (digest, digest))}
+        return [self.get(library) for library in sorted(found)]
 
     def sensitive_holders(self, digest: str) -> list[Library]:
         return [library for library in self.holding(digest) if library.sensitive]
@@ -289,11 +305,7 @@ class Libraries:
 
     def worker_leasing(self, worker: str, library: str, now: float) -> bool:
         """Whether ``worker`` holds a live lease on a task of a job in ``library``."""
-        return self._conn.execute(
-            "SELECT 1 FROM market_leases l JOIN market_tasks t ON t.id = l.task JOIN"
-            " library_jobs lj ON lj.job = t.job WHERE l.worker = ? AND lj.library = ? AND"
-            " l.state = 'live' AND l.expires > ? LIMIT 1", (worker, library, now)
-        ).fetchone() is not None
+        return library in self._libraries_of(self.market.leased_jobs(worker, now))
 
     def unreadable_job(self, column: str) -> str:
         """An SQL condition, true when the job in ``column`` is in a sensitive library whose

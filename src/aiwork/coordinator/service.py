@@ -44,7 +44,7 @@ class Coordinator:
         self.rng = rng or random.Random()
         self.market = Market(log.db)
         self.accounts = Accounts(log.db)
-        self.libraries = Libraries(log, key)
+        self.libraries = Libraries(log, key, self.market)
         # The review engine appends through the same function, without a reference back to
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).
