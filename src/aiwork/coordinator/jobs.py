@@ -10,7 +10,7 @@ settles it, and once the job is done its ``asset.summary`` is logged.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,11 +32,6 @@ from aiwork.model.decision import normalize, output_digest
 from aiwork.model.kinds import DECISION_KINDS, DecisionInput, DecisionInputV2
 from aiwork.model.metadata import Metadata
 from aiwork.store.blobs import BlobStore
-
-if TYPE_CHECKING:
-    # The facade's old home: ``from aiwork.coordinator.jobs import Coordinator`` still works
-    # (see ``__getattr__`` below); new code imports it from :mod:`aiwork.coordinator.service`.
-    from aiwork.coordinator.service import Coordinator as Coordinator
 
 __all__ = ["Jobs", "with_upstream"]
 
@@ -297,11 +292,3 @@ def with_upstream(names: list[str]) -> list[str]:
     not among them; unknown names are kept for the market to refuse."""
     known = [name for name in names if name in registry.REGISTRY]
     return list(names) + [name for name in registry.order(known) if name not in names]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Coordinator":
-        from aiwork.coordinator.service import Coordinator
-
-        return Coordinator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
