@@ -299,7 +299,10 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
 
     from aiwork.app.client import CoordinatorClient
     from aiwork.app.libraries import with_purpose
+    from urllib.parse import quote
+
     from aiwork.app.process import expand_inputs, folder_name, read_metadata
+    from aiwork.errors import InputError
     from aiwork.media import MediaError, probe
 
     if out is not None and not wait:
@@ -348,12 +351,18 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                     time.sleep(1.0)
         claimed: set[Path] = set()
         for path, facts, digest, job_id in jobs:
-            target = f"/v1/jobs/{job_id}/results"
-            results = client.read_json(with_purpose(target, purpose) if library else target,
-                                       signed=bool(library))["results"]
-            metadata = read_metadata({
-                "asset": {"digest": digest, "name": path.name, "size": facts.size,
-                          "media_type": facts.media_type}, **results}, f"job {job_id}")
+            # The coordinator's metadata document, as `aiwork results` reads it: it carries
+            # what only the coordinator knows (when the video came: the JSON-LD uploadDate).
+            target = (f"/v1/jobs/{quote(job_id, safe='')}/export/metadata.json"
+                      f"?title={quote(path.name, safe='')}")
+            document = client.read_json(with_purpose(target, purpose) if library else target,
+                                        signed=bool(library))
+            if isinstance(document, dict) and isinstance(document.get("asset"), dict):
+                document["asset"]["media_type"] = facts.media_type
+            metadata = read_metadata(document, f"job {job_id}")
+            if metadata.asset.digest != digest:
+                raise InputError(f"{coordinator} answered job {job_id} with the metadata of "
+                                 f"{metadata.asset.digest}, not of the uploaded {digest}")
             if out is not None:
                 folder = _write_outputs(client, metadata, out, folder_name(path), claimed,
                                         signed=True)
