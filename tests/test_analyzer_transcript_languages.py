@@ -17,8 +17,11 @@ from aiwork.analyzers.language import LanguageAnalyzer
 from aiwork.analyzers.transcript import (
     AUTO_LABEL,
     MIN_LANGUAGE_CONFIDENCE,
+    POOL_SHARE,
     SERVED_LANGUAGES,
     TranscriptAnalyzer,
+    _pool,
+    _Span,
 )
 from aiwork.model.metadata import Transcript
 
@@ -183,3 +186,36 @@ def test_auto_model_info_covers_both_models(auto: TranscriptAnalyzer) -> None:
     assert {"model.bin", "vocabulary.txt", "vocabulary.json", "silero_vad_v6.onnx"} <= files
     tiny = load("transcript", {"model": "tiny.en"}).model().weights_digest
     assert info.weights_digest not in (None, tiny)
+
+
+#: Whisper identifies among 99 languages: those a stretch is surely not get a little each.
+OTHERS = [f"x{n}" for n in range(95)]
+
+
+def _span(start: int, speech: float, heard: dict[str, float]) -> _Span:
+    rest = (1 - sum(heard.values())) / len(OTHERS)
+    probabilities = {**{code: rest for code in OTHERS}, **heard}
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    return _Span(start, start + int(speech * SR), speech, ranked[0][0], ranked[0][1],
+                 ranked[:3], probabilities)
+
+
+def test_a_stretch_is_weighed_against_the_rest_of_its_piece() -> None:
+    # Probabilities as Whisper base gave them on a Spanish clip of the speech benchmark: its
+    # first stretch alone is heard as Italian (0.57), the rest clearly as Spanish.
+    spans = [_span(0, 6.0, {"it": 0.57, "es": 0.30, "la": 0.04, "en": 0.01}),
+             _span(10 * SR, 8.0, {"es": 0.91, "it": 0.05, "la": 0.02, "en": 0.01}),
+             _span(20 * SR, 7.5, {"es": 0.95, "it": 0.02, "pt": 0.01, "en": 0.01})]
+    pooled = _pool(spans, POOL_SHARE)
+    assert [s.language for s in pooled] == ["es", "es", "es"]
+    assert pooled[0].heard == ("it", 0.57)  # what it was heard as alone is kept
+    assert pooled[1].heard is None and pooled[1].confidence is not None
+    assert pooled[1].confidence >= 0.9
+    # A change of language heard with confidence stays a change of language ...
+    mixed = [_span(0, 7.0, {"fr": 0.97, "en": 0.01, "it": 0.01}),
+             _span(10 * SR, 7.0, {"fr": 0.98, "en": 0.01, "es": 0.01}),
+             _span(20 * SR, 6.0, {"en": 0.95, "fr": 0.02, "de": 0.01})]
+    assert [s.language for s in _pool(mixed, POOL_SHARE)] == ["fr", "fr", "en"]
+    # ... and a stretch alone (nothing to weigh it against) keeps what it was heard as.
+    (alone,) = _pool(spans[:1], POOL_SHARE)
+    assert alone.language == "it" and alone.confidence == 0.57 and alone.heard is None
