@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from aiwork.analyzers import load
 from aiwork.analyzers.audio_events import (
     AudioEventsAnalyzer,
+    active_ranges,
     frame_db,
     merge_ranges,
     silent_ranges,
@@ -188,6 +189,63 @@ def test_merge_ranges_closes_small_gaps() -> None:
     assert merge_ranges([(3.0, 4.0), (0.0, 1.0), (1.2, 2.0)], 0.3) == [(0.0, 2.0), (3.0, 4.0)]
     assert merge_ranges([(0.0, 1.0), (1.5, 2.0)], 0.3) == [(0.0, 1.0), (1.5, 2.0)]
     assert merge_ranges([], 0.3) == []
+
+
+def _trimmed(audio: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The recording cut to its loud span (-40 dBFS): speech from its first sample to its last."""
+    start, end = loud_span(audio, 0.0)
+    return audio[int(round(start * SR)):int(round(end * SR))]
+
+
+def test_pauses_of_0_7_s_between_utterances_are_kept(tmp_path: Path) -> None:
+    """A sentence, a one-word answer and a sentence, 0.7 s apart: three speech ranges, each
+    pause found nearly whole (version 1 held speech on for 0.25 s after it ended and kept
+    under half of such a pause; a rule dropping runs under 0.5 s would lose the "Yes")."""
+    said = [_trimmed(speak(text, tmp_path)) for text in
+            ("The meeting starts at nine in the morning.", "Yes.",
+             "Please bring the report with you.")]
+    pause = np.zeros(int(0.7 * SR), np.float32)
+    audio = np.concatenate([np.zeros(SR // 2, np.float32), said[0], pause, said[1], pause,
+                            said[2], np.zeros(SR // 2, np.float32)])
+    ends = 0.5 + np.cumsum([len(s) / SR + 0.7 for s in said]) - 0.7
+    pauses = [(ends[0], ends[0] + 0.7), (ends[1], ends[1] + 0.7)]
+    output = AudioEventsAnalyzer().analyze(context(audio, len(audio) / SR))
+    instances = _item(output, "speech")["instances"]
+    assert len(instances) == 3, instances
+    for (start, end), before, after in zip(pauses, instances[:-1], instances[1:], strict=True):
+        assert start - 0.3 <= before["end"] <= start + 0.1, (before, start)
+        assert end - 0.1 <= after["start"] <= end + 0.1, (after, end)
+        assert after["start"] - before["end"] >= 0.5, instances
+
+
+def drone(seconds: float, f0: float = 220.0) -> NDArray[np.float32]:
+    """A held harmonic tone with a slight vibrato: a hum, a drone, a creature's long call."""
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.03 * np.sin(2 * np.pi * 5.5 * t))) / SR
+    return (0.2 * sum(np.sin(h * phase) / h for h in range(1, 10))).astype(np.float32)
+
+
+def test_a_held_harmonic_tone_is_not_speech() -> None:
+    """The voice activity model alone calls a voiced drone speech; the event model's speech
+    class does not, and speech now needs both."""
+    audio = np.concatenate([np.zeros(SR // 2, np.float32), drone(4.0),
+                            np.zeros(SR // 2, np.float32)])
+    output = AudioEventsAnalyzer().analyze(context(audio, len(audio) / SR))
+    assert isinstance(output.items, list)
+    assert [i for i in output.items if i["label"] == "speech"] == []
+    assert output.evidence["seconds"]["speech"] == 0.0
+    assert output.evidence["cross_check"]["vad_only_seconds"] > 0.5  # the VAD alone: speech
+
+
+def test_active_ranges_keep_pauses_and_drop_short_runs() -> None:
+    active = np.zeros(400, dtype=bool)
+    active[10:110] = True    # 1.0 s
+    active[130:200] = True   # 0.2 s later: joined
+    active[250:300] = True   # 0.5 s later: a pause kept
+    active[350:370] = True   # 0.2 s alone: too short
+    assert active_ranges(active, 0.3, 0.5) == [(0.1, 2.0), (2.5, 3.0)]
+    assert active_ranges(active, 0.3, 0.0) == [(0.1, 2.0), (2.5, 3.0), (3.5, 3.7)]
+    assert active_ranges(np.zeros(10, dtype=bool), 0.3, 0.5) == []
 
 
 def test_silent_ranges_need_a_minimum_length() -> None:

@@ -21,7 +21,7 @@ from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.faces import FacesAnalyzer, presence_ranges, supported  # noqa: E402
 from aiwork.model.metadata import Face  # noqa: E402
 
-from .frames import SIZE, font_file, frames_context, plain  # noqa: E402
+from .frames import SIZE, cartoon, font_file, frames_context, plain  # noqa: E402
 
 FACE = FACE_IMAGE
 COFFEE = Path(__file__).parent / "data" / "coffee.jpg"
@@ -156,6 +156,11 @@ def test_model_info_digests_the_weights_loaded() -> None:
     info = FacesAnalyzer().model()
     assert info.name.startswith("MTCNN") and "facenet-pytorch 2.6.0" in info.version
     assert info.weights_digest is not None and info.weights_digest.startswith("sha256:")
+    # The drawn classifier (and the EfficientNet it reads) count among the weights loaded.
+    assert "drawn/animated classifier" in info.name
+    bare = FacesAnalyzer({"drawn_signal": False}).model()
+    assert bare.name == "MTCNN (P/R/O-net)" and bare.weights_digest != info.weights_digest
+    assert FacesAnalyzer().parameters()["drawn_threshold"] == 0.6
     haar = FacesAnalyzer({"detector": "haar"})
     assert haar.model().name.startswith("OpenCV Haar cascade")
     assert haar.model().weights_digest != info.weights_digest
@@ -172,3 +177,30 @@ def test_haar_is_the_fallback_without_the_mtcnn_weights(tmp_path: Path) -> None:
     fallback.check()
     assert fallback.chosen_detector() == "haar"
     assert fallback.model().name.startswith("OpenCV Haar cascade")
+
+
+def test_a_face_found_on_a_drawn_creature_is_dropped(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """MTCNN finds faces on cartoon animals (Big Buck Bunny's rabbit, 0.95-0.999): a
+    detection whose surroundings the drawn classifier calls drawn is not a person."""
+    pictures = [cartoon(noise=4, seed=n) for n in range(4)]
+    head = ((262, 62, 116, 116), 0.99)  # the creature's head, on every frame
+
+    def analyzed(folder: str, **options: object) -> tuple[list[object], dict[str, object]]:
+        analyzer = FacesAnalyzer(dict(options))
+        monkeypatch.setattr(analyzer, "detect", lambda rgb: [head])
+        (tmp_path / folder).mkdir()
+        out = analyzer.analyze(frames_context(tmp_path / folder, pictures))
+        assert isinstance(out.items, list)
+        return out.items, out.evidence
+
+    items, evidence = analyzed("drawn")
+    assert items == []
+    assert evidence["dropped_as_drawn"] == 4
+    drawn_faces = evidence["drawn_faces"]
+    assert isinstance(drawn_faces, list) and len(drawn_faces) == 4
+    assert all(d["drawn_probability"] >= 0.6 and d["box"] == [262, 62, 116, 116]
+               for d in drawn_faces)
+    # Without the drawn signal the same detections are a face (as before this check).
+    items, evidence = analyzed("plain", drawn_signal=False)
+    assert len(items) == 1 and evidence["dropped_as_drawn"] == 0

@@ -8,6 +8,7 @@ detector that returns given detections.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from aiwork.analyzers.safety import (  # noqa: E402
 from aiwork.model.metadata import SafetyFlag  # noqa: E402
 from aiwork.synth.clips import FACE_IMAGE  # noqa: E402
 
-from .frames import SIZE, frames_context  # noqa: E402
+from .frames import SIZE, cartoon, frames_context  # noqa: E402
 
 FACE = FACE_IMAGE
 
@@ -268,6 +269,31 @@ def test_drawn_frames_are_never_high_but_go_to_review(tmp_path: Path,
     assert isinstance(real, dict) and real["level"] == "high"
 
 
+def test_textured_cartoon_frames_are_drawn_by_the_learned_signal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cartoon character with texture (the held-out Big Buck Bunny frame: skin-toned fur,
+    not flat enough for the flat-shading test) with agreeing strong detections is capped at
+    medium and sent to review, never high."""
+    frames = [cartoon(noise=6, seed=n, body=SKIN) for n in range(5)]
+    box = (240, 140, 150, 150)  # the creature's body
+    strong = {n: [_det("FEMALE_BREAST_EXPOSED", 0.8, box)] for n in (1, 2, 3)}
+    out = _run_with(tmp_path, monkeypatch, frames, strong)
+    (item,) = out.items
+    assert isinstance(item, dict) and item["level"] == "medium"
+    assert item["evidence"]["runs"][0]["capped"] == "drawn or animated"
+    assert "drawn or animated" in item["evidence"]["review"]
+    sexual = out.evidence["categories"]["sexual"]
+    assert sexual["frames_drawn_among_those_with_detections"] == 3
+    assert all(p >= 0.5 for p in sexual["drawn_probabilities"].values())
+    # The flat-shading test alone (the learned signal off) calls these frames photographs.
+    (old,) = _run_with(tmp_path / "flat-only", monkeypatch, frames, strong,
+                       drawn_signal=False).items
+    assert isinstance(old, dict) and old["level"] == "high"
+    # Detections under the stricter threshold for drawn frames (0.7) do not count at all.
+    weaker = {n: [_det("FEMALE_BREAST_EXPOSED", 0.55, box)] for n in (1, 2, 3)}
+    assert _run_with(tmp_path / "weak", monkeypatch, frames, weaker).items == []
+
+
 def test_exposed_skin_classes_need_skin_in_their_box(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     fur = [_photo_like((200, 200, 205), i) for i in range(5)]  # grey-white, like a rabbit
@@ -326,5 +352,10 @@ def test_model_digest_covers_the_detector_and_word_lists() -> None:
     info = analyzer.model()
     files = [analyzer.nudenet_file(), *analyzer.word_lists()]
     assert files[0].name == "320n.onnx" and any(p.name == "english.json" for p in files)
+    if analyzer.drawn.reason is None:
+        # The drawn/animated classifier and its EfficientNet backbone are loaded weights too.
+        files += [analyzer.drawn.path, analyzer.drawn.backbone.weights_file()]
+        assert analyzer.parameters()["drawn_model_digest"] == "sha256:" + hashlib.sha256(
+            analyzer.drawn.path.read_bytes()).hexdigest()
     assert info.weights_digest == weights_digest(files)
     assert "nudenet 3.4.2" in info.version

@@ -26,7 +26,7 @@ from aiwork.analyzers.tags import (  # noqa: E402
 )
 from aiwork.model.metadata import Tag  # noqa: E402
 
-from .frames import SIZE, frames_context  # noqa: E402
+from .frames import SIZE, cartoon, frames_context  # noqa: E402
 
 ESPRESSO = "imagenet:n07920052"
 
@@ -113,7 +113,8 @@ def test_a_photo_gets_a_plausible_label_and_graphics_get_none(tmp_path: Path) ->
                        "min_luma_entropy": 3.0},
     }
     assert out.evidence["counts"] == {"keyframes": 3, "graphics_skipped": 2,
-                                      "below_threshold": 0, "tagged": 1}
+                                      "drawn_skipped": 0, "below_threshold": 0, "tagged": 1}
+    assert keyframes[0]["drawn"] < 0.5
 
 
 def test_graphics_are_not_classified_even_with_no_threshold(tmp_path: Path) -> None:
@@ -123,6 +124,28 @@ def test_graphics_are_not_classified_even_with_no_threshold(tmp_path: Path) -> N
     out = _analyzer(min_probability=0.0, sample_seconds=1.0).analyze(ctx)
     assert out.items == []
     assert out.evidence["counts"]["graphics_skipped"] == 3
+
+
+def test_drawn_frames_that_pass_the_photo_gate_get_no_photo_labels(tmp_path: Path) -> None:
+    """A textured cartoon passes the photo gate (it is not flat); the learned drawn signal
+    keeps ImageNet's photo labels off it, even with no probability threshold at all."""
+    frames = [cartoon(noise=6), cartoon(noise=10, seed=1), _in_frame(_coffee())]
+    ctx = _context(tmp_path, frames, shots=[(0.0, 1.0, 0), (1.0, 2.0, 1), (2.0, 3.0, 2)])
+    out = _analyzer(min_probability=0.0).analyze(ctx)
+    keyframes = out.evidence["keyframes"]
+    for drawn in keyframes[:2]:
+        assert drawn["gate"]["flat_fraction"] <= 0.35  # the photo gate let it through
+        assert drawn["not_classified"] == "drawn or animated: no photo labels"
+        assert drawn["drawn"] >= 0.5 and "top" not in drawn and "tags" not in drawn
+    assert keyframes[2]["drawn"] < 0.5 and "espresso" in keyframes[2]["tags"]
+    assert isinstance(out.items, list)
+    assert all(i["instances"][0]["start"] == 2.0 for i in out.items)
+    assert out.evidence["counts"]["drawn_skipped"] == 2
+    # Switched off, the cartoons get labels again (the photo gate alone passes them).
+    (tmp_path / "off").mkdir()
+    off = _analyzer(min_probability=0.0, drawn_signal=False).analyze(
+        _context(tmp_path / "off", frames, shots=[(0.0, 1.0, 0), (1.0, 2.0, 1), (2.0, 3.0, 2)]))
+    assert "tags" in off.evidence["keyframes"][0]
 
 
 def test_below_the_threshold_no_tag_but_the_alternatives_are_recorded(tmp_path: Path) -> None:
@@ -154,7 +177,10 @@ def test_model_digest_covers_the_loaded_weights(tmp_path: Path) -> None:
     info = analyzer.model()
     path = analyzer.weights_file()
     assert path.name == "efficientnet-lite0-57934424.pth"
-    assert info.weights_digest == weights_digest([path])
+    # The drawn/animated classifier read from the same features is a loaded file too.
+    assert info.weights_digest == weights_digest([path, analyzer.drawn.path])
+    assert analyzer.parameters()["drawn_model_digest"] == analyzer.drawn.digest()
+    assert _analyzer(drawn_signal=False).model().weights_digest == weights_digest([path])
     assert info.version == "0.1.0"
     # A local folder holding the same state dict is taken instead (users can swap weights).
     (tmp_path / "mine").mkdir()

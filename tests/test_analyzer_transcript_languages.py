@@ -6,6 +6,7 @@ as English. espeak-ng speaks known sentences in several languages."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +18,11 @@ from aiwork.analyzers.language import LanguageAnalyzer
 from aiwork.analyzers.transcript import (
     AUTO_LABEL,
     MIN_LANGUAGE_CONFIDENCE,
+    POOL_SHARE,
     SERVED_LANGUAGES,
     TranscriptAnalyzer,
+    _pool,
+    _Span,
 )
 from aiwork.model.metadata import Transcript
 
@@ -183,3 +187,61 @@ def test_auto_model_info_covers_both_models(auto: TranscriptAnalyzer) -> None:
     assert {"model.bin", "vocabulary.txt", "vocabulary.json", "silero_vad_v6.onnx"} <= files
     tiny = load("transcript", {"model": "tiny.en"}).model().weights_digest
     assert info.weights_digest not in (None, tiny)
+
+
+#: Whisper identifies among 99 languages: those a stretch is surely not get a little each.
+OTHERS = [f"x{n}" for n in range(95)]
+
+
+def _span(start: int, speech: float, heard: dict[str, float]) -> _Span:
+    rest = (1 - sum(heard.values())) / len(OTHERS)
+    probabilities = {**{code: rest for code in OTHERS}, **heard}
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    return _Span(start, start + int(speech * SR), speech, ranked[0][0], ranked[0][1],
+                 ranked[:3], probabilities)
+
+
+def test_a_stretch_is_weighed_against_the_rest_of_its_piece() -> None:
+    # Probabilities as Whisper base gave them on a Spanish clip of the speech benchmark: its
+    # first stretch alone is heard as Italian (0.57), the rest clearly as Spanish.
+    spans = [_span(0, 6.0, {"it": 0.57, "es": 0.30, "la": 0.04, "en": 0.01}),
+             _span(10 * SR, 8.0, {"es": 0.91, "it": 0.05, "la": 0.02, "en": 0.01}),
+             _span(20 * SR, 7.5, {"es": 0.95, "it": 0.02, "pt": 0.01, "en": 0.01})]
+    pooled = _pool(spans, POOL_SHARE)
+    assert [s.language for s in pooled] == ["es", "es", "es"]
+    assert pooled[0].heard == ("it", 0.57)  # what it was heard as alone is kept
+    assert pooled[1].heard is None and pooled[1].confidence is not None
+    assert pooled[1].confidence >= 0.9
+    # A change of language heard with confidence stays a change of language ...
+    mixed = [_span(0, 7.0, {"fr": 0.97, "en": 0.01, "it": 0.01}),
+             _span(10 * SR, 7.0, {"fr": 0.98, "en": 0.01, "es": 0.01}),
+             _span(20 * SR, 6.0, {"en": 0.95, "fr": 0.02, "de": 0.01})]
+    assert [s.language for s in _pool(mixed, POOL_SHARE)] == ["fr", "fr", "en"]
+    # ... and a stretch alone (nothing to weigh it against) keeps what it was heard as.
+    (alone,) = _pool(spans[:1], POOL_SHARE)
+    assert alone.language == "it" and alone.confidence == 0.57 and alone.heard is None
+
+
+SPANISH = "Por favor, marque el número de la persona que desea llamar y espere un momento."
+
+
+def test_an_unsure_language_is_decided_by_decoding(auto: TranscriptAnalyzer,
+                                                    tmp_path: Path) -> None:
+    # Spanish heard as Italian with little confidence (as Whisper base heard two of the
+    # benchmark's Spanish prompts): decoded in both, Spanish reads likelier, so it wins.
+    audio = speak(SPANISH, tmp_path, "es")
+    choice = auto.parameters()["choice"]
+    model = auto._load(auto.folder())
+    unsure = _span(0, len(audio) / SR, {"it": 0.46, "es": 0.30, "pt": 0.08, "el": 0.02})
+    unsure = _Span(0, len(audio), unsure.speech, unsure.language, unsure.confidence,
+                   unsure.alternatives, unsure.probabilities)
+    decided = auto._decide(model, audio, unsure, set(SERVED_LANGUAGES), choice)
+    assert decided.language == "es" and decided.confidence == 0.30
+    assert decided.heard == ("it", 0.46)
+    assert decided.decoded is not None and set(decided.decoded) == {"it", "es", "pt"}
+    assert decided.decoded["es"] > max(decided.decoded["it"], decided.decoded["pt"])
+    # A sure stretch, or one whose likeliest language the models do not serve, is left alone.
+    sure = _Span(0, len(audio), 3.0, "es", 0.9, [("es", 0.9), ("it", 0.09)], {})
+    assert auto._decide(model, audio, sure, set(SERVED_LANGUAGES), choice) is sure
+    finnish = _Span(0, len(audio), 3.0, "fi", 0.4, [("fi", 0.4), ("es", 0.3)], {})
+    assert auto._decide(model, audio, finnish, set(SERVED_LANGUAGES), choice) is finnish

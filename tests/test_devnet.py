@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -82,6 +83,14 @@ def test_devnet_processes_a_submitted_video_shows_review_and_stops_its_children(
         for shot in metadata["shots"]:
             assert (out / "sample" / shot["keyframe"]["file"]).read_bytes()[:2] == b"\xff\xd8"
         assert metadata["technical"]["duration"] == pytest.approx(24.0, abs=0.1)
+        # The outputs are those of `aiwork process --out`: the JSON-LD says when the video
+        # came (the job's time, from the coordinator), under the name it was submitted as.
+        assert metadata["asset"]["name"] == "sample.mp4"
+        assert metadata["asset"]["media_type"] == "video/mp4"
+        jsonld = json.loads((out / "sample" / "metadata.jsonld").read_text())
+        assert jsonld["name"] == "sample.mp4"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", jsonld["uploadDate"])
+        assert jsonld["uploadDate"] == metadata["asset"]["uploaded"]
         assert main(["jobs", "--coordinator", url]) == 0
         assert " done " in capsys.readouterr().out
         # An expert who registered before the job gets one of its items after it.

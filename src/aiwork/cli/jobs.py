@@ -127,12 +127,21 @@ def _wait_for(client: CoordinatorClient, jobs: list[_Submitted], *, signed: bool
 def _deliver(client: CoordinatorClient, job: _Submitted, out: Path | None,
              claimed: set[Path], library: str | None, purpose: str) -> None:
     """Write a finished job's outputs under ``out`` (or print its metadata)."""
+    from aiwork.canonical import parse_json
+    from aiwork.errors import InputError
     from aiwork.export.layout import folder_name, read_metadata
 
-    results = client.get_results(job.job_id, signed=bool(library), purpose=purpose).results
-    metadata = read_metadata({
-        "asset": {"digest": job.digest, "name": job.path.name, "size": job.facts.size,
-                  "media_type": job.facts.media_type}, **results}, f"job {job.job_id}")
+    # The coordinator's metadata document, as `aiwork results` reads it: it carries what only
+    # the coordinator knows (when the video came: the JSON-LD uploadDate).
+    document: Any = parse_json(client.get_export(
+        job.job_id, "metadata.json", title=job.path.name, signed=bool(library),
+        purpose=purpose), what=f"job {job.job_id}")
+    if isinstance(document, dict) and isinstance(document.get("asset"), dict):
+        document["asset"]["media_type"] = job.facts.media_type
+    metadata = read_metadata(document, f"job {job.job_id}")
+    if metadata.asset.digest != job.digest:
+        raise InputError(f"the coordinator answered job {job.job_id} with the metadata of "
+                         f"{metadata.asset.digest}, not of the uploaded {job.digest}")
     if out is not None:
         wanted = folder_name(job.path)
         folder = _write_outputs(client, metadata, out, wanted, claimed, signed=True)
