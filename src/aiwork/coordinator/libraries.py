@@ -307,13 +307,20 @@ class Libraries:
         """Whether ``worker`` holds a live lease on a task of a job in ``library``."""
         return library in self._libraries_of(self.market.leased_jobs(worker, now))
 
-    def unreadable_job(self, column: str) -> str:
-        """An SQL condition, true when the job in ``column`` is in a sensitive library whose
-        owner and readers do not include the identity bound (twice) to its ``?``s."""
-        return ("EXISTS (SELECT 1 FROM library_jobs lj JOIN libraries lb ON lb.id = lj.library"
-                f" WHERE lj.job = {column} AND lb.sensitive = 1 AND lb.owner != ? AND NOT"
+    def hidden_jobs(self, did: str, jobs: Iterable[str]) -> set[str]:
+        """Those of ``jobs`` in a sensitive library whose owner and readers do not include
+        ``did`` (auditors and admins read them, but review only what their owner let them)."""
+        wanted = sorted(set(jobs))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found |= {str(row[0]) for row in self._conn.execute(
+                "SELECT lj.job FROM library_jobs lj JOIN libraries lb ON lb.id = lj.library"
+                f" WHERE lj.job IN ({marks}) AND lb.sensitive = 1 AND lb.owner != ? AND NOT"
                 " EXISTS (SELECT 1 FROM library_readers lr WHERE lr.library = lb.id AND"
-                " lr.did = ?))")
+                " lr.did = ?)", (*chunk, did, did))}
+        return found
 
     def sensitive_library_of(self, job: str | None) -> Library | None:
         """The job's library, if it is sensitive now."""

@@ -17,6 +17,10 @@ from aiwork.quality.review_items import REVIEWABLE, VERDICTS
 
 __all__ = ["Assignment"]
 
+#: Items ``review_items i`` the expert bound to the ``?`` has not been assigned.
+_NOT_MINE = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
+             " a.expert = ?)")
+
 
 class Assignment(Consensus, GoldAnswers):
     def next_item(self, expert: str, now: float | None = None) -> dict[str, Any] | None:
@@ -27,20 +31,12 @@ class Assignment(Consensus, GoldAnswers):
             quarantined = {row[0] for row in conn.execute(
                 "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
                 (expert,))}
-            mine = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
-                    " a.expert = ?)")
-            # A sensitive library's items go only to its owner and the readers it added.
-            hidden, bound = self._hidden(expert)
-            rows = conn.execute(
-                f"SELECT {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                f" i.gold IS NULL AND {mine}{hidden} AND (SELECT COUNT(*) FROM"
-                " review_assignments a WHERE a.item = i.id) < i.experts ORDER BY i.seq"
-                " LIMIT 200", (expert, *bound)).fetchall()
+            rows = self._open_items(expert)
             # Gold items are never used up: every expert may answer each one once, and never
             # the same question (another item with its fingerprint) within the window.
             rows += conn.execute(
                 f"SELECT {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                f" i.gold IS NOT NULL AND {mine} AND NOT EXISTS (SELECT 1 FROM"
+                f" i.gold IS NOT NULL AND {_NOT_MINE} AND NOT EXISTS (SELECT 1 FROM"
                 " review_assignments a JOIN review_items j ON j.id = a.item WHERE"
                 " a.expert = ? AND j.fingerprint = i.fingerprint AND a.assigned > ?)"
                 " ORDER BY i.seq LIMIT 200",
@@ -67,12 +63,30 @@ class Assignment(Consensus, GoldAnswers):
                          " (?, ?, ?)", (pick.id, expert, now))
             return self._serve(pick, expert)
 
-    def _hidden(self, expert: str) -> tuple[str, tuple[str, ...]]:
-        """An SQL condition (and its values) leaving out the items ``review_items i`` of
-        sensitive libraries ``expert`` may not read."""
+    def _open_items(self, expert: str, limit: int = 200) -> list[Any]:
+        """The first ``limit`` rows of the open, not gold items ``expert`` has not taken that
+        still want experts; a sensitive library's only if ``expert`` is its owner or one of
+        the readers it added."""
+        rows: list[Any] = []
+        after = 0
+        while len(rows) < limit:
+            page = self._conn.execute(
+                f"SELECT i.seq, {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                f" i.gold IS NULL AND {_NOT_MINE} AND (SELECT COUNT(*) FROM review_assignments"
+                " a WHERE a.item = i.id) < i.experts AND i.seq > ? ORDER BY i.seq LIMIT ?",
+                (expert, after, limit)).fetchall()
+            if not page:
+                break
+            after = int(page[-1][0])
+            hidden = self._hidden_jobs(expert, [row[2] for row in page])
+            rows += [row[1:] for row in page if row[2] not in hidden]
+        return rows[:limit]
+
+    def _hidden_jobs(self, expert: str, jobs: list[str | None]) -> set[str]:
+        """Those of ``jobs`` in sensitive libraries ``expert`` may not review."""
         if self.libraries is None:
-            return "", ()
-        return f" AND NOT {self.libraries.unreadable_job('i.job')}", (expert, expert)
+            return set()
+        return self.libraries.hidden_jobs(expert, [job for job in jobs if job is not None])
 
     def serve(self, item_id: str, expert: str) -> dict[str, Any]:
         """An item assigned to ``expert``, again (a sensitive library's, only while they may
@@ -100,10 +114,11 @@ class Assignment(Consensus, GoldAnswers):
         """Why :meth:`next_item` has nothing for ``expert``, in words an expert can act on."""
         conn = self._conn
         # A sensitive library's items are not counted for those who may not read it.
-        hidden, bound = self._hidden(expert)
-        (routed,) = conn.execute(f"SELECT COUNT(*) FROM review_items i WHERE i.gold IS NULL"
-                                 f"{hidden}", bound).fetchone()
-        if int(routed) == 0:
+        counts = conn.execute("SELECT job, COUNT(*) FROM review_items WHERE gold IS NULL"
+                              " GROUP BY job").fetchall()
+        hidden = self._hidden_jobs(expert, [job for job, _ in counts])
+        routed = sum(int(n) for job, n in counts if job not in hidden)
+        if routed == 0:
             shares = sorted({self.rules(name).audit_share for name in REVIEWABLE})
             share = (f"{shares[0]:.0%}" if shares[0] == shares[-1]
                      else f"{shares[0]:.0%} to {shares[-1]:.0%}")
@@ -114,10 +129,11 @@ class Assignment(Consensus, GoldAnswers):
         rows = conn.execute(
             "SELECT i.id, i.insight, i.producers, i.experts, (SELECT COUNT(*) FROM"
             " review_assignments a WHERE a.item = i.id), EXISTS (SELECT 1 FROM"
-            " review_assignments a WHERE a.item = i.id AND a.expert = ?) FROM review_items i"
-            f" WHERE i.state = 'open' AND i.gold IS NULL{hidden}", (expert, *bound)).fetchall()
+            " review_assignments a WHERE a.item = i.id AND a.expert = ?), i.job FROM"
+            " review_items i WHERE i.state = 'open' AND i.gold IS NULL", (expert,)).fetchall()
+        rows = [row for row in rows if row[6] not in hidden]
         if not rows:
-            return (f"no item to review: all {int(routed)} items routed to review are decided; "
+            return (f"no item to review: all {routed} items routed to review are decided; "
                     "new ones come with new jobs")
         quarantined = {row[0] for row in conn.execute(
             "SELECT insight FROM review_reputation WHERE expert = ? AND quarantined = 1",
