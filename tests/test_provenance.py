@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from aiwork.audit.bundle import AuditSubject, build_bundle, explain
+from aiwork.audit.bundle import build_bundle
+from aiwork.audit.explain import explain
+from aiwork.audit.subjects import AuditSubject
 from aiwork.ledger.home import open_ledger
 from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.ledger.summaries import Summaries

@@ -16,7 +16,9 @@ import httpx2 as httpx
 import pytest
 
 from aiwork.client.access_log import fetch_access_log, verify_access_log
-from aiwork.audit.bundle import build_bundle, explain, resolve
+from aiwork.audit.bundle import build_bundle
+from aiwork.audit.explain import explain
+from aiwork.audit.subjects import resolve
 from aiwork.pipeline.catalog import Catalog
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.errors import CommitmentError, CoordinatorError, InvalidBodyError

@@ -37,7 +37,8 @@ def audit_cmd(video_or_item: str, out: Path, coordinator: str | None, keyfile: P
         bundle = _remote_bundle(coordinator, video_or_item, keyfile, purpose)
     else:
         from aiwork.anchor.service import anchor_receipts
-        from aiwork.audit.bundle import build_bundle, resolve
+        from aiwork.audit.bundle import build_bundle
+        from aiwork.audit.subjects import resolve
         from aiwork.pipeline.catalog import Catalog
         from aiwork.ledger.home import open_ledger
 
@@ -93,7 +94,8 @@ def explain_cmd(video_or_item: str, db: str | None) -> None:
     """Say, for each insight of VIDEO (or one item), which model made it from what, how
     sure it was, who checked it, and where its proof stands."""
     from aiwork.anchor.service import anchor_receipts
-    from aiwork.audit.bundle import explain, resolve
+    from aiwork.audit.explain import explain
+    from aiwork.audit.subjects import resolve
     from aiwork.pipeline.catalog import Catalog
     from aiwork.ledger.home import open_ledger
 

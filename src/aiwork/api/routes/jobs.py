@@ -80,7 +80,8 @@ async def get_audit_bundle(job_id: str, request: Request, state: StateDep,
                            insight: str | None = Query(None, description="one insight only"),
                            purpose: str | None = _PURPOSE) -> JSONResponse:
     from aiwork.anchor.service import anchor_receipts
-    from aiwork.audit.bundle import build_bundle, job_subject
+    from aiwork.audit.bundle import build_bundle
+    from aiwork.audit.subjects import job_subject
 
     state.coordinator().market.job(job_id)
     read = await sensitive_reader(request, job_id)
