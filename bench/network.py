@@ -154,7 +154,7 @@ def decision(key: SigningKey, lease: dict[str, Any]) -> tuple[bytes, Any]:
         "analyzer": lease["analyzer"], "analyzer_version": "noop-1", "insight": ANALYZER,
         "model": {"name": "noop", "version": "1"}, "parameters": {},
         "parameters_digest": sha256_json({}),
-        "input": {"asset": lease["asset"], "start": 0.0, "end": 1.0},
+        "input": {"asset": lease["asset"], "start": 0.0, "end": 1.0, "derived_from": []},
         "output_digest": output_digest(items), "output_items": 1,
         "confidence": {"mean": 1.0, "min": 1.0, "max": 1.0}, "evidence": {},
         "task": lease["task"],
