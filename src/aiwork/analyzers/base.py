@@ -8,7 +8,6 @@ stores what it returns.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -19,9 +18,11 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from aiwork.analyzers.options import AnalyzerOptions, parse_options
+from aiwork.digests import Sha256Stream
+from aiwork.errors import AnalyzerUnavailable
 from aiwork.media.decode import AudioTrack, FrameStore, FrameVisitor
 from aiwork.media.probe import Probe
-from aiwork.errors import AnalyzerUnavailable
 
 __all__ = ["AnalysisContext", "Analyzer", "AnalyzerOutput", "ModelInfo", "weights_digest"]
 
@@ -40,13 +41,13 @@ class ModelInfo:
 
 def weights_digest(files: Iterable[Path]) -> str:
     """sha256 over the weight files, in name order (name, size and bytes of each)."""
-    digest = hashlib.sha256()
+    digest = Sha256Stream()
     for path in sorted(files, key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode() + b"\0")
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):
                 digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return digest.digest
 
 
 @dataclass
@@ -109,9 +110,17 @@ class Analyzer(ABC):
     #: decoding it).
     scan_every: int = 1
     needs_audio: ClassVar[bool] = False
+    #: Its settings (:mod:`aiwork.analyzers.options`): names, defaults and bounds, declared
+    #: once. None: it reads ``self.options`` itself.
+    Options: ClassVar[type[AnalyzerOptions] | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        """``options``: checked against :attr:`Options` (an unknown name or a value out of
+        bounds raises :class:`~aiwork.errors.InputError`), parsed into ``self.settings``."""
         self.options: dict[str, Any] = dict(options or {})
+        self.settings: AnalyzerOptions = (
+            parse_options(self.Options, self.options, self.name) if self.Options is not None
+            else AnalyzerOptions())
 
     @abstractmethod
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
@@ -133,8 +142,9 @@ class Analyzer(ABC):
         return ModelInfo(name=f"aiwork.{self.name}", version=self.version)
 
     def parameters(self) -> dict[str, Any]:
-        """The settings that shape the output (recorded and part of the resume key)."""
-        return {}
+        """The settings that shape the output (recorded and part of the resume key): by
+        default the fields of :attr:`Options` not marked ``exclude``."""
+        return self.settings.recorded()
 
     def frame_visitor(self, probe: Probe) -> FrameVisitor | None:
         """A callable that sees every decoded frame during the single decoding pass."""

@@ -26,24 +26,21 @@ examined frame or with a mean confidence under ``min_implausible_confidence`` (0
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    ModelInfo,
-    weights_digest,
-)
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.models import cached_weights_digest
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.errors import AnalyzerUnavailable
 
-__all__ = ["OcrAnalyzer", "Observation", "edit_distance", "merge_observations", "normalise",
+__all__ = ["OcrAnalyzer", "OcrOptions", "Observation", "edit_distance", "merge_observations", "normalise",
            "plausible"]
 
 #: The models the rapidocr wheel ships (its defaults): detection, direction, recognition.
@@ -81,7 +78,7 @@ class _Track:
     norm: str
     first: int  # position in the examined frames
     last: int
-    seen: list[tuple[float, Observation]] = field(default_factory=list)
+    seen: list[tuple[float, Observation]] = dataclass_field(default_factory=list)
 
     def representative(self) -> str:
         """The spelling with the highest summed score across the frames."""
@@ -235,6 +232,26 @@ def _model_dir() -> Path:
     return Path(rapidocr.__file__).parent / "models"
 
 
+class OcrOptions(AnalyzerOptions):
+    every_seconds: float = Field(2.0, gt=0.0)
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    #: Largest grey difference (0-255) between thumbnails of a frame that reuses the last
+    #: frame's result.
+    duplicate_threshold: float = Field(6.0, ge=0.0)
+    max_edit_ratio: float = Field(0.2, ge=0.0, le=1.0)
+    min_overlap: float = Field(0.5, ge=0.0, le=1.0)
+    use_keyframes: bool = True
+    refine: bool = True
+    plausibility: bool = True
+    min_implausible_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    #: ONNX Runtime threads (-1: its default).
+    threads: int = Field(-1, ge=-1, exclude=True)
+    #: Other onnx files than the wheel's (recorded by name and in the weights digest).
+    det_model: str | None = Field(None, exclude=True)
+    cls_model: str | None = Field(None, exclude=True)
+    rec_model: str | None = Field(None, exclude=True)
+
+
 class OcrAnalyzer(Analyzer):
     name = "ocr"
     insight = "ocr"
@@ -243,28 +260,20 @@ class OcrAnalyzer(Analyzer):
     requires = ("rapidocr", "onnxruntime", "cv2")
     needs_frames = True
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    Options = OcrOptions
+    settings: OcrOptions
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.every_seconds = float(self.options.get("every_seconds", 2.0))
-        self.min_confidence = float(self.options.get("min_confidence", 0.6))
-        self.duplicate_threshold = float(self.options.get("duplicate_threshold", 6.0))
-        self.max_edit_ratio = float(self.options.get("max_edit_ratio", 0.2))
-        self.min_overlap = float(self.options.get("min_overlap", 0.5))
-        self.use_keyframes = bool(self.options.get("use_keyframes", True))
-        self.refine = bool(self.options.get("refine", True))
-        self.plausibility = bool(self.options.get("plausibility", True))
-        self.min_implausible_confidence = float(
-            self.options.get("min_implausible_confidence", 0.9))
-        self.threads = int(self.options.get("threads", -1))
         self._engine: Any = None
-        self._digest: str | None = None
 
     # -- hooks ---------------------------------------------------------------------------
 
     def model_files(self) -> dict[str, Path]:
         """The onnx files loaded: the wheel's own unless options name others."""
         base = _model_dir()
-        return {task: Path(self.options.get(f"{task}_model") or base / filename)
+        chosen = self.settings.pick(*(f"{task}_model" for task in _MODEL_FILES))
+        return {task: Path(chosen[f"{task}_model"] or base / filename)
                 for task, filename in _MODEL_FILES.items()}
 
     def check(self) -> None:
@@ -276,23 +285,13 @@ class OcrAnalyzer(Analyzer):
     def model(self) -> ModelInfo:
         from importlib.metadata import version
 
-        if self._digest is None:  # ~20 MB of onnx: hashed once per instance
-            self._digest = weights_digest(self.model_files().values())
-        return ModelInfo("RapidOCR PP-OCR", version("rapidocr"), self._digest)
+        # ~20 MB of onnx: hashed once per process.
+        return ModelInfo("RapidOCR PP-OCR", version("rapidocr"),
+                         cached_weights_digest(self.model_files().values()))
 
     def parameters(self) -> dict[str, Any]:
-        return {
-            "every_seconds": self.every_seconds,
-            "min_confidence": self.min_confidence,
-            "duplicate_threshold": self.duplicate_threshold,
-            "max_edit_ratio": self.max_edit_ratio,
-            "min_overlap": self.min_overlap,
-            "use_keyframes": self.use_keyframes,
-            "refine": self.refine,
-            "plausibility": self.plausibility,
-            "min_implausible_confidence": self.min_implausible_confidence,
-            "models": {task: path.name for task, path in self.model_files().items()},
-        }
+        return {**self.settings.recorded(),
+                "models": {task: path.name for task, path in self.model_files().items()}}
 
     # -- work ----------------------------------------------------------------------------
 
@@ -312,7 +311,7 @@ class OcrAnalyzer(Analyzer):
                 # 640x360 frame fourfold in pixels for no gain on caption-sized text.
                 "Det.limit_type": "max",
                 "Det.limit_side_len": 960,
-                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.settings.threads,
             })
         return self._engine
 
@@ -344,10 +343,10 @@ class OcrAnalyzer(Analyzer):
         for i, t in enumerate(times):
             if t + 1e-6 >= next_time:
                 chosen.add(i)
-                next_time = t + self.every_seconds
+                next_time = t + self.settings.every_seconds
         keyframe_times: list[float] = []
         shots = ctx.upstream.get("shots")
-        if self.use_keyframes and shots is not None and isinstance(shots.items, list):
+        if self.settings.use_keyframes and shots is not None and isinstance(shots.items, list):
             for shot in shots.items:
                 keyframe = shot.get("keyframe") if isinstance(shot, dict) else None
                 if isinstance(keyframe, dict) and keyframe.get("time") is not None:
@@ -369,8 +368,8 @@ class OcrAnalyzer(Analyzer):
         def shows(index: int, norm: str) -> bool:
             if index not in reads:
                 reads[index] = [o for o in self.read(frames.load(index))
-                                if o.score >= self.min_confidence]
-            return any(_similar(normalise(o.text), norm, self.max_edit_ratio)
+                                if o.score >= self.settings.min_confidence]
+            return any(_similar(normalise(o.text), norm, self.settings.max_edit_ratio)
                        or norm in normalise(o.text) for o in reads[index])
 
         def index_at(when: float) -> int:
@@ -410,9 +409,10 @@ class OcrAnalyzer(Analyzer):
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         import cv2
 
-        thresholds = {"min_confidence": self.min_confidence, "min_alnum_chars": 2,
-                      "duplicate_max_grey_diff": self.duplicate_threshold,
-                      "max_edit_ratio": self.max_edit_ratio, "min_box_overlap": self.min_overlap}
+        settings = self.settings
+        thresholds = {**settings.pick("min_confidence"), "min_alnum_chars": 2,
+                      "duplicate_max_grey_diff": settings.duplicate_threshold,
+                      **settings.pick("max_edit_ratio"), "min_box_overlap": settings.min_overlap}
         if ctx.frames is None or not len(ctx.frames):
             return AnalyzerOutput(items=[], evidence={"thresholds": thresholds,
                                                       "frames_examined": 0},
@@ -433,7 +433,7 @@ class OcrAnalyzer(Analyzer):
                                interpolation=cv2.INTER_AREA).astype(np.int16)
             when = ctx.frames.times[index]
             if (last_thumb is not None and last_thumb.shape == thumb.shape
-                    and int(np.abs(thumb - last_thumb).max()) <= self.duplicate_threshold):
+                    and int(np.abs(thumb - last_thumb).max()) <= self.settings.duplicate_threshold):
                 examined.append(ExaminedFrame(when, last_kept, reused=True))
                 continue
             started = time.perf_counter()
@@ -445,7 +445,7 @@ class OcrAnalyzer(Analyzer):
                 if sum(ch.isalnum() for ch in obs.text) < 2:
                     junk += 1
                     reason = "junk"
-                elif obs.score < self.min_confidence:
+                elif obs.score < self.settings.min_confidence:
                     low_confidence += 1
                     reason = "low_confidence"
                 else:
@@ -456,17 +456,17 @@ class OcrAnalyzer(Analyzer):
                                      "score": round(obs.score, 3), "reason": reason})
             last_thumb, last_kept = thumb, tuple(kept)
             examined.append(ExaminedFrame(when, last_kept))
-        stride = max(self.every_seconds, ctx.frames.step)
+        stride = max(self.settings.every_seconds, ctx.frames.step)
         items = merge_observations(examined, stride=stride,
                                    duration=ctx.duration if ctx.duration > 0 else None,
-                                   max_edit_ratio=self.max_edit_ratio,
-                                   min_overlap=self.min_overlap)
+                                   max_edit_ratio=self.settings.max_edit_ratio,
+                                   min_overlap=self.settings.min_overlap)
         implausible: list[dict[str, Any]] = []
         kept_items = []
         for item in items:
             sightings = {box["time"] for box in item["boxes"]}
-            if self.plausibility and not plausible(item["text"]) and (
-                    len(sightings) <= 1 or item["confidence"] < self.min_implausible_confidence):
+            if settings.plausibility and not plausible(item["text"]) and (
+                    len(sightings) <= 1 or item["confidence"] < settings.min_implausible_confidence):
                 implausible.append({"text": item["text"], "confidence": item["confidence"],
                                     "frames": len(sightings)})
                 continue
@@ -474,7 +474,7 @@ class OcrAnalyzer(Analyzer):
         items = kept_items
         for n, item in enumerate(items):
             item["id"] = n
-        refine_reads = self._refine(ctx, items, examined) if self.refine else 0
+        refine_reads = self._refine(ctx, items, examined) if self.settings.refine else 0
         variants = []
         for item in items:
             spellings = item.pop("_variants")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.media.decode import FrameVisitor
 from aiwork.media.probe import Probe
 
-__all__ = ["GradualDetector", "ShotsAnalyzer", "Transition"]
+__all__ = ["GradualDetector", "ShotsAnalyzer", "ShotsOptions", "Transition"]
 
 #: Thumbnail size the gradual detector compares (width, height).
 _THUMB = (32, 18)
@@ -185,6 +187,22 @@ class GradualDetector:
         return found
 
 
+class ShotsOptions(AnalyzerOptions):
+    #: PySceneDetect's content threshold. Below its 27: cuts between flat or dark scenes
+    #: change the HSV content value less (23 measured on the sample's darkest cut) while text
+    #: or a face appearing on a static scene scores 10-13.
+    threshold: float = Field(22.0, gt=0.0)
+    min_shot_seconds: float = Field(0.6, ge=0.0)
+    #: Every 2nd frame: a cut is still placed within one frame (0.04 s at 25 fps) and the
+    #: pass costs half as much.
+    scan_every: int = Field(2, ge=1)
+    motion_ratio: float = Field(2.0, ge=0.0)
+    place_late_cuts: bool = True
+    gradual: bool = True
+    gradual_min_change: float = Field(14.0, ge=0.0)
+    gradual_max_error: float = Field(0.18, ge=0.0)
+
+
 class ShotsAnalyzer(Analyzer):
     name = "shots"
     insight = "shots"
@@ -192,21 +210,12 @@ class ShotsAnalyzer(Analyzer):
     requires = ("scenedetect", "cv2")
     needs_frames = True
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    Options = ShotsOptions
+    settings: ShotsOptions
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        # Below PySceneDetect's 27: cuts between flat or dark scenes change the HSV content
-        # value less (23 measured on the sample's darkest cut) while text or a face appearing
-        # on a static scene scores 10-13.
-        self.threshold = float(self.options.get("threshold", 22.0))
-        self.min_shot = float(self.options.get("min_shot_seconds", 0.6))
-        # Every 2nd frame: a cut is still placed within one frame (0.04 s at 25 fps) and the
-        # pass costs half as much.
-        self.scan_every = int(self.options.get("scan_every", 2))
-        self.motion_ratio = float(self.options.get("motion_ratio", 2.0))
-        self.place_late_cuts = bool(self.options.get("place_late_cuts", True))
-        self.gradual = bool(self.options.get("gradual", True))
-        self.gradual_min_change = float(self.options.get("gradual_min_change", 14.0))
-        self.gradual_max_error = float(self.options.get("gradual_max_error", 0.18))
+        self.scan_every = self.settings.scan_every
         self._cuts: list[tuple[int, float]] = []
         self._gradual: GradualDetector | None = None
 
@@ -215,23 +224,17 @@ class ShotsAnalyzer(Analyzer):
 
         return ModelInfo("PySceneDetect ContentDetector + blend test", scenedetect.__version__)
 
-    def parameters(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "min_shot_seconds": self.min_shot,
-                "scan_every": self.scan_every, "motion_ratio": self.motion_ratio,
-                "place_late_cuts": self.place_late_cuts,
-                "gradual": self.gradual, "gradual_min_change": self.gradual_min_change,
-                "gradual_max_error": self.gradual_max_error}
-
     def frame_visitor(self, probe: Probe) -> FrameVisitor:
         from scenedetect.detectors import ContentDetector
 
         self._cuts = []
         fps = (probe.frame_rate or 25.0) / self.scan_every
-        gradual = GradualDetector(fps, min_change=self.gradual_min_change,
-                                  max_error=self.gradual_max_error)
+        gradual = GradualDetector(fps, min_change=self.settings.gradual_min_change,
+                                  max_error=self.settings.gradual_max_error)
         self._gradual = gradual
-        detector: Any = ContentDetector(threshold=self.threshold,
-                                        min_scene_len=max(1, int(self.min_shot * fps)))
+        detector: Any = ContentDetector(
+            threshold=self.settings.threshold,
+            min_scene_len=max(1, int(self.settings.min_shot_seconds * fps)))
 
         def visit(number: int, time: float, frame: NDArray[np.uint8]) -> None:
             gradual.add(time, frame)
@@ -243,20 +246,20 @@ class ShotsAnalyzer(Analyzer):
 
     def transitions(self) -> tuple[list[Transition], list[dict[str, Any]]]:
         """The shot boundaries in time order, and the content-detector cuts set aside."""
-        gradual = self._gradual
+        gradual, settings = self._gradual, self.settings
         found: list[Transition] = []
         rejected: list[dict[str, Any]] = []
-        spans = gradual.transitions() if gradual is not None and self.gradual else []
+        spans = gradual.transitions() if gradual is not None and settings.gradual else []
         for _, reported in self._cuts:
             # The content detector may report a cut late (its flash filter merges a run of
             # large changes, a cut followed by fast motion, and reports the run's end): the
             # cut is the largest change in 1.5 minimal shot lengths before it.
-            time = gradual.largest_change(reported - 1.5 * self.min_shot, reported) \
-                if gradual is not None and self.place_late_cuts else reported
+            time = gradual.largest_change(reported - 1.5 * settings.min_shot_seconds, reported) \
+                if gradual is not None and settings.place_late_cuts else reported
             ratio = gradual.motion_ratio(time) if gradual is not None else float("inf")
             if any(s.start - 1e-6 <= time <= s.end + 1e-6 for s in spans):
                 rejected.append({"time": round(time, 3), "reason": "inside a gradual transition"})
-            elif ratio < self.motion_ratio:
+            elif ratio < settings.motion_ratio:
                 rejected.append({"time": round(time, 3), "reason": "motion",
                                  "ratio": round(ratio, 2)})
             else:
@@ -279,7 +282,7 @@ class ShotsAnalyzer(Analyzer):
             joined.append(transition)
         kept: list[Transition] = []
         for transition in joined:  # two boundaries closer than a minimal shot: the first
-            if kept and transition.middle - kept[-1].middle < self.min_shot:
+            if kept and transition.middle - kept[-1].middle < settings.min_shot_seconds:
                 rejected.append({"time": round(transition.middle, 3), "reason": "too close"})
                 continue
             kept.append(transition)
@@ -332,10 +335,9 @@ class ShotsAnalyzer(Analyzer):
                                    "end": round(t.end, 3)}
                                   for t in transitions if t.kind != "cut"],
                       "rejected": rejected[:50],
-                      "thresholds": {"content_val": self.threshold,
-                                     "motion_ratio": self.motion_ratio,
-                                     "gradual_min_change": self.gradual_min_change,
-                                     "gradual_max_error": self.gradual_max_error},
+                      "thresholds": {"content_val": self.settings.threshold,
+                                     **self.settings.pick("motion_ratio", "gradual_min_change",
+                                                          "gradual_max_error")},
                       "keyframes": keyframe_digests},
             parameters=self.parameters(),
             end=ctx.duration,

@@ -7,11 +7,13 @@ from typing import Any
 import av
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.options import AnalyzerOptions
 
 
 class TechnicalAnalyzer(Analyzer):
     name = "technical"
     insight = "technical"
+    Options = AnalyzerOptions  # none
 
     def model(self) -> ModelInfo:
         return ModelInfo(name="ffmpeg-libav (PyAV)", version=f"av {av.__version__}")

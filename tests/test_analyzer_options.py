@@ -1,0 +1,52 @@
+"""Analyzer options are declared once (names, defaults, bounds): a misspelt option or a value
+out of bounds is refused by name before any work, and what a decision records is the
+declared settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiwork import analyzers
+from aiwork.analyzers.options import AnalyzerOptions
+from aiwork.analyzers.shots import ShotsAnalyzer, ShotsOptions
+from aiwork.analyzers.technical import TechnicalAnalyzer
+from aiwork.errors import InputError
+
+
+@pytest.mark.parametrize(("name", "options", "named"), [
+    ("shots", {"thresold": 30}, "thresold"),  # misspelt: it used to be ignored silently
+    ("ocr", {"every_second": 1.0}, "every_second"),
+    ("technical", {"anything": 1}, "anything"),
+])
+def test_an_unknown_option_is_refused_by_name(name: str, options: dict[str, Any],
+                                               named: str) -> None:
+    with pytest.raises(InputError, match=f"analyzer {name}: unknown option '{named}'") as caught:
+        analyzers.load(name, options)
+    assert caught.value.hint is not None and "its options:" in caught.value.hint
+
+
+@pytest.mark.parametrize(("name", "options", "named"), [
+    ("shots", {"scan_every": 0}, "scan_every"),  # used to divide by zero mid-decoding
+    ("shots", {"gradual": "maybe"}, "gradual"),
+    ("ocr", {"every_seconds": -2.0}, "every_seconds"),
+    ("ocr", {"min_confidence": 1.5}, "min_confidence"),
+])
+def test_a_value_out_of_bounds_is_refused_by_name(name: str, options: dict[str, Any],
+                                                   named: str) -> None:
+    with pytest.raises(InputError, match=f"analyzer {name}: option '{named}'"):
+        analyzers.load(name, options)
+
+
+def test_parameters_are_the_declared_settings() -> None:
+    # The same keys and values as before the options were declared (part of resume keys).
+    assert ShotsAnalyzer().parameters() == {
+        "threshold": 22.0, "min_shot_seconds": 0.6, "scan_every": 2, "motion_ratio": 2.0,
+        "place_late_cuts": True, "gradual": True, "gradual_min_change": 14.0,
+        "gradual_max_error": 0.18}
+    tuned = ShotsAnalyzer({"threshold": 30, "scan_every": 3})
+    assert tuned.parameters() == {**ShotsOptions().recorded(), "threshold": 30.0,
+                                  "scan_every": 3}
+    assert tuned.scan_every == 3  # what the decoding pass reads
+    assert TechnicalAnalyzer().parameters() == AnalyzerOptions().recorded() == {}
