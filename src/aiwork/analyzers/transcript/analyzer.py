@@ -1,0 +1,318 @@
+"""The transcript analyzer: its settings, its models, and transcription with one model set
+by the ``model`` option (``auto`` goes on in :mod:`aiwork.analyzers.transcript.auto`)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.analyzers.transcript.auto import AutoTranscription
+from aiwork.analyzers.transcript.identify import (
+    MIN_LANGUAGE_CONFIDENCE,
+    POOL_SHARE,
+    RESCORE_BELOW,
+    RESCORE_SHARE,
+    SERVED_LANGUAGES,
+    SPAN_SECONDS,
+    SPAN_VAD,
+)
+from aiwork.analyzers.transcript.pieces import PIECE_SECONDS, PIECE_SLACK, SAMPLE_RATE, pieces
+from aiwork.analyzers.transcript.segments import Shifted, counts, segments, unit
+from aiwork.analyzers.transcript.whisper import (
+    BUNDLED,
+    BundledModel,
+    install_message,
+    model_files,
+)
+from aiwork.errors import AnalyzerUnavailable
+
+__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer"]
+
+#: The default ``model``: identify the language, then pick the model (see the package text).
+AUTO = "auto"
+AUTO_LABEL = "whisper tiny.en for English, base for other languages (CTranslate2)"
+
+
+class TranscriptAnalyzer(Analyzer):
+    name = "transcript"
+    insight = "transcript"
+    version = "5"
+    requires = ("faster_whisper",)
+    needs_audio = True
+
+    #: Loaded models, one per (folder, compute type, threads), shared by every instance.
+    _models: ClassVar[dict[tuple[str, str, int], Any]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self._folder: Path | None = None
+
+    # -- settings ----------------------------------------------------------------------
+
+    @property
+    def _model_option(self) -> str:
+        return str(self.options.get("model", AUTO))
+
+    @property
+    def _auto(self) -> bool:
+        return self._model_option == AUTO
+
+    def _bundled(self) -> BundledModel | None:
+        return BUNDLED.get(self._model_option)
+
+    def _served(self) -> list[str]:
+        served = self.options.get("served_languages", SERVED_LANGUAGES)
+        return sorted({str(code) for code in served})
+
+    def parameters(self) -> dict[str, Any]:
+        language = self.options.get("language")
+        params: dict[str, Any] = {
+            "model": self._model_option,
+            "compute_type": str(self.options.get("compute_type", "int8")),
+            "beam_size": int(self.options.get("beam_size", 5)),
+            "language": str(language) if language else None,
+            "word_timestamps": True,
+            "vad_filter": bool(self.options.get("vad_filter", True)),
+            "vad": {"threshold": float(self.options.get("vad_threshold", 0.5)),
+                    "min_silence_duration_ms": 2000, "speech_pad_ms": 400},
+            "no_speech_threshold": 0.6,
+            "log_prob_threshold": -1.0,
+            "condition_on_previous_text": False,
+            # Long audio is transcribed in pieces (cut at the quietest 100 ms of each one's
+            # last ``slack`` seconds) so that memory stays flat in the video's length.
+            "pieces": {"seconds": PIECE_SECONDS, "slack": PIECE_SLACK},
+        }
+        if self._auto:
+            params["choice"] = self._choice()
+        return params
+
+    def _choice(self) -> dict[str, Any]:
+        """The settings of the ``auto`` model choice."""
+        return {
+            "identify": "base", "english": "tiny.en", "other": "base",
+            "served_languages": self._served(),
+            "min_confidence": float(self.options.get("min_language_confidence",
+                                                     MIN_LANGUAGE_CONFIDENCE)),
+            "span_seconds": SPAN_SECONDS,
+            "span_vad": dict(SPAN_VAD),
+            "pool_share": float(self.options.get("pool_share", POOL_SHARE)),
+            "decode_below": float(self.options.get("decode_below", RESCORE_BELOW)),
+            "decode_share": RESCORE_SHARE,
+            "transcribe_unserved": bool(self.options.get("transcribe_unserved", False)),
+        }
+
+    def _threads(self) -> int:
+        return int(self.options.get("threads", min(4, os.cpu_count() or 1)))
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def check(self) -> None:
+        super().check()
+        if self._auto:
+            missing = BUNDLED["base"].missing()
+            if missing:
+                raise AnalyzerUnavailable(
+                    install_message(BUNDLED["base"], missing)
+                    + "; it identifies the spoken language")
+            return
+        bundled = self._bundled()
+        if bundled is not None:
+            missing = bundled.missing()
+            if missing:
+                raise AnalyzerUnavailable(install_message(bundled, missing))
+            language = self.parameters()["language"]
+            if not bundled.multilingual and language not in (None, "en"):
+                raise AnalyzerUnavailable(
+                    f"the model {bundled.key} is English-only but language {language!r} was "
+                    "asked for: use model 'auto', 'base' or a multilingual model folder")
+            return
+        folder = Path(self._model_option).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise AnalyzerUnavailable(
+                f"transcript model {self._model_option!r} is neither {AUTO!r}, one of "
+                f"{', '.join(BUNDLED)} nor a folder holding a CTranslate2 Whisper model "
+                "(model.bin, config.json, tokenizer.json)")
+
+    def _english(self) -> BundledModel:
+        """The model English goes to in ``auto``: tiny.en, or base where it is missing."""
+        return BUNDLED["tiny.en"] if not BUNDLED["tiny.en"].missing() else BUNDLED["base"]
+
+    def folder(self) -> Path:
+        """The local folder the model is loaded from (never a hub name); in ``auto``, the
+        multilingual one that identifies the language."""
+        if self._folder is None:
+            bundled = BUNDLED["base"] if self._auto else self._bundled()
+            if bundled is not None:
+                self._folder = bundled.folder()
+            else:
+                self.check()
+                self._folder = Path(self._model_option).expanduser().resolve()
+        return self._folder
+
+    def _vad_files(self) -> list[Path]:
+        if not self.parameters()["vad_filter"] and not self._auto:
+            return []
+        vad = package_dir("faster_whisper")
+        if vad is not None and (vad / "assets" / "silero_vad_v6.onnx").is_file():
+            return [vad / "assets" / "silero_vad_v6.onnx"]
+        return []
+
+    def _files(self) -> list[Path]:
+        """The files whose bytes shape the output: the model's (both in ``auto``), and the
+        VAD's when used."""
+        files = model_files(self.folder())
+        if self._auto and self._english().key != "base":
+            files = model_files(self._english().folder()) + files
+        return files + self._vad_files()
+
+    def _label(self) -> str:
+        if self._auto:
+            return AUTO_LABEL
+        bundled = self._bundled()
+        if bundled is not None:
+            return bundled.label
+        return f"whisper (CTranslate2, local folder {self.folder().name})"
+
+    def _model_evidence(self, **about: Any) -> dict[str, Any]:
+        """The ``model`` evidence: its name, what ``about`` says of it, versions and files."""
+        return {
+            "name": self._label(),
+            **about,
+            "faster_whisper": distribution_version("faster-whisper"),
+            "ctranslate2": distribution_version("ctranslate2"),
+            "files": [p.name for p in sorted(self._files(), key=lambda p: p.name)],
+        }
+
+    def model(self) -> ModelInfo:
+        if self._auto:
+            versions = sorted({BUNDLED["base"].version(), self._english().version()})
+            return ModelInfo(self._label(), ",".join(versions),
+                             cached_weights_digest(self._files()))
+        bundled = self._bundled()
+        version = bundled.version() if bundled is not None else "local"
+        return ModelInfo(self._label(), version, cached_weights_digest(self._files()))
+
+    def _load(self, folder: Path | None = None) -> Any:
+        folder = folder or self.folder()
+        compute_type = self.parameters()["compute_type"]
+        key = (str(folder), compute_type, self._threads())
+        with TranscriptAnalyzer._lock:
+            model = TranscriptAnalyzer._models.get(key)
+            if model is None:
+                faster_whisper: Any = importlib.import_module("faster_whisper")
+                model = faster_whisper.WhisperModel(
+                    str(folder), device="cpu", compute_type=compute_type,
+                    cpu_threads=self._threads(), local_files_only=True)
+                TranscriptAnalyzer._models[key] = model
+        return model
+
+    # -- the work --------------------------------------------------------------------------
+
+    def _transcribe(self, model: Any, audio: NDArray[np.float32], language: str | None) -> Any:
+        params = self.parameters()
+        faster_whisper: Any = importlib.import_module("faster_whisper")
+        return model.transcribe(
+            audio,
+            language=language,
+            beam_size=params["beam_size"],
+            word_timestamps=True,
+            vad_filter=params["vad_filter"],
+            vad_parameters=faster_whisper.vad.VadOptions(**params["vad"]),
+            no_speech_threshold=params["no_speech_threshold"],
+            log_prob_threshold=params["log_prob_threshold"],
+            condition_on_previous_text=params["condition_on_previous_text"],
+        )
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        if ctx.audio is None or len(ctx.audio) == 0:
+            return AnalyzerOutput(
+                items={"language": None, "language_confidence": None,
+                       "model": self._label(), "segments": []},
+                evidence={"audio": "none: the video has no audio track, nothing to transcribe"},
+                parameters=self.parameters(), end=ctx.duration)
+        if self._auto:
+            return AutoTranscription(self, ctx).run()
+        return self._analyze_one_model(ctx)
+
+    def _analyze_one_model(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        """The whole track transcribed by the model the ``model`` option names."""
+        params = self.parameters()
+        model = self._load()
+        multilingual = bool(model.model.is_multilingual)
+        language = params["language"] or (None if multilingual else "en")
+        track = ctx.audio
+        assert track is not None
+        raw_segments: list[Any] = []
+        info: Any = None
+        speech_seconds = 0.0
+        # Long audio is transcribed piece by piece (each cut at a quiet moment), so memory
+        # stays flat in the video's length; the language found in the first piece holds for
+        # the rest, as Whisper's own detection reads only the first 30 s.
+        for first, last in pieces(track):
+            piece_segments, piece_info = self._transcribe(
+                model, track.read(first, last - first), language)
+            shift = first / SAMPLE_RATE
+            raw_segments += [Shifted(raw, shift) for raw in piece_segments]
+            speech_seconds += float(piece_info.duration_after_vad)
+            if info is None:
+                info = piece_info
+                language = str(piece_info.language)
+        limit = max(float(ctx.duration), track.seconds)
+        detected = str(info.language)
+        measured: float | None = None
+        if multilingual and not params["language"]:
+            measured = unit(info.language_probability)
+        found, confidences, low = segments(raw_segments, limit, detected, measured, [])
+        evidence: dict[str, Any] = {
+            "model": self._model_evidence(folder=self.folder().name,
+                                          multilingual=multilingual),
+            "model_choice": {"method": "model option", "model": self._model_option,
+                             "reason": "set explicitly: one model for the whole file"},
+            **counts(track, speech_seconds, found, low),
+        }
+        spoken = detected if found else None
+        evidence["language"], language_confidence = _language_evidence(
+            multilingual, params["language"], info, spoken)
+        if not found:
+            evidence["note"] = "no speech found: nothing was transcribed"
+        return AnalyzerOutput(
+            items={"language": spoken, "language_confidence": language_confidence,
+                   "model": self._label(), "segments": found},
+            confidences=confidences,
+            evidence=evidence,
+            parameters=params,
+            end=ctx.duration,
+        )
+
+
+def _language_evidence(multilingual: bool, option: str | None, info: Any,
+                       spoken: str | None) -> tuple[dict[str, Any], float | None]:
+    """What one model said of the spoken language, and its confidence when measured."""
+    if not multilingual:
+        return {"value": "en", "detected": False,
+                "reason": "English-only model: the language is assumed, not detected"}, None
+    if option:
+        return {"value": option, "detected": False,
+                "reason": "set by the language option"}, None
+    alternatives = [{"language": str(code), "probability": unit(p)}
+                    for code, p in (info.all_language_probs or [])[:3]]
+    evidence: dict[str, Any] = {
+        "value": str(info.language), "detected": True,
+        "probability": unit(info.language_probability),
+        "alternatives": alternatives,
+        "method": "Whisper language detection on the first 30 s of detected speech",
+    }
+    if spoken is None:
+        evidence["note"] = "no speech was transcribed: not used"
+        return evidence, None
+    return evidence, unit(info.language_probability)
