@@ -46,7 +46,15 @@ def test_parameters_are_the_declared_settings() -> None:
         "place_late_cuts": True, "gradual": True, "gradual_min_change": 14.0,
         "gradual_max_error": 0.18}
     tuned = ShotsAnalyzer({"threshold": 30, "scan_every": 3})
-    assert tuned.parameters() == {**ShotsOptions().recorded(), "threshold": 30.0,
+    assert tuned.parameters() == {**ShotsOptions.model_validate({}).recorded(), "threshold": 30.0,
                                   "scan_every": 3}
     assert tuned.scan_every == 3  # what the decoding pass reads
     assert TechnicalAnalyzer().parameters() == AnalyzerOptions().recorded() == {}
+
+
+def test_a_safety_class_threshold_names_a_known_class() -> None:
+    # A misspelt NudeNet class used to be dropped silently, its threshold never applied.
+    with pytest.raises(InputError, match="option 'class_thresholds'.*ANUS_EXPOSD"):
+        analyzers.load("safety", {"class_thresholds": {"ANUS_EXPOSD": 0.9}})
+    with pytest.raises(InputError, match="option 'agreement_frames'"):
+        analyzers.load("safety", {"agreement_frames": 0})

@@ -20,9 +20,8 @@ used it, and the option ``drawn_model`` names another such file.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +31,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import ModelInfo
+from aiwork.analyzers.models import file_key, load_once
+from aiwork.digests import sha256_bytes
 from aiwork.errors import AnalyzerUnavailable
 
 __all__ = ["DRAWN_MODEL", "DrawnModel", "DrawnSignal", "drawn_model"]
 
 #: The packaged weights.
 DRAWN_MODEL = Path(__file__).resolve().parent / "data" / "drawn-v1.npz"
-
-_lock = threading.Lock()
-_loaded: dict[tuple[str, int, int], DrawnModel] = {}
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,12 @@ def drawn_model(path: Path | None = None) -> DrawnModel:
     chosen = Path(path).expanduser() if path is not None else DRAWN_MODEL
     if not chosen.is_file():
         raise AnalyzerUnavailable(f"drawn/animated classifier file missing: {chosen}")
-    stat = chosen.stat()
-    key = (str(chosen.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _lock:
-        found = _loaded.get(key)
-    if found is not None:
-        return found
+    return load_once(("drawn", *file_key(chosen)), lambda: _read(chosen))
+
+
+def _read(chosen: Path) -> DrawnModel:
     raw = chosen.read_bytes()
     try:
-        import io
-
         with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             weights = np.asarray(data["weights"], dtype=np.float64).reshape(-1)
             bias = float(data["bias"])
@@ -90,11 +84,7 @@ def drawn_model(path: Path | None = None) -> DrawnModel:
         raise AnalyzerUnavailable(f"{chosen}: not a drawn/animated classifier ({exc})") from exc
     if not np.all(np.isfinite(weights)) or not 0.0 < threshold < 1.0:
         raise AnalyzerUnavailable(f"{chosen}: drawn/animated classifier values out of range")
-    found = DrawnModel(weights, bias, threshold, "sha256:" + hashlib.sha256(raw).hexdigest(),
-                       chosen, dict(meta))
-    with _lock:
-        _loaded[key] = found
-    return found
+    return DrawnModel(weights, bias, threshold, sha256_bytes(raw), chosen, dict(meta))
 
 
 class DrawnSignal:

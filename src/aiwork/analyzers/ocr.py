@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
-from aiwork.analyzers.models import cached_weights_digest
+from aiwork.analyzers.models import cached_weights_digest, load_once
 from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.errors import AnalyzerUnavailable
 
@@ -265,7 +265,6 @@ class OcrAnalyzer(Analyzer):
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self._engine: Any = None
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -296,11 +295,13 @@ class OcrAnalyzer(Analyzer):
     # -- work ----------------------------------------------------------------------------
 
     def _ocr(self) -> Any:
-        if self._engine is None:
+        files = self.model_files()
+        threads = self.settings.threads
+
+        def load() -> Any:
             from rapidocr import RapidOCR
 
-            files = self.model_files()
-            self._engine = RapidOCR(params={
+            return RapidOCR(params={
                 "Global.log_level": "error",
                 # Every candidate comes back: the threshold is applied (and recorded) here.
                 "Global.text_score": 0.0,
@@ -311,9 +312,11 @@ class OcrAnalyzer(Analyzer):
                 # 640x360 frame fourfold in pixels for no gain on caption-sized text.
                 "Det.limit_type": "max",
                 "Det.limit_side_len": 960,
-                "EngineConfig.onnxruntime.intra_op_num_threads": self.settings.threads,
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             })
-        return self._engine
+
+        return load_once(("rapidocr", *(str(p.resolve()) for p in files.values()), threads),
+                         load)
 
     def read(self, rgb: NDArray[np.uint8]) -> list[Observation]:
         """Every text line RapidOCR reads in one RGB frame (no threshold applied)."""
@@ -337,13 +340,7 @@ class OcrAnalyzer(Analyzer):
     def _chosen(self, ctx: AnalysisContext) -> tuple[list[int], list[float]]:
         """Indices of the sampled frames to read, and the keyframe times that added some."""
         assert ctx.frames is not None
-        times = ctx.frames.times
-        chosen: set[int] = set()
-        next_time = -np.inf
-        for i, t in enumerate(times):
-            if t + 1e-6 >= next_time:
-                chosen.add(i)
-                next_time = t + self.settings.every_seconds
+        chosen = set(ctx.frames.every(self.settings.every_seconds))
         keyframe_times: list[float] = []
         shots = ctx.upstream.get("shots")
         if self.settings.use_keyframes and shots is not None and isinstance(shots.items, list):

@@ -16,11 +16,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aiwork.errors import InputError
 
-__all__ = ["AnalyzerOptions", "DrawnOptions", "Field", "parse_options"]
+__all__ = ["AnalyzerOptions", "DrawnOptions", "Field", "field_validator", "parse_options"]
 
 OptionsT = TypeVar("OptionsT", bound="AnalyzerOptions")
 

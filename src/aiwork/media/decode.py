@@ -74,6 +74,25 @@ class FrameStore:
     def between(self, start: float, end: float) -> Iterator[int]:
         return (i for i, t in enumerate(self.times) if start <= t < end)
 
+    def every(self, seconds: float) -> list[int]:
+        """One frame every ``seconds``: the first frame, then each first frame at least
+        ``seconds`` after the last one taken (indices, in time order)."""
+        chosen: list[int] = []
+        next_time = float("-inf")
+        for i, t in enumerate(self.times):
+            if t + 1e-6 >= next_time:
+                chosen.append(i)
+                next_time = t + seconds
+        return chosen
+
+    def spans(self, indices: Sequence[int], until: float) -> list[tuple[float, float]]:
+        """The time each of ``indices`` (in time order) stands for: from its own time to the
+        next one's, the last one's to ``until`` (the end of the video; never before the
+        frame's own time)."""
+        ends = [self.times[i] for i in indices[1:]] + [until]
+        return [(self.times[i], max(self.times[i], end)) for i, end in zip(indices, ends,
+                                                                          strict=True)]
+
 
 class AudioTrack:
     """A mono float32 audio track at :data:`AUDIO_RATE`, read in pieces: from a raw file
