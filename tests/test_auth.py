@@ -25,6 +25,7 @@ from aiwork.errors import (
     AiworkError,
     BadKeyError,
     BadRequestSignatureError,
+    ConfigError,
     InputError,
     MalformedAuthError,
     ReplayedRequestError,
@@ -267,7 +268,7 @@ def test_from_the_future(key: SigningKey, verifier: RequestVerifier) -> None:
 def test_custom_window(key: SigningKey) -> None:
     verifier = RequestVerifier(window=10)
     assert refused(verifier, signed(key), now=NOW + 11).reason == "expired"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         RequestVerifier(window=0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiwork.errors import ConfigError
 from aiwork.quality.reputation import Reputation, ReputationPolicy, observe
 
 
@@ -53,7 +54,7 @@ def test_gold_observations_weigh_more() -> None:
 
 
 def test_policy_is_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         ReputationPolicy(decay=1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         ReputationPolicy(quarantine_below=0.8, release_at=0.7)

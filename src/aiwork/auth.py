@@ -88,6 +88,7 @@ from aiwork.crypto import SigningKey, public_key_from_did, verify_signature
 from aiwork.errors import (
     BadKeyError,
     BadRequestSignatureError,
+    ConfigError,
     MalformedAuthError,
     MalformedJSONError,
     ReplayedRequestError,
@@ -344,7 +345,7 @@ class RequestVerifier:
 
     def __init__(self, nonces: NonceStore | None = None, *, window: int = DEFAULT_WINDOW) -> None:
         if window <= 0:
-            raise ValueError("the timestamp window must be positive")
+            raise ConfigError("the timestamp window must be positive")
         self.nonces: NonceStore = MemoryNonceStore() if nonces is None else nonces
         self.window = window
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from aiwork.errors import ProofError
+from aiwork.errors import OutOfRangeError, ProofError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -62,7 +62,7 @@ def complete_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
     while lo < hi:
         level = (hi - lo).bit_length() - 1
         if lo & ((1 << level) - 1):
-            raise ValueError(f"range [{lo}, {hi}) is not an RFC 9162 subtree")
+            raise OutOfRangeError(f"range [{lo}, {hi}) is not an RFC 9162 subtree")
         result.append((level, lo >> level))
         lo += 1 << level
     return result
@@ -81,7 +81,7 @@ def fold(hashes: Sequence[bytes]) -> bytes:
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """The subtrees ``[lo, hi)`` whose hashes form PATH(index, D[0:size]), leaf first."""
     if not 0 <= index < size:
-        raise ValueError(f"index {index} is outside a tree of size {size}")
+        raise OutOfRangeError(f"index {index} is outside a tree of size {size}")
     ranges = []
     lo, hi = 0, size
     while hi - lo > 1:
@@ -99,7 +99,7 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
 def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
     """The subtrees whose hashes form PROOF(size1, D[0:size2]) (RFC 9162 2.1.4.1)."""
     if not 0 < size1 <= size2:
-        raise ValueError(f"no consistency proof from size {size1} to size {size2}")
+        raise OutOfRangeError(f"no consistency proof from size {size1} to size {size2}")
     if size1 == size2:
         return []
     ranges: list[tuple[int, int]] = []
@@ -133,7 +133,7 @@ class CompactRange:
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         expected = complete_subtrees(0, size)
         if len(hashes) != len(expected):
-            raise ValueError(f"a tree of size {size} has {len(expected)} edge subtrees")
+            raise OutOfRangeError(f"a tree of size {size} has {len(expected)} edge subtrees")
         self.size = size
         self._stack: list[tuple[int, int, bytes]] = [
             (level, idx, h) for (level, idx), h in zip(expected, hashes, strict=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiwork.digests import DIGEST_PATTERN
-from aiwork.errors import InvalidBodyError, UnknownKindError
+from aiwork.errors import ConfigError, InvalidBodyError, UnknownKindError
 from aiwork.model.commitment import Commitment
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
@@ -397,7 +397,7 @@ class KindRegistry:
 
     def register(self, kind: EntryKind) -> None:
         if kind.id in self._kinds:
-            raise ValueError(f"kind {kind.id} is already registered")
+            raise ConfigError(f"kind {kind.id} is already registered")
         self._kinds[kind.id] = kind
 
     def get(self, kind_id: str) -> EntryKind:

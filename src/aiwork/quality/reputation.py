@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from aiwork.errors import ConfigError
+
 __all__ = ["Reputation", "ReputationPolicy", "observe"]
 
 
@@ -25,9 +27,9 @@ class ReputationPolicy:
 
     def __post_init__(self) -> None:
         if not 0 < self.decay < 1:
-            raise ValueError("decay must lie strictly between 0 and 1")
+            raise ConfigError("decay must lie strictly between 0 and 1")
         if self.release_at < self.quarantine_below:
-            raise ValueError("release_at must not be below quarantine_below")
+            raise ConfigError("release_at must not be below quarantine_below")
 
 
 @dataclass(frozen=True)
