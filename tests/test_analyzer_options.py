@@ -58,3 +58,12 @@ def test_a_safety_class_threshold_names_a_known_class() -> None:
         analyzers.load("safety", {"class_thresholds": {"ANUS_EXPOSD": 0.9}})
     with pytest.raises(InputError, match="option 'agreement_frames'"):
         analyzers.load("safety", {"agreement_frames": 0})
+
+
+def test_the_picture_analyzers_refuse_what_they_do_not_know() -> None:
+    with pytest.raises(InputError, match="analyzer faces: option 'detector'"):
+        analyzers.load("faces", {"detector": "dnn"})  # was "unavailable here"
+    with pytest.raises(InputError, match="analyzer tags: unknown option 'min_probabilty'"):
+        analyzers.load("tags", {"min_probabilty": 0.5})
+    with pytest.raises(InputError, match="analyzer tags: option 'batch_size'"):
+        analyzers.load("tags", {"batch_size": 0})

@@ -38,23 +38,19 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import (
-    AnalysisContext,
-    Analyzer,
-    AnalyzerOutput,
-    ModelInfo,
-    weights_digest,
-)
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.models import cached_weights_digest, distribution_version
+from aiwork.analyzers.options import DrawnOptions, Field
 from aiwork.errors import AnalyzerUnavailable
 
-__all__ = ["FacesAnalyzer", "presence_ranges", "supported"]
+__all__ = ["FacesAnalyzer", "FacesOptions", "presence_ranges", "supported"]
 
 _CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -139,6 +135,46 @@ def _surroundings(rgb: NDArray[np.uint8], box: Rect, margin: float) -> NDArray[n
     return np.ascontiguousarray(rgb[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
 
 
+def _instances(counts: Sequence[int], times: Sequence[float], step: float, duration: float,
+               max_gap: int) -> tuple[list[dict[str, float]], float]:
+    """The time ranges with a face (a gap of ``max_gap`` sampled frames bridged), each with
+    the share of its sampled frames with a face, and that share over all of them."""
+    instances = []
+    in_ranges = hit_frames = 0
+    for first, last in presence_ranges([c > 0 for c in counts], max_gap):
+        hits = sum(1 for c in counts[first:last + 1] if c > 0)
+        frames = last - first + 1
+        in_ranges += frames
+        hit_frames += hits
+        end = times[last] + step
+        if duration > times[last]:
+            end = min(end, duration)
+        instances.append({"start": round(times[first], 3), "end": round(end, 3),
+                          "confidence": round(hits / frames, 3)})
+    return instances, round(hit_frames / in_ranges, 3) if in_ranges else 0.0
+
+
+class FacesOptions(DrawnOptions):
+    detector: Literal["auto", "mtcnn", "haar"] = "auto"
+    #: MTCNN: the O-net's face probability a detection needs (chosen on the development part
+    #: of bench/realmedia's visual area).
+    min_score: float = Field(0.95, ge=0.0, le=1.0)
+    #: Haar: the cascade's settings.
+    scale_factor: float = Field(1.1, gt=1.0)
+    min_neighbors: int = Field(5, ge=0)
+    clahe_clip: float = Field(2.0, gt=0.0)
+    #: Smallest face: this share of the frame's shorter side (25 px at 360 p).
+    min_size_ratio: float = Field(0.07, ge=0.0, le=1.0)
+    max_gap_frames: int = Field(1, ge=0)
+    support_distance: float = Field(0.5, ge=0.0)
+    temporal_support: bool = True
+    #: Drop faces whose surroundings look drawn (chosen on the development part).
+    drawn_threshold: float = Field(0.6, gt=0.0, lt=1.0, exclude=True)
+    drawn_margin: float = Field(1.5, ge=1.0)
+    #: A folder holding MTCNN's pnet.pt, rnet.pt and onet.pt.
+    mtcnn_model: str | None = Field(None, exclude=True)
+
+
 class FacesAnalyzer(Analyzer):
     name = "faces"
     insight = "faces"
@@ -146,23 +182,11 @@ class FacesAnalyzer(Analyzer):
     requires = ("cv2",)
     needs_frames = True
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    Options = FacesOptions
+    settings: FacesOptions
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.detector = str(self.options.get("detector", "auto"))
-        # MTCNN: the O-net's face probability a detection needs (chosen on the development
-        # part of bench/realmedia's visual area).
-        self.min_score = float(self.options.get("min_score", 0.95))
-        self.scale_factor = float(self.options.get("scale_factor", 1.1))
-        self.min_neighbors = int(self.options.get("min_neighbors", 5))
-        # Smallest face: this share of the frame's shorter side (25 px at 360 p).
-        self.min_size_ratio = float(self.options.get("min_size_ratio", 0.07))
-        self.clahe_clip = float(self.options.get("clahe_clip", 2.0))
-        self.max_gap_frames = int(self.options.get("max_gap_frames", 1))
-        self.support_distance = float(self.options.get("support_distance", 0.5))
-        self.temporal_support = bool(self.options.get("temporal_support", True))
-        # Drop faces whose surroundings look drawn (chosen on the development part).
-        self.drawn_face_threshold = float(self.options.get("drawn_threshold", 0.6))
-        self.drawn_margin = float(self.options.get("drawn_margin", 1.5))
         from aiwork.analyzers.drawn import DrawnSignal
 
         self.drawn = DrawnSignal(self.options)
@@ -172,16 +196,12 @@ class FacesAnalyzer(Analyzer):
     def _mtcnn_folder(self) -> Path:
         from aiwork.analyzers.mtcnn import weights_folder
 
-        chosen = self.options.get("mtcnn_model")
-        return weights_folder(str(chosen) if chosen else None)
+        return weights_folder(self.settings.mtcnn_model or None)
 
     def chosen_detector(self) -> str:
         """``mtcnn`` or ``haar``: ``auto`` takes MTCNN when torch and its weights are here."""
         if self._chosen is None:
-            if self.detector not in ("auto", "mtcnn", "haar"):
-                raise AnalyzerUnavailable(
-                    f"faces: unknown detector {self.detector!r}; use auto, mtcnn or haar")
-            chosen = self.detector
+            chosen: str = self.settings.detector
             if chosen == "auto":
                 chosen = "haar"
                 if importlib.util.find_spec("torch") is not None:
@@ -205,8 +225,6 @@ class FacesAnalyzer(Analyzer):
     def model(self) -> ModelInfo:
         import cv2
 
-        from aiwork.analyzers.models import cached_weights_digest
-
         # The drawn classifier and its backbone are weights loaded too: the digest covers them.
         extra: list[Path] = []
         suffix = ""
@@ -214,39 +232,32 @@ class FacesAnalyzer(Analyzer):
             extra = [self.drawn.path, self.drawn.backbone.weights_file()]
             suffix = " + drawn/animated classifier on EfficientNet-Lite0"
         if self.chosen_detector() == "mtcnn":
-            from aiwork.analyzers.models import distribution_version
             from aiwork.analyzers.mtcnn import WEIGHT_FILES
 
             folder = self._mtcnn_folder()
-            version = (f"local {folder}" if self.options.get("mtcnn_model")
+            version = (f"local {folder}" if self.settings.mtcnn_model
                        else f"facenet-pytorch {distribution_version('facenet-pytorch')}")
             return ModelInfo("MTCNN (P/R/O-net)" + suffix, version,
                              cached_weights_digest([*(folder / n for n in WEIGHT_FILES), *extra]))
-        if extra:
-            return ModelInfo("OpenCV Haar cascade frontalface_default" + suffix, cv2.__version__,
-                             cached_weights_digest([_cascade_path(), *extra]))
-        return ModelInfo("OpenCV Haar cascade frontalface_default", cv2.__version__,
-                         weights_digest([_cascade_path()]))
+        return ModelInfo("OpenCV Haar cascade frontalface_default" + suffix, cv2.__version__,
+                         cached_weights_digest([_cascade_path(), *extra]))
 
     def parameters(self) -> dict[str, Any]:
-        common = {
+        o = self.settings
+        detector = ("min_score",) if self.chosen_detector() == "mtcnn" else (
+            "scale_factor", "min_neighbors", "clahe_clip")
+        return {
             "detector": self.chosen_detector(),
-            "min_size_ratio": self.min_size_ratio,
-            "max_gap_frames": self.max_gap_frames,
-            "temporal_support": self.temporal_support,
-            "support_distance": self.support_distance,
-            "drawn_margin": self.drawn_margin,
-            **self.drawn.parameters(self.drawn_face_threshold),
+            **o.pick("min_size_ratio", "max_gap_frames", "temporal_support",
+                     "support_distance", "drawn_margin"),
+            **self.drawn.parameters(o.drawn_threshold),
+            **o.pick(*detector),
         }
-        if self.chosen_detector() == "mtcnn":
-            return {**common, "min_score": self.min_score}
-        return {**common, "scale_factor": self.scale_factor,
-                "min_neighbors": self.min_neighbors, "clahe_clip": self.clahe_clip}
 
     def detect(self, rgb: NDArray[np.uint8]) -> list[tuple[Rect, float]]:
         """Faces in one RGB frame: pixel rectangles with a confidence in 0..1 (MTCNN's face
         probability; for Haar, the squashed cascade level weight), thresholds applied."""
-        side = max(12, round(self.min_size_ratio * min(rgb.shape[:2])))
+        side = max(12, round(self.settings.min_size_ratio * min(rgb.shape[:2])))
         if self.chosen_detector() == "mtcnn":
             from aiwork.analyzers.mtcnn import Mtcnn
 
@@ -255,7 +266,7 @@ class FacesAnalyzer(Analyzer):
             found: list[tuple[Rect, float]] = []
             for x1, y1, x2, y2, score in self._detector.detect(rgb, side):
                 w, h = x2 - x1, y2 - y1
-                if score >= self.min_score and max(w, h) >= side:
+                if score >= self.settings.min_score and max(w, h) >= side:
                     found.append(((int(x1), int(y1), int(round(w)), int(round(h))),
                                   float(score)))
             return found
@@ -268,12 +279,12 @@ class FacesAnalyzer(Analyzer):
             cascade = cv2.CascadeClassifier(str(_cascade_path()))
             if cascade.empty():
                 raise AnalyzerUnavailable(f"OpenCV could not load {_cascade_path()}")
-            self._detector = (cascade, cv2.createCLAHE(clipLimit=self.clahe_clip,
+            self._detector = (cascade, cv2.createCLAHE(clipLimit=self.settings.clahe_clip,
                                                         tileGridSize=(8, 8)))
         cascade, clahe = self._detector
         grey = clahe.apply(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         rects, _levels, weights = cascade.detectMultiScale3(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            grey, scaleFactor=self.settings.scale_factor, minNeighbors=self.settings.min_neighbors,
             minSize=(side, side), outputRejectLevels=True)
         boxes: list[Rect] = [(int(x), int(y), int(w), int(h)) for x, y, w, h in rects]
         return _suppress(boxes, [float(w) for w in np.asarray(weights).ravel()])
@@ -297,18 +308,18 @@ class FacesAnalyzer(Analyzer):
             for k, ((x, y, w, h), _score) in enumerate(found):
                 if marks[index][k]:
                     where.append((index, k))
-                    crops.append(_surroundings(rgb, (x, y, w, h), self.drawn_margin))
+                    crops.append(_surroundings(rgb, (x, y, w, h), self.settings.drawn_margin))
         dropped: list[dict[str, Any]] = []
         if crops:
             probabilities = self.drawn.probabilities(crops)
             for (index, k), p in zip(where, probabilities, strict=True):
-                if p >= self.drawn_face_threshold:
+                if p >= self.settings.drawn_threshold:
                     flags[index][k] = True
                     dropped.append({"time": round(ctx.frames.times[index], 3),
                                     "box": list(per_frame[index][k][0]),
                                     "drawn_probability": round(float(p), 3)})
         return flags, dropped, (f"{len(crops)} detections classified, {len(dropped)} dropped "
-                                f"(drawn probability >= {self.drawn_face_threshold:g})")
+                                f"(drawn probability >= {self.settings.drawn_threshold:g})")
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         thresholds = self.parameters()
@@ -323,9 +334,9 @@ class FacesAnalyzer(Analyzer):
             rgb = ctx.frames.load(index)
             sizes.append((rgb.shape[1], rgb.shape[0]))
             per_frame.append(self.detect(rgb))
-        if self.temporal_support:
+        if self.settings.temporal_support:
             marks = supported([[r for r, _ in found] for found in per_frame],
-                              self.max_gap_frames, self.support_distance)
+                              self.settings.max_gap_frames, self.settings.support_distance)
         else:
             marks = [[True] * len(found) for found in per_frame]
         drawn_marks, drawn_dropped, drawn_note = self._drawn_faces(ctx, per_frame, marks)
@@ -347,25 +358,14 @@ class FacesAnalyzer(Analyzer):
                     "width": round(w / width, 3), "height": round(h / height, 3),
                     "confidence": round(score, 3),
                 })
-        step = ctx.frames.step
-        instances = []
-        in_ranges = hit_frames = 0
-        for first, last in presence_ranges([c > 0 for c in counts], self.max_gap_frames):
-            hits = sum(1 for c in counts[first:last + 1] if c > 0)
-            frames = last - first + 1
-            in_ranges += frames
-            hit_frames += hits
-            end = times[last] + step
-            if ctx.duration > times[last]:
-                end = min(end, ctx.duration)
-            instances.append({"start": round(times[first], 3), "end": round(end, 3),
-                              "confidence": round(hits / frames, 3)})
+        instances, confidence = _instances(counts, times, ctx.frames.step, ctx.duration,
+                                           self.settings.max_gap_frames)
         items: list[dict[str, Any]] = []
         if instances:
             items.append({
                 "id": 0,
                 "max_count": max(counts),
-                "confidence": round(hit_frames / in_ranges, 3),
+                "confidence": confidence,
                 "instances": instances,
                 "detections": detections,
             })

