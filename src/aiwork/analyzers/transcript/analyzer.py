@@ -8,13 +8,14 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.analyzers.transcript.auto import AutoTranscription
 from aiwork.analyzers.transcript.identify import (
     MIN_LANGUAGE_CONFIDENCE,
@@ -35,11 +36,36 @@ from aiwork.analyzers.transcript.whisper import (
 )
 from aiwork.errors import AnalyzerUnavailable
 
-__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer"]
+__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions"]
 
 #: The default ``model``: identify the language, then pick the model (see the package text).
 AUTO = "auto"
 AUTO_LABEL = "whisper tiny.en for English, base for other languages (CTranslate2)"
+
+#: A Whisper language code (``en``, ``fr``, ``haw``).
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+
+
+class TranscriptOptions(AnalyzerOptions):
+    """The transcript analyzer's settings; :meth:`TranscriptAnalyzer.parameters` records
+    them in its own shape (the ``auto`` choice's under ``choice``)."""
+
+    #: ``auto``, ``tiny.en``, ``base``, or a local CTranslate2 Whisper folder.
+    model: str = Field(AUTO, min_length=1)
+    compute_type: Literal["default", "auto", "int8", "int8_float32", "int8_float16",
+                          "int8_bfloat16", "int16", "float16", "bfloat16", "float32"] = "int8"
+    beam_size: int = Field(5, ge=1, le=64)
+    #: The spoken language, set rather than identified; empty or None: identified.
+    language: LanguageCode | Literal[""] | None = None
+    vad_filter: bool = True
+    vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    served_languages: tuple[LanguageCode, ...] = SERVED_LANGUAGES
+    min_language_confidence: float = Field(MIN_LANGUAGE_CONFIDENCE, ge=0.0, le=1.0)
+    pool_share: float = Field(POOL_SHARE, ge=0.0, le=1.0)
+    decode_below: float = Field(RESCORE_BELOW, ge=0.0, le=1.0)
+    transcribe_unserved: bool = False
+    #: CPU threads per model (default: up to 4); a run-time knob, not recorded.
+    threads: int | None = Field(None, ge=1, le=256, exclude=True)
 
 
 class TranscriptAnalyzer(Analyzer):
@@ -48,6 +74,9 @@ class TranscriptAnalyzer(Analyzer):
     version = "5"
     requires = ("faster_whisper",)
     needs_audio = True
+
+    Options = TranscriptOptions
+    settings: TranscriptOptions
 
     #: Loaded models, one per (folder, compute type, threads), shared by every instance.
     _models: ClassVar[dict[tuple[str, str, int], Any]] = {}
@@ -61,7 +90,7 @@ class TranscriptAnalyzer(Analyzer):
 
     @property
     def _model_option(self) -> str:
-        return str(self.options.get("model", AUTO))
+        return self.settings.model
 
     @property
     def _auto(self) -> bool:
@@ -71,19 +100,18 @@ class TranscriptAnalyzer(Analyzer):
         return BUNDLED.get(self._model_option)
 
     def _served(self) -> list[str]:
-        served = self.options.get("served_languages", SERVED_LANGUAGES)
-        return sorted({str(code) for code in served})
+        return sorted(set(self.settings.served_languages))
 
     def parameters(self) -> dict[str, Any]:
-        language = self.options.get("language")
+        settings = self.settings
         params: dict[str, Any] = {
-            "model": self._model_option,
-            "compute_type": str(self.options.get("compute_type", "int8")),
-            "beam_size": int(self.options.get("beam_size", 5)),
-            "language": str(language) if language else None,
+            "model": settings.model,
+            "compute_type": settings.compute_type,
+            "beam_size": settings.beam_size,
+            "language": settings.language or None,
             "word_timestamps": True,
-            "vad_filter": bool(self.options.get("vad_filter", True)),
-            "vad": {"threshold": float(self.options.get("vad_threshold", 0.5)),
+            "vad_filter": settings.vad_filter,
+            "vad": {"threshold": settings.vad_threshold,
                     "min_silence_duration_ms": 2000, "speech_pad_ms": 400},
             "no_speech_threshold": 0.6,
             "log_prob_threshold": -1.0,
@@ -98,21 +126,21 @@ class TranscriptAnalyzer(Analyzer):
 
     def _choice(self) -> dict[str, Any]:
         """The settings of the ``auto`` model choice."""
+        settings = self.settings
         return {
             "identify": "base", "english": "tiny.en", "other": "base",
             "served_languages": self._served(),
-            "min_confidence": float(self.options.get("min_language_confidence",
-                                                     MIN_LANGUAGE_CONFIDENCE)),
+            "min_confidence": settings.min_language_confidence,
             "span_seconds": SPAN_SECONDS,
             "span_vad": dict(SPAN_VAD),
-            "pool_share": float(self.options.get("pool_share", POOL_SHARE)),
-            "decode_below": float(self.options.get("decode_below", RESCORE_BELOW)),
+            "pool_share": settings.pool_share,
+            "decode_below": settings.decode_below,
             "decode_share": RESCORE_SHARE,
-            "transcribe_unserved": bool(self.options.get("transcribe_unserved", False)),
+            "transcribe_unserved": settings.transcribe_unserved,
         }
 
     def _threads(self) -> int:
-        return int(self.options.get("threads", min(4, os.cpu_count() or 1)))
+        return self.settings.threads or min(4, os.cpu_count() or 1)
 
     # -- hooks ---------------------------------------------------------------------------
 
