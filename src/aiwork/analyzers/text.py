@@ -30,3 +30,12 @@ def text_spans(upstream: Mapping[str, AnalyzerOutput]) -> list[TextSpan]:
             for inst in item.get("instances", []):
                 spans.append(TextSpan(item["text"], inst["start"], inst["end"], "ocr"))
     return sorted(spans, key=lambda s: (s.start, s.end))
+
+
+def text_language(upstream: Mapping[str, AnalyzerOutput]) -> str:
+    """The language the text is in: the language analyzer's text language, else the spoken
+    one, else English."""
+    language = upstream.get("language")
+    if language is not None and isinstance(language.items, dict):
+        return str(language.items.get("text") or language.items.get("spoken") or "en")
+    return "en"

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
-from aiwork.analyzers.models import cached_weights_digest, distribution_version, package_dir
+from aiwork.analyzers.models import (
+    cached_weights_digest,
+    distribution_version,
+    load_once,
+    package_dir,
+)
 from aiwork.analyzers.options import AnalyzerOptions, Field
 from aiwork.analyzers.transcript.auto import AutoTranscription
 from aiwork.analyzers.transcript.identify import (
@@ -77,10 +81,6 @@ class TranscriptAnalyzer(Analyzer):
 
     Options = TranscriptOptions
     settings: TranscriptOptions
-
-    #: Loaded models, one per (folder, compute type, threads), shared by every instance.
-    _models: ClassVar[dict[tuple[str, str, int], Any]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -231,18 +231,17 @@ class TranscriptAnalyzer(Analyzer):
         return ModelInfo(self._label(), version, cached_weights_digest(self._files()))
 
     def _load(self, folder: Path | None = None) -> Any:
-        folder = folder or self.folder()
-        compute_type = self.parameters()["compute_type"]
-        key = (str(folder), compute_type, self._threads())
-        with TranscriptAnalyzer._lock:
-            model = TranscriptAnalyzer._models.get(key)
-            if model is None:
-                faster_whisper: Any = importlib.import_module("faster_whisper")
-                model = faster_whisper.WhisperModel(
-                    str(folder), device="cpu", compute_type=compute_type,
-                    cpu_threads=self._threads(), local_files_only=True)
-                TranscriptAnalyzer._models[key] = model
-        return model
+        """The Whisper model in ``folder`` (default: :meth:`folder`), loaded once per process
+        for its compute type and threads."""
+        path = str(folder or self.folder())
+        compute_type, threads = self.settings.compute_type, self._threads()
+
+        def load() -> Any:
+            faster_whisper: Any = importlib.import_module("faster_whisper")
+            return faster_whisper.WhisperModel(path, device="cpu", compute_type=compute_type,
+                                               cpu_threads=threads, local_files_only=True)
+
+        return load_once(("whisper", path, compute_type, threads), load)
 
     # -- the work --------------------------------------------------------------------------
 
