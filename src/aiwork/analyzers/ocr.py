@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +37,20 @@ from numpy.typing import NDArray
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.models import cached_weights_digest, load_once
 from aiwork.analyzers.options import AnalyzerOptions, Field
+from aiwork.analyzers.text_tracks import (
+    ExaminedFrame,
+    Observation,
+    edit_distance,
+    merge_observations,
+    normalise,
+    plausible,
+    similar,
+)
 from aiwork.errors import AnalyzerUnavailable
+from aiwork.media.decode import FrameStore
 
-__all__ = ["OcrAnalyzer", "OcrOptions", "Observation", "edit_distance", "merge_observations", "normalise",
-           "plausible"]
+__all__ = ["OcrAnalyzer", "OcrOptions", "Observation", "edit_distance", "merge_observations",
+           "normalise", "plausible"]
 
 #: The models the rapidocr wheel ships (its defaults): detection, direction, recognition.
 _MODEL_FILES = {
@@ -54,176 +63,15 @@ _THUMB_WIDTH = 64
 #: How many rejected candidates the evidence lists.
 _MAX_REJECTS = 20
 
-Box = tuple[float, float, float, float]  # x, y, width, height, relative 0..1
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One text line read in one examined frame."""
-
-    text: str
-    score: float
-    box: Box
-
-
-@dataclass(frozen=True)
-class ExaminedFrame:
-    time: float
-    observations: tuple[Observation, ...]
-    reused: bool = False
-
-
 @dataclass
-class _Track:
-    norm: str
-    first: int  # position in the examined frames
-    last: int
-    seen: list[tuple[float, Observation]] = dataclass_field(default_factory=list)
+class _Examined:
+    """What reading the chosen frames gave: the frames, the lines dropped, the time spent."""
 
-    def representative(self) -> str:
-        """The spelling with the highest summed score across the frames."""
-        totals: dict[str, float] = {}
-        for _, obs in self.seen:
-            totals[obs.text] = totals.get(obs.text, 0.0) + obs.score
-        return max(totals.items(), key=lambda kv: (kv[1], kv[0]))[0]
-
-
-def normalise(text: str) -> str:
-    """Case- and space-insensitive form of a text."""
-    return "".join(text.split()).casefold()
-
-
-def edit_distance(a: str, b: str, limit: int | None = None) -> int:
-    """Levenshtein distance (stops early, returning ``limit + 1``, past ``limit``)."""
-    if a == b:
-        return 0
-    if limit is not None and abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (ca != cb)))
-        if limit is not None and min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
-
-
-_VOWELS = set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœаеёиоуыэюяαεηιουω")
-
-
-def plausible(text: str) -> bool:
-    """Whether ``text`` looks like words rather than letters read off a logo or a texture:
-    at least half of its words of four letters or more have a vowel (a fifth of the letters
-    from five letters on), no run of more than four consonants and no letter three times in
-    a row (numbers and short words pass)."""
-    import re
-
-    words = [w for w in re.findall(r"[^\W\d_]+", text.casefold()) if len(w) >= 4]
-    if not words:
-        return True
-    good = 0
-    for word in words:
-        run = longest = 0
-        for ch in word:
-            run = 0 if ch in _VOWELS else run + 1
-            longest = max(longest, run)
-        tripled = any(word[i] == word[i + 1] == word[i + 2] for i in range(len(word) - 2))
-        vowels = sum(ch in _VOWELS for ch in word)
-        if vowels and longest <= 4 and not tripled and (len(word) < 5 or vowels >= 0.2 * len(word)):
-            good += 1
-    return 2 * good >= len(words)
-
-
-def _similar(a: str, b: str, max_edit_ratio: float) -> bool:
-    allowed = max(1, int(max_edit_ratio * max(len(a), len(b))))
-    return edit_distance(a, b, allowed) <= allowed
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    smaller = min(a[2] * a[3], b[2] * b[3])
-    return ix * iy / smaller if smaller > 0 else 0.0
-
-
-def merge_observations(
-    frames: Sequence[ExaminedFrame],
-    *,
-    stride: float,
-    duration: float | None = None,
-    max_edit_ratio: float = 0.2,
-    min_overlap: float = 0.5,
-) -> list[dict[str, Any]]:
-    """Items (without ``decision``) from the texts read in the examined frames, in time order.
-
-    A text continues a track when the track was seen in the previous examined frame, its
-    normalised text is within the edit ratio and the boxes overlap. A track ends at
-    ``last seen + stride``, or earlier at the next examined frame (where it was not seen)
-    or at the end of the video.
-    """
-    tracks: list[_Track] = []
-    for pos, frame in enumerate(frames):
-        for obs in sorted(frame.observations, key=lambda o: -o.score):
-            norm = normalise(obs.text)
-            best: _Track | None = None
-            best_distance = 0
-            for track in tracks:
-                if track.last != pos - 1:
-                    continue
-                last_box = track.seen[-1][1].box
-                if _overlap(last_box, obs.box) < min_overlap:
-                    continue
-                if not _similar(track.norm, norm, max_edit_ratio):
-                    continue
-                distance = edit_distance(track.norm, norm)
-                if best is None or distance < best_distance:
-                    best, best_distance = track, distance
-            if best is None:
-                best = _Track(norm=norm, first=pos, last=pos)
-                tracks.append(best)
-            best.last = pos
-            best.seen.append((frame.time, obs))
-    # Group the tracks by their text: one item, one instance per track.
-    groups: dict[str, list[_Track]] = {}
-    for track in sorted(tracks, key=lambda t: (frames[t.first].time, t.seen[0][1].box[1])):
-        groups.setdefault(normalise(track.representative()), []).append(track)
-    items: list[dict[str, Any]] = []
-    for group in groups.values():
-        instances = []
-        boxes = []
-        spellings: dict[str, float] = {}
-        scores: list[float] = []
-        for track in group:
-            start = frames[track.first].time
-            end = frames[track.last].time + stride
-            if track.last + 1 < len(frames):
-                end = min(end, frames[track.last + 1].time)
-            if duration is not None and duration > start:
-                end = min(end, duration)
-            track_scores = [obs.score for _, obs in track.seen]
-            instances.append({"start": round(start, 3), "end": round(end, 3),
-                              "confidence": round(float(np.mean(track_scores)), 3)})
-            for when, obs in track.seen:
-                x, y, w, h = obs.box
-                boxes.append({"time": round(when, 3), "x": round(x, 3), "y": round(y, 3),
-                              "width": round(w, 3), "height": round(h, 3)})
-                spellings[obs.text] = spellings.get(obs.text, 0.0) + obs.score
-            scores.extend(track_scores)
-        text = max(spellings.items(), key=lambda kv: (kv[1], kv[0]))[0]
-        items.append({
-            "id": len(items),
-            "text": text,
-            "confidence": round(float(np.mean(scores)), 3),
-            "instances": instances,
-            "boxes": boxes,
-            # Kept aside for the evidence; removed from the item by the analyzer.
-            "_variants": sorted(spellings, key=lambda s: -spellings[s]),
-        })
-    return items
+    frames: list[ExaminedFrame] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # the first few, listed
+    dropped: dict[str, int] = field(default_factory=lambda: {"junk": 0, "low_confidence": 0})
+    runs: int = 0
+    seconds: float = 0.0
 
 
 def _model_dir() -> Path:
@@ -366,7 +214,7 @@ class OcrAnalyzer(Analyzer):
             if index not in reads:
                 reads[index] = [o for o in self.read(frames.load(index))
                                 if o.score >= self.settings.min_confidence]
-            return any(_similar(normalise(o.text), norm, self.settings.max_edit_ratio)
+            return any(similar(normalise(o.text), norm, self.settings.max_edit_ratio)
                        or norm in normalise(o.text) for o in reads[index])
 
         def index_at(when: float) -> int:
@@ -403,9 +251,63 @@ class OcrAnalyzer(Analyzer):
                 instance["start"], instance["end"] = round(start, 3), round(max(start, end), 3)
         return len(reads)
 
-    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
+    def _examine(self, frames: FrameStore, chosen: Sequence[int]) -> _Examined:
+        """Read the chosen frames (a frame that barely differs from the last one read reuses
+        its result), keeping the lines of at least two letters or digits read confidently."""
         import cv2
 
+        done = _Examined()
+        last_thumb: NDArray[np.int16] | None = None
+        last_kept: tuple[Observation, ...] = ()
+        for index in chosen:
+            rgb = frames.load(index)
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            thumb_h = max(1, round(grey.shape[0] * _THUMB_WIDTH / grey.shape[1]))
+            thumb = cv2.resize(grey, (_THUMB_WIDTH, thumb_h),
+                               interpolation=cv2.INTER_AREA).astype(np.int16)
+            when = frames.times[index]
+            if (last_thumb is not None and last_thumb.shape == thumb.shape
+                    and int(np.abs(thumb - last_thumb).max()) <= self.settings.duplicate_threshold):
+                done.frames.append(ExaminedFrame(when, last_kept, reused=True))
+                continue
+            started = time.perf_counter()
+            found = self.read(rgb)
+            done.seconds += time.perf_counter() - started
+            done.runs += 1
+            kept = []
+            for obs in found:
+                if sum(ch.isalnum() for ch in obs.text) < 2:
+                    reason = "junk"
+                elif obs.score < self.settings.min_confidence:
+                    reason = "low_confidence"
+                else:
+                    kept.append(obs)
+                    continue
+                done.dropped[reason] += 1
+                if len(done.rejected) < _MAX_REJECTS:
+                    done.rejected.append({"time": round(when, 3), "text": obs.text,
+                                          "score": round(obs.score, 3), "reason": reason})
+            last_thumb, last_kept = thumb, tuple(kept)
+            done.frames.append(ExaminedFrame(when, last_kept))
+        return done
+
+    def _plausible(self, items: list[dict[str, Any]]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The items kept, and the implausible ones dropped (see the module's docstring)."""
+        implausible: list[dict[str, Any]] = []
+        kept = []
+        for item in items:
+            sightings = {box["time"] for box in item["boxes"]}
+            if self.settings.plausibility and not plausible(item["text"]) and (
+                    len(sightings) <= 1
+                    or item["confidence"] < self.settings.min_implausible_confidence):
+                implausible.append({"text": item["text"], "confidence": item["confidence"],
+                                    "frames": len(sightings)})
+                continue
+            kept.append(item)
+        return kept, implausible
+
+    def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         settings = self.settings
         thresholds = {**settings.pick("min_confidence"), "min_alnum_chars": 2,
                       "duplicate_max_grey_diff": settings.duplicate_threshold,
@@ -415,60 +317,14 @@ class OcrAnalyzer(Analyzer):
                                                       "frames_examined": 0},
                                   parameters=self.parameters(), end=ctx.duration)
         chosen, keyframe_times = self._chosen(ctx)
-        examined: list[ExaminedFrame] = []
-        rejected: list[dict[str, Any]] = []
-        low_confidence = junk = 0
-        last_thumb: NDArray[np.int16] | None = None
-        last_kept: tuple[Observation, ...] = ()
-        ocr_seconds = 0.0
-        ocr_runs = 0
-        for index in chosen:
-            rgb = ctx.frames.load(index)
-            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            thumb_h = max(1, round(grey.shape[0] * _THUMB_WIDTH / grey.shape[1]))
-            thumb = cv2.resize(grey, (_THUMB_WIDTH, thumb_h),
-                               interpolation=cv2.INTER_AREA).astype(np.int16)
-            when = ctx.frames.times[index]
-            if (last_thumb is not None and last_thumb.shape == thumb.shape
-                    and int(np.abs(thumb - last_thumb).max()) <= self.settings.duplicate_threshold):
-                examined.append(ExaminedFrame(when, last_kept, reused=True))
-                continue
-            started = time.perf_counter()
-            found = self.read(rgb)
-            ocr_seconds += time.perf_counter() - started
-            ocr_runs += 1
-            kept = []
-            for obs in found:
-                if sum(ch.isalnum() for ch in obs.text) < 2:
-                    junk += 1
-                    reason = "junk"
-                elif obs.score < self.settings.min_confidence:
-                    low_confidence += 1
-                    reason = "low_confidence"
-                else:
-                    kept.append(obs)
-                    continue
-                if len(rejected) < _MAX_REJECTS:
-                    rejected.append({"time": round(when, 3), "text": obs.text,
-                                     "score": round(obs.score, 3), "reason": reason})
-            last_thumb, last_kept = thumb, tuple(kept)
-            examined.append(ExaminedFrame(when, last_kept))
+        done = self._examine(ctx.frames, chosen)
+        examined, ocr_runs = done.frames, done.runs
         stride = max(self.settings.every_seconds, ctx.frames.step)
         items = merge_observations(examined, stride=stride,
                                    duration=ctx.duration if ctx.duration > 0 else None,
                                    max_edit_ratio=self.settings.max_edit_ratio,
                                    min_overlap=self.settings.min_overlap)
-        implausible: list[dict[str, Any]] = []
-        kept_items = []
-        for item in items:
-            sightings = {box["time"] for box in item["boxes"]}
-            if settings.plausibility and not plausible(item["text"]) and (
-                    len(sightings) <= 1 or item["confidence"] < settings.min_implausible_confidence):
-                implausible.append({"text": item["text"], "confidence": item["confidence"],
-                                    "frames": len(sightings)})
-                continue
-            kept_items.append(item)
-        items = kept_items
+        items, implausible = self._plausible(items)
         for n, item in enumerate(items):
             item["id"] = n
         refine_reads = self._refine(ctx, items, examined) if self.settings.refine else 0
@@ -485,12 +341,13 @@ class OcrAnalyzer(Analyzer):
             "examined_times": [round(f.time, 3) for f in examined],
             "keyframe_times": [round(t, 3) for t in keyframe_times],
             "stride_seconds": round(stride, 3),
-            "ms_per_frame_read": round(1000 * ocr_seconds / ocr_runs, 1) if ocr_runs else None,
+            "ms_per_frame_read": (round(1000 * done.seconds / ocr_runs, 1) if ocr_runs
+                                  else None),
             "frames_read_refining": refine_reads,
-            "dropped": {"low_confidence": low_confidence, "junk": junk,
-                        "implausible": len(implausible)},
+            "dropped": {"low_confidence": done.dropped["low_confidence"],
+                        "junk": done.dropped["junk"], "implausible": len(implausible)},
             "implausible": implausible[:_MAX_REJECTS],
-            "dropped_examples": rejected,
+            "dropped_examples": done.rejected,
             "alternatives": variants,
         }
         return AnalyzerOutput(

@@ -302,7 +302,8 @@ class TagsAnalyzer(Analyzer):
 
     def _network(self) -> Any:
         path = self.weights_file()
-        return load_once(("efficientnet-lite0", str(path.resolve())), lambda: _load_network(path))
+        return load_once(("efficientnet-lite0", str(path.resolve())),
+                         lambda: _load_network(path))
 
     def kept(self, top: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The labels of a keyframe's top list (by label, most probable first) that become
