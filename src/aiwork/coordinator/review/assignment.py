@@ -23,6 +23,8 @@ _NOT_MINE = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id
 
 
 class Assignment(Consensus, GoldAnswers):
+    """Serving items to experts: blind, never their own work, gold mixed in."""
+
     def next_item(self, expert: str, now: float | None = None) -> dict[str, Any] | None:
         """Assign the expert an item to review (blind), or None when there is none."""
         now = time.time() if now is None else now

@@ -26,6 +26,8 @@ __all__ = ["Consensus"]
 
 
 class Consensus(ReviewBase):
+    """Deciding an item once its panel answered, or escalating it."""
+
     def _maybe_decide(self, item: Item, *, now: float | None = None,
                       stalled: bool = False) -> None:
         """Record the consensus on ``item`` once its panel has answered, or escalate it.

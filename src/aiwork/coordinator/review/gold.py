@@ -15,6 +15,8 @@ __all__ = ["GoldAnswers"]
 
 
 class GoldAnswers(ReviewBase):
+    """Experts' answers on gold items, scored and settled in batches."""
+
     def _score_gold(self, item: Item, expert: str, verdict: str, value: Any,
                     now: float) -> None:
         """Score a gold answer against the known one; it counts later, in a batch."""

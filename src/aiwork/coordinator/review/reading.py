@@ -14,6 +14,8 @@ __all__ = ["Reading", "review_changes", "review_entries", "review_summary"]
 
 
 class Reading(ReviewBase):
+    """What the engine tells others about jobs' review and the whole engine."""
+
     def outcomes(self, job: str) -> dict[str, dict[int, tuple[str, Any, int]]]:
         """The human outcomes of a job's items: insight -> item id -> (outcome, value,
         consensus entry)."""

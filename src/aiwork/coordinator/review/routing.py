@@ -17,6 +17,8 @@ __all__ = ["Routing"]
 
 
 class Routing(ReviewBase):
+    """Queuing the items an accepted result calls for."""
+
     def route(self, *, job: str | None, insight: str, decision: int, output: Any,
               producers: list[str], annotator: str, asset: str, disagreed: bool = False,
               shots: list[dict[str, Any]] | None = None) -> list[str]:

@@ -23,6 +23,8 @@ __all__ = ["Verdicts"]
 
 
 class Verdicts(Consensus, GoldAnswers):
+    """Recording experts' signed verdicts."""
+
     def verdict_body(self, item_id: str, verdict: str, value: Any = None,
                      rationale: str | None = None, seconds: float | None = None
                      ) -> dict[str, Any]:
