@@ -230,7 +230,7 @@ def test_an_unsure_language_is_decided_by_decoding(auto: TranscriptAnalyzer,
     # benchmark's Spanish prompts): decoded in both, Spanish reads likelier, so it wins.
     audio = speak(SPANISH, tmp_path, "es")
     choice = auto.parameters()["choice"]
-    model = auto._load(auto.folder())
+    model = auto.load_model(auto.folder())
     unsure = _span(0, len(audio) / SR, {"it": 0.46, "es": 0.30, "pt": 0.08, "el": 0.02})
     unsure = Span(0, len(audio), unsure.speech, unsure.language, unsure.confidence,
                   unsure.alternatives, unsure.probabilities)

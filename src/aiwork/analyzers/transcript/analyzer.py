@@ -171,7 +171,7 @@ class TranscriptAnalyzer(Analyzer):
                 f"{', '.join(BUNDLED)} nor a folder holding a CTranslate2 Whisper model "
                 "(model.bin, config.json, tokenizer.json)")
 
-    def _english(self) -> BundledModel:
+    def english_model(self) -> BundledModel:
         """The model English goes to in ``auto``: tiny.en, or base where it is missing."""
         return BUNDLED["tiny.en"] if not BUNDLED["tiny.en"].missing() else BUNDLED["base"]
 
@@ -199,11 +199,11 @@ class TranscriptAnalyzer(Analyzer):
         """The files whose bytes shape the output: the model's (both in ``auto``), and the
         VAD's when used."""
         files = model_files(self.folder())
-        if self._auto and self._english().key != "base":
-            files = model_files(self._english().folder()) + files
+        if self._auto and self.english_model().key != "base":
+            files = model_files(self.english_model().folder()) + files
         return files + self._vad_files()
 
-    def _label(self) -> str:
+    def label(self) -> str:
         if self._auto:
             return AUTO_LABEL
         bundled = self._bundled()
@@ -211,10 +211,10 @@ class TranscriptAnalyzer(Analyzer):
             return bundled.label
         return f"whisper (CTranslate2, local folder {self.folder().name})"
 
-    def _model_evidence(self, **about: Any) -> dict[str, Any]:
+    def model_evidence(self, **about: Any) -> dict[str, Any]:
         """The ``model`` evidence: its name, what ``about`` says of it, versions and files."""
         return {
-            "name": self._label(),
+            "name": self.label(),
             **about,
             "faster_whisper": distribution_version("faster-whisper"),
             "ctranslate2": distribution_version("ctranslate2"),
@@ -223,14 +223,14 @@ class TranscriptAnalyzer(Analyzer):
 
     def model(self) -> ModelInfo:
         if self._auto:
-            versions = sorted({BUNDLED["base"].version(), self._english().version()})
-            return ModelInfo(self._label(), ",".join(versions),
+            versions = sorted({BUNDLED["base"].version(), self.english_model().version()})
+            return ModelInfo(self.label(), ",".join(versions),
                              cached_weights_digest(self._files()))
         bundled = self._bundled()
         version = bundled.version() if bundled is not None else "local"
-        return ModelInfo(self._label(), version, cached_weights_digest(self._files()))
+        return ModelInfo(self.label(), version, cached_weights_digest(self._files()))
 
-    def _load(self, folder: Path | None = None) -> Any:
+    def load_model(self, folder: Path | None = None) -> Any:
         """The Whisper model in ``folder`` (default: :meth:`folder`), loaded once per process
         for its compute type and threads."""
         path = str(folder or self.folder())
@@ -245,7 +245,7 @@ class TranscriptAnalyzer(Analyzer):
 
     # -- the work --------------------------------------------------------------------------
 
-    def _transcribe(self, model: Any, audio: NDArray[np.float32], language: str | None) -> Any:
+    def transcribe(self, model: Any, audio: NDArray[np.float32], language: str | None) -> Any:
         params = self.parameters()
         faster_whisper: Any = importlib.import_module("faster_whisper")
         return model.transcribe(
@@ -264,7 +264,7 @@ class TranscriptAnalyzer(Analyzer):
         if ctx.audio is None or len(ctx.audio) == 0:
             return AnalyzerOutput(
                 items={"language": None, "language_confidence": None,
-                       "model": self._label(), "segments": []},
+                       "model": self.label(), "segments": []},
                 evidence={"audio": "none: the video has no audio track, nothing to transcribe"},
                 parameters=self.parameters(), end=ctx.duration)
         if self._auto:
@@ -274,7 +274,7 @@ class TranscriptAnalyzer(Analyzer):
     def _analyze_one_model(self, ctx: AnalysisContext) -> AnalyzerOutput:
         """The whole track transcribed by the model the ``model`` option names."""
         params = self.parameters()
-        model = self._load()
+        model = self.load_model()
         multilingual = bool(model.model.is_multilingual)
         language = params["language"] or (None if multilingual else "en")
         track = ctx.audio
@@ -286,7 +286,7 @@ class TranscriptAnalyzer(Analyzer):
         # stays flat in the video's length; the language found in the first piece holds for
         # the rest, as Whisper's own detection reads only the first 30 s.
         for first, last in pieces(track):
-            piece_segments, piece_info = self._transcribe(
+            piece_segments, piece_info = self.transcribe(
                 model, track.read(first, last - first), language)
             shift = first / SAMPLE_RATE
             raw_segments += [Shifted(raw, shift) for raw in piece_segments]
@@ -301,8 +301,8 @@ class TranscriptAnalyzer(Analyzer):
             measured = unit(info.language_probability)
         found, confidences, low = segments(raw_segments, limit, detected, measured, [])
         evidence: dict[str, Any] = {
-            "model": self._model_evidence(folder=self.folder().name,
-                                          multilingual=multilingual),
+            "model": self.model_evidence(folder=self.folder().name,
+                                         multilingual=multilingual),
             "model_choice": {"method": "model option", "model": self._model_option,
                              "reason": "set explicitly: one model for the whole file"},
             **counts(track, speech_seconds, found, low),
@@ -314,7 +314,7 @@ class TranscriptAnalyzer(Analyzer):
             evidence["note"] = "no speech found: nothing was transcribed"
         return AnalyzerOutput(
             items={"language": spoken, "language_confidence": language_confidence,
-                   "model": self._label(), "segments": found},
+                   "model": self.label(), "segments": found},
             confidences=confidences,
             evidence=evidence,
             parameters=params,

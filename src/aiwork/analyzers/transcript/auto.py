@@ -33,9 +33,9 @@ class AutoTranscription:
         self.choice: dict[str, Any] = self.params["choice"]
         self.forced: str | None = self.params["language"]
         self.served = set(self.choice["served_languages"])
-        self.english = analyzer._english()
-        identify = analyzer._load(analyzer.folder())
-        self.models = {"base": identify, self.english.key: analyzer._load(self.english.folder())}
+        self.english = analyzer.english_model()
+        self.models = {"base": analyzer.load_model(analyzer.folder()),
+                       self.english.key: analyzer.load_model(self.english.folder())}
         assert ctx.audio is not None
         self.track = ctx.audio
         self.limit = max(float(ctx.duration), self.track.seconds)
@@ -58,7 +58,7 @@ class AutoTranscription:
         languages = [{k: r[k] for k in _LISTED} for r in self.runs]
         return AnalyzerOutput(
             items={"language": spoken, "language_confidence": spoken_confidence,
-                   "model": self.analyzer._label(), "segments": found, "languages": languages},
+                   "model": self.analyzer.label(), "segments": found, "languages": languages},
             confidences=confidences,
             evidence=self._evidence(found, low),
             parameters=self.params,
@@ -84,8 +84,8 @@ class AutoTranscription:
                 continue
             model = self.models[entry["model"]]
             language = None if entry["model"] == "tiny.en" else run.language
-            found, info = self.analyzer._transcribe(model, audio[first_sample:end_sample],
-                                                    language)
+            found, info = self.analyzer.transcribe(model, audio[first_sample:end_sample],
+                                                   language)
             run_shift = shift + first_sample / SAMPLE_RATE
             self.speech_seconds += float(info.duration_after_vad)
             self.raw_segments += [(Shifted(raw, run_shift), run.language, entry["confidence"])
@@ -131,8 +131,8 @@ class AutoTranscription:
     def _evidence(self, found: list[dict[str, Any]], low: list[int]) -> dict[str, Any]:
         base = BUNDLED["base"].label
         evidence: dict[str, Any] = {
-            "model": self.analyzer._model_evidence(identify=base, english=self.english.label,
-                                                   other=base),
+            "model": self.analyzer.model_evidence(identify=base, english=self.english.label,
+                                                  other=base),
             "model_choice": {
                 "method": ("auto" if not self.forced
                            else "auto, language set by the language option"),
