@@ -47,3 +47,15 @@ def test_one_frame_every_n_seconds(tmp_path: Path) -> None:
     # Each chosen frame stands for the time up to the next chosen one, the last to the end.
     assert store.spans([0, 4, 7], 5.0) == [(0.0, 2.0), (2.0, 4.2), (4.2, 5.0)]
     assert store.spans([7], 4.0) == [(4.2, 4.2)]  # never ends before it starts
+
+
+def test_the_registry_finds_each_analyzer_by_its_own_name() -> None:
+    from aiwork import analyzers
+
+    for name, module in analyzers.REGISTRY.items():
+        assert module == f"aiwork.analyzers.{name}"  # one file (or package) per analyzer
+        try:
+            cls = analyzers._class(name)
+        except ModuleNotFoundError:  # a trimmed install
+            continue
+        assert cls.name == name and cls.insight == name

@@ -1,7 +1,9 @@
 """Analyzers: one per file behind :class:`~aiwork.analyzers.base.Analyzer`, and their registry.
 
-The registry maps a name to ``module:Class``; classes are imported when asked for, so a
-trimmed install that lacks one analyzer's model package still runs the others.
+The registry maps each analyzer's name to its module, ``aiwork.analyzers.<name>`` (a module or
+a package); the class is the one in it whose own ``name`` is that name. Modules are imported
+when asked for, so a trimmed install that lacks one analyzer's model package still runs the
+others.
 """
 
 from __future__ import annotations
@@ -27,20 +29,13 @@ __all__ = [
     "upstream",
 ]
 
-#: Name -> "module:Class", in the default running order.
-REGISTRY: dict[str, str] = {
-    "technical": "aiwork.analyzers.technical:TechnicalAnalyzer",
-    "shots": "aiwork.analyzers.shots:ShotsAnalyzer",
-    "transcript": "aiwork.analyzers.transcript:TranscriptAnalyzer",
-    "audio_events": "aiwork.analyzers.audio_events:AudioEventsAnalyzer",
-    "ocr": "aiwork.analyzers.ocr:OcrAnalyzer",
-    "faces": "aiwork.analyzers.faces:FacesAnalyzer",
-    "tags": "aiwork.analyzers.tags:TagsAnalyzer",
-    "safety": "aiwork.analyzers.safety:SafetyAnalyzer",
-    "language": "aiwork.analyzers.language:LanguageAnalyzer",
-    "keywords": "aiwork.analyzers.keywords:KeywordsAnalyzer",
-    "chapters": "aiwork.analyzers.chapters:ChaptersAnalyzer",
-}
+#: The analyzers, in the default running order: each is the class in aiwork.analyzers.<name>
+#: whose ``name`` is <name>.
+_NAMES = ("technical", "shots", "transcript", "audio_events", "ocr", "faces", "tags", "safety",
+          "language", "keywords", "chapters")
+
+#: Name -> the module that holds the analyzer of that name, in the default running order.
+REGISTRY: dict[str, str] = {name: f"aiwork.analyzers.{name}" for name in _NAMES}
 
 
 @dataclass(frozen=True)
@@ -53,10 +48,14 @@ class Availability:
 def _class(name: str) -> type[Analyzer]:
     if name not in REGISTRY:
         raise ConfigError(f"unknown analyzer {name!r}", hint=f"known: {', '.join(REGISTRY)}")
-    module_name, _, class_name = REGISTRY[name].partition(":")
-    module = importlib.import_module(module_name)
-    cls: type[Analyzer] = getattr(module, class_name)
-    return cls
+    module = importlib.import_module(REGISTRY[name])
+    found = [value for value in vars(module).values()
+             if isinstance(value, type) and issubclass(value, Analyzer)
+             and value.__dict__.get("name") == name]
+    if len(found) != 1:
+        raise ConfigError(f"{REGISTRY[name]} holds {len(found)} analyzers named {name!r}, "
+                          "not one")
+    return found[0]
 
 
 def _after(name: str) -> tuple[str, ...]:

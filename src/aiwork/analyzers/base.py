@@ -99,7 +99,7 @@ class Analyzer(ABC):
     name: ClassVar[str]
     #: Bumped when its output for the same input would change; part of the resume key.
     version: ClassVar[str] = "1"
-    #: The top-level key of metadata.json this analyzer fills.
+    #: The top-level key of metadata.json this analyzer fills (default: its name).
     insight: ClassVar[str]
     #: Analyzers whose outputs this one reads (``ctx.upstream``).
     after: ClassVar[tuple[str, ...]] = ()
@@ -113,6 +113,11 @@ class Analyzer(ABC):
     #: Its settings (:mod:`aiwork.analyzers.options`): names, defaults and bounds, declared
     #: once. None: it reads ``self.options`` itself.
     Options: ClassVar[type[AnalyzerOptions] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "insight" not in cls.__dict__:
+            cls.insight = cls.name
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         """``options``: checked against :attr:`Options` (an unknown name or a value out of
@@ -145,6 +150,14 @@ class Analyzer(ABC):
         """The settings that shape the output (recorded and part of the resume key): by
         default the fields of :attr:`Options` not marked ``exclude``."""
         return self.settings.recorded()
+
+    def output(self, ctx: AnalysisContext, items: list[dict[str, Any]],
+               evidence: dict[str, Any], **more: Any) -> AnalyzerOutput:
+        """The output of :meth:`analyze` for ``ctx``: ``items`` (their ``confidence`` values
+        listed), ``evidence``, the :meth:`parameters`, to the end of the video."""
+        return AnalyzerOutput(items=items, confidences=[float(i["confidence"]) for i in items],
+                              evidence=evidence, parameters=self.parameters(), end=ctx.duration,
+                              **more)
 
     def frame_visitor(self, probe: Probe) -> FrameVisitor | None:
         """A callable that sees every decoded frame during the single decoding pass."""

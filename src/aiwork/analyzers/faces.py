@@ -177,7 +177,6 @@ class FacesOptions(DrawnOptions):
 
 class FacesAnalyzer(Analyzer):
     name = "faces"
-    insight = "faces"
     version = "3"
     requires = ("cv2",)
     needs_frames = True
@@ -324,9 +323,7 @@ class FacesAnalyzer(Analyzer):
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         thresholds = self.parameters()
         if ctx.frames is None or not len(ctx.frames):
-            return AnalyzerOutput(items=[], evidence={"thresholds": thresholds,
-                                                      "frames_examined": 0},
-                                  parameters=self.parameters(), end=ctx.duration)
+            return self.output(ctx, [], {"thresholds": thresholds, "frames_examined": 0})
         times = ctx.frames.times
         per_frame: list[list[tuple[Rect, float]]] = []
         sizes: list[tuple[int, int]] = []
@@ -386,10 +383,4 @@ class FacesAnalyzer(Analyzer):
                 "MTCNN O-net face probability" if detector == "mtcnn"
                 else "1 / (1 + exp(2 - cascade level weight))"),
         }
-        return AnalyzerOutput(
-            items=items,
-            confidences=[float(item["confidence"]) for item in items],
-            evidence=evidence,
-            parameters=self.parameters(),
-            end=ctx.duration,
-        )
+        return self.output(ctx, items, evidence)

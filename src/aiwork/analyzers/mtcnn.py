@@ -207,6 +207,24 @@ class Mtcnn:
         batch = torch.from_numpy(np.stack(crops).astype(np.float32)).permute(0, 3, 1, 2)
         return (batch - 127.5) * 0.0078125, np.array(kept, dtype=np.intp)
 
+    def _stage(self, rgb: NDArray[np.uint8], boxes: NDArray[np.float64], net: Any, size: int,
+               threshold: float) -> tuple[NDArray[np.float64], Any] | None:
+        """One refining stage: ``net`` on the ``size`` x ``size`` crops of ``boxes``; the boxes
+        it scores over ``threshold`` (their score in column 4) and its box regressions, or None
+        when none is left."""
+        batch, kept = self._crops(rgb, np.trunc(boxes), size)
+        if batch is None:
+            return None
+        boxes = boxes[kept]
+        reg, prob = net(batch)
+        score = prob[:, 1].numpy().astype(np.float64)
+        keep = score > threshold
+        boxes, score, regs = boxes[keep], score[keep], reg.numpy()[keep]
+        if not len(boxes):
+            return None
+        boxes[:, 4] = score
+        return boxes, regs
+
     def detect(self, rgb: NDArray[np.uint8], min_face: int | None = None) -> NDArray[np.float64]:
         """Faces of at least ``min_face`` pixels (default: the instance's)."""
         import cv2
@@ -251,32 +269,18 @@ class Mtcnn:
                                      rows[:, 4]])
             boxes = _square(np.trunc(boxes))
             # Stage 2: R-net on 24x24 crops.
-            batch, kept = self._crops(rgb, np.trunc(boxes), 24)
-            if batch is None:
+            stage = self._stage(rgb, boxes, self.rnet, 24, self.thresholds[1])
+            if stage is None:
                 return empty
-            boxes = boxes[kept]
-            reg, prob = self.rnet(batch)
-            score = prob[:, 1].numpy().astype(np.float64)
-            keep = score > self.thresholds[1]
-            boxes, score, regs = boxes[keep], score[keep], reg.numpy()[keep]
-            if not len(boxes):
-                return empty
-            boxes[:, 4] = score
-            pick = _nms(boxes[:, :4], score, 0.7)
+            boxes, regs = stage
+            pick = _nms(boxes[:, :4], boxes[:, 4], 0.7)
             boxes, regs = boxes[pick], regs[pick]
             boxes = _square(_regress(boxes, regs))
             # Stage 3: O-net on 48x48 crops.
-            batch, kept = self._crops(rgb, np.trunc(boxes), 48)
-            if batch is None:
+            stage = self._stage(rgb, boxes, self.onet, 48, self.thresholds[2])
+            if stage is None:
                 return empty
-            boxes = boxes[kept]
-            reg, prob = self.onet(batch)
-            score = prob[:, 1].numpy().astype(np.float64)
-            keep = score > self.thresholds[2]
-            boxes, score, regs = boxes[keep], score[keep], reg.numpy()[keep]
-            if not len(boxes):
-                return empty
-            boxes[:, 4] = score
+            boxes, regs = stage
             boxes = _regress(boxes, regs)
             boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7, "min")]
         boxes[:, 0] = np.clip(boxes[:, 0], 0, width)

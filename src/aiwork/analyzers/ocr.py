@@ -102,7 +102,6 @@ class OcrOptions(AnalyzerOptions):
 
 class OcrAnalyzer(Analyzer):
     name = "ocr"
-    insight = "ocr"
     version = "2"
     after = ("shots",)
     requires = ("rapidocr", "onnxruntime", "cv2")
@@ -313,9 +312,7 @@ class OcrAnalyzer(Analyzer):
                       "duplicate_max_grey_diff": settings.duplicate_threshold,
                       **settings.pick("max_edit_ratio"), "min_box_overlap": settings.min_overlap}
         if ctx.frames is None or not len(ctx.frames):
-            return AnalyzerOutput(items=[], evidence={"thresholds": thresholds,
-                                                      "frames_examined": 0},
-                                  parameters=self.parameters(), end=ctx.duration)
+            return self.output(ctx, [], {"thresholds": thresholds, "frames_examined": 0})
         chosen, keyframe_times = self._chosen(ctx)
         done = self._examine(ctx.frames, chosen)
         examined, ocr_runs = done.frames, done.runs
@@ -350,11 +347,5 @@ class OcrAnalyzer(Analyzer):
             "dropped_examples": done.rejected,
             "alternatives": variants,
         }
-        return AnalyzerOutput(
-            items=items,
-            confidences=[float(item["confidence"]) for item in items],
-            evidence=evidence,
-            parameters=self.parameters(),
-            end=ctx.duration,
-        )
+        return self.output(ctx, items, evidence)
 

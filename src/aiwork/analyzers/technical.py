@@ -12,7 +12,6 @@ from aiwork.analyzers.options import AnalyzerOptions
 
 class TechnicalAnalyzer(Analyzer):
     name = "technical"
-    insight = "technical"
     Options = AnalyzerOptions  # none
 
     def model(self) -> ModelInfo:
