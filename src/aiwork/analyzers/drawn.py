@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from aiwork.analyzers.base import ModelInfo
 from aiwork.analyzers.models import file_key, load_once
+from aiwork.analyzers.options import DrawnOptions, parse_options
 from aiwork.digests import sha256_bytes
 from aiwork.errors import AnalyzerUnavailable
 
@@ -94,20 +95,21 @@ class DrawnSignal:
     can): an analyzer that needs no EfficientNet otherwise then works without the signal and
     says so in its evidence."""
 
-    def __init__(self, options: dict[str, Any] | None = None, backbone: Any = None) -> None:
-        """``backbone``: the tags analyzer whose network to use (one is made otherwise)."""
-        options = dict(options or {})
-        self.enabled = bool(options.get("drawn_signal", True))
-        chosen = options.get("drawn_model")
-        self.path = Path(str(chosen)).expanduser() if chosen else DRAWN_MODEL
-        given = options.get("drawn_threshold")
-        self.given_threshold = float(given) if given is not None else None
+    def __init__(self, options: DrawnOptions | Mapping[str, Any] | None = None,
+                 backbone: Any = None) -> None:
+        """``options``: the analyzer's settings (or the drawn options alone, checked here);
+        ``backbone``: the tags analyzer whose network to use (one is made otherwise)."""
+        if not isinstance(options, DrawnOptions):
+            options = parse_options(DrawnOptions, options, "drawn signal")
+        self.enabled = options.drawn_signal
+        chosen = options.drawn_model
+        self.path = Path(chosen).expanduser() if chosen else DRAWN_MODEL
+        self.given_threshold = options.drawn_threshold
         if backbone is None:
             from aiwork.analyzers.tags import TagsAnalyzer
 
             backbone = TagsAnalyzer({"drawn_signal": False, **(
-                {"weights": options["backbone_weights"]} if options.get("backbone_weights")
-                else {})})
+                {"weights": options.backbone_weights} if options.backbone_weights else {})})
         self.backbone = backbone
         self._reason: str | None = None
         self._checked = False

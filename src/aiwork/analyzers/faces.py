@@ -188,7 +188,7 @@ class FacesAnalyzer(Analyzer):
         super().__init__(options)
         from aiwork.analyzers.drawn import DrawnSignal
 
-        self.drawn = DrawnSignal(self.options)
+        self.drawn = DrawnSignal(self.settings)
         self._detector: Any = None
         self._chosen: str | None = None
 

@@ -208,7 +208,7 @@ class SafetyAnalyzer(Analyzer):
             temporal_agreement=o.temporal_agreement, animated_gate=o.animated_gate)
         from aiwork.analyzers.drawn import DrawnSignal
 
-        self.drawn = DrawnSignal(self.options)
+        self.drawn = DrawnSignal(self.settings)
         self.profanity_levels = {**PROFANITY_LEVELS, **o.profanity_levels}
         self.profanity_languages = list(o.profanity_languages or []) or None
 

@@ -244,7 +244,7 @@ class TagsAnalyzer(Analyzer):
         super().__init__(options)
         from aiwork.analyzers.drawn import DrawnSignal
 
-        self.drawn = DrawnSignal(self.options, backbone=self)
+        self.drawn = DrawnSignal(self.settings, backbone=self)
 
     # -- hooks ---------------------------------------------------------------------------
 
