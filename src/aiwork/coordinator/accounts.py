@@ -27,6 +27,7 @@ from aiwork.market.credits import balances
 from aiwork.market import Market
 from aiwork.model import Entry
 from aiwork.store import Database, Migration
+from aiwork.store.sqlite import in_chunks
 
 __all__ = ["GOLD_CREDITS_PER_DAY", "Account", "Accounts"]
 
@@ -92,9 +93,7 @@ class Accounts:
         # A job's budget is held from its requester: what ``did``'s open jobs hold.
         jobs = self.market.open_jobs(did)
         held = 0
-        for start in range(0, len(jobs), 500):
-            chunk = jobs[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(jobs):
             (amount,) = self._conn.execute(
                 f"SELECT COALESCE(SUM(amount), 0) FROM accounts_holds WHERE did = ? AND job IN"
                 f" ({marks})", (did, *chunk)).fetchone()

@@ -37,6 +37,7 @@ from aiwork.ledger.log import Log
 from aiwork.model import Entry
 from aiwork.model.commitment import SEALED_FIELDS
 from aiwork.store import Database, Migration
+from aiwork.store.sqlite import in_chunks
 
 if TYPE_CHECKING:  # (the market imports the analyzer registry: not for a purpose check)
     from aiwork.market import Market
@@ -267,11 +268,8 @@ class Libraries:
 
     def _libraries_of(self, jobs: Iterable[str]) -> set[str]:
         """The libraries holding any of ``jobs``."""
-        wanted = sorted(set(jobs))
         found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(sorted(set(jobs))):
             found |= {str(row[0]) for row in self._conn.execute(
                 f"SELECT DISTINCT library FROM library_jobs WHERE job IN ({marks})", chunk)}
         return found
@@ -310,11 +308,8 @@ class Libraries:
     def hidden_jobs(self, did: str, jobs: Iterable[str]) -> set[str]:
         """Those of ``jobs`` in a sensitive library whose owner and readers do not include
         ``did`` (auditors and admins read them, but review only what their owner let them)."""
-        wanted = sorted(set(jobs))
         found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(sorted(set(jobs))):
             found |= {str(row[0]) for row in self._conn.execute(
                 "SELECT lj.job FROM library_jobs lj JOIN libraries lb ON lb.id = lj.library"
                 f" WHERE lj.job IN ({marks}) AND lb.sensitive = 1 AND lb.owner != ? AND NOT"
@@ -445,11 +440,8 @@ def opened_body(log: Log, index: int) -> tuple[str, dict[str, Any]]:
 def stored_openings(log: Log, entries: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The openings kept in ``log``'s store (which holds libraries) for those of
     ``entries`` that are sealed, by ledger index."""
-    wanted = sorted(set(entries))
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(sorted(set(entries))):
         for entry, text in log.db.conn.execute(
                 f"SELECT entry, openings FROM library_openings WHERE entry IN ({marks})",
                 chunk):

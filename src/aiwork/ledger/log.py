@@ -36,11 +36,11 @@ from aiwork.ledger.proofs import ConsistencyProof, InclusionProof
 from aiwork.ledger.recompute import LEVEL_SHIFT, VerifyReport, node_id, verify_stored
 from aiwork.model import DEFAULT_KINDS, Entry, KindRegistry
 from aiwork.store import Database, Migration, connect, is_postgres_url
+from aiwork.store.sqlite import in_chunks
 
 __all__ = ["Appended", "Log", "VerifyReport"]
 
 _LEAF_LIMIT = 1 << LEVEL_SHIFT  # ids below this are leaves (level 0)
-_SQL_CHUNK = 500  # host parameters per IN (...) query
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
@@ -218,9 +218,7 @@ class Log:
         wanted = {node_id(level, index): (level, index) for level, index in nodes}
         ids = list(wanted)
         found: dict[tuple[int, int], bytes] = {}
-        for start in range(0, len(ids), _SQL_CHUNK):
-            chunk = ids[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             for stored_id, digest in self.db.conn.execute(
                 f"SELECT id, hash FROM ledger_tree WHERE id IN ({marks})", chunk
             ):
@@ -303,9 +301,7 @@ class Log:
     ) -> list[Appended]:
         size = self.size
         existing: dict[bytes, int] = {}
-        for start in range(0, len(leaves), _SQL_CHUNK):
-            chunk = leaves[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(leaves):
             for stored_id, digest in conn.execute(
                 f"SELECT id, hash FROM ledger_tree WHERE id < {_LEAF_LIMIT} AND hash IN ({marks})",
                 chunk,

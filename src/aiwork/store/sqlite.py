@@ -21,7 +21,20 @@ from urllib.parse import quote
 from aiwork.config import private_folder
 from aiwork.errors import ConfigError, LedgerError
 
-__all__ = ["Database", "Migration", "TransactionalStore"]
+__all__ = ["Database", "Migration", "TransactionalStore", "in_chunks"]
+
+#: Host parameters per ``IN (...)`` list: well under SQLite's limit (32,766) and PostgreSQL's.
+SQL_CHUNK = 500
+
+_T = TypeVar("_T")
+
+
+def in_chunks(values: Sequence[_T], size: int = SQL_CHUNK) -> Iterator[tuple[list[_T], str]]:
+    """``values`` in pieces of at most ``size``, each with its placeholders (``?,?,?``) for an
+    ``IN (...)`` list, so a query over any number of values stays within the driver's limits."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start:start + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 class _Connection(Protocol):
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
