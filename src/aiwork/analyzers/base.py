@@ -39,14 +39,27 @@ class ModelInfo:
         return {"name": self.name, "version": self.version, "weights_digest": self.weights_digest}
 
 
+#: A weight file as it is hashed: its name and the files whose bytes, one after the other,
+#: are its bytes (the file itself, or the parts a joined file is made of).
+WeightFile = tuple[str, tuple[Path, ...]]
+
+
 def weights_digest(files: Iterable[Path]) -> str:
     """sha256 over the weight files, in name order (name, size and bytes of each)."""
+    return pieces_digest((path.name, (path,)) for path in files)
+
+
+def pieces_digest(files: Iterable[WeightFile]) -> str:
+    """:func:`weights_digest` of weight files given in pieces: the digest of a joined file is
+    computed from its parts, without writing it."""
     digest = Sha256Stream()
-    for path in sorted(files, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode() + b"\0")
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+    for name, pieces in sorted(files, key=lambda f: f[0]):
+        size = sum(piece.stat().st_size for piece in pieces)
+        digest.update(name.encode() + b"\0" + str(size).encode() + b"\0")
+        for piece in pieces:
+            with piece.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
     return digest.digest
 
 

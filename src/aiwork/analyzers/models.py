@@ -18,12 +18,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar, cast
 
-from aiwork.analyzers.base import weights_digest
+from aiwork.analyzers.base import WeightFile, pieces_digest
 from aiwork.config import home
 from aiwork.digests import Sha256Stream, sha256_file
 from aiwork.errors import AnalyzerUnavailable
 
 __all__ = [
+    "cached_pieces_digest",
     "cached_weights_digest",
     "distribution_version",
     "file_key",
@@ -37,7 +38,7 @@ __all__ = [
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_digests: dict[tuple[tuple[str, int, int], ...], str] = {}
+_digests: dict[tuple[tuple[str, tuple[tuple[str, int, int], ...]], ...], str] = {}
 _verified: set[tuple[str, int, int]] = set()
 _loaded: dict[Hashable, object] = {}
 _loading: dict[Hashable, threading.Lock] = {}
@@ -96,12 +97,18 @@ def file_key(path: Path) -> tuple[str, int, int]:
 def cached_weights_digest(files: Iterable[Path]) -> str:
     """:func:`~aiwork.analyzers.base.weights_digest`, computed once per process per file set
     (keyed by path, size and modification time, so a replaced file is hashed again)."""
-    paths = sorted(files, key=lambda p: p.name)
-    key = tuple(file_key(p) for p in paths)
+    return cached_pieces_digest((path.name, (path,)) for path in files)
+
+
+def cached_pieces_digest(files: Iterable[WeightFile]) -> str:
+    """:func:`~aiwork.analyzers.base.pieces_digest`, computed once per process per file set
+    (as :func:`cached_weights_digest`)."""
+    named = sorted(files, key=lambda f: f[0])
+    key = tuple((name, tuple(file_key(p) for p in pieces)) for name, pieces in named)
     with _lock:
         found = _digests.get(key)
     if found is None:
-        found = weights_digest(paths)
+        found = pieces_digest(named)
         with _lock:
             _digests[key] = found
     return found

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
+from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo, WeightFile
 from aiwork.analyzers.models import (
-    cached_weights_digest,
+    cached_pieces_digest,
     distribution_version,
     load_once,
     package_dir,
@@ -195,13 +195,15 @@ class TranscriptAnalyzer(Analyzer):
             return [vad / "assets" / "silero_vad_v6.onnx"]
         return []
 
-    def _files(self) -> list[Path]:
+    def _weights(self) -> list[WeightFile]:
         """The files whose bytes shape the output: the model's (both in ``auto``), and the
-        VAD's when used."""
-        files = model_files(self.folder())
+        VAD's when used; a bundled model's where they ship (nothing is built to name them)."""
+        bundled = BUNDLED["base"] if self._auto else self._bundled()
+        files: list[WeightFile] = (bundled.weight_files() if bundled is not None
+                                   else [(p.name, (p,)) for p in model_files(self.folder())])
         if self._auto and self.english_model().key != "base":
-            files = model_files(self.english_model().folder()) + files
-        return files + self._vad_files()
+            files = self.english_model().weight_files() + files
+        return files + [(p.name, (p,)) for p in self._vad_files()]
 
     def label(self) -> str:
         if self._auto:
@@ -218,17 +220,17 @@ class TranscriptAnalyzer(Analyzer):
             **about,
             "faster_whisper": distribution_version("faster-whisper"),
             "ctranslate2": distribution_version("ctranslate2"),
-            "files": [p.name for p in sorted(self._files(), key=lambda p: p.name)],
+            "files": sorted(name for name, _ in self._weights()),
         }
 
     def model(self) -> ModelInfo:
         if self._auto:
             versions = sorted({BUNDLED["base"].version(), self.english_model().version()})
             return ModelInfo(self.label(), ",".join(versions),
-                             cached_weights_digest(self._files()))
+                             cached_pieces_digest(self._weights()))
         bundled = self._bundled()
         version = bundled.version() if bundled is not None else "local"
-        return ModelInfo(self.label(), version, cached_weights_digest(self._files()))
+        return ModelInfo(self.label(), version, cached_pieces_digest(self._weights()))
 
     def load_model(self, folder: Path | None = None) -> Any:
         """The Whisper model in ``folder`` (default: :meth:`folder`), loaded once per process

