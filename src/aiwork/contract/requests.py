@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiwork.model.roles import REQUESTABLE_ROLES, ROLES
+
 __all__ = [
     "CapabilitiesRequest",
     "CosignatureRequest",
@@ -38,6 +40,11 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
+def _either(roles: tuple[str, ...]) -> str:
+    """``a, b or c``: the roles as a description says them."""
+    return f"{', '.join(roles[:-1])} or {roles[-1]}"
+
+
 class EmptyRequest(RequestModel):
     """A body the operation does not use (``{}``); it is still covered by the signature."""
 
@@ -45,15 +52,15 @@ class EmptyRequest(RequestModel):
 class RoleRequest(RequestModel):
     """Ask for a role for the signing identity (granted at once on an open coordinator)."""
 
-    role: str = Field(description="requester, worker, expert or auditor (admin is only "
-                                  "granted by an admin)")
+    role: str = Field(description=f"{_either(REQUESTABLE_ROLES)} (admin is only granted by "
+                                  "an admin)")
 
 
 class RoleGrantRequest(RequestModel):
     """An admin grants ``role`` to ``did``."""
 
     did: str = Field(description="the identity's did:key")
-    role: str = Field(description="requester, worker, expert, auditor or admin")
+    role: str = Field(description=_either(ROLES))
 
 
 class CreditGrantRequest(RequestModel):
