@@ -182,7 +182,7 @@ def test_an_explicit_model_overrides_the_choice(auto: TranscriptAnalyzer,
 def test_auto_model_info_covers_both_models(auto: TranscriptAnalyzer) -> None:
     info = auto.model()
     assert info.name == AUTO_LABEL
-    files = {p.name for p in auto._files()}
+    files = {name for name, _ in auto._weights()}
     assert {"model.bin", "vocabulary.txt", "vocabulary.json", "silero_vad_v6.onnx"} <= files
     tiny = load("transcript", {"model": "tiny.en"}).model().weights_digest
     assert info.weights_digest not in (None, tiny)
