@@ -20,7 +20,7 @@ from typing import TypeVar, cast
 
 from aiwork.analyzers.base import WeightFile, pieces_digest
 from aiwork.config import home
-from aiwork.digests import Sha256Stream, sha256_file
+from aiwork.digests import PREFIX, Sha256Stream, sha256_file
 from aiwork.errors import AnalyzerUnavailable
 
 __all__ = [
@@ -116,7 +116,7 @@ def cached_pieces_digest(files: Iterable[WeightFile]) -> str:
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes (a pinned model part's checksum)."""
-    return sha256_file(path).removeprefix("sha256:")
+    return sha256_file(path).removeprefix(PREFIX)
 
 
 def _verified_once(path: Path, sha256: str) -> bool:
@@ -167,7 +167,7 @@ def join_parts(
                         out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        if digest.digest != "sha256:" + sha256:
+        if digest.digest != PREFIX + sha256:
             raise AnalyzerUnavailable(
                 f"joining {', '.join(p.name for p in parts)} gave {digest.digest}, "
                 f"expected {sha256}: the installed model package is damaged or not the "
