@@ -4,6 +4,7 @@ declared settings."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +68,15 @@ def test_the_picture_analyzers_refuse_what_they_do_not_know() -> None:
         analyzers.load("tags", {"min_probabilty": 0.5})
     with pytest.raises(InputError, match="analyzer tags: option 'batch_size'"):
         analyzers.load("tags", {"batch_size": 0})
+
+
+def test_a_bad_option_is_refused_before_the_store_is_touched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwork.pipeline.process import ProcessOptions, Processor
+
+    monkeypatch.setenv("AIWORK_HOME", str(tmp_path / "home"))
+    options = ProcessOptions(analyzers=["technical", "shots"],
+                             settings={"shots": {"thresold": 30}})
+    with pytest.raises(InputError, match="unknown option 'thresold'"):
+        Processor(options, db=tmp_path / "store.db")
+    assert list(tmp_path.iterdir()) == []  # no store, no blobs, no worker key

@@ -134,14 +134,7 @@ class Processor:
         key: SigningKey | None = None,
     ) -> None:
         self.options = options or ProcessOptions()
-        self.log = open_store(db)
-        self.catalog = Catalog(self.log.db)
-        self.summaries = Summaries(self.log)
-        self.blobs = BlobStore(blobs_path(db or default_db_path()))
-        self.key = key or read_or_make_key_file(home() / "worker.key")
-        self.progress = progress or _Quiet()
-        #: Output folders given to the videos of this batch (see :func:`claim_folder`).
-        self.claimed: set[Path] = set()
+        # The analyzers first: a bad option is refused before anything is opened or written.
         names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))
         self.analyzers: dict[str, Analyzer] = {}
         self.unavailable: dict[str, str] = {}
@@ -150,6 +143,14 @@ class Processor:
                 self.unavailable[item.name] = item.reason or "unavailable"
             else:
                 self.analyzers[item.name] = item.analyzer
+        self.log = open_store(db)
+        self.catalog = Catalog(self.log.db)
+        self.summaries = Summaries(self.log)
+        self.blobs = BlobStore(blobs_path(db or default_db_path()))
+        self.key = key or read_or_make_key_file(home() / "worker.key")
+        self.progress = progress or _Quiet()
+        #: Output folders given to the videos of this batch (see :func:`claim_folder`).
+        self.claimed: set[Path] = set()
 
     def close(self) -> None:
         self.log.close()
