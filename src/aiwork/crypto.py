@@ -17,6 +17,7 @@ import nacl.exceptions
 
 from aiwork.config import private_folder
 from aiwork.errors import KeyFileError, SignatureError
+from aiwork.files import write_atomically
 
 __all__ = [
     "SigningKey",
@@ -146,21 +147,10 @@ def write_key_file(path: str | os.PathLike[str], key: SigningKey, *, force: bool
     if target.exists() and not force:
         raise KeyFileError(f"{target} already exists; refusing to overwrite a key (use --force)")
     private_folder(target.parent)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(tmp, flags, 0o600)
+        write_atomically(target, key.to_pem(), mode=0o600, durable=True)
     except OSError as exc:
         raise KeyFileError(f"cannot create key file {target}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key.to_pem())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_key_file(path: str | os.PathLike[str]) -> SigningKey:

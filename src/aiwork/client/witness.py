@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError, ConfigError, KeyMismatchError, ProofError, WitnessAlarm
+from aiwork.files import sync_folder, write_atomically
 from aiwork.ledger.cosign import WitnessKey, cosign, verify_cosigned_note
 from aiwork.ledger.note import Checkpoint, SignedNote, VerifierKey
 from aiwork.ledger.proofs import ConsistencyProof
@@ -118,8 +119,9 @@ class Witness:
 
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.state_file, json.dumps({"version": 1, "logs": self._logs},
-                                                      indent=2, sort_keys=True) + "\n")
+        write_atomically(self.state_file, json.dumps({"version": 1, "logs": self._logs},
+                                                     indent=2, sort_keys=True) + "\n",
+                         durable=True)
 
     def last_cosigned(self, origin: str) -> str | None:
         """The last checkpoint note (the log's signature only) cosigned for ``origin``."""
@@ -239,20 +241,6 @@ class Witness:
                            evidence=path)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
 def _write_new(folder: Path, stem: str, text: str) -> Path:
     """Write ``text`` whole to a new file ``<stem>[-n].json`` in ``folder``; never overwrite."""
     tmp = folder / f".{stem}.{os.getpid()}.tmp"
@@ -267,21 +255,10 @@ def _write_new(folder: Path, stem: str, text: str) -> Path:
                 os.link(tmp, path)
             except FileExistsError:
                 continue
-            _sync_folder(folder)
+            sync_folder(folder)
             return path
         raise ConfigError(f"too many evidence files named {stem} in {folder}")
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _sync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

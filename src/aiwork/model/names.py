@@ -12,9 +12,7 @@ link planted in the folder, still writes nothing outside it.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +20,7 @@ from pydantic import AfterValidator, Field
 
 from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import UnsafeNameError
+from aiwork.files import write_atomically
 
 __all__ = [
     "DIGEST_PATTERN",
@@ -99,17 +98,7 @@ def write_inside(folder: Path, relative: str, data: bytes | str) -> Path:
     target = inside(folder, relative)
     target.parent.mkdir(parents=True, exist_ok=True)
     inside(folder, relative)  # the folders just made are still under it
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".aiwork-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(raw)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, data, mode=0o644)
 
 
 def plain_name(text: str, default: str = "video") -> str:
