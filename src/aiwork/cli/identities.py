@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aiwork.cli.options import coordinator_option, key_option
+from aiwork.cli.options import connect, coordinator_option, key_option
 from aiwork.model.roles import REQUESTABLE_ROLES, ROLES
 
 
@@ -16,10 +16,7 @@ from aiwork.model.roles import REQUESTABLE_ROLES, ROLES
 @click.option("--role", required=True, type=click.Choice(REQUESTABLE_ROLES))
 def register_cmd(coordinator: str, keyfile: Path, role: str) -> None:
     """Ask the coordinator for a role; prints granted or pending."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         reply = client.request_role(role)
     click.echo(f"{reply.did} {reply.role}: {reply.status}")
 
@@ -36,10 +33,7 @@ def admin_group() -> None:
 @key_option
 def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
     """Grant ROLE to DID (needs the admin role)."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         client.approve_role(did, role)
     click.echo(f"{did} {role}: granted")
 
@@ -52,10 +46,7 @@ def approve_cmd(did: str, role: str, coordinator: str, keyfile: Path) -> None:
 @key_option
 def grant_cmd(did: str, amount: int, reason: str | None, coordinator: str, keyfile: Path) -> None:
     """Grant AMOUNT credits to DID (needs the admin role)."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         reply = client.grant_credits(did, amount, reason)
     click.echo(f"{did}: +{amount} credits, balance {reply.balance}, "
                f"available {reply.available} (entry {reply.entry})")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aiwork.cli.options import coordinator_option, key_option, renamed
+from aiwork.cli.options import connect, coordinator_option, key_option, renamed
 
 if TYPE_CHECKING:
     from aiwork.client.coordinator import CoordinatorClient
@@ -44,15 +44,13 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                redundancy: int, budget: int | None, wait: bool, out: Path | None,
                library: str | None, purpose: str) -> None:
     """Upload videos and submit a job for each."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
 
     if out is not None and not wait:
         raise click.UsageError(
             "--out writes the results, which come only with --wait; without it, fetch them "
             "when the job is done: aiwork results JOB --coordinator URL --out DIR")
     analyzers = [n.strip() for n in names.split(",") if n.strip()]
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         jobs, failed = _submit_each(client, videos, analyzers, redundancy, budget, library)
         if wait:
             _wait_for(client, jobs, signed=bool(library))
@@ -216,10 +214,7 @@ def results_cmd(jobs: tuple[str, ...], coordinator: str, out: Path, keyfile: Pat
                    "libraries you may read.")
 def jobs_cmd(coordinator: str, requester: str | None, keyfile: Path | None) -> None:
     """List jobs and their state."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None) as client:
+    with connect(coordinator, keyfile) as client:
         for job in client.list_jobs(requester, signed=keyfile is not None):
             counts = ", ".join(f"{k} {v}" for k, v in job.replicas.items() if v)
             click.echo(f"{job.id}  {job.state:<9} {','.join(job.analyzers)}  "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aiwork.cli.options import coordinator_option, key_option
+from aiwork.cli.options import connect, coordinator_option, key_option
 from aiwork.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,10 +37,7 @@ def _describe(library: LibraryView) -> str:
 @key_option
 def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Create a library named NAME (needs the requester role); prints its id."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         library = client.create_library(name, sensitive=sensitive)
     click.echo(_describe(library))
 
@@ -71,10 +68,7 @@ def show_cmd(library_id: str, coordinator: str, keyfile: Path | None) -> None:
 @key_option
 def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -> None:
     """Make your library sensitive or not."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         library = client.update_library(library_id, sensitive=sensitive)
     click.echo(_describe(library))
 
@@ -86,10 +80,7 @@ def set_cmd(library_id: str, sensitive: bool, coordinator: str, keyfile: Path) -
 @key_option
 def grant_cmd(library_id: str, did: str, coordinator: str, keyfile: Path) -> None:
     """Let DID read your sensitive library (its reads are logged like anyone's)."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         library = client.add_reader(library_id, did)
     click.echo(_describe(library))
 
@@ -108,8 +99,6 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     AIWORK_HOME/libraries/, so a later listing that drops reads already seen is refused.
     """
     from aiwork.client.access_log import fetch_access_log, verify_access_log
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
     from aiwork.config import home
 
     if not re.fullmatch(r"[0-9a-f]{32}", library_id):
@@ -120,7 +109,7 @@ def access_cmd(library_id: str, coordinator: str, keyfile: Path, log_key: str | 
     except ValueError as exc:
         raise ConfigError(f"{seen_path} is not what `aiwork library access` wrote: {exc}",
                           hint="remove it to trust the next listing afresh") from exc
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         listing = fetch_access_log(client, library_id)
         key = log_key or seen.get("verifier_key") or client.get_verifier_key()
     known = [seen["last_read"]] if seen.get("last_read") is not None else []

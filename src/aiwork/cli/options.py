@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aiwork.config import resolve_db as config_resolve_db
+
+if TYPE_CHECKING:
+    from aiwork.client.coordinator import CoordinatorClient
 
 db_option = click.option(
     "--db",
@@ -54,3 +58,12 @@ def renamed(folder: Path, wanted: str) -> str:
     if folder.name == wanted:
         return ""
     return f" (not {folder.parent / wanted}: that folder holds another video's outputs)"
+
+
+def connect(coordinator: str, keyfile: Path | None = None) -> CoordinatorClient:
+    """The client of ``--coordinator``, signing with ``--key`` when one is given (imported
+    here, when a command runs, so commands that do not talk to a coordinator never load it)."""
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.crypto import read_key_file
+
+    return CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from aiwork.cli.options import coordinator_option, key_option
+from aiwork.cli.options import connect, coordinator_option, key_option
 from aiwork.errors import InputError
 from aiwork.quality.review_items import VERDICTS
 
@@ -24,9 +24,8 @@ def review_group() -> None:
 def next_cmd(coordinator: str, keyfile: Path) -> None:
     """Take the next item to review and print it as JSON (with its id)."""
     from aiwork.client.coordinator import CoordinatorClient, NoWork
-    from aiwork.crypto import read_key_file
 
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         item = client.next_review_item()
     if isinstance(item, NoWork):
         click.echo(item.reason or "no item to review now", err=True)
@@ -45,9 +44,7 @@ def next_cmd(coordinator: str, keyfile: Path) -> None:
 def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | None,
                seconds: float | None, coordinator: str, keyfile: Path) -> None:
     """Sign and submit a verdict on ITEM_ID (a human.verdict entry in the ledger)."""
-    from aiwork.client.coordinator import CoordinatorClient
     from aiwork.client.review import give_verdict
-    from aiwork.crypto import read_key_file
 
     parsed: Any = None
     if value is not None:
@@ -56,7 +53,7 @@ def submit_cmd(item_id: str, verdict: str, value: str | None, rationale: str | N
         except ValueError as exc:
             raise InputError(f"--value is not JSON: {value[:60]!r}",
                              hint='text is quoted: --value \'"the right words"\'') from exc
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         index = give_verdict(client, item_id, verdict, parsed, rationale, seconds)
     click.echo(f"verdict recorded: ledger entry {index}")
 
@@ -81,10 +78,7 @@ def me_cmd(coordinator: str, keyfile: Path) -> None:
               help="Sign the request (needed for a job of a sensitive library you may read).")
 def progress_cmd(job_id: str, coordinator: str, keyfile: Path | None) -> None:
     """Print JOB_ID's review progress and which of its items humans verified, as JSON."""
-    from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
-
-    with CoordinatorClient(coordinator, read_key_file(keyfile) if keyfile else None) as client:
+    with connect(coordinator, keyfile) as client:
         reply = client.get_review_progress(job_id, signed=keyfile is not None)
     click.echo(json.dumps(reply.model_dump(mode="json", exclude_unset=True), indent=2, ensure_ascii=False))
 
@@ -100,7 +94,6 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
               keyfile: Path | None) -> None:
     """Show the routing rules, or change INSIGHT's with --set (admin)."""
     from aiwork.client.coordinator import CoordinatorClient
-    from aiwork.crypto import read_key_file
 
     if not changes:
         with CoordinatorClient(coordinator) as client:
@@ -118,6 +111,6 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
             values[name] = json.loads(raw)
         except ValueError:
             values[name] = raw
-    with CoordinatorClient(coordinator, read_key_file(keyfile)) as client:
+    with connect(coordinator, keyfile) as client:
         reply = client.set_review_rules(insight, values)
     click.echo(json.dumps(reply.model_dump(mode="json"), indent=2))
