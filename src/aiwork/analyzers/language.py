@@ -16,7 +16,6 @@ LANGUAGES = ("ENGLISH", "FRENCH", "GERMAN", "SPANISH", "ITALIAN", "PORTUGUESE", 
 
 class LanguageAnalyzer(Analyzer):
     name = "language"
-    insight = "language"
     after = ("transcript", "ocr")
     requires = ("lingua",)
     Options = AnalyzerOptions  # none: the languages and the minimum are fixed

@@ -74,7 +74,6 @@ class TranscriptOptions(AnalyzerOptions):
 
 class TranscriptAnalyzer(Analyzer):
     name = "transcript"
-    insight = "transcript"
     version = "5"
     requires = ("faster_whisper",)
     needs_audio = True
