@@ -1,0 +1,66 @@
+// The browser's verifier (src/aiwork/console/verify.js) in Node: every RFC 9162 inclusion
+// vector accepted or refused as labelled, and what the Python log made (entries, proofs, a
+// checkpoint) verifying, and refused once altered. Run by tests/test_explorer.py.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import {
+  VerifyError, b64decode, parseVerifierKey, verifyCheckpoint, verifyEntry, verifyInclusion,
+  leafHash,
+} from "../../src/aiwork/console/verify.js";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const VECTORS = process.env.AIWORK_RFC9162_VECTORS || join(here, "..", "data", "rfc9162");
+
+function files(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : name.endsWith(".json") ? [path] : [];
+  });
+}
+
+const inclusion = files(join(VECTORS, "inclusion"));
+
+test("the inclusion vector set is there", () => {
+  assert.ok(inclusion.length > 80, `only ${inclusion.length} vectors under ${VECTORS}`);
+});
+
+for (const path of inclusion) {
+  test(`inclusion vector ${path.slice(VECTORS.length + 1)}`, async () => {
+    const v = JSON.parse(readFileSync(path, "utf8"));
+    const check = () => verifyInclusion(v.leafIdx, v.treeSize, b64decode(v.leafHash || ""),
+      (v.proof || []).map((h) => b64decode(h)), b64decode(v.root || ""));
+    if (v.wantErr) await assert.rejects(check, VerifyError);
+    else await check();
+  });
+}
+
+const made = process.env.AIWORK_PYTHON_LOG ? JSON.parse(readFileSync(process.env.AIWORK_PYTHON_LOG, "utf8")) : null;
+
+test("what the Python log made verifies, and refuses when altered", { skip: !made && "AIWORK_PYTHON_LOG not set" }, async () => {
+  const key = await parseVerifierKey(made.key);
+  const checkpoint = await verifyCheckpoint(made.checkpoint, key);
+  assert.equal(checkpoint.size, made.entries.length);
+  assert.deepEqual(checkpoint.cosigners, []);
+  for (const [index, item] of made.entries.entries()) {
+    const bytes = b64decode(item.entry);
+    const entry = await verifyEntry(bytes);
+    assert.equal(entry.kind, item.kind);
+    const proof = item.proof.hashes.map((h) => b64decode(h));
+    await verifyInclusion(index, checkpoint.size, await leafHash(bytes), proof, checkpoint.root);
+    if (proof.length) {
+      const bad = proof.map((h, i) => (i === 0 ? h.map((b, j) => (j === 0 ? b ^ 1 : b)) : h));
+      await assert.rejects(verifyInclusion(index, checkpoint.size, await leafHash(bytes), bad, checkpoint.root), VerifyError);
+    }
+    const altered = new TextEncoder().encode(new TextDecoder().decode(bytes).replace('"kind":"', '"kind":"x'));
+    await assert.rejects(verifyEntry(altered), VerifyError);
+  }
+  // One changed character of the signed body, and a note signed by another key.
+  await assert.rejects(verifyCheckpoint(made.checkpoint.replace("\n", "x\n"), key), /does not verify/);
+  const other = await parseVerifierKey(made.other_key);
+  await assert.rejects(verifyCheckpoint(made.checkpoint, other), /not signed by/);
+  await assert.rejects(parseVerifierKey(made.key.replace(/\+[0-9a-f]{8}\+/, "+00000000+")), /key id/);
+});
