@@ -73,7 +73,10 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     require("playwright", tools=("chromium",))
     home = tmp_path_factory.mktemp("explorer-home")
     log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
-    append_bodies(log, SigningKey.generate(), "ai.decision", [_decision(i) for i in range(3)])
+    author = SigningKey.generate()
+    append_bodies(log, author, "ai.decision", [_decision(i) for i in range(3)])
+    append_bodies(log, author, "credits.granted",
+                  [{"to": author.did, "amount": 1000, "reason": "pilot <b>budget</b>"}])
     key = log.verifier_key.to_text()
     log.close()
     with running_coordinator(home) as url:
@@ -144,6 +147,11 @@ def _altered_proof(route: Any) -> None:
     route.fulfill(json=answer)
 
 
+def _altered_entry(route: Any) -> None:
+    route.fulfill(body=route.fetch().body().replace(b'"amount":', b'"amount":1'),
+                  content_type="application/json")
+
+
 def _altered_checkpoint(route: Any) -> None:
     origin, size, rest = route.fetch().text().split("\n", 2)
     route.fulfill(body=f"{origin}\n{int(size) + 1}\n{rest}", content_type="text/plain")
@@ -152,15 +160,20 @@ def _altered_checkpoint(route: Any) -> None:
 @pytest.mark.parametrize(("pattern", "handler", "failing"), [
     ("**/v1/ledger/proof/inclusion*", _altered_proof, "Inclusion proof"),
     ("**/v1/ledger/checkpoint", _altered_checkpoint, "Checkpoint signature"),
-], ids=["proof", "checkpoint"])
+    ("**/v1/ledger/entries/*", _altered_entry, "Entry signature"),
+], ids=["proof", "checkpoint", "entry"])
 def test_the_explorer_fails_when_an_answer_is_altered(coordinator: tuple[str, str],
                                                       browser: Any, pattern: str, handler: Any,
                                                       failing: str, tmp_path: Path) -> None:
     url, _ = coordinator
-    text, marks, _ = _explore(browser, url, "/explorer/entry/1", route=(pattern, handler),
-                              shot=tmp_path / "explorer-failed.png")
-    assert text == "Entry 1: failed"
-    assert marks[failing] == "failed" and marks["Entry signature"] == "passed"
+    index = 3 if failing == "Entry signature" else 1
+    text, marks, _ = _explore(browser, url, f"/explorer/entry/{index}",
+                              route=(pattern, handler), shot=tmp_path / "explorer-failed.png")
+    assert text == f"Entry {index}: failed"
+    assert marks[failing] == "failed"
+    assert [name for name, mark in marks.items() if mark == "passed"] == [
+        name for name in ("Log key", "Checkpoint signature", "Entry signature")
+        if name != failing]
 
 
 def test_the_explorer_fails_with_another_key_in_the_link(coordinator: tuple[str, str],
@@ -172,8 +185,42 @@ def test_the_explorer_fails_with_another_key_in_the_link(coordinator: tuple[str,
     assert text == "Entry 0: failed" and marks["Checkpoint signature"] == "failed"
     text, marks, _ = _explore(browser, url, f"/explorer/entry/0?key={key}")
     assert text == "Entry 0: verified"
-    text, marks, _ = _explore(browser, url, "/explorer/entry/3")
-    assert text == "Entry 3: failed" and marks["Entry signature"] == "failed"
+    text, marks, _ = _explore(browser, url, "/explorer/entry/9")
+    assert text == "Entry 9: failed"
+    assert marks["Entry signature"] == "failed" and marks["Inclusion proof"] == "failed"
+
+
+def test_the_explorer_describes_other_kinds_as_text(coordinator: tuple[str, str],
+                                                    browser: Any) -> None:
+    url, _ = coordinator
+    page = browser.new_page()
+    page.goto(url + "/explorer/entry/3")
+    page.wait_for_function("() => /verified$/.test("
+                           "document.querySelector('[data-verify-status]').textContent)")
+    words = page.locator("#decision").inner_text()
+    assert "credits.granted/v1" in words and "pilot <b>budget</b>" in words  # text, not markup
+    assert page.locator("#decision b").count() == 0
+    page.close()
+
+
+def test_a_pinned_key_holds_when_the_coordinator_serves_another(coordinator: tuple[str, str],
+                                                                browser: Any) -> None:
+    url, key = coordinator
+    other = VerifierKey(key.split("+")[0], SigningKey.generate().public_key).to_text()
+    context = browser.new_context()
+    page = context.new_page()
+    verdict = ("() => /(verified|failed)$/.test("
+               "document.querySelector('[data-verify-status]').textContent)")
+    page.goto(url + "/explorer/entry/0")
+    page.wait_for_function(verdict)
+    assert page.locator("[data-verify-status]").inner_text() == "Entry 0: verified"
+    page.route("**/v1/ledger/key", lambda route: route.fulfill(body=other + "\n"))
+    page.goto(url + "/explorer/entry/0")
+    page.wait_for_function(verdict)
+    assert page.locator("[data-verify-status]").inner_text() == "Entry 0: failed"
+    checks = page.locator("#checks").inner_text()
+    assert "serves another log key" in checks and "pinned" in checks
+    context.close()
 
 
 def test_the_console_is_served_with_a_strict_policy(coordinator: tuple[str, str]) -> None:

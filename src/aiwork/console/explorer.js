@@ -128,9 +128,13 @@ function showEntry(index, entry, verified) {
   row(list, "Author", entry.author);
   row(list, "Signed at", entry.time);
   if (!verified) row(list, "Warning", "this entry did not verify: what it says is not proven");
-  const body = entry.body || {};
+  const body = entry.body !== null && typeof entry.body === "object" ? entry.body : {};
   if (base === "ai.decision") {
-    describeDecision(list, body);
+    try {
+      describeDecision(list, body);
+    } catch {
+      row(list, "Body", json(body));
+    }
   } else {
     for (const [name, value] of Object.entries(body)) {
       if (name === "decision" && Number.isSafeInteger(value)) row(list, name, entryLink(value, `entry ${value}`));
