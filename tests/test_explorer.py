@@ -9,14 +9,17 @@ import base64
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from aiwork.config import default_db_path
 from aiwork.crypto import SigningKey
+from aiwork.ledger.cosign import WitnessKey, cosign
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.home import append_bodies
 from aiwork.ledger.log import Log
@@ -27,6 +30,7 @@ from .conftest import require, running_coordinator
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "1" * 64
+WITNESS = "witness.test/w1"
 DECISION: dict[str, Any] = {
     "analyzer": "keywords", "analyzer_version": "1", "insight": "keywords",
     "model": {"name": "YAKE", "version": "0.7", "weights_digest": "sha256:" + "3" * 64},
@@ -51,10 +55,15 @@ def test_the_browser_verifier_accepts_the_vectors_and_the_python_log(tmp_path: P
     author = SigningKey.generate()
     log.append([sign_entry(author, "ai.decision", _decision(i)) for i in range(7)])
     checkpoint = log.checkpoint()
+    witness = SigningKey.generate()
     made = {"key": log.verifier_key.to_text(),
             "other_key": VerifierKey(log.verifier_key.name,
                                      SigningKey.generate().public_key).to_text(),
             "checkpoint": checkpoint,
+            "witness": WitnessKey.of(WITNESS, witness).to_text(),
+            "cosigned": checkpoint + cosign(checkpoint, WITNESS, witness, int(time.time())),
+            "cosigned_future": checkpoint + cosign(checkpoint, WITNESS, witness,
+                                                   int(time.time()) + 3600),
             "entries": [{"entry": base64.b64encode(log.get(i)).decode(), "kind": "ai.decision/v2",
                          "proof": log.inclusion_proof(i, 7).to_json()} for i in range(7)]}
     log.close()
@@ -68,8 +77,9 @@ def test_the_browser_verifier_accepts_the_vectors_and_the_python_log(tmp_path: P
 
 
 @pytest.fixture(scope="module")
-def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A real ``aiwork serve`` over a ledger of three decisions; its URL and log key."""
+def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """A real ``aiwork serve`` over a ledger of three decisions and a credit grant, its
+    checkpoint cosigned by a witness; its URL, log key and witness key."""
     require("playwright", tools=("chromium",))
     home = tmp_path_factory.mktemp("explorer-home")
     log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
@@ -79,12 +89,17 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                   [{"to": author.did, "amount": 1000, "reason": "pilot <b>budget</b>"}])
     key = log.verifier_key.to_text()
     log.close()
-    with running_coordinator(home) as url:
-        yield url, key
+    witness = SigningKey.generate()
+    with running_coordinator(home, "--witness", WitnessKey.of(WITNESS, witness).to_text()) as url:
+        note = httpx.get(url + "/v1/ledger/checkpoint").text
+        line = cosign(note, WITNESS, witness, int(time.time()))
+        assert httpx.post(url + "/v1/ledger/cosignatures",
+                          json={"size": 4, "cosignature": line}).status_code == 200
+        yield url, key, WitnessKey.of(WITNESS, witness).to_text()
 
 
 @pytest.fixture(scope="module")
-def browser(coordinator: tuple[str, str]) -> Iterator[Any]:
+def browser(coordinator: tuple[str, str, str]) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -117,9 +132,9 @@ def _explore(browser: Any, url: str, path: str, *, width: int = 1100,
     return text, marks, messages
 
 
-def test_the_explorer_verifies_an_entry_in_the_browser(coordinator: tuple[str, str],
+def test_the_explorer_verifies_an_entry_in_the_browser(coordinator: tuple[str, str, str],
                                                        browser: Any, tmp_path: Path) -> None:
-    url, _ = coordinator
+    url, _, _ = coordinator
     text, marks, messages = _explore(browser, url, "/explorer/entry/1",
                                      shot=tmp_path / "explorer-verified.png")
     assert text == "Entry 1: verified", (marks, messages)
@@ -162,10 +177,10 @@ def _altered_checkpoint(route: Any) -> None:
     ("**/v1/ledger/checkpoint", _altered_checkpoint, "Checkpoint signature"),
     ("**/v1/ledger/entries/*", _altered_entry, "Entry signature"),
 ], ids=["proof", "checkpoint", "entry"])
-def test_the_explorer_fails_when_an_answer_is_altered(coordinator: tuple[str, str],
+def test_the_explorer_fails_when_an_answer_is_altered(coordinator: tuple[str, str, str],
                                                       browser: Any, pattern: str, handler: Any,
                                                       failing: str, tmp_path: Path) -> None:
-    url, _ = coordinator
+    url, _, _ = coordinator
     index = 3 if failing == "Entry signature" else 1
     text, marks, _ = _explore(browser, url, f"/explorer/entry/{index}",
                               route=(pattern, handler), shot=tmp_path / "explorer-failed.png")
@@ -176,9 +191,9 @@ def test_the_explorer_fails_when_an_answer_is_altered(coordinator: tuple[str, st
         if name != failing]
 
 
-def test_the_explorer_fails_with_another_key_in_the_link(coordinator: tuple[str, str],
+def test_the_explorer_fails_with_another_key_in_the_link(coordinator: tuple[str, str, str],
                                                          browser: Any) -> None:
-    url, key = coordinator
+    url, key, _ = coordinator
     name = key.split("+")[0]
     other = VerifierKey(name, SigningKey.generate().public_key).to_text()
     text, marks, _ = _explore(browser, url, f"/explorer/entry/0?key={other}")
@@ -190,9 +205,9 @@ def test_the_explorer_fails_with_another_key_in_the_link(coordinator: tuple[str,
     assert marks["Entry signature"] == "failed" and marks["Inclusion proof"] == "failed"
 
 
-def test_the_explorer_describes_other_kinds_as_text(coordinator: tuple[str, str],
+def test_the_explorer_describes_other_kinds_as_text(coordinator: tuple[str, str, str],
                                                     browser: Any) -> None:
-    url, _ = coordinator
+    url, _, _ = coordinator
     page = browser.new_page()
     page.goto(url + "/explorer/entry/3")
     page.wait_for_function("() => /verified$/.test("
@@ -203,9 +218,9 @@ def test_the_explorer_describes_other_kinds_as_text(coordinator: tuple[str, str]
     page.close()
 
 
-def test_a_pinned_key_holds_when_the_coordinator_serves_another(coordinator: tuple[str, str],
+def test_a_pinned_key_holds_when_the_coordinator_serves_another(coordinator: tuple[str, str, str],
                                                                 browser: Any) -> None:
-    url, key = coordinator
+    url, key, _ = coordinator
     other = VerifierKey(key.split("+")[0], SigningKey.generate().public_key).to_text()
     context = browser.new_context()
     page = context.new_page()
@@ -223,10 +238,8 @@ def test_a_pinned_key_holds_when_the_coordinator_serves_another(coordinator: tup
     context.close()
 
 
-def test_the_console_is_served_with_a_strict_policy(coordinator: tuple[str, str]) -> None:
-    import httpx2 as httpx
-
-    url, _ = coordinator
+def test_the_console_is_served_with_a_strict_policy(coordinator: tuple[str, str, str]) -> None:
+    url, _, _ = coordinator
     for path in ("/explorer", "/explorer/entry/0", "/static/verify.js", "/static/explorer.js"):
         answer = httpx.get(url + path)
         assert answer.status_code == 200
@@ -239,3 +252,15 @@ def test_the_console_is_served_with_a_strict_policy(coordinator: tuple[str, str]
         assert answer.status_code == 404 and answer.json()["error"] == "not-found"
     paths = httpx.get(url + "/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith(("/explorer", "/static"))]
+
+
+def test_the_explorer_checks_a_witness_named_in_the_link(coordinator: tuple[str, str, str],
+                                                         browser: Any, tmp_path: Path) -> None:
+    url, _, witness = coordinator
+    text, marks, _ = _explore(browser, url, f"/explorer/entry/2?witness={witness}",
+                              shot=tmp_path / "explorer-witness.png")
+    assert text == "Entry 2: verified" and marks["Witness cosignature"] == "passed"
+    other = WitnessKey(WITNESS, SigningKey.generate().public_key).to_text()
+    text, marks, _ = _explore(browser, url, f"/explorer/entry/2?witness={other}")
+    assert text == "Entry 2: failed" and marks["Witness cosignature"] == "failed"
+    assert marks["Inclusion proof"] == "passed"

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  VerifyError, b64decode, parseVerifierKey, verifyCheckpoint, verifyEntry, verifyInclusion,
+  VerifyError, b64decode, parseVerifierKey, verifyCheckpoint, verifyCosignature, verifyEntry,
+  verifyInclusion,
   leafHash,
 } from "../../src/aiwork/console/verify.js";
 
@@ -62,5 +63,16 @@ test("what the Python log made verifies, and refuses when altered", { skip: !mad
   await assert.rejects(verifyCheckpoint(made.checkpoint.replace("\n", "x\n"), key), /does not verify/);
   const other = await parseVerifierKey(made.other_key);
   await assert.rejects(verifyCheckpoint(made.checkpoint, other), /not signed by/);
+  // A witness's cosignature: checked with its key (type 0x04), refused with another's or
+  // when it is dated an hour ahead.
+  const witness = await parseVerifierKey(made.witness, 4, "the witness key");
+  const cosigned = await verifyCheckpoint(made.cosigned, key);
+  assert.deepEqual(cosigned.cosigners, [witness.name]);
+  assert.ok(Math.abs(await verifyCosignature(cosigned, witness) - Date.now() / 1000) < 600);
+  await assert.rejects(verifyCosignature(checkpoint, witness), /no cosignature/);
+  await assert.rejects(verifyCosignature(await verifyCheckpoint(made.cosigned_future, key), witness), /future/);
+  await assert.rejects(parseVerifierKey(made.witness), /not an Ed25519 note key/);
+  const forged = { ...cosigned, body: cosigned.body.replace("\n", "x\n") };
+  await assert.rejects(verifyCosignature(forged, witness), /does not verify/);
   await assert.rejects(parseVerifierKey(made.key.replace(/\+[0-9a-f]{8}\+/, "+00000000+")), /key id/);
 });

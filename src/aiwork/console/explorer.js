@@ -2,7 +2,7 @@
 // through the coordinator's public API and verifies them here, in the browser (verify.js).
 import {
   VerifyError, b64decode, canonicalize, hex, leafHash, parseVerifierKey, verifyCheckpoint,
-  verifyEntry, verifyInclusion,
+  verifyCosignature, verifyEntry, verifyInclusion,
 } from "./verify.js";
 
 const PIN = "aiwork.explorer.log-key";
@@ -192,12 +192,25 @@ async function explore(index) {
   }
   if (entry.ok) showEntry(index, entry.value, true);
   let proof = { ok: false };
+  let witnessesOk = true;
   if (checkpoint.ok && bytes) {
     const cp = checkpoint.value;
     const proofList = $("proof");
     row(proofList, "Checkpoint", `${cp.origin}, ${cp.size} entries`);
     row(proofList, "Root hash", hex(cp.root));
-    row(proofList, "Witness cosignatures", cp.cosigners.length ? `${cp.cosigners.join(", ")} (listed, not checked: this page pins no witness key)` : "none");
+    const witnesses = new URLSearchParams(location.search).getAll("witness").map((w) => w.replaceAll(" ", "+"));
+    row(proofList, "Witness cosignatures", cp.cosigners.length ? cp.cosigners.join(", ") : "none");
+    if (!witnesses.length && cp.cosigners.length) {
+      row(proofList, "Witness keys", "none given (add ?witness=VKEY to the link to check a witness's cosignature)");
+    }
+    for (const text of witnesses) {
+      const ok = await check("Witness cosignature", (t) => `cosigned at ${new Date(t * 1000).toISOString()}`, async () => {
+        const witness = await parseVerifierKey(text, 4, "the witness key");
+        row(keyList, "Witness key", `${witness.text} (given in the link, ?witness=)`);
+        return verifyCosignature(cp, witness);
+      });
+      witnessesOk = witnessesOk && ok.ok;
+    }
     proof = await check("Inclusion proof", (ms) => `entry ${index} is in the tree the checkpoint signs (proof checked in ${ms.toFixed(1)} ms)`, async () => {
       if (index >= cp.size) throw new VerifyError(`entry ${index} is not in the signed tree of ${cp.size} entries yet`);
       const answer = await api(`/v1/ledger/proof/inclusion?index=${index}&size=${cp.size}`, "json");
@@ -217,7 +230,7 @@ async function explore(index) {
     mark("Inclusion proof", false, "not checked: the checkpoint or the entry did not verify");
   }
   $("status").dataset.checksMs = (performance.now() - began).toFixed(3);
-  finish(index, key.ok && checkpoint.ok && entry.ok && proof.ok);
+  finish(index, key.ok && checkpoint.ok && entry.ok && proof.ok && witnessesOk);
 }
 
 function start() {

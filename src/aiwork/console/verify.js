@@ -92,8 +92,8 @@ export async function verifyEd25519(publicKey, message, signature) {
   return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
 }
 
-export async function keyId(name, publicKey) {
-  return (await sha256(concat(encoder.encode(name + "\n"), Uint8Array.of(1), publicKey))).slice(0, 4);
+export async function keyId(name, publicKey, type = 1) {
+  return (await sha256(concat(encoder.encode(name + "\n"), Uint8Array.of(type), publicKey))).slice(0, 4);
 }
 
 function checkName(name) {
@@ -102,23 +102,26 @@ function checkName(name) {
   }
 }
 
-// A C2SP verifier key, name+hexkeyid+base64(0x01 || key): its name, key id and public key.
-export async function parseVerifierKey(text) {
+// A C2SP verifier key, name+hexkeyid+base64(type || key): its name, key id and public key.
+// Type 0x01 signs checkpoints (the log), 0x04 cosigns them (a witness, tlog-cosignature/v1).
+export async function parseVerifierKey(text, type = 1, what = "the log key") {
   const whole = String(text).trim();
   const first = whole.indexOf("+");
   const second = whole.indexOf("+", first + 1);
   const parts = first < 0 || second < 0 ? []
     : [whole.slice(0, first), whole.slice(first + 1, second), whole.slice(second + 1)];
   if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) {
-    throw new VerifyError("the log key is not a verifier key (name+keyid+base64key)");
+    throw new VerifyError(`${what} is not a verifier key (name+keyid+base64key)`);
   }
   const [name, hexId, encoded] = parts;
   checkName(name);
-  const raw = b64decode(encoded, "the log key");
-  if (raw.length !== 33 || raw[0] !== 1) throw new VerifyError(`log key ${name} is not an Ed25519 key`);
+  const raw = b64decode(encoded, what);
+  if (raw.length !== 33 || raw[0] !== type) {
+    throw new VerifyError(`${what} ${name} is not an Ed25519 ${type === 1 ? "note" : "cosignature/v1"} key`);
+  }
   const publicKey = raw.slice(1);
-  const id = await keyId(name, publicKey);
-  if (hex(id) !== hexId) throw new VerifyError(`log key ${name}: key id does not match the key`);
+  const id = await keyId(name, publicKey, type);
+  if (hex(id) !== hexId) throw new VerifyError(`${what} ${name}: key id does not match the key`);
   return { name, keyId: id, publicKey, text: whole };
 }
 
@@ -165,8 +168,26 @@ export async function verifyCheckpoint(text, key) {
       throw new VerifyError(`the checkpoint's signature by ${key.name} does not verify`);
     }
   }
-  const others = note.signatures.filter((s) => !mine.includes(s)).map((s) => s.name);
-  return { ...parseCheckpoint(note.body), cosigners: others };
+  const others = note.signatures.filter((s) => !mine.includes(s));
+  return { ...parseCheckpoint(note.body), body: note.body, cosigners: others.map((s) => s.name), signatures: others };
+}
+
+// Checks a witness's tlog-cosignature/v1 line on a verified checkpoint: key id, a time no
+// later than ten minutes from now, and the Ed25519 signature of "cosignature/v1", the time
+// line and the checkpoint body. Returns the cosignature's time (seconds since 1970).
+export async function verifyCosignature(checkpoint, witness, now = Date.now() / 1000) {
+  const line = checkpoint.signatures.find((s) => s.name === witness.name && equal(s.keyId, witness.keyId));
+  if (!line) throw new VerifyError(`the checkpoint carries no cosignature by ${witness.name}`);
+  if (line.signature.length !== 72) throw new VerifyError(`the cosignature by ${witness.name} is malformed`);
+  const time = new DataView(line.signature.buffer, line.signature.byteOffset, 8).getBigUint64(0);
+  if (time >= 1n << 63n || Number(time) > now + 600) {
+    throw new VerifyError(`the cosignature by ${witness.name} is dated in the future`);
+  }
+  const message = encoder.encode(`cosignature/v1\ntime ${time}\n${checkpoint.body}`);
+  if (!(await verifyEd25519(witness.publicKey, message, line.signature.slice(8)))) {
+    throw new VerifyError(`the cosignature by ${witness.name} does not verify`);
+  }
+  return Number(time);
 }
 
 // RFC 8785: what JSON.stringify writes for strings and numbers, object keys sorted by UTF-16
