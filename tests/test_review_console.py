@@ -11,12 +11,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
+import pytest
+
 from aiwork.auth import signing_bytes
+from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.quality.review_items import verdict_body
 
-from .conftest import require
+from .conftest import require, running_coordinator
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR = ROOT / "tests" / "data" / "console-signing.json"
@@ -63,3 +67,114 @@ def test_the_browser_signer_builds_the_same_bytes_and_signatures() -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout
     assert int(run.stdout.split("# pass ")[1].split()[0]) >= 8
+
+
+# -- the page in a real browser against a real ``aiwork serve`` ------------------------------
+
+QUESTIONS = [f"Is there a real shot boundary at {at:.2f} s?" for at in (3.0, 7.5, 12.25)]
+
+
+def _queue_items(home: Path) -> str:
+    """Three open ``shots`` review items (one verdict decides each) in ``home``'s coordinator
+    store, the first with a real keyframe in its blob store; the keyframe's digest."""
+    from aiwork.config import blobs_path, default_db_path
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.identities import coordinator_key
+    from aiwork.coordinator.review import Review
+    from aiwork.pipeline.process import open_store
+    from aiwork.quality.review_items import Candidate
+    from aiwork.store.blobs import BlobStore
+
+    db = default_db_path({"AIWORK_HOME": str(home)})
+    log = open_store(db)
+    keyframe = BlobStore(blobs_path(db)).put_file(ROOT / "tests" / "data" / "coffee.jpg")
+    review = Review(log, coordinator_key(), Accounts(log.db).appender(log))
+    review.set_rules("shots", {"experts": 1})
+    for i, question in enumerate(QUESTIONS):
+        at = float(question.split(" at ")[1].split(" s")[0])
+        review.add_item(job="j", insight="shots", decision=0,
+                        candidate=Candidate(1, question, at, at - 1, at + 1,
+                                            keyframe if i == 0 else None, 0.5),
+                        reason="audit", asset="sha256:" + "0" * 64, producers=[],
+                        annotator="model:m@x")
+    log.close()
+    return keyframe
+
+
+def _press(page: Any, key: str, done: int) -> None:
+    page.keyboard.press(key)
+    page.wait_for_function(f"() => document.querySelectorAll('#done li').length === {done}"
+                           " || document.querySelector('#state.error') !== null")
+
+
+def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    from aiwork.config import default_db_path
+    from aiwork.ledger.entries import check_entry
+    from aiwork.model.entry import Entry
+    from aiwork.pipeline.process import open_store
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AIWORK_HOME", str(home))
+    _queue_items(home)
+    admin = SigningKey.generate()
+    sent: list[str] = []
+    with running_coordinator(home, "--admin", admin.did) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1000, "height": 1100})
+        messages: list[str] = []
+        page.on("console", lambda m: messages.append(m.text))
+        page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}")["entry"])
+                if r.url.endswith("/verdict") else None)
+        page.goto(url + "/review")
+        page.get_by_role("button", name="Create a key in this browser").click()
+        page.wait_for_function("() => /did:key:z6Mk/.test("
+                               "document.getElementById('identity').textContent)")
+        did = page.locator("#identity").inner_text().split(": ")[1]
+        page.get_by_role("button", name="Request the expert role").click()
+        page.wait_for_function("() => /pending|granted/.test("
+                               "document.getElementById('role').textContent)")
+        with CoordinatorClient(url, key=admin) as admin_client:
+            assert admin_client.approve_role(did, "expert").status == "granted"
+        page.keyboard.press("n")
+        page.wait_for_selector("#state[data-review-state=item]")
+        assert page.locator("#question").inner_text() in QUESTIONS
+        assert "The AI's value" in page.locator("#facts").inner_text()
+        shown = page.locator("#question").inner_text()
+        if shown == QUESTIONS[0]:
+            page.wait_for_function("() => document.querySelector('#media img')?.naturalWidth > 0")
+        assert page.locator("#correction").is_hidden()
+        page.screenshot(path=str(tmp_path / "review-item.png"), full_page=True)
+        _press(page, "a", 1)
+        page.keyboard.press("c")
+        page.locator("#value").fill("7.4")
+        _press(page, "Enter", 2)
+        _press(page, "r", 3)
+        page.wait_for_selector("#state[data-review-state=empty]")
+        state = page.locator("#state").inner_text()
+        page.screenshot(path=str(tmp_path / "review-empty.png"), full_page=True)
+        indices = [int(i) for i in page.locator("#done li").evaluate_all(
+            "(items) => items.map((li) => li.dataset.index)")]
+        verdicts = page.locator("#done li").evaluate_all(
+            "(items) => items.map((li) => li.dataset.verdict)")
+        stored = [httpx.get(f"{url}/v1/ledger/entries/{i}").content for i in indices]
+        browser.close()
+    print(f"screenshots: {tmp_path}")
+    assert state.startswith("Nothing to review right now"), (state, messages)
+    assert verdicts == ["accept", "correct", "reject"]
+    assert [s.decode() for s in stored] == sent  # the ledger holds exactly what was signed
+    log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
+    try:
+        log.verify()
+        for index, data in zip(indices, sent, strict=True):
+            entry = Entry.from_bytes(log.get(index))
+            check_entry(entry)
+            assert entry.to_bytes() == data.encode() and entry.author == did
+            assert entry.kind == "human.verdict/v1" and entry.body["verdict"] in verdicts
+            assert 0 <= entry.body["seconds"] < 600
+        assert [Entry.from_bytes(log.get(i)).body["value"] for i in indices][1] == 7.4
+    finally:
+        log.close()

@@ -1,4 +1,4 @@
-"""The web console's pages and static files (``/explorer``, ``/static/NAME``): no operations of
+"""The web console's pages and static files (``/explorer``, ``/review``, ``/static/NAME``): no operations of
 the API (left out of its document), public and read-only.
 
 The pages are static: ES modules from ``aiwork/console/`` that talk to the documented API
@@ -24,11 +24,12 @@ router = APIRouter()
 CONSOLE = Path(__file__).resolve().parents[2] / "console"
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                           "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                           "connect-src 'self'; img-src 'self'; media-src 'self'; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'")
 
 #: What /static/NAME serves: the file of aiwork/console/ and its media type.
 STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
+          "review.js": "text/javascript", "sign.js": "text/javascript",
           "console.css": "text/css"}
 
 
@@ -55,6 +56,12 @@ async def explorer() -> Response:
 async def explorer_entry(index: int) -> Response:
     # The page verifies the entry itself; the index is only checked to be a number here.
     return _page("explorer.html", "text/html; charset=utf-8")
+
+
+@router.get("/review", include_in_schema=False)
+async def review() -> Response:
+    # The expert's key never reaches the server: the page signs every request and verdict.
+    return _page("review.html", "text/html; charset=utf-8")
 
 
 @router.get("/static/{name}", include_in_schema=False)

@@ -1,0 +1,240 @@
+// The expert review page (/review): the expert's key (created here, non-extractable, kept in
+// IndexedDB; or imported from an aiwork key file), the expert role asked for, then items taken
+// one at a time and answered with one key each. Every request is signed here (sign.js) and the
+// human.verdict entry is built and signed here; the coordinator only checks and logs it.
+import {
+  VERDICT_KIND, generateIdentity, importPem, signEntry, signRequest, verdictBody,
+} from "./sign.js";
+
+const $ = (id) => document.getElementById(id);
+const encoder = new TextEncoder();
+const STORE = "keys";
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+let me = null;       // { privateKey, publicKey, did }
+let current = null;  // the review item on screen
+let shownAt = 0;     // when it was shown (performance.now(), ms)
+let busy = false;
+const skipped = new Set();
+
+class PageError extends Error {}
+
+// -- the key, kept in IndexedDB (a CryptoKey is stored as itself, still non-extractable) ----
+
+function database() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("aiwork-review", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(new PageError("this browser's key store (IndexedDB) cannot be opened"));
+  });
+}
+
+async function stored(mode, act) {
+  const db = await database();
+  return new Promise((resolve, reject) => {
+    const request = act(db.transaction(STORE, mode).objectStore(STORE));
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(new PageError("this browser's key store refused the key"));
+  });
+}
+
+async function useKey(id, keep) {
+  if (keep) await stored("readwrite", (s) => s.put(id, "expert"));
+  me = id;
+  $("identity").textContent = `Your identity: ${id.did}`;
+  $("register").disabled = false;
+  $("next").disabled = false;
+}
+
+// -- the API, every request signed -----------------------------------------------------------
+
+async function api(method, path, body) {
+  const bytes = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
+  const headers = await signRequest(me, method, path, bytes);
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let answer;
+  try {
+    answer = await fetch(path, { method, headers, body: body === undefined ? undefined : bytes });
+  } catch {
+    throw new PageError("the coordinator cannot be reached; check your connection and try again");
+  }
+  if (answer.status === 204) return { none: answer.headers.get("aiwork-reason") || "" };
+  let data = null;
+  try { data = await answer.json(); } catch { data = null; }
+  if (!answer.ok) {
+    const said = data && typeof data.message === "string" ? data.message : answer.statusText;
+    throw new PageError(`the coordinator refused (${answer.status}): ${said}`);
+  }
+  return data;
+}
+
+function say(id, text, error = false) {
+  $(id).textContent = text;
+  $(id).classList.toggle("error", error);
+}
+
+// -- the item on screen ----------------------------------------------------------------------
+
+function text(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function fact(dl, name, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = name;
+  const dd = document.createElement("dd");
+  dd.textContent = value;
+  dl.append(dt, dd);
+}
+
+function showMedia(evidence) {
+  const figure = $("media");
+  figure.replaceChildren();
+  figure.hidden = true;
+  let shown = null;
+  if (typeof evidence.keyframe === "string" && DIGEST.test(evidence.keyframe)) {
+    shown = document.createElement("img");
+    shown.alt = "the item's keyframe";
+    shown.src = `/v1/blobs/${evidence.keyframe}`;
+  } else if (typeof evidence.asset === "string" && DIGEST.test(evidence.asset)) {
+    shown = document.createElement("video");
+    shown.controls = true;
+    shown.preload = "metadata";
+    const start = Number(evidence.start) || 0;
+    shown.src = `/v1/blobs/${evidence.asset}#t=${start}`;
+  }
+  if (shown === null) return;
+  const caption = document.createElement("figcaption");
+  shown.addEventListener("error", () => {
+    shown.remove();
+    caption.textContent = "The media of this item cannot be played here.";
+  });
+  figure.append(shown, caption);
+  figure.hidden = false;
+}
+
+function showItem(item) {
+  current = item;
+  shownAt = performance.now();
+  const evidence = item.evidence && typeof item.evidence === "object" ? item.evidence : {};
+  $("question").textContent = item.question;
+  const facts = $("facts");
+  facts.replaceChildren();
+  fact(facts, "Insight", item.insight);
+  fact(facts, "The AI's value", text(item.value));
+  fact(facts, "Confidence", "confidence" in evidence ? text(evidence.confidence) : "not given");
+  fact(facts, "Alternatives", "alternatives" in evidence ? text(evidence.alternatives) : "none");
+  for (const [name, value] of Object.entries(evidence)) {
+    if (name !== "confidence" && name !== "alternatives") fact(facts, name, text(value));
+  }
+  $("value").blur();
+  $("correction").hidden = true;
+  showMedia(evidence);
+  $("item").hidden = false;
+  $("state").dataset.reviewState = "item";
+  say("state", `Item ${item.id}: answer with A, R, C or S.`);
+}
+
+function noItem(words, state) {
+  current = null;
+  $("value").blur();
+  $("item").hidden = true;
+  $("state").dataset.reviewState = state;
+  say("state", words, state === "error");
+}
+
+// -- actions ---------------------------------------------------------------------------------
+
+async function next() {
+  const taken = await api("POST", "/v1/review/next", {});
+  if (taken.none !== undefined) {
+    noItem(`Nothing to review right now${taken.none ? ` (${taken.none})` : ""}.`, "empty");
+  } else if (skipped.has(taken.id)) {
+    noItem("Nothing to review but the items you skipped.", "empty");
+  } else if (taken.sensitive) {
+    noItem("This item is from a sensitive library; answer it with `aiwork review`.", "error");
+  } else {
+    showItem(taken);
+  }
+}
+
+async function answer(verdict, value = null) {
+  const item = current;
+  const seconds = Math.round(performance.now() - shownAt) / 1000;
+  const body = verdictBody(item.id, item.evidence.decision, item.insight, verdict, value, null,
+    seconds);
+  const entry = new TextDecoder().decode(await signEntry(me, VERDICT_KIND, body));
+  const receipt = await api("POST", `/v1/review/items/${item.id}/verdict`, { entry });
+  const done = document.createElement("li");
+  done.textContent = `${verdict} on "${item.question}" after ${seconds.toFixed(1)} s: `
+    + `ledger entry ${receipt.verdict}`;
+  done.dataset.verdict = verdict;
+  done.dataset.index = String(receipt.verdict);
+  $("done").append(done);
+  await next();
+}
+
+function parseValue(raw) {
+  try { return JSON.parse(raw); } catch { return raw; }
+}
+
+async function act(work) {
+  if (busy) return;
+  busy = true;
+  try {
+    await work();
+  } catch (error) {
+    const words = error instanceof Error ? error.message : String(error);
+    if (current === null) noItem(words, "error"); else say("state", words, true);
+  } finally {
+    busy = false;
+  }
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || me === null) return;
+  if (event.target instanceof HTMLInputElement) {
+    if (event.key === "Escape") { $("correction").hidden = true; event.target.blur(); }
+    return;
+  }
+  const key = event.key.toLowerCase();
+  if (key === "n") { event.preventDefault(); act(next); return; }
+  if (current === null) return;
+  if (key === "a") act(() => answer("accept"));
+  else if (key === "r") act(() => answer("reject"));
+  else if (key === "s") { skipped.add(current.id); act(next); }
+  else if (key === "c") {
+    event.preventDefault();
+    $("correction").hidden = false;
+    $("value").value = text(current.value);
+    $("value").focus();
+    $("value").select();
+  }
+}
+
+async function start() {
+  $("create").addEventListener("click", () => act(async () => {
+    await useKey(await generateIdentity(), true);
+  }));
+  $("keyfile").addEventListener("change", () => act(async () => {
+    const file = $("keyfile").files[0];
+    if (file.size > 4096) throw new PageError("an aiwork key file is a few hundred bytes");
+    await useKey(await importPem(await file.text()), true);
+  }));
+  $("register").addEventListener("click", () => act(async () => {
+    const status = await api("POST", "/v1/identities", { role: "expert" });
+    say("role", `The expert role is ${status.status} for you.`);
+  }));
+  $("next").addEventListener("click", () => act(next));
+  $("correction").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(() => answer("correct", parseValue($("value").value)));
+  });
+  document.addEventListener("keydown", onKey);
+  const kept = await stored("readonly", (s) => s.get("expert"));
+  if (kept) await useKey(kept, false);
+  else say("identity", "No key in this browser yet: create one or import an aiwork key file.");
+}
+
+start().catch((error) => say("identity", error.message || String(error), true));
