@@ -137,6 +137,9 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         page.get_by_role("button", name="Request the expert role").click()
         page.wait_for_function("() => /pending|granted/.test("
                                "document.getElementById('role').textContent)")
+        page.keyboard.press("n")  # not an expert yet: refused, in words
+        page.wait_for_selector("#state[data-review-state=error]")
+        refused = page.locator("#state").inner_text()
         with CoordinatorClient(url, key=admin) as admin_client:
             assert admin_client.approve_role(did, "expert").status == "granted"
         page.keyboard.press("n")
@@ -147,6 +150,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         if shown == QUESTIONS[0]:
             page.wait_for_function("() => document.querySelector('#media img')?.naturalWidth > 0")
         assert page.locator("#correction").is_hidden()
+        assert page.locator("#role").inner_text() == "You hold the expert role."
         page.screenshot(path=str(tmp_path / "review-item.png"), full_page=True)
         _press(page, "a", 1)
         page.keyboard.press("c")
@@ -164,6 +168,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         browser.close()
     print(f"screenshots: {tmp_path}")
     assert state.startswith("Nothing to review right now"), (state, messages)
+    assert refused.startswith("the coordinator refused (403)"), refused
     assert verdicts == ["accept", "correct", "reject"]
     assert [s.decode() for s in stored] == sent  # the ledger holds exactly what was signed
     log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
@@ -178,3 +183,44 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         assert [Entry.from_bytes(log.get(i)).body["value"] for i in indices][1] == 7.4
     finally:
         log.close()
+
+
+def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path) -> None:
+    """An aiwork key file imported through the page gives the key's own did:key, is still
+    there after a reload (IndexedDB), and the page has no sideways scroll at 360 px; the page
+    and its scripts come with the console's strict policy."""
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    key = SigningKey.generate()
+    (tmp_path / "me.pem").write_text(key.to_pem())
+    (tmp_path / "bad.pem").write_text("not a key")
+    with running_coordinator(tmp_path / "home") as url, sync_playwright() as pw:
+        for path in ("/review", "/static/review.js", "/static/sign.js"):
+            answer = httpx.get(url + path)
+            policy = answer.headers["content-security-policy"]
+            assert answer.status_code == 200 and "script-src 'self'" in policy
+            assert "unsafe-inline" not in policy and "media-src 'self'" in policy
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 360, "height": 800})
+        page.goto(url + "/review")
+        page.wait_for_function("() => /No key/.test("
+                               "document.getElementById('identity').textContent)")
+        page.locator("#keyfile").set_input_files(str(tmp_path / "bad.pem"))
+        page.wait_for_selector("#state.error")
+        bad = page.locator("#state").inner_text()
+        page.locator("#keyfile").set_input_files(str(tmp_path / "me.pem"))
+        page.wait_for_function("() => /did:key/.test("
+                               "document.getElementById('identity').textContent)")
+        imported = page.locator("#identity").inner_text()
+        page.reload()
+        page.wait_for_function("() => /did:key/.test("
+                               "document.getElementById('identity').textContent)")
+        kept = page.locator("#identity").inner_text()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(tmp_path / "review-phone.png"), full_page=True)
+        browser.close()
+    print(f"screenshots: {tmp_path}")
+    assert bad.startswith("this is not an aiwork key file"), bad
+    assert imported == kept == f"Your identity: {key.did}"
+    assert width <= 360

@@ -155,6 +155,7 @@ async function next() {
   } else if (taken.sensitive) {
     noItem("This item is from a sensitive library; answer it with `aiwork review`.", "error");
   } else {
+    say("role", "You hold the expert role.");
     showItem(taken);
   }
 }
