@@ -20,7 +20,7 @@ from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.quality.review_items import verdict_body
 
-from .conftest import require, running_coordinator
+from .conftest import make_two_scene_clip, require, running_coordinator
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR = ROOT / "tests" / "data" / "console-signing.json"
@@ -74,9 +74,9 @@ def test_the_browser_signer_builds_the_same_bytes_and_signatures() -> None:
 QUESTIONS = [f"Is there a real shot boundary at {at:.2f} s?" for at in (3.0, 7.5, 12.25)]
 
 
-def _queue_items(home: Path) -> str:
-    """Three open ``shots`` review items (one verdict decides each) in ``home``'s coordinator
-    store, the first with a real keyframe in its blob store; the keyframe's digest."""
+def _queue_items(home: Path, clip: Path) -> str:
+    """Three open ``shots`` review items (one verdict decides each) on ``clip`` in ``home``'s
+    coordinator store, the first with a real keyframe; the keyframe's digest."""
     from aiwork.config import blobs_path, default_db_path
     from aiwork.coordinator.accounts import Accounts
     from aiwork.coordinator.identities import coordinator_key
@@ -87,7 +87,9 @@ def _queue_items(home: Path) -> str:
 
     db = default_db_path({"AIWORK_HOME": str(home)})
     log = open_store(db)
-    keyframe = BlobStore(blobs_path(db)).put_file(ROOT / "tests" / "data" / "coffee.jpg")
+    blobs = BlobStore(blobs_path(db))
+    keyframe = blobs.put_file(ROOT / "tests" / "data" / "coffee.jpg")
+    asset = blobs.put_file(clip)
     review = Review(log, coordinator_key(), Accounts(log.db).appender(log))
     review.set_rules("shots", {"experts": 1})
     for i, question in enumerate(QUESTIONS):
@@ -95,8 +97,7 @@ def _queue_items(home: Path) -> str:
         review.add_item(job="j", insight="shots", decision=0,
                         candidate=Candidate(1, question, at, at - 1, at + 1,
                                             keyframe if i == 0 else None, 0.5),
-                        reason="audit", asset="sha256:" + "0" * 64, producers=[],
-                        annotator="model:m@x")
+                        reason="audit", asset=asset, producers=[], annotator="model:m@x")
     log.close()
     return keyframe
 
@@ -109,7 +110,7 @@ def _press(page: Any, key: str, done: int) -> None:
 
 def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require("playwright", tools=("chromium",))
+    require("playwright", tools=("chromium", "ffmpeg"))
     from playwright.sync_api import sync_playwright
 
     from aiwork.config import default_db_path
@@ -119,7 +120,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
 
     home = tmp_path / "home"
     monkeypatch.setenv("AIWORK_HOME", str(home))
-    _queue_items(home)
+    _queue_items(home, make_two_scene_clip(tmp_path / "clip.mp4"))
     admin = SigningKey.generate()
     sent: list[str] = []
     with running_coordinator(home, "--admin", admin.did) as url, sync_playwright() as pw:
@@ -147,8 +148,12 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         assert page.locator("#question").inner_text() in QUESTIONS
         assert "The AI's value" in page.locator("#facts").inner_text()
         shown = page.locator("#question").inner_text()
-        if shown == QUESTIONS[0]:
-            page.wait_for_function("() => document.querySelector('#media img')?.naturalWidth > 0")
+        # the real file plays from the blob route (ranges), opened at the item's start
+        page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 1")
+        video = page.evaluate("(() => { const v = document.querySelector('#media video');"
+                              " return [v.duration, v.currentTime, v.poster]; })()")
+        assert 5.9 < video[0] < 6.1 and video[1] > 1, video
+        assert (shown == QUESTIONS[0]) == ("/v1/blobs/sha256:" in video[2]), video
         assert page.locator("#correction").is_hidden()
         assert page.locator("#role").inner_text() == "You hold the expert role."
         page.screenshot(path=str(tmp_path / "review-item.png"), full_page=True)

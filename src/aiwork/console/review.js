@@ -88,21 +88,28 @@ function fact(dl, name, value) {
   dl.append(dt, dd);
 }
 
+// The item's media: a native <video> on the blob route (the browser seeks with HTTP ranges),
+// opened at the item's range with its keyframe as the poster; the keyframe alone when the
+// evidence names no media.
 function showMedia(evidence) {
   const figure = $("media");
   figure.replaceChildren();
   figure.hidden = true;
+  const keyframe = typeof evidence.keyframe === "string" && DIGEST.test(evidence.keyframe)
+    ? `/v1/blobs/${evidence.keyframe}` : null;
   let shown = null;
-  if (typeof evidence.keyframe === "string" && DIGEST.test(evidence.keyframe)) {
-    shown = document.createElement("img");
-    shown.alt = "the item's keyframe";
-    shown.src = `/v1/blobs/${evidence.keyframe}`;
-  } else if (typeof evidence.asset === "string" && DIGEST.test(evidence.asset)) {
+  if (typeof evidence.asset === "string" && DIGEST.test(evidence.asset)) {
     shown = document.createElement("video");
     shown.controls = true;
     shown.preload = "metadata";
-    const start = Number(evidence.start) || 0;
+    if (keyframe) shown.poster = keyframe;
+    const start = Math.max(0, Number(evidence.start) || 0);
     shown.src = `/v1/blobs/${evidence.asset}#t=${start}`;
+    shown.setAttribute("aria-label", `the item's video, from ${start} s`);
+  } else if (keyframe) {
+    shown = document.createElement("img");
+    shown.alt = "the item's keyframe";
+    shown.src = keyframe;
   }
   if (shown === null) return;
   const caption = document.createElement("figcaption");
