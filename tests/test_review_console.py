@@ -71,11 +71,11 @@ def test_the_browser_signer_builds_the_same_bytes_and_signatures() -> None:
 
 # -- the page in a real browser against a real ``aiwork serve`` ------------------------------
 
-QUESTIONS = [f"Is there a real shot boundary at {at:.2f} s?" for at in (3.0, 7.5, 12.25)]
+QUESTIONS = [f"Is there a real shot boundary at {at:.2f} s?" for at in (3.0, 7.5, 12.25, 4.5)]
 
 
 def _queue_items(home: Path, clip: Path) -> str:
-    """Three open ``shots`` review items (one verdict decides each) on ``clip`` in ``home``'s
+    """Four open ``shots`` review items (one verdict decides each) on ``clip`` in ``home``'s
     coordinator store, the first with a real keyframe; the keyframe's digest."""
     from aiwork.config import blobs_path, default_db_path
     from aiwork.coordinator.accounts import Accounts
@@ -104,8 +104,9 @@ def _queue_items(home: Path, clip: Path) -> str:
 
 def _press(page: Any, key: str, done: int) -> None:
     page.keyboard.press(key)
-    page.wait_for_function(f"() => document.querySelectorAll('#done li').length === {done}"
-                           " || document.querySelector('#state.error') !== null")
+    page.wait_for_function(f"() => (document.querySelectorAll('#done li').length === {done}"
+                           " || document.querySelector('#state.error') !== null)"
+                           " && !document.body.dataset.busy")
 
 
 def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
@@ -157,11 +158,19 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         assert page.locator("#correction").is_hidden()
         assert page.locator("#role").inner_text() == "You hold the expert role."
         page.screenshot(path=str(tmp_path / "review-item.png"), full_page=True)
+        skipped = page.locator("#question").inner_text()
+        page.keyboard.press("s")  # skipped: the next item comes, the skipped one comes back last
+        page.wait_for_function(f"() => document.getElementById('question').textContent"
+                               f" !== {json.dumps(skipped)} && !document.body.dataset.busy")
         _press(page, "a", 1)
         page.keyboard.press("c")
         page.locator("#value").fill("7.4")
         _press(page, "Enter", 2)
         _press(page, "r", 3)
+        page.wait_for_selector("#state[data-review-state=item]")
+        assert page.locator("#question").inner_text() == skipped
+        assert page.locator("#state").inner_text().startswith("Back to an item you skipped")
+        _press(page, "a", 4)
         page.wait_for_selector("#state[data-review-state=empty]")
         state = page.locator("#state").inner_text()
         page.screenshot(path=str(tmp_path / "review-empty.png"), full_page=True)
@@ -174,7 +183,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
     print(f"screenshots: {tmp_path}")
     assert state.startswith("Nothing to review right now"), (state, messages)
     assert refused.startswith("the coordinator refused (403)"), refused
-    assert verdicts == ["accept", "correct", "reject"]
+    assert verdicts == ["accept", "correct", "reject", "accept"]
     assert [s.decode() for s in stored] == sent  # the ledger holds exactly what was signed
     log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
     try:

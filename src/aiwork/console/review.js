@@ -153,12 +153,17 @@ function noItem(words, state) {
 
 // -- actions ---------------------------------------------------------------------------------
 
+// The next item: a new one from the coordinator, else (once the queue is empty) the oldest
+// item skipped here, which stays assigned to this expert until answered.
 async function next() {
   const taken = await api("POST", "/v1/review/next", {});
-  if (taken.none !== undefined) {
+  if (taken.none !== undefined && skipped.size > 0) {
+    const [first] = skipped;
+    skipped.delete(first);
+    showItem(await api("GET", `/v1/review/items/${encodeURIComponent(first)}`));
+    say("state", "Back to an item you skipped: answer with A, R, C or S.");
+  } else if (taken.none !== undefined) {
     noItem(`Nothing to review right now${taken.none ? ` (${taken.none})` : ""}.`, "empty");
-  } else if (skipped.has(taken.id)) {
-    noItem("Nothing to review but the items you skipped.", "empty");
   } else if (taken.sensitive) {
     noItem("This item is from a sensitive library; answer it with `aiwork review`.", "error");
   } else {
@@ -190,6 +195,7 @@ function parseValue(raw) {
 async function act(work) {
   if (busy) return;
   busy = true;
+  document.body.dataset.busy = "true";
   try {
     await work();
   } catch (error) {
@@ -197,6 +203,7 @@ async function act(work) {
     if (current === null) noItem(words, "error"); else say("state", words, true);
   } finally {
     busy = false;
+    delete document.body.dataset.busy;
   }
 }
 
@@ -206,6 +213,7 @@ function onKey(event) {
     if (event.key === "Escape") { $("correction").hidden = true; event.target.blur(); }
     return;
   }
+  if (busy) return;  // one action at a time: a key pressed while one is signed is dropped
   const key = event.key.toLowerCase();
   if (key === "n") { event.preventDefault(); act(next); return; }
   if (current === null) return;
