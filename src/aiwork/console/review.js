@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const encoder = new TextEncoder();
 const STORE = "keys";
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const ITEM_ID = /^[0-9a-f]{32}$/;
 
 let me = null;       // { privateKey, publicKey, did }
 let current = null;  // the review item on screen
@@ -122,6 +123,11 @@ function showMedia(evidence) {
 }
 
 function showItem(item) {
+  if (item === null || typeof item !== "object" || !ITEM_ID.test(item.id)
+      || typeof item.question !== "string" || !item.evidence
+      || !Number.isInteger(item.evidence.decision)) {
+    throw new PageError("the coordinator sent a review item this page cannot read");
+  }
   current = item;
   shownAt = performance.now();
   const evidence = item.evidence && typeof item.evidence === "object" ? item.evidence : {};
@@ -156,11 +162,12 @@ function noItem(words, state) {
 // The next item: a new one from the coordinator, else (once the queue is empty) the oldest
 // item skipped here, which stays assigned to this expert until answered.
 async function next() {
+  current = null;
   const taken = await api("POST", "/v1/review/next", {});
   if (taken.none !== undefined && skipped.size > 0) {
     const [first] = skipped;
     skipped.delete(first);
-    showItem(await api("GET", `/v1/review/items/${encodeURIComponent(first)}`));
+    showItem(await api("GET", `/v1/review/items/${first}`));
     say("state", "Back to an item you skipped: answer with A, R, C or S.");
   } else if (taken.none !== undefined) {
     noItem(`Nothing to review right now${taken.none ? ` (${taken.none})` : ""}.`, "empty");
