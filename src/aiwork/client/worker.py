@@ -39,7 +39,7 @@ from aiwork.model.decision import unstamp_decision
 from aiwork.pipeline.process import ProcessOptions, Processor
 from aiwork.config import private_folder
 from aiwork.crypto import SigningKey
-from aiwork.model.names import DIGEST_PATTERN
+from aiwork.digests import is_digest
 from aiwork.ledger.entries import sign_entry
 from aiwork.model import Entry
 from aiwork.model.commitment import seal
@@ -303,7 +303,7 @@ class Worker:
 
     def fetch(self, digest: str) -> Path:
         """The media file for ``digest``, downloaded once and checked against its digest."""
-        if not isinstance(digest, str) or not re.fullmatch(DIGEST_PATTERN, digest):
+        if not is_digest(digest):
             # Never a path: an absolute or dotted "digest" would name a file elsewhere.
             raise IntegrityError(f"the coordinator leased a malformed asset digest "
                                  f"{str(digest)[:80]!r}")

@@ -23,7 +23,6 @@ from aiwork.errors import UnsafeNameError
 from aiwork.files import write_atomically
 
 __all__ = [
-    "DIGEST_PATTERN",
     "FILE_NAME_PATTERN",
     "FileName",
     "KEYFRAMES",
