@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from aiwork import analyzers as registry
 from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.libraries import Libraries, Library, opened_body
-from aiwork.coordinator.results import Results, accepted_results
+from aiwork.coordinator.results import Results
 from aiwork.coordinator.review import Review
 from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
@@ -279,7 +279,7 @@ class Jobs:
         if job.state is not JobState.DONE:  # a gold job too: it must look like any other
             return
         decisions = {insight: decision
-                     for insight, (decision, _) in accepted_results(self.log, job_id).items()}
+                     for insight, (decision, _) in self.results.accepted_outputs(job_id).items()}
         library = self.libraries.sensitive_library_of(job_id)
         self.summaries.record(
             self.key, job.asset, decisions, job=job_id,

@@ -88,6 +88,17 @@ class Results:
         accepted = [r for r in self.market.replicas(task.id) if r.state == ReplicaState.ACCEPTED]
         return self.current(task.id, accepted[0].replica) if accepted else None
 
+    def accepted_outputs(self, job_id: str) -> dict[str, tuple[int, Any]]:
+        """A job's accepted AI results as their workers signed them: insight -> (decision
+        index, items stamped with it); human outcomes are not applied."""
+        out: dict[str, tuple[int, Any]] = {}
+        for task in self.market.tasks(job_id):
+            result = self.accepted(task)
+            if result is not None:
+                out[result.insight] = (result.decision,
+                                       stamp_decision(result.output, result.decision))
+        return out
+
     def upstream(self, job_id: str, analyzer: str) -> dict[str, tuple[str, int, Any]]:
         """analyzer -> (insight, decision, output) of the job's accepted results that
         ``analyzer`` reads."""
@@ -122,16 +133,8 @@ class Results:
 
 
 def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:
-    """A job's accepted AI results as their workers signed them: insight -> (decision
-    index, items stamped with it); human outcomes are not applied."""
-    results = Results(log, Market(log.db))
-    out: dict[str, tuple[int, Any]] = {}
-    for task in results.market.tasks(job_id):
-        result = results.accepted(task)
-        if result is not None:
-            out[result.insight] = (result.decision,
-                                   stamp_decision(result.output, result.decision))
-    return out
+    """A job's accepted AI results in ``log``'s store (see :meth:`Results.accepted_outputs`)."""
+    return Results(log, Market(log.db)).accepted_outputs(job_id)
 
 
 def stale_results(log: Log, decisions: dict[str, int],

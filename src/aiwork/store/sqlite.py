@@ -65,6 +65,9 @@ class TransactionalStore(Generic[Conn]):
     def __init__(self) -> None:
         self._depth = 0
         self._lock = threading.RLock()
+        #: Migrations known to be applied on this database (they are never undone), so a
+        #: service built per request does not take a write transaction to learn it again.
+        self._known_applied: set[str] = set()
 
     def _begin_write(self) -> None:
         raise NotImplementedError
@@ -125,7 +128,12 @@ class TransactionalStore(Generic[Conn]):
 
     def migrate(self, migrations: Sequence[Migration]) -> list[str]:
         """Apply the migrations not yet applied, in order; return their names."""
-        return apply_migrations(self, migrations)
+        names = {migration.name for migration in migrations}
+        if names <= self._known_applied:
+            return []
+        done = apply_migrations(self, migrations)
+        self._known_applied |= names
+        return done
 
 
 class Database(TransactionalStore[sqlite3.Connection]):
