@@ -2,13 +2,10 @@
 // IndexedDB; or imported from an aiwork key file), the expert role asked for, then items taken
 // one at a time and answered with one key each. Every request is signed here (sign.js) and the
 // human.verdict entry is built and signed here; the coordinator only checks and logs it.
-import {
-  VERDICT_KIND, generateIdentity, importPem, signEntry, signRequest, verdictBody,
-} from "./sign.js";
+import { PageError, api as signedApi, createKey, importKeyFile, keptKey } from "./session.js";
+import { VERDICT_KIND, signEntry, verdictBody } from "./sign.js";
 
 const $ = (id) => document.getElementById(id);
-const encoder = new TextEncoder();
-const STORE = "keys";
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const ITEM_ID = /^[0-9a-f]{32}$/;
 
@@ -18,30 +15,7 @@ let shownAt = 0;     // when it was shown (performance.now(), ms)
 let busy = false;
 const skipped = new Set();
 
-class PageError extends Error {}
-
-// -- the key, kept in IndexedDB (a CryptoKey is stored as itself, still non-extractable) ----
-
-function database() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open("aiwork-review", 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(new PageError("this browser's key store (IndexedDB) cannot be opened"));
-  });
-}
-
-async function stored(mode, act) {
-  const db = await database();
-  return new Promise((resolve, reject) => {
-    const request = act(db.transaction(STORE, mode).objectStore(STORE));
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(new PageError("this browser's key store refused the key"));
-  });
-}
-
-async function useKey(id, keep) {
-  if (keep) await stored("readwrite", (s) => s.put(id, "expert"));
+function useKey(id) {
   me = id;
   $("identity").textContent = `Your identity: ${id.did}`;
   $("register").disabled = false;
@@ -50,24 +24,8 @@ async function useKey(id, keep) {
 
 // -- the API, every request signed -----------------------------------------------------------
 
-async function api(method, path, body) {
-  const bytes = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
-  const headers = await signRequest(me, method, path, bytes);
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let answer;
-  try {
-    answer = await fetch(path, { method, headers, body: body === undefined ? undefined : bytes });
-  } catch {
-    throw new PageError("the coordinator cannot be reached; check your connection and try again");
-  }
-  if (answer.status === 204) return { none: answer.headers.get("aiwork-reason") || "" };
-  let data = null;
-  try { data = await answer.json(); } catch { data = null; }
-  if (!answer.ok) {
-    const said = data && typeof data.message === "string" ? data.message : answer.statusText;
-    throw new PageError(`the coordinator refused (${answer.status}): ${said}`);
-  }
-  return data;
+function api(method, path, body) {
+  return signedApi(me, method, path, body);
 }
 
 function say(id, text, error = false) {
@@ -238,12 +196,10 @@ function onKey(event) {
 
 async function start() {
   $("create").addEventListener("click", () => act(async () => {
-    await useKey(await generateIdentity(), true);
+    useKey(await createKey());
   }));
   $("keyfile").addEventListener("change", () => act(async () => {
-    const file = $("keyfile").files[0];
-    if (file.size > 4096) throw new PageError("an aiwork key file is a few hundred bytes");
-    await useKey(await importPem(await file.text()), true);
+    useKey(await importKeyFile($("keyfile").files[0]));
   }));
   $("register").addEventListener("click", () => act(async () => {
     const status = await api("POST", "/v1/identities", { role: "expert" });
@@ -255,8 +211,8 @@ async function start() {
     act(() => answer("correct", parseValue($("value").value)));
   });
   document.addEventListener("keydown", onKey);
-  const kept = await stored("readonly", (s) => s.get("expert"));
-  if (kept) await useKey(kept, false);
+  const kept = await keptKey();
+  if (kept) useKey(kept);
   else say("identity", "No key in this browser yet: create one or import an aiwork key file.");
 }
 

@@ -30,6 +30,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 #: What /static/NAME serves: the file of aiwork/console/ and its media type.
 STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
           "review.js": "text/javascript", "sign.js": "text/javascript",
+          "session.js": "text/javascript",
           "console.css": "text/css"}
 
 

@@ -1,0 +1,85 @@
+// What every signed page of the console shares: the person's key, kept in this browser's
+// IndexedDB (a CryptoKey is stored as itself, still non-extractable; created here or imported
+// from an aiwork key file), and the documented API called with every request signed (sign.js).
+import { generateIdentity, importPem, signRequest } from "./sign.js";
+
+const encoder = new TextEncoder();
+const STORE = "keys";
+const SLOT = "expert";  // one key per browser profile, whichever page created it
+
+export class PageError extends Error {}
+
+function database() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("aiwork-review", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(new PageError("this browser's key store (IndexedDB) cannot be opened"));
+  });
+}
+
+async function stored(mode, act) {
+  const db = await database();
+  return new Promise((resolve, reject) => {
+    const request = act(db.transaction(STORE, mode).objectStore(STORE));
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(new PageError("this browser's key store refused the key"));
+  });
+}
+
+/** The key kept in this browser, or null. */
+export async function keptKey() {
+  return (await stored("readonly", (s) => s.get(SLOT))) || null;
+}
+
+/** A new non-extractable key, kept in this browser. */
+export async function createKey() {
+  const id = await generateIdentity();
+  await stored("readwrite", (s) => s.put(id, SLOT));
+  return id;
+}
+
+/** A key imported from an aiwork key file (a File), kept in this browser. */
+export async function importKeyFile(file) {
+  if (!file) throw new PageError("choose an aiwork key file");
+  if (file.size > 4096) throw new PageError("an aiwork key file is a few hundred bytes");
+  const id = await importPem(await file.text());
+  await stored("readwrite", (s) => s.put(id, SLOT));
+  return id;
+}
+
+function refusal(answer, data) {
+  const said = data && typeof data.message === "string" ? data.message : answer.statusText;
+  return new PageError(`the coordinator refused (${answer.status}): ${said}`);
+}
+
+/** A request to the coordinator, signed with ``id`` (or unsigned when ``id`` is null):
+ * the raw Response when it succeeded; a PageError in words otherwise. */
+export async function send(id, method, path, bytes = new Uint8Array(), type = null) {
+  const headers = id === null ? {} : await signRequest(id, method, path, bytes);
+  if (type !== null) headers["Content-Type"] = type;
+  let answer;
+  try {
+    answer = await fetch(path, { method, headers, body: bytes.length ? bytes : undefined });
+  } catch {
+    throw new PageError("the coordinator cannot be reached; check your connection and try again");
+  }
+  if (!answer.ok) {
+    let data = null;
+    try { data = await answer.json(); } catch { data = null; }
+    throw refusal(answer, data);
+  }
+  return answer;
+}
+
+/** A JSON call to the documented API, signed with ``id``; ``{none: reason}`` for a 204. */
+export async function api(id, method, path, body) {
+  const bytes = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
+  const answer = await send(id, method, path, bytes, body === undefined ? null : "application/json");
+  if (answer.status === 204) return { none: answer.headers.get("aiwork-reason") || "" };
+  try {
+    return await answer.json();
+  } catch {
+    throw new PageError("the coordinator's answer is not JSON");
+  }
+}
