@@ -146,3 +146,13 @@ def coordinator_process(home: Path, *args: str) -> Iterator[tuple[str, int]]:
         proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    """Where a browser test saves its screenshots, kept after the run as test artifacts:
+    ``test-artifacts/screenshots/<test name>/`` (``AIWORK_ARTIFACTS`` moves the root)."""
+    root = Path(os.environ.get("AIWORK_ARTIFACTS") or Path(__file__).resolve().parents[1] / "test-artifacts")
+    folder = root / "screenshots" / "".join(c if c.isalnum() or c in "-_" else "_" for c in request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -133,10 +133,10 @@ def _explore(browser: Any, url: str, path: str, *, width: int = 1100,
 
 
 def test_the_explorer_verifies_an_entry_in_the_browser(coordinator: tuple[str, str, str],
-                                                       browser: Any, tmp_path: Path) -> None:
+                                                       browser: Any, screenshots: Path) -> None:
     url, _, _ = coordinator
     text, marks, messages = _explore(browser, url, "/explorer/entry/1",
-                                     shot=tmp_path / "explorer-verified.png")
+                                     shot=screenshots / "explorer-verified.png")
     assert text == "Entry 1: verified", (marks, messages)
     assert marks == {"Log key": "passed", "Checkpoint signature": "passed",
                      "Entry signature": "passed", "Inclusion proof": "passed"}
@@ -150,9 +150,9 @@ def test_the_explorer_verifies_an_entry_in_the_browser(coordinator: tuple[str, s
     assert "from 2 s to 9.5 s" in words and "mean 0.82, min 0.61, max 0.97" in words
     assert "pinned in this browser" in page.locator("#key").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    page.screenshot(path=str(tmp_path / "explorer-phone.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "explorer-phone.png"), full_page=True)
     page.close()
-    print(f"screenshots: {tmp_path}")
+    print(f"screenshots: {screenshots}")
 
 
 def _altered_proof(route: Any) -> None:
@@ -179,11 +179,11 @@ def _altered_checkpoint(route: Any) -> None:
 ], ids=["proof", "checkpoint", "entry"])
 def test_the_explorer_fails_when_an_answer_is_altered(coordinator: tuple[str, str, str],
                                                       browser: Any, pattern: str, handler: Any,
-                                                      failing: str, tmp_path: Path) -> None:
+                                                      failing: str, screenshots: Path) -> None:
     url, _, _ = coordinator
     index = 3 if failing == "Entry signature" else 1
     text, marks, _ = _explore(browser, url, f"/explorer/entry/{index}",
-                              route=(pattern, handler), shot=tmp_path / "explorer-failed.png")
+                              route=(pattern, handler), shot=screenshots / "explorer-failed.png")
     assert text == f"Entry {index}: failed"
     assert marks[failing] == "failed"
     assert [name for name, mark in marks.items() if mark == "passed"] == [
@@ -255,10 +255,10 @@ def test_the_console_is_served_with_a_strict_policy(coordinator: tuple[str, str,
 
 
 def test_the_explorer_checks_a_witness_named_in_the_link(coordinator: tuple[str, str, str],
-                                                         browser: Any, tmp_path: Path) -> None:
+                                                         browser: Any, screenshots: Path) -> None:
     url, _, witness = coordinator
     text, marks, _ = _explore(browser, url, f"/explorer/entry/2?witness={witness}",
-                              shot=tmp_path / "explorer-witness.png")
+                              shot=screenshots / "explorer-witness.png")
     assert text == "Entry 2: verified" and marks["Witness cosignature"] == "passed"
     other = WitnessKey(WITNESS, SigningKey.generate().public_key).to_text()
     text, marks, _ = _explore(browser, url, f"/explorer/entry/2?witness={other}")

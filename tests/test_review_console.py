@@ -110,7 +110,7 @@ def _press(page: Any, key: str, done: int) -> None:
 
 
 def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screenshots: Path) -> None:
     require("playwright", tools=("chromium", "ffmpeg"))
     from playwright.sync_api import sync_playwright
 
@@ -157,7 +157,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         assert (shown == QUESTIONS[0]) == ("/v1/blobs/sha256:" in video[2]), video
         assert page.locator("#correction").is_hidden()
         assert page.locator("#role").inner_text() == "You hold the expert role."
-        page.screenshot(path=str(tmp_path / "review-item.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "review-item.png"), full_page=True)
         skipped = page.locator("#question").inner_text()
         page.keyboard.press("s")  # skipped: the next item comes, the skipped one comes back last
         page.wait_for_function(f"() => document.getElementById('question').textContent"
@@ -173,14 +173,14 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         _press(page, "a", 4)
         page.wait_for_selector("#state[data-review-state=empty]")
         state = page.locator("#state").inner_text()
-        page.screenshot(path=str(tmp_path / "review-empty.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "review-empty.png"), full_page=True)
         indices = [int(i) for i in page.locator("#done li").evaluate_all(
             "(items) => items.map((li) => li.dataset.index)")]
         verdicts = page.locator("#done li").evaluate_all(
             "(items) => items.map((li) => li.dataset.verdict)")
         stored = [httpx.get(f"{url}/v1/ledger/entries/{i}").content for i in indices]
         browser.close()
-    print(f"screenshots: {tmp_path}")
+    print(f"screenshots: {screenshots}")
     assert state.startswith("Nothing to review right now"), (state, messages)
     assert refused.startswith("the coordinator refused (403)"), refused
     assert verdicts == ["accept", "correct", "reject", "accept"]
@@ -199,7 +199,7 @@ def test_an_expert_reviews_with_the_keyboard_and_signs_in_the_browser(
         log.close()
 
 
-def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path) -> None:
+def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path, screenshots: Path) -> None:
     """An aiwork key file imported through the page gives the key's own did:key, is still
     there after a reload (IndexedDB), and the page has no sideways scroll at 360 px; the page
     and its scripts come with the console's strict policy."""
@@ -232,9 +232,9 @@ def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path) -
                                "document.getElementById('identity').textContent)")
         kept = page.locator("#identity").inner_text()
         width = page.evaluate("document.documentElement.scrollWidth")
-        page.screenshot(path=str(tmp_path / "review-phone.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "review-phone.png"), full_page=True)
         browser.close()
-    print(f"screenshots: {tmp_path}")
+    print(f"screenshots: {screenshots}")
     assert bad.startswith("this is not an aiwork key file"), bad
     assert imported == kept == f"Your identity: {key.did}"
     assert width <= 360
