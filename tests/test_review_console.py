@@ -18,6 +18,7 @@ from aiwork.auth import signing_bytes
 from aiwork.client.coordinator import CoordinatorClient
 from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
+from aiwork.model.commitment import commitment_of
 from aiwork.quality.review_items import verdict_body
 
 from .conftest import make_two_scene_clip, require, running_coordinator
@@ -47,7 +48,14 @@ def signing_vector() -> dict[str, Any]:
     entries = [{"body": body, "time": time,
                 "entry": sign_entry(key, "human.verdict", body, time=time).to_bytes().decode()}
                for body in verdicts]
-    return {"key_pem": key.to_pem(), "did": key.did,
+    salts = {"value": "11" * 32, "rationale": "a0" * 32}
+    plain = verdicts[1]
+    sealed_body = {**plain, **{field: {"commitment": commitment_of(plain[field], salt)}
+                               for field, salt in salts.items()}}
+    sealed = {"body": plain, "salts": salts, "time": time,
+              "entry": sign_entry(key, "human.verdict.sealed", sealed_body,
+                                  time=time).to_bytes().decode()}
+    return {"key_pem": key.to_pem(), "did": key.did, "sealed": sealed,
             "requests": [_request(key, "POST", "/v1/jobs?x=1", b'{"a":1}'),
                          _request(key, "post", "/v1/review/next", b"{}"),
                          _request(key, "GET", "/v1/identities/d%3Ak", b"")],

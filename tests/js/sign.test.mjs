@@ -8,8 +8,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 import {
-  SignError, VERDICT_KIND, generateIdentity, importPem, requestSigningBytes, signEntry,
-  signRequest, utcNow, verdictBody,
+  SEALED_VERDICT_KIND, SignError, VERDICT_KIND, commitmentOf, generateIdentity, importPem,
+  requestSigningBytes, sealVerdict, signEntry, signRequest, utcNow, verdictBody,
 } from "../../src/aiwork/console/sign.js";
 import { verifyEntry } from "../../src/aiwork/console/verify.js";
 
@@ -69,4 +69,21 @@ test("what is not an Ed25519 key file is refused in words", async () => {
   const rsaLike = vector.key_pem.replace(/\n[^\n]+\n-----END/, "\nMAAA\n-----END");
   await assert.rejects(importPem(rsaLike), SignError);
   assert.equal(utcNow(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 67))), "2026-01-02T03:04:05.067000Z");
+});
+
+test("a sensitive library's verdict is sealed byte for byte as Python seals it", async () => {
+  const id = await importPem(vector.key_pem);
+  const { body: b, salts, time, entry } = vector.sealed;
+  const plain = verdictBody(b.item, b.decision, b.insight, b.verdict, b.value, b.rationale,
+    b.seconds);
+  const { body, openings } = await sealVerdict(plain, salts);
+  assert.deepEqual(openings, { value: { value: b.value, salt: salts.value },
+    rationale: { value: b.rationale, salt: salts.rationale } });
+  const bytes = await signEntry(id, SEALED_VERDICT_KIND, body, time);
+  assert.equal(decoder.decode(bytes), entry);
+  const fresh = await sealVerdict(plain);
+  assert.notEqual(fresh.openings.value.salt, salts.value);
+  assert.equal(fresh.body.value.commitment,
+    await commitmentOf(plain.value, fresh.openings.value.salt));
+  await assert.rejects(commitmentOf("x", "short"), SignError);
 });

@@ -12,6 +12,7 @@ const ED25519 = { name: "Ed25519" };
 export const REQUEST_PREFIX = "aiwork request v1\n";
 export const ENTRY_PREFIX = "aiwork entry v1\n";
 export const VERDICT_KIND = "human.verdict/v1";
+export const SEALED_VERDICT_KIND = "human.verdict.sealed/v1";
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03,
   0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
 const PEM_BEGIN = "-----BEGIN PRIVATE KEY-----";
@@ -121,4 +122,39 @@ export async function signEntry(id, kind, body, time = utcNow()) {
   const signed = canonicalize({ author, body, kind, time });
   const signature = b64encode(await sign(id, encoder.encode(ENTRY_PREFIX + signed)));
   return encoder.encode(canonicalize({ author, body, kind, signature, time }));
+}
+
+// -- a sensitive library's verdict: the value and the rationale go to the log only as
+// commitments (aiwork/model/commitment.py): sha256 of a random 32-byte salt then the value's
+// RFC 8785 JSON; the openings {value, salt} go to the coordinator beside the entry.
+
+const SALT = /^[0-9a-f]{64}$/;
+
+export async function commitmentOf(value, salt) {
+  if (typeof salt !== "string" || !SALT.test(salt)) {
+    throw new SignError("a salt is 64 lowercase hex digits (32 bytes)");
+  }
+  const saltBytes = Uint8Array.from(salt.match(/../g), (pair) => parseInt(pair, 16));
+  const json = encoder.encode(canonicalize(value));
+  const bytes = new Uint8Array(saltBytes.length + json.length);
+  bytes.set(saltBytes);
+  bytes.set(json, saltBytes.length);
+  return `sha256:${hex(await sha256(bytes))}`;
+}
+
+function freshSalt() {
+  return hex(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** ``body`` with its value and rationale replaced by commitments, and their openings
+ * (``salts`` fixes the salts, for tests). */
+export async function sealVerdict(body, salts = {}) {
+  const sealed = { ...body };
+  const openings = {};
+  for (const field of ["value", "rationale"]) {
+    const salt = salts[field] || freshSalt();
+    sealed[field] = { commitment: await commitmentOf(body[field], salt) };
+    openings[field] = { value: body[field], salt };
+  }
+  return { body: sealed, openings };
 }
