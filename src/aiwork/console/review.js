@@ -3,7 +3,9 @@
 // one at a time and answered with one key each. Every request is signed here (sign.js) and the
 // human.verdict entry is built and signed here; the coordinator only checks and logs it.
 import { PageError, api as signedApi, createKey, importKeyFile, keptKey } from "./session.js";
-import { VERDICT_KIND, signEntry, verdictBody } from "./sign.js";
+import {
+  SEALED_VERDICT_KIND, VERDICT_KIND, sealVerdict, signEntry, verdictBody,
+} from "./sign.js";
 
 const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -129,8 +131,6 @@ async function next() {
     say("state", "Back to an item you skipped: answer with A, R, C or S.");
   } else if (taken.none !== undefined) {
     noItem(`Nothing to review right now${taken.none ? ` (${taken.none})` : ""}.`, "empty");
-  } else if (taken.sensitive) {
-    noItem("This item is from a sensitive library; answer it with `aiwork review`.", "error");
   } else {
     say("role", "You hold the expert role.");
     showItem(taken);
@@ -142,8 +142,14 @@ async function answer(verdict, value = null) {
   const seconds = Math.round(performance.now() - shownAt) / 1000;
   const body = verdictBody(item.id, item.evidence.decision, item.insight, verdict, value, null,
     seconds);
-  const entry = new TextDecoder().decode(await signEntry(me, VERDICT_KIND, body));
-  const receipt = await api("POST", `/v1/review/items/${item.id}/verdict`, { entry });
+  // A sensitive library's verdict goes to the log sealed: commitments to the value and the
+  // rationale; their openings go to the coordinator, kept for the library's readers.
+  const sealed = item.sensitive === true ? await sealVerdict(body) : null;
+  const entry = new TextDecoder().decode(sealed === null
+    ? await signEntry(me, VERDICT_KIND, body)
+    : await signEntry(me, SEALED_VERDICT_KIND, sealed.body));
+  const request = sealed === null ? { entry } : { entry, openings: sealed.openings };
+  const receipt = await api("POST", `/v1/review/items/${item.id}/verdict`, request);
   const done = document.createElement("li");
   done.textContent = `${verdict} on "${item.question}" after ${seconds.toFixed(1)} s: `
     + `ledger entry ${receipt.verdict}`;

@@ -1,0 +1,105 @@
+"""The review page on a sensitive library's item: the expert (a reader of the library) answers
+in the browser, and the page seals the verdict itself — the public log gets a
+``human.verdict.sealed`` entry holding only commitments, the coordinator the openings — so
+the value an expert typed never appears in the log, yet opens against it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.client.worker import Worker
+from aiwork.crypto import SigningKey
+from aiwork.ledger.entries import check_entry
+from aiwork.model.commitment import check_opening
+from aiwork.model.entry import Entry
+
+from .conftest import require, running_coordinator
+
+
+def _clip(path: Path) -> Path:
+    """6 s: 3 s of green, then 3 s of white (one cut at 3 s)."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=green:s=320x180:d=3:r=25", "-f", "lavfi", "-i",
+                    "color=c=white:s=320x180:d=3:r=25", "-filter_complex",
+                    "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def _sensitive_job(url: str, admin: SigningKey, expert_did: str, tmp_path: Path) -> str:
+    """A sensitive library whose reader is ``expert_did``, a finished ``shots`` job in it whose
+    every cut goes to one expert; the library's id."""
+    requester, worker_key = SigningKey.generate(), SigningKey.generate()
+    with CoordinatorClient(url, key=admin) as boss:
+        boss.request("PUT", "/v1/review/rules/shots", json.dumps(
+            {"audit_share": 1.0, "experts": 1, "gold_share": 0.0}).encode())
+        with CoordinatorClient(url, key=requester) as req, \
+                CoordinatorClient(url, key=worker_key) as work:
+            req.post("/v1/identities", {"role": "requester"})
+            work.post("/v1/identities", {"role": "worker"})
+            boss.approve_role(requester.did, "requester")
+            boss.approve_role(worker_key.did, "worker")
+            boss.post("/v1/admin/credits", {"to": requester.did, "amount": 100})
+            library = req.post("/v1/libraries", {"name": "Board", "sensitive": True})["id"]
+            req.post(f"/v1/libraries/{library}/readers", {"did": expert_did})
+            asset = req.upload_blob(_clip(tmp_path / "board.mp4").read_bytes(), library=library)
+            req.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"], "library": library})
+            worker = Worker(work, worker_key, tmp_path / "worker", ["shots"])
+            assert worker.run_once() and worker.stats.failed == 0, worker.stats.errors
+    return str(library)
+
+
+def test_a_sensitive_item_is_answered_with_a_verdict_sealed_in_the_browser(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium", "ffmpeg"))
+    from playwright.sync_api import sync_playwright
+
+    admin = SigningKey.generate()
+    sent: list[dict[str, Any]] = []
+    with running_coordinator(tmp_path / "home", "--admin", admin.did) as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1000, "height": 1100})
+        page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
+                if r.url.endswith("/verdict") else None)
+        page.goto(url + "/review")
+        page.get_by_role("button", name="Create a key in this browser").click()
+        page.wait_for_function("() => /did:key:z6Mk/.test("
+                               "document.getElementById('identity').textContent)")
+        did = page.locator("#identity").inner_text().split(": ")[1]
+        page.get_by_role("button", name="Request the expert role").click()
+        page.wait_for_function("() => /pending|granted/.test("
+                               "document.getElementById('role').textContent)")
+        with CoordinatorClient(url, key=admin) as boss:
+            assert boss.approve_role(did, "expert").status == "granted"
+        _sensitive_job(url, admin, did, tmp_path)
+        page.keyboard.press("n")
+        page.wait_for_selector("#state[data-review-state=item]")
+        page.keyboard.press("c")
+        page.locator("#value").fill("3.04")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelectorAll('#done li').length === 1"
+                               " || document.querySelector('#state.error') !== null")
+        page.screenshot(path=str(screenshots / "review-sealed.png"), full_page=True)
+        state = page.locator("#state").inner_text()
+        indices = page.locator("#done li").evaluate_all(
+            "(items) => items.map((li) => Number(li.dataset.index))")
+        browser.close()
+        assert indices, state
+        public = httpx.get(f"{url}/v1/ledger/entries/{indices[0]}").content
+    [request] = [body for body in sent if "entry" in body]
+    assert public.decode() == request["entry"]  # the log holds exactly what the page signed
+    entry = Entry.from_bytes(public)
+    check_entry(entry)
+    assert entry.kind == "human.verdict.sealed/v1" and entry.author == did
+    assert b"3.04" not in public  # the typed value is not in the public log...
+    body, openings = entry.body, request["openings"]
+    assert check_opening(body["value"], openings["value"], "value") == 3.04  # ...yet opens
+    assert check_opening(body["rationale"], openings["rationale"], "rationale") is None
+    assert body["verdict"] == "correct"
