@@ -76,13 +76,66 @@ def kinds(db: Path) -> list[str]:
 def test_items_are_blind_and_go_to_distinct_experts(net: dict[str, Any]) -> None:
     first = take(net["clients"][0])
     assert first is not None
-    assert set(first) == {"id", "insight", "question", "value", "evidence", "verdicts"}
+    assert set(first) == {"id", "insight", "question", "value", "evidence", "verdicts", "job",
+                          "decision", "asset", "start", "end", "keyframe", "confidence",
+                          "alternatives", "derived_from", "analyzer", "analyzer_version",
+                          "model"}
     assert first["insight"] == "shots" and "shot boundary" in first["question"]
     assert {"asset", "start", "end", "keyframe", "decision"} <= set(first["evidence"])
+    # typed: where it is in which video, and what produced it (from its ai.decision)
+    assert first["job"] == net["job"]["id"] and first["asset"] == net["job"]["asset"]
+    assert first["decision"] == first["evidence"]["decision"]
+    assert first["start"] is not None and first["start"] < first["value"] < first["end"]
+    decision = net["clients"][0].get(f"/v1/ledger/entries/{first['decision']}").json()
+    assert decision["kind"].startswith("ai.decision") and first["analyzer"] == "shots"
+    assert first["model"] == decision["body"]["model"]
+    assert first["derived_from"] == decision["body"]["input"].get("derived_from", [])
     second = take(net["clients"][1])
     assert second is not None and second["id"] == first["id"]  # two experts per item
     assert take(net["clients"][2]) is None  # the only item has its two experts
     assert take(net["clients"][0]) is None  # and nobody gets an item twice
+
+
+def test_gold_items_and_answered_items_look_like_any_other_to_an_expert(
+        net: dict[str, Any], tmp_path: Path) -> None:
+    """An expert is shown neither whether an item is gold nor what other experts answered:
+    an item another expert already judged is served exactly as it was to them, and a gold
+    item (made as the settlement makes them from a gold job) has every field a real item has,
+    of the same types, a job included."""
+    from aiwork.coordinator.service import Coordinator
+    from aiwork.ledger.home import open_ledger
+    from aiwork.store.blobs import BlobStore
+
+    a, b, _ = net["clients"]
+    gold_job = "7" * len(net["job"]["id"])  # a gold job's id is like any other
+    real = take(a)
+    assert real is not None
+    verdict(a, net["experts"][0], real, "reject")
+    with open_ledger(net["db"], signing=True) as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), net["settings"].key)
+        gold_id = coordinator.review.add_item(
+            job=None, insight="shots", decision=real["decision"],
+            candidate=Candidate(1, "Is there a real shot boundary at 3.00 s? If it is "
+                                "elsewhere, give the right time in seconds.", 3.0, 2.0, 4.0,
+                                real["keyframe"], 0.75),
+            reason="gold", asset=real["asset"], producers=[], annotator="worker:x",
+            gold={"answer": "reject", "value": 4.0}, shown_job=gold_job)
+    seen = {item["id"]: item for item in (take(b), take(b)) if item is not None}
+    assert set(seen) == {real["id"], gold_id}
+    assert seen[real["id"]] == real  # the other expert's reject is nowhere in it
+    assert b.get(f"/v1/review/items/{real['id']}", signed=True).json() == real
+    assert b.get_review_item(real["id"]).model_dump(exclude_unset=True) == real  # typed
+    gold = seen[gold_id]
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        return type(value).__name__
+
+    assert shape(gold) == shape(real)
+    assert gold["job"] == gold_job and gold["model"] == real["model"]
+    assert "gold" not in json.dumps(gold)
+    assert "reject" not in json.dumps(seen[real["id"]]["evidence"])
 
 
 def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],

@@ -32,6 +32,7 @@ __all__ = [
     "LeaseGrant",
     "LibraryView",
     "OwnedKeysReceipt",
+    "ProducerModel",
     "ProvenEntry",
     "ResponseModel",
     "ResultReceipt",
@@ -41,6 +42,7 @@ __all__ = [
     "RoleStatus",
     "RoutingRules",
     "RulesByInsight",
+    "Upstream",
     "VerdictReceipt",
     "WorkerReputation",
     "WorkerView",
@@ -157,13 +159,45 @@ class AccessListing(ResponseModel):
     changes: list[ProvenEntry]
 
 
+class ProducerModel(ResponseModel):
+    """The model that produced a decision: name, version, the digest of its weights."""
+
+    name: str
+    version: str
+    weights_digest: str | None = None
+
+
+class Upstream(ResponseModel):
+    """An upstream decision a decision was derived from: its insight and ledger index."""
+
+    insight: str
+    decision: int = Field(description="the upstream ai.decision's ledger index")
+
+
 class ReviewItem(ResponseModel):
+    """An item as its expert sees it: the question, the AI's value and what it rests on.
+    Never other experts' answers, nor whether the item is gold, nor why it was routed."""
+
     id: str
     insight: str
     question: str
-    value: Any
+    value: Any = Field(description="the AI's value (what a correction replaces)")
     evidence: Any
     verdicts: list[str]
+    job: str | None = Field(default=None, description="the job the item is from")
+    decision: int = Field(description="the ledger index of the ai.decision the item is about")
+    asset: str | None = Field(default=None, description="the video's digest (sha256:HEX)")
+    start: float | None = Field(default=None, description="where the item starts (seconds)")
+    end: float | None = Field(default=None, description="where it ends (seconds)")
+    keyframe: str | None = Field(default=None, description="the nearest keyframe's digest")
+    confidence: float | None = Field(default=None, description="the AI's confidence in it")
+    alternatives: list[Any] = Field(default_factory=list,
+                                    description="what else the analyzer considered for it")
+    derived_from: list[Upstream] = Field(
+        default_factory=list, description="the decisions its decision was derived from")
+    analyzer: str | None = Field(default=None, description="the analyzer that produced it")
+    analyzer_version: str | None = None
+    model: ProducerModel | None = None
     sensitive: bool | None = None
     access_entry: int | None = None
 

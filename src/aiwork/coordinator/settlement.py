@@ -185,7 +185,8 @@ class Settlement:
                 job=None, insight="shots", decision=res.decision, candidate=candidate,
                 reason="gold", asset=job.asset, producers=[res.worker],
                 annotator=f"worker:{res.worker}",
-                gold={"answer": "accept" if real else "reject", "value": nearest})
+                gold={"answer": "accept" if real else "reject", "value": nearest},
+                shown_job=job_id)
 
     def _judge(self, res: StoredReplicaResult, job_id: str, accepted: bool,
                observation: float | None, *, source: str, payer: str, amount: int,

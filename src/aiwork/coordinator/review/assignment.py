@@ -11,11 +11,21 @@ from aiwork.coordinator.review.consensus import Consensus
 from aiwork.coordinator.review.gold import GoldAnswers
 from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, item_from_row
 from aiwork.coordinator.review.policy import GOLD_REPEAT_WINDOW, REVIEW_PURPOSE
-from aiwork.errors import NotAssignedError
+from aiwork.errors import AiworkError, NotAssignedError
+from aiwork.model import Entry
 from aiwork.quality.reputation import Reputation
 from aiwork.quality.review_items import REVIEWABLE, VERDICTS
 
 __all__ = ["Assignment"]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
 
 #: Items ``review_items i`` the expert bound to the ``?`` has not been assigned.
 _NOT_MINE = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
@@ -155,10 +165,51 @@ class Assignment(Consensus, GoldAnswers):
         detail = "; ".join(parts) or "none you may review"
         return f"no item to review: of {len(rows)} open items, {detail}"
 
-    @staticmethod
-    def public(item: Item) -> dict[str, Any]:
-        """What an expert sees: never other answers, the gold flag or why it was routed. A
-        sensitive library's item also says ``sensitive: true``: its verdict is sealed."""
+    def public(self, item: Item) -> dict[str, Any]:
+        """What an expert sees (the contract's ``ReviewItem``): the question, the AI's value,
+        where it is in which video, and what produced it (read from its ``ai.decision`` in the
+        log); never other answers, the gold flag or why it was routed. A sensitive library's
+        item also says ``sensitive: true``: its verdict is sealed."""
+        evidence = item.evidence
+        job = evidence.get("job", item.job) if item.gold is not None else item.job
         return {"id": item.id, "insight": item.insight, "question": item.question,
-                "value": item.value, "evidence": item.evidence,
-                "verdicts": list(VERDICTS)}
+                "value": item.value, "evidence": evidence,
+                "verdicts": list(VERDICTS), "job": job, "decision": item.decision,
+                "asset": _text(evidence.get("asset")), "start": _number(evidence.get("start")),
+                "end": _number(evidence.get("end")),
+                "keyframe": _text(evidence.get("keyframe")),
+                "confidence": _number(evidence.get("confidence")),
+                **self._produced_by(item)}
+
+    def _produced_by(self, item: Item) -> dict[str, Any]:
+        """The analyzer and model of the item's decision, what it was derived from and the
+        alternatives it recorded for this item; empty values when the decision is not an
+        ``ai.decision`` in this log, or when they are sealed (a sensitive library's)."""
+        facts: dict[str, Any] = {"alternatives": [], "derived_from": [], "analyzer": None,
+                                 "analyzer_version": None, "model": None}
+        try:
+            entry = Entry.from_bytes(self.log.get(item.decision))
+        except AiworkError:
+            return facts
+        if not entry.kind.startswith("ai.decision"):
+            return facts
+        body = entry.body
+        model = body.get("model")
+        if isinstance(model, dict) and {"name", "version"} <= set(model):
+            facts["model"] = {"name": str(model["name"]), "version": str(model["version"]),
+                              "weights_digest": _text(model.get("weights_digest"))}
+        facts["analyzer"] = _text(body.get("analyzer"))
+        facts["analyzer_version"] = _text(body.get("analyzer_version"))
+        given = body.get("input")
+        upstream = given.get("derived_from") if isinstance(given, dict) else None
+        if isinstance(upstream, list):
+            facts["derived_from"] = [{"insight": str(u["insight"]), "decision": int(u["decision"])}
+                                     for u in upstream if isinstance(u, dict)
+                                     and "insight" in u and isinstance(u.get("decision"), int)]
+        recorded = body.get("evidence")
+        others = recorded.get("alternatives") if isinstance(recorded, dict) else None
+        if isinstance(others, list):  # an item's alternatives name its id (OCR's spellings)
+            facts["alternatives"] = [
+                {k: v for k, v in other.items() if k != "id"} for other in others
+                if isinstance(other, dict) and other.get("id") == item.item][:20]
+        return facts

@@ -44,14 +44,18 @@ class Routing(ReviewBase):
 
     def add_item(self, *, job: str | None, insight: str, decision: int, candidate: Candidate,
                  reason: str, asset: str, producers: list[str], annotator: str,
-                 gold: dict[str, Any] | None = None) -> str:
+                 gold: dict[str, Any] | None = None, shown_job: str | None = None) -> str:
         """Queue one item for review; ``gold`` (``{"answer": accept|reject, "value": ...}``)
-        makes it a hidden gold item."""
+        makes it a hidden gold item. A gold item belongs to no requester's job (it counts in
+        none), but experts are shown ``shown_job`` (the gold job it came from), so it names a
+        job like every other item."""
         if gold is not None and gold.get("answer") not in ("accept", "reject"):
             raise ReviewRefused("a gold item's answer is accept or reject")
         item_id = uuid.uuid4().hex
         evidence = {"asset": asset, "start": candidate.start, "end": candidate.end,
-                    "keyframe": candidate.keyframe, "decision": decision}
+                    "keyframe": candidate.keyframe, "decision": decision,
+                    "confidence": candidate.confidence,
+                    "job": job if gold is None else shown_job}
         # What makes two gold items the same question to an expert: a second worker's result
         # over the same gold clip makes a new item, not a new question.
         value = round(float(candidate.value), 1) if insight == "shots" else candidate.value
