@@ -6,6 +6,8 @@ import { PageError, api as signedApi, createKey, importKeyFile, keptKey } from "
 import {
   SEALED_VERDICT_KIND, VERDICT_KIND, sealVerdict, signEntry, verdictBody,
 } from "./sign.js";
+import { mountPlayer, playerKey } from "./player.js";
+import { keyFor, lanesFromResults, mountTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -49,36 +51,100 @@ function fact(dl, name, value) {
   dl.append(dt, dd);
 }
 
-// The item's media: a native <video> on the blob route (the browser seeks with HTTP ranges),
-// opened at the item's range with its keyframe as the poster; the keyframe alone when the
-// evidence names no media.
-function showMedia(evidence) {
-  const figure = $("media");
-  figure.replaceChildren();
-  figure.hidden = true;
-  const keyframe = typeof evidence.keyframe === "string" && DIGEST.test(evidence.keyframe)
-    ? `/v1/blobs/${evidence.keyframe}` : null;
-  let shown = null;
-  if (typeof evidence.asset === "string" && DIGEST.test(evidence.asset)) {
-    shown = document.createElement("video");
-    shown.controls = true;
-    shown.preload = "metadata";
-    if (keyframe) shown.poster = keyframe;
-    const start = Math.max(0, Number(evidence.start) || 0);
-    shown.src = `/v1/blobs/${evidence.asset}#t=${start}`;
-    shown.setAttribute("aria-label", `the item's video, from ${start} s`);
-  } else if (keyframe) {
-    shown = document.createElement("img");
-    shown.alt = "the item's keyframe";
-    shown.src = keyframe;
+// -- the item's video and timeline (player.js, timeline.js) ------------------------------------
+// The real file plays from the blob route (the browser fetches it with HTTP ranges); the
+// timeline shows the job's results, one lane per insight, with the item under review
+// highlighted; without a job it readable here, one lane holds the item alone. The player is
+// kept while the next item is on the same video.
+
+let player = null;
+let timeline = null;
+let shownAsset = null;
+const jobResults = new Map();  // job id -> its results (read once per page)
+
+function number(x) {
+  const n = Number(x);
+  return Number.isFinite(n) ? n : null;
+}
+
+async function jobLanes(job) {
+  if (!jobResults.has(job)) {
+    jobResults.set(job, api("GET", `/v1/jobs/${encodeURIComponent(job)}/results`));
   }
-  if (shown === null) return;
-  const caption = document.createElement("figcaption");
-  shown.addEventListener("error", () => {
-    shown.remove();
-    caption.textContent = "The media of this item cannot be played here.";
-  });
-  figure.append(shown, caption);
+  let results;
+  try {
+    results = await jobResults.get(job);
+  } catch (error) {
+    jobResults.delete(job);
+    throw error;
+  }
+  const review = await api("GET", `/v1/jobs/${encodeURIComponent(job)}/review`).catch(() => null);
+  return { results, lanes: lanesFromResults(results, review) };
+}
+
+function dropMedia() {
+  player?.destroy();
+  timeline?.destroy();
+  player = null;
+  timeline = null;
+  shownAsset = null;
+}
+
+async function showMedia(item) {
+  const evidence = item.evidence;
+  const figure = $("media");
+  const asset = item.asset ?? evidence.asset;
+  const keyframe = [item.keyframe, evidence.keyframe].find((k) => typeof k === "string"
+    && DIGEST.test(k));
+  const start = Math.max(0, number(item.start ?? evidence.start) ?? 0);
+  const end = number(item.end ?? evidence.end);
+  const job = [item.job, evidence.job].find((j) => typeof j === "string" && /^[0-9a-f]{32}$/.test(j));
+  if (typeof asset !== "string" || !DIGEST.test(asset)) {
+    dropMedia();
+    figure.replaceChildren();
+    figure.hidden = !keyframe;
+    if (keyframe) {
+      const img = document.createElement("img");
+      img.alt = "the item's keyframe";
+      img.src = `/v1/blobs/${keyframe}`;
+      figure.append(img);
+    }
+    return;
+  }
+  let found = null;
+  if (job) found = await jobLanes(job).catch(() => null);
+  if (current !== item) return;  // another item came meanwhile
+  const lanes = found ? found.lanes : [{ insight: item.insight, label: item.insight,
+    items: [{ key: "item", start, end: end ?? start, label: text(item.value), decision:
+      evidence.decision, state: "ai" }] }];
+  const technical = found?.results?.results?.technical ?? {};
+  const fps = number(item.fps ?? evidence.fps ?? found?.results?.media?.frame_rate
+    ?? technical.frame_rate);
+  const duration = number(found?.results?.media?.duration ?? technical.duration);
+  if (shownAsset !== asset || player === null) {
+    dropMedia();
+    const playerBox = document.createElement("div");
+    const timelineBox = document.createElement("div");
+    figure.replaceChildren(playerBox, timelineBox);
+    player = mountPlayer(playerBox, { src: `/v1/blobs/${asset}#t=${start}`,
+      poster: keyframe ? `/v1/blobs/${keyframe}` : null, fps, duration,
+      label: `the item's video, from ${start} s` });
+    timeline = mountTimeline(timelineBox, { duration, lanes,
+      onSeek: (t) => player?.seek(t) });
+    const mounted = { player, timeline };
+    player.video.addEventListener("loadedmetadata", () => {
+      mounted.timeline.setDuration(mounted.player.video.duration);
+    });
+    player.onTime((t) => mounted.timeline.setTime(t));
+    shownAsset = asset;
+  } else {
+    timeline.setLanes(lanes);
+    player.seek(start);
+  }
+  const key = found ? keyFor(lanes, { insight: item.insight, id: item.item ?? evidence.item,
+    start, end, value: item.value }) : "item";
+  timeline.highlight(key);
+  player.setSegment(start, end);
   figure.hidden = false;
 }
 
@@ -103,7 +169,7 @@ function showItem(item) {
   }
   $("value").blur();
   $("correction").hidden = true;
-  showMedia(evidence);
+  showMedia(item).catch((error) => say("state", error.message || String(error), true));
   $("item").hidden = false;
   $("state").dataset.reviewState = "item";
   say("state", `Item ${item.id}: answer with A, R, C or S.`);
@@ -111,6 +177,7 @@ function showItem(item) {
 
 function noItem(words, state) {
   current = null;
+  dropMedia();
   $("value").blur();
   $("item").hidden = true;
   $("state").dataset.reviewState = state;
@@ -184,6 +251,7 @@ function onKey(event) {
     if (event.key === "Escape") { $("correction").hidden = true; event.target.blur(); }
     return;
   }
+  if (player && playerKey(player, event)) return;
   if (busy) return;  // one action at a time: a key pressed while one is signed is dropped
   const key = event.key.toLowerCase();
   if (key === "n") { event.preventDefault(); act(next); return; }

@@ -31,6 +31,7 @@ __all__ = [
     "LeaseExpiry",
     "LeaseGrant",
     "LibraryView",
+    "MediaFacts",
     "OwnedKeysReceipt",
     "ProducerModel",
     "ProvenEntry",
@@ -105,8 +106,22 @@ class JobProgress(ResponseModel):
     library: str | None
 
 
+class MediaFacts(ResponseModel):
+    """A job's video as its container header gives it (nothing decoded): what a player needs
+    to step frame by frame."""
+
+    frame_rate: float | None = Field(description="frames per second as the file gives it "
+                                     "(30000/1001 as 29.97002997...); none when unknown")
+    duration: float = Field(description="seconds")
+    width: int | None
+    height: int | None
+
+
 class JobResults(ResponseModel):
     job: JobProgress
+    media: MediaFacts | None = Field(
+        default=None, description="the video's frame rate, duration and size, from its "
+        "container header; none when it is not a video the coordinator reads")
     results: dict[str, Any] = Field(description="insight -> its accepted output (with its "
                                                 "decision); 'stale' lists outdated ones")
     openings: dict[str, Any] | None = Field(

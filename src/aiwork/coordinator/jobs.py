@@ -9,7 +9,9 @@ settles it, and once the job is done its ``asset.summary`` is logged.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,9 +24,11 @@ from aiwork.coordinator.review import Review
 from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
 from aiwork.crypto import SigningKey
-from aiwork.errors import CommitmentError, InputError, InsufficientBudgetError, ResultRefused
+from aiwork.errors import (CommitmentError, InputError, InsufficientBudgetError, MediaError,
+                           ResultRefused)
 from aiwork.ledger.log import Log
 from aiwork.ledger.summaries import Summaries
+from aiwork.media import probe
 from aiwork.market import Job, JobState, Lease, Market
 from aiwork.model import Entry
 from aiwork.model.commitment import SEALED_FIELDS, open_fields
@@ -111,6 +115,12 @@ class Jobs:
         """The accepted output of each analyzer, by insight, with the experts' outcomes
         applied (see :meth:`Results.published`)."""
         return self.results.published(job_id, self.review)
+
+    def media(self, job_id: str) -> dict[str, Any] | None:
+        """What a player needs of a job's video, read from its container header (no frame is
+        decoded): its frame rate as the file gives it, duration and frame size; ``None`` when
+        the blob is not a video aiwork reads."""
+        return media_facts(self.blobs.path(self.market.job(job_id).asset))
 
     def openings(self, job_id: str) -> dict[str, dict[str, Any]]:
         """The openings of a sensitive job's sealed entries behind its results (each accepted
@@ -285,6 +295,18 @@ class Jobs:
             self.key, job.asset, decisions, job=job_id,
             sealed=None if library is None else
             lambda index, openings: self.libraries.keep_openings(index, library.id, openings))
+
+
+@functools.lru_cache(maxsize=256)
+def media_facts(path: Path) -> dict[str, Any] | None:
+    """A video blob's frame rate, duration and frame size from its header (a blob is named by
+    its digest, so what is read once holds); ``None`` when it is not a video aiwork reads."""
+    try:
+        facts = probe(path)
+    except MediaError:
+        return None
+    return {"frame_rate": facts.frame_rate, "duration": round(facts.duration, 6),
+            "width": facts.width, "height": facts.height}
 
 
 def with_upstream(names: list[str]) -> list[str]:

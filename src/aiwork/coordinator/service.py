@@ -90,6 +90,10 @@ class Coordinator:
     def openings(self, job_id: str) -> dict[str, dict[str, Any]]:
         return self.jobs.openings(job_id)
 
+    def media(self, job_id: str) -> dict[str, Any] | None:
+        """See :meth:`Jobs.media`."""
+        return self.jobs.media(job_id)
+
     def metadata(self, job_id: str, name: str | None = None) -> Metadata:
         return self.jobs.metadata(job_id, name)
 

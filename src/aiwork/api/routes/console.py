@@ -31,7 +31,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
           "review.js": "text/javascript", "sign.js": "text/javascript",
           "session.js": "text/javascript",
-          "console.css": "text/css"}
+          "player.js": "text/javascript", "timeline.js": "text/javascript",
+          "console.css": "text/css", "player.css": "text/css"}
 
 
 @cache

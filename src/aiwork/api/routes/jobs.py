@@ -67,7 +67,8 @@ async def get_results(job_id: str, request: Request, response: Response, state: 
                       purpose: str | None = _PURPOSE) -> dict[str, Any]:
     coordinator = state.coordinator()
     read = await sensitive_reader(request, job_id)
-    data = {"job": coordinator.progress(job_id), "results": coordinator.results(job_id)}
+    data = {"job": coordinator.progress(job_id), "results": coordinator.results(job_id),
+            "media": coordinator.media(job_id)}
     if read is not None:
         # What the public log holds as commitments, opened for this reader.
         data["openings"] = coordinator.openings(job_id)
