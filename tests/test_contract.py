@@ -110,7 +110,9 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
                  f"/v1/blobs/{digest}", "/v1/ledger/checkpoint", "/v1/ledger/key",
                  "/v1/ledger/entries/0", "/v1/ledger/proof/inclusion?index=0",
                  "/v1/ledger/proof/consistency?first=1", "/v1/jobs/nope",
-                 "/v1/ledger/entries/999999", f"/v1/libraries/{library}/access"):
+                 "/v1/ledger/entries/999999", f"/v1/libraries/{library}/access",
+                 "/v1/ledger/entries/0/related", "/v1/ledger/entries/999999/related?limit=1",
+                 "/v1/ledger/anchors?covering=0", "/v1/ledger/anchors"):
         req.http.get(path)
     req.get(f"/v1/libraries/{library}/access", signed=True)
     for name in EXPORTS:

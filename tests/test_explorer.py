@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from aiwork.ledger.note import VerifierKey
 from aiwork.pipeline.process import open_store
 
 from .conftest import require, running_coordinator
+from .test_anchor import rpc  # noqa: F401 - a fixture: the test chain
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "1" * 64
@@ -264,3 +266,183 @@ def test_the_explorer_checks_a_witness_named_in_the_link(coordinator: tuple[str,
     text, marks, _ = _explore(browser, url, f"/explorer/entry/2?witness={other}")
     assert text == "Entry 2: failed" and marks["Witness cosignature"] == "failed"
     assert marks["Inclusion proof"] == "passed"
+
+
+# -- a reviewed and anchored decision: verdicts, consensus, anchor, open by metadata item ------
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory: pytest.TempPathFactory, rpc: str
+             ) -> Iterator[dict[str, Any]]:
+    """A real ``aiwork serve`` that ran a shots job on a two-scene clip (a real worker), whose
+    one cut two experts answered (reject, then a correction: decided, corrected), then anchored
+    on the test chain (a real EVM node) and grown by the anchor entry."""
+    require("playwright", tools=("chromium", "ffmpeg"))
+    from aiwork.anchor import deploy
+    from aiwork.anchor.service import anchor_latest
+    from aiwork.client.coordinator import CoordinatorClient
+    from aiwork.client.worker import Worker
+    from aiwork.contract.responses import ReviewItem
+    from aiwork.ledger.home import open_ledger
+    from aiwork.quality.review_items import verdict_body
+
+    from .conftest import make_two_scene_clip
+    from .test_anchor import new_key
+
+    folder = tmp_path_factory.mktemp("explorer-reviewed")
+    home = folder / "home"
+    clip = make_two_scene_clip(folder / "scenes.mp4")
+    admin = SigningKey.generate()
+    with running_coordinator(home, "--open-registration", "--starting-credits", "100",
+                             "--admin", admin.did) as url, ExitStack() as clients:
+        def client(key: SigningKey) -> CoordinatorClient:
+            return clients.enter_context(CoordinatorClient(url, key=key))
+
+        with CoordinatorClient(url, key=admin) as boss:
+            boss.request("PUT", "/v1/review/rules/shots",
+                         b'{"audit_share": 1.0, "experts": 2, "gold_share": 0.0}')
+        requester = client(SigningKey.generate())
+        requester.request_role("requester")
+        digest = requester.upload_blob(clip.read_bytes())
+        job = requester.post("/v1/jobs", {"asset": digest, "analyzers": ["shots"]})["id"]
+        worker_key = SigningKey.generate()
+        worker_client = client(worker_key)
+        worker_client.request_role("worker")
+        worker = Worker(worker_client, worker_key, folder / "worker", ["shots"])
+        while worker.run_once():
+            pass
+        experts = [SigningKey.generate() for _ in range(2)]
+        answers: list[int] = []
+        for key, (answer, nudge) in zip(experts, (("reject", None), ("correct", 0.4)),
+                                        strict=True):
+            expert = client(key)
+            expert.request_role("expert")
+            item = expert.next_review_item()
+            assert isinstance(item, ReviewItem), item
+            decision = int(item.evidence["decision"])
+            value = None if nudge is None else item.value + nudge
+            body = verdict_body(item.id, decision, item.insight, answer, value,
+                                "the cut is elsewhere", 4.5)
+            entry = sign_entry(key, "human.verdict", body).to_bytes()
+            answers.append(expert.submit_verdict(item.id, entry).verdict)
+        with open_ledger(default_db_path({"AIWORK_HOME": str(home)}), signing=True) as log:
+            operator = new_key(rpc)
+            anchor = anchor_latest(log, rpc, operator, deploy(rpc, operator))
+            assert anchor is not None
+        results = requester.get(f"/v1/jobs/{job}/results").json()["results"]["shots"]
+        yield {"url": url, "job": job, "decision": decision, "verdicts": answers,
+               "anchor": anchor, "item": results[1]["id"], "shots": results}
+
+
+def _verdict(page: Any) -> str:
+    page.wait_for_function("() => /(verified|failed)$/.test("
+                           "document.querySelector('[data-verify-status]').textContent)",
+                           timeout=20000)
+    return str(page.locator("[data-verify-status]").inner_text())
+
+
+def _marks(page: Any) -> dict[str, str]:
+    return {item.inner_text().split("\n")[0].split(" ", 1)[1].strip():
+            item.inner_text().split(" ", 1)[0] for item in page.locator("#checks li").all()}
+
+
+def test_the_explorer_shows_a_decisions_verdicts_consensus_and_anchor(
+        reviewed: dict[str, Any], browser: Any, screenshots: Path) -> None:
+    url, decision, anchor = reviewed["url"], reviewed["decision"], reviewed["anchor"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/explorer/entry/{decision}")
+    assert _verdict(page) == f"Entry {decision}: verified", _marks(page)
+    marks = _marks(page)
+    assert marks["Verdicts and consensus"] == "passed" and marks["Anchor"] == "passed", marks
+    listed = page.locator("#related li").evaluate_all(
+        "(items) => items.map((li) => [li.dataset.kind, li.dataset.item,"
+        " li.querySelector('a').getAttribute('href'), li.textContent])")
+    consensus = int(listed[-1][2].rsplit("/", 1)[1])
+    assert [(kind, href) for kind, _, href, _ in listed] == \
+        [("verdict", f"/explorer/entry/{i}") for i in reviewed["verdicts"]] + \
+        [("consensus", f"/explorer/entry/{consensus}")]
+    assert {int(item) for _, item, _, _ in listed} == {reviewed["item"]}
+    assert "reject on item" in listed[0][3] and "correct on item" in listed[1][3]
+    assert "consensus: corrected" in listed[2][3]
+    words = page.locator("#decision").inner_text()
+    for label in ("Model", "Weights digest", "Parameters", "Input", "Derived from", "Output",
+                  "Confidence", "Alternatives", "Evidence"):
+        assert f"\n{label}\n" in f"\n{words}\n", (label, words)
+    receipt = anchor.receipt
+    anchored = page.locator("#anchor").inner_text()
+    assert f"chain id {receipt.chain_id}" in anchored and receipt.contract in anchored
+    assert receipt.transaction in anchored and f"the first {receipt.size} entries" in anchored
+    assert "not anchored itself yet" in anchored  # the checkpoint shown holds the anchor entry
+    page.screenshot(path=str(screenshots / "explorer-reviewed-laptop.png"), full_page=True)
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.goto(f"{url}/explorer/entry/{decision}")
+    assert _verdict(phone) == f"Entry {decision}: verified"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(screenshots / "explorer-reviewed-phone.png"), full_page=True)
+    phone.close()
+    # each listed entry opens its own page, verified, in words, linking back to the decision
+    page.locator("#related li a").last.click()
+    assert _verdict(page) == f"Entry {consensus}: verified"
+    words = page.locator("#decision").inner_text()
+    assert "corrected: label reject" in words and "Participants" in words
+    assert page.locator(f"#decision a[href='/explorer/entry/{decision}']").count() == 1
+    assert page.locator(f"#decision a[href='/explorer/entry/{reviewed['verdicts'][0]}']"
+                        ).count() == 1
+    page.screenshot(path=str(screenshots / "explorer-consensus.png"), full_page=True)
+    page.goto(f"{url}/explorer/entry/{anchor.index}")
+    assert _verdict(page) == f"Entry {anchor.index}: verified"
+    assert f"chain id {receipt.chain_id}" in page.locator("#decision").inner_text()
+    assert "not in an anchored checkpoint yet" in page.locator("#anchor").inner_text()
+    page.close()
+
+
+def test_the_explorer_opens_a_decision_by_its_metadata_item(
+        reviewed: dict[str, Any], browser: Any, screenshots: Path) -> None:
+    url, job, item = reviewed["url"], reviewed["job"], reviewed["item"]
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(f"{url}/explorer/item?job={job}&insight=shots&item={item}")
+    assert _verdict(page) == f"Entry {reviewed['decision']}: verified"
+    shown = page.locator("#item").inner_text()
+    assert f"\n{job}\n" in f"\n{shown}\n" and "Made by" in shown
+    assert f"decision entry {reviewed['decision']}" in shown
+    start = reviewed["shots"][1]["instances"][0]["start"]
+    assert f"{start} s to" in shown  # the item as published: the experts' correction applied
+    assert page.locator("#related li.focus").count() == 3
+    page.screenshot(path=str(screenshots / "explorer-item.png"), full_page=True)
+    for query, why in ((f"job={job}&insight=shots&item=99", "has no item 99"),
+                       (f"job={job}&insight=faces&item=1", "has no faces results"),
+                       ("job=nope&insight=shots&item=1", "could not be read"),
+                       (f"job={job}&insight=shots&item=-1", "must name")):
+        page.goto(f"{url}/explorer/item?{query}")
+        assert _verdict(page).endswith(": failed"), query
+        assert _marks(page) == {"Metadata item": "failed"}, query
+        assert why in page.locator("#checks").inner_text(), query
+    page.close()
+
+
+def _unrelated(route: Any) -> None:
+    answer = route.fetch().json()
+    answer["entries"][0]["index"] = 0  # the asset's first entry: not a verdict on it
+    route.fulfill(json=answer)
+
+
+def _other_anchor(route: Any) -> None:
+    answer = route.fetch().json()
+    answer["covering"]["index"] = 0
+    route.fulfill(json=answer)
+
+
+@pytest.mark.parametrize(("pattern", "handler", "failing"), [
+    ("**/related*", _unrelated, "Verdicts and consensus"),
+    ("**/v1/ledger/anchors*", _other_anchor, "Anchor"),
+], ids=["verdicts", "anchor"])
+def test_the_explorer_fails_when_the_coordinator_lies_about_a_decision(
+        reviewed: dict[str, Any], browser: Any, pattern: str, handler: Any,
+        failing: str) -> None:
+    page = browser.new_page()
+    page.route(pattern, handler)
+    page.goto(f"{reviewed['url']}/explorer/entry/{reviewed['decision']}")
+    assert _verdict(page) == f"Entry {reviewed['decision']}: failed"
+    marks = _marks(page)
+    assert marks[failing] == "failed" and marks["Inclusion proof"] == "passed", marks
+    page.close()

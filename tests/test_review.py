@@ -653,3 +653,46 @@ def test_an_empty_review_queue_says_why(net: dict[str, Any]) -> None:
         reply = client.request("POST", "/v1/review/next", b"{}")
         assert reply.status_code == 204
         assert reply.headers["aiwork-reason"] == f"no item to review: of 1 open items, {why}"
+
+
+def test_the_public_log_lists_a_decisions_verdicts_and_consensus_once_decided(
+        net: dict[str, Any]) -> None:
+    a, b, _ = net["clients"]
+    ka, kb, _ = net["experts"]
+    public = TestClient(net["app"])  # unsigned: the public log
+    first = take(a)
+    assert first is not None
+    decision = first["evidence"]["decision"]
+    related = f"/v1/ledger/entries/{decision}/related"
+    verdict(a, ka, first, "reject")
+    # one verdict in, the item still open: counted, never listed (the other expert is blind)
+    answer = public.get(related).json()
+    assert answer == {"decision": decision, "entries": [], "open_verdicts": 1, "next": None}
+    second = take(b)
+    assert second is not None and second["id"] == first["id"]
+    verdict(b, kb, second, "correct", first["value"] + 0.4)
+    answer = public.get(related).json()
+    with Log.open(net["db"]) as log:
+        entries = {i: Entry.from_bytes(log.get(i)) for i in range(log.size)}
+    verdicts = sorted(i for i, e in entries.items() if e.kind == "human.verdict/v1")
+    consensus = [i for i, e in entries.items() if e.kind == "consensus.result/v1"]
+    assert answer["open_verdicts"] == 0 and answer["next"] is None
+    assert [(e["index"], e["kind"]) for e in answer["entries"]] == \
+        [(i, "verdict") for i in verdicts] + [(consensus[0], "consensus")]
+    verified = net["req"].get(f"/v1/jobs/{net['job']['id']}/review").json()["human_verified"]
+    assert {e["item"] for e in answer["entries"]} == {int(k) for k in verified["shots"]}
+    assert all(entries[e["index"]].body["decision"] == decision for e in answer["entries"])
+    # a page at a time, bounded
+    page = public.get(related + "?limit=2").json()
+    assert [e["index"] for e in page["entries"]] == verdicts and page["next"] == verdicts[-1]
+    rest = public.get(f"{related}?limit=2&after={page['next']}").json()
+    assert [e["index"] for e in rest["entries"]] == consensus and rest["next"] is None
+    for bad in ("?limit=0", "?limit=100000", "?after=-5", "?after=x"):
+        refused = public.get(related + bad)
+        assert refused.status_code == 400 and refused.json()["error"] == "bad-request", bad
+    missing = public.get(f"/v1/ledger/entries/{len(entries) + 5}/related")
+    assert missing.status_code == 404 and missing.json()["error"] == "not-found"
+    # the typed client reads the same answer
+    typed = client_for(net["app"], SigningKey.generate())
+    assert typed.get_related_entries(decision).entries[0].index == verdicts[0]
+    assert typed.get_anchors(decision).covering is None

@@ -56,6 +56,7 @@ __all__ = [
     "RecordedAnchor",
     "anchor_latest",
     "anchor_receipts",
+    "anchors_for",
     "has_news",
     "recheck",
     "recorded_anchors",
@@ -126,20 +127,42 @@ def recorded_anchors(log: Log) -> list[RecordedAnchor]:
     """Every anchor recorded in the log, oldest first, read from the entries themselves."""
     _prepare(log)
     rows = log.db.conn.execute("SELECT idx FROM ledger_anchors ORDER BY idx").fetchall()
-    anchors = []
-    for (idx,) in rows:
-        entry = log.entry(int(idx))
-        if entry.kind != ANCHOR_KIND:
-            raise IntegrityError(f"entry {idx} is indexed as an anchor but is {entry.kind}",
-                                 index=int(idx), hint="run `aiwork ledger verify`")
-        anchors.append(RecordedAnchor(int(idx), AnchorReceipt.from_json(entry.body)))
-    return anchors
+    return [_recorded(log, int(idx)) for (idx,) in rows]
+
+
+def _recorded(log: Log, index: int) -> RecordedAnchor:
+    """The anchor entry at ``index`` (indexed in ``ledger_anchors``), read from the log."""
+    entry = log.entry(index)
+    if entry.kind != ANCHOR_KIND:
+        raise IntegrityError(f"entry {index} is indexed as an anchor but is {entry.kind}",
+                             index=index, hint="run `aiwork ledger verify`")
+    return RecordedAnchor(index, AnchorReceipt.from_json(entry.body))
 
 
 def anchor_receipts(log: Log) -> list[dict[str, Any]]:
     """The recorded anchors as receipts (``anchor/v1`` bodies), oldest first: what an audit
     bundle carries for an anchored checkpoint."""
     return [anchor.receipt.to_body() for anchor in recorded_anchors(log)]
+
+
+def anchors_for(log: Log, index: int | None) -> tuple[RecordedAnchor | None,
+                                                     RecordedAnchor | None]:
+    """The first recorded anchor whose checkpoint holds entry ``index`` (its size is over
+    ``index``; ``None`` when none does yet, or ``index`` is ``None``) and the latest anchor.
+    Reads only: a log that was never anchored has neither."""
+    if MIGRATIONS[0].name not in log.db.applied_migrations():
+        return None, None
+    conn = log.db.conn
+
+    def read(row: Any) -> RecordedAnchor | None:
+        return None if row is None else _recorded(log, int(row[0]))
+
+    covering = None if index is None else read(conn.execute(
+        "SELECT idx FROM ledger_anchors WHERE size > ? ORDER BY size, idx LIMIT 1",
+        (index,)).fetchone())
+    latest = read(conn.execute(
+        "SELECT idx FROM ledger_anchors ORDER BY size DESC, idx DESC LIMIT 1").fetchone())
+    return covering, latest
 
 
 def _last_anchored_size(log: Log, chain_id: int, contract: str) -> int | None:

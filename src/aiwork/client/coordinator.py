@@ -356,6 +356,18 @@ class CoordinatorClient(Transport):
         """The entry at ``index``, its bytes exactly as hashed."""
         return self._call(route("get_entry", index=index), signed=False)
 
+    def get_related_entries(self, index: int, after: int = -1, limit: int = 100
+                            ) -> rs.RelatedEntries:
+        """The verdicts and consensus results about decision ``index``'s items, a page at a
+        time (``after`` the previous page's ``next``)."""
+        return self._model(route("get_related_entries", {"after": after, "limit": limit},
+                                 index=index), rs.RelatedEntries, signed=False)
+
+    def get_anchors(self, covering: int | None = None) -> rs.Anchors:
+        """The first anchor whose checkpoint holds entry ``covering``, and the latest."""
+        return self._model(route("get_anchors", {"covering": covering}), rs.Anchors,
+                           signed=False)
+
     def get_inclusion_proof(self, index: int, size: int | None = None) -> rs.InclusionProof:
         """An inclusion proof of entry ``index`` (in the tree of ``size``)."""
         return self._model(route("get_inclusion_proof", {"index": index, "size": size}),

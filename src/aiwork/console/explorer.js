@@ -1,8 +1,8 @@
 // The decision explorer's page: fetches an entry, an inclusion proof and the signed checkpoint
 // through the coordinator's public API and verifies them here, in the browser (verify.js).
 import {
-  VerifyError, b64decode, canonicalize, hex, leafHash, parseVerifierKey, verifyCheckpoint,
-  verifyCosignature, verifyEntry, verifyInclusion,
+  VerifyError, b64decode, canonicalize, hex, leafHash, parseVerifierKey, publicKeyFromDid, sha256,
+  verifyCheckpoint, verifyCosignature, verifyEntry, verifyInclusion,
 } from "./verify.js";
 
 const PIN = "aiwork.explorer.log-key";
@@ -76,7 +76,13 @@ const DESCRIPTIONS = {
   "ai.decision": "an analyzer's run: what a model found in a video",
   "ai.decision.sealed": "an analyzer's run over a sensitive library's video (its input and output are commitments)",
   "human.verdict": "an expert's verdict on an AI decision",
+  "human.verdict.sealed": "an expert's verdict on a sensitive library's item (the correction and rationale are commitments)",
+  "consensus.result": "the experts' verdicts on one item, combined by truth inference",
+  "consensus.result.sealed": "the experts' verdicts on a sensitive library's item, combined (the corrected value is a commitment)",
+  "anchor": "a signed checkpoint of this log, anchored on an EVM chain",
 };
+
+const DECISIONS = ["ai.decision", "ai.decision.sealed"];
 
 function seconds(value) {
   return typeof value === "number" ? `${value} s` : "?";
@@ -91,33 +97,114 @@ function entryLink(index, label) {
   return el("a", label, { href: `/explorer/entry/${Number(index)}` });
 }
 
+function sealed(value) {
+  return value !== null && typeof value === "object" && typeof value.commitment === "string";
+}
+
+function said(value) {
+  if (sealed(value)) return `sealed (a commitment: ${value.commitment})`;
+  if (value === null || value === undefined) return "none";
+  return typeof value === "string" ? value : json(value, 300);
+}
+
+// What a person reads of an alternative: its value and score, whatever the analyzer named them.
+function alternative(item) {
+  if (item === null || typeof item !== "object") return String(item);
+  const name = ["value", "label", "text", "category", "language", "name"].find((k) => k in item);
+  const score = ["score", "confidence", "probability", "p"].find((k) => typeof item[k] === "number");
+  const head = name ? String(item[name]) : json(item, 120);
+  return score ? `${head} (${item[score]})` : head;
+}
+
+const ALTERNATIVES = ["alternatives", "candidates", "below_threshold", "rejected"];
+
 function describeDecision(list, body) {
   row(list, "Analyzer", `${body.analyzer} ${body.analyzer_version}, for the insight “${body.insight}”`);
   const model = body.model || {};
   row(list, "Model", `${model.name} ${model.version}`);
   row(list, "Weights digest", model.weights_digest || "none (an algorithm without weights)");
-  if (body.parameters && Object.keys(body.parameters).length) row(list, "Parameters", json(body.parameters));
+  row(list, "Parameters", body.parameters && Object.keys(body.parameters).length ? json(body.parameters) : "the analyzer's defaults");
   row(list, "Parameters digest", body.parameters_digest);
   const input = body.input || {};
-  if (input.asset) {
+  if (sealed(body.input)) {
+    row(list, "Input", "sealed: a sensitive library's video (its readers hold the opening)");
+  } else if (input.asset) {
     row(list, "Input", `video ${input.asset}, from ${seconds(input.start)} to ${seconds(input.end)}`);
-    const derived = input.derived_from || [];
-    const from = el("span", derived.length ? "" : "the media only");
-    derived.forEach((d, i) => {
+    const derived = input.derived_from;
+    const from = el("span", Array.isArray(derived) ? (derived.length ? "" : "the media only")
+      : "not named (an ai.decision/v1 entry)");
+    (derived || []).forEach((d, i) => {
       if (i) from.append(", ");
       from.append(`${d.insight} (`, entryLink(d.decision, `entry ${d.decision}`), ")");
     });
     row(list, "Derived from", from);
   }
   if (typeof body.output_items === "number") row(list, "Output", `${body.output_items} items, digest ${body.output_digest}`);
+  else if (sealed(body.output)) row(list, "Output", said(body.output));
   const confidence = body.confidence || {};
   if (typeof confidence === "object" && "mean" in confidence) {
     row(list, "Confidence", ["mean", "min", "max"].filter((k) => k in confidence).map((k) => `${k} ${confidence[k]}`).join(", "));
   } else if (confidence && Object.keys(confidence).length) {
-    row(list, "Confidence", json(confidence));
+    row(list, "Confidence", sealed(confidence) ? said(confidence) : json(confidence));
   }
-  if (body.evidence && Object.keys(body.evidence).length) row(list, "Evidence", json(body.evidence));
+  const evidence = body.evidence && typeof body.evidence === "object" ? body.evidence : {};
+  if (sealed(evidence)) {
+    row(list, "Evidence", said(evidence));
+    return;
+  }
+  const named = ALTERNATIVES.find((k) => Array.isArray(evidence[k]) && evidence[k].length);
+  row(list, "Alternatives", named ? evidence[named].slice(0, 12).map(alternative).join("; ")
+    + (evidence[named].length > 12 ? `; and ${evidence[named].length - 12} more` : "") : "none recorded");
+  const rest = Object.entries(evidence).filter(([k]) => k !== named);
+  if (rest.length) {
+    const items = el("ul", undefined, { class: "evidence" });
+    for (const [name, value] of rest) items.append(el("li", `${name}: ${said(value)}`));
+    row(list, "Evidence", items);
+  } else {
+    row(list, "Evidence", named ? "the alternatives above" : "none recorded");
+  }
+  if (body.task) row(list, "Task", body.task);
 }
+
+function expert(did) {
+  return typeof did === "string" && did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-8)}` : String(did);
+}
+
+function describeVerdict(list, body) {
+  row(list, "Verdict", `${body.verdict} (${body.insight}), on review item ${body.item}`);
+  row(list, "About decision", entryLink(body.decision, `entry ${body.decision}`));
+  if (body.verdict === "correct" || body.value !== null) row(list, "Value given", said(body.value));
+  if (body.rationale !== undefined) row(list, "Rationale", said(body.rationale));
+  if (typeof body.seconds === "number") row(list, "Time spent", `${body.seconds} s`);
+}
+
+function describeConsensus(list, body) {
+  row(list, "Outcome", `${body.outcome}: label ${body.label} at posterior ${body.posterior}`);
+  row(list, "About decision", entryLink(body.decision, `entry ${body.decision}`));
+  row(list, "Review item", `${body.item} (${body.insight})`);
+  row(list, "Method", body.items ? `${body.method}, over ${body.items} items` : body.method);
+  const who = el("ul", undefined, { class: "evidence" });
+  for (const p of body.participants || []) {
+    const li = el("li", `${expert(p.annotator)} answered ${p.answer}, weight ${p.weight}`);
+    if (Number.isSafeInteger(p.verdict)) li.append(" (", entryLink(p.verdict, `entry ${p.verdict}`), ")");
+    who.append(li);
+  }
+  row(list, "Participants", who);
+  if (body.outcome === "corrected" || body.value !== null) row(list, "Value", said(body.value));
+}
+
+function describeAnchor(list, body) {
+  row(list, "Chain", `chain id ${body.chain_id}, contract ${body.contract}`);
+  row(list, "Transaction", `${body.transaction}, block ${body.block} (${body.block_hash})`);
+  row(list, "Anchored checkpoint", `${body.origin}: the first ${body.size} entries, root ${body.root}`);
+}
+
+const DESCRIBE = {
+  "ai.decision": describeDecision, "ai.decision.sealed": describeDecision,
+  "human.verdict": describeVerdict, "human.verdict.sealed": describeVerdict,
+  "consensus.result": describeConsensus, "consensus.result.sealed": describeConsensus,
+  anchor: describeAnchor,
+};
 
 function showEntry(index, entry, verified) {
   const list = $("decision");
@@ -129,9 +216,9 @@ function showEntry(index, entry, verified) {
   row(list, "Signed at", entry.time);
   if (!verified) row(list, "Warning", "this entry did not verify: what it says is not proven");
   const body = entry.body !== null && typeof entry.body === "object" ? entry.body : {};
-  if (base === "ai.decision") {
+  if (DESCRIBE[base]) {
     try {
-      describeDecision(list, body);
+      DESCRIBE[base](list, body);
     } catch {
       row(list, "Body", json(body));
     }
@@ -167,7 +254,148 @@ function finish(index, ok) {
   status.textContent = ok ? `Entry ${index}: verified` : `Entry ${index}: failed`;
 }
 
-async function explore(index) {
+// Checks entry `index` (its bytes) is in the tree of a verified checkpoint `cp`; the length of
+// the audit path and the milliseconds the check itself took.
+async function proveInclusion(index, bytes, cp) {
+  if (index >= cp.size) throw new VerifyError(`entry ${index} is not in the signed tree of ${cp.size} entries yet`);
+  const answer = await api(`/v1/ledger/proof/inclusion?index=${index}&size=${cp.size}`, "json");
+  if (answer.leaf_index !== index || answer.tree_size !== cp.size || !Array.isArray(answer.hashes)) {
+    throw new VerifyError("the proof is not for this entry and this checkpoint");
+  }
+  const began = performance.now();
+  const hashes = answer.hashes.map((h) => b64decode(h, "a proof hash"));
+  await verifyInclusion(index, cp.size, await leafHash(bytes), hashes, cp.root);
+  return { hashes: hashes.length, ms: performance.now() - began };
+}
+
+async function fetchVerified(index) {
+  const bytes = await api(`/v1/ledger/entries/${index}`, "bytes");
+  return { bytes, entry: await verifyEntry(bytes) };
+}
+
+const REVIEW_KINDS = ["human.verdict", "human.verdict.sealed", "consensus.result", "consensus.result.sealed"];
+const RELATED_SHOWN = 200;
+
+// The verdicts and consensus results about decision `index`'s items, as the coordinator lists
+// them: each is fetched and its signature checked here, and it must name this decision. The
+// list's completeness is the coordinator's word (a test of it needs the whole log). True unless
+// a listed entry failed.
+async function related(index, item) {
+  $("related-card").hidden = false;
+  const list = $("related");
+  const summary = $("related-summary");
+  let answer;
+  try {
+    answer = await api(`/v1/ledger/entries/${index}/related?limit=${RELATED_SHOWN}`, "json");
+    if (!answer || !Array.isArray(answer.entries)) throw new ApiError("the coordinator's list is not what the API documents");
+  } catch (error) {
+    summary.textContent = `They could not be listed: ${reason(error)}.`;
+    return true;
+  }
+  const failed = [];
+  let verdicts = 0;
+  let outcomes = 0;
+  for (const ref of answer.entries) {
+    const at = Number(ref.index);
+    const li = el("li");
+    try {
+      if (!Number.isSafeInteger(at) || at < 0) throw new VerifyError("the coordinator listed an entry without an index");
+      li.append(entryLink(at, `Entry ${at}`), " ");
+      const { entry } = await fetchVerified(at);
+      const base = String(entry.kind).split("/")[0];
+      const body = entry.body || {};
+      if (!REVIEW_KINDS.includes(base) || body.decision !== index) {
+        throw new VerifyError(`it is a ${entry.kind} about ${Number.isSafeInteger(body.decision) ? `entry ${body.decision}` : "no decision"}, not a verdict or consensus about this decision`);
+      }
+      const about = Number.isSafeInteger(ref.item) ? `item ${ref.item}` : "an item";
+      if (base.startsWith("human.verdict")) {
+        verdicts += 1;
+        li.dataset.kind = "verdict";
+        li.append(el("strong", body.verdict), ` on ${about}, by expert ${expert(entry.author)}`
+          + (typeof body.seconds === "number" ? ` after ${body.seconds} s` : "")
+          + (body.verdict === "correct" ? `: ${said(body.value)}` : ""));
+      } else {
+        outcomes += 1;
+        li.dataset.kind = "consensus";
+        const experts = (body.participants || []).length;
+        li.append(el("strong", `consensus: ${body.outcome}`), ` on ${about} (label ${body.label} at posterior ${body.posterior}, ${experts} expert${experts === 1 ? "" : "s"}, ${body.method})`);
+      }
+      li.dataset.item = String(ref.item);
+      if (item !== null && ref.item === item) li.classList.add("focus");
+    } catch (error) {
+      failed.push(at);
+      li.classList.add("failed");
+      li.append(el("strong", "failed"), `: ${reason(error)}`);
+    }
+    list.append(li);
+  }
+  const open = Number.isSafeInteger(answer.open_verdicts) ? answer.open_verdicts : 0;
+  const parts = [];
+  if (answer.entries.length) parts.push(`${verdicts} verdict${verdicts === 1 ? "" : "s"} and ${outcomes} consensus result${outcomes === 1 ? "" : "s"} on decided items${answer.next !== null && answer.next !== undefined ? ` (the first ${answer.entries.length} listed)` : ""}.`);
+  else parts.push("No item of this decision has been decided by experts yet.");
+  if (open) parts.push(`${open} verdict${open === 1 ? " is" : "s are"} in on items still under review: not listed until those items are decided, so the experts answering them stay blind.`);
+  summary.textContent = parts.join(" ");
+  if (!answer.entries.length) return true;
+  return mark("Verdicts and consensus", failed.length === 0, failed.length
+    ? `entries ${failed.join(", ")} did not verify or are not about this decision`
+    : `${answer.entries.length} entries, each signed by its author and naming entry ${index}`);
+}
+
+// The anchor of the first checkpoint that holds entry `index`, when the log was anchored: the
+// anchor entry must be signed by the log's key, the checkpoint it names must be one the log
+// signed (same origin, size and root), and entry `index` must be in it. The chain itself is not
+// asked: this page reaches only its coordinator. True unless that anchor failed.
+async function anchored(index, bytes, key, shown) {
+  const list = $("anchor");
+  let answer;
+  try {
+    answer = await api(`/v1/ledger/anchors?covering=${index}`, "json");
+    if (!answer || typeof answer !== "object") throw new ApiError("the coordinator's answer is not what the API documents");
+  } catch (error) {
+    row(list, "Anchor", `could not be read: ${reason(error)}`);
+    return true;
+  }
+  const latest = answer.latest;
+  if (!latest) {
+    row(list, "Anchor", "this log has not been anchored on a chain yet");
+    return true;
+  }
+  const first = answer.covering;
+  const latestLink = entryLink(latest.index, `entry ${latest.index}`);
+  const shownState = el("span", latest.size === shown.size ? "anchored: the latest anchor (" : latest.size > shown.size
+    ? "older than the latest anchor (" : `not anchored itself yet; the latest anchor holds the first ${latest.size} entries (`);
+  shownState.append(latestLink, ")");
+  row(list, `The checkpoint shown (${shown.size} entries)`, shownState);
+  if (!first) {
+    row(list, `Entry ${index}`, "not in an anchored checkpoint yet (a later anchor will hold it)");
+    return true;
+  }
+  const result = await check("Anchor", (a) => `entry ${index} is in the checkpoint of ${a.size} entries anchored on chain ${a.chain_id} (not asked by this page)`, async () => {
+    if (!Number.isSafeInteger(first.index) || first.index < 0) throw new VerifyError("the coordinator named no anchor entry");
+    const { entry } = await fetchVerified(first.index);
+    if (String(entry.kind).split("/")[0] !== "anchor") throw new VerifyError(`entry ${first.index} is a ${entry.kind}, not an anchor`);
+    if (hex(publicKeyFromDid(entry.author)) !== hex(key.publicKey)) throw new VerifyError(`the anchor entry ${first.index} is not signed by the log's key`);
+    const a = entry.body;
+    if (!Number.isSafeInteger(a.size) || a.size <= index) throw new VerifyError(`the anchor of ${a.size} entries does not hold entry ${index}`);
+    if (`0x${hex(await sha256(new TextEncoder().encode(a.origin)))}` !== a.log_id) throw new VerifyError("the anchor's log id is not the SHA-256 of its origin");
+    const cp = await verifyCheckpoint(await api(`/v1/ledger/checkpoint?size=${a.size}`, "text"), key);
+    if (cp.size !== a.size || cp.origin !== a.origin || `0x${hex(cp.root)}` !== a.root) {
+      throw new VerifyError(`the anchor names another checkpoint than the one the log signed at ${a.size} entries`);
+    }
+    await proveInclusion(index, bytes, cp);
+    row(list, "Chain", `chain id ${a.chain_id}`);
+    row(list, "Contract", a.contract);
+    row(list, "Transaction", a.transaction);
+    row(list, "Block", `${a.block} (${a.block_hash})`);
+    row(list, "Anchored checkpoint", `${a.origin}: the first ${a.size} entries, root ${a.root}`);
+    row(list, "Recorded as", entryLink(first.index, `entry ${first.index}`));
+    row(list, "The chain itself", "not asked by this page, which talks only to its coordinator: aiwork-verify BUNDLE --rpc URL --contract ADDRESS asks it");
+    return a;
+  });
+  return result.ok;
+}
+
+async function explore(index, item = null) {
   const began = performance.now();
   $("status").textContent = `Entry ${index}: checking…`;
   const keyList = $("key");
@@ -212,16 +440,8 @@ async function explore(index) {
       witnessesOk = witnessesOk && ok.ok;
     }
     proof = await check("Inclusion proof", (ms) => `entry ${index} is in the tree the checkpoint signs (proof checked in ${ms.toFixed(1)} ms)`, async () => {
-      if (index >= cp.size) throw new VerifyError(`entry ${index} is not in the signed tree of ${cp.size} entries yet`);
-      const answer = await api(`/v1/ledger/proof/inclusion?index=${index}&size=${cp.size}`, "json");
-      if (answer.leaf_index !== index || answer.tree_size !== cp.size || !Array.isArray(answer.hashes)) {
-        throw new VerifyError("the proof is not for this entry and this checkpoint");
-      }
-      row(proofList, "Audit path", `${answer.hashes.length} hashes`);
-      const began = performance.now();
-      const hashes = answer.hashes.map((h) => b64decode(h, "a proof hash"));
-      await verifyInclusion(index, cp.size, await leafHash(bytes), hashes, cp.root);
-      const ms = performance.now() - began;
+      const { hashes, ms } = await proveInclusion(index, bytes, cp);
+      row(proofList, "Audit path", `${hashes} hashes`);
       $("status").dataset.proofMs = ms.toFixed(3);
       return ms;
     });
@@ -229,24 +449,124 @@ async function explore(index) {
     row($("proof"), "Not shown", "the checkpoint or the entry could not be read or did not verify");
     mark("Inclusion proof", false, "not checked: the checkpoint or the entry did not verify");
   }
+  let relatedOk = true;
+  if (entry.ok && DECISIONS.includes(String(entry.value.kind).split("/")[0])) relatedOk = await related(index, item);
+  let anchorOk = true;
+  if (key.ok && checkpoint.ok && bytes) anchorOk = await anchored(index, bytes, key.value, checkpoint.value);
   $("status").dataset.checksMs = (performance.now() - began).toFixed(3);
-  finish(index, key.ok && checkpoint.ok && entry.ok && proof.ok && witnessesOk);
+  finish(index, key.ok && checkpoint.ok && entry.ok && proof.ok && witnessesOk && relatedOk && anchorOk);
+}
+
+// What a person reads of a metadata item: its text, label or value, whichever it has.
+function itemValue(it) {
+  for (const k of ["text", "label", "keyword", "value", "category", "name", "title", "event", "language"]) {
+    if (k in it && it[k] !== null && typeof it[k] !== "object") return k === "category" && "level" in it ? `${it[k]} at level ${it.level}` : String(it[k]);
+  }
+  if (it.transition && typeof it.transition === "object") {
+    return `a shot, after a ${it.transition.kind || "cut"} at ${seconds(it.transition.start)}`;
+  }
+  const rest = Object.fromEntries(Object.entries(it).filter(([k]) =>
+    !["decision", "id", "instances", "confidence", "keyframe", "words"].includes(k)));
+  return json(rest, 300);
+}
+
+function itemSpan(it) {
+  const spans = Array.isArray(it.instances) && it.instances.length ? it.instances
+    : "start" in it ? [it] : [];
+  if (!spans.length) return "the whole video";
+  const shown = spans.slice(0, 5).map((s) => `${seconds(s.start)} to ${seconds(s.end)}`).join(", ");
+  return spans.length > 5 ? `${shown} and ${spans.length - 5} more` : shown;
+}
+
+// /explorer/item?job=J&insight=I&item=K: the metadata item K of insight I in job J's results
+// (as the coordinator publishes them, experts' corrections applied) and the ledger index of
+// the decision that made it; null, with the reason shown, when there is none.
+async function openItem(params) {
+  const job = params.get("job") || "";
+  const insight = params.get("insight") || "";
+  const wanted = params.get("item") || "";
+  $("item-card").hidden = false;
+  const list = $("item");
+  const refuse = (why) => {
+    mark("Metadata item", false, why);
+    $("status").className = "failed";
+    $("status").textContent = `Item ${wanted || "?"} of ${insight || "?"}: failed`;
+    return null;
+  };
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(job) || !/^[a-z_]{1,64}$/.test(insight) || !/^[0-9]{1,9}$/.test(wanted)) {
+    return refuse("the link must name ?job=JOB&insight=NAME&item=NUMBER");
+  }
+  $("job").value = job;
+  $("insight").value = insight;
+  $("item-id").value = wanted;
+  row(list, "Job", job);
+  row(list, "Insight", insight);
+  row(list, "Item", wanted);
+  let answer;
+  try {
+    answer = await api(`/v1/jobs/${encodeURIComponent(job)}/results`, "json");
+  } catch (error) {
+    return refuse(`the job's results could not be read: ${reason(error)} (a sensitive library's results are read signed, from /jobs)`);
+  }
+  const results = answer && typeof answer.results === "object" && answer.results !== null ? answer.results : {};
+  const output = results[insight];
+  if (output === undefined || output === null) {
+    const names = Object.keys(results).filter((n) => n !== "stale").sort();
+    return refuse(`job ${job} has no ${insight} results${names.length ? ` (it has ${names.join(", ")})` : ""}`);
+  }
+  const items = Array.isArray(output) ? output : Array.isArray(output.segments) ? output.segments : [output];
+  const number = Number(wanted);
+  const found = items.find((it, n) => it && typeof it === "object" && (Number.isSafeInteger(it.id) ? it.id : n) === number);
+  if (!found) return refuse(`${insight} of job ${job} has no item ${number} (it has ${items.length})`);
+  row(list, "Value", itemValue(found));
+  row(list, "Time", itemSpan(found));
+  if (typeof found.confidence === "number") row(list, "Confidence", String(found.confidence));
+  if (!Number.isSafeInteger(found.decision)) return refuse("the item names no decision");
+  row(list, "Made by", entryLink(found.decision, `decision entry ${found.decision} (verified below)`));
+  return { decision: found.decision, item: number };
+}
+
+function carried() {
+  // The trust settings a link carries from page to page: the log key and witness keys.
+  const from = new URLSearchParams(location.search);
+  const kept = new URLSearchParams();
+  for (const name of ["key", "witness"]) for (const value of from.getAll(name)) kept.append(name, value);
+  return kept;
 }
 
 function start() {
   $("open").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("index").value.trim();
-    if (/^[0-9]+$/.test(value)) location.assign(`/explorer/entry/${Number(value)}${location.search}`);
+    const query = carried().toString();
+    if (/^[0-9]+$/.test(value)) location.assign(`/explorer/entry/${Number(value)}${query ? `?${query}` : ""}`);
   });
+  $("open-item").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = carried();
+    query.set("job", $("job").value.trim());
+    query.set("insight", $("insight").value.trim());
+    query.set("item", $("item-id").value.trim());
+    location.assign(`/explorer/item?${query}`);
+  });
+  const failed = (index) => () => {
+    mark("Verification", false, "the page could not finish its checks");
+    finish(index, false);
+  };
+  if (location.pathname === "/explorer/item") {
+    $("status").textContent = "Finding the item…";
+    openItem(new URLSearchParams(location.search)).then((found) => {
+      if (!found) return;
+      $("index").value = String(found.decision);
+      explore(found.decision, found.item).catch(failed(found.decision));
+    }).catch(() => mark("Metadata item", false, "the page could not read the item"));
+    return;
+  }
   const match = location.pathname.match(/^\/explorer\/entry\/([0-9]{1,15})$/);
   if (!match) return;
   const index = Number(match[1]);
   $("index").value = String(index);
-  explore(index).catch(() => {
-    mark("Verification", false, "the page could not finish its checks");
-    finish(index, false);
-  });
+  explore(index).catch(failed(index));
 }
 
 start();

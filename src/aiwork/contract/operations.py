@@ -172,6 +172,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_entry", "GET", "/v1/ledger/entries/{index}",
         "An entry's bytes exactly as hashed", "ledger", media=("application/json",),
         errors=(400, 404)),
+    Operation("get_related_entries", "GET", "/v1/ledger/entries/{index}/related",
+        "The verdicts and consensus results about a decision's items (experts' answers on "
+        "items still open are only counted); paged by `after` (a ledger index) and `limit`",
+        "ledger", response=rs.RelatedEntries, errors=(400, 404)),
+    Operation("get_anchors", "GET", "/v1/ledger/anchors",
+        "The first anchor whose checkpoint holds entry `covering`, and the latest anchor",
+        "ledger", response=rs.Anchors, errors=(400, 404)),
     Operation("get_inclusion_proof", "GET", "/v1/ledger/proof/inclusion", "Inclusion proof",
         "ledger", response=rs.InclusionProof, errors=(400, 404)),
     Operation("get_consistency_proof", "GET", "/v1/ledger/proof/consistency", "Consistency proof",

@@ -17,6 +17,8 @@ from aiwork.quality.review_items import RoutingRules
 __all__ = [
     "AccessListing",
     "Account",
+    "AnchorView",
+    "Anchors",
     "AuditBundle",
     "BlobReceipt",
     "ConsistencyProof",
@@ -35,6 +37,8 @@ __all__ = [
     "OwnedKeysReceipt",
     "ProducerModel",
     "ProvenEntry",
+    "RelatedEntries",
+    "RelatedEntry",
     "ResponseModel",
     "ResultReceipt",
     "ReviewItem",
@@ -149,6 +153,47 @@ class InclusionProof(ResponseModel):
     leaf_index: int
     tree_size: int
     hashes: list[str] = Field(description="base64")
+
+
+class RelatedEntry(ResponseModel):
+    index: int = Field(description="the entry's ledger index")
+    kind: str = Field(description="verdict (a human.verdict) or consensus (a consensus.result)")
+    item: int = Field(description="the id of the metadata item it is about, within the "
+                                  "decision's output")
+
+
+class RelatedEntries(ResponseModel):
+    """The verdicts and consensus results about one decision's items, oldest first, a page
+    at a time. Verdicts on items still being answered are only counted, so experts still
+    answering stay blind."""
+
+    decision: int
+    entries: list[RelatedEntry]
+    open_verdicts: int = Field(description="verdicts on items not decided yet (not listed)")
+    next: int | None = Field(description="the next page's `after`, or null on the last page")
+
+
+class AnchorView(ResponseModel):
+    """An ``anchor/v1`` entry of the log: where the checkpoint of ``size`` entries and
+    ``root`` was anchored."""
+
+    index: int = Field(description="the anchor/v1 entry's ledger index")
+    chain_id: int
+    contract: str
+    transaction: str
+    block: int
+    block_hash: str
+    log_id: str
+    origin: str
+    size: int
+    root: str
+
+
+class Anchors(ResponseModel):
+    covering: AnchorView | None = Field(
+        description="the first anchor whose checkpoint holds entry `covering` (null when none "
+                    "does yet, or no `covering` was asked)")
+    latest: AnchorView | None = Field(description="the latest anchor (null when none)")
 
 
 class ConsistencyProof(ResponseModel):

@@ -1,4 +1,5 @@
-"""The web console's pages and static files (``/explorer``, ``/review``, ``/static/NAME``): no operations of
+"""The web console's pages and static files (``/explorer``, ``/explorer/entry/N``,
+``/explorer/item``, ``/review``, ``/static/NAME``): no operations of
 the API (left out of its document), public and read-only.
 
 The pages are static: ES modules from ``aiwork/console/`` that talk to the documented API
@@ -57,6 +58,12 @@ async def explorer() -> Response:
 @router.get("/explorer/entry/{index}", include_in_schema=False)
 async def explorer_entry(index: int) -> Response:
     # The page verifies the entry itself; the index is only checked to be a number here.
+    return _page("explorer.html", "text/html; charset=utf-8")
+
+
+@router.get("/explorer/item", include_in_schema=False)
+async def explorer_item() -> Response:
+    # ?job=J&insight=I&item=K: the page finds the item's decision in the job's public results.
     return _page("explorer.html", "text/html; charset=utf-8")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -13,6 +13,11 @@ from aiwork.api.guard import read_bounded
 from aiwork.api.openapi import operation
 from aiwork.contract import requests as rq
 from aiwork.coordinator.cosignatures import MAX_REQUEST_BYTES as MAX_COSIGNATURE_BYTES
+from aiwork.coordinator.review import RELATED_PAGE
+from aiwork.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from aiwork.anchor.service import RecordedAnchor
 
 __all__ = ["router"]
 
@@ -46,6 +51,36 @@ async def get_verifier_key(state: StateDep) -> PlainTextResponse:
 @operation(router, "get_entry")
 async def get_entry(index: int, state: StateDep) -> Response:
     return Response(state.log().get(index), media_type="application/json")
+
+
+@operation(router, "get_related_entries")
+async def get_related_entries(
+        index: int, state: StateDep,
+        after: int = Query(-1, ge=-1, description="list entries after this ledger index"),
+        limit: int = Query(100, ge=1, le=RELATED_PAGE, description="at most this many")
+) -> dict[str, Any]:
+    with state.lock:
+        log = state.log()
+        if not 0 <= index < log.size:
+            raise NotFoundError(f"the log has no entry {index} (it holds {log.size} entries)")
+        entries, still_open, after_page = state.coordinator().review.related(index, after, limit)
+    return {"decision": index, "open_verdicts": still_open, "next": after_page,
+            "entries": [{"index": i, "kind": kind, "item": item} for i, kind, item in entries]}
+
+
+@operation(router, "get_anchors")
+async def get_anchors(state: StateDep, covering: int | None = Query(
+        None, ge=0, description="an entry's index: the first anchor that holds it")
+) -> dict[str, Any]:
+    from aiwork.anchor.service import anchors_for
+
+    with state.lock:
+        first, latest = anchors_for(state.log(), covering)
+    return {"covering": _anchor(first), "latest": _anchor(latest)}
+
+
+def _anchor(anchor: RecordedAnchor | None) -> dict[str, Any] | None:
+    return None if anchor is None else {"index": anchor.index, **anchor.receipt.to_body()}
 
 
 @operation(router, "get_inclusion_proof")

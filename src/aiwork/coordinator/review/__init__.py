@@ -50,6 +50,7 @@ from aiwork.coordinator.review.policy import (
     TRUTH_WINDOW,
 )
 from aiwork.coordinator.review.reading import (
+    RELATED_PAGE,
     Reading,
     review_changes,
     review_entries,
@@ -67,6 +68,7 @@ __all__ = [
     "GOLD_REPEAT_WINDOW",
     "MAX_ESCALATIONS",
     "MAX_EXPERTS",
+    "RELATED_PAGE",
     "REVIEW_PURPOSE",
     "Review",
     "TRUTH_METHOD",

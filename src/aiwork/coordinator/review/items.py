@@ -58,10 +58,16 @@ def _blind_gold(conn: sqlite3.Connection) -> None:
         " NOT NULL, answered DOUBLE PRECISION NOT NULL, PRIMARY KEY (expert, item))")
 
 
+def _decision_index(conn: sqlite3.Connection) -> None:
+    # The public log's "verdicts and consensus about decision N" reads by decision.
+    conn.execute("CREATE INDEX review_items_decision ON review_items (decision)")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
               Migration("review-0002-insight-index", _insight_index),
               Migration("review-0003-escalations", _escalations),
-              Migration("review-0004-blind-gold", _blind_gold)]
+              Migration("review-0004-blind-gold", _blind_gold),
+              Migration("review-0005-decision-index", _decision_index)]
 
 
 def category(verdict: str) -> str:

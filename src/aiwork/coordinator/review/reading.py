@@ -10,7 +10,10 @@ from aiwork.coordinator.review.base import ReviewBase
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 
-__all__ = ["Reading", "review_changes", "review_entries", "review_summary"]
+__all__ = ["RELATED_PAGE", "Reading", "review_changes", "review_entries", "review_summary"]
+
+#: The most verdicts and consensus results one page of :meth:`Reading.related` lists.
+RELATED_PAGE = 200
 
 
 class Reading(ReviewBase):
@@ -41,6 +44,35 @@ class Reading(ReviewBase):
         return {"job": job, "items": sum(states.values()), "open": states.get("open", 0),
                 "decided": states.get("decided", 0), "escalated": int(escalated),
                 "human_verified": verified}
+
+    def related(self, decision: int, after: int = -1, limit: int = RELATED_PAGE
+                ) -> tuple[list[tuple[int, str, int]], int, int | None]:
+        """The verdicts and consensus results about the items of ``decision`` whose ledger index
+        is over ``after``, oldest first, at most ``limit`` (≤ :data:`RELATED_PAGE`): ``(index,
+        "verdict" or "consensus", metadata item id)``; how many verdicts are on items not decided
+        yet (counted, never listed: an expert still answering one must not see the others'
+        answers); and the next page's ``after`` (``None`` on the last page). Gold items are
+        never among them."""
+        limit = max(1, min(limit, RELATED_PAGE))
+        conn = self._conn
+        decided = "EXISTS (SELECT 1 FROM review_outcomes o WHERE o.item = i.id)"
+        rows = conn.execute(
+            "SELECT idx, what, item FROM ("
+            " SELECT a.verdict AS idx, 'verdict' AS what, i.item AS item"
+            " FROM review_assignments a JOIN review_items i ON i.id = a.item"
+            f" WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL AND a.verdict > ? AND {decided}"
+            " UNION ALL"
+            " SELECT o.consensus AS idx, 'consensus' AS what, i.item AS item"
+            " FROM review_outcomes o JOIN review_items i ON i.id = o.item WHERE i.decision = ? AND i.gold IS NULL"
+            " AND o.consensus > ?"
+            ") AS related ORDER BY idx LIMIT ?",
+            (decision, after, decision, after, limit + 1)).fetchall()
+        (still_open,) = conn.execute(
+            "SELECT COUNT(*) FROM review_assignments a JOIN review_items i ON i.id = a.item"
+            f" WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL AND NOT {decided}",
+            (decision,)).fetchone()
+        page = [(int(idx), str(what), int(item)) for idx, what, item in rows[:limit]]
+        return page, int(still_open), page[-1][0] if len(rows) > limit else None
 
     # -- the whole engine, for a simulation's report ----------------------------------------
 
