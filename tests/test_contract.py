@@ -103,6 +103,7 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
             break
     exp.post("/v1/identities/owned", {"keys": [worker.did]})
     exp.request("POST", "/v1/review/next", b"{}")
+    exp.get(f"/v1/experts/{expert.did}/verdicts?limit=5", signed=True)
     for path in (f"/v1/jobs/{job}", "/v1/jobs", f"/v1/jobs/{job}/results",
                  f"/v1/jobs/{job}/audit", f"/v1/jobs/{job}/review", f"/v1/libraries/{library}",
                  f"/v1/credits/{requester.did}", f"/v1/identities/{expert.did}",
@@ -125,7 +126,8 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
     for who, method, path, body in (
             (work, "POST", "/v1/leases/nope/heartbeat", b"{}"),
             (exp, "GET", "/v1/review/items/nope", b""),
-            (exp, "POST", "/v1/review/items/nope/verdict", b'{"entry": "{}"}')):
+            (exp, "POST", "/v1/review/items/nope/verdict", b'{"entry": "{}"}'),
+            (exp, "POST", "/v1/review/items/nope/release", b"{}")):
         with pytest.raises(CoordinatorError):
             who.request(method, path, body)
     req.http.post("/v1/ledger/cosignatures", content=b'{"size": 1, "cosignature": "x"}')

@@ -50,7 +50,7 @@ def net(tmp_path: Path, clip: Path, store_target: Path | str) -> dict[str, Any]:
     for client in clients:
         client.post("/v1/identities", {"role": "expert"})
     return {"app": app, "req": req, "job": job, "worker": worker, "experts": experts,
-            "clients": clients, "db": store_target, "settings": settings}
+            "clients": clients, "db": store_target, "settings": settings, "boss": boss}
 
 
 def take(client: CoordinatorClient) -> dict[str, Any] | None:
@@ -77,7 +77,7 @@ def test_items_are_blind_and_go_to_distinct_experts(net: dict[str, Any]) -> None
     first = take(net["clients"][0])
     assert first is not None
     assert set(first) == {"id", "insight", "question", "value", "evidence", "verdicts", "job",
-                          "decision", "asset", "start", "end", "keyframe", "confidence",
+                          "decision", "item", "asset", "start", "end", "keyframe", "confidence",
                           "alternatives", "derived_from", "analyzer", "analyzer_version",
                           "model"}
     assert first["insight"] == "shots" and "shot boundary" in first["question"]
@@ -136,6 +136,94 @@ def test_gold_items_and_answered_items_look_like_any_other_to_an_expert(
     assert gold["job"] == gold_job and gold["model"] == real["model"]
     assert "gold" not in json.dumps(gold)
     assert "reject" not in json.dumps(seen[real["id"]]["evidence"])
+
+
+def _second_item(net: dict[str, Any], tmp_path: Path, decision: int) -> str:
+    """Another open shots item on the job (two experts, like the first)."""
+    from aiwork.coordinator.service import Coordinator
+    from aiwork.ledger.home import open_ledger
+    from aiwork.store.blobs import BlobStore
+
+    with open_ledger(net["db"], signing=True) as log:
+        coordinator = Coordinator(log, BlobStore(tmp_path / "blobs"), net["settings"].key)
+        return coordinator.review.add_item(
+            job=net["job"]["id"], insight="shots", decision=decision,
+            candidate=Candidate(9, "Is there a real shot boundary at 5.00 s?", 5.0, 4.0, 6.0,
+                                None, 0.5),
+            reason="audit", asset=net["job"]["asset"], producers=[], annotator="model:x@y")
+
+
+def test_a_skipped_item_is_handed_back_for_others_and_can_still_be_answered(
+        net: dict[str, Any], tmp_path: Path) -> None:
+    """Skipping used to keep the item assigned: in a shared queue it held one of its places
+    until the skipper came back. Handed back, another expert takes it; the skipper is not
+    served it again, may still answer it while it has room, and not once it is full."""
+    a, b, c = net["clients"]
+    ka = net["experts"][0]
+    first = take(a)
+    assert first is not None
+    assert a.release_review_item(first["id"]).released
+    assert a.release_review_item(first["id"]).released  # twice: the same
+    assert take(a) is None  # not served again ...
+    reason = a.request("POST", "/v1/review/next", b"{}").headers["aiwork-reason"]
+    assert "skipped" in reason
+    assert take(b)["id"] == first["id"]  # ... its place went to another expert
+    verdict(a, ka, first, "accept")  # still room: the skipper may answer it after all
+    assert take(c) is None  # and then it is full again
+    with pytest.raises(CoordinatorError, match="409.*cannot be handed back"):
+        a.release_review_item(first["id"])
+    with pytest.raises(CoordinatorError, match="403.*not assigned"):
+        c.release_review_item(first["id"])
+    with pytest.raises(CoordinatorError, match="404"):
+        a.release_review_item("0" * 32)
+    with pytest.raises(CoordinatorError, match="401"):
+        a.request("POST", f"/v1/review/items/{first['id']}/release", b"{}", signed=False)
+
+    second = _second_item(net, tmp_path, first["decision"])
+    assert take(a)["id"] == second
+    a.release_review_item(second)
+    assert take(b)["id"] == second and take(c)["id"] == second  # both places taken
+    before = kinds(net["db"])
+    with pytest.raises(CoordinatorError, match="403.*went to other experts"):
+        verdict(a, ka, {**first, "id": second}, "accept")
+    assert kinds(net["db"]) == before
+
+
+def test_an_expert_reads_their_own_verdicts_and_outcomes_only(
+        net: dict[str, Any], tmp_path: Path) -> None:
+    """GET /v1/experts/{did}/verdicts: the expert's own verdicts, newest first, paged, each
+    with its item's outcome once decided (never while open); only that expert or an admin
+    reads them."""
+    a, b, _ = net["clients"]
+    ka, kb, _ = net["experts"]
+    first = take(a)
+    assert first is not None
+    second = _second_item(net, tmp_path, first["decision"])
+    assert take(a)["id"] == second
+    index = verdict(a, ka, first, "accept")["verdict"]
+    open_page = a.list_expert_verdicts(ka.did)
+    assert [(v.item, v.verdict, v.index, v.outcome) for v in open_page.verdicts] == [
+        (first["id"], "accept", index, None)]  # open: no outcome, nothing of others
+    assert open_page.verdicts[0].question == first["question"]
+    assert open_page.verdicts[0].seconds == 12.5 and open_page.next is None
+    later = verdict(a, ka, {**first, "id": second}, "correct", 5.2)["verdict"]
+    assert take(b)["id"] == first["id"]
+    verdict(b, kb, first, "accept")  # the second expert: the first item is decided
+    page = a.list_expert_verdicts(ka.did, limit=1)
+    assert [(v.item, v.verdict, v.value, v.index) for v in page.verdicts] == [
+        (second, "correct", 5.2, later)]
+    assert page.next == later
+    rest = a.list_expert_verdicts(ka.did, limit=1, before=page.next)
+    assert [(v.item, v.outcome) for v in rest.verdicts] == [(first["id"], "accepted")]
+    assert isinstance(rest.verdicts[0].consensus, int) and rest.next is None
+    assert rest.verdicts[0].time.endswith("Z")
+    assert net["boss"].list_expert_verdicts(ka.did).verdicts[0].index == later  # an admin
+    with pytest.raises(CoordinatorError, match="403.*may not read the verdicts"):
+        b.list_expert_verdicts(ka.did)
+    with pytest.raises(CoordinatorError, match="401"):
+        a.request("GET", f"/v1/experts/{ka.did}/verdicts", b"", signed=False)
+    with pytest.raises(CoordinatorError, match="400"):
+        a.list_expert_verdicts(ka.did, limit=100000)
 
 
 def test_an_expert_never_reviews_a_worker_they_own(net: dict[str, Any],
@@ -649,7 +737,7 @@ def test_an_empty_review_queue_says_why(net: dict[str, Any]) -> None:
     a, b, c = net["clients"]
     assert take(a) is not None and take(b) is not None  # the only item, to its two experts
     for client, why in ((c, "1 assigned to as many experts as they ask for"),
-                        (a, "1 already assigned to you or answered by you")):
+                        (a, "1 already assigned to you, skipped or answered by you")):
         reply = client.request("POST", "/v1/review/next", b"{}")
         assert reply.status_code == 204
         assert reply.headers["aiwork-reason"] == f"no item to review: of 1 open items, {why}"

@@ -291,6 +291,17 @@ class CoordinatorClient(Transport):
         return self._model(route("submit_verdict", item_id=item_id), rs.VerdictReceipt,
                            body(rq.VerdictRequest, entry=entry.decode(), openings=openings))
 
+    def release_review_item(self, item_id: str) -> rs.ReleaseReceipt:
+        """Hand an item assigned to this key back unanswered (skipped)."""
+        return self._model(route("release_review_item", item_id=item_id), rs.ReleaseReceipt,
+                           body(rq.EmptyRequest))
+
+    def list_expert_verdicts(self, did: str, *, limit: int | None = None,
+                             before: int | None = None) -> rs.VerdictHistory:
+        """One page of an expert's own verdicts, newest first (this key's, or any as admin)."""
+        return self._model(route("list_expert_verdicts", {"limit": limit, "before": before},
+                                 did=did), rs.VerdictHistory)
+
     def get_expert(self, did: str) -> rs.ExpertView:
         """An expert's reputation per insight and credits."""
         return self._model(route("get_expert", did=did), rs.ExpertView, signed=False)

@@ -133,6 +133,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "Submit a signed human.verdict on an item assigned to you (expert)", "review",
         auth="signed", request=rq.VerdictRequest, response=rs.VerdictReceipt,
         errors=(400, 401, 403, 404, 409, 413)),
+    Operation("release_review_item", "POST", "/v1/review/items/{item_id}/release",
+        "Hand an item assigned to you back unanswered (expert, e.g. when you skip it): "
+        "another expert may take it; you are not served it again, and may still answer it "
+        "while it has room", "review", auth="signed", request=rq.EmptyRequest,
+        response=rs.ReleaseReceipt, errors=(400, 401, 403, 404, 409, 413)),
+    Operation("list_expert_verdicts", "GET", "/v1/experts/{did}/verdicts",
+        "An expert's own verdicts, newest first, each with its item's outcome once decided "
+        "(signed by that expert or an admin); paged by `before` (a verdict's ledger index) "
+        "and `limit`", "review", auth="signed", response=rs.VerdictHistory, errors=_READ),
     Operation("get_expert", "GET", "/v1/experts/{did}",
         "An expert's reputation per insight and credits", "review", response=rs.ExpertView,
         errors=(400,)),

@@ -35,10 +35,12 @@ __all__ = [
     "LibraryView",
     "MediaFacts",
     "OwnedKeysReceipt",
+    "PastVerdict",
     "ProducerModel",
     "ProvenEntry",
     "RelatedEntries",
     "RelatedEntry",
+    "ReleaseReceipt",
     "ResponseModel",
     "ResultReceipt",
     "ReviewItem",
@@ -48,6 +50,7 @@ __all__ = [
     "RoutingRules",
     "RulesByInsight",
     "Upstream",
+    "VerdictHistory",
     "VerdictReceipt",
     "WorkerReputation",
     "WorkerView",
@@ -246,6 +249,8 @@ class ReviewItem(ResponseModel):
     verdicts: list[str]
     job: str | None = Field(default=None, description="the job the item is from")
     decision: int = Field(description="the ledger index of the ai.decision the item is about")
+    item: int | None = Field(default=None, description="the item's id among that decision's "
+                                                       "output items (a lane item's id)")
     asset: str | None = Field(default=None, description="the video's digest (sha256:HEX)")
     start: float | None = Field(default=None, description="where the item starts (seconds)")
     end: float | None = Field(default=None, description="where it ends (seconds)")
@@ -260,6 +265,36 @@ class ReviewItem(ResponseModel):
     model: ProducerModel | None = None
     sensitive: bool | None = None
     access_entry: int | None = None
+
+
+class ReleaseReceipt(ResponseModel):
+    item: str
+    released: bool = Field(description="the item no longer holds a place for you: another "
+                                       "expert may take it; you may still answer it while it "
+                                       "has room")
+
+
+class PastVerdict(ResponseModel):
+    """One of an expert's own verdicts, and the item's outcome once decided."""
+
+    item: str
+    insight: str
+    question: str
+    verdict: str = Field(description="accept, reject or correct")
+    value: Any = Field(default=None, description="the corrected value, for a correction")
+    index: int = Field(description="the human.verdict's ledger index")
+    time: str = Field(description="when it was signed (RFC 3339, UTC)")
+    seconds: float | None = Field(default=None, description="the time spent on the item")
+    outcome: str | None = Field(default=None, description="accepted, corrected or rejected "
+                                "once the item is decided; null while it is open")
+    consensus: int | None = Field(default=None,
+                                  description="the consensus.result's ledger index")
+
+
+class VerdictHistory(ResponseModel):
+    did: str
+    verdicts: list[PastVerdict] = Field(description="newest first")
+    next: int | None = Field(description="`before` for the next page; null on the last")
 
 
 class VerdictReceipt(ResponseModel):

@@ -5,17 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from aiwork.api.deps import Admin, Expert, ExpertCaller, StateDep, body, library_reader
+from aiwork.api.deps import (
+    Admin,
+    Expert,
+    ExpertCaller,
+    StateDep,
+    body,
+    caller,
+    library_reader,
+)
 from aiwork.api.openapi import operation
 from aiwork.contract import requests as rq
-from aiwork.errors import ReviewRefused
+from aiwork.errors import ReviewRefused, RoleError
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+#: The most verdicts one page of an expert's history holds.
+HISTORY_PAGE = 200
 
 
 def json_item(entry: str) -> str | None:
@@ -52,6 +63,31 @@ async def submit_verdict(item_id: str, signed: Expert, state: StateDep) -> dict[
             raise ReviewRefused("the verdict is about another item than the URL names")
         index = review.submit(signed.did, verdict.entry.encode(), verdict.openings)
     return {"verdict": index}
+
+
+@operation(router, "release_review_item")
+async def release_review_item(item_id: str, did: ExpertCaller, state: StateDep
+                              ) -> dict[str, Any]:
+    with state.lock:
+        return state.coordinator().review.release(item_id, did)
+
+
+@operation(router, "list_expert_verdicts")
+async def list_expert_verdicts(
+        did: str, request: Request, state: StateDep,
+        limit: int = Query(50, ge=1, le=HISTORY_PAGE, description="verdicts per page"),
+        before: int | None = Query(None, ge=0, le=2 ** 62,
+                                   description="only verdicts with a ledger index under this"),
+) -> dict[str, Any]:
+    roles = state.identities().roles
+
+    def own_or_admin(who: str) -> None:
+        if who != did and "admin" not in roles(who):
+            raise RoleError(f"{who} may not read the verdicts of {did}",
+                            hint="an expert reads their own verdicts; an admin reads anyone's")
+    await caller(request, allowed=own_or_admin)
+    with state.lock:
+        return state.coordinator().review.verdicts_of(did, limit=limit, before=before)
 
 
 @operation(router, "get_expert")

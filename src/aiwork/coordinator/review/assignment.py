@@ -11,12 +11,12 @@ from aiwork.coordinator.review.consensus import Consensus
 from aiwork.coordinator.review.gold import GoldAnswers
 from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, item_from_row
 from aiwork.coordinator.review.policy import GOLD_REPEAT_WINDOW, REVIEW_PURPOSE
-from aiwork.errors import AiworkError, NotAssignedError
+from aiwork.errors import AiworkError, AlreadyAnsweredError, NotAssignedError
 from aiwork.model import Entry
 from aiwork.quality.reputation import Reputation
 from aiwork.quality.review_items import REVIEWABLE, VERDICTS
 
-__all__ = ["Assignment"]
+__all__ = ["HOLDERS", "Assignment"]
 
 
 def _text(value: Any) -> str | None:
@@ -27,7 +27,11 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
         else None
 
-#: Items ``review_items i`` the expert bound to the ``?`` has not been assigned.
+#: How many experts hold a place on item ``review_items i`` (assigned it, not handed back).
+HOLDERS = ("(SELECT COUNT(*) FROM review_assignments a WHERE a.item = i.id AND"
+           " a.released IS NULL)")
+#: Items ``review_items i`` the expert bound to the ``?`` has not been assigned (nor handed
+#: back: a skipped item is not served to them again).
 _NOT_MINE = ("NOT EXISTS (SELECT 1 FROM review_assignments a WHERE a.item = i.id AND"
              " a.expert = ?)")
 
@@ -84,8 +88,8 @@ class Assignment(Consensus, GoldAnswers):
         while len(rows) < limit:
             page = self._conn.execute(
                 f"SELECT i.seq, {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
-                f" i.gold IS NULL AND {_NOT_MINE} AND (SELECT COUNT(*) FROM review_assignments"
-                " a WHERE a.item = i.id) < i.experts AND i.seq > ? ORDER BY i.seq LIMIT ?",
+                f" i.gold IS NULL AND {_NOT_MINE} AND {HOLDERS} < i.experts AND i.seq > ? ORDER BY"
+                " i.seq LIMIT ?",
                 (expert, after, limit)).fetchall()
             if not page:
                 break
@@ -108,6 +112,24 @@ class Assignment(Consensus, GoldAnswers):
             if not self.assigned(item_id, expert):
                 raise NotAssignedError(f"item {item_id} is not assigned to {expert}")
             return self._serve(item, expert)
+
+    def release(self, item_id: str, expert: str, now: float | None = None) -> dict[str, Any]:
+        """Hand an unanswered item back to the queue: it no longer holds a place among its
+        experts, so another expert may take it; ``expert`` is not served it again, and may
+        still answer it while it has room (:meth:`submit` takes the place back)."""
+        now = time.time() if now is None else now
+        with self.log.db.atomic() as conn:
+            item = self._get(item_id)
+            row = conn.execute("SELECT verdict FROM review_assignments WHERE item = ? AND"
+                               " expert = ?", (item.id, expert)).fetchone()
+            if row is None:
+                raise NotAssignedError(f"item {item.id} is not assigned to {expert}")
+            if row[0] is not None:
+                raise AlreadyAnsweredError(f"{expert} already gave a verdict on item {item.id}"
+                                           f" (entry {row[0]}): it cannot be handed back")
+            conn.execute("UPDATE review_assignments SET released = COALESCE(released, ?)"
+                         " WHERE item = ? AND expert = ?", (now, item.id, expert))
+        return {"item": item.id, "released": True}
 
     def _serve(self, item: Item, expert: str) -> dict[str, Any]:
         """The item as ``expert`` sees it; a sensitive library's item only if they may read
@@ -139,8 +161,7 @@ class Assignment(Consensus, GoldAnswers):
                     f"or at random: audit_share {share}; an admin changes it with "
                     "`aiwork review rules INSIGHT --set audit_share=0.5`)")
         rows = conn.execute(
-            "SELECT i.id, i.insight, i.producers, i.experts, (SELECT COUNT(*) FROM"
-            " review_assignments a WHERE a.item = i.id), EXISTS (SELECT 1 FROM"
+            f"SELECT i.id, i.insight, i.producers, i.experts, {HOLDERS}, EXISTS (SELECT 1 FROM"
             " review_assignments a WHERE a.item = i.id AND a.expert = ?), i.job FROM"
             " review_items i WHERE i.state = 'open' AND i.gold IS NULL", (expert,)).fetchall()
         rows = [row for row in rows if row[6] not in hidden]
@@ -157,7 +178,7 @@ class Assignment(Consensus, GoldAnswers):
         barred = sum(1 for r in rows if not r[5] and int(r[4]) < int(r[3])
                      and r[1] in quarantined)
         parts = [f"{n} {what}" for n, what in (
-            (yours, "already assigned to you or answered by you"),
+            (yours, "already assigned to you, skipped or answered by you"),
             (full, "assigned to as many experts as they ask for"),
             (owned, "made by worker keys you own (you never review your own work)"),
             (barred, "of an insight you are quarantined on"),
@@ -174,7 +195,7 @@ class Assignment(Consensus, GoldAnswers):
         job = evidence.get("job", item.job) if item.gold is not None else item.job
         return {"id": item.id, "insight": item.insight, "question": item.question,
                 "value": item.value, "evidence": evidence,
-                "verdicts": list(VERDICTS), "job": job, "decision": item.decision,
+                "verdicts": list(VERDICTS), "job": job, "decision": item.decision, "item": item.item,
                 "asset": _text(evidence.get("asset")), "start": _number(evidence.get("start")),
                 "end": _number(evidence.get("end")),
                 "keyframe": _text(evidence.get("keyframe")),

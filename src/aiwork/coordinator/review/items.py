@@ -63,11 +63,18 @@ def _decision_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX review_items_decision ON review_items (decision)")
 
 
+def _released(conn: sqlite3.Connection) -> None:
+    # An expert who skips an item hands it back: the assignment stays (they are not served it
+    # again, and may still answer it while it has room), but no longer holds a place.
+    conn.execute("ALTER TABLE review_assignments ADD COLUMN released DOUBLE PRECISION")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
               Migration("review-0002-insight-index", _insight_index),
               Migration("review-0003-escalations", _escalations),
               Migration("review-0004-blind-gold", _blind_gold),
-              Migration("review-0005-decision-index", _decision_index)]
+              Migration("review-0005-decision-index", _decision_index),
+              Migration("review-0006-released", _released)]
 
 
 def category(verdict: str) -> str:

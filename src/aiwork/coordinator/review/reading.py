@@ -74,6 +74,33 @@ class Reading(ReviewBase):
         page = [(int(idx), str(what), int(item)) for idx, what, item in rows[:limit]]
         return page, int(still_open), page[-1][0] if len(rows) > limit else None
 
+    def verdicts_of(self, expert: str, *, limit: int = 50, before: int | None = None
+                    ) -> dict[str, Any]:
+        """``expert``'s own verdicts, newest first, at most ``limit`` with a ledger index under
+        ``before``: the item, its question, their answer (and corrected value), when they
+        signed it and the item's outcome once decided. Nothing of other experts' answers: an
+        open item's outcome is None (a gold item's stays None: gold is never decided)."""
+        rows = self._conn.execute(
+            "SELECT a.verdict, a.item, i.insight, i.question, a.answer, a.value, o.outcome,"
+            " o.consensus FROM review_assignments a JOIN review_items i ON i.id = a.item"
+            " LEFT JOIN review_outcomes o ON o.item = a.item AND i.gold IS NULL"
+            " WHERE a.expert = ? AND a.verdict IS NOT NULL AND a.verdict < ?"
+            " ORDER BY a.verdict DESC LIMIT ?",
+            (expert, (2 ** 62) if before is None else before, limit + 1)).fetchall()
+        more = len(rows) > limit
+        out = []
+        for index, item, insight, question, answer, value, outcome, consensus in rows[:limit]:
+            signed = Entry.from_bytes(self.log.get(int(index)))
+            seconds = signed.body.get("seconds")
+            out.append({"item": str(item), "insight": str(insight), "question": str(question),
+                        "verdict": str(answer), "value": json.loads(value) if value else None,
+                        "index": int(index), "time": signed.time,
+                        "seconds": seconds if isinstance(seconds, int | float) else None,
+                        "outcome": outcome, "consensus": None if consensus is None
+                        else int(consensus)})
+        return {"did": expert, "verdicts": out,
+                "next": out[-1]["index"] if more and out else None}
+
     # -- the whole engine, for a simulation's report ----------------------------------------
 
     def answers(self) -> list[tuple[str, str, str, str]]:

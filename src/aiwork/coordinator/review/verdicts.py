@@ -15,6 +15,7 @@ from aiwork.errors import (
     NotAssignedError,
     ReviewRefused,
 )
+from aiwork.coordinator.review.items import Item
 from aiwork.model import Entry
 from aiwork.model.commitment import open_fields
 from aiwork.quality.review_items import check_correction, verdict_body
@@ -69,7 +70,7 @@ class Verdicts(Consensus, GoldAnswers):
         if body.get("decision") != item.decision or body.get("insight") != item.insight:
             raise ReviewRefused("the verdict names another decision or insight than its item")
         row = self._conn.execute(
-            "SELECT verdict FROM review_assignments WHERE item = ? AND expert = ?",
+            "SELECT verdict, released FROM review_assignments WHERE item = ? AND expert = ?",
             (item.id, expert)).fetchone()
         if row is None:
             raise NotAssignedError(f"item {item.id} is not assigned to {expert}",
@@ -86,14 +87,16 @@ class Verdicts(Consensus, GoldAnswers):
         elif body.get("value") is not None:
             raise ReviewRefused(f"a verdict of {verdict} carries no value")
         with self.log.db.atomic() as conn:
+            if row[1] is not None:
+                self._take_back(item, expert)
             index = self.append([entry])[0]
             if library is not None:
                 assert self.libraries is not None
                 self.libraries.keep_openings(
                     index, library.id, {name: openings[name] for name in ("value", "rationale")})
             changed = conn.execute(
-                "UPDATE review_assignments SET verdict = ?, answer = ?, value = ? WHERE"
-                " item = ? AND expert = ? AND verdict IS NULL",
+                "UPDATE review_assignments SET verdict = ?, answer = ?, value = ?, released ="
+                " NULL WHERE item = ? AND expert = ? AND verdict IS NULL",
                 (index, verdict, json.dumps(value), item.id, expert)).rowcount
             if changed != 1:
                 raise AlreadyAnsweredError(f"{expert} already gave a verdict on item {item.id}")
@@ -104,3 +107,14 @@ class Verdicts(Consensus, GoldAnswers):
                 self._maybe_decide(item, now=now)
             self._settle_gold(expert, at_gold=item.gold is not None, now=now)
         return index
+
+    def _take_back(self, item: Item, expert: str) -> None:
+        """An item ``expert`` handed back, answered after all: it must still be open and
+        have a place among its experts (a gold item always has)."""
+        (holders,) = self._conn.execute(
+            "SELECT COUNT(*) FROM review_assignments WHERE item = ? AND released IS NULL",
+            (item.id,)).fetchone()
+        if item.state != "open" or (item.gold is None and int(holders) >= item.experts):
+            raise NotAssignedError(
+                f"item {item.id} went to other experts after you skipped it",
+                hint="take the next item")
