@@ -27,6 +27,7 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MIN_PX = 6;       // narrower items merge with their neighbours
 const ROWS = 3;         // overlapping items stack on at most this many rows per lane
 const MIN_SPAN = 2;     // the deepest zoom shows this many seconds
+const GROUP_PX = 24;    // merged groups stop growing at this width
 
 function finite(x) {
   const n = Number(x);
@@ -55,7 +56,7 @@ export function lanesFromResults(results, review = null) {
   const lanes = [];
   for (const [insight, label, describe] of LANES) {
     let items = doc[insight];
-    if (insight === "transcript") items = items && Array.isArray(items.segments) ? items.segments : [];
+    if (insight === "transcript") items = items && Array.isArray(items.segments) ? items.segments : null;
     if (!Array.isArray(items)) continue;
     const decided = verified[insight] && typeof verified[insight] === "object" ? verified[insight] : {};
     const out = [];
@@ -187,33 +188,51 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
     frame = requestAnimationFrame(() => { frame = 0; render(); });
   }
 
-  // The groups of one lane in the window: items within MIN_PX of each other merge; the rest
-  // go on the first of ROWS rows where they do not overlap (else merge into the row ending
-  // first).
+  // The groups of one lane in the window, on at most ROWS rows: an item narrower than MIN_PX
+  // merges with the group before it when they are within MIN_PX (a group stops growing at
+  // GROUP_PX); groups that overlap (each at least MIN_PX wide) go on the first row where they
+  // fit, else merge into the row that ends first. So a row holds at most width / MIN_PX
+  // buttons, whatever the number of items.
   function groups(items, width) {
     const [v0, v1] = view;
     const px = width / Math.max(v1 - v0, 1e-9);
-    const rows = [];
+    const merged = [];
+    let open = null;
     for (const it of items) {
       if (it.end < v0 || it.start > v1) continue;
       const x0 = (it.start - v0) * px;
-      const x1 = Math.max((it.end - v0) * px, x0 + MIN_PX);
-      let row = rows.findIndex((r) => r.length === 0 || r[r.length - 1].x1 <= x0);
-      if (row < 0 && rows.length < ROWS) { rows.push([]); row = rows.length - 1; }
-      if (row < 0) {
-        row = rows.reduce((best, r, i) => (r[r.length - 1].x1 < rows[best][rows[best].length - 1].x1 ? i : best), 0);
-      }
-      const list = rows[row];
-      const last = list[list.length - 1];
-      if (last && (x0 < last.x1 || (x0 - last.x1 < 1 && (x1 - x0 < MIN_PX || last.x1 - last.x0 < MIN_PX)))) {
-        last.items.push(it);
-        last.end = Math.max(last.end, it.end);
-        last.x1 = Math.max(last.x1, x1);
+      const x1 = (it.end - v0) * px;
+      if (open && x1 - x0 < MIN_PX && x0 <= open.x1 + MIN_PX && open.x1 - open.x0 < GROUP_PX) {
+        open.items.push(it);
+        open.end = Math.max(open.end, it.end);
+        open.x1 = Math.max(open.x1, x1);
       } else {
-        list.push({ items: [it], start: it.start, end: it.end, x0, x1 });
+        open = { items: [it], start: it.start, end: it.end, x0, x1 };
+        merged.push(open);
       }
     }
-    return rows;
+    const rows = [];
+    // How far a group reaches on screen: a lone item is drawn at least MIN_PX wide.
+    const reach = (g) => Math.max(g.x1, g.x0 + (g.items.length > 1 ? 2 : MIN_PX));
+    for (const group of merged) {
+      let row = rows.findIndex((r) => r.reach <= group.x0 + 1);
+      if (row < 0 && rows.length < ROWS) {
+        rows.push({ reach: -Infinity, list: [] });
+        row = rows.length - 1;
+      }
+      if (row < 0) {  // no room: into the group that ends first
+        row = rows.reduce((best, r, i) => (r.reach < rows[best].reach ? i : best), 0);
+        const last = rows[row].list[rows[row].list.length - 1];
+        last.items.push(...group.items);
+        last.end = Math.max(last.end, group.end);
+        last.x1 = Math.max(last.x1, group.x1);
+        rows[row].reach = reach(last);
+        continue;
+      }
+      rows[row].list.push(group);
+      rows[row].reach = reach(group);
+    }
+    return rows.map((r) => r.list);
   }
 
   function place(node, start, end) {
@@ -273,7 +292,11 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
             img.addEventListener("error", () => img.remove());
             b.append(img);
           }
-          b.append(el("span", "item-text", single ? single.label : `${group.items.length}`));
+          b.title = b.getAttribute("aria-label");
+          const shown = single ? single.label : `${group.items.length}`;
+          if (single || group.x1 - group.x0 >= 10 + 8 * shown.length) {
+            b.append(el("span", "item-text", shown));
+          }
           place(b, group.start, group.end);
           b.addEventListener("click", () => press(group));
           track.append(b);
