@@ -323,6 +323,10 @@ class CoordinatorClient(Transport):
         return self._model(route("advertise_capabilities"), rs.WorkerView,
                            body(rq.CapabilitiesRequest, analyzers=analyzers, leases=leases))
 
+    def list_analyzers(self) -> list[rs.AnalyzerView]:
+        """The analyzers a job may ask for: what each reads, how many workers run it."""
+        return self._models(route("list_analyzers"), rs.AnalyzerView, signed=False)
+
     def list_workers(self) -> list[rs.WorkerView]:
         """The workers: what they run, and their reputation."""
         return self._models(route("list_workers"), rs.WorkerView, signed=False)

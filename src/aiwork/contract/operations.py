@@ -85,6 +85,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list_jobs", "GET", "/v1/jobs", "List jobs and their progress (a sensitive "
         "library's only to a signed request by one who may read it)", "jobs",
         auth="optional", response=rs.JobProgress, many=True, errors=(400, 401, 413)),
+    Operation("list_analyzers", "GET", "/v1/analyzers", "The analyzers a job may ask for, what "
+        "each reads and how many workers run it", "jobs", response=rs.AnalyzerView, many=True),
     Operation("get_job", "GET", "/v1/jobs/{job_id}", "A job's progress (signed by one who may read "
         "it, for a sensitive library's job)", "jobs", auth="optional",
         response=rs.JobProgress, errors=_READ),

@@ -17,6 +17,7 @@ from aiwork.quality.review_items import RoutingRules
 __all__ = [
     "AccessListing",
     "Account",
+    "AnalyzerView",
     "AnchorView",
     "Anchors",
     "AuditBundle",
@@ -327,6 +328,13 @@ class WorkerReputation(ResponseModel):
     score: float
     samples: int
     quarantined: bool
+
+
+class AnalyzerView(ResponseModel):
+    name: str = Field(description="what a job's 'analyzers' names")
+    reads: list[str] = Field(description="analyzers whose results it reads (a job asking for it "
+                                         "runs them too)")
+    workers: int = Field(description="workers that advertise it (0: a job over it waits for one)")
 
 
 class WorkerView(ResponseModel):

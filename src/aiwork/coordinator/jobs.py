@@ -103,6 +103,16 @@ class Jobs:
                                  hint="its owner submits it with \"library\" (--library ID)")
             raise absent
 
+    def analyzers(self, running: dict[str, int]) -> list[dict[str, Any]]:
+        """The analyzers the market takes, in their running order, with what each reads and
+        ``running[name]`` (how many workers advertise it)."""
+        known = self.market.known_analyzers
+        names = [name for name in registry.REGISTRY if name in known]
+        names += sorted(known - set(names))
+        return [{"name": name, "reads": list(registry.upstream(name))
+                 if name in registry.REGISTRY else [], "workers": running.get(name, 0)}
+                for name in names]
+
     def progress(self, job_id: str) -> dict[str, Any]:
         job = self.market.job(job_id)
         counts = self.market.job_progress(job_id)

@@ -110,6 +110,11 @@ class Coordinator:
     def workers(self) -> list[dict[str, Any]]:
         return self.roster.all()
 
+    def analyzers(self) -> list[dict[str, Any]]:
+        """The analyzers a job may ask for, in their running order: what each reads (a job
+        asking for it runs those too) and how many workers advertise it."""
+        return self.jobs.analyzers(self.roster.running())
+
     def reputation(self, worker: str) -> Reputation:
         return self.roster.reputation(worker)
 

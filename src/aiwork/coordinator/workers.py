@@ -73,6 +73,14 @@ class Workers:
             " SELECT worker FROM coordinator_reputation ORDER BY 1").fetchall()
         return [self.info(row[0]) for row in rows]
 
+    def running(self) -> dict[str, int]:
+        """How many workers advertise each analyzer (a quarantined one not counted)."""
+        rows = self.log.db.conn.execute(
+            "SELECT c.analyzer, COUNT(DISTINCT c.worker) FROM coordinator_capabilities c"
+            " LEFT JOIN coordinator_reputation r ON r.worker = c.worker"
+            " WHERE r.quarantined IS NULL OR r.quarantined = 0 GROUP BY c.analyzer").fetchall()
+        return {str(name): int(count) for name, count in rows}
+
     def advertised_model(self, worker: str, analyzer: str) -> dict[str, Any] | None:
         row = self.log.db.conn.execute(
             "SELECT model FROM coordinator_capabilities WHERE worker = ? AND analyzer = ?",

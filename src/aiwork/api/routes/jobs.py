@@ -55,6 +55,11 @@ async def list_jobs(did: OptionalCaller, state: StateDep,
     return out
 
 
+@operation(router, "list_analyzers")
+async def list_analyzers(state: StateDep) -> list[dict[str, Any]]:
+    return state.coordinator().analyzers()
+
+
 @operation(router, "get_job")
 async def get_job(job_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     # A gold job answers as any other (a worker must not tell it from a real one).
