@@ -48,7 +48,8 @@ export async function importKeyFile(file) {
   return id;
 }
 
-function refusal(answer, data) {
+/** A refusal in words: the coordinator's own message ({error, message}) with its status. */
+export function refusal(answer, data) {
   const said = data && typeof data.message === "string" ? data.message : answer.statusText;
   return new PageError(`the coordinator refused (${answer.status}): ${said}`);
 }

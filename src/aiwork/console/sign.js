@@ -85,20 +85,24 @@ export async function sign(id, message) {
   return new Uint8Array(await crypto.subtle.sign(ED25519, id.privateKey, message));
 }
 
-// The bytes a request's Aiwork-Signature covers (aiwork/auth.py signing_bytes).
-export async function requestSigningBytes(method, path, body, timestamp, nonce, did) {
-  const digest = "sha256:" + hex(await sha256(body));
+// The bytes a request's Aiwork-Signature covers (aiwork/auth.py signing_bytes). `bodyDigest`
+// ("sha256:HEX"), when given, stands for the body's (an upload hashed while read from disk).
+export async function requestSigningBytes(method, path, body, timestamp, nonce, did,
+  bodyDigest = null) {
+  const digest = bodyDigest ?? "sha256:" + hex(await sha256(body));
   return encoder.encode(REQUEST_PREFIX + canonicalize({
     method: method.toUpperCase(), path, timestamp, nonce, key: did, body: digest,
   }));
 }
 
-// The four Aiwork-* headers signing METHOD PATH with BODY (bytes). `timestamp` and `nonce` are
-// given only by tests; a request gets the clock and 16 fresh random bytes.
-export async function signRequest(id, method, path, body, { timestamp, nonce } = {}) {
+// The four Aiwork-* headers signing METHOD PATH with BODY (bytes; or, with `bodyDigest`, a body
+// already hashed). `timestamp` and `nonce` are given only by tests; a request gets the clock
+// and 16 fresh random bytes.
+export async function signRequest(id, method, path, body, { timestamp, nonce, bodyDigest } = {}) {
   const time = timestamp ?? Math.floor(Date.now() / 1000);
   const once = nonce ?? b64urlencode(crypto.getRandomValues(new Uint8Array(16)));
-  const message = await requestSigningBytes(method, path, body, time, once, id.did);
+  const message = await requestSigningBytes(method, path, body, time, once, id.did,
+    bodyDigest ?? null);
   return {
     "Aiwork-Key": id.did, "Aiwork-Timestamp": String(time), "Aiwork-Nonce": once,
     "Aiwork-Signature": b64encode(await sign(id, message)),

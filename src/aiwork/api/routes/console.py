@@ -1,6 +1,6 @@
 """The web console's pages and static files (``/explorer``, ``/explorer/entry/N``,
-``/explorer/item``, ``/review``, ``/static/NAME``): no operations of
-the API (left out of its document), public and read-only.
+``/explorer/item``, ``/review``, ``/jobs``, ``/static/NAME``): no operations of the API (left
+out of its document), public and read-only.
 
 The pages are static: ES modules from ``aiwork/console/`` that talk to the documented API
 only. Every answer carries a Content-Security-Policy that allows scripts, styles and requests
@@ -33,6 +33,8 @@ STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
           "review.js": "text/javascript", "sign.js": "text/javascript",
           "session.js": "text/javascript",
           "player.js": "text/javascript", "timeline.js": "text/javascript",
+          "jobs.js": "text/javascript", "upload.js": "text/javascript",
+          "libraries.js": "text/javascript", "access.js": "text/javascript",
           "console.css": "text/css", "player.css": "text/css"}
 
 
@@ -71,6 +73,12 @@ async def explorer_item() -> Response:
 async def review() -> Response:
     # The expert's key never reaches the server: the page signs every request and verdict.
     return _page("review.html", "text/html; charset=utf-8")
+
+
+@router.get("/jobs", include_in_schema=False)
+async def jobs() -> Response:
+    # The requester's dashboard: uploads, jobs and libraries, every request signed in the page.
+    return _page("jobs.html", "text/html; charset=utf-8")
 
 
 @router.get("/static/{name}", include_in_schema=False)

@@ -1,0 +1,513 @@
+// The requester dashboard (/jobs): the requester's key (session.js), a video uploaded
+// (upload.js: checked, hashed in pieces, sent with a progress bar, again on failure), a job
+// submitted over it, its progress followed by polling the documented API (no reload), and a
+// finished job's results and exports. Every request is signed with the key kept here.
+import { PageError, api as signedApi, createKey, importKeyFile, keptKey, send } from "./session.js";
+import { checkVideo, digestFile, held, uploadBlob } from "./upload.js";
+import { mountLibraries } from "./libraries.js";
+
+const $ = (id) => document.getElementById(id);
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const POLL_MS = 1500;
+const NAMES = "aiwork.jobs.names";  // asset digest -> the file name it was uploaded from
+const SHOWN_ITEMS = 200;           // items listed per insight (the JSON export holds them all)
+
+// The exports of a finished job: GET /v1/jobs/{id}/export/{name}, and its audit bundle.
+const EXPORTS = [
+  ["metadata.json", "JSON"], ["metadata.jsonld", "JSON-LD"], ["captions.vtt", "WebVTT captions"],
+  ["captions.srt", "SRT captions"], ["captions.ttml", "TTML captions"],
+  ["chapters.vtt", "Chapters (WebVTT)"],
+];
+
+let me = null;
+let libraries = null;        // the libraries section
+const jobs = new Map();      // job id -> its last progress
+let shown = null;            // the job whose details are open
+let pending = null;          // an upload that failed: {file, digest, library}, for "Try again"
+let polling = null;
+
+function el(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = text;
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  return node;
+}
+
+function say(id, text, error = false) {
+  $(id).textContent = text;
+  $(id).classList.toggle("error", error);
+}
+
+function words(error) {
+  return error instanceof PageError ? error.message
+    : "something went wrong in this page; reload it and try again";
+}
+
+function api(method, path, body) {
+  return signedApi(me, method, path, body);
+}
+
+function names() {
+  try { return JSON.parse(localStorage.getItem(NAMES) || "{}") || {}; } catch { return {}; }
+}
+
+function remember(digest, name) {
+  const all = names();
+  all[digest] = String(name).slice(0, 200);
+  try { localStorage.setItem(NAMES, JSON.stringify(all)); } catch { /* not kept: no harm */ }
+}
+
+function short(digest) {
+  return DIGEST.test(digest) ? `${digest.slice(7, 19)}…` : String(digest);
+}
+
+// -- the key ---------------------------------------------------------------------------------
+
+async function useKey(id) {
+  me = id;
+  say("identity", `Your identity: ${id.did}`);
+  $("register").disabled = false;
+  $("video").disabled = false;
+  $("library-create").disabled = false;
+  say("video-state", "Choose a video file.");
+  libraries.use(id);
+  await showRole();
+  await refreshJobs();
+}
+
+async function showRole() {
+  const identity = await api("GET", `/v1/identities/${component(me.did)}`);
+  const status = identity.roles && identity.roles.requester;
+  let credits = "";
+  try {
+    const account = await api("GET", `/v1/credits/${component(me.did)}`);
+    credits = ` You have ${account.available} credits available.`;
+  } catch { credits = ""; }
+  if (status === "granted") say("role", `You hold the requester role.${credits}`);
+  else if (status === "pending") say("role", "Your request for the requester role waits for an admin's approval.");
+  else say("role", "You do not hold the requester role yet: request it to submit jobs.");
+  updateSubmit();
+}
+
+// -- analyzers -------------------------------------------------------------------------------
+
+async function loadAnalyzers() {
+  const box = $("analyzers");
+  try {
+    const offered = await signedApi(null, "GET", "/v1/analyzers");
+    if (!Array.isArray(offered)) throw new PageError("the coordinator's list of analyzers is not a list");
+    const chosen = box.querySelector("label") ? new Set(chosenAnalyzers()) : new Set(["technical", "shots"]);
+    box.querySelectorAll("label, p").forEach((node) => node.remove());
+    for (const analyzer of offered) {
+      if (typeof analyzer.name !== "string") continue;
+      const label = el("label", null, { class: "check" });
+      const box2 = el("input", null, { type: "checkbox", name: "analyzer", value: analyzer.name });
+      box2.checked = chosen.has(analyzer.name);
+      label.append(box2, ` ${analyzer.name}`);
+      const notes = [];
+      if (Array.isArray(analyzer.reads) && analyzer.reads.length) notes.push(`also runs ${analyzer.reads.join(", ")}`);
+      if (analyzer.workers === 0) notes.push("no worker offers it now");
+      if (notes.length) label.append(el("span", ` (${notes.join("; ")})`, { class: "hint" }));
+      box.append(label);
+    }
+  } catch (error) {
+    box.append(el("p", `The analyzers could not be listed: ${words(error)}`, { class: "error" }));
+  }
+}
+
+function chosenAnalyzers() {
+  return [...document.querySelectorAll("input[name=analyzer]:checked")].map((box) => box.value);
+}
+
+function updateSubmit() {
+  $("submit").disabled = me === null || !$("video").files.length || busyUpload;
+}
+
+// -- upload and submit -----------------------------------------------------------------------
+
+let busyUpload = false;
+
+function progress(label, done, total) {
+  $("transfer").hidden = false;
+  const bar = $("upload-progress");
+  const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
+  bar.value = percent;
+  bar.setAttribute("aria-valuetext", `${label}: ${percent}%`);
+  $("upload-label").textContent = `${label}: ${percent}%`;
+}
+
+function uploadState(state, text, error = false) {
+  $("submit-state").dataset.uploadState = state;
+  say("submit-state", text, error);
+}
+
+function sizeText(bytes) {
+  const units = ["bytes", "KiB", "MiB", "GiB"];
+  let n = bytes;
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) { n /= 1024; unit += 1; }
+  return unit === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[unit]}`;
+}
+
+async function checkChosen() {
+  const file = $("video").files[0];
+  pending = null;
+  $("retry").hidden = true;
+  updateSubmit();
+  if (!file) return null;
+  try {
+    const kind = await checkVideo(file);
+    say("video-state", `${file.name}: ${kind} video, ${sizeText(file.size)}.`);
+    return file;
+  } catch (error) {
+    say("video-state", words(error), true);
+    uploadState("refused", words(error), true);
+    return null;
+  }
+}
+
+// Upload (unless the coordinator already holds it) and submit.
+async function uploadAndSubmit(job) {
+  const { file, library } = job;
+  if (!job.digest) {
+    uploadState("hashing", `Reading ${file.name} to compute its digest…`);
+    job.digest = await digestFile(file, (done, total) => progress("Computing the digest", done, total));
+  }
+  const digest = job.digest;
+  if (!library && await held(me, digest)) {
+    progress("Upload", 1, 1);
+    uploadState("uploaded", `The coordinator already holds ${file.name}: nothing to upload.`);
+  } else {
+    uploadState("uploading", `Uploading ${file.name}…`);
+    await uploadBlob(me, file, digest, library, (sent, total) => progress("Upload", sent, total));
+    uploadState("uploaded", `${file.name} is uploaded.`);
+  }
+  remember(digest, file.name);
+  const analyzers = chosenAnalyzers();
+  if (!analyzers.length) throw new PageError("choose at least one analyzer");
+  const made = await api("POST", "/v1/jobs", {
+    asset: digest, analyzers, redundancy: job.redundancy, library: library || null,
+  });
+  jobs.set(made.id, made);
+  loadAnalyzers();  // how many workers run each, now
+  uploadState("submitted", `Job ${made.id} is submitted: ${made.analyzers.join(", ")}.`);
+  renderJobs();
+  poll();
+}
+
+async function submit(event) {
+  event.preventDefault();
+  if (busyUpload || me === null) return;
+  const redundancy = Number($("redundancy").value);
+  if (!Number.isInteger(redundancy) || redundancy < 1 || redundancy > 9) {
+    uploadState("refused", "Redundancy is a whole number from 1 to 9.", true);
+    $("redundancy").focus();
+    return;
+  }
+  if (!chosenAnalyzers().length) {
+    uploadState("refused", "Choose at least one analyzer.", true);
+    return;
+  }
+  const file = await checkChosen();
+  if (!file) return;
+  await run({ file, digest: null, library: $("library").value, redundancy });
+}
+
+async function run(job) {
+  busyUpload = true;
+  updateSubmit();
+  $("retry").hidden = true;
+  try {
+    await uploadAndSubmit(job);
+    pending = null;
+  } catch (error) {
+    pending = job;
+    $("retry").hidden = false;
+    uploadState("failed", `${words(error)}`, true);
+  } finally {
+    busyUpload = false;
+    updateSubmit();
+  }
+}
+
+// -- jobs, followed live ---------------------------------------------------------------------
+
+const STATE_WORDS = { open: "running", done: "done", failed: "failed", cancelled: "cancelled" };
+
+function replicaCounts(job) {
+  const r = job.replicas || {};
+  const total = Object.values(r).reduce((a, b) => a + (Number(b) || 0), 0);
+  const finished = (r.submitted || 0) + (r.accepted || 0) + (r.rejected || 0);
+  return { total, finished, leased: r.leased || 0 };
+}
+
+function jobLabel(job) {
+  return names()[job.asset] || `video ${short(job.asset)}`;
+}
+
+function renderJobs() {
+  const list = $("jobs");
+  list.replaceChildren();
+  const all = [...jobs.values()].reverse();
+  $("jobs-count").textContent = all.length ? `${all.length} job(s), newest first.` : "No jobs yet: upload a video above.";
+  for (const job of all) {
+    const { total, finished, leased } = replicaCounts(job);
+    const item = el("li", null, { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state });
+    const head = el("div", null, { class: "job-head" });
+    head.append(el("strong", jobLabel(job)), el("span", STATE_WORDS[job.state] || job.state, { class: `badge ${job.state}` }));
+    const bar = el("progress", null, { max: String(Math.max(total, 1)), value: String(finished),
+      "aria-label": `${jobLabel(job)}: ${finished} of ${total} analyses finished` });
+    const detail = el("p", `${finished} of ${total} analyses finished${leased ? `, ${leased} running` : ""} · `
+      + `${job.analyzers.join(", ")} · redundancy ${job.redundancy}`
+      + (job.library ? ` · library ${job.library}` : ""), { class: "hint" });
+    const open = el("button", job.state === "done" ? "Results and downloads" : "Details", { type: "button", class: "secondary" });
+    open.addEventListener("click", () => act(async () => {
+      say("jobs-state", "");
+      await showJob(job.id);
+    }));
+    item.append(head, bar, detail, open);
+    list.append(item);
+  }
+}
+
+async function refreshJobs() {
+  if (me === null) return;
+  const listed = await api("GET", `/v1/jobs?requester=${component(me.did)}`);
+  if (!Array.isArray(listed)) throw new PageError("the coordinator's list of jobs is not a list");
+  for (const job of listed) if (job && typeof job.id === "string") jobs.set(job.id, job);
+  renderJobs();
+  poll();
+}
+
+// Poll the open jobs until none is left open; a finished job's details refresh once.
+function poll() {
+  if (polling !== null) return;
+  const open = () => [...jobs.values()].filter((job) => job.state === "open");
+  if (!open().length) return;
+  polling = setTimeout(async () => {
+    polling = null;
+    for (const job of open()) {
+      try {
+        const now = await api("GET", `/v1/jobs/${component(job.id)}`);
+        jobs.set(job.id, now);
+        if (now.state !== "open" && shown === job.id) await showJob(job.id, false);
+      } catch (error) {
+        say("jobs-state", `Job ${job.id} could not be followed: ${words(error)}`, true);
+        return;
+      }
+    }
+    renderJobs();
+    poll();
+  }, POLL_MS);
+}
+
+// -- one job: player, items, downloads -------------------------------------------------------
+
+// A query value percent-encoded as the browser sends it (it escapes ' in a query, which
+// encodeURIComponent leaves): the signature covers the target exactly as sent.
+function component(value) {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function purpose() {
+  return `purpose=${component($("purpose").value.trim() || "requester dashboard")}`;
+}
+
+function readPath(job, path) {
+  return job.sensitive ? `${path}?${purpose()}` : path;
+}
+
+function fact(list, name, value) {
+  list.append(el("dt", name));
+  const dd = el("dd");
+  if (value instanceof Node) dd.append(value); else dd.textContent = String(value);
+  list.append(dd);
+}
+
+function explorerLink(index, text) {
+  return el("a", text, { href: `/explorer/entry/${Number(index)}` });
+}
+
+function seconds(value) {
+  return typeof value === "number" && Number.isFinite(value) ? `${value.toFixed(2)} s` : null;
+}
+
+// An item in a few words: its time range and what it says.
+function describe(item) {
+  if (item === null || typeof item !== "object") return String(item);
+  if (typeof item.duration === "number" && typeof item.width === "number") {  // technical
+    return [item.video_codec, `${item.width}×${item.height}`, `${item.duration} s`,
+      item.frame_rate && `${item.frame_rate} fps`, item.audio_codec && `sound ${item.audio_codec}`]
+      .filter(Boolean).join(", ");
+  }
+  const spans = Array.isArray(item.instances) ? item.instances.filter((i) => i && typeof i === "object") : [];
+  const start = seconds(spans.length ? spans[0].start : item.start ?? item.time ?? item.at);
+  const end = seconds(spans.length ? spans[spans.length - 1].end : item.end);
+  const when = start && end ? `${start} – ${end}` : start || "";
+  const said = ["text", "label", "tag", "title", "name", "language", "event", "category", "value"]
+    .map((key) => item[key]).find((v) => typeof v === "string" || typeof v === "number");
+  const rest = said !== undefined ? String(said)
+    : JSON.stringify(Object.fromEntries(Object.entries(item).filter(([k]) => k !== "decision"))).slice(0, 160);
+  return when ? `${when}: ${rest}` : rest;
+}
+
+function itemsOf(output) {
+  if (Array.isArray(output)) return output;
+  if (output && typeof output === "object" && Array.isArray(output.segments)) return output.segments;
+  return output && typeof output === "object" ? [output] : [];
+}
+
+function showInsights(results, review) {
+  const box = $("insights");
+  box.replaceChildren();
+  const verified = (review && review.human_verified) || {};
+  const insights = Object.entries(results).filter(([name]) => name !== "stale");
+  if (!insights.length) box.append(el("p", "No results yet: they appear as the workers finish."));
+  for (const [insight, output] of insights) {
+    const items = itemsOf(output);
+    const decided = verified[insight] || {};
+    const humans = Object.keys(decided).length;
+    const section = el("details", null, { class: "insight", "data-insight": insight });
+    if (insights.length <= 3) section.open = true;
+    section.append(el("summary", `${insight}: ${items.length} item(s)${humans ? `, ${humans} human-verified` : ""}`));
+    const list = el("ol", null, { class: "items" });
+    items.slice(0, SHOWN_ITEMS).forEach((item, i) => {
+      const human = decided[String(i)];
+      const row = el("li", null, { class: human ? "human" : "ai" });
+      if (human) {
+        row.append(el("span", "human-verified", { class: "tag human" }), ` ${describe(item)} `,
+          explorerLink(human.consensus, `${human.outcome} · entry ${human.consensus}`));
+      } else {
+        row.append(el("span", "AI", { class: "tag ai" }), ` ${describe(item)} `);
+        if (item && Number.isSafeInteger(item.decision)) row.append(explorerLink(item.decision, `decision ${item.decision}`));
+      }
+      list.append(row);
+    });
+    section.append(list);
+    if (items.length > SHOWN_ITEMS) section.append(el("p", `…and ${items.length - SHOWN_ITEMS} more: download the JSON for all of them.`, { class: "hint" }));
+    box.append(section);
+  }
+  if (Array.isArray(results.stale) && results.stale.length) {
+    box.append(el("p", `Outdated: ${results.stale.map((s) => s.insight).join(", ")} (computed from a value experts corrected since).`, { class: "hint" }));
+  }
+}
+
+function showPlayer(job) {
+  const box = $("player");
+  box.replaceChildren();
+  if (job.sensitive) {
+    box.append(el("p", "This video is in a sensitive library: it is not played in the page (download it with a signed, logged request).", { class: "hint" }));
+    return;
+  }
+  const video = el("video", null, { controls: "", preload: "metadata", "aria-label": `the video ${jobLabel(job)}` });
+  video.src = `/v1/blobs/${job.asset}`;
+  video.addEventListener("error", () => { video.replaceWith(el("p", "This video cannot be played in this browser.", { class: "hint" })); });
+  box.append(video);
+}
+
+async function download(job, name, label) {
+  const path = name === "audit" ? `/v1/jobs/${job.id}/audit` : `/v1/jobs/${job.id}/export/${name}`;
+  say("download-state", `Downloading ${label}…`);
+  const answer = await send(me, "GET", readPath(job, path));
+  const blob = await answer.blob();
+  const url = URL.createObjectURL(blob);
+  const base = (names()[job.asset] || job.id).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9._-]+/g, "_");
+  const link = el("a", null, { href: url, download: name === "audit" ? `${base}.audit.json` : `${base}.${name}` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  say("download-state", `${label} downloaded (${sizeText(blob.size)}).`);
+}
+
+function showExports(job) {
+  const list = $("exports");
+  list.replaceChildren();
+  if (job.state !== "done") {
+    list.append(el("li", "The downloads are ready once the job is done.", { class: "hint" }));
+    return;
+  }
+  for (const [name, label] of [...EXPORTS, ["audit", "Audit bundle (for aiwork-verify)"]]) {
+    const button = el("button", label, { type: "button", class: "secondary", "data-export": name });
+    button.addEventListener("click", () => act(() => download(job, name, label), "download-state"));
+    const item = el("li");
+    item.append(button);
+    list.append(item);
+  }
+}
+
+async function showJob(id, focus = true) {
+  shown = id;
+  const progressNow = await api("GET", `/v1/jobs/${component(id)}`);
+  jobs.set(id, progressNow);
+  const job = { ...progressNow, sensitive: false };
+  if (job.library) {
+    try {
+      job.sensitive = Boolean((await api("GET", `/v1/libraries/${component(job.library)}`)).sensitive);
+    } catch { job.sensitive = true; }
+  }
+  $("purpose-field").hidden = !job.sensitive;
+  const section = $("job");
+  section.hidden = false;
+  section.dataset.job = id;
+  section.dataset.state = job.state;
+  $("job-heading").textContent = `${jobLabel(job)} (${STATE_WORDS[job.state] || job.state})`;
+  const facts = $("job-facts");
+  facts.replaceChildren();
+  fact(facts, "Job", job.id);
+  fact(facts, "Video", job.asset);
+  fact(facts, "Analyzers", job.analyzers.join(", "));
+  fact(facts, "Library", job.library ? `${job.library}${job.sensitive ? " (sensitive)" : ""}` : "none (public)");
+  showPlayer(job);
+  showExports(job);
+  if (job.sensitive && !focus) {
+    $("insights").replaceChildren(el("p", "Open the job again to read its results (each read of a sensitive library is logged)."));
+  } else {
+    const [results, review] = await Promise.all([
+      api("GET", readPath(job, `/v1/jobs/${id}/results`)),
+      api("GET", readPath(job, `/v1/jobs/${id}/review`)).catch(() => null),
+    ]);
+    showInsights(results.results || {}, review);
+  }
+  renderJobs();
+  if (focus) $("job-heading").focus();
+}
+
+// -- one action at a time, errors in words ---------------------------------------------------
+
+async function act(work, where = "jobs-state") {
+  try {
+    await work();
+  } catch (error) {
+    say(where, words(error), true);
+  }
+}
+
+async function start() {
+  libraries = mountLibraries({ api: (m, p, b) => api(m, p, b), say, words, el,
+    onChange: (known) => {
+      const select = $("library");
+      const chosen = select.value;
+      select.replaceChildren(el("option", "No library (public)", { value: "" }));
+      for (const library of known) {
+        select.append(el("option", `${library.name}${library.sensitive ? " (sensitive)" : ""}`, { value: library.id }));
+      }
+      select.value = known.some((l) => l.id === chosen) ? chosen : "";
+    } });
+  $("create").addEventListener("click", () => act(async () => useKey(await createKey()), "identity"));
+  $("keyfile").addEventListener("change", () => act(async () => useKey(await importKeyFile($("keyfile").files[0])), "identity"));
+  $("register").addEventListener("click", () => act(async () => {
+    const status = await api("POST", "/v1/identities", { role: "requester" });
+    say("role", `The requester role is ${status.status} for you.`);
+    await showRole();
+  }, "role"));
+  $("video").addEventListener("change", () => act(checkChosen, "video-state"));
+  $("job-form").addEventListener("submit", (event) => act(() => submit(event), "submit-state"));
+  $("retry").addEventListener("click", () => { if (pending && !busyUpload) act(() => run(pending), "submit-state"); });
+  await loadAnalyzers();
+  const kept = await keptKey();
+  if (kept) await useKey(kept);
+  else say("identity", "No key in this browser yet: create one or import an aiwork key file.");
+}
+
+start().catch((error) => say("identity", words(error), true));

@@ -1,0 +1,246 @@
+"""The requester dashboard (/jobs) in Debian's chromium against a real ``aiwork serve`` and a
+real ``aiwork worker``: a requester's key made in the browser, the bundled sample video
+uploaded through the page (hashed in the page, signed, with a progress bar), a job submitted
+and followed until done, its captions downloaded; a file that is not a video refused with the
+reason before any byte is sent; a library created, made sensitive, a reader granted and its
+access log verified in the page (and failed when the coordinator's answer is altered). Its
+upload helpers are tested in Node (tests/js/upload.test.mjs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from aiwork.client.coordinator import CoordinatorClient
+from aiwork.crypto import SigningKey, write_key_file
+from aiwork.digests import sha256_file
+
+from .conftest import require, running_coordinator
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "sample.mp4"
+LAPTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def test_the_upload_helpers_hash_and_sniff_as_documented() -> None:
+    require(tools=("node",))
+    run = subprocess.run(["node", "--test", "tests/js/upload.test.mjs"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout and "# skipped 0" in run.stdout
+
+
+@contextmanager
+def _worker(url: str, home: Path, analyzers: str) -> Iterator[SigningKey]:
+    """A real ``aiwork worker`` process with the worker role, offering ``analyzers``."""
+    key = SigningKey.generate()
+    keyfile = home / "worker.pem"
+    home.mkdir(parents=True, exist_ok=True)
+    write_key_file(keyfile, key)
+    with CoordinatorClient(url, key=key) as client:
+        assert client.request_role("worker").status == "granted"
+    proc = subprocess.Popen([sys.executable, "-m", "aiwork", "worker", "--coordinator", url,
+                             "--key", str(keyfile), "--analyzers", analyzers],
+                            env={**os.environ, "AIWORK_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield key
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _key(page: Any) -> str:
+    page.get_by_role("button", name="Create a key in this browser").click()
+    page.wait_for_function("() => /did:key:z6Mk/.test(document.getElementById('identity').textContent)")
+    page.get_by_role("button", name="Request the requester role").click()
+    page.wait_for_function("() => /You hold the requester role/.test("
+                           "document.getElementById('role').textContent)")
+    return str(page.locator("#identity").inner_text().split(": ")[1])
+
+
+def _browser(pw: Any) -> Any:
+    return pw.chromium.launch(executable_path="/usr/bin/chromium")
+
+
+def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captions(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "coordinator"
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("These are my notes, not a video.\n" * 20)
+    digest = sha256_file(SAMPLE)
+    with running_coordinator(home, "--open-registration", "--starting-credits", "50") as url, \
+            sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport=LAPTOP, accept_downloads=True)
+        puts: list[str] = []
+        page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+        page.goto(url + "/jobs")
+        page.wait_for_selector("input[name=analyzer][value=transcript]")
+        did = _key(page)
+
+        # A text file named .mp4 is refused with the reason, and nothing is sent.
+        page.set_input_files("#video", str(bad))
+        page.wait_for_selector("#video-state.error")
+        refused = page.locator("#video-state").inner_text()
+        assert "“notes.mp4” is not a video: its content is text" in refused
+        page.get_by_role("button", name="Upload and submit").click()
+        page.wait_for_selector("#submit-state[data-upload-state=refused]")
+        assert "is not a video" in page.locator("#submit-state").inner_text()
+        assert puts == []
+        page.screenshot(path=str(screenshots / "refused-laptop.png"), full_page=True)
+
+        # The sample: analyzers chosen, uploaded with the bar, submitted.
+        page.set_input_files("#video", str(SAMPLE))
+        page.wait_for_function("() => /MP4 or QuickTime video/.test("
+                               "document.getElementById('video-state').textContent)")
+        page.locator("input[name=analyzer][value=transcript]").check()
+        page.locator("input[name=analyzer][value=shots]").uncheck()
+        page.get_by_role("button", name="Upload and submit").click()
+        page.wait_for_selector("#submit-state[data-upload-state=submitted]")
+        assert puts == [f"{url}/v1/blobs/{digest}"]
+        assert page.locator("#upload-progress").get_attribute("aria-valuetext") == "Upload: 100%"
+        with CoordinatorClient(url) as anyone:
+            [job] = anyone.get(f"/v1/jobs?requester={did}").json()
+            assert job["asset"] == digest and job["analyzers"] == ["technical", "transcript"]
+            assert job["state"] == "open"
+            offered = {a.name: a.workers for a in anyone.list_analyzers()}
+            assert offered["transcript"] == 0 and "keywords" in offered
+        row = page.locator(f"li.job[data-job='{job['id']}']")
+        assert "sample.mp4" in row.inner_text() and "0 of 2 analyses finished" in row.inner_text()
+        page.screenshot(path=str(screenshots / "submitted-laptop.png"), full_page=True)
+
+        # A real worker takes the tasks; the page follows without a reload.
+        with _worker(url, tmp_path / "worker", "technical,transcript"):
+            page.wait_for_selector(f"li.job[data-job='{job['id']}'][data-state=done]",
+                                   timeout=180_000)
+        with CoordinatorClient(url) as anyone:
+            assert {a.name: a.workers for a in anyone.list_analyzers()}["transcript"] == 1
+        assert "2 of 2 analyses finished" in row.inner_text()
+        row.get_by_role("button", name="Results and downloads").click()
+        page.wait_for_selector("#job[data-state=done] [data-export='captions.vtt']")
+        page.wait_for_selector("#insights [data-insight=transcript]")
+        transcript = page.locator("[data-insight=transcript]").inner_text()
+        assert "Welcome to this short demonstration video." in transcript
+        link = page.locator("[data-insight=transcript] li.ai a").first
+        assert link.get_attribute("href", timeout=5000).startswith("/explorer/entry/")
+        with page.expect_download() as caught:
+            page.locator("[data-export='captions.vtt']").click()
+        saved = tmp_path / "captions.vtt"
+        caught.value.save_as(saved)
+        assert caught.value.suggested_filename == "sample.captions.vtt"
+        captions = saved.read_text()
+        assert captions.startswith("WEBVTT")
+        assert "Welcome to this short demonstration video." in captions
+        assert captions == httpx.get(f"{url}/v1/jobs/{job['id']}/export/captions.vtt").text
+        with page.expect_download() as caught:
+            page.locator("[data-export='audit']").click()
+        bundle = json.loads(Path(caught.value.path()).read_text())
+        assert bundle["job"] == job["id"]
+        page.screenshot(path=str(screenshots / "done-laptop.png"), full_page=True)
+
+        # The same page at a phone's width.
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(screenshots / "done-phone.png"), full_page=True)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the page is {width} px wide at a phone's width"
+        browser.close()
+
+
+def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verified(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import Route, sync_playwright
+
+    from aiwork.client.access_log import verify_access_log
+
+    home = tmp_path / "coordinator"
+    reader = SigningKey.generate()
+    with running_coordinator(home, "--open-registration", "--starting-credits", "50") as url, \
+            sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport=LAPTOP)
+        page.goto(url + "/jobs")
+        page.wait_for_selector("input[name=analyzer][value=technical]")
+        did = _key(page)
+        page.get_by_label("New library's name").fill("Press archive")
+        page.get_by_role("button", name="Create the library").click()
+        card = page.locator("li.library[data-sensitive=false]")
+        card.wait_for()
+        library = card.get_attribute("data-library")
+        assert library
+        card.get_by_role("button", name="Mark it sensitive").click()
+        page.wait_for_selector(f"li.library[data-library='{library}'][data-sensitive=true]")
+        card = page.locator(f"li.library[data-library='{library}']")
+        card.get_by_label("Grant a reader (their did:key)").fill("not-a-did")
+        card.get_by_role("button", name="Grant").click()
+        page.wait_for_selector("#libraries-state.error")
+        assert "did:key" in page.locator("#libraries-state").inner_text()
+        card.get_by_label("Grant a reader (their did:key)").fill(reader.did)
+        card.get_by_role("button", name="Grant").click()
+        page.wait_for_function(f"() => document.getElementById('libraries').textContent"
+                               f".includes('{reader.did}')")
+
+        # A job in the library, its results read through the page: a logged read.
+        page.select_option("#library", library)
+        page.set_input_files("#video", str(SAMPLE))
+        page.get_by_role("button", name="Upload and submit").click()
+        page.wait_for_selector("#submit-state[data-upload-state=submitted]")
+        page.locator("li.job").get_by_role("button", name="Details").click()
+        page.wait_for_selector("#job[data-state=open] #insights p")
+        assert not page.locator("#purpose-field").is_hidden()
+
+        card.get_by_role("button", name="Show the verified access log").click()
+        status = card.locator("[data-verify-status]")
+        status.wait_for()
+        assert status.inner_text() == "Access log: verified", card.inner_text()
+        checks = card.locator(".checks li")
+        assert checks.count() == 4  # created, made sensitive, reader granted, one read
+        assert card.locator(".checks li.passed").count() == 4
+        assert "read results of job" in checks.nth(3).inner_text()
+        assert "review of the job's results" in checks.nth(3).inner_text()
+        page.screenshot(path=str(screenshots / "library-laptop.png"), full_page=True)
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(screenshots / "library-phone.png"), full_page=True)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        page.set_viewport_size(LAPTOP)
+
+        # What the page verified, Python's checker verifies too.
+        with CoordinatorClient(url) as anyone:
+            key = anyone.get("/v1/ledger/key").text.strip()
+        owner_listing: dict[str, Any] = {}
+
+        def altered(route: Route) -> None:
+            answer = route.fetch()
+            listing = answer.json()
+            owner_listing.update(copy.deepcopy(listing))
+            read = json.loads(listing["entries"][0]["entry"])
+            read["body"]["purpose"] = "nothing to see here"
+            listing["entries"][0]["entry"] = json.dumps(read, separators=(",", ":"),
+                                                        sort_keys=True)
+            route.fulfill(response=answer, body=json.dumps(listing))
+
+        page.route(f"**/v1/libraries/{library}/access*", altered)
+        card.get_by_role("button", name="Show the verified access log").click()
+        page.wait_for_function(f"() => document.querySelector(\"li.library[data-library="
+                               f"'{library}'] [data-verify-status]\")?.dataset.verifyStatus"
+                               " === 'failed'")
+        failed = card.locator(".checks li.failed")
+        assert failed.count() == 1
+        assert "does not verify" in failed.inner_text()
+        assert verify_access_log(owner_listing, key, library=library).reads[0].reader == did
+        browser.close()
