@@ -446,3 +446,24 @@ def test_the_explorer_fails_when_the_coordinator_lies_about_a_decision(
     marks = _marks(page)
     assert marks[failing] == "failed" and marks["Inclusion proof"] == "passed", marks
     page.close()
+
+
+def test_the_explorer_lists_verdicts_a_page_at_a_time(reviewed: dict[str, Any],
+                                                      browser: Any) -> None:
+    page = browser.new_page()
+    page.route("**/related*", lambda route: route.continue_(
+        url=route.request.url.replace("limit=200", "limit=1")))
+    page.goto(f"{reviewed['url']}/explorer/entry/{reviewed['decision']}")
+    assert _verdict(page) == f"Entry {reviewed['decision']}: verified"
+    assert page.locator("#related li").count() == 1
+    assert "listed so far" in page.locator("#related-summary").inner_text()
+    more = page.get_by_role("button", name="Show the next ones")
+    for shown in (2, 3):
+        more.click()
+        page.wait_for_function(f"() => document.querySelectorAll('#related li').length === {shown}")
+    page.wait_for_selector("#related-more", state="hidden")
+    assert page.locator("#related li").evaluate_all(
+        "(items) => items.map((li) => li.dataset.kind)") == ["verdict", "verdict", "consensus"]
+    assert "listed so far" not in page.locator("#related-summary").inner_text()
+    assert _verdict(page) == f"Entry {reviewed['decision']}: verified"
+    page.close()

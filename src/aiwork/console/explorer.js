@@ -276,30 +276,17 @@ async function fetchVerified(index) {
 const REVIEW_KINDS = ["human.verdict", "human.verdict.sealed", "consensus.result", "consensus.result.sealed"];
 const RELATED_SHOWN = 200;
 
-// The verdicts and consensus results about decision `index`'s items, as the coordinator lists
-// them: each is fetched and its signature checked here, and it must name this decision. The
-// list's completeness is the coordinator's word (a test of it needs the whole log). True unless
-// a listed entry failed.
-async function related(index, item) {
-  $("related-card").hidden = false;
-  const list = $("related");
-  const summary = $("related-summary");
-  let answer;
-  try {
-    answer = await api(`/v1/ledger/entries/${index}/related?limit=${RELATED_SHOWN}`, "json");
-    if (!answer || !Array.isArray(answer.entries)) throw new ApiError("the coordinator's list is not what the API documents");
-  } catch (error) {
-    summary.textContent = `They could not be listed: ${reason(error)}.`;
-    return true;
-  }
+// One page of them, after ledger index `after`, appended to the list: the coordinator's answer
+// and the entries that failed (`tally` counts the verdicts and consensus results shown).
+async function relatedPage(index, item, after, tally) {
+  const answer = await api(`/v1/ledger/entries/${index}/related?limit=${RELATED_SHOWN}&after=${after}`, "json");
+  if (!answer || !Array.isArray(answer.entries)) throw new ApiError("the coordinator's list is not what the API documents");
   const failed = [];
-  let verdicts = 0;
-  let outcomes = 0;
   for (const ref of answer.entries) {
     const at = Number(ref.index);
     const li = el("li");
     try {
-      if (!Number.isSafeInteger(at) || at < 0) throw new VerifyError("the coordinator listed an entry without an index");
+      if (!Number.isSafeInteger(at) || at <= after) throw new VerifyError("the coordinator listed an entry out of order or without an index");
       li.append(entryLink(at, `Entry ${at}`), " ");
       const { entry } = await fetchVerified(at);
       const base = String(entry.kind).split("/")[0];
@@ -309,13 +296,13 @@ async function related(index, item) {
       }
       const about = Number.isSafeInteger(ref.item) ? `item ${ref.item}` : "an item";
       if (base.startsWith("human.verdict")) {
-        verdicts += 1;
+        tally.verdicts += 1;
         li.dataset.kind = "verdict";
         li.append(el("strong", body.verdict), ` on ${about}, by expert ${expert(entry.author)}`
           + (typeof body.seconds === "number" ? ` after ${body.seconds} s` : "")
           + (body.verdict === "correct" ? `: ${said(body.value)}` : ""));
       } else {
-        outcomes += 1;
+        tally.outcomes += 1;
         li.dataset.kind = "consensus";
         const experts = (body.participants || []).length;
         li.append(el("strong", `consensus: ${body.outcome}`), ` on ${about} (label ${body.label} at posterior ${body.posterior}, ${experts} expert${experts === 1 ? "" : "s"}, ${body.method})`);
@@ -327,18 +314,61 @@ async function related(index, item) {
       li.classList.add("failed");
       li.append(el("strong", "failed"), `: ${reason(error)}`);
     }
-    list.append(li);
+    $("related").append(li);
   }
-  const open = Number.isSafeInteger(answer.open_verdicts) ? answer.open_verdicts : 0;
+  return { answer, failed };
+}
+
+function relatedSummary(tally, open, more) {
+  const { verdicts, outcomes } = tally;
   const parts = [];
-  if (answer.entries.length) parts.push(`${verdicts} verdict${verdicts === 1 ? "" : "s"} and ${outcomes} consensus result${outcomes === 1 ? "" : "s"} on decided items${answer.next !== null && answer.next !== undefined ? ` (the first ${answer.entries.length} listed)` : ""}.`);
+  if (verdicts + outcomes) parts.push(`${verdicts} verdict${verdicts === 1 ? "" : "s"} and ${outcomes} consensus result${outcomes === 1 ? "" : "s"} on decided items${more ? " listed so far" : ""}.`);
   else parts.push("No item of this decision has been decided by experts yet.");
   if (open) parts.push(`${open} verdict${open === 1 ? " is" : "s are"} in on items still under review: not listed until those items are decided, so the experts answering them stay blind.`);
-  summary.textContent = parts.join(" ");
-  if (!answer.entries.length) return true;
-  return mark("Verdicts and consensus", failed.length === 0, failed.length
-    ? `entries ${failed.join(", ")} did not verify or are not about this decision`
-    : `${answer.entries.length} entries, each signed by its author and naming entry ${index}`);
+  $("related-summary").textContent = parts.join(" ");
+}
+
+// The verdicts and consensus results about decision `index`'s items, as the coordinator lists
+// them, a page at a time: each is fetched and its signature checked here, and it must name this
+// decision. That none was left out is the coordinator's word (a check of it needs the whole
+// log). True unless a listed entry failed.
+async function related(index, item) {
+  $("related-card").hidden = false;
+  const tally = { verdicts: 0, outcomes: 0 };
+  let page;
+  try {
+    page = await relatedPage(index, item, -1, tally);
+  } catch (error) {
+    $("related-summary").textContent = `They could not be listed: ${reason(error)}.`;
+    return true;
+  }
+  const open = Number.isSafeInteger(page.answer.open_verdicts) ? page.answer.open_verdicts : 0;
+  let next = page.answer.next;
+  relatedSummary(tally, open, Number.isSafeInteger(next));
+  const more = $("related-more");
+  more.hidden = !Number.isSafeInteger(next);
+  more.onclick = async () => {
+    more.disabled = true;
+    try {
+      const further = await relatedPage(index, item, next, tally);
+      next = further.answer.next;
+      if (further.failed.length) {
+        mark("Verdicts and consensus", false, `entries ${further.failed.join(", ")} did not verify or are not about this decision`);
+        finish(index, false);
+      }
+    } catch (error) {
+      $("related-summary").append(` The next page could not be read: ${reason(error)}.`);
+      next = null;
+    }
+    relatedSummary(tally, open, Number.isSafeInteger(next));
+    more.hidden = !Number.isSafeInteger(next);
+    more.disabled = false;
+  };
+  const shown = page.answer.entries.length;
+  if (!shown) return true;
+  return mark("Verdicts and consensus", page.failed.length === 0, page.failed.length
+    ? `entries ${page.failed.join(", ")} did not verify or are not about this decision`
+    : `${shown} entries${Number.isSafeInteger(next) ? " (the first page)" : ""}, each signed by its author and naming entry ${index}`);
 }
 
 // The anchor of the first checkpoint that holds entry `index`, when the log was anchored: the
