@@ -147,6 +147,10 @@ def test_the_review_page_plays_the_real_file_steps_frames_and_seeks_from_the_lan
         page.keyboard.press("p")
         replay_end = page.evaluate("() => window.replayEnd")
         item_range = page.evaluate("() => [...document.querySelectorAll('#facts dd')].map((d) => d.textContent)")
+        band = page.locator("#media .lane-shots .segment-band").evaluate(
+            "(b) => [b.hidden, b.style.left, b.style.width]")
+        # shots without a keyframe blob get thumbnails drawn in the browser from the video
+        drawn = page.evaluate(THUMBNAILS, {"results": results, "asset": asset})
         page.set_viewport_size({"width": 390, "height": 900})
         page.wait_for_timeout(300)
         phone_width = page.evaluate("document.documentElement.scrollWidth")
@@ -173,6 +177,33 @@ def test_the_review_page_plays_the_real_file_steps_frames_and_seeks_from_the_lan
     assert at_first == 0 and abs(at_second - second_start) < 1e-6, (at_first, at_second)
     assert abs(replay_end - (highlighted[0] + 1.0)) < 0.3, (replay_end, item_range)
     assert phone_width <= 390
+    assert band[0] is False and band[1].endswith("%") and float(band[2][:-1]) > 10, band
+    assert drawn["states"] == ["drawn", "drawn"] and drawn["images"] == 0, drawn
+    (r1, g1, b1), (r2, g2, b2) = drawn["colours"]
+    assert r1 > 200 and g1 < 60 and b1 < 60, drawn  # the first shot is red
+    assert (r2, g2, b2) != (r1, g1, b1), drawn  # the second, the test pattern
+
+
+THUMBNAILS = """async ({ results, asset }) => {
+  const { lanesFromResults, mountTimeline } = await import('/static/timeline.js');
+  const lanes = lanesFromResults(results).filter((l) => l.insight === 'shots');
+  for (const it of lanes[0].items) delete it.keyframe;
+  const box = document.createElement('div');
+  document.querySelector('main').append(box);
+  mountTimeline(box, { duration: results.media.duration, lanes, frames: `/v1/blobs/${asset}` });
+  const deadline = Date.now() + 20000;
+  let canvases = [];
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    canvases = [...box.querySelectorAll('canvas.thumb')];
+    if (canvases.length >= 2 && canvases.every((c) => c.dataset.state === 'drawn')) break;
+  }
+  const colour = (c) => [...c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data.slice(0, 3)];
+  const out = { states: canvases.map((c) => c.dataset.state), colours: canvases.map(colour),
+    images: box.querySelectorAll('img').length };
+  box.remove();
+  return out;
+}"""
 
 
 # -- a generated hour: hundreds of items per lane ---------------------------------------

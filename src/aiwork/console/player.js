@@ -230,9 +230,14 @@ export function mountPlayer(container, { src, poster = null, fps = null, duratio
     root.remove();
   }
 
+  // The frame shown at ``t`` (default: now), and the middle of frame ``n``: what a page that
+  // nudges a time frame by frame needs.
+  const frameAt = (t = video.currentTime) => frameOf(Number(t) || 0);
+  const frameTime = (n) => (Math.max(0, Math.trunc(Number(n) || 0)) + 0.5) / frameRate;
+
   show();
   return { video, fps: frameRate, fpsKnown: exact !== null, seek, step, setRate, nudgeRate,
-    toggle, playRange, setSegment, replaySegment, onTime, destroy,
+    toggle, playRange, setSegment, replaySegment, onTime, destroy, frameAt, frameTime,
     get segment() { return segment; } };
 }
 

@@ -112,7 +112,8 @@ async function showMedia(item) {
     return;
   }
   let found = null;
-  if (job) found = await jobLanes(job).catch(() => null);
+  // (a sensitive library's results are read only with a stated purpose: not from this page)
+  if (job && item.sensitive !== true) found = await jobLanes(job).catch(() => null);
   if (current !== item) return;  // another item came meanwhile
   const lanes = found ? found.lanes : [{ insight: item.insight, label: item.insight,
     items: [{ key: "item", start, end: end ?? start, label: text(item.value), decision:
@@ -129,7 +130,7 @@ async function showMedia(item) {
     player = mountPlayer(playerBox, { src: `/v1/blobs/${asset}#t=${start}`,
       poster: keyframe ? `/v1/blobs/${keyframe}` : null, fps, duration,
       label: `the item's video, from ${start} s` });
-    timeline = mountTimeline(timelineBox, { duration, lanes,
+    timeline = mountTimeline(timelineBox, { duration, lanes, frames: `/v1/blobs/${asset}`,
       onSeek: (t) => player?.seek(t) });
     const mounted = { player, timeline };
     player.video.addEventListener("loadedmetadata", () => {
@@ -144,6 +145,7 @@ async function showMedia(item) {
   const key = found ? keyFor(lanes, { insight: item.insight, id: item.item ?? evidence.item,
     start, end, value: item.value }) : "item";
   timeline.highlight(key);
+  timeline.setRange(start, end ?? start);
   player.setSegment(start, end);
   figure.hidden = false;
 }

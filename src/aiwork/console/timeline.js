@@ -119,21 +119,104 @@ function el(tag, cls, text) {
 }
 
 const seconds = (t) => (Math.round(t * 10) / 10).toFixed(1);
+const short = (text, n = 160) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
 
 function describeGroup(lane, group) {
   const [first] = group.items;
   if (group.items.length === 1) {
     const state = first.state === "ai" ? "" : ` (${first.state} by experts)`;
-    return `${lane.insight} ${seconds(first.start)}–${seconds(first.end)} s: ${first.label}${state}`;
+    return `${lane.insight} ${seconds(first.start)}–${seconds(first.end)} s: ${short(first.label)}${state}`;
   }
   return `${lane.insight}: ${group.items.length} items ${seconds(group.start)}–${seconds(group.end)} s`
     + " (press to zoom in)";
 }
 
+// Thumbnails drawn in the browser from the video itself, for shots whose keyframe is not a blob
+// this page may read: a hidden, muted <video> on the same file (fetched with ranges, like the
+// player's) is moved to each shot shown, one at a time, and its frame drawn into a small
+// canvas kept per shot. Nothing is decoded on the server.
+function frameGrabber(src) {
+  let video = null;
+  const canvases = new Map();  // key -> canvas
+  const queue = [];
+  let running = false;
+
+  function open() {
+    if (video) return video;
+    video = document.createElement("video");
+    video.muted = true;
+    video.preload = "auto";
+    video.playsInline = true;
+    video.src = src;
+    return video;
+  }
+
+  function once(target, name, ms) {
+    return new Promise((done) => {
+      const timer = setTimeout(() => done(false), ms);
+      target.addEventListener(name, () => { clearTimeout(timer); done(true); }, { once: true });
+    });
+  }
+
+  async function draw(canvas, t) {
+    const v = open();
+    if (v.readyState < 1 && !(await once(v, "loadedmetadata", 10000))) return false;
+    const at = Math.min(Math.max(0, t), Math.max(0, v.duration - 0.05));
+    const seeked = once(v, "seeked", 10000);
+    v.currentTime = at;
+    if (!(await seeked)) return false;
+    const ratio = v.videoWidth && v.videoHeight ? v.videoHeight / v.videoWidth : 9 / 16;
+    canvas.height = Math.round(canvas.width * ratio);
+    canvas.getContext("2d").drawImage(v, 0, 0, canvas.width, canvas.height);
+    return true;
+  }
+
+  async function run() {
+    if (running) return;
+    running = true;
+    while (queue.length) {
+      const [canvas, t] = queue.shift();
+      if (!canvas.isConnected) { canvas.dataset.state = ""; continue; }  // no longer shown
+      canvas.dataset.state = (await draw(canvas, t).catch(() => false)) ? "drawn" : "failed";
+    }
+    running = false;
+  }
+
+  function canvasFor(item) {
+    let canvas = canvases.get(item.key);
+    if (!canvas) {
+      canvas = document.createElement("canvas");
+      canvas.width = 96;
+      canvas.height = 54;
+      canvas.className = "thumb";
+      canvas.setAttribute("aria-hidden", "true");
+      canvas.dataset.state = "";
+      canvases.set(item.key, canvas);
+    }
+    if (canvas.dataset.state === "") {
+      canvas.dataset.state = "queued";
+      // a little into the shot: its first frame may still be the cut's
+      queue.push([canvas, item.start + Math.min(0.5, (item.end - item.start) / 2)]);
+      queueMicrotask(run);
+    }
+    return canvas;
+  }
+
+  function close() {
+    queue.length = 0;
+    if (video) { video.removeAttribute("src"); video.load(); }
+  }
+
+  return { canvasFor, close };
+}
+
 // Mount a timeline in ``container`` (emptied first): ``duration`` in seconds, ``lanes`` as
 // lanesFromResults makes them, ``onSeek(t, item)`` called when an item is pressed (``item``:
-// the lane item, or null for a merged group, which also zooms in on its range).
-export function mountTimeline(container, { duration, lanes = [], onSeek = () => {} } = {}) {
+// the lane item, or null for a merged group, which also zooms in on its range); ``frames``:
+// the video's URL, to draw the thumbnails of shots that have no keyframe blob (or whose
+// keyframe cannot be read here) from the video itself.
+export function mountTimeline(container, { duration, lanes = [], onSeek = () => {},
+                                           frames = null } = {}) {
   let total = Math.max(0, Number(duration) || 0);
   let all = [];
   let view = [0, total];       // the visible window, seconds
@@ -141,24 +224,42 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
   let current = null;          // the highlighted key
   let frame = 0;               // the pending requestAnimationFrame
   const heads = [];
+  const bands = [];
+  let range = null;            // { start, end } shown as a band across the lanes
+  const grabber = typeof frames === "string" && frames ? frameGrabber(frames) : null;
+
+  function thumbnail(item) {
+    if (item.keyframe) {
+      const img = el("img", "thumb");
+      img.alt = "";
+      img.loading = "lazy";
+      img.decoding = "async";
+      img.src = `/v1/blobs/${item.keyframe}`;
+      img.addEventListener("error", () => {
+        if (grabber) img.replaceWith(grabber.canvasFor(item)); else img.remove();
+      });
+      return img;
+    }
+    return grabber ? grabber.canvasFor(item) : null;
+  }
 
   const zoomIn = el("button", "", "Zoom in");
   const zoomOut = el("button", "", "Zoom out");
   const whole = el("button", "", "Whole video");
   for (const b of [zoomIn, zoomOut, whole]) b.type = "button";
-  const range = el("output", "timeline-range");
-  range.setAttribute("aria-live", "polite");
+  const shownRange = el("output", "timeline-range");
   const legend = el("ul", "timeline-legend");
   legend.setAttribute("aria-label", "Item colours");
   for (const [state, words] of [["ai", "AI"], ["verified", "verified by experts"],
-    ["corrected", "corrected by experts"], ["current", "the item under review"]]) {
+    ["corrected", "corrected by experts"], ["current", "the item under review"],
+    ["segment", "its segment"]]) {
     const li = el("li", `legend-${state}`, words);
     legend.append(li);
   }
   const tools = el("div", "timeline-tools");
   tools.setAttribute("role", "group");
   tools.setAttribute("aria-label", "Timeline zoom");
-  tools.append(zoomIn, zoomOut, whole, range);
+  tools.append(zoomIn, zoomOut, whole, shownRange);
   const body = el("div", "timeline-lanes");
   const root = el("section", "timeline");
   root.setAttribute("aria-label", "Timeline: one lane per insight; arrow keys move within a lane");
@@ -250,7 +351,8 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
       === root ? document.activeElement.dataset.key : undefined;
     body.replaceChildren();
     heads.length = 0;
-    range.textContent = `${clock(view[0])} – ${clock(view[1])}`;
+    bands.length = 0;
+    shownRange.textContent = `${clock(view[0])} – ${clock(view[1])}`;
     zoomOut.disabled = view[0] <= 0 && view[1] >= total;
     whole.disabled = zoomOut.disabled;
     zoomIn.disabled = view[1] - view[0] <= MIN_SPAN + 1e-9;
@@ -283,14 +385,9 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
           b.setAttribute("aria-label", describeGroup(lane, group));
           b.tabIndex = first ? 0 : -1;
           first = false;
-          if (single && single.keyframe && group.x1 - group.x0 >= 48) {
-            const img = el("img", "thumb");
-            img.alt = "";
-            img.loading = "lazy";
-            img.decoding = "async";
-            img.src = `/v1/blobs/${single.keyframe}`;
-            img.addEventListener("error", () => img.remove());
-            b.append(img);
+          if (single && lane.insight === "shots" && group.x1 - group.x0 >= 48) {
+            const thumb = thumbnail(single);
+            if (thumb) b.append(thumb);
           }
           b.title = b.getAttribute("aria-label");
           const shown = single ? single.label : `${group.items.length}`;
@@ -302,13 +399,18 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
           track.append(b);
         }
       });
+      const band = el("span", "segment-band");
+      band.setAttribute("aria-hidden", "true");
       const head = el("span", "playhead");
       head.setAttribute("aria-hidden", "true");
+      track.prepend(band);
       track.append(head);
       heads.push(head);
+      bands.push(band);
     }
     mark();
     movePlayhead();
+    showBand();
     if (focusedKey !== undefined) {
       const again = [...body.querySelectorAll("button.item")].find((b) => b.dataset.key === focusedKey);
       if (again) { roving(again); again.focus({ preventScroll: true }); }
@@ -376,6 +478,24 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
   }
 
   let seenWidth = 0;
+  function showBand() {
+    const [v0, v1] = view;
+    const inside = range !== null && range.end >= v0 && range.start <= v1;
+    for (const band of bands) {
+      band.hidden = !inside;
+      if (inside) place(band, Math.max(range.start, v0), Math.min(range.end, v1));
+    }
+  }
+
+  // The segment under review (``start`` to ``end`` seconds) shown as a band across the
+  // lanes; null: none.
+  function setRange(start, end = start) {
+    const a = finite(start);
+    const b = finite(end);
+    range = a === null ? null : { start: a, end: b !== null && b >= a ? b : a };
+    showBand();
+  }
+
   const observer = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
     const width = Math.round(entries[0]?.contentRect?.width ?? 0);
     if (width !== seenWidth) { seenWidth = width; schedule(); }
@@ -405,7 +525,6 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
       }
     }
     mark();
-    schedule();
   }
 
   // The playhead at ``t``; the window follows it when it leaves.
@@ -427,11 +546,12 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
 
   function destroy() {
     observer?.disconnect();
+    grabber?.close();
     if (frame) cancelAnimationFrame(frame);
     root.remove();
   }
 
   setLanes(lanes);
-  return { highlight, setTime, setLanes, setDuration, setView, destroy,
+  return { highlight, setTime, setLanes, setDuration, setView, setRange, destroy,
     get view() { return [...view]; }, root };
 }
