@@ -54,14 +54,11 @@ export function refusal(answer, data) {
   return new PageError(`the coordinator refused (${answer.status}): ${said}`);
 }
 
-/** A request to the coordinator, signed with ``id`` (or unsigned when ``id`` is null):
- * the raw Response when it succeeded; a PageError in words otherwise. */
-export async function send(id, method, path, bytes = new Uint8Array(), type = null) {
-  const headers = id === null ? {} : await signRequest(id, method, path, bytes);
-  if (type !== null) headers["Content-Type"] = type;
+async function deliver(method, path, headers, bytes, keepalive = false) {
   let answer;
   try {
-    answer = await fetch(path, { method, headers, body: bytes.length ? bytes : undefined });
+    answer = await fetch(path, { method, headers, keepalive,
+      body: bytes.length ? bytes : undefined });
   } catch {
     throw new PageError("the coordinator cannot be reached; check your connection and try again");
   }
@@ -73,14 +70,40 @@ export async function send(id, method, path, bytes = new Uint8Array(), type = nu
   return answer;
 }
 
-/** A JSON call to the documented API, signed with ``id``; ``{none: reason}`` for a 204. */
-export async function api(id, method, path, body) {
-  const bytes = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
-  const answer = await send(id, method, path, bytes, body === undefined ? null : "application/json");
+/** A request to the coordinator, signed with ``id`` (or unsigned when ``id`` is null):
+ * the raw Response when it succeeded; a PageError in words otherwise. */
+export async function send(id, method, path, bytes = new Uint8Array(), type = null) {
+  const headers = id === null ? {} : await signRequest(id, method, path, bytes);
+  if (type !== null) headers["Content-Type"] = type;
+  return deliver(method, path, headers, bytes);
+}
+
+async function json(answer) {
   if (answer.status === 204) return { none: answer.headers.get("aiwork-reason") || "" };
   try {
     return await answer.json();
   } catch {
     throw new PageError("the coordinator's answer is not JSON");
   }
+}
+
+/** A JSON call to the documented API, signed with ``id``; ``{none: reason}`` for a 204. */
+export async function api(id, method, path, body) {
+  const bytes = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
+  return json(await send(id, method, path, bytes, body === undefined ? null : "application/json"));
+}
+
+/** A JSON call signed now and sent later with :func:`sendPrepared` (its signature covers the
+ * time it was made: it must reach the coordinator within its clock window, 300 s). */
+export async function prepare(id, method, path, body) {
+  const bytes = encoder.encode(JSON.stringify(body));
+  const headers = await signRequest(id, method, path, bytes);
+  headers["Content-Type"] = "application/json";
+  return { method, path, headers, bytes };
+}
+
+/** Send a prepared call (once: its nonce is spent); ``keepalive`` lets it outlive the page
+ * (a pagehide handler). Its JSON answer, or a PageError in words. */
+export async function sendPrepared(call, { keepalive = false } = {}) {
+  return json(await deliver(call.method, call.path, call.headers, call.bytes, keepalive));
 }

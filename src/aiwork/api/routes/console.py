@@ -31,7 +31,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 #: What /static/NAME serves: the file of aiwork/console/ and its media type.
 STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
           "review.js": "text/javascript", "sign.js": "text/javascript",
-          "session.js": "text/javascript",
+          "session.js": "text/javascript", "correct.js": "text/javascript",
           "player.js": "text/javascript", "timeline.js": "text/javascript",
           "jobs.js": "text/javascript", "upload.js": "text/javascript",
           "libraries.js": "text/javascript", "access.js": "text/javascript",
