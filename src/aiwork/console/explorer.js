@@ -182,7 +182,7 @@ function describeConsensus(list, body) {
   row(list, "Outcome", `${body.outcome}: label ${body.label} at posterior ${body.posterior}`);
   row(list, "About decision", entryLink(body.decision, `entry ${body.decision}`));
   row(list, "Review item", `${body.item} (${body.insight})`);
-  row(list, "Method", body.items ? `${body.method}, over ${body.items} items` : body.method);
+  row(list, "Method", body.items ? `${body.method}, over ${body.items} item${body.items === 1 ? "" : "s"}` : body.method);
   const who = el("ul", undefined, { class: "evidence" });
   for (const p of body.participants || []) {
     const li = el("li", `${expert(p.annotator)} answered ${p.answer}, weight ${p.weight}`);
