@@ -252,7 +252,7 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
   legend.setAttribute("aria-label", "Item colours");
   for (const [state, words] of [["ai", "AI"], ["verified", "verified by experts"],
     ["corrected", "corrected by experts"], ["current", "the item under review"],
-    ["segment", "its segment"]]) {
+    ["segment", "its segment"], ["group", "several items (press to zoom in)"]]) {
     const li = el("li", `legend-${state}`, words);
     legend.append(li);
   }
