@@ -70,6 +70,14 @@ def _key(page: Any) -> str:
     return str(page.locator("#identity").inner_text().split(": ")[1])
 
 
+def _submitted(page: Any) -> None:
+    """Wait for the upload and the job's submission to end, and check they succeeded."""
+    page.wait_for_selector("#submit-state:is([data-upload-state=submitted],"
+                           " [data-upload-state=failed], [data-upload-state=refused])")
+    state = page.locator("#submit-state")
+    assert state.get_attribute("data-upload-state") == "submitted", state.inner_text()
+
+
 def _browser(pw: Any) -> Any:
     return pw.chromium.launch(executable_path="/usr/bin/chromium")
 
@@ -111,7 +119,7 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         page.locator("input[name=analyzer][value=transcript]").check()
         page.locator("input[name=analyzer][value=shots]").uncheck()
         page.get_by_role("button", name="Upload and submit").click()
-        page.wait_for_selector("#submit-state[data-upload-state=submitted]")
+        _submitted(page)
         assert puts == [f"{url}/v1/blobs/{digest}"]
         assert page.locator("#upload-progress").get_attribute("aria-valuetext") == "Upload: 100%"
         with CoordinatorClient(url) as anyone:
@@ -136,6 +144,14 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         page.wait_for_selector("#insights [data-insight=transcript]")
         transcript = page.locator("[data-insight=transcript]").inner_text()
         assert "Welcome to this short demonstration video." in transcript
+        # The job's video in the console's player, over one lane per insight: an item seeks.
+        page.wait_for_selector("#player video")
+        items = page.locator("#timeline .lane-transcript button.item")
+        assert items.count() == 3
+        second = float(items.nth(1).get_attribute("data-start") or "nan")
+        items.nth(1).click()
+        page.wait_for_function(f"() => Math.abs(document.querySelector('#player video')"
+                               f".currentTime - {second}) < 0.05")
         link = page.locator("[data-insight=transcript] li.ai a").first
         assert link.get_attribute("href", timeout=5000).startswith("/explorer/entry/")
         with page.expect_download() as caught:
@@ -199,7 +215,7 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         page.select_option("#library", library)
         page.set_input_files("#video", str(SAMPLE))
         page.get_by_role("button", name="Upload and submit").click()
-        page.wait_for_selector("#submit-state[data-upload-state=submitted]")
+        _submitted(page)
         page.locator("li.job").get_by_role("button", name="Details").click()
         page.wait_for_selector("#job[data-state=open] #insights p")
         assert not page.locator("#purpose-field").is_hidden()

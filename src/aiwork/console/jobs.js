@@ -5,6 +5,8 @@
 import { PageError, api as signedApi, createKey, importKeyFile, keptKey, send } from "./session.js";
 import { checkVideo, digestFile, held, uploadBlob } from "./upload.js";
 import { mountLibraries } from "./libraries.js";
+import { mountPlayer, playerKey } from "./player.js";
+import { durationOf, lanesFromResults, mountTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -25,6 +27,8 @@ const jobs = new Map();      // job id -> its last progress
 let shown = null;            // the job whose details are open
 let pending = null;          // an upload that failed: {file, digest, library}, for "Try again"
 let polling = null;
+let player = null;           // the shown job's player and timeline
+let timeline = null;
 
 function el(tag, text, attrs = {}) {
   const node = document.createElement(tag);
@@ -208,6 +212,7 @@ async function submit(event) {
     uploadState("refused", "Choose at least one analyzer.", true);
     return;
   }
+  uploadState("checking", "Checking the file…");
   const file = await checkChosen();
   if (!file) return;
   await run({ file, digest: null, library: $("library").value, redundancy });
@@ -290,6 +295,7 @@ function poll() {
       try {
         const now = await api("GET", `/v1/jobs/${component(job.id)}`);
         jobs.set(job.id, now);
+        if (now.state !== "open") loadAnalyzers();  // which workers run what, now
         if (now.state !== "open" && shown === job.id) await showJob(job.id, false);
       } catch (error) {
         say("jobs-state", `Job ${job.id} could not be followed: ${words(error)}`, true);
@@ -392,17 +398,45 @@ function showInsights(results, review) {
   }
 }
 
-function showPlayer(job) {
-  const box = $("player");
-  box.replaceChildren();
-  if (job.sensitive) {
-    box.append(el("p", "This video is in a sensitive library: it is not played in the page (download it with a signed, logged request).", { class: "hint" }));
-    return;
+function dropPlayer() {
+  player?.destroy();
+  timeline?.destroy();
+  player = null;
+  timeline = null;
+  $("player").replaceChildren();
+  $("timeline").replaceChildren();
+}
+
+// The video in the console's player (the blob route, seeked with HTTP ranges) over one lane per
+// insight of its results; pressing a lane item seeks. A sensitive library's video is not
+// played: the <video> element cannot sign its requests.
+function showPlayer(job, results, review) {
+  const found = results && typeof results === "object" ? results : {};
+  const lanes = lanesFromResults(found, review);
+  const media = found.media && typeof found.media === "object" ? found.media : {};
+  const technical = found.results?.technical ?? {};
+  const duration = Number(media.duration ?? technical.duration) || durationOf(found, lanes) || null;
+  const fps = media.frame_rate ?? technical.frame_rate ?? null;
+  if (player === null || $("player").dataset.asset !== job.asset) {
+    dropPlayer();
+    if (job.sensitive) {
+      $("player").append(el("p", "This video is in a sensitive library: it is not played in the page (download it with a signed, logged request).", { class: "hint" }));
+    } else {
+      player = mountPlayer($("player"), { src: `/v1/blobs/${job.asset}`, fps, duration,
+        label: `the video ${jobLabel(job)}` });
+      const mounted = player;
+      player.video.addEventListener("loadedmetadata", () => timeline?.setDuration(mounted.video.duration));
+      player.onTime((t) => timeline?.setTime(t));
+    }
+    $("player").dataset.asset = job.asset;
   }
-  const video = el("video", null, { controls: "", preload: "metadata", "aria-label": `the video ${jobLabel(job)}` });
-  video.src = `/v1/blobs/${job.asset}`;
-  video.addEventListener("error", () => { video.replaceWith(el("p", "This video cannot be played in this browser.", { class: "hint" })); });
-  box.append(video);
+  if (lanes.some((lane) => lane.items.length)) {
+    if (timeline === null) {
+      timeline = mountTimeline($("timeline"), { duration, lanes, onSeek: (t) => player?.seek(t) });
+    } else {
+      timeline.setLanes(lanes);
+    }
+  }
 }
 
 async function download(job, name, label) {
@@ -458,15 +492,16 @@ async function showJob(id, focus = true) {
   fact(facts, "Video", job.asset);
   fact(facts, "Analyzers", job.analyzers.join(", "));
   fact(facts, "Library", job.library ? `${job.library}${job.sensitive ? " (sensitive)" : ""}` : "none (public)");
-  showPlayer(job);
   showExports(job);
   if (job.sensitive && !focus) {
     $("insights").replaceChildren(el("p", "Open the job again to read its results (each read of a sensitive library is logged)."));
+    showPlayer(job, null, null);
   } else {
     const [results, review] = await Promise.all([
       api("GET", readPath(job, `/v1/jobs/${id}/results`)),
       api("GET", readPath(job, `/v1/jobs/${id}/review`)).catch(() => null),
     ]);
+    showPlayer(job, results, review);
     showInsights(results.results || {}, review);
   }
   renderJobs();
@@ -502,6 +537,8 @@ async function start() {
     await showRole();
   }, "role"));
   $("video").addEventListener("change", () => act(checkChosen, "video-state"));
+  // The player's keys, while the focus is in the job's section (elsewhere Space scrolls the page).
+  $("job").addEventListener("keydown", (event) => { if (player) playerKey(player, event); });
   $("job-form").addEventListener("submit", (event) => act(() => submit(event), "submit-state"));
   $("retry").addEventListener("click", () => { if (pending && !busyUpload) act(() => run(pending), "submit-state"); });
   await loadAnalyzers();
