@@ -266,6 +266,138 @@ def test_undo_skip_previous_and_the_empty_queue_in_the_browser(
     assert history[0].startswith("reject") and history[1].startswith("accept"), history
 
 
+SAMPLE = ROOT / "samples" / "sample.mp4"
+
+
+def _sample_job(url: str, admin: SigningKey, tmp_path: Path) -> str:
+    """A finished job over the bundled sample video (its technical facts and shots, by a real
+    worker), every cut it found routed to one expert; the job's id."""
+    from aiwork.client.worker import Worker
+
+    requester, worker_key = SigningKey.generate(), SigningKey.generate()
+    with CoordinatorClient(url, key=admin) as boss, \
+            CoordinatorClient(url, key=requester) as req, \
+            CoordinatorClient(url, key=worker_key) as work:
+        boss.set_review_rules("shots", {"audit_share": 1.0, "experts": 1, "gold_share": 0.0})
+        req.request_role("requester")
+        work.request_role("worker")
+        boss.approve_role(requester.did, "requester")
+        boss.approve_role(worker_key.did, "worker")
+        boss.grant_credits(requester.did, 100)
+        asset = req.upload_blob(SAMPLE.read_bytes())
+        job = req.submit_job(asset, ["technical", "shots"])
+        worker = Worker(work, worker_key, tmp_path / "worker", ["technical", "shots"])
+        for _ in range(10):
+            if not worker.run_once():
+                break
+        assert worker.stats.failed == 0, worker.stats.errors
+        assert req.get_job(job.id).state == "done"
+    return job.id
+
+
+def test_an_expert_reviews_real_items_of_the_sample_video_with_the_keyboard(
+        tmp_path: Path, screenshots: Path) -> None:
+    """The issue's test: a real job over the sample video, its cuts routed to review; in
+    chromium an expert creates a key, asks for the role (the admin grants it), and answers
+    three items with the keyboard: accept; correct, with the cut editor nudged two frames
+    (the video follows it); reject. Each verdict waits out or ends the grace period; the three
+    human.verdict entries are in the ledger exactly as signed, verify (the log, each entry's
+    signature, and the job's audit bundle with aiwork-verify's checker against the log's
+    key), carry the seconds spent, and the expert's own history shows them decided."""
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    from aiwork.config import default_db_path
+    from aiwork.ledger.entries import check_entry
+    from aiwork.model.entry import Entry
+    from aiwork.pipeline.process import open_store
+    from aiwork.verify_bundle import verify_bundle
+
+    home = tmp_path / "home"
+    admin = SigningKey.generate()
+    sent: list[str] = []
+    with running_coordinator(home, "--admin", admin.did) as url, sync_playwright() as pw:
+        job = _sample_job(url, admin, tmp_path)
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}")["entry"])
+                if r.url.endswith("/verdict") else None)
+        did = _new_expert(page, url, admin)
+        page.keyboard.press("n")
+        first = _item_shown(page)
+        page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 1")
+        page.screenshot(path=str(screenshots / "laptop-item.png"), full_page=True)
+        page.keyboard.press("a")
+        second = _item_shown(page, first)
+        page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 1")
+        page.keyboard.press("c")  # the cut editor, focused, the AI's time in it
+        page.wait_for_function("() => document.activeElement?.id === 'value'")
+        ai_cut = float(page.locator("#value").input_value())
+        page.keyboard.press("ArrowUp")  # one frame later
+        page.get_by_role("button", name="the cut one frame later (.)").click()  # and another
+        page.wait_for_function("() => !document.querySelector('#media video').seeking")
+        corrected = float(page.locator("#value").input_value())
+        shown_at = page.evaluate("document.querySelector('#media video').currentTime")
+        hint = page.locator("#editor-hint").inner_text()
+        page.screenshot(path=str(screenshots / "laptop-correct.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(screenshots / "phone-correct.png"), full_page=True)
+        phone_width = page.evaluate("document.documentElement.scrollWidth")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.locator("#value").focus()
+        page.keyboard.press("Enter")  # signs the correction; the accept goes at once
+        _sent(page, 1)
+        third = _item_shown(page, second)
+        page.keyboard.press("r")  # the correction goes at once
+        _sent(page, 2)
+        page.wait_for_selector("#state[data-review-state=empty]")
+        empty = page.locator("#state").inner_text()
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(screenshots / "phone-grace.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        _sent(page, 3)  # the reject waited out its grace period
+        page.wait_for_function("() => [...document.querySelectorAll('#history li')]"
+                               ".filter((li) => /decided/.test(li.textContent)).length === 3")
+        history = page.locator("#history li").all_inner_texts()
+        page.screenshot(path=str(screenshots / "laptop-done.png"), full_page=True)
+        indices = [int(i) for i in page.locator("#done li").evaluate_all(
+            "(items) => items.map((li) => li.dataset.index)")]
+        stored = [httpx.get(f"{url}/v1/ledger/entries/{i}").content.decode() for i in indices]
+        log_key = httpx.get(f"{url}/v1/ledger/key").text.strip()
+        with CoordinatorClient(url, key=admin) as boss:
+            bundle = boss.get_audit_bundle(job)
+        browser.close()
+    print(f"screenshots: {screenshots}")
+    assert len({first, second, third}) == 3
+    assert corrected == round((round(ai_cut * 25) + 2) / 25, 3), (ai_cut, corrected)
+    assert abs(shown_at - (round(corrected * 25) + 0.5) / 25) < 0.021, shown_at  # the video follows
+    assert hint.startswith(f"Frame {round(corrected * 25)} at 25 fps"), hint
+    assert phone_width <= 390
+    assert empty.startswith("Nothing to review right now"), empty
+    assert stored == sent  # the ledger holds exactly what the page signed
+    entries = [Entry.from_bytes(s.encode()) for s in stored]
+    assert [(e.body["item"], e.body["verdict"]) for e in entries] == [
+        (first, "accept"), (second, "correct"), (third, "reject")]
+    assert entries[1].body["value"] == corrected
+    # the reject went 5 s after it was given (its grace period waited out): not in its time
+    assert entries[2].body["seconds"] < 5
+    for entry in entries:
+        check_entry(entry)
+        assert entry.kind == "human.verdict/v1" and entry.author == did
+        assert 0 < entry.body["seconds"] < 600
+    assert [h.split(" on ")[0] for h in history] == ["reject", f"correct ({corrected})", "accept"]
+    assert [h.rsplit("decided: ", 1)[1] for h in history] == ["rejected", "corrected", "accepted"]
+    report = verify_bundle(bundle, log_key=log_key)  # aiwork-verify's own checker
+    assert set(indices) <= {e["index"] for e in bundle["entries"]}
+    assert report.trusted
+    log = open_store(default_db_path({"AIWORK_HOME": str(home)}))
+    try:
+        log.verify()
+        assert [log.get(i).decode() for i in indices] == sent
+    finally:
+        log.close()
+
+
 def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path, screenshots: Path) -> None:
     """An aiwork key file imported through the page gives the key's own did:key, is still
     there after a reload (IndexedDB), and the page has no sideways scroll at 360 px; the page

@@ -221,6 +221,9 @@ function show(n) {
   current = item;
   shownAt = performance.now();
   $("question").textContent = item.question;
+  const confidence = item.confidence ?? item.evidence.confidence;
+  $("ai-value").textContent = `The AI says: ${text(item.value)}`
+    + (typeof confidence === "number" ? ` (confidence ${confidence.toFixed(2)})` : "");
   facts(item);
   closeEditor();
   showMedia(item).catch((error) => say("state", error.message || String(error), true));
@@ -441,12 +444,12 @@ function openEditor() {
 
 function closeEditor() {
   const form = $("correction");
-  const had = !form.hidden;
   form.hidden = true;
   editor = null;
+  // the field goes with the editor: the page's keys work again (focus is on the page)
+  if (form.contains(document.activeElement)) document.activeElement.blur();
   $("editor").replaceChildren();
   say("editor-error", "");
-  if (had) $("review-heading").focus();
 }
 
 function submitCorrection() {
