@@ -283,6 +283,8 @@ def test_an_hour_with_hundreds_of_items_stays_light_and_fits(
         page = browser.new_page(viewport={"width": width, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text)
+                if "Content Security Policy" in m.text else None)
         page.goto(url + "/review")
         lanes = page.evaluate(MOUNT, doc)
         page.wait_for_selector("#hour button.item")
@@ -317,7 +319,7 @@ def test_an_hour_with_hundreds_of_items_stays_light_and_fits(
         }""", doc)
         browser.close()
     print(f"screenshots: {screenshots}")
-    assert errors == []
+    assert errors == []  # nothing refused by the Content-Security-Policy either
     assert lanes == [["shots", 400], ["chapters", 40], ["transcript", 1200], ["ocr", 300],
                      ["faces", 180], ["tags", 500], ["safety", 40], ["audio_events", 120]]
     assert verified == ["ai", "verified", "corrected"]
