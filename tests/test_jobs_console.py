@@ -1,8 +1,9 @@
 """The requester dashboard (/jobs) in Debian's chromium against a real ``aiwork serve`` and a
 real ``aiwork worker``: a requester's key made in the browser, the bundled sample video
 uploaded through the page (hashed in the page, signed, with a progress bar), a job submitted
-and followed until done, its captions downloaded; a file that is not a video refused with the
-reason before any byte is sent; a library created, made sensitive, a reader granted and its
+and followed until done, its captions downloaded, and the same video not sent again; a file
+that is not a video refused with the reason before any byte is sent; an upload cut off and
+started again from the page; a library created, made sensitive, a reader granted and its
 access log verified in the page (and failed when the coordinator's answer is altered). Its
 upload helpers are tested in Node (tests/js/upload.test.mjs)."""
 
@@ -169,6 +170,13 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         assert bundle["job"] == job["id"]
         page.screenshot(path=str(screenshots / "done-laptop.png"), full_page=True)
 
+        # The same video again: the coordinator holds it, so nothing is sent a second time.
+        page.locator("input[name=analyzer][value=transcript]").uncheck()
+        page.get_by_role("button", name="Upload and submit").click()
+        _submitted(page)
+        assert len(puts) == 1
+        assert page.locator("li.job").count() == 2
+
         # The same page at a phone's width.
         page.set_viewport_size(PHONE)
         page.screenshot(path=str(screenshots / "done-phone.png"), full_page=True)
@@ -211,11 +219,19 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         page.wait_for_function(f"() => document.getElementById('libraries').textContent"
                                f".includes('{reader.did}')")
 
-        # A job in the library, its results read through the page: a logged read.
+        # A job in the library, its results read through the page: a logged read. The first
+        # upload is cut off: the page says so, and it starts again from the page.
         page.select_option("#library", library)
         page.set_input_files("#video", str(SAMPLE))
+        page.route("**/v1/blobs/*", lambda route: route.abort("connectionreset")
+                   if route.request.method == "PUT" else route.continue_())
         page.get_by_role("button", name="Upload and submit").click()
+        page.wait_for_selector("#submit-state[data-upload-state=failed]")
+        assert "the upload was cut off" in page.locator("#submit-state").inner_text()
+        page.unroute("**/v1/blobs/*")
+        page.get_by_role("button", name="Try the upload again").click()
         _submitted(page)
+        assert page.get_by_role("button", name="Try the upload again").is_hidden()
         page.locator("li.job").get_by_role("button", name="Details").click()
         page.wait_for_selector("#job[data-state=open] #insights p")
         assert not page.locator("#purpose-field").is_hidden()
