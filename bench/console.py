@@ -266,7 +266,7 @@ def prepare(url: str, admin: SigningKey, video: Path, share: float, seed: int
 
 SHOWN = ("(id) => { const s = document.getElementById('state');"
          " return !document.body.dataset.busy && (s.dataset.reviewState === 'empty'"
-         " || (s.dataset.reviewState === 'item' && !s.textContent.includes(id))); }")
+         " || (s.dataset.reviewState === 'item' && s.dataset.item !== id)); }")
 FRAME = "() => (document.querySelector('#media video')?.readyState ?? 0) >= 2"
 LANES = ("(n) => document.querySelectorAll('#media .lane').length >= n"
          " && document.querySelector('#media .lane-track button') !== null")
@@ -304,8 +304,7 @@ def _heap(cdp: Any) -> tuple[float, int, float]:
 
 
 def _current(page: Any) -> str:
-    text = str(page.locator("#state").inner_text())
-    return text.split(":")[0].removeprefix("Item ").strip() if text.startswith("Item ") else ""
+    return str(page.locator("#state").get_attribute("data-item") or "")
 
 
 def _show_next(page: Any, press: list[str], lanes: int
@@ -362,21 +361,33 @@ def review(browser: Any, url: str, admin: SigningKey, facts: dict[str, Any], cou
     keys = 0
     later: list[tuple[float, float, float, float]] = []
     verdicts: list[str] = []
+    pressed: list[int] = []
     for n in range(count):
         if page.locator("#state").get_attribute("data-review-state") != "item":
             break
-        # accept, reject and correct in turn; a correction edits the AI's value in place:
-        # C opens it selected, End, Backspace and one character change its last character,
-        # Enter signs and submits.
+        # accept, reject and correct in turn; a correction opens the item's editor (C) and
+        # changes the value as little as it can: a cut one frame later (Up), a safety level
+        # one step (Down or Up), a text's last character (End, Backspace, one character);
+        # Enter signs it. The verdict is sent after the page's grace period, while the next
+        # item is on screen.
         kind = ("accept", "reject", "correct")[n % 3]
         press = {"accept": ["a"], "reject": ["r"]}.get(kind, [])
         if kind == "correct":
             page.keyboard.press("c")
             keys += 1
             page.wait_for_selector("#value:focus", timeout=10000)
-            value = str(page.locator("#value").input_value())
-            press = ["End", "Backspace", "1" if value[-1:] != "1" else "2", "Enter"]
+            tag, kind_of, value = page.evaluate(
+                "() => { const f = document.getElementById('value');"
+                " return [f.tagName, f.type, f.value]; }")
+            if tag == "SELECT":
+                press = ["ArrowUp" if value == "high" else "ArrowDown", "Enter"]
+            elif kind_of == "number":
+                press = ["ArrowUp", "Enter"]
+            else:
+                press = ["End", "Backspace", "1" if value[-1:] != "1" else "2", "Enter"]
+            kind = f"correct ({'level' if tag == 'SELECT' else 'cut' if kind_of == 'number' else 'text'})"
         keys += len(press)
+        pressed.append(len(press) + (1 if kind.startswith("correct") else 0))
         verdicts.append(kind)
         if n == count - 1:
             for key in press:
@@ -393,7 +404,7 @@ def review(browser: Any, url: str, admin: SigningKey, facts: dict[str, Any], cou
         "(items) => items.map((li) => li.dataset.index)")]
     context.close()
     return {"first": first, "later": later, "far": far, "heap_first": heap_first, "heap_after": heap_after,
-            "keys": keys, "verdicts": verdicts, "indices": indices}
+            "keys": keys, "verdicts": verdicts, "pressed": pressed, "indices": indices}
 
 
 def explore(browser: Any, url: str, indices: list[int]) -> tuple[float, float]:
@@ -481,6 +492,11 @@ def main() -> None:
     line("explorer: to verified", [r["explorer"][0] for _, r in rows], lambda v: f"{v:.0f} ms")
     line("explorer: proof check", [r["explorer"][1] for _, r in rows], lambda v: f"{v:.2f} ms")
     for label, r in rows:
+        per: dict[str, list[int]] = {}
+        for verdict, pressed in zip(r["verdicts"], r["pressed"], strict=True):
+            per.setdefault(verdict, []).append(pressed)
+        print(f"{label}: keys per verdict: " + ", ".join(
+            f"{verdict} {statistics.fmean(v):.0f}" for verdict, v in per.items()))
         where = [r["first"][3], *(x[3] for x in r["later"])]
         print(f"{label}: items at {', '.join(f'{t:.0f}' for t in where)} s; "
               f"{len(r['verdicts'])} verdicts ({', '.join(r['verdicts'])}), "
