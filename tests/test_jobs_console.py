@@ -133,10 +133,15 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         assert "sample.mp4" in row.inner_text() and "0 of 2 analyses finished" in row.inner_text()
         page.screenshot(path=str(screenshots / "submitted-laptop.png"), full_page=True)
 
-        # A real worker takes the tasks; the page follows without a reload.
+        # A real worker takes the tasks; the page follows without a reload, keeps the focus
+        # where it was, and says when the job is done.
+        row.get_by_role("button", name="Details").focus()
         with _worker(url, tmp_path / "worker", "technical,transcript"):
             page.wait_for_selector(f"li.job[data-job='{job['id']}'][data-state=done]",
                                    timeout=180_000)
+        assert page.evaluate("() => document.activeElement.textContent") == \
+            "Results and downloads"
+        assert page.locator("#jobs-state").inner_text() == "sample.mp4: the job is done."
         with CoordinatorClient(url) as anyone:
             assert {a.name: a.workers for a in anyone.list_analyzers()}["transcript"] == 1
         assert "2 of 2 analyses finished" in row.inner_text()

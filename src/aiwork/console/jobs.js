@@ -250,29 +250,42 @@ function jobLabel(job) {
   return names()[job.asset] || `video ${short(job.asset)}`;
 }
 
+// The list of jobs, updated in place: a job's row is made once and its text, bar and button
+// changed as it progresses, so the focus (on its button) survives every poll.
 function renderJobs() {
   const list = $("jobs");
-  list.replaceChildren();
   const all = [...jobs.values()].reverse();
   $("jobs-count").textContent = all.length ? `${all.length} job(s), newest first.` : "No jobs yet: upload a video above.";
-  for (const job of all) {
+  all.forEach((job, position) => {
+    let item = list.querySelector(`li[data-job="${job.id}"]`);
+    if (item === null) {
+      item = el("li", null, { "data-job": job.id });
+      const head = el("div", null, { class: "job-head" });
+      head.append(el("strong", null, { class: "job-name" }), el("span", null, { class: "badge" }));
+      const open = el("button", null, { type: "button", class: "secondary" });
+      open.addEventListener("click", () => act(async () => {
+        say("jobs-state", "");
+        await showJob(job.id);
+      }));
+      item.append(head, el("progress"), el("p", null, { class: "hint" }), open);
+    }
+    if (list.children[position] !== item) list.insertBefore(item, list.children[position] ?? null);
     const { total, finished, leased } = replicaCounts(job);
-    const item = el("li", null, { class: `job ${job.state}`, "data-job": job.id, "data-state": job.state });
-    const head = el("div", null, { class: "job-head" });
-    head.append(el("strong", jobLabel(job)), el("span", STATE_WORDS[job.state] || job.state, { class: `badge ${job.state}` }));
-    const bar = el("progress", null, { max: String(Math.max(total, 1)), value: String(finished),
-      "aria-label": `${jobLabel(job)}: ${finished} of ${total} analyses finished` });
-    const detail = el("p", `${finished} of ${total} analyses finished${leased ? `, ${leased} running` : ""} · `
+    item.className = `job ${job.state}`;
+    item.dataset.state = job.state;
+    item.querySelector(".job-name").textContent = jobLabel(job);
+    const badge = item.querySelector(".badge");
+    badge.className = `badge ${job.state}`;
+    badge.textContent = STATE_WORDS[job.state] || job.state;
+    const bar = item.querySelector("progress");
+    bar.max = Math.max(total, 1);
+    bar.value = finished;
+    bar.setAttribute("aria-label", `${jobLabel(job)}: ${finished} of ${total} analyses finished`);
+    item.querySelector("p").textContent = `${finished} of ${total} analyses finished${leased ? `, ${leased} running` : ""} · `
       + `${job.analyzers.join(", ")} · redundancy ${job.redundancy}`
-      + (job.library ? ` · library ${job.library}` : ""), { class: "hint" });
-    const open = el("button", job.state === "done" ? "Results and downloads" : "Details", { type: "button", class: "secondary" });
-    open.addEventListener("click", () => act(async () => {
-      say("jobs-state", "");
-      await showJob(job.id);
-    }));
-    item.append(head, bar, detail, open);
-    list.append(item);
-  }
+      + (job.library ? ` · library ${job.library}` : "");
+    item.querySelector("button").textContent = job.state === "done" ? "Results and downloads" : "Details";
+  });
 }
 
 async function refreshJobs() {
@@ -295,7 +308,10 @@ function poll() {
       try {
         const now = await api("GET", `/v1/jobs/${component(job.id)}`);
         jobs.set(job.id, now);
-        if (now.state !== "open") loadAnalyzers();  // which workers run what, now
+        if (now.state !== "open") {
+          say("jobs-state", `${jobLabel(now)}: the job is ${STATE_WORDS[now.state] || now.state}.`);
+          loadAnalyzers();  // which workers run what, now
+        }
         if (now.state !== "open" && shown === job.id) await showJob(job.id, false);
       } catch (error) {
         say("jobs-state", `Job ${job.id} could not be followed: ${words(error)}`, true);
