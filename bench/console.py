@@ -385,7 +385,8 @@ def review(browser: Any, url: str, admin: SigningKey, facts: dict[str, Any], cou
                 press = ["ArrowUp", "Enter"]
             else:
                 press = ["End", "Backspace", "1" if value[-1:] != "1" else "2", "Enter"]
-            kind = f"correct ({'level' if tag == 'SELECT' else 'cut' if kind_of == 'number' else 'text'})"
+            editor = "level" if tag == "SELECT" else "cut" if kind_of == "number" else "text"
+            kind = f"correct ({editor})"
         keys += len(press)
         pressed.append(len(press) + (1 if kind.startswith("correct") else 0))
         verdicts.append(kind)
@@ -403,7 +404,8 @@ def review(browser: Any, url: str, admin: SigningKey, facts: dict[str, Any], cou
     indices = [int(i) for i in page.locator("#done li").evaluate_all(
         "(items) => items.map((li) => li.dataset.index)")]
     context.close()
-    return {"first": first, "later": later, "far": far, "heap_first": heap_first, "heap_after": heap_after,
+    return {"first": first, "later": later, "far": far, "heap_first": heap_first,
+            "heap_after": heap_after,
             "keys": keys, "verdicts": verdicts, "pressed": pressed, "indices": indices}
 
 

@@ -784,3 +784,22 @@ def test_the_public_log_lists_a_decisions_verdicts_and_consensus_once_decided(
     typed = client_for(net["app"], SigningKey.generate())
     assert typed.get_related_entries(decision).entries[0].index == verdicts[0]
     assert typed.get_anchors(decision).covering is None
+
+
+def test_a_decisions_related_entries_never_name_a_gold_item(tmp_path: Path) -> None:
+    log, review = _gold_review(tmp_path)
+    review.set_rules("shots", {"experts": 1, "gold_share": 1.0})
+    _add(review, 3.0, gold="accept")
+    _add(review, 7.5)
+    expert = SigningKey.generate()
+    answered = [_answer(review, expert, "accept") for _ in range(2)]
+    assert len({item["id"] for item in answered}) == 2  # the gold item and the real one
+    verdicts = {Entry.from_bytes(log.get(i)).body["item"]: i for i in range(log.size)
+                if Entry.from_bytes(log.get(i)).kind == "human.verdict/v1"}
+    entries, still_open, after = review.related(0)
+    real = [item["id"] for item in answered if item["question"].endswith("7.50 s?")][0]
+    assert [(i, kind) for i, kind, _ in entries if kind == "verdict"] == \
+        [(verdicts[real], "verdict")]
+    assert [kind for _, kind, _ in entries] == ["verdict", "consensus"]
+    assert still_open == 0 and after is None
+    log.close()

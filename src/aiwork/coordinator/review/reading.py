@@ -60,16 +60,18 @@ class Reading(ReviewBase):
             "SELECT idx, what, item FROM ("
             " SELECT a.verdict AS idx, 'verdict' AS what, i.item AS item"
             " FROM review_assignments a JOIN review_items i ON i.id = a.item"
-            f" WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL AND a.verdict > ? AND {decided}"
+            " WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL"
+            f" AND a.verdict > ? AND {decided}"
             " UNION ALL"
             " SELECT o.consensus AS idx, 'consensus' AS what, i.item AS item"
-            " FROM review_outcomes o JOIN review_items i ON i.id = o.item WHERE i.decision = ? AND i.gold IS NULL"
-            " AND o.consensus > ?"
+            " FROM review_outcomes o JOIN review_items i ON i.id = o.item"
+            " WHERE i.decision = ? AND i.gold IS NULL AND o.consensus > ?"
             ") AS related ORDER BY idx LIMIT ?",
             (decision, after, decision, after, limit + 1)).fetchall()
         (still_open,) = conn.execute(
             "SELECT COUNT(*) FROM review_assignments a JOIN review_items i ON i.id = a.item"
-            f" WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL AND NOT {decided}",
+            " WHERE i.decision = ? AND i.gold IS NULL AND a.verdict IS NOT NULL"
+            f" AND NOT {decided}",
             (decision,)).fetchone()
         page = [(int(idx), str(what), int(item)) for idx, what, item in rows[:limit]]
         return page, int(still_open), page[-1][0] if len(rows) > limit else None
