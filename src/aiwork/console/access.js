@@ -34,8 +34,10 @@ async function proven(item, size, root) {
 
 /** Checks ``listing`` (GET /v1/libraries/{id}/access, all pages joined) against the log key
  * ``key`` (parseVerifierKey's) for ``library``: {ok, checkpoint: {ok, size, reason},
- * changes: [...], reads: [...], count: {ok, reason}}, each entry {index, ok, reason, entry}. */
-export async function verifyAccessListing(listing, key, library) {
+ * changes: [...], reads: [...], count: {ok, reason}}, each entry {index, ok, reason, entry}.
+ * ``known``: ledger indexes of reads of this library seen verified before, which must still be
+ * listed (reads cut off the end of the chain are caught only so). */
+export async function verifyAccessListing(listing, key, library, known = []) {
   const out = { ok: false, checkpoint: { ok: false, size: null, reason: null }, changes: [], reads: [],
     count: { ok: false, reason: null } };
   if (listing === null || typeof listing !== "object" || !Array.isArray(listing.changes)
@@ -109,6 +111,10 @@ export async function verifyAccessListing(listing, key, library) {
     if (counted !== null && counted !== before) problems.push(`the change at entry ${change.index} counts ${counted} reads before it, the listing ${before}: reads are missing`);
   }
   if (!out.changes.length) problems.push(`the listing has no library.created entry for ${library}`);
+  const listed = new Set(out.reads.map((r) => r.index));
+  for (const index of known) {
+    if (!listed.has(index)) problems.push(`the read at ledger index ${index}, known from before, is not listed: the access log was cut short`);
+  }
   out.count = { ok: problems.length === 0, reason: problems.join("; ") || null };
   out.ok = out.checkpoint.ok && out.count.ok && out.changes.every((c) => c.ok) && out.reads.every((r) => r.ok);
   return out;

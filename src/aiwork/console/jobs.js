@@ -194,6 +194,7 @@ async function uploadAndSubmit(job) {
   });
   jobs.set(made.id, made);
   loadAnalyzers();  // how many workers run each, now
+  if (library) libraries.refresh(library).catch(() => {});  // its count of jobs
   uploadState("submitted", `Job ${made.id} is submitted: ${made.analyzers.join(", ")}.`);
   renderJobs();
   poll();

@@ -9,6 +9,11 @@ const $ = (id) => document.getElementById(id);
 const KNOWN = "aiwork.jobs.libraries";  // did -> the ids of the libraries made in this browser
 const PIN = "aiwork.explorer.log-key";  // the log key pinned at first use (shared with /explorer)
 const DID = /^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/;
+const READS = "aiwork.jobs.reads";     // library -> the last read this browser saw verified
+
+function lastReads() {
+  try { return JSON.parse(localStorage.getItem(READS) || "{}") || {}; } catch { return {}; }
+}
 
 function readKnown() {
   try { return JSON.parse(localStorage.getItem(KNOWN) || "{}") || {}; } catch { return {}; }
@@ -28,7 +33,7 @@ async function trustedKey(get) {
   }
   const since = new Date().toISOString();
   try { localStorage.setItem(PIN, JSON.stringify({ key: served, since })); } catch { /* not kept */ }
-  return { key: await parseVerifierKey(served), source: "served by this coordinator at first use (pinned from now on)" };
+  return { key: await parseVerifierKey(served), source: "served by this coordinator at first use, pinned from now on" };
 }
 
 export function mountLibraries({ api, say, words, el, onChange }) {
@@ -117,7 +122,14 @@ export function mountLibraries({ api, say, words, el, onChange }) {
       entries.push(...page.entries);
     }
     listing = { ...listing, entries };
-    const result = await verifyAccessListing(listing, trusted.key, library.id);
+    const seen = lastReads()[library.id];
+    const known = Number.isSafeInteger(seen) ? [seen] : [];
+    const result = await verifyAccessListing(listing, trusted.key, library.id, known);
+    if (result.ok && result.reads.length) {
+      const all = lastReads();
+      all[library.id] = result.reads[result.reads.length - 1].index;
+      try { localStorage.setItem(READS, JSON.stringify(all)); } catch { /* not kept */ }
+    }
     box.replaceChildren();
     const status = el("p", result.ok ? "Access log: verified" : "Access log: failed",
       { class: `verdict ${result.ok ? "verified" : "failed"}`, "data-verify-status": result.ok ? "verified" : "failed" });
@@ -168,6 +180,10 @@ export function mountLibraries({ api, say, words, el, onChange }) {
   });
 
   return {
+    // The library ``id`` read again (after a job went into it).
+    async refresh(id) {
+      if (shown.has(id)) store(await api("GET", `/v1/libraries/${encodeURIComponent(id)}`));
+    },
     async use(id) {
       me = id;
       shown.clear();
