@@ -22,7 +22,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from aiwork.client.coordinator import CoordinatorClient
+from aiwork.client.coordinator import CoordinatorClient, NoWork
+from aiwork.client.review import give_verdict
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.digests import sha256_file
 
@@ -92,8 +93,12 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
     bad = tmp_path / "notes.mp4"
     bad.write_text("These are my notes, not a video.\n" * 20)
     digest = sha256_file(SAMPLE)
-    with running_coordinator(home, "--open-registration", "--starting-credits", "50") as url, \
-            sync_playwright() as pw:
+    admin, expert = SigningKey.generate(), SigningKey.generate()
+    with running_coordinator(home, "--open-registration", "--starting-credits", "50",
+                             "--admin", admin.did) as url, sync_playwright() as pw:
+        # Every transcript item goes to one expert's review.
+        with CoordinatorClient(url, key=admin) as client:
+            client.set_review_rules("transcript", {"audit_share": 1.0, "experts": 1})
         browser = _browser(pw)
         page = browser.new_page(viewport=LAPTOP, accept_downloads=True)
         puts: list[str] = []
@@ -145,6 +150,15 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         with CoordinatorClient(url) as anyone:
             assert {a.name: a.workers for a in anyone.list_analyzers()}["transcript"] == 1
         assert "2 of 2 analyses finished" in row.inner_text()
+        # An expert accepts the first transcript segment: a human-verified item.
+        with CoordinatorClient(url, key=expert) as client:
+            assert client.request_role("expert").status == "granted"
+            item = client.next_review_item()
+            assert not isinstance(item, NoWork)
+            assert item.insight == "transcript"
+            give_verdict(client, item.id, "accept")
+            verified = client.get(f"/v1/jobs/{job['id']}/review").json()["human_verified"]
+        [(number, outcome)] = verified["transcript"].items()
         row.get_by_role("button", name="Results and downloads").click()
         page.wait_for_selector("#job[data-state=done] [data-export='captions.vtt']")
         page.wait_for_selector("#insights [data-insight=transcript]")
@@ -158,8 +172,18 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         items.nth(1).click()
         page.wait_for_function(f"() => Math.abs(document.querySelector('#player video')"
                                f".currentTime - {second}) < 0.05")
+        # AI items and the human-verified one told apart, each linking to its decision (the
+        # experts' consensus for the verified one) in the explorer; its lane item marked too.
+        segments = page.locator("[data-insight=transcript] li")
+        human = page.locator("[data-insight=transcript] li.human")
+        assert segments.count() == 3 and human.count() == 1
+        assert human.locator(".tag").inner_text() == "human-verified"
+        assert human.locator("a").get_attribute("href") == \
+            f"/explorer/entry/{outcome['consensus']}"
+        assert segments.nth(int(number)).get_attribute("class") == "human"
         link = page.locator("[data-insight=transcript] li.ai a").first
-        assert link.get_attribute("href", timeout=5000).startswith("/explorer/entry/")
+        assert (link.get_attribute("href") or "").startswith("/explorer/entry/")
+        assert page.locator("#timeline .lane-transcript button.item.state-verified").count() == 1
         with page.expect_download() as caught:
             page.locator("[data-export='captions.vtt']").click()
         saved = tmp_path / "captions.vtt"

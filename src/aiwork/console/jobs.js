@@ -394,12 +394,13 @@ function showInsights(results, review) {
     if (insights.length <= 3) section.open = true;
     section.append(el("summary", `${insight}: ${items.length} item(s)${humans ? `, ${humans} human-verified` : ""}`));
     const list = el("ol", null, { class: "items" });
-    items.slice(0, SHOWN_ITEMS).forEach((item, i) => {
-      const human = decided[String(i)];
+    items.slice(0, SHOWN_ITEMS).forEach((item, n) => {
+      // An item's id is its own "id" when it has one, else its place (as the review names it).
+      const human = decided[String(item && Number.isInteger(item.id) ? item.id : n)];
       const row = el("li", null, { class: human ? "human" : "ai" });
       if (human) {
         row.append(el("span", "human-verified", { class: "tag human" }), ` ${describe(item)} `,
-          explorerLink(human.consensus, `${human.outcome} · entry ${human.consensus}`));
+          explorerLink(human.consensus, `${human.outcome} by experts · consensus ${human.consensus}`));
       } else {
         row.append(el("span", "AI", { class: "tag ai" }), ` ${describe(item)} `);
         if (item && Number.isSafeInteger(item.decision)) row.append(explorerLink(item.decision, `decision ${item.decision}`));
