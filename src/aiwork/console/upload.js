@@ -10,7 +10,8 @@ import { hex } from "./verify.js";
 
 // -- SHA-256 (FIPS 180-4), fed piece by piece --------------------------------------------------
 
-const K = Uint32Array.from([
+// Int32 arrays throughout: V8 keeps 32-bit signed values unboxed, unsigned ones above 2^31 not.
+const K = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -23,9 +24,9 @@ const K = Uint32Array.from([
 
 export class Sha256 {
   constructor() {
-    this.h = Uint32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+    this.h = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
-    this.w = new Uint32Array(64);
+    this.w = new Int32Array(64);
     this.block = new Uint8Array(64);
     this.held = 0;    // bytes of `block` filled
     this.length = 0;  // bytes fed so far
@@ -43,19 +44,20 @@ export class Sha256 {
       const b = w[i - 2];
       const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
       const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+      w[i] = (((w[i - 16] + s0) | 0) + ((w[i - 7] + s1) | 0)) | 0;
     }
     let a = h[0]; let b = h[1]; let c = h[2]; let d = h[3];
     let e = h[4]; let f = h[5]; let g = h[6]; let k = h[7];
     for (let i = 0; i < 64; i += 1) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (k + S1 + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+      const t1 = (((((k + S1) | 0) + ((e & f) ^ (~e & g))) | 0) + ((K[i] + w[i]) | 0)) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
       const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
       k = g; g = f; f = e; e = (d + t1) | 0;
       d = c; c = b; b = a; a = (t1 + t2) | 0;
     }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+    h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + k) | 0;
   }
 
   update(bytes) {
@@ -88,7 +90,7 @@ export class Sha256 {
     for (let at = 0; at < tail.length; at += 64) this.compress(tail, at);
     const out = new Uint8Array(32);
     const outView = new DataView(out.buffer);
-    this.h.forEach((word, i) => outView.setUint32(i * 4, word));
+    this.h.forEach((word, i) => outView.setInt32(i * 4, word));
     return out;
   }
 }
