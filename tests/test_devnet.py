@@ -60,6 +60,12 @@ def test_devnet_processes_a_submitted_video_shows_review_and_stops_its_children(
         children = [int(pid) for line in lines if line.startswith("children:")
                     for pid in line.split(":", 1)[1].split()]
         assert len(children) == 3  # the coordinator and two workers
+        # The web console's pages are served and named.
+        console = next(line for line in lines if line.startswith("web console:"))
+        assert f"{url}/jobs " in console and f"{url}/review " in console
+        page = httpx.get(f"{url}/jobs", timeout=10)
+        assert page.status_code == 200 and "requester dashboard" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
 
         # The devnet's admin key changes the routing rules; its rules route items to review.
         assert main(["review", "rules", "shots", "--coordinator", url, "--key", admin]) == 0

@@ -177,6 +177,8 @@ def _instructions(net: _Devnet, requester: Path, count: int, audit_share: float)
     click.echo("experts: aiwork keys new --out me.key && aiwork register --coordinator "
                f"{url} --key me.key --role expert && aiwork review next --coordinator {url} "
                "--key me.key")
+    click.echo(f"web console: {url}/jobs (requesters: import the requester key, or make one "
+               f"there), {url}/review (experts), {url}/explorer (proofs)")
     # Replicas of a task go to distinct workers: never ask for more than there are.
     click.echo(f"try: aiwork submit samples/sample.mp4 --coordinator {url} --key {requester} "
                f"--redundancy {max(1, min(2, count))} --wait --out out/", nl=True)
