@@ -347,7 +347,7 @@ def test_an_expert_reviews_real_items_of_the_sample_video_with_the_keyboard(
         page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 1")
         page.keyboard.press("c")  # the cut editor, focused, the AI's time in it
         page.wait_for_function("() => document.activeElement?.id === 'value'")
-        ai_cut = float(page.locator("#value").input_value())
+        ai_cut = float(page.get_by_label("Where the cut is, in seconds").input_value())
         page.keyboard.press("ArrowUp")  # one frame later
         page.get_by_role("button", name="the cut one frame later (.)").click()  # and another
         page.wait_for_function("() => !document.querySelector('#media video').seeking")
@@ -411,6 +411,108 @@ def test_an_expert_reviews_real_items_of_the_sample_video_with_the_keyboard(
         assert [log.get(i).decode() for i in indices] == sent
     finally:
         log.close()
+
+
+EDITED = [("transcript", "Is this transcript segment right? If not, correct it.", "Helo wrld"),
+          ("ocr", "Is this on-screen text read right? If not, correct it.", "VER1FIED"),
+          ("tags", "Is the tag 'cat' present in this part of the video?", "cat"),
+          ("safety", "Is this safety flag right: violence at level high?", "high")]
+
+
+def _queue_texts(home: Path, clip: Path) -> None:
+    """One open item of each insight corrected with text or a choice, on ``clip``."""
+    from aiwork.config import blobs_path, default_db_path
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.identities import coordinator_key
+    from aiwork.coordinator.review import Review
+    from aiwork.pipeline.process import open_store
+    from aiwork.quality.review_items import Candidate
+    from aiwork.store.blobs import BlobStore
+
+    db = default_db_path({"AIWORK_HOME": str(home)})
+    log = open_store(db)
+    asset = BlobStore(blobs_path(db)).put_file(clip)
+    review = Review(log, coordinator_key(), Accounts(log.db).appender(log))
+    for n, (insight, question, value) in enumerate(EDITED):
+        review.set_rules(insight, {"experts": 1})
+        review.add_item(job="j", insight=insight, decision=0,
+                        candidate=Candidate(n, question, value, 1.0 + n, 2.0 + n, None, 0.4),
+                        reason="audit", asset=asset, producers=[], annotator="model:m@x")
+    log.close()
+
+
+def test_each_insight_is_corrected_in_its_own_editor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screenshots: Path) -> None:
+    """C opens the insight's own labelled editor, the AI's value in it: a text area for a
+    transcript segment (Shift+Enter a new line, Enter signs), a field for on-screen text and a
+    tag, a choice for a safety level. Escape cancels (nothing sent); an empty text is refused
+    in words before anything is signed; the corrected values reach the ledger as typed."""
+    require("playwright", tools=("chromium", "ffmpeg"))
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AIWORK_HOME", str(home))
+    _queue_texts(home, make_two_scene_clip(tmp_path / "clip.mp4"))
+    admin = SigningKey.generate()
+    sent: list[str] = []
+    seen: dict[str, tuple[str, str, str]] = {}
+    with running_coordinator(home, "--admin", admin.did) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}")["entry"])
+                if r.url.endswith("/verdict") else None)
+        _new_expert(page, url, admin)
+        page.keyboard.press("n")
+        shown = _item_shown(page)
+        for n in range(len(EDITED)):
+            question = page.locator("#question").inner_text()
+            page.keyboard.press("c")
+            page.wait_for_function("() => document.activeElement?.id === 'value'")
+            field = page.locator("#value")
+            label = page.locator("label[for=value]").inner_text()
+            seen[question] = (field.evaluate("(f) => f.tagName"), label, field.input_value())
+            if question.startswith("Is this transcript"):
+                page.keyboard.press("Escape")  # cancelled: nothing signed
+                page.wait_for_selector("#correction", state="hidden")
+                page.keyboard.press("c")
+                page.wait_for_function("() => document.activeElement?.id === 'value'")
+                page.keyboard.press("Control+a")
+                page.keyboard.type("Hello")
+                page.keyboard.press("Shift+Enter")
+                page.keyboard.type("world.")
+                page.screenshot(path=str(screenshots / "phone-transcript-editor.png"),
+                                full_page=True)
+            elif question.startswith("Is this on-screen"):
+                field.fill("   ")
+                page.keyboard.press("Enter")  # empty: refused in words, nothing signed
+                page.wait_for_selector("#editor-error.error")
+                refused = page.locator("#editor-error").inner_text()
+                field.fill("VERIFIED")
+            elif question.startswith("Is the tag"):
+                field.fill("dog")
+            else:
+                field.select_option("low")
+            field.focus()
+            page.keyboard.press("Enter")
+            if n < len(EDITED) - 1:
+                shown = _item_shown(page, shown)
+        page.wait_for_selector("#state[data-review-state=empty]")
+        _sent(page, len(EDITED))
+        stored = [httpx.get(f"{url}/v1/ledger/entries/{i}").content.decode() for i in
+                  page.locator("#done li").evaluate_all("(l) => l.map((li) => li.dataset.index)")]
+        browser.close()
+    by_question = {q: (kind, label, value) for q, (kind, label, value) in seen.items()}
+    assert by_question == {
+        EDITED[0][1]: ("TEXTAREA", "The segment's text, corrected", "Helo wrld"),
+        EDITED[1][1]: ("INPUT", "The on-screen text, corrected", "VER1FIED"),
+        EDITED[2][1]: ("INPUT", "The right tag", "cat"),
+        EDITED[3][1]: ("SELECT", "The right safety level", "high")}
+    assert refused.startswith("a correction cannot be empty"), refused
+    assert stored == sent and len(sent) == len(EDITED)  # the cancelled one was never sent
+    values = {json.loads(s)["body"]["insight"]: json.loads(s)["body"]["value"] for s in sent}
+    assert values == {"transcript": "Hello\nworld.", "ocr": "VERIFIED", "tags": "dog",
+                      "safety": "low"}
+    assert all(json.loads(s)["body"]["verdict"] == "correct" for s in sent)
 
 
 def test_a_key_file_is_imported_kept_and_the_page_fits_a_phone(tmp_path: Path, screenshots: Path) -> None:
