@@ -123,6 +123,9 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
     req.request("PATCH", f"/v1/libraries/{library}", b'{"sensitive": true}')
     req.http.get(f"/v1/jobs/{job}")  # now sensitive: unsigned is refused, as declared
     assert req.get(f"/v1/jobs/{job}", signed=True).json()["state"] == "done"
+    # A sensitive library's video by a media grant, and a wrong token's 403.
+    req.http.get(req.grant_blob(digest, job, "contract check").url)
+    req.http.get(f"/v1/blobs/{digest}?grant=wrong")
     # Refusals are answers too: a lease, an item, a verdict and a witness that do not exist.
     for who, method, path, body in (
             (work, "POST", "/v1/leases/nope/heartbeat", b"{}"),

@@ -78,13 +78,13 @@ class Network:
 
 
 def build(tmp_path: Path, clip: Path, *, sensitive: bool = True,
-          db: Path | str | None = None) -> Network:
-    """A coordinator, a requester owning a library with one finished job (technical
-    analysis by a real worker), an auditor and a stranger."""
+          db: Path | str | None = None, **settings: Any) -> Network:
+    """A coordinator (``settings`` added to its ServerSettings), a requester owning a library
+    with one finished job (technical analysis by a real worker), an auditor and a stranger."""
     coordinator = SigningKey.generate()
     db = db or tmp_path / "coord.db"
-    app = create_app(ServerSettings(db=db, key=coordinator,
-                                    open_registration=True, starting_credits=100))
+    app = create_app(ServerSettings(db=db, key=coordinator, open_registration=True,
+                                    starting_credits=100, **settings))
     owner, auditor, stranger, worker_key = (SigningKey.generate() for _ in range(4))
     clients = {k: CoordinatorClient("http://testserver", k, http=TestClient(app))
                for k in (owner, auditor, stranger, worker_key)}

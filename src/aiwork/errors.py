@@ -30,7 +30,8 @@ in one table (:mod:`aiwork.api.errors`)::
     │       ├── UnknownCheckpointError   (also NotFoundError)
     │       └── CheckpointMismatchError  (also ConflictError)
     ├── ForbiddenError               the caller may not do this
-    │   └── RoleError                it lacks the role (also InputError)
+    │   ├── RoleError                it lacks the role (also InputError)
+    │   └── MediaGrantError          a media grant is unknown, expired or for another blob
     ├── KeyFileError                 a key file is missing, unreadable, too open or not a key
     ├── SignatureError               a signature does not verify (forged, wrong key, altered)
     ├── RequestAuthError             a request's authentication is refused (``reason``)
@@ -105,6 +106,7 @@ __all__ = [
     "MalformedJSONError",
     "MarketError",
     "MediaError",
+    "MediaGrantError",
     "NotAssignedError",
     "NotFoundError",
     "NoteError",
@@ -375,6 +377,13 @@ class InsufficientCreditsError(InputError):
 
 class RoleError(ForbiddenError, InputError):
     """The caller lacks the role an action needs."""
+
+
+class MediaGrantError(ForbiddenError):
+    """A media grant (``?grant=`` on the blob route) is not a token, unknown, expired, for
+    another blob, or its reader may no longer read the library; nothing is served."""
+
+    reason = "grant-refused"
 
 
 class UnknownLibraryError(NotFoundError):

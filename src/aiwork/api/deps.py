@@ -26,12 +26,15 @@ from aiwork.contract.requests import EmptyRequest, RequestModel
 from aiwork.coordinator.libraries import ACCESS_ENTRY_HEADER, PURPOSE_PARAMETER
 from aiwork.errors import InputError, RoleError, UnsignedRequestError
 
-__all__ = ["Admin", "AnySigner", "ExpertCaller", "Expert", "LibraryManager", "LibraryOwner",
+__all__ = ["Admin", "AnySigner", "GrantAsker", "ExpertCaller", "Expert", "LibraryManager", "LibraryOwner",
            "OptionalCaller", "Requester", "StateDep", "Worker", "WorkerCaller", "WorkerResult",
            "body", "caller", "library_reader", "log_read", "sensitive_reader", "signed_reader",
            "state"]
 
 M = TypeVar("M", bound=RequestModel)
+
+#: Largest body of a media grant's request (a job id and a purpose of 200 characters).
+MAX_GRANT_BYTES = 4 << 10
 
 
 async def state(request: Request) -> State:
@@ -134,6 +137,8 @@ WorkerResult = Annotated[Signed, Depends(signed_by(
     "worker", limit=lambda settings: max(settings.max_json_bytes, MAX_RESULT_BYTES)))]
 #: Any identity (asking for a role): at most 1 KiB is read before the signature is checked.
 AnySigner = Annotated[Signed, Depends(signed_by(limit=lambda _: MAX_REGISTRATION_BYTES))]
+#: Any identity asking for a media grant (a reader needs no role): ``{job, purpose}``, 4 KiB.
+GrantAsker = Annotated[Signed, Depends(signed_by(limit=lambda _: MAX_GRANT_BYTES))]
 ExpertCaller = Annotated[str, Depends(caller_with("expert"))]
 WorkerCaller = Annotated[str, Depends(caller_with("worker"))]
 OptionalCaller = Annotated[str | None, Depends(optional_caller)]

@@ -7,6 +7,8 @@ not shared between threads) and reached by the routes through :func:`aiwork.api.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from aiwork.auth import RequestVerifier, SqliteNonceStore
 from aiwork.config import blobs_path
 from aiwork.coordinator.cosignatures import Cosignatures, parse_witnesses
 from aiwork.coordinator.identities import Identities
+from aiwork.coordinator.libraries import GRANT_SECONDS
 from aiwork.coordinator.service import Coordinator
 from aiwork.crypto import SigningKey
 from aiwork.ledger.home import open_ledger
@@ -54,6 +57,10 @@ class ServerSettings:
     #: The coordinator's own public URL (``aiwork serve --public-url``): the exports name
     #: the video and its keyframes under it (``/v1/blobs/DIGEST``). None: root-relative.
     public_url: str | None = None
+    #: How long a media grant (``POST /v1/blobs/DIGEST/grant``) may be used, in seconds.
+    grant_seconds: float = GRANT_SECONDS
+    #: The clock media grants are given and checked by (Unix seconds; tests move it).
+    clock: Callable[[], float] = time.time
 
 
 class State:

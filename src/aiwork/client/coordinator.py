@@ -194,6 +194,13 @@ class CoordinatorClient(Transport):
         hashed as it comes; the file appears only if its bytes are ``digest``."""
         return self.stream_to(route("download_blob", digest=digest).path, target, digest)
 
+    def grant_blob(self, digest: str, job: str, purpose: str) -> rs.BlobGrant:
+        """A short-lived grant to fetch the blob ``digest`` of ``job`` (a sensitive library's)
+        without signing: its ``url`` (the blob route with the token) until ``expires``. The
+        read is logged, with ``purpose``, before the grant is given."""
+        return self._model(route("grant_blob", digest=digest), rs.BlobGrant,
+                           body(rq.BlobGrantRequest, job=job, purpose=purpose))
+
     # -- jobs -----------------------------------------------------------------------------
 
     def submit_job(self, asset: str, analyzers: list[str], *, redundancy: int = 1,

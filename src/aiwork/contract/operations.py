@@ -76,8 +76,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "library before it is stored", "blobs", auth="signed",
         body="application/octet-stream", response=rs.BlobReceipt, errors=_READ),
     Operation("download_blob", "GET", "/v1/blobs/{digest}",
-        "Download media by digest (signed for media of a sensitive library)", "blobs",
-        auth="optional", media=("application/octet-stream",), errors=(400, 401, 404, 413)),
+        "Download media by digest (signed, or `?grant=TOKEN` from grant_blob, for media of a "
+        "sensitive library)", "blobs",
+        auth="optional", media=("application/octet-stream",),
+        errors=(400, 401, 403, 404, 413)),
+    Operation("grant_blob", "POST", "/v1/blobs/{digest}/grant",
+        "A short-lived grant to fetch a sensitive library's blob without signed headers (a "
+        "<video> element): {job, purpose}, by one who may read the job's library; the read is "
+        "logged (access.read) before the grant is given", "blobs", auth="signed",
+        request=rq.BlobGrantRequest, response=rs.BlobGrant, errors=_READ),
     # -- jobs
     Operation("submit_job", "POST", "/v1/jobs", "Submit a job over uploaded media (requester)",
         "jobs", auth="signed", request=rq.JobRequest, response=rs.JobProgress,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiwork.model.roles import REQUESTABLE_ROLES, ROLES
 
 __all__ = [
+    "BlobGrantRequest",
     "CapabilitiesRequest",
     "CosignatureRequest",
     "CreditGrantRequest",
@@ -107,6 +108,16 @@ class ReaderRequest(RequestModel):
     """Let an identity read a sensitive library (its owner)."""
 
     did: str = Field(description="the reader's did:key")
+
+
+class BlobGrantRequest(RequestModel):
+    """Ask for a short-lived grant to fetch a sensitive library's blob without signing each
+    request (a ``<video>`` element cannot sign): the read is logged first, with its purpose."""
+
+    job: str = Field(max_length=128, description="the job whose video (or keyframe) it is: "
+                                                 "the logged read names it")
+    purpose: str = Field(max_length=200, description="why it is read (at most 200 "
+                                                     "characters), logged in access.read")
 
 
 class VerdictRequest(RequestModel):

@@ -21,6 +21,7 @@ __all__ = [
     "AnchorView",
     "Anchors",
     "AuditBundle",
+    "BlobGrant",
     "BlobReceipt",
     "ConsistencyProof",
     "CosignatureReceipt",
@@ -102,6 +103,15 @@ class CreditGrantReceipt(Account):
 class BlobReceipt(ResponseModel):
     digest: str
     size: int
+
+
+class BlobGrant(ResponseModel):
+    """A media grant: ``url`` (a same-origin path, ``/v1/blobs/DIGEST?grant=TOKEN``) serves
+    that one blob, with HTTP ranges, to anyone holding it until ``expires``."""
+
+    url: str = Field(description="the blob route with the grant's token; keep it secret")
+    expires: float = Field(description="Unix seconds after which the grant is refused")
+    access_entry: int = Field(description="the ledger index of the read's access.read entry")
 
 
 class JobProgress(ResponseModel):

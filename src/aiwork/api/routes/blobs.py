@@ -1,4 +1,5 @@
-"""Media, by digest: uploads streamed to disk and checked, downloads with HTTP ranges."""
+"""Media, by digest: uploads streamed to disk and checked, downloads with HTTP ranges, and
+the short-lived grants that let a ``<video>`` element play a sensitive library's media."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from aiwork.api.deps import OptionalCaller, StateDep
+from aiwork.api.deps import GrantAsker, OptionalCaller, StateDep, body
 from aiwork.api.openapi import operation
 from aiwork.api.state import State
+from aiwork.contract.requests import BlobGrantRequest
+from aiwork.coordinator.libraries import GRANT_PARAMETER
 from aiwork.errors import NotFoundError
 
 __all__ = ["router"]
@@ -48,23 +51,59 @@ def declare_upload(state: State, digest: str, did: str, library: str) -> None:
 
 
 @operation(router, "download_blob")
-async def download_blob(digest: str, did: OptionalCaller, state: StateDep) -> FileResponse:
+async def download_blob(digest: str, did: OptionalCaller, state: StateDep,
+                        grant: str | None = Query(None, description="a media grant's token "
+                                                  "(grant_blob), in place of a signature")
+                        ) -> FileResponse:
     # A sensitive library's media and keyframes go only to those who may read it and to
     # workers leasing a task over it; to anyone else the answer is the one for a blob that
     # does not exist, so nobody learns what media a sensitive library holds. A bad signature
-    # is 401 for any blob.
+    # is 401 for any blob. ``?grant=TOKEN`` (from grant_blob) stands in for the signature:
+    # a wrong, expired or other blob's token is 403 and nothing is served.
+    if grant is not None:
+        state.blobs.path(digest)  # the digest's form
+        coordinator = state.coordinator()
+        coordinator.libraries.check_grant(grant, digest, now=state.settings.clock(),
+                                          roles_of=state.identities().roles)
+        if not state.blobs.has(digest):
+            raise NotFoundError(f"no blob {digest}")
+        return _file(state, digest, private=True)
     absent = NotFoundError(f"no blob {digest} (a sensitive library's media is served only "
                            "to a signed request by one who may read it)")
     if not state.blobs.has(digest):
         raise absent
     coordinator = state.coordinator()
     libraries = coordinator.libraries.holding(digest)
-    if any(library.sensitive for library in libraries):
+    sensitive = any(library.sensitive for library in libraries)
+    if sensitive:
         if did is None:
             raise absent
         roles = state.identities().roles(did)
         if not (any(library.may_read(did, roles) for library in libraries)
                 or coordinator.market.leases_asset(did, digest, time.time())):
             raise absent
-    # Streamed from disk, with HTTP Range requests (a video player seeks).
-    return FileResponse(state.blobs.path(digest), media_type="application/octet-stream")
+    return _file(state, digest, private=sensitive)
+
+
+def _file(state: State, digest: str, *, private: bool) -> FileResponse:
+    # Streamed from disk, with HTTP Range requests (a video player seeks). A sensitive
+    # library's media is kept out of shared caches, and a grant's URL out of any Referer.
+    headers = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"} \
+        if private else None
+    return FileResponse(state.blobs.path(digest), media_type="application/octet-stream",
+                        headers=headers)
+
+
+@operation(router, "grant_blob")
+async def grant_blob(digest: str, signed: GrantAsker, state: StateDep) -> dict[str, Any]:
+    """A media grant: the reader, the job's library and the purpose checked, the read logged
+    as an ``access.read`` entry, then a random token bound to this blob and this reader."""
+    state.blobs.path(digest)  # the digest's form
+    asked = body(BlobGrantRequest, signed)
+    with state.lock:
+        coordinator = state.coordinator()
+        given = coordinator.libraries.grant_media(
+            asked.job, digest, signed.did, state.identities().roles(signed.did),
+            asked.purpose, now=state.settings.clock(), seconds=state.settings.grant_seconds)
+    return {"url": f"/v1/blobs/{digest}?{GRANT_PARAMETER}={given.token}",
+            "expires": given.expires, "access_entry": given.entry}
