@@ -266,16 +266,23 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         page.locator("li.job").get_by_role("button", name="Details").click()
         page.wait_for_selector("#job[data-state=open] #insights p")
         assert not page.locator("#purpose-field").is_hidden()
+        # Its video plays in the page from a media grant (a <video> cannot sign), itself a
+        # logged read.
+        page.wait_for_function("() => document.querySelector('#player video')?.readyState"
+                               " >= 2", timeout=20000)
+        assert "?grant=" in page.locator("#player video").evaluate("(v) => v.currentSrc")
 
         card.get_by_role("button", name="Show the verified access log").click()
         status = card.locator("[data-verify-status]")
         status.wait_for()
         assert status.inner_text() == "Access log: verified", card.inner_text()
         checks = card.locator(".checks li")
-        assert checks.count() == 4  # created, made sensitive, reader granted, one read
-        assert card.locator(".checks li.passed").count() == 4
+        assert checks.count() == 5  # created, made sensitive, reader granted, two reads
+        assert card.locator(".checks li.passed").count() == 5
         assert "read results of job" in checks.nth(3).inner_text()
         assert "review of the job's results" in checks.nth(3).inner_text()
+        assert "read media of job" in checks.nth(4).inner_text()
+        assert "review of the job's results" in checks.nth(4).inner_text()
         page.screenshot(path=str(screenshots / "library-laptop.png"), full_page=True)
         page.set_viewport_size(PHONE)
         page.screenshot(path=str(screenshots / "library-phone.png"), full_page=True)
@@ -303,8 +310,8 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
                                f"'{library}'] [data-verify-status]\")?.dataset.verifyStatus"
                                " === 'failed'")
         failed = card.locator(".checks li.failed")
-        assert failed.count() == 1
-        assert "does not verify" in failed.inner_text()
+        assert failed.count() == 2  # the altered read, and the next, chained to its hash
+        assert "does not verify" in failed.first.inner_text()
         assert verify_access_log(owner_listing, key, library=library).reads[0].reader == did
 
         # A read cut off the end of the log: this browser saw it verified, so it is missed.

@@ -1,7 +1,9 @@
 """The review page on a sensitive library's item: the expert (a reader of the library) answers
 in the browser, and the page seals the verdict itself — the public log gets a
 ``human.verdict.sealed`` entry holding only commitments, the coordinator the openings — so
-the value an expert typed never appears in the log, yet opens against it."""
+the value an expert typed never appears in the log, yet opens against it. The item's video
+plays in the page from a media grant (a ``<video>`` cannot sign), and its job's lanes show
+from results read with a stated purpose; both reads are logged before any data goes out."""
 
 from __future__ import annotations
 
@@ -81,6 +83,18 @@ def test_a_sensitive_item_is_answered_with_a_verdict_sealed_in_the_browser(
         _sensitive_job(url, admin, did, tmp_path)
         page.keyboard.press("n")
         page.wait_for_selector("#state[data-review-state=item]")
+        # The video plays from its grant: the frames decoded, the file's real duration.
+        page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 2",
+                               timeout=20000)
+        video = page.locator("#media video").evaluate(
+            "(v) => ({src: v.currentSrc, duration: v.duration, error: v.error && v.error.code,"
+            " width: v.videoWidth})")
+        # ...and the job's lanes, from its results read with a purpose (its keyframes drawn
+        # from the video itself).
+        page.wait_for_selector(".lane-shots button.item.current")
+        page.wait_for_function("() => [...document.querySelectorAll('#media canvas.thumb')]"
+                               ".some((c) => c.dataset.state === 'drawn')", timeout=20000)
+        page.screenshot(path=str(screenshots / "review-sealed-video.png"), full_page=True)
         page.keyboard.press("c")
         page.locator("#value").fill("3.04")
         page.keyboard.press("Enter")
@@ -93,6 +107,18 @@ def test_a_sensitive_item_is_answered_with_a_verdict_sealed_in_the_browser(
         browser.close()
         assert indices, state
         public = httpx.get(f"{url}/v1/ledger/entries/{indices[0]}").content
+        size = int(httpx.get(f"{url}/v1/ledger/checkpoint").text.splitlines()[1])
+        entries = [Entry.from_bytes(httpx.get(f"{url}/v1/ledger/entries/{i}").content)
+                   for i in range(size)]
+    assert video["error"] is None and video["width"] == 320, video
+    assert "/v1/blobs/sha256:" in video["src"] and "?grant=" in video["src"], video
+    assert abs(video["duration"] - 6.0) < 0.1, video
+    # Each read of the sensitive library was logged, with who, what and why.
+    reads = [entry.body for entry in entries if entry.kind == "access.read/v1"]
+    assert {(r["reader"], r["resource"], r["purpose"]) for r in reads} >= {
+        (did, "results", "expert review"), (did, "media", "expert review")}, reads
+    token = video["src"].split("?grant=")[1].split("#")[0]
+    assert all(token.encode() not in entry.to_bytes() for entry in entries)
     [request] = [body for body in sent if "entry" in body]
     assert public.decode() == request["entry"]  # the log holds exactly what the page signed
     entry = Entry.from_bytes(public)
@@ -103,3 +129,59 @@ def test_a_sensitive_item_is_answered_with_a_verdict_sealed_in_the_browser(
     assert check_opening(body["value"], openings["value"], "value") == 3.04  # ...yet opens
     assert check_opening(body["rationale"], openings["rationale"], "rationale") is None
     assert body["verdict"] == "correct"
+
+
+def test_a_grant_that_runs_out_is_renewed_and_the_video_plays_on(
+        tmp_path: Path, screenshots: Path) -> None:
+    """A grant refused while the page plays (it expired: 5 minutes) is asked for again, once:
+    the player loads the video from the new grant, and the new read is logged too."""
+    require("playwright", tools=("chromium", "ffmpeg"))
+    from playwright.sync_api import Route, sync_playwright
+
+    admin = SigningKey.generate()
+    first: list[str] = []
+
+    def expire_the_first(route: Route) -> None:
+        token = route.request.url.split("?grant=")[1].split("#")[0]
+        first[:] = first or [token]
+        if token == first[0]:  # as the coordinator answers an expired grant
+            route.fulfill(status=403, content_type="application/json",
+                          body='{"error": "grant-refused", "message": "expired"}')
+        else:
+            route.continue_()
+
+    with running_coordinator(tmp_path / "home", "--admin", admin.did) as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1000, "height": 1100})
+        page.route("**/v1/blobs/*?grant=*", expire_the_first)
+        page.goto(url + "/review")
+        page.get_by_role("button", name="Create a key in this browser").click()
+        page.wait_for_function("() => /did:key:z6Mk/.test("
+                               "document.getElementById('identity').textContent)")
+        did = page.locator("#identity").inner_text().split(": ")[1]
+        page.get_by_role("button", name="Request the expert role").click()
+        page.wait_for_function("() => /pending|granted/.test("
+                               "document.getElementById('role').textContent)")
+        with CoordinatorClient(url, key=admin) as boss:
+            assert boss.approve_role(did, "expert").status == "granted"
+        _sensitive_job(url, admin, did, tmp_path)
+        page.keyboard.press("n")
+        page.wait_for_selector("#state[data-review-state=item]")
+        page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 2",
+                               timeout=20000)
+        src = page.locator("#media video").evaluate("(v) => v.currentSrc")
+        at = page.locator("#media video").evaluate("(v) => v.currentTime")
+        where = page.locator("#facts").inner_text().split("Where")[1].split()[0]
+        note = page.locator("#media .player-note").inner_text()
+        page.screenshot(path=str(screenshots / "review-grant-renewed.png"), full_page=True)
+        browser.close()
+        size = int(httpx.get(f"{url}/v1/ledger/checkpoint").text.splitlines()[1])
+        entries = [Entry.from_bytes(httpx.get(f"{url}/v1/ledger/entries/{i}").content)
+                   for i in range(size)]
+    assert first and "?grant=" in src and first[0] not in src, src
+    assert "cannot be played" not in note
+    assert abs(at - float(where)) < 0.05, (at, where)  # still opened at the item's start
+    media = [e.body for e in entries
+             if e.kind == "access.read/v1" and e.body["resource"] == "media"]
+    assert len(media) == 2 and all(r["reader"] == did for r in media), media

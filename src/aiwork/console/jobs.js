@@ -2,7 +2,9 @@
 // (upload.js: checked, hashed in pieces, sent with a progress bar, again on failure), a job
 // submitted over it, its progress followed by polling the documented API (no reload), and a
 // finished job's results and exports. Every request is signed with the key kept here.
-import { PageError, api as signedApi, createKey, importKeyFile, keptKey, send } from "./session.js";
+import {
+  PageError, api as signedApi, createKey, importKeyFile, keptKey, mediaGrant, send,
+} from "./session.js";
 import { checkVideo, digestFile, held, uploadBlob } from "./upload.js";
 import { mountLibraries } from "./libraries.js";
 import { mountPlayer, playerKey } from "./player.js";
@@ -332,8 +334,12 @@ function component(value) {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+function purposeText() {
+  return $("purpose").value.trim() || "requester dashboard";
+}
+
 function purpose() {
-  return `purpose=${component($("purpose").value.trim() || "requester dashboard")}`;
+  return `purpose=${component(purposeText())}`;
 }
 
 function readPath(job, path) {
@@ -426,31 +432,51 @@ function dropPlayer() {
 }
 
 // The video in the console's player (the blob route, seeked with HTTP ranges) over one lane per
-// insight of its results; pressing a lane item seeks. A sensitive library's video is not
-// played: the <video> element cannot sign its requests.
-function showPlayer(job, results, review) {
+// insight of its results; pressing a lane item seeks. A sensitive library's video plays from a
+// media grant (the <video> element cannot sign its requests): asked, with the stated purpose,
+// when its results are read (the coordinator logs both), and again when it runs out.
+let granting = null;  // the asset whose grant is being asked for
+
+async function showPlayer(job, results, review) {
   const found = results && typeof results === "object" ? results : {};
   const lanes = lanesFromResults(found, review);
   const media = found.media && typeof found.media === "object" ? found.media : {};
   const technical = found.results?.technical ?? {};
   const duration = Number(media.duration ?? technical.duration) || durationOf(found, lanes) || null;
   const fps = media.frame_rate ?? technical.frame_rate ?? null;
-  if (player === null || $("player").dataset.asset !== job.asset) {
+  if (job.sensitive) {  // its keyframes are drawn from the video, not fetched
+    for (const lane of lanes) for (const one of lane.items) delete one.keyframe;
+  }
+  const missing = player === null || $("player").dataset.asset !== job.asset;
+  if (missing && granting !== job.asset && !(job.sensitive && results === null)) {
     dropPlayer();
-    if (job.sensitive) {
-      $("player").append(el("p", "This video is in a sensitive library: it is not played in the page (download it with a signed, logged request).", { class: "hint" }));
-    } else {
-      player = mountPlayer($("player"), { src: `/v1/blobs/${job.asset}`, fps, duration,
-        label: `the video ${jobLabel(job)}` });
-      const mounted = player;
-      player.video.addEventListener("loadedmetadata", () => timeline?.setDuration(mounted.video.duration));
-      player.onTime((t) => timeline?.setTime(t));
-    }
     $("player").dataset.asset = job.asset;
+    let src = `/v1/blobs/${job.asset}`;
+    let renew = null;
+    if (job.sensitive) {
+      const why = purposeText();
+      renew = async () => (await mediaGrant(me, job.asset, job.id, why)).url;
+      granting = job.asset;
+      try {
+        src = await renew();
+      } catch (error) {
+        $("player").append(el("p", `The video cannot be played: ${error.message}`, { class: "error" }));
+        return;
+      } finally {
+        granting = null;
+      }
+      if ($("player").dataset.asset !== job.asset || player !== null) return;  // another job came
+    }
+    player = mountPlayer($("player"), { src, fps, duration, renew,
+      label: `the video ${jobLabel(job)}` });
+    const mounted = player;
+    player.video.addEventListener("loadedmetadata", () => timeline?.setDuration(mounted.video.duration));
+    player.onTime((t) => timeline?.setTime(t));
   }
   if (lanes.some((lane) => lane.items.length)) {
     if (timeline === null) {
-      timeline = mountTimeline($("timeline"), { duration, lanes, onSeek: (t) => player?.seek(t) });
+      timeline = mountTimeline($("timeline"), { duration, lanes, frames: job.sensitive ? player?.video.src ?? null : null,
+        onSeek: (t) => player?.seek(t) });
     } else {
       timeline.setLanes(lanes);
     }
@@ -513,13 +539,13 @@ async function showJob(id, focus = true) {
   showExports(job);
   if (job.sensitive && !focus) {
     $("insights").replaceChildren(el("p", "Open the job again to read its results (each read of a sensitive library is logged)."));
-    showPlayer(job, null, null);
+    await showPlayer(job, null, null);
   } else {
     const [results, review] = await Promise.all([
       api("GET", readPath(job, `/v1/jobs/${id}/results`)),
       api("GET", readPath(job, `/v1/jobs/${id}/review`)).catch(() => null),
     ]);
-    showPlayer(job, results, review);
+    await showPlayer(job, results, review);
     showInsights(results.results || {}, review);
   }
   renderJobs();

@@ -60,9 +60,11 @@ function button(text, label, action) {
 // Mount a player in ``container`` (emptied first). ``src``: the video's URL (the blob route);
 // ``poster``: an image URL or null; ``fps``: the file's frame rate (null: unknown, stepping
 // assumes 25 and says so); ``duration``: seconds, when known before the file's header is read;
-// ``label``: what the video is, for assistive technology.
+// ``label``: what the video is, for assistive technology; ``renew``: for a URL that expires (a
+// sensitive library's media grant), an async function giving a fresh one, asked when the
+// video fails to load (playback resumes where it was; at most once a minute).
 export function mountPlayer(container, { src, poster = null, fps = null, duration = null,
-                                         label = "the video" } = {}) {
+                                         label = "the video", renew = null } = {}) {
   const exact = exactFps(fps);
   const frameRate = exact ?? ASSUMED_FPS;
   const listeners = new Set();
@@ -143,7 +145,25 @@ export function mountPlayer(container, { src, poster = null, fps = null, duratio
   video.addEventListener("ratechange", () => {
     rate.textContent = `${video.playbackRate}×`;
   });
-  video.addEventListener("error", () => {
+  let renewedAt = -Infinity;  // when ``renew`` was last asked (performance.now(), ms)
+  video.addEventListener("error", async () => {
+    if (renew !== null && !destroyed && performance.now() - renewedAt > 60000) {
+      renewedAt = performance.now();
+      const at = video.readyState >= 1 ? video.currentTime : null;  // null: never loaded
+      const playing = !video.paused;
+      try {
+        const fresh = await renew();
+        if (destroyed) return;
+        if (at !== null) {
+          video.addEventListener("loadedmetadata", () => {
+            video.currentTime = at;
+            if (playing) video.play().catch(() => {});
+          }, { once: true });
+        }
+        video.src = fresh;
+        return;
+      } catch { /* said below */ }
+    }
     note.textContent = "The video cannot be played here.";
     note.classList.add("error");
   });

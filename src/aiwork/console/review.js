@@ -12,7 +12,8 @@
 // may take it). B walks back through the items of this visit: an answered one read-only with
 // the verdict given, a skipped one answerable (if it still has room).
 import {
-  PageError, api as signedApi, createKey, importKeyFile, keptKey, prepare, sendPrepared,
+  PageError, api as signedApi, createKey, importKeyFile, keptKey, mediaGrant, prepare,
+  sendPrepared,
 } from "./session.js";
 import {
   SEALED_VERDICT_KIND, VERDICT_KIND, sealVerdict, signEntry, verdictBody,
@@ -25,6 +26,9 @@ const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const ITEM_ID = /^[0-9a-f]{32}$/;
 const GRACE_MS = 5000;  // how long a verdict may be undone before it is sent
+// Why a sensitive library's item is read here: the purpose its results and its video's grant
+// state (the coordinator logs each of those reads, as it logs the serving of the item).
+const REVIEW_PURPOSE = "expert review";
 
 let me = null;       // { privateKey, publicKey, did }
 let current = null;  // the review item on screen
@@ -76,7 +80,9 @@ function fact(dl, name, value) {
 // The real file plays from the blob route (the browser fetches it with HTTP ranges); the
 // timeline shows the job's results, one lane per insight, with the item under review
 // highlighted; without a job it readable here, one lane holds the item alone. The player is
-// kept while the next item is on the same video.
+// kept while the next item is on the same video. A sensitive library's item: its results are
+// read with a stated purpose, and its video plays from a media grant (a <video> cannot sign),
+// both logged by the coordinator; its keyframes are drawn from the video itself.
 
 let player = null;
 let timeline = null;
@@ -88,9 +94,10 @@ function number(x) {
   return Number.isFinite(n) ? n : null;
 }
 
-async function jobLanes(job) {
+async function jobLanes(job, sensitive) {
+  const why = sensitive ? `?purpose=${encodeURIComponent(REVIEW_PURPOSE)}` : "";
   if (!jobResults.has(job)) {
-    jobResults.set(job, api("GET", `/v1/jobs/${encodeURIComponent(job)}/results`));
+    jobResults.set(job, api("GET", `/v1/jobs/${encodeURIComponent(job)}/results${why}`));
   }
   let results;
   try {
@@ -100,7 +107,9 @@ async function jobLanes(job) {
     throw error;
   }
   const review = await api("GET", `/v1/jobs/${encodeURIComponent(job)}/review`).catch(() => null);
-  return { results, lanes: lanesFromResults(results, review) };
+  const lanes = lanesFromResults(results, review);
+  if (sensitive) for (const lane of lanes) for (const one of lane.items) delete one.keyframe;
+  return { results, lanes };
 }
 
 function dropMedia() {
@@ -115,8 +124,10 @@ async function showMedia(item) {
   const evidence = item.evidence;
   const figure = $("media");
   const asset = item.asset ?? evidence.asset;
-  const keyframe = [item.keyframe, evidence.keyframe].find((k) => typeof k === "string"
-    && DIGEST.test(k));
+  const sensitive = item.sensitive === true;
+  // (a sensitive library's keyframe is not fetched: it is drawn from the video)
+  const keyframe = sensitive ? null : [item.keyframe, evidence.keyframe].find(
+    (k) => typeof k === "string" && DIGEST.test(k));
   const start = Math.max(0, number(item.start ?? evidence.start) ?? 0);
   const end = number(item.end ?? evidence.end);
   const job = [item.job, evidence.job].find((j) => typeof j === "string" && /^[0-9a-f]{32}$/.test(j));
@@ -133,8 +144,7 @@ async function showMedia(item) {
     return;
   }
   let found = null;
-  // (a sensitive library's results are read only with a stated purpose: not from this page)
-  if (job && item.sensitive !== true) found = await jobLanes(job).catch(() => null);
+  if (job) found = await jobLanes(job, sensitive).catch(() => null);
   if (current !== item) return;  // another item came meanwhile
   const lanes = found ? found.lanes : [{ insight: item.insight, label: item.insight,
     items: [{ key: "item", start, end: end ?? start, label: text(item.value), decision:
@@ -145,13 +155,30 @@ async function showMedia(item) {
   const duration = number(found?.results?.media?.duration ?? technical.duration);
   if (shownAsset !== asset || player === null) {
     dropMedia();
+    let src = `/v1/blobs/${asset}`;
+    let renew = null;
+    if (sensitive) {
+      const grant = async () => (await mediaGrant(me, asset, job, REVIEW_PURPOSE)).url;
+      renew = async () => `${await grant()}#t=${start}`;
+      try {
+        if (!job) throw new PageError("the item names no job to read its video through");
+        src = await grant();
+      } catch (error) {
+        if (current !== item) return;
+        figure.replaceChildren(Object.assign(document.createElement("p"), { className: "error",
+          textContent: `The video cannot be played: ${error.message}` }));
+        figure.hidden = false;
+        return;
+      }
+      if (current !== item) return;  // another item came meanwhile
+    }
     const playerBox = document.createElement("div");
     const timelineBox = document.createElement("div");
     figure.replaceChildren(playerBox, timelineBox);
-    player = mountPlayer(playerBox, { src: `/v1/blobs/${asset}#t=${start}`,
-      poster: keyframe ? `/v1/blobs/${keyframe}` : null, fps, duration,
+    player = mountPlayer(playerBox, { src: `${src}#t=${start}`,
+      poster: keyframe ? `/v1/blobs/${keyframe}` : null, fps, duration, renew,
       label: `the item's video, from ${start} s` });
-    timeline = mountTimeline(timelineBox, { duration, lanes, frames: `/v1/blobs/${asset}`,
+    timeline = mountTimeline(timelineBox, { duration, lanes, frames: src,
       onSeek: (t) => player?.seek(t) });
     const mounted = { player, timeline };
     player.video.addEventListener("loadedmetadata", () => {

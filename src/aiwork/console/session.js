@@ -107,3 +107,15 @@ export async function prepare(id, method, path, body) {
 export async function sendPrepared(call, { keepalive = false } = {}) {
   return json(await deliver(call.method, call.path, call.headers, call.bytes, keepalive));
 }
+
+/** A short-lived URL that plays the blob ``digest`` of ``job``, a sensitive library's, in a
+ * <video> (which cannot sign its requests): POST /v1/blobs/DIGEST/grant, signed with ``id``,
+ * states ``purpose``; the coordinator logs the read (an access.read entry) before it grants.
+ * The answer's ``url`` is this blob's route on this origin, with the grant's token. */
+export async function mediaGrant(id, digest, job, purpose) {
+  const grant = await api(id, "POST", `/v1/blobs/${digest}/grant`, { job, purpose });
+  if (typeof grant.url !== "string" || !grant.url.startsWith(`/v1/blobs/${digest}?grant=`)) {
+    throw new PageError("the coordinator's media grant is not a URL of this video");
+  }
+  return grant;
+}
