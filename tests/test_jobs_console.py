@@ -118,16 +118,28 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         assert puts == []
         page.screenshot(path=str(screenshots / "refused-laptop.png"), full_page=True)
 
-        # The sample: analyzers chosen, uploaded with the bar, submitted.
+        # The sample, uploaded with the bar; a job that costs more than the requester's
+        # credits is refused with the coordinator's reason, and it can be submitted again.
         page.set_input_files("#video", str(SAMPLE))
         page.wait_for_function("() => /MP4 or QuickTime video/.test("
                                "document.getElementById('video-state').textContent)")
-        page.locator("input[name=analyzer][value=transcript]").check()
-        page.locator("input[name=analyzer][value=shots]").uncheck()
+        for box in page.locator("input[name=analyzer]").all():
+            box.check()
+        page.fill("#redundancy", "9")
         page.get_by_role("button", name="Upload and submit").click()
-        _submitted(page)
+        page.wait_for_selector("#submit-state:is([data-upload-state=failed],"
+                               " [data-upload-state=submitted])")
+        assert "the coordinator refused (402)" in page.locator("#submit-state").inner_text()
         assert puts == [f"{url}/v1/blobs/{digest}"]
         assert page.locator("#upload-progress").get_attribute("aria-valuetext") == "Upload: 100%"
+        for box in page.locator("input[name=analyzer]").all():
+            box.uncheck()
+        page.locator("input[name=analyzer][value=technical]").check()
+        page.locator("input[name=analyzer][value=transcript]").check()
+        page.fill("#redundancy", "1")
+        page.get_by_role("button", name="Submit the job again").click()
+        _submitted(page)
+        assert len(puts) == 1  # uploaded once
         with CoordinatorClient(url) as anyone:
             [job] = anyone.get(f"/v1/jobs?requester={did}").json()
             assert job["asset"] == digest and job["analyzers"] == ["technical", "transcript"]
@@ -149,6 +161,11 @@ def test_a_requester_uploads_the_sample_follows_the_job_and_downloads_its_captio
         assert page.locator("#jobs-state").inner_text() == "sample.mp4: the job is done."
         with CoordinatorClient(url) as anyone:
             assert {a.name: a.workers for a in anyone.list_analyzers()}["transcript"] == 1
+        # The analyzers' notes follow, and the choices made stay.
+        page.wait_for_function("() => document.querySelector('label[data-analyzer=transcript]')"
+                               ".textContent.includes('1 worker')")
+        assert page.locator("input[name=analyzer][value=transcript]").is_checked()
+        assert not page.locator("input[name=analyzer][value=shots]").is_checked()
         assert "2 of 2 analyses finished" in row.inner_text()
         # An expert accepts the first transcript segment: a human-verified item.
         with CoordinatorClient(url, key=expert) as client:
@@ -229,6 +246,12 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         page = browser.new_page(viewport=LAPTOP)
         page.goto(url + "/jobs")
         page.wait_for_selector("input[name=analyzer][value=technical]")
+        # A file that is no key file is refused in words.
+        nokey = tmp_path / "not-a-key.pem"
+        nokey.write_text("hello\n")
+        page.set_input_files("#keyfile", str(nokey))
+        page.wait_for_selector("#identity.error")
+        assert "this is not an aiwork key file" in page.locator("#identity").inner_text()
         did = _key(page)
         page.get_by_label("New library's name").fill("Press archive")
         page.get_by_role("button", name="Create the library").click()

@@ -8,6 +8,8 @@ import {
 import { checkVideo, digestFile, held, uploadBlob } from "./upload.js";
 import { mountLibraries } from "./libraries.js";
 import { mountPlayer, playerKey } from "./player.js";
+import { SignError } from "./sign.js";
+import { VerifyError } from "./verify.js";
 import { durationOf, lanesFromResults, mountTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -44,9 +46,11 @@ function say(id, text, error = false) {
   $(id).classList.toggle("error", error);
 }
 
+// An error in words a person reads: this page's own, or the signer's and the verifier's
+// (a key file that is not one); anything else is a fault of the page, never shown raw.
 function words(error) {
-  return error instanceof PageError ? error.message
-    : "something went wrong in this page; reload it and try again";
+  return error instanceof PageError || error instanceof SignError || error instanceof VerifyError
+    ? error.message : "something went wrong in this page; reload it and try again";
 }
 
 function api(method, path, body) {
@@ -59,7 +63,10 @@ function names() {
 
 function remember(digest, name) {
   const all = names();
+  delete all[digest];
   all[digest] = String(name).slice(0, 200);
+  const kept = Object.keys(all);
+  for (const old of kept.slice(0, Math.max(0, kept.length - 500))) delete all[old];  // the newest 500
   try { localStorage.setItem(NAMES, JSON.stringify(all)); } catch { /* not kept: no harm */ }
 }
 
@@ -102,19 +109,24 @@ async function loadAnalyzers() {
   try {
     const offered = await signedApi(null, "GET", "/v1/analyzers");
     if (!Array.isArray(offered)) throw new PageError("the coordinator's list of analyzers is not a list");
-    const chosen = box.querySelector("label") ? new Set(chosenAnalyzers()) : new Set(["technical", "shots"]);
-    box.querySelectorAll("label, p").forEach((node) => node.remove());
+    box.querySelectorAll("p").forEach((node) => node.remove());
+    // Each analyzer's box is made once (technical and shots ticked) and its note updated in
+    // place, so a choice and the focus survive a refresh.
     for (const analyzer of offered) {
       if (typeof analyzer.name !== "string") continue;
-      const label = el("label", null, { class: "check" });
-      const box2 = el("input", null, { type: "checkbox", name: "analyzer", value: analyzer.name });
-      box2.checked = chosen.has(analyzer.name);
-      label.append(box2, ` ${analyzer.name}`);
+      let label = box.querySelector(`label[data-analyzer="${CSS.escape(analyzer.name)}"]`);
+      if (label === null) {
+        label = el("label", null, { class: "check", "data-analyzer": analyzer.name });
+        const tick = el("input", null, { type: "checkbox", name: "analyzer", value: analyzer.name });
+        tick.checked = analyzer.name === "technical" || analyzer.name === "shots";
+        label.append(tick, ` ${analyzer.name}`, el("span", null, { class: "hint" }));
+        box.append(label);
+      }
       const notes = [];
       if (Array.isArray(analyzer.reads) && analyzer.reads.length) notes.push(`also runs ${analyzer.reads.join(", ")}`);
       if (analyzer.workers === 0) notes.push("no worker offers it now");
-      if (notes.length) label.append(el("span", ` (${notes.join("; ")})`, { class: "hint" }));
-      box.append(label);
+      else if (Number.isSafeInteger(analyzer.workers)) notes.push(`${analyzer.workers} worker${analyzer.workers === 1 ? "" : "s"}`);
+      label.querySelector(".hint").textContent = notes.length ? ` (${notes.join("; ")})` : "";
     }
   } catch (error) {
     box.append(el("p", `The analyzers could not be listed: ${words(error)}`, { class: "error" }));
@@ -180,7 +192,9 @@ async function uploadAndSubmit(job) {
     job.digest = await digestFile(file, (done, total) => progress("Computing the digest", done, total));
   }
   const digest = job.digest;
-  if (!library && await held(me, digest)) {
+  if (job.uploaded) {
+    uploadState("uploaded", `${file.name} is uploaded already: submitting the job again.`);
+  } else if (!library && await held(me, digest)) {
     progress("Upload", 1, 1);
     uploadState("uploaded", `The coordinator already holds ${file.name}: nothing to upload.`);
   } else {
@@ -188,6 +202,7 @@ async function uploadAndSubmit(job) {
     await uploadBlob(me, file, digest, library, (sent, total) => progress("Upload", sent, total));
     uploadState("uploaded", `${file.name} is uploaded.`);
   }
+  job.uploaded = true;
   remember(digest, file.name);
   const analyzers = chosenAnalyzers();
   if (!analyzers.length) throw new PageError("choose at least one analyzer");
@@ -202,15 +217,20 @@ async function uploadAndSubmit(job) {
   poll();
 }
 
+// The redundancy asked for, or null (said, and the field focused) when it is not 1 to 9.
+function formRedundancy() {
+  const redundancy = Number($("redundancy").value);
+  if (Number.isInteger(redundancy) && redundancy >= 1 && redundancy <= 9) return redundancy;
+  uploadState("refused", "Redundancy is a whole number from 1 to 9.", true);
+  $("redundancy").focus();
+  return null;
+}
+
 async function submit(event) {
   event.preventDefault();
   if (busyUpload || me === null) return;
-  const redundancy = Number($("redundancy").value);
-  if (!Number.isInteger(redundancy) || redundancy < 1 || redundancy > 9) {
-    uploadState("refused", "Redundancy is a whole number from 1 to 9.", true);
-    $("redundancy").focus();
-    return;
-  }
+  const redundancy = formRedundancy();
+  if (redundancy === null) return;
   if (!chosenAnalyzers().length) {
     uploadState("refused", "Choose at least one analyzer.", true);
     return;
@@ -230,6 +250,7 @@ async function run(job) {
     pending = null;
   } catch (error) {
     pending = job;
+    $("retry").textContent = job.uploaded ? "Submit the job again" : "Try the upload again";
     $("retry").hidden = false;
     uploadState("failed", `${words(error)}`, true);
   } finally {
@@ -584,7 +605,11 @@ async function start() {
   // The player's keys, while the focus is in the job's section (elsewhere Space scrolls the page).
   $("job").addEventListener("keydown", (event) => { if (player) playerKey(player, event); });
   $("job-form").addEventListener("submit", (event) => act(() => submit(event), "submit-state"));
-  $("retry").addEventListener("click", () => { if (pending && !busyUpload) act(() => run(pending), "submit-state"); });
+  $("retry").addEventListener("click", () => {
+    if (!pending || busyUpload) return;
+    const redundancy = formRedundancy();  // the analyzers and redundancy chosen now
+    if (redundancy !== null) act(() => run({ ...pending, redundancy }), "submit-state");
+  });
   await loadAnalyzers();
   const kept = await keptKey();
   if (kept) await useKey(kept);
