@@ -247,6 +247,9 @@ function show(n) {
   const item = record.item;
   current = item;
   shownAt = performance.now();
+  // A button left focused (the one that took the item, or asked for the role) would be
+  // pressed again by Space, the player's play key: the page's keys take over.
+  if (document.activeElement instanceof HTMLButtonElement) document.activeElement.blur();
   $("question").textContent = item.question;
   const confidence = item.confidence ?? item.evidence.confidence;
   $("ai-value").textContent = `The AI says: ${text(item.value)}`
