@@ -9,6 +9,7 @@ byte.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 
 from aiwork.auth import sign_request
-from aiwork.coordinator.libraries import GRANT_SECONDS, Libraries
+from aiwork.client.worker import Worker
+from aiwork.coordinator.libraries import GRANT_SECONDS, Libraries, with_purpose
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError
 
@@ -50,8 +52,6 @@ def asset_of(net: Network) -> str:
 
 def ask(net: Network, key: SigningKey | None, digest: str, body: dict[str, Any]) -> Any:
     """POST /v1/blobs/DIGEST/grant as sent (signed by ``key``, unsigned if None)."""
-    import json
-
     data = json.dumps(body).encode()
     path = f"/v1/blobs/{digest}/grant"
     headers = sign_request(key, "POST", path, data) if key else {}
@@ -173,3 +173,27 @@ def test_a_job_outside_a_sensitive_library_needs_no_grant(
     public = build(tmp_path, clip, sensitive=False)
     reply = ask(public, public.owner, asset_of(public), {"job": public.job, "purpose": "x"})
     assert reply.status_code == 400 and "needs no grant" in reply.json()["message"]
+
+
+def test_a_keyframe_its_results_name_is_granted_as_a_keyframe_and_opens_only_itself(
+        net: Network, tmp_path: Path) -> None:
+    asset = asset_of(net)
+    owner = net.client(net.owner)
+    job = owner.post("/v1/jobs", {"asset": asset, "analyzers": ["shots"],
+                                  "library": net.library})["id"]
+    key = SigningKey.generate()
+    net.client(key).post("/v1/identities", {"role": "worker"})
+    worker = Worker(net.client(key), key, tmp_path / "shots-worker", ["shots"])
+    while worker.run_once():
+        pass
+    shots = owner.get(with_purpose(f"/v1/jobs/{job}/results", PURPOSE),
+                      signed=True).json()["results"]["shots"]
+    frame = next(s["keyframe"]["digest"] for s in shots if s.get("keyframe"))
+    grant = owner.grant_blob(frame, job, PURPOSE)
+    assert net.entries()[-1][1].body["resource"] == "keyframe"
+    image = net.http.get(grant.url)
+    assert image.status_code == 200 and image.content == owner.download_blob(frame, signed=True)
+    # The keyframe's grant does not open the video, nor does the first job hold the keyframe.
+    token = grant.url.split("grant=")[1]
+    assert net.http.get(f"/v1/blobs/{asset}?grant={token}").status_code == 403
+    assert ask(net, net.owner, frame, {"job": net.job, "purpose": "x"}).status_code == 404

@@ -170,6 +170,9 @@ def test_a_grant_that_runs_out_is_renewed_and_the_video_plays_on(
         page.wait_for_selector("#state[data-review-state=item]")
         page.wait_for_function("() => document.querySelector('#media video')?.readyState >= 2",
                                timeout=20000)
+        # The thumbnails, drawn from the video, follow the new grant too.
+        page.wait_for_function("() => [...document.querySelectorAll('#media canvas.thumb')]"
+                               ".some((c) => c.dataset.state === 'drawn')", timeout=20000)
         src = page.locator("#media video").evaluate("(v) => v.currentSrc")
         at = page.locator("#media video").evaluate("(v) => v.currentTime")
         where = page.locator("#facts").inner_text().split("Where")[1].split()[0]

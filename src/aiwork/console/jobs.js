@@ -476,10 +476,15 @@ async function showPlayer(job, results, review) {
     let renew = null;
     if (job.sensitive) {
       const why = purposeText();
-      renew = async () => (await mediaGrant(me, job.asset, job.id, why)).url;
+      const grant = async () => (await mediaGrant(me, job.asset, job.id, why)).url;
+      renew = async () => {
+        const url = await grant();
+        timeline?.setFrames(url);  // the thumbnails are drawn from the video too
+        return url;
+      };
       granting = job.asset;
       try {
-        src = await renew();
+        src = await grant();
       } catch (error) {
         $("player").append(el("p", `The video cannot be played: ${error.message}`, { class: "error" }));
         return;

@@ -159,7 +159,11 @@ async function showMedia(item) {
     let renew = null;
     if (sensitive) {
       const grant = async () => (await mediaGrant(me, asset, job, REVIEW_PURPOSE)).url;
-      renew = async () => `${await grant()}#t=${start}`;
+      renew = async () => {
+        const url = await grant();
+        timeline?.setFrames(url);  // the thumbnails are drawn from the video too
+        return `${url}#t=${start}`;
+      };
       try {
         if (!job) throw new PageError("the item names no job to read its video through");
         src = await grant();

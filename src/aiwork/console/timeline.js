@@ -207,7 +207,17 @@ function frameGrabber(src) {
     if (video) { video.removeAttribute("src"); video.load(); }
   }
 
-  return { canvasFor, close };
+  // Another URL of the same file (a media grant asked again): the shots that failed are drawn
+  // again when next shown.
+  function setSource(url) {
+    src = url;
+    if (video) video.src = url;
+    for (const canvas of canvases.values()) {
+      if (canvas.dataset.state === "failed") canvas.dataset.state = "";
+    }
+  }
+
+  return { canvasFor, close, setSource };
 }
 
 // Mount a timeline in ``container`` (emptied first): ``duration`` in seconds, ``lanes`` as
@@ -544,6 +554,13 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
     schedule();
   }
 
+  // ``frames`` changed (a sensitive library's video, from a new media grant).
+  function setFrames(url) {
+    if (!grabber || typeof url !== "string" || !url) return;
+    grabber.setSource(url);
+    schedule();
+  }
+
   function destroy() {
     observer?.disconnect();
     grabber?.close();
@@ -552,6 +569,6 @@ export function mountTimeline(container, { duration, lanes = [], onSeek = () => 
   }
 
   setLanes(lanes);
-  return { highlight, setTime, setLanes, setDuration, setView, setRange, destroy,
+  return { highlight, setTime, setLanes, setDuration, setView, setRange, setFrames, destroy,
     get view() { return [...view]; }, root };
 }
