@@ -19,7 +19,8 @@ import pytest
 
 from aiwork.auth import sign_request
 from aiwork.client.worker import Worker
-from aiwork.coordinator.libraries import GRANT_SECONDS, Libraries, with_purpose
+from aiwork.coordinator.grants import GRANT_SECONDS
+from aiwork.coordinator.libraries import Libraries, with_purpose
 from aiwork.crypto import SigningKey
 from aiwork.errors import AiworkError
 

@@ -17,7 +17,7 @@ from aiwork.auth import RequestVerifier, SqliteNonceStore
 from aiwork.config import blobs_path
 from aiwork.coordinator.cosignatures import Cosignatures, parse_witnesses
 from aiwork.coordinator.identities import Identities
-from aiwork.coordinator.libraries import GRANT_SECONDS
+from aiwork.coordinator.grants import GRANT_SECONDS
 from aiwork.coordinator.service import Coordinator
 from aiwork.crypto import SigningKey
 from aiwork.ledger.home import open_ledger

@@ -12,33 +12,22 @@ A library's ``access.read`` entries form a chain inside the Merkle log: each car
 (how many came before), ``prev`` (the ledger index of the one before) and ``prev_leaf`` (that
 entry's leaf hash). :meth:`Libraries.access_listing` returns them with inclusion proofs to a
 signed checkpoint; :func:`aiwork.client.access_log.verify_access_log` checks the listing offline.
-
-A sensitive library's media cannot be fetched by a ``<video>`` element with signed headers, so
-a reader asks for a **media grant** (:meth:`Libraries.grant_media`): the read is logged as an
-``access.read`` entry (resource ``media`` or ``keyframe``, never the digest, which the public
-log keeps hidden) and a random 256-bit token is handed back, usable for
-:data:`GRANT_SECONDS` on that one blob by that one reader; only its SHA-256 is stored.
+The media grants that let a ``<video>`` element play a sensitive library's video are
+:mod:`aiwork.coordinator.grants`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import re
-import secrets
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiwork.errors import (
     InputError,
-    MediaGrantError,
-    NotFoundError,
     OutOfRangeError,
     PurposeError,
     RoleError,
@@ -58,15 +47,12 @@ if TYPE_CHECKING:  # (the market imports the analyzer registry: not for a purpos
 __all__ = [
     "ACCESS_ENTRY_HEADER",
     "ACCESS_PAGE",
-    "GRANT_PARAMETER",
-    "GRANT_SECONDS",
     "MAX_NAME",
     "MAX_PURPOSE",
     "PURPOSE_PARAMETER",
     "READ_ROLES",
     "Libraries",
     "Library",
-    "MediaGrant",
     "check_purpose",
     "keeps_openings",
     "opened_body",
@@ -86,17 +72,7 @@ MAX_PURPOSE = 200
 MAX_NAME = 255
 #: Roles that may read every sensitive library (besides its owner and the readers it added).
 READ_ROLES = frozenset({"auditor", "admin"})
-#: The query parameter of the blob route that carries a media grant's token.
-GRANT_PARAMETER = "grant"
-#: How long a media grant may be used, in seconds (5 minutes: long enough for a player's
-#: range requests while an expert reviews an item; the console asks again when one ran out).
-GRANT_SECONDS = 300.0
-#: A grant's token: 32 random bytes, base64url without padding (43 characters).
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
-
-_GRANT_HINT = ("ask for a new one: POST /v1/blobs/DIGEST/grant, signed, with the job and "
-               "a purpose")
 
 _PURPOSE_HINT = (f"state why you read it: add ?{PURPOSE_PARAMETER}=... (at most {MAX_PURPOSE} "
                  "characters) to the signed request")
@@ -153,34 +129,9 @@ def _sealed_tables(conn: sqlite3.Connection) -> None:
                  " PRIMARY KEY (digest, library))")
 
 
-def _grant_table(conn: sqlite3.Connection) -> None:
-    # Media grants: the SHA-256 of each token (never the token), the one blob it opens, who
-    # it was given to, through which library and job, until when, and its access.read entry.
-    conn.execute("CREATE TABLE library_grants (token_hash TEXT PRIMARY KEY,"
-                 " digest TEXT NOT NULL, reader TEXT NOT NULL, library TEXT NOT NULL,"
-                 " job TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL,"
-                 " entry INTEGER NOT NULL)")
-    conn.execute("CREATE INDEX library_grants_expires ON library_grants (expires)")
-
-
 MIGRATIONS = [Migration("libraries-0001-tables", _tables),
               Migration("libraries-0002-blobs", _blob_table),
-              Migration("libraries-0003-sealed", _sealed_tables),
-              Migration("libraries-0004-grants", _grant_table)]
-
-
-@dataclass(frozen=True)
-class MediaGrant:
-    """A media grant as given: the token (shown once, stored only hashed), until when it
-    may be used (Unix seconds) and the ``access.read`` entry that logged the read."""
-
-    token: str
-    expires: float
-    entry: int
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+              Migration("libraries-0003-sealed", _sealed_tables)]
 
 
 
@@ -352,6 +303,15 @@ class Libraries:
                            " ON CONFLICT (digest, library) DO NOTHING", (digest, library))
         return found
 
+    def blob_of_job(self, job: str, digest: str) -> str | None:
+        """What the blob ``digest`` is to ``job``: ``media`` (its video), ``keyframe`` (a file
+        its results name), or ``None`` (neither)."""
+        if job in self.market.asset_jobs(digest):
+            return "media"
+        found = self._conn.execute("SELECT 1 FROM library_blobs WHERE digest = ? AND job = ?",
+                                   (digest, job)).fetchone()
+        return None if found is None else "keyframe"
+
     def worker_leasing(self, worker: str, library: str, now: float) -> bool:
         """Whether ``worker`` holds a live lease on a task of a job in ``library``."""
         return library in self._libraries_of(self.market.leased_jobs(worker, now))
@@ -433,72 +393,6 @@ class Libraries:
             conn.execute("INSERT INTO library_reads (library, seq, idx) VALUES (?, ?, ?)",
                          (library.id, seq, index))
         return index
-
-    # -- media grants -------------------------------------------------------------------------
-
-    def grant_media(self, job: str, digest: str, reader: str, roles: set[str],
-                    purpose: str | None, *, now: float,
-                    seconds: float = GRANT_SECONDS) -> MediaGrant:
-        """Let ``reader`` fetch the blob ``digest`` of ``job`` (its video, or a keyframe its
-        results name) without signing each request, for ``seconds`` from ``now``: the job
-        must be in a sensitive library ``reader`` may read (:meth:`check_read`: else
-        :class:`RoleError`, or :class:`PurposeError` without a usable purpose). The read is
-        logged first, as an ``access.read`` entry whose resource is ``media`` or
-        ``keyframe`` (the digest itself stays out of the public log); the grant exists only
-        once that entry does. Expired grants are dropped here."""
-        library = self.sensitive_library_of(job)
-        if library is None:
-            raise InputError(f"job {job} is not in a sensitive library: its media needs no "
-                             f"grant", hint=f"fetch /v1/blobs/{digest} as it is")
-        purpose = self.check_read(library, reader, roles, purpose)
-        if job in self.market.asset_jobs(digest):
-            resource = "media"
-        elif self._conn.execute("SELECT 1 FROM library_blobs WHERE digest = ? AND job = ?",
-                                (digest, job)).fetchone() is not None:
-            resource = "keyframe"
-        else:
-            raise NotFoundError(f"job {job} holds no blob {digest}",
-                                hint="a grant is for the job's video or a keyframe its "
-                                     "results name")
-        token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-        expires = now + seconds
-        with self.log.db.atomic() as conn:
-            conn.execute("DELETE FROM library_grants WHERE expires <= ?", (now,))
-            entry = self.record_read(job, reader, resource, purpose)
-            if entry is None:  # made public meanwhile
-                raise InputError(f"job {job} is no longer in a sensitive library: its media "
-                                 f"needs no grant", hint=f"fetch /v1/blobs/{digest} as it is")
-            conn.execute("INSERT INTO library_grants (token_hash, digest, reader, library,"
-                         " job, expires, entry) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (_token_hash(token), digest, reader, library.id, job, expires,
-                          entry))
-        return MediaGrant(token, expires, entry)
-
-    def check_grant(self, token: str, digest: str, *, now: float,
-                    roles_of: Callable[[str], set[str]]) -> str:
-        """The reader a media grant was given to, if ``token`` opens the blob ``digest`` now;
-        else :class:`MediaGrantError` (unknown, expired, for another blob, or its reader
-        may no longer read the library). The token is looked up by its SHA-256, so the
-        lookup's timing says nothing about any stored token, and the digests are compared
-        in constant time."""
-        if not _TOKEN.match(token):
-            raise MediaGrantError("this media grant is not a grant token (43 base64url "
-                                  "characters)", hint=_GRANT_HINT)
-        row = self._conn.execute("SELECT digest, reader, library, expires FROM library_grants"
-                                 " WHERE token_hash = ?", (_token_hash(token),)).fetchone()
-        if row is None:
-            raise MediaGrantError("this media grant is unknown", hint=_GRANT_HINT)
-        granted, reader, library, expires = str(row[0]), str(row[1]), str(row[2]), float(row[3])
-        if not hmac.compare_digest(granted.encode(), digest.encode()):
-            raise MediaGrantError("this media grant is for another blob", hint=_GRANT_HINT)
-        if now >= expires:
-            raise MediaGrantError(f"this media grant expired {now - expires:.0f} s ago",
-                                  hint=_GRANT_HINT)
-        found = self.get(library)
-        if found.sensitive and not found.may_read(reader, roles_of(reader)):
-            raise MediaGrantError(f"{reader} may no longer read library {library}",
-                                  hint=_GRANT_HINT)
-        return reader
 
     def access_listing(self, library: str, *, start: int = 0, limit: int = ACCESS_PAGE,
                        size: int | None = None) -> dict[str, Any]:

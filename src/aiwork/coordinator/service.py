@@ -2,7 +2,8 @@
 
 Each domain keeps its own tables and is asked through its methods: :mod:`.jobs` (requesters'
 jobs, workers' results), :mod:`.settlement` (cross-checks, reputation, rewards),
-:mod:`.results`, :mod:`.workers`, :mod:`.gold_tasks`, :mod:`.accounts`, :mod:`.libraries`,
+:mod:`.results`, :mod:`.workers`, :mod:`.gold_tasks`, :mod:`.accounts`, :mod:`.libraries`
+(with its media :mod:`.grants`),
 :mod:`.review` (and, beside them, :mod:`.identities` and :mod:`.cosignatures`). The market
 (:mod:`aiwork.market`) owns jobs, tasks, replicas and leases.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.gold_tasks import GoldTasks
+from aiwork.coordinator.grants import MediaGrants
 from aiwork.coordinator.identities import Identities
 from aiwork.coordinator.jobs import Jobs
 from aiwork.coordinator.libraries import Libraries
@@ -45,6 +47,7 @@ class Coordinator:
         self.market = Market(log.db)
         self.accounts = Accounts(log.db)
         self.libraries = Libraries(log, key, self.market)
+        self.grants = MediaGrants(self.libraries)
         # The review engine appends through the same function, without a reference back to
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).

@@ -13,7 +13,7 @@ from aiwork.api.deps import GrantAsker, OptionalCaller, StateDep, body
 from aiwork.api.openapi import operation
 from aiwork.api.state import State
 from aiwork.contract.requests import BlobGrantRequest
-from aiwork.coordinator.libraries import GRANT_PARAMETER
+from aiwork.coordinator.grants import GRANT_PARAMETER
 from aiwork.errors import NotFoundError
 
 __all__ = ["router"]
@@ -63,7 +63,7 @@ async def download_blob(digest: str, did: OptionalCaller, state: StateDep,
     if grant is not None:
         state.blobs.path(digest)  # the digest's form
         coordinator = state.coordinator()
-        coordinator.libraries.check_grant(grant, digest, now=state.settings.clock(),
+        coordinator.grants.check(grant, digest, now=state.settings.clock(),
                                           roles_of=state.identities().roles)
         if not state.blobs.has(digest):
             raise NotFoundError(f"no blob {digest}")
@@ -102,7 +102,7 @@ async def grant_blob(digest: str, signed: GrantAsker, state: StateDep) -> dict[s
     asked = body(BlobGrantRequest, signed)
     with state.lock:
         coordinator = state.coordinator()
-        given = coordinator.libraries.grant_media(
+        given = coordinator.grants.give(
             asked.job, digest, signed.did, state.identities().roles(signed.did),
             asked.purpose, now=state.settings.clock(), seconds=state.settings.grant_seconds)
     return {"url": f"/v1/blobs/{digest}?{GRANT_PARAMETER}={given.token}",
