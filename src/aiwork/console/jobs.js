@@ -206,9 +206,18 @@ async function uploadAndSubmit(job) {
   remember(digest, file.name);
   const analyzers = chosenAnalyzers();
   if (!analyzers.length) throw new PageError("choose at least one analyzer");
-  const made = await api("POST", "/v1/jobs", {
-    asset: digest, analyzers, redundancy: job.redundancy, library: library || null,
-  });
+  let made;
+  try {
+    made = await api("POST", "/v1/jobs", {
+      asset: digest, analyzers, redundancy: job.redundancy, library: library || null,
+    });
+  } catch (error) {
+    // The browser sent the signed request again by itself (a connection that failed after
+    // the coordinator read it): the list of jobs says whether the first one went through.
+    if (!(error instanceof PageError && /\(401\): request replayed/.test(error.message))) throw error;
+    await refreshJobs();
+    throw new PageError("the connection failed while the job was sent: your jobs below show whether it was submitted");
+  }
   jobs.set(made.id, made);
   loadAnalyzers();  // how many workers run each, now
   if (library) libraries.refresh(library).catch(() => {});  // its count of jobs

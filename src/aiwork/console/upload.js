@@ -175,7 +175,10 @@ export async function held(id, digest) {
   const headers = { ...await signRequest(id, "GET", path, new Uint8Array()), Range: "bytes=0-0" };
   try {
     const answer = await fetch(path, { headers });
-    await answer.body?.cancel();
+    // Read to its end (one byte, or a short refusal): a body left unread would cost the
+    // connection, which the next request may be about to use.
+    if (answer.status !== 200) await answer.arrayBuffer();
+    else await answer.body?.cancel();
     return answer.status === 206 || answer.status === 200;
   } catch {
     return false;
@@ -204,6 +207,11 @@ export async function uploadBlob(id, file, digest, library, onProgress = () => {
         resolve(data);
       } else if (xhr.status >= 200 && xhr.status < 300) {
         reject(new PageError("the coordinator's answer to the upload is not a receipt for this file"));
+      } else if (xhr.status === 401 && data && /replayed/.test(String(data.message))) {
+        // The browser sent this signed request again by itself (a connection that failed
+        // after the coordinator had read it): the first one went through if the video is there.
+        held(id, digest).then((there) => (there ? resolve({ digest, size: file.size })
+          : reject(refusal({ status: xhr.status, statusText: xhr.statusText }, data))));
       } else {
         reject(refusal({ status: xhr.status, statusText: xhr.statusText }, data));
       }
