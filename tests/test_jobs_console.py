@@ -302,7 +302,7 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         checks = card.locator(".checks li")
         assert checks.count() == 5  # created, made sensitive, reader granted, two reads
         assert card.locator(".checks li.passed").count() == 5
-        assert "read results of job" in checks.nth(3).inner_text()
+        assert "you read results of job" in checks.nth(3).inner_text()
         assert "review of the job's results" in checks.nth(3).inner_text()
         assert "read media of job" in checks.nth(4).inner_text()
         assert "review of the job's results" in checks.nth(4).inner_text()

@@ -145,15 +145,19 @@ export function mountLibraries({ api, say, words, el, onChange }) {
       if (!row.ok) li.append(el("span", row.reason, { class: "detail" }));
       list.append(li);
     };
+    // A time as a person reads it, and "you" for this browser's key.
+    const when = (time) => (typeof time === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(time)
+      ? `${time.slice(0, 10)} ${time.slice(11, 19)} UTC` : "?");
+    const who = (did) => (me && did === me.did ? "you" : did);
     for (const row of result.changes) {
       const body = row.entry ? row.entry.body : {};
       const what = row.entry && row.entry.kind.startsWith("library.created") ? `created (${body.sensitive ? "sensitive" : "public"})`
-        : body.reader ? `reader ${body.reader} granted` : `made ${body.sensitive ? "sensitive" : "public"}`;
-      line(row, `${row.entry ? row.entry.time : "?"}: library ${what}`);
+        : body.reader ? `reader ${who(body.reader)} granted` : `made ${body.sensitive ? "sensitive" : "public"}`;
+      line(row, `${when(row.entry?.time)}: library ${what}`);
     }
     for (const row of result.reads) {
       const body = row.entry ? row.entry.body : {};
-      line(row, row.entry ? `${row.entry.time}: ${body.reader} read ${body.resource} of job ${body.job}, for “${body.purpose}”` : "a read");
+      line(row, row.entry ? `${when(row.entry.time)}: ${who(body.reader)} read ${body.resource} of job ${body.job}, for “${body.purpose}”` : "a read");
     }
     if (!result.reads.length) box.append(el("p", "Nobody has read this library's results yet.", { class: "hint" }));
     box.append(list);
