@@ -353,3 +353,33 @@ def test_a_library_is_made_sensitive_a_reader_granted_and_its_access_log_verifie
         assert "known from before, is not listed: the access log was cut short" in \
             card.locator(".access").inner_text()
         browser.close()
+
+
+def test_a_video_over_the_coordinators_bound_is_refused_with_the_reason(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "coordinator"
+    bound = SAMPLE.stat().st_size - 1
+    with running_coordinator(home, "--open-registration", "--starting-credits", "50",
+                             "--max-upload-bytes", str(bound)) as url, sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport=PHONE)
+        page.goto(url + "/jobs")
+        page.wait_for_selector("input[name=analyzer][value=technical]")
+        _key(page)
+        page.set_input_files("#video", str(SAMPLE))
+        page.get_by_role("button", name="Upload and submit").click()
+        page.wait_for_selector("#submit-state:is([data-upload-state=failed],"
+                               " [data-upload-state=submitted])")
+        said = page.locator("#submit-state").inner_text()
+        assert said == (f"the coordinator refused (413): a media upload is at most {bound} bytes; "
+                        f"this one declares {bound + 1}"), said
+        assert page.get_by_role("button", name="Try the upload again").is_visible()
+        assert page.locator("#upload-label").inner_text() == "Upload: not completed"
+        with CoordinatorClient(url) as anyone:
+            assert anyone.get("/v1/jobs").json() == []
+            assert httpx.get(f"{url}/v1/blobs/{sha256_file(SAMPLE)}").status_code == 404
+        page.screenshot(path=str(screenshots / "too-large-phone.png"), full_page=True)
+        browser.close()

@@ -140,5 +140,5 @@ class RequestGuard:
         ``sink`` rather than into memory; return the caller once the signature over the whole
         body verified. Whatever ``sink`` kept must be thrown away if this raises."""
         signed = self.headers(request, roles)
-        _, digest = await read_bounded(request, limit, sink, what="upload")
+        _, digest = await read_bounded(request, limit, sink, what="media upload")
         return self._verifier().verify_body(signed, digest)

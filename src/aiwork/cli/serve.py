@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,12 +47,15 @@ if TYPE_CHECKING:
 @click.option("--public-url", metavar="URL",
               help="The URL clients reach this coordinator at (default http://HOST:PORT): "
                    "exports (metadata.jsonld) name the video and keyframes under it.")
+@click.option("--max-upload-bytes", type=click.IntRange(1), metavar="BYTES",
+              help="Largest media upload accepted (PUT /v1/blobs/DIGEST; default 2 GiB); a "
+                   "larger one is refused (413) before its body is read.")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
               gold_rate: float, starting_credits: int, devnet_ok: bool,
               witnesses: tuple[str, ...], anchor_rpc: str | None, anchor_key: Path | None,
               anchor_contract: str | None, anchor_every: float, public_url: str | None,
-              db: str | None) -> None:
+              max_upload_bytes: int | None, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     from aiwork.export import check_base_url
 
@@ -70,6 +74,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                               admin=admin_did, gold_rate=gold_rate,
                               starting_credits=starting_credits, witnesses=witnesses,
                               public_url=public)
+    if max_upload_bytes is not None:
+        settings = dataclasses.replace(settings, max_upload_bytes=max_upload_bytes)
     if gold_rate > 0:
         _first_gold(settings)
     shown = re.sub(r"//[^@/]*@", "//***@", str(path))  # never print a password

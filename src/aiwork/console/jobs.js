@@ -259,6 +259,10 @@ async function run(job) {
     pending = null;
   } catch (error) {
     pending = job;
+    if (!job.uploaded && !$("transfer").hidden) {  // the bar shows what was sent, not what was kept
+      $("upload-label").textContent = "Upload: not completed";
+      $("upload-progress").setAttribute("aria-valuetext", "Upload: not completed");
+    }
     $("retry").textContent = job.uploaded ? "Submit the job again" : "Try the upload again";
     $("retry").hidden = false;
     uploadState("failed", `${words(error)}`, true);
