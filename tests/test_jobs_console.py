@@ -383,3 +383,41 @@ def test_a_video_over_the_coordinators_bound_is_refused_with_the_reason(
             assert httpx.get(f"{url}/v1/blobs/{sha256_file(SAMPLE)}").status_code == 404
         page.screenshot(path=str(screenshots / "too-large-phone.png"), full_page=True)
         browser.close()
+
+
+def test_many_open_jobs_are_followed_with_one_request_per_poll(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "coordinator"
+    key = SigningKey.generate()
+    keyfile = tmp_path / "requester.pem"
+    write_key_file(keyfile, key)
+    with running_coordinator(home, "--open-registration", "--starting-credits", "50") as url, \
+            sync_playwright() as pw:
+        # Seven jobs from a key made outside the browser (aiwork keys new), then imported.
+        with CoordinatorClient(url, key=key) as client:
+            client.request_role("requester")
+            asset = client.upload_blob(SAMPLE.read_bytes())
+            made = [client.submit_job(asset, ["technical"]).id for _ in range(7)]
+        browser = _browser(pw)
+        page = browser.new_page(viewport=LAPTOP)
+        one_by_one: list[str] = []
+        page.on("request", lambda r: one_by_one.append(r.url)
+                if "/v1/jobs/" in r.url and r.method == "GET" else None)
+        page.goto(url + "/jobs")
+        page.wait_for_selector("input[name=analyzer][value=technical]")
+        page.set_input_files("#keyfile", str(keyfile))
+        page.wait_for_function(f"() => document.getElementById('identity').textContent"
+                               f".includes('{key.did}')")
+        page.wait_for_selector("li.job >> nth=6")
+        assert page.locator("li.job[data-state=open]").count() == 7
+        with _worker(url, tmp_path / "worker", "technical"):
+            page.wait_for_function("() => document.querySelectorAll("
+                                   "'li.job[data-state=done]').length === 7", timeout=180_000)
+        assert one_by_one == []  # followed through GET /v1/jobs?requester=, one per poll
+        assert sorted(page.locator("li.job").evaluate_all(
+            "(rows) => rows.map((r) => r.dataset.job)")) == sorted(made)
+        page.screenshot(path=str(screenshots / "seven-done-laptop.png"), full_page=True)
+        browser.close()

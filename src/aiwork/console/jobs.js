@@ -15,6 +15,8 @@ import { durationOf, lanesFromResults, mountTimeline } from "./timeline.js";
 const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const POLL_MS = 1500;
+const FEW_OPEN = 5;                // more open jobs than this: one list request per poll
+const LISTED = 100;                // jobs shown (the newest)
 const NAMES = "aiwork.jobs.names";  // asset digest -> the file name it was uploaded from
 const SHOWN_ITEMS = 200;           // items listed per insight (the JSON export holds them all)
 
@@ -291,8 +293,12 @@ function jobLabel(job) {
 // changed as it progresses, so the focus (on its button) survives every poll.
 function renderJobs() {
   const list = $("jobs");
-  const all = [...jobs.values()].reverse();
-  $("jobs-count").textContent = all.length ? `${all.length} job(s), newest first.` : "No jobs yet: upload a video above.";
+  const every = [...jobs.values()].reverse();
+  const all = every.slice(0, LISTED);
+  $("jobs-count").textContent = !every.length ? "No jobs yet: upload a video above."
+    : every.length > LISTED ? `${every.length} jobs; the newest ${LISTED} are shown.`
+      : `${every.length} job(s), newest first.`;
+
   all.forEach((job, position) => {
     let item = list.querySelector(`li[data-job="${job.id}"]`);
     if (item === null) {
@@ -323,6 +329,7 @@ function renderJobs() {
       + (job.library ? ` · library ${job.library}` : "");
     item.querySelector("button").textContent = job.state === "done" ? "Results and downloads" : "Details";
   });
+  while (list.children.length > all.length) list.lastElementChild.remove();  // older ones
 }
 
 async function refreshJobs() {
@@ -335,25 +342,33 @@ async function refreshJobs() {
 }
 
 // Poll the open jobs until none is left open; a finished job's details refresh once.
+// Poll the open jobs until none is left open: each one's progress while they are few, the
+// requester's whole list in one request when they are many; a finished job is announced and,
+// when its details are open, shown again once.
 function poll() {
   if (polling !== null) return;
   const open = () => [...jobs.values()].filter((job) => job.state === "open");
   if (!open().length) return;
   polling = setTimeout(async () => {
     polling = null;
-    for (const job of open()) {
-      try {
-        const now = await api("GET", `/v1/jobs/${component(job.id)}`);
-        jobs.set(job.id, now);
-        if (now.state !== "open") {
-          say("jobs-state", `${jobLabel(now)}: the job is ${STATE_WORDS[now.state] || now.state}.`);
-          loadAnalyzers();  // which workers run what, now
-        }
-        if (now.state !== "open" && shown === job.id) await showJob(job.id, false);
-      } catch (error) {
-        say("jobs-state", `Job ${job.id} could not be followed: ${words(error)}`, true);
-        return;
+    const before = open();
+    try {
+      if (before.length > FEW_OPEN) {
+        const listed = await api("GET", `/v1/jobs?requester=${component(me.did)}`);
+        if (!Array.isArray(listed)) throw new PageError("the coordinator's list of jobs is not a list");
+        for (const job of listed) if (job && typeof job.id === "string") jobs.set(job.id, job);
+      } else {
+        for (const job of before) jobs.set(job.id, await api("GET", `/v1/jobs/${component(job.id)}`));
       }
+    } catch (error) {
+      say("jobs-state", `Your jobs could not be followed: ${words(error)}`, true);
+      return;
+    }
+    const ended = before.map((job) => jobs.get(job.id)).filter((job) => job && job.state !== "open");
+    if (ended.length) {
+      say("jobs-state", ended.map((job) => `${jobLabel(job)}: the job is ${STATE_WORDS[job.state] || job.state}.`).join(" "));
+      loadAnalyzers();  // which workers run what, now
+      if (ended.some((job) => job.id === shown)) await act(() => showJob(shown, false));
     }
     renderJobs();
     poll();
