@@ -14,6 +14,8 @@ in one table (:mod:`aiwork.api.errors`)::
     │   ├── TooLargeError            over a documented size limit
     │   ├── UnsafeNameError          a name from outside is not a plain file name, or would
     │   │                            be written outside its folder
+    │   ├── SearchQueryError         a search query is empty, too long, only syntax, or names
+    │   │                            an unknown insight
     │   ├── MediaError               a file is not media aiwork can read
     │   ├── NotFoundError            what was asked for does not exist
     │   │   └── UnknownLibraryError
@@ -120,6 +122,7 @@ __all__ = [
     "ResultRefused",
     "ReviewRefused",
     "RoleError",
+    "SearchQueryError",
     "SignatureError",
     "TooLargeError",
     "TransactionFailedError",
@@ -179,6 +182,12 @@ class TooLargeError(InputError):
 class UnsafeNameError(InputError):
     """A name that came from outside (a keyframe's file, an output folder) is not a plain
     file name, or would be written outside the folder it belongs in; nothing was written."""
+
+
+class SearchQueryError(InputError):
+    """A library search cannot run as asked: the query is empty, over its bound, holds no
+    word to search (only quotes, ``*``, parentheses or operators), or names an unknown
+    insight or search mode. Nothing was searched."""
 
 
 class NotFoundError(InputError):

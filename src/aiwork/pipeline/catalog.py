@@ -1,7 +1,9 @@
 """What aiwork has processed: assets and the stored output of every analyzer run.
 
 Lives in the same database as the ledger, so an analyzer's result and its ``ai.decision``
-entry are committed in one transaction: both or neither.
+entry are committed in one transaction: both or neither. The library search index
+(:mod:`aiwork.search`) is kept in the same transactions: a result's passages with the result,
+an asset's file name with the asset.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiwork.digests import PREFIX
+from aiwork.search.index import SearchIndex
+from aiwork.search.passages import INSIGHTS, passages_of
 from aiwork.store import Database, Migration
 
 __all__ = ["Catalog", "StoredAsset", "StoredResult"]
@@ -68,6 +72,38 @@ class Catalog:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.migrate(MIGRATIONS)
+        self.search = SearchIndex(db)
+        if self.search.created and self.db.conn.execute(
+                "SELECT 1 FROM assets LIMIT 1").fetchone() is not None:
+            self.reindex()  # a store from before the search index: index what it holds
+
+    def assets(self) -> list[StoredAsset]:
+        """Every asset, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT digest, name, size, media_type, registered, path FROM assets"
+            " ORDER BY created_at, digest").fetchall()
+        return [StoredAsset(*row) for row in rows]
+
+    def reindex(self) -> int:
+        """Rebuild the search index from the stored assets and results, in one transaction;
+        the number of passages indexed."""
+        with self.db.atomic():
+            self.search.clear()
+            for asset in self.assets():
+                self._index_name(asset)
+                for result in self.results(asset.digest).values():
+                    self._index_result(asset.digest, result)
+            return self.search.count()
+
+    def _index_name(self, asset: StoredAsset) -> None:
+        self.search.replace(asset.digest, "name",
+                            passages_of(asset.digest, "name", asset.name,
+                                        asset.registered if asset.registered >= 0 else None))
+
+    def _index_result(self, digest: str, result: StoredResult) -> None:
+        if result.insight in INSIGHTS:
+            self.search.replace(digest, result.insight, passages_of(
+                digest, result.insight, result.output, result.decision))
 
     def asset(self, digest: str) -> StoredAsset | None:
         row = self.db.conn.execute(
@@ -85,12 +121,17 @@ class Catalog:
         return [StoredAsset(*row) for row in rows]
 
     def add_asset(self, asset: StoredAsset) -> None:
-        self.db.conn.execute(
-            "INSERT INTO assets (digest, name, size, media_type, registered, path,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-            (asset.digest, asset.name, asset.size, asset.media_type, asset.registered,
-             asset.path, datetime.now(UTC).isoformat()),
-        )
+        """Record ``asset`` (and index its file name) unless it is known, in one
+        transaction (the caller's, when one is open)."""
+        with self.db.atomic() as conn:
+            added = conn.execute(
+                "INSERT INTO assets (digest, name, size, media_type, registered, path,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                (asset.digest, asset.name, asset.size, asset.media_type, asset.registered,
+                 asset.path, datetime.now(UTC).isoformat()),
+            ).rowcount
+            if added:
+                self._index_name(asset)
 
     def results(self, digest: str) -> dict[str, StoredResult]:
         rows = self.db.conn.execute(
@@ -105,7 +146,14 @@ class Catalog:
         }
 
     def save_result(self, digest: str, result: StoredResult) -> None:
-        self.db.conn.execute(
+        """Store ``result`` and index its passages, in one transaction (the caller's, with
+        the result's ``ai.decision`` entry, when one is open): both or neither."""
+        with self.db.atomic() as conn:
+            self._save(conn, digest, result)
+            self._index_result(digest, result)
+
+    def _save(self, conn: Any, digest: str, result: StoredResult) -> None:
+        conn.execute(
             "INSERT INTO analysis_results (asset, analyzer, version, parameters_digest,"
             " insight, decision, output, derived_from, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
