@@ -276,8 +276,8 @@ class Video:
 
 
 def videos(count: int, pool: int | None = None) -> Iterator[Video]:
-    """The library's videos, in order. ``pool`` bounds the distractor sentences used (a quick
-    run embeds fewer distinct texts); None uses all of them."""
+    """The library's videos, in order. ``pool`` bounds the distractor sentences used, and
+    keywords lines to 4 a topic (a quick run embeds fewer distinct texts); None uses all."""
     placed: dict[int, list[Needle]] = {}
     by_id = {n.id: n for n in NEEDLES}
     for needle_id, where in needle_videos(count).items():
@@ -324,7 +324,7 @@ def videos(count: int, pool: int | None = None) -> Iterator[Video]:
         if keyword_needles:
             words, nid = keyword_needles[0].text, keyword_needles[0].id
         else:
-            lines = KEYWORD_LINES[topic]
+            lines = KEYWORD_LINES[topic] if pool is None else KEYWORD_LINES[topic][:4]
             words = lines[rng.randrange(len(lines))]
             nid = None
         docs.append(Doc(index, "keywords", 0, 0.0, round(duration, 2), words, "en", nid))
