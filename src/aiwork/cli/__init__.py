@@ -44,6 +44,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("aiwork.cli.review", "review_group"),
     "witness": ("aiwork.cli.witness", "witness_group"),
     "quality": ("aiwork.cli.quality", "quality_group"),
+    "search": ("aiwork.cli.library", "search_cmd"),
+    "videos": ("aiwork.cli.library", "videos_cmd"),
+    "index": ("aiwork.cli.library", "index_group"),
 }
 
 

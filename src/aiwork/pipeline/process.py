@@ -191,7 +191,7 @@ class Processor:
         self.progress.stage(name, "probe", 1.0)
         asset = self._register(facts, digest)
         stored = self.catalog.results(digest)
-        stale = {s.insight for s in _stale(stored)}
+        stale = {s.insight for s in stale_results(stored)}
         # An analyzer runs again when asked to, when its version or settings changed, when
         # an upstream value it was computed from changed since (stale), or when an upstream
         # analyzer runs again now: its output is then computed from the new value.
@@ -414,11 +414,11 @@ def stored_metadata(catalog: Catalog, asset: StoredAsset,
     results = catalog.results(asset.digest)
     for result in results.values():
         doc[result.insight] = result.output
-    doc["stale"] = [s.model_dump(mode="json") for s in _stale(results)]
+    doc["stale"] = [s.model_dump(mode="json") for s in stale_results(results)]
     return Metadata.model_validate(doc)
 
 
-def _stale(results: dict[str, StoredResult]) -> list[StaleInsight]:
+def stale_results(results: dict[str, StoredResult]) -> list[StaleInsight]:
     """The stored results computed from an upstream decision that is no longer current."""
     return stale_insights({r.insight: r.decision for r in results.values()},
                           {r.insight: r.derived_from for r in results.values()})
@@ -463,4 +463,5 @@ def work_folder() -> Iterator[Path]:
             lock.unlink(missing_ok=True)
 
 
-__all__ += ["asset_metadata", "expand_inputs", "find_metadata", "open_store", "work_folder"]
+__all__ += ["asset_metadata", "expand_inputs", "find_metadata", "open_store", "stale_results",
+            "work_folder"]

@@ -140,6 +140,22 @@ class Hit:
                     return start
         return self.passage.start
 
+    def to_json(self) -> dict[str, Any]:
+        """The hit as JSON (``aiwork search --json``, one object per line):
+        ``video`` ``{digest, name}``, ``insight``, ``item`` (its id within the decision's
+        output), ``start``/``end`` (seconds; null for a file name), ``moment`` (where the
+        match is heard, see :attr:`moment`), ``text``, ``highlights`` (``[start, end]``
+        character offsets into ``text``), ``score`` (higher is better), ``text_rank`` and
+        ``semantic_rank`` (1-based; null when that ranking did not find it), ``decision``
+        (the ledger index of the decision it came from), ``language``, ``job``."""
+        p = self.passage
+        return {"video": {"digest": p.video, "name": self.video_name}, "insight": p.insight,
+                "item": p.item, "start": p.start, "end": p.end, "moment": self.moment,
+                "text": p.text, "highlights": [list(span) for span in self.highlights],
+                "score": round(self.score, 6), "text_rank": self.text_rank,
+                "semantic_rank": self.semantic_rank, "decision": p.decision,
+                "language": p.language, "job": p.job}
+
 
 class SemanticPart(Protocol):
     """The semantic side of the index (:mod:`aiwork.search.semantic`), called by
@@ -170,6 +186,10 @@ class SemanticPart(Protocol):
         which it must apply (they hold the jobs the caller may read)."""
         ...
 
+
+#: Equal scores in a stable order that a rebuilt index keeps (row ids keep their order
+#: within one video's insight, not across them).
+_TIES = "p.video, p.insight, p.job, p.id"
 
 _COLUMNS = ("p.id, p.video, p.insight, p.job, p.item, p.start_s, p.end_s, p.text,"
             " p.decision, p.language, p.words")
@@ -396,7 +416,9 @@ class SearchIndex:
             for ranks in (text_rank, semantic_rank):
                 for pid, n in ranks.items():
                     fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + n)
-            scored = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+            last = len(text_rank) + len(semantic_rank) + 1
+            scored = sorted(fused.items(), key=lambda kv: (
+                -kv[1], text_rank.get(kv[0], last), semantic_rank.get(kv[0], last)))
         scored = scored[:q.limit]
         ids = [pid for pid, _ in scored]
         if not ids:
@@ -429,13 +451,13 @@ class SearchIndex:
             match, match_params, rank, rank_params = _pg_match(parsed, configs)
             rows = conn.execute(
                 f"SELECT p.id, ts_rank_cd(p.tsv, {rank}) AS r FROM search_passages p"
-                f" WHERE ({match}) AND {where} ORDER BY r DESC, p.id LIMIT ?",
+                f" WHERE ({match}) AND {where} ORDER BY r DESC, {_TIES} LIMIT ?",
                 (*rank_params, *match_params, *params, limit)).fetchall()
             return [(int(r[0]), float(r[1])) for r in rows]
         rows = conn.execute(
             "SELECT p.id, bm25(search_fts) AS r FROM search_fts"
             " JOIN search_passages p ON p.id = search_fts.rowid"
-            f" WHERE search_fts MATCH ? AND {where} ORDER BY r, p.id LIMIT ?",
+            f" WHERE search_fts MATCH ? AND {where} ORDER BY r, {_TIES} LIMIT ?",
             (_fts5_match(parsed), *params, limit)).fetchall()
         # bm25() is lower for better matches; the hit's score is higher for better.
         return [(int(r[0]), -float(r[1])) for r in rows]
