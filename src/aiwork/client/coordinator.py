@@ -252,6 +252,16 @@ class CoordinatorClient(Transport):
         return self._model(route("get_review_progress", job_id=job_id), rs.ReviewProgress,
                            signed=signed)
 
+    def search(self, q: str, *, insights: Iterable[str] | None = None,
+               video: str | None = None, mode: str | None = None, limit: int | None = None,
+               signed: bool = False, purpose: str | None = None) -> rs.SearchResults:
+        """The moments of processed videos that match ``q``; signed with a ``purpose``, also
+        those of the sensitive libraries this key may read (each such job's read logged)."""
+        names = ",".join(insights) if insights is not None else None
+        to = route("search", {"q": q, "insight": names or None, "video": video, "mode": mode,
+                              "limit": limit, **_purpose(signed, purpose)})
+        return self._model(to, rs.SearchResults, signed=signed)
+
     # -- libraries ------------------------------------------------------------------------
 
     def create_library(self, name: str, *, sensitive: bool = False) -> rs.LibraryView:

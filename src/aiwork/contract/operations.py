@@ -112,6 +112,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_review_progress", "GET", "/v1/jobs/{job_id}/review",
         "Review progress and human-verified items", "review", auth="optional",
         response=rs.ReviewProgress, errors=_READ),
+    Operation("search", "GET", "/v1/search",
+        "Find the moments of processed videos that say or show something: `q` (words, "
+        "\"a phrase\", prefix*), `insight` (names, comma-separated), `video` (a digest), "
+        "`mode` (text, semantic, hybrid), `limit` (1-100). Unsigned: public libraries' "
+        "results only; signed with `?purpose=...`: also the sensitive libraries the caller "
+        "may read, each job of theirs a hit comes from logged (access.read) before the "
+        "answer", "jobs", auth="optional", response=rs.SearchResults,
+        errors=(400, 401, 413)),
     # -- libraries
     Operation("create_library", "POST", "/v1/libraries",
         "Create a library: {name, sensitive} (requester)", "libraries", auth="signed",

@@ -51,6 +51,9 @@ __all__ = [
     "RoleStatus",
     "RoutingRules",
     "RulesByInsight",
+    "SearchHit",
+    "SearchResults",
+    "SearchVideo",
     "Upstream",
     "VerdictHistory",
     "VerdictReceipt",
@@ -231,6 +234,43 @@ class AccessListing(ResponseModel):
     next: int | None
     entries: list[ProvenEntry]
     changes: list[ProvenEntry]
+
+
+class SearchVideo(ResponseModel):
+    name: str = Field(description="the video's name (its digest when none is known)")
+    digest: str
+
+
+class SearchHit(ResponseModel):
+    """One moment of one video that matches a search: the passage's text with the matches'
+    places in it, and the decision it came from (its proof: /explorer/entry/{decision})."""
+
+    video: SearchVideo
+    job: str | None = Field(description="the job whose accepted result holds it")
+    insight: str = Field(description="transcript, ocr, keywords, chapters, tags, ...")
+    item: str | None = Field(description="the item's id within the decision's output (as "
+                                         "/explorer/item names it)")
+    start: float | None = Field(description="seconds into the video (none: the whole video)")
+    end: float | None
+    moment: float | None = Field(
+        default=None, description="where the match is heard: the start of the first matched "
+        "transcript word when words are timed, else `start`")
+    text: str = Field(description="the passage as published (experts' corrections applied)")
+    highlights: list[tuple[int, int]] = Field(
+        description="[start, end) of each match in `text`, in Unicode code points")
+    score: float = Field(description="higher is better; comparable within one answer only")
+    decision: int | None = Field(
+        description="the ledger index of the ai.decision it came from (its proof)")
+    language: str | None = None
+
+
+class SearchResults(ResponseModel):
+    query: str
+    mode: str = Field(description="text, semantic or hybrid")
+    hits: list[SearchHit]
+    access_entries: list[int] = Field(
+        description="the access.read entries this search appended (one per job of a "
+                    "sensitive library it returned hits of), before answering")
 
 
 class ProducerModel(ResponseModel):

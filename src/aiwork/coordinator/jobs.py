@@ -3,7 +3,7 @@
 A worker's result is accepted only when its signed ``ai.decision`` entry is by the caller,
 is for the leased analyzer and asset, and its ``output_digest`` matches the output it sent
 (normalised to the published schema). The entry, the market's record and the output are
-committed together; when every replica of a task is in, :mod:`~aiwork.coordinator.settlement`
+committed together (and, once a result is accepted, its passages in the search index); when every replica of a task is in, :mod:`~aiwork.coordinator.settlement`
 settles it, and once the job is done its ``asset.summary`` is logged.
 """
 
@@ -21,6 +21,7 @@ from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.libraries import Libraries, Library, opened_body
 from aiwork.coordinator.results import Results
 from aiwork.coordinator.review import Review
+from aiwork.coordinator.search import Search
 from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
 from aiwork.crypto import SigningKey
@@ -45,11 +46,11 @@ class Jobs:
 
     def __init__(self, log: Log, blobs: BlobStore, key: SigningKey, *, market: Market,
                  accounts: Accounts, libraries: Libraries, review: Review, results: Results,
-                 workers: Workers, settlement: Settlement, price: int) -> None:
+                 workers: Workers, settlement: Settlement, search: Search, price: int) -> None:
         self.log, self.blobs, self.key = log, blobs, key
         self.market, self.accounts, self.libraries = market, accounts, libraries
         self.review, self.results, self.workers = review, results, workers
-        self.settlement, self.price = settlement, price
+        self.settlement, self.search, self.price = settlement, search, price
         self.summaries = Summaries(log)
 
     # -- requesters -----------------------------------------------------------------------
@@ -182,6 +183,7 @@ class Jobs:
                 self.libraries.add_blobs(lease.job_id, [
                     shot["keyframe"]["digest"] for shot in normalized if shot.get("keyframe")])
             self.settlement.settle_if_complete(lease.task_id, lease.job_id, now)
+            self.search.settled(lease.job_id, lease.task_id, self.review)
             self._summarize(lease.job_id)
         return index
 

@@ -328,6 +328,21 @@ class Libraries:
                 " lr.did = ?)", (*chunk, did, did))}
         return found
 
+    def sensitive_jobs(self, reader: str | None, roles: set[str]) -> set[str]:
+        """The jobs of the sensitive libraries that ``reader`` (None: nobody) may not read."""
+        found: set[str] = set()
+        for library, owner, job in self._conn.execute(
+                "SELECT lb.id, lb.owner, lj.job FROM libraries lb JOIN library_jobs lj ON"
+                " lj.library = lb.id WHERE lb.sensitive = 1"):
+            if reader is None or not (reader == owner or roles & READ_ROLES):
+                found.add(str(job))
+        if reader is not None and found:  # the readers a library added
+            readable = {str(row[0]) for row in self._conn.execute(
+                "SELECT lj.job FROM library_readers lr JOIN library_jobs lj ON"
+                " lj.library = lr.library WHERE lr.did = ?", (reader,))}
+            found -= readable
+        return found
+
     def sensitive_library_of(self, job: str | None) -> Library | None:
         """The job's library, if it is sensitive now."""
         library = None if job is None else self.library_of(job)

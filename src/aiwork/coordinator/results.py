@@ -119,10 +119,7 @@ class Results:
         for task in self.market.tasks(job_id):
             result = self.accepted(task)
             if result is not None:
-                output = apply_outcomes(result.insight, result.output,
-                                        {k: (o, v) for k, (o, v, _) in
-                                         reviewed.get(result.insight, {}).items()})
-                out[result.insight] = stamp_decision(output, result.decision)
+                out[result.insight] = _applied(result, reviewed)
                 decisions[result.insight] = result.decision
         # An insight computed from a value experts have since corrected describes the old
         # value: it is listed as stale (metadata.json's "stale").
@@ -130,6 +127,28 @@ class Results:
         if stale:
             out["stale"] = [item.model_dump(mode="json") for item in stale]
         return out
+
+
+    def published_insight(self, job_id: str, insight: str, review: Review
+                          ) -> tuple[int, Any] | None:
+        """One insight of :meth:`published`: its accepted decision's index and output, with
+        the experts' outcomes applied; ``None`` when no result of it is accepted."""
+        reviewed = review.outcomes(job_id)
+        for task in self.market.tasks(job_id):
+            result = self.accepted(task)
+            if result is not None and result.insight == insight:
+                return result.decision, _applied(result, reviewed)
+        return None
+
+
+def _applied(result: StoredReplicaResult,
+             reviewed: dict[str, dict[int, tuple[str, Any, int]]]) -> Any:
+    """An accepted result's output with the experts' outcomes applied, stamped with its
+    decision."""
+    output = apply_outcomes(result.insight, result.output,
+                            {k: (o, v) for k, (o, v, _) in
+                             reviewed.get(result.insight, {}).items()})
+    return stamp_decision(output, result.decision)
 
 
 def accepted_results(log: Log, job_id: str) -> dict[str, tuple[int, Any]]:

@@ -4,7 +4,7 @@ Each domain keeps its own tables and is asked through its methods: :mod:`.jobs` 
 jobs, workers' results), :mod:`.settlement` (cross-checks, reputation, rewards),
 :mod:`.results`, :mod:`.workers`, :mod:`.gold_tasks`, :mod:`.accounts`, :mod:`.libraries`
 (with its media :mod:`.grants`),
-:mod:`.review` (and, beside them, :mod:`.identities` and :mod:`.cosignatures`). The market
+:mod:`.review`, :mod:`.search` (the library search's index, and who may search what) (and, beside them, :mod:`.identities` and :mod:`.cosignatures`). The market
 (:mod:`aiwork.market`) owns jobs, tasks, replicas and leases.
 """
 
@@ -21,6 +21,7 @@ from aiwork.coordinator.jobs import Jobs
 from aiwork.coordinator.libraries import Libraries
 from aiwork.coordinator.results import Results
 from aiwork.coordinator.review import Review
+from aiwork.coordinator.search import Search
 from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
 from aiwork.crypto import SigningKey
@@ -52,21 +53,26 @@ class Coordinator:
         # the coordinator (no cycle: a server thread's objects, and its database connection,
         # go as soon as the thread does).
         identities = Identities(log, key)
-        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng,
-                             libraries=self.libraries,
-                             experts=lambda: identities.holders("expert"))
-        self.summaries = Summaries(log)
         # (named so, beside the facade's results() and workers())
         self.stored_results = Results(log, self.market)
-        self.roster = Workers(log, self.market)
         self.gold = GoldTasks(log, blobs, self.market, price=price, rng=self.rng)
+        # The library search's index follows the published results: a result accepted, a
+        # value experts corrected or rejected.
+        self.search = Search(log, self.market, self.stored_results, self.gold, self.libraries)
+        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng,
+                             libraries=self.libraries,
+                             experts=lambda: identities.holders("expert"),
+                             on_outcome=self.search.corrected)
+        self.summaries = Summaries(log)
+        self.roster = Workers(log, self.market)
         self.settlement = Settlement(log, key, market=self.market, accounts=self.accounts,
                                      results=self.stored_results, workers=self.roster,
                                      gold=self.gold, review=self.review, price=price,
                                      policy=policy)
         self.jobs = Jobs(log, blobs, key, market=self.market, accounts=self.accounts,
                          libraries=self.libraries, review=self.review,
-                         results=self.stored_results, workers=self.roster, settlement=self.settlement, price=price)
+                         results=self.stored_results, workers=self.roster,
+                         settlement=self.settlement, search=self.search, price=price)
 
     # -- requesters -----------------------------------------------------------------------
 

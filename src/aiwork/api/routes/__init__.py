@@ -10,7 +10,7 @@ leaves them out.
 from fastapi import APIRouter
 
 from aiwork.api.routes import (blobs, console, identities, jobs, ledger, libraries, review,
-                               workers)
+                               search, workers)
 
 __all__ = ["ROUTERS"]
 
@@ -18,5 +18,5 @@ __all__ = ["ROUTERS"]
 #: carry nearly all of a busy coordinator's requests, so they are tried first (the paths do
 #: not overlap, so the order changes nothing else).
 ROUTERS: tuple[APIRouter, ...] = (workers.router, blobs.router, jobs.router, identities.router,
-                                  libraries.router, review.router, ledger.router,
-                                  console.router)
+                                  libraries.router, review.router, search.router,
+                                  ledger.router, console.router)

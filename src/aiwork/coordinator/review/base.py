@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.libraries import Libraries, Library
@@ -19,7 +19,14 @@ from aiwork.model import Entry
 from aiwork.quality.reputation import Reputation, ReputationPolicy
 from aiwork.quality.review_items import REVIEWABLE, RoutingRules
 
-__all__ = ["ReviewBase"]
+if TYPE_CHECKING:
+    from aiwork.coordinator.review import Review
+
+__all__ = ["OutcomeHook", "ReviewBase"]
+
+#: Called inside the transaction that records a consensus which changes a job's published
+#: value (an item corrected or rejected): the job, the insight, and the review engine.
+OutcomeHook = Callable[[str, str, "Review"], None]
 
 
 class ReviewBase:
@@ -33,7 +40,8 @@ class ReviewBase:
                  *, policy: ReputationPolicy = EXPERT_POLICY, price: int = 1,
                  truth_window: int = TRUTH_WINDOW, rng: random.Random | None = None,
                  libraries: Libraries | None = None,
-                 experts: Callable[[], list[str]] | None = None) -> None:
+                 experts: Callable[[], list[str]] | None = None,
+                 on_outcome: OutcomeHook | None = None) -> None:
         if truth_window < 1:
             raise InputError(f"the truth-inference window must be at least 1, not {truth_window}")
         self.truth_window = truth_window
@@ -47,6 +55,8 @@ class ReviewBase:
         # The identities holding the expert role (None: not known, escalation is not capped
         # by them).
         self.experts = experts
+        # What else follows the published results (the library search's index).
+        self.on_outcome = on_outcome
         self.accounts = Accounts(log.db)
         log.db.migrate(MIGRATIONS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING, cast
 
 from aiwork.coordinator.review.base import ReviewBase
 from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, category, item_from_row
@@ -21,6 +22,9 @@ from aiwork.model import Entry
 from aiwork.model.commitment import seal
 from aiwork.quality.reputation import Reputation, observe
 from aiwork.quality.review_items import combine_corrections
+
+if TYPE_CHECKING:
+    from aiwork.coordinator.review import Review
 
 __all__ = ["Consensus"]
 
@@ -96,6 +100,8 @@ class Consensus(ReviewBase):
                 "INSERT INTO review_outcomes (item, job, insight, item_id, outcome, value,"
                 " consensus) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (item.id, item.job, item.insight, item.item, outcome, json.dumps(value), index))
+            if self.on_outcome is not None and item.job is not None and outcome != "accepted":
+                self.on_outcome(item.job, item.insight, cast("Review", self))
 
     def _escalate(self, item: Item, now: float) -> bool:
         """Ask :data:`ESCALATION_STEP` more experts about ``item``, unless it had its
