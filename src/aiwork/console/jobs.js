@@ -8,6 +8,7 @@ import {
 import { checkVideo, digestFile, held, uploadBlob } from "./upload.js";
 import { mountLibraries } from "./libraries.js";
 import { mountPlayer, playerKey } from "./player.js";
+import { momentOf, mountSearch } from "./search.js";
 import { SignError } from "./sign.js";
 import { VerifyError } from "./verify.js";
 import { durationOf, lanesFromResults, mountTimeline } from "./timeline.js";
@@ -86,6 +87,7 @@ async function useKey(id) {
   $("library-create").disabled = false;
   say("video-state", "Choose a video file.");
   libraries.use(id);
+  $("search-purpose-field").hidden = false;
   await showRole();
   await refreshJobs();
 }
@@ -571,7 +573,7 @@ function showExports(job) {
 async function showJob(id, focus = true) {
   shown = id;
   const progressNow = await api("GET", `/v1/jobs/${component(id)}`);
-  jobs.set(id, progressNow);
+  if (jobs.has(id)) jobs.set(id, progressNow);  // a job found by a search is not listed as yours
   const job = { ...progressNow, sensitive: false };
   if (job.library) {
     try {
@@ -606,6 +608,21 @@ async function showJob(id, focus = true) {
   if (focus) $("job-heading").focus();
 }
 
+// A search's hit: its job shown, the player where its match is heard (once the video's header
+// is read, when it is not yet).
+async function openHit(hit) {
+  say("search-state", "Opening the video…");
+  await showJob(hit.job);
+  say("search-state", "");
+  const at = momentOf(hit);
+  if (player === null || at === null) return;
+  const shownPlayer = player;
+  shownPlayer.seek(at);
+  if (shownPlayer.video.readyState < 1) {
+    shownPlayer.video.addEventListener("loadedmetadata", () => shownPlayer.seek(at), { once: true });
+  }
+}
+
 // -- one action at a time, errors in words ---------------------------------------------------
 
 async function act(work, where = "jobs-state") {
@@ -627,6 +644,10 @@ async function start() {
       }
       select.value = known.some((l) => l.id === chosen) ? chosen : "";
     } });
+  mountSearch({ form: $("search-form"), list: $("search-hits"), status: $("search-state"),
+    api: (method, path) => api(method, path), signed: () => me !== null,
+    name: (digest, given) => names()[digest] || (given && given !== digest ? given : `video ${short(digest)}`),
+    open: (hit) => act(() => openHit(hit), "search-state"), el, words, component });
   $("create").addEventListener("click", () => act(async () => useKey(await createKey()), "identity"));
   $("keyfile").addEventListener("change", () => act(async () => useKey(await importKeyFile($("keyfile").files[0])), "identity"));
   $("register").addEventListener("click", () => act(async () => {

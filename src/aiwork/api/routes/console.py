@@ -35,6 +35,7 @@ STATIC = {"explorer.js": "text/javascript", "verify.js": "text/javascript",
           "player.js": "text/javascript", "timeline.js": "text/javascript",
           "jobs.js": "text/javascript", "upload.js": "text/javascript",
           "libraries.js": "text/javascript", "access.js": "text/javascript",
+          "search.js": "text/javascript",
           "console.css": "text/css", "player.css": "text/css"}
 
 
