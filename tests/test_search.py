@@ -196,13 +196,27 @@ def test_a_failed_save_leaves_no_index_rows(catalog: Catalog) -> None:
     assert "transcript" not in catalog.results(VIDEO_B)
 
 
+def _rows(catalog: Catalog) -> list[tuple[Any, ...]]:
+    """Every index row, in row order, all but the row id (on PostgreSQL with its vector)."""
+    vector = ", tsv::text" if catalog.search.postgres else ""
+    return [tuple(row) for row in catalog.db.conn.execute(
+        "SELECT video, insight, job, item, start_s, end_s, text, ftext, decision, language,"
+        f" words, config{vector} FROM search_passages ORDER BY id").fetchall()]
+
+
 def test_rebuild_equals_the_incremental_index(catalog: Catalog) -> None:
-    incremental = catalog.search.passages()
-    assert len(incremental) == catalog.search.count() > 10
+    # A result replaced after others: its rows come last in the incremental index.
+    catalog.save_result(VIDEO_A, StoredResult("ocr", "1", "p", "ocr", 8, [
+        {"id": 0, "text": "EXIT budget", "instances": [{"start": 2.0, "end": 3.5}]}]))
+    incremental, rows = catalog.search.passages(), _rows(catalog)
+    queries = ["budget", "exit", "budg*", '"budget deficit"', "farm", "cafe"]
+    hits = [[(h.passage, h.score, h.highlights) for h in _search(catalog, q)] for q in queries]
+    assert len(incremental) == catalog.search.count() == 10
     assert catalog.reindex() == len(incremental)
+    assert _rows(catalog) == rows  # row for row
     assert catalog.search.passages() == incremental
-    assert [h.passage for h in _search(catalog, "budget")] == [
-        h.passage for h in _search(catalog, "budget")]
+    assert [[(h.passage, h.score, h.highlights) for h in _search(catalog, q)]
+            for q in queries] == hits
 
 
 def test_an_older_store_is_indexed_when_first_opened(log: Log) -> None:

@@ -86,13 +86,25 @@ class Catalog:
 
     def reindex(self) -> int:
         """Rebuild the search index from the stored assets and results, in one transaction;
-        the number of passages indexed."""
-        with self.db.atomic():
+        the number of passages indexed. Assets and results are indexed in the order they
+        were stored, so the rebuilt rows keep the incremental index's order (which orders
+        equal scores)."""
+        with self.db.atomic() as conn:
+            assets = {a.digest: a for a in self.assets()}
+            stored = conn.execute(
+                "SELECT created_at, asset, analyzer FROM analysis_results").fetchall()
+            added = conn.execute("SELECT created_at, digest FROM assets").fetchall()
+            steps = sorted([(str(t), 0, str(d), "") for t, d in added]
+                           + [(str(t), 1, str(d), str(n)) for t, d, n in stored])
             self.search.clear()
-            for asset in self.assets():
-                self._index_name(asset)
-                for result in self.results(asset.digest).values():
-                    self._index_result(asset.digest, result)
+            results: dict[str, dict[str, StoredResult]] = {}
+            for _, kind, digest, analyzer in steps:
+                if kind == 0:
+                    self._index_name(assets[digest])
+                    continue
+                if digest not in results:
+                    results[digest] = self.results(digest)
+                self._index_result(digest, results[digest][analyzer])
             return self.search.count()
 
     def _index_name(self, asset: StoredAsset) -> None:

@@ -187,9 +187,8 @@ class SemanticPart(Protocol):
         ...
 
 
-#: Equal scores in a stable order that a rebuilt index keeps (row ids keep their order
-#: within one video's insight, not across them).
-_TIES = "p.video, p.insight, p.job, p.id"
+#: The condition of a search with no filter.
+_ALL = "1 = 1"
 
 _COLUMNS = ("p.id, p.video, p.insight, p.job, p.item, p.start_s, p.end_s, p.text,"
             " p.decision, p.language, p.words")
@@ -353,7 +352,8 @@ class SearchIndex:
 
     def _filters(self, q: SearchQuery) -> tuple[str, list[Any]]:
         """The SQL condition on ``search_passages p`` for the query's filters."""
-        parts, params = ["1 = 1"], []
+        parts: list[str] = []
+        params: list[Any] = []
         for column, values in (("p.insight", q.insights), ("p.video", q.videos),
                                ("p.job", q.jobs)):
             if values is None:
@@ -369,7 +369,7 @@ class SearchIndex:
             where, more = self._in(column, chosen)
             parts.append(where)
             params += more
-        return " AND ".join(parts), params
+        return " AND ".join(parts) or _ALL, params
 
     def search(self, q: SearchQuery) -> list[Hit]:
         """Hits best first. :class:`SearchQueryError` for a query that cannot be searched
@@ -451,14 +451,19 @@ class SearchIndex:
             match, match_params, rank, rank_params = _pg_match(parsed, configs)
             rows = conn.execute(
                 f"SELECT p.id, ts_rank_cd(p.tsv, {rank}) AS r FROM search_passages p"
-                f" WHERE ({match}) AND {where} ORDER BY r DESC, {_TIES} LIMIT ?",
+                f" WHERE ({match}) AND {where} ORDER BY r DESC, p.id LIMIT ?",
                 (*rank_params, *match_params, *params, limit)).fetchall()
             return [(int(r[0]), float(r[1])) for r in rows]
-        rows = conn.execute(
-            "SELECT p.id, bm25(search_fts) AS r FROM search_fts"
-            " JOIN search_passages p ON p.id = search_fts.rowid"
-            f" WHERE search_fts MATCH ? AND {where} ORDER BY r, {_TIES} LIMIT ?",
-            (_fts5_match(parsed), *params, limit)).fetchall()
+        if where == _ALL:  # no filter: the FTS index alone, no row of the table read
+            rows = conn.execute(
+                "SELECT rowid, bm25(search_fts) AS r FROM search_fts WHERE search_fts MATCH ?"
+                " ORDER BY r, rowid LIMIT ?", (_fts5_match(parsed), limit)).fetchall()
+        else:
+            rows = conn.execute(
+                "SELECT p.id, bm25(search_fts) AS r FROM search_fts"
+                " JOIN search_passages p ON p.id = search_fts.rowid"
+                f" WHERE search_fts MATCH ? AND {where} ORDER BY r, p.id LIMIT ?",
+                (_fts5_match(parsed), *params, limit)).fetchall()
         # bm25() is lower for better matches; the hit's score is higher for better.
         return [(int(r[0]), -float(r[1])) for r in rows]
 
