@@ -273,3 +273,19 @@ def test_index_over_a_bare_store(tmp_path: Path) -> None:
     assert index.count() == 2
     index.clear()
     assert index.count() == 0 and index.search(SearchQuery("exit")) == []
+
+
+def test_postgresql_stems_by_the_passages_language(catalog: Catalog) -> None:
+    """PostgreSQL builds each passage's vector with its language's configuration (french
+    here: "chevaux" and "cheval" are one word); SQLite's porter stems English only."""
+    catalog.save_result(VIDEO_B, StoredResult("transcript", "1", "p", "transcript", 12,
+                                              _transcript((0.0, 3.0, "Les chevaux courent."),
+                                                          language="fr")))
+    found = [h.passage.text for h in _search(catalog, "cheval")]
+    if catalog.search.postgres:
+        assert found == ["Les chevaux courent."]
+        assert [_marked(h) for h in _search(catalog, "cheval")] == [["chevaux"]]
+    else:
+        assert found == []
+    # The word as spoken is found on both.
+    assert [h.passage.language for h in _search(catalog, "chevaux")] == ["fr"]

@@ -386,20 +386,17 @@ class SearchIndex:
                 "semantic search needs its model, which is not installed here; search by"
                 " words instead (--text)")
         parse_insights(q.insights)  # unknown names are refused
-        parsed = parse_query(q.text) if q.mode != "semantic" else None
+        parsed = parse_query(q.text)  # every mode: the same bounds and messages
         where, params = self._filters(q)
         depth = q.limit if q.mode == "text" or self.embedder is None else max(
             50, q.limit * FUSION_DEPTH)
         with self.db.snapshot() as conn:
             text_ranked: list[tuple[int, float]] = []
-            if parsed is not None:
+            if q.mode != "semantic":
                 text_ranked = self._text_rank(conn, parsed, where, params, depth)
             semantic_ranked: list[tuple[int, float]] = []
             if q.mode != "text" and self.embedder is not None:
-                if q.mode == "semantic" and not q.text.strip():
-                    parse_query(q.text)  # the same message for an empty query
-                semantic_ranked = self.embedder.rank(conn, q.text[:4096], where, params,
-                                                     depth)
+                semantic_ranked = self.embedder.rank(conn, q.text, where, params, depth)
             return self._hits(conn, q, parsed, text_ranked, semantic_ranked)
 
     def _hits(self, conn: Any, q: SearchQuery, parsed: ParsedQuery | None,
