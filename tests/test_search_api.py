@@ -32,6 +32,8 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 from aiwork.model.decision import normalize, output_digest
+from aiwork.search.index import MIGRATIONS as INDEX_MIGRATIONS
+from aiwork.search.index import SearchIndex
 
 PURPOSE = "rights review of the budget footage"
 
@@ -316,3 +318,30 @@ def test_the_typed_client_searches(net: Net, clips: tuple[Path, Path]) -> None:
     found = net.client(net.reader).search("deficit", signed=True, purpose=PURPOSE, mode="text")
     assert [hit.job for hit in found.hits] == [sensitive, public]
     assert len(found.access_entries) == 1 and found.hits[0].highlights
+
+
+# -- a store from before the index ----------------------------------------------------------
+
+
+def test_a_store_from_before_the_index_is_indexed_when_opened_as_it_would_have_been(
+        net: Net, clips: tuple[Path, Path]) -> None:
+    public, sensitive, _ = two_libraries(net, clips)
+    with Log.open(net.db) as log:
+        incremental = SearchIndex(log.db).passages()
+        assert {p.job for p in incremental} == {public, sensitive}
+        # The store as it was before the search index: its tables and migration gone.
+        with log.db.atomic() as conn:
+            if log.db.dialect == "sqlite":
+                for trigger in ("search_passages_added", "search_passages_removed"):
+                    conn.execute(f"DROP TRIGGER {trigger}")
+                conn.execute("DROP TABLE search_fts")
+            else:
+                conn.execute("DROP TABLE search_configs")
+            conn.execute("DROP TABLE search_passages")
+            conn.execute("DELETE FROM schema_migrations WHERE name = ?",
+                         (INDEX_MIGRATIONS[0].name,))
+    app = create_app(ServerSettings(db=net.db, key=SigningKey.generate()))
+    reply = TestClient(app).get("/v1/search?q=deficit")
+    assert [hit["job"] for hit in reply.json()["hits"]] == [public]
+    with Log.open(net.db) as log:
+        assert SearchIndex(log.db).passages() == incremental

@@ -6,7 +6,9 @@ accepted output of each insight, the experts' outcomes applied). An insight's pa
 replaced in the transaction that accepts its result (:meth:`Search.settled`) and in the one
 that records a consensus that corrects or rejects one of its items (:meth:`Search.corrected`),
 so a search never returns a value the published results no longer hold. Gold jobs are never
-indexed: a worker must not tell a gold clip from a real one.
+indexed: a worker must not tell a gold clip from a real one. A store from before the index
+gets it built from its published results when the coordinator first opens it, in the
+transaction that creates its tables (:meth:`Search.rebuild`).
 
 A search's reach is decided before it runs (:meth:`Search.readable_jobs`): the jobs of a
 sensitive library are searched only for a signed caller who may read it and stated a
@@ -26,16 +28,23 @@ from aiwork.coordinator.libraries import Libraries
 from aiwork.coordinator.results import Results
 from aiwork.ledger.log import Log
 from aiwork.market import Market
-from aiwork.search.index import Hit, SearchIndex, SearchQuery
+from aiwork.store import Database
+from aiwork.search.index import MIGRATIONS, Hit, SearchIndex, SearchQuery
 from aiwork.search.passages import INSIGHTS, passages_of
 
 if TYPE_CHECKING:
     from aiwork.coordinator.review import Review
 
-__all__ = ["SEARCH_RESOURCE", "Search"]
+__all__ = ["SEARCH_RESOURCE", "Search", "unindexed"]
 
 #: The resource an ``access.read`` entry names for a search's hits.
 SEARCH_RESOURCE = "search"
+
+
+def unindexed(db: Database) -> bool:
+    """Whether ``db`` has no search index yet (a store from before it, or a new one)."""
+    applied = db.applied_migrations()
+    return any(migration.name not in applied for migration in MIGRATIONS)
 
 
 class Search:
@@ -71,6 +80,18 @@ class Search:
         passages = [] if found is None else passages_of(asset, insight, found[1], found[0],
                                                         job=job_id)
         self.index.replace(asset, insight, passages, job=job_id)
+
+    def rebuild(self, review: Review) -> int:
+        """Index every job's published results anew, in one transaction (a store from before
+        the index, or an index to check); the number of passages indexed."""
+        with self.log.db.atomic():
+            self.index.clear()
+            for job in self.market.jobs():
+                for task in self.market.tasks(job.id):
+                    result = self.results.accepted(task)
+                    if result is not None:
+                        self.reindex(job.id, result.insight, review)
+            return self.index.count()
 
     # -- searching ------------------------------------------------------------------------
 

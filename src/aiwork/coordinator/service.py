@@ -11,6 +11,7 @@ jobs, workers' results), :mod:`.settlement` (cross-checks, reputation, rewards),
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from typing import Any
 
 from aiwork.coordinator.accounts import Accounts
@@ -21,7 +22,7 @@ from aiwork.coordinator.jobs import Jobs
 from aiwork.coordinator.libraries import Libraries
 from aiwork.coordinator.results import Results
 from aiwork.coordinator.review import Review
-from aiwork.coordinator.search import Search
+from aiwork.coordinator.search import Search, unindexed
 from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
 from aiwork.crypto import SigningKey
@@ -58,11 +59,17 @@ class Coordinator:
         self.gold = GoldTasks(log, blobs, self.market, price=price, rng=self.rng)
         # The library search's index follows the published results: a result accepted, a
         # value experts corrected or rejected.
-        self.search = Search(log, self.market, self.stored_results, self.gold, self.libraries)
-        self.review = Review(log, key, self.accounts.appender(log), price=price, rng=self.rng,
-                             libraries=self.libraries,
-                             experts=lambda: identities.holders("expert"),
-                             on_outcome=self.search.corrected)
+        # A store from before the index gets it built from what it holds, in the transaction
+        # that creates its tables (all of it or none).
+        with log.db.atomic() if unindexed(log.db) else nullcontext():
+            self.search = Search(log, self.market, self.stored_results, self.gold,
+                                 self.libraries)
+            self.review = Review(log, key, self.accounts.appender(log), price=price,
+                                 rng=self.rng, libraries=self.libraries,
+                                 experts=lambda: identities.holders("expert"),
+                                 on_outcome=self.search.corrected)
+            if self.search.index.created:
+                self.search.rebuild(self.review)
         self.summaries = Summaries(log)
         self.roster = Workers(log, self.market)
         self.settlement = Settlement(log, key, market=self.market, accounts=self.accounts,
