@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DB_NAME", "blobs_path", "default_db_path", "home", "log_key_path", "private_folder",
-           "tighten_private",
+__all__ = ["DB_NAME", "blobs_path", "default_db_path", "embed_model", "home", "log_key_path",
+           "private_folder", "tighten_private",
            "resolve_db"]
 
 DB_NAME = "aiwork.db"
@@ -22,6 +22,14 @@ def home(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     value = env.get("AIWORK_HOME")
     return Path(value).expanduser() if value else Path.home() / ".aiwork"
+
+
+def embed_model(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``AIWORK_EMBED_MODEL``: a local folder holding the search index's sentence embedding
+    model (instead of the one inside the installed package), or None."""
+    env = os.environ if environ is None else environ
+    value = env.get("AIWORK_EMBED_MODEL")
+    return Path(value).expanduser() if value else None
 
 
 def default_db_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -1,0 +1,304 @@
+"""The semantic half of the search index: a vector per passage, in the store beside it.
+
+:class:`SemanticSearch` is the part :class:`aiwork.search.index.SearchIndex` calls inside its
+own transactions (``SearchIndex(db, embedder=SemanticSearch(load_embedder()))``), so a result,
+its passages and their vectors commit or vanish together, on SQLite and PostgreSQL alike:
+
+- ``search_embeddings`` (model, text digest, vector): one vector per distinct text per model,
+  float16 little-endian (384 values, 768 bytes). Identical texts (a caption on every video,
+  a repeated tag) are embedded and stored once; a rebuild with the same model re-embeds
+  nothing.
+- ``search_vectors`` (passage, model, text digest): which vector each passage of
+  ``search_passages`` has, and which model made it.
+- ``search_meta``: the name and weights digest of the model the index was built with, and a
+  version that changes with every write (what a process's cached matrix is checked against).
+
+**Model changes.** A vector made by another model than the one configured is never compared
+with a query (their spaces differ): :meth:`SemanticSearch.state` says how many passages that
+leaves out and what to run; ``aiwork index rebuild`` (clear, then every passage added again)
+embeds them with the configured model, and :meth:`SemanticSearch.prune` drops what no passage
+uses any more.
+
+**Search** is exact brute force with numpy over the candidates (the passages the query's
+filters leave): the configured model's vectors are read once per process into a float32
+matrix (1.5 KB a passage: 300 MB at 200,000) and read again only when the stored version
+changes. ``bench/semantic.py`` measures it: see the README's *Library search* for the size up
+to which brute force meets the latency target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiwork.search.embed import DIM, MAX_CHARS, Embedder
+from aiwork.store import Migration
+from aiwork.store.sqlite import in_chunks
+
+__all__ = ["MIGRATIONS", "SemanticSearch", "SemanticState", "text_digest"]
+
+#: Stored vector encoding: float16 halves the store's size; cosines move by ~1e-3.
+STORED = np.dtype("<f2")
+_SIZE = DIM * STORED.itemsize
+#: Texts embedded per call to the model (bounds memory; the engine spreads a batch over cores).
+BATCH = 64
+#: In-process text-digest cache entries (768 bytes each: ~15 MB).
+TEXT_CACHE = 20_000
+#: Stored matrices kept per process (one per store state and model).
+MATRICES = 4
+
+
+def _tables(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE search_embeddings (model TEXT NOT NULL,"
+                 " text_digest TEXT NOT NULL, vector BLOB NOT NULL,"
+                 " PRIMARY KEY (model, text_digest))")
+    conn.execute("CREATE TABLE search_vectors (passage INTEGER PRIMARY KEY,"
+                 " model TEXT NOT NULL, text_digest TEXT NOT NULL)")
+    conn.execute("CREATE INDEX search_vectors_model ON search_vectors (model, passage)")
+    conn.execute("CREATE INDEX search_vectors_text ON search_vectors (model, text_digest)")
+    conn.execute("CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY,"
+                 " value TEXT NOT NULL)")
+
+
+MIGRATIONS = [Migration("search-0002-vectors", _tables)]
+
+
+def text_digest(text: str) -> str:
+    """The hex SHA-256 of a passage's text (UTF-8): what identical texts share."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _HasText(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SemanticState:
+    """What the stored vectors were made with, against the configured model."""
+
+    model: str                  #: the configured model's name
+    digest: str                 #: its weights digest
+    stored_model: str | None    #: the model the index was (re)built with; None: never
+    stored_digest: str | None
+    vectors: int                #: passages with a vector of the configured model
+    other: int                  #: passages with another model's: not searched until rebuilt
+
+    @property
+    def current(self) -> bool:
+        return self.other == 0 and self.stored_digest in (None, self.digest)
+
+    @property
+    def message(self) -> str | None:
+        """One line for the user when the index needs rebuilding, else None."""
+        if self.current:
+            return None
+        return (f"the semantic index was built with {self.stored_model or 'another model'}"
+                f" ({self.stored_digest}); the configured model is {self.model}"
+                f" ({self.digest}): {self.other} passages are left out of semantic search"
+                " until `aiwork index rebuild` embeds them again")
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    ids: NDArray[np.int64]          #: sorted passage ids
+    vectors: NDArray[np.float32]    #: (len(ids), DIM), unit length
+
+
+_matrices: OrderedDict[tuple[str, str], _Matrix] = OrderedDict()
+_texts: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _meta(conn: Any, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM search_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _set_meta(conn: Any, key: str, value: str) -> None:
+    conn.execute("INSERT INTO search_meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                 " DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _changed(conn: Any) -> None:
+    """A new version: every process's cached matrix of this store is read again."""
+    _set_meta(conn, "vectors_version", secrets.token_hex(16))
+
+
+class SemanticSearch:
+    """Vectors of the index's passages, made by ``embedder``; the ``SemanticPart`` of
+    :class:`~aiwork.search.index.SearchIndex`. Holds no connection: every method runs on the
+    one it is given, inside the caller's transaction."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.model = embedder.digest
+
+    def migrations(self) -> Sequence[Migration]:
+        return MIGRATIONS
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def embed(self, conn: Any, texts: Sequence[str]) -> dict[str, bytes]:
+        """Text digest -> stored vector bytes for ``texts``, each stored in
+        ``search_embeddings``; a distinct text is embedded only when no vector of this model
+        for it is stored or cached in this process."""
+        wanted = {text_digest(t): t for t in texts}
+        found: dict[str, bytes] = {}
+        for chunk, marks in in_chunks(sorted(wanted)):
+            for digest, blob in conn.execute(
+                    "SELECT text_digest, vector FROM search_embeddings WHERE model = ?"
+                    f" AND text_digest IN ({marks})", (self.model, *chunk)).fetchall():
+                if len(blob) == _SIZE:
+                    found[str(digest)] = bytes(blob)
+        new: dict[str, bytes] = {}
+        with _lock:
+            for digest in wanted.keys() - found.keys():
+                blob = _texts.get((self.model, digest))
+                if blob is not None:
+                    new[digest] = blob
+        todo = [(d, t) for d, t in wanted.items() if d not in found and d not in new]
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            vectors = self.embedder.passages([t[:MAX_CHARS] for _, t in batch]).astype(STORED)
+            for (digest, _), row in zip(batch, vectors, strict=True):
+                new[digest] = row.tobytes()
+        if new:
+            conn.executemany("INSERT INTO search_embeddings (model, text_digest, vector)"
+                             " VALUES (?, ?, ?) ON CONFLICT (model, text_digest)"
+                             " DO UPDATE SET vector = excluded.vector",
+                             [(self.model, d, blob) for d, blob in sorted(new.items())])
+        found.update(new)
+        with _lock:
+            for digest, blob in found.items():
+                _texts[(self.model, digest)] = blob
+                _texts.move_to_end((self.model, digest))
+            while len(_texts) > TEXT_CACHE:
+                _texts.popitem(last=False)
+        return found
+
+    def added(self, conn: Any, rows: Sequence[tuple[int, _HasText]]) -> None:
+        """Passages just inserted: embed (what is not known yet) and store their vectors."""
+        if not rows:
+            return
+        self.embed(conn, [p.text for _, p in rows])
+        conn.executemany(
+            "INSERT INTO search_vectors (passage, model, text_digest) VALUES (?, ?, ?)"
+            " ON CONFLICT (passage) DO UPDATE SET model = excluded.model,"
+            " text_digest = excluded.text_digest",
+            [(int(pid), self.model, text_digest(p.text)) for pid, p in rows])
+        if _meta(conn, "embed_digest") is None:
+            self._record_model(conn)
+        _changed(conn)
+
+    def removed(self, conn: Any, ids: Sequence[int]) -> None:
+        """Passages just deleted: their vectors go (the texts' embeddings stay for reuse
+        until :meth:`prune`)."""
+        for chunk, marks in in_chunks([int(i) for i in ids]):
+            conn.execute(f"DELETE FROM search_vectors WHERE passage IN ({marks})", chunk)
+        _changed(conn)
+
+    def cleared(self, conn: Any) -> None:
+        """Every passage deleted (a rebuild starts): the index is now the configured
+        model's; other models' embeddings go."""
+        conn.execute("DELETE FROM search_vectors")
+        conn.execute("DELETE FROM search_embeddings WHERE model <> ?", (self.model,))
+        self._record_model(conn)
+        _changed(conn)
+
+    def prune(self, conn: Any) -> int:
+        """Drop the embeddings no passage uses (after a rebuild); how many."""
+        cursor = conn.execute(
+            "DELETE FROM search_embeddings WHERE NOT EXISTS (SELECT 1 FROM search_vectors v"
+            " WHERE v.model = search_embeddings.model"
+            " AND v.text_digest = search_embeddings.text_digest)")
+        return max(int(cursor.rowcount), 0)
+
+    def _record_model(self, conn: Any) -> None:
+        _set_meta(conn, "embed_model", self.embedder.name)
+        _set_meta(conn, "embed_digest", self.model)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def state(self, conn: Any) -> SemanticState:
+        """The stored model against the configured one (see :attr:`SemanticState.message`)."""
+        mine, other = conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN model = ? THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN model = ? THEN 0 ELSE 1 END), 0) FROM search_vectors",
+            (self.model, self.model)).fetchone()
+        return SemanticState(self.embedder.name, self.model, _meta(conn, "embed_model"),
+                             _meta(conn, "embed_digest"), int(mine), int(other))
+
+    def _matrix(self, conn: Any) -> _Matrix:
+        """This model's stored vectors, cached per process while the store's version is the
+        one they were read at (a version is random: it names one state of one store)."""
+        key = (self.model, _meta(conn, "vectors_version") or "")
+        with _lock:
+            cached = _matrices.get(key)
+            if cached is not None:
+                _matrices.move_to_end(key)
+                return cached
+        rows = conn.execute(
+            "SELECT v.passage, e.vector FROM search_vectors v JOIN search_embeddings e"
+            " ON e.model = v.model AND e.text_digest = v.text_digest WHERE v.model = ?"
+            " ORDER BY v.passage", (self.model,)).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(bytes(r[1]) if len(r[1]) == _SIZE else bytes(_SIZE) for r in rows)
+        vectors = np.frombuffer(blob, dtype=STORED).reshape(len(rows), DIM).astype(np.float32)
+        matrix = _Matrix(ids, vectors)
+        if key[1]:
+            with _lock:
+                _matrices[key] = matrix
+                while len(_matrices) > MATRICES:
+                    _matrices.popitem(last=False)
+        return matrix
+
+    def rank(self, conn: Any, text: str, where: str, params: Sequence[Any], limit: int
+             ) -> list[tuple[int, float]]:
+        """The ``limit`` passages nearest ``text`` (embedded as a query), best first, with
+        their cosine; only among rows of ``search_passages p`` where ``where`` holds (the
+        caller's filters). Exact brute force."""
+        if limit <= 0 or not text.strip():
+            return []
+        matrix = self._matrix(conn)
+        if not len(matrix.ids):
+            return []
+        candidates = None
+        if where.strip() != "1 = 1":
+            candidates = [int(r[0]) for r in conn.execute(
+                f"SELECT p.id FROM search_passages p WHERE {where}", tuple(params)).fetchall()]
+        return nearest(matrix, self.embedder.query(text), candidates, limit)
+
+
+def nearest(matrix: _Matrix, vector: NDArray[np.float32], candidates: Sequence[int] | None,
+            limit: int) -> list[tuple[int, float]]:
+    """Top ``limit`` (id, cosine) of ``matrix`` against ``vector``, within ``candidates``."""
+    ids, vectors = matrix.ids, matrix.vectors
+    rows: NDArray[np.intp] | None = None
+    if candidates is None:
+        scores = vectors @ vector
+    else:
+        wanted = np.unique(np.asarray(candidates, dtype=np.int64))
+        pos = np.searchsorted(ids, wanted)
+        inside = pos < len(ids)
+        pos, wanted = pos[inside], wanted[inside]
+        rows = pos[ids[pos] == wanted]
+        if not len(rows):
+            return []
+        # A filter that keeps most passages: one product over all beats a gathered copy.
+        scores = ((vectors @ vector)[rows] if len(rows) * 4 > len(ids)
+                  else vectors[rows] @ vector)
+    top = min(limit, len(scores))
+    best = np.argpartition(-scores, top - 1)[:top]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    chosen = best if rows is None else rows[best]
+    return [(int(ids[i]), float(scores[j])) for i, j in zip(chosen, best, strict=True)]
