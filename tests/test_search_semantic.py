@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from aiwork.errors import AnalyzerUnavailable, InputError
+from aiwork.ledger.log import Log
 from aiwork.search.embed import MAX_TOKENS, MODEL_FILE, Embedder, bounded, load_embedder
 from aiwork.search.fusion import RRF_K, reciprocal_rank_fusion
 from aiwork.search.semantic import SemanticSearch, SemanticState, text_digest
@@ -33,6 +35,7 @@ PASSAGES = {
 @dataclass(frozen=True)
 class Text:
     text: str
+    insight: str = "transcript"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def embedder() -> Embedder:
 def db(store_target: str | Path) -> Iterator[Database]:
     database = connect(store_target, create=True)
     database.conn.execute("CREATE TABLE search_passages (id INTEGER PRIMARY KEY,"
-                          " video TEXT NOT NULL, text TEXT NOT NULL)")
+                          " video TEXT NOT NULL, insight TEXT NOT NULL, text TEXT NOT NULL)")
     yield database
     database.close()
 
@@ -59,8 +62,8 @@ def add(db: Database, semantic: SemanticSearch, passages: dict[int, str],
         video: str = "v1") -> None:
     with db.atomic() as conn:
         for pid, text in passages.items():
-            conn.execute("INSERT INTO search_passages (id, video, text) VALUES (?, ?, ?)",
-                         (pid, video, text))
+            conn.execute("INSERT INTO search_passages (id, video, insight, text)"
+                         " VALUES (?, ?, 'transcript', ?)", (pid, video, text))
         semantic.added(conn, [(pid, Text(t)) for pid, t in passages.items()])
 
 
@@ -259,3 +262,43 @@ def test_text_digest_is_of_the_utf8_text() -> None:
     import hashlib
 
     assert text_digest("déficit") == hashlib.sha256("déficit".encode()).hexdigest()
+
+
+def test_the_index_searches_by_meaning_and_fuses_both_rankings(
+        log: Log, embedder: Embedder) -> None:
+    from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
+    from aiwork.search.index import SearchQuery
+
+    catalog = Catalog(log.db, semantic=SemanticSearch(embedder))
+    video = "sha256:" + "a" * 64
+    catalog.add_asset(StoredAsset(video, "council.mp4", 10, "video/mp4", 0, None))
+    catalog.save_result(video, StoredResult("transcript", "1", "p", "transcript", 1, {
+        "language": "en", "segments": [
+            {"id": n, "text": PASSAGES[n], "instances": [{"start": n * 5.0, "end": n * 5.0 + 4}]}
+            for n in (1, 2, 3, 4)]}))
+
+    def search(text: str, mode: str) -> list[Any]:
+        return catalog.search.search(SearchQuery(text, mode=mode, limit=3))  # type: ignore[arg-type]
+
+    best = search("money troubles", "semantic")[0]
+    assert best.passage.text == PASSAGES[1] and best.semantic_rank == 1
+    assert best.text_rank is None and best.passage.decision == 1
+    assert search("money troubles", "text") == []
+    # Hybrid: the word match and the meaning both count (reciprocal rank fusion, k = 60).
+    hybrid = search("penalty", "hybrid")[0]
+    assert hybrid.passage.text == PASSAGES[3]
+    assert (hybrid.text_rank, hybrid.semantic_rank) == (1, 1)
+    assert hybrid.score == pytest.approx(2 / (RRF_K + 1))
+    assert catalog.search.semantic_state().current
+
+    # A store indexed where the model was not asked for: the index says so; a rebuild embeds.
+    plain = Catalog(log.db)
+    plain.save_result(video, StoredResult("ocr", "1", "p", "ocr", 2, [
+        {"id": 0, "text": "EXIT", "instances": [{"start": 2.0, "end": 3.5}]}]))
+    state = catalog.search.semantic_state()
+    assert state.missing == 1 and "aiwork index rebuild" in state.message
+    before = catalog.search.passages()
+    catalog.reindex()
+    assert catalog.search.passages() == before
+    assert catalog.search.semantic_state().current
+    assert "EXIT" in [hit.passage.text for hit in search("way out", "semantic")]

@@ -10,7 +10,7 @@ import click
 from typing import TYPE_CHECKING
 
 from aiwork.cli.options import close_to_others, db_option, renamed, resolve_db
-from aiwork.errors import InputError
+from aiwork.errors import AnalyzerUnavailable, InputError
 
 if TYPE_CHECKING:
     from aiwork.pipeline.process import VideoReport
@@ -87,7 +87,16 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
     )
     close_to_others(resolve_db(db))
     failed = 0
-    with RichProgress() as progress, Processor(options, db=db, progress=progress) as processor:
+    from aiwork.search.semantic import load_semantic
+
+    try:
+        semantic, no_semantic = load_semantic(), ""
+    except AnalyzerUnavailable as exc:
+        semantic, no_semantic = None, str(exc)
+    with RichProgress() as progress, Processor(options, db=db, progress=progress,
+                                               semantic=semantic) as processor:
+        if no_semantic:
+            progress.note(f"search by meaning off: {no_semantic}")
         for name, reason in processor.unavailable.items():
             progress.note(f"analyzer {name} skipped: {reason}")
         for path in paths:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiwork.digests import PREFIX
-from aiwork.search.index import SearchIndex
+from aiwork.search.index import SearchIndex, SemanticPart
 from aiwork.search.passages import INSIGHTS, passages_of
 from aiwork.store import Database, Migration
 
@@ -69,10 +69,14 @@ class StoredResult:
 
 
 class Catalog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, semantic: SemanticPart | None = None) -> None:
+        """``semantic``: the search index's semantic part
+        (:func:`aiwork.search.semantic.default_semantic`), when passages are to be embedded
+        and searched by meaning; each passage's vector is then stored in the transaction
+        that stores the passage."""
         self.db = db
         db.migrate(MIGRATIONS)
-        self.search = SearchIndex(db)
+        self.search = SearchIndex(db, embedder=semantic)
         if self.search.created and self.db.conn.execute(
                 "SELECT 1 FROM assets LIMIT 1").fetchone() is not None:
             self.reindex()  # a store from before the search index: index what it holds
@@ -88,7 +92,11 @@ class Catalog:
         """Rebuild the search index from the stored assets and results, in one transaction;
         the number of passages indexed. Assets and results are indexed in the order they
         were stored, so the rebuilt rows keep the incremental index's order (which orders
-        equal scores)."""
+        equal scores). The embedding model (when there is one) runs first, outside the
+        transaction."""
+        for asset in self.assets():
+            for result in self.results(asset.digest).values():
+                self.prepare_result(asset.digest, result.insight, result.output)
         with self.db.atomic() as conn:
             assets = {a.digest: a for a in self.assets()}
             stored = conn.execute(
@@ -105,7 +113,14 @@ class Catalog:
                 if digest not in results:
                     results[digest] = self.results(digest)
                 self._index_result(digest, results[digest][analyzer])
+            self.search.rebuilt()
             return self.search.count()
+
+    def prepare_result(self, digest: str, insight: str, output: Any) -> None:
+        """Embed the passages of a result about to be saved, before the transaction that
+        saves it (:meth:`SearchIndex.prepare`)."""
+        if insight in INSIGHTS:
+            self.search.prepare(passages_of(digest, insight, output, None))
 
     def _index_name(self, asset: StoredAsset) -> None:
         self.search.replace(asset.digest, "name",

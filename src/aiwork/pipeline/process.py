@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from aiwork import analyzers
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
 from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
+from aiwork.search.index import SemanticPart
 from aiwork.ledger.home import init_ledger, open_ledger
 from aiwork.ledger.summaries import Summaries
 from aiwork.config import blobs_path, default_db_path, home, private_folder
@@ -132,7 +133,10 @@ class Processor:
         db: Path | str | None = None,
         progress: Progress | None = None,
         key: SigningKey | None = None,
+        semantic: SemanticPart | None = None,
     ) -> None:
+        """``semantic``: embed the search index's passages with this part (the embedded
+        store's ``aiwork process``; a worker's scratch store indexes words only)."""
         self.options = options or ProcessOptions()
         # The analyzers first: a bad option is refused before anything is opened or written.
         names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))
@@ -144,7 +148,7 @@ class Processor:
             else:
                 self.analyzers[item.name] = item.analyzer
         self.log = open_store(db)
-        self.catalog = Catalog(self.log.db)
+        self.catalog = Catalog(self.log.db, semantic=semantic)
         self.summaries = Summaries(self.log)
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
         self.key = key or read_or_make_key_file(home() / "worker.key")
@@ -330,6 +334,7 @@ class Processor:
         items = normalize(analyzer.insight, output.items)
         parameters_digest = body["parameters_digest"]
         entry = sign_entry(self.key, "ai.decision", body)
+        self.catalog.prepare_result(digest, analyzer.insight, items)
         with self.log.db.atomic():
             index = self.log.append([entry])[0].index
             self.catalog.save_result(digest, StoredResult(

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from aiwork.errors import SearchQueryError
+from aiwork.search.fusion import RRF_K, reciprocal_rank_fusion
 from aiwork.search.passages import Passage, fold
 from aiwork.search.query import ParsedQuery, Term, parse_insights, parse_query
 from aiwork.store import Database, Migration
@@ -44,8 +45,6 @@ __all__ = ["MAX_LIMIT", "MIGRATIONS", "MODES", "RRF_K", "Hit", "SearchIndex", "S
 MODES = ("hybrid", "text", "semantic")
 #: The most hits one search returns.
 MAX_LIMIT = 200
-#: Reciprocal rank fusion's constant (Cormack et al. 2009): score = sum 1 / (k + rank).
-RRF_K = 60
 #: Candidates each ranking gives the fusion: this many times the limit, at least 50.
 FUSION_DEPTH = 3
 #: Videos, jobs or insights one search may be filtered to.
@@ -186,6 +185,21 @@ class SemanticPart(Protocol):
         which it must apply (they hold the jobs the caller may read)."""
         ...
 
+    def prepare(self, db: Any, passages: Sequence[Passage]) -> None:
+        """Embed the texts of ``passages`` before the transaction that adds them (in short
+        transactions of its own), so the model's time is not spent holding the store's
+        write lock."""
+        ...
+
+    def prune(self, conn: Any) -> int:
+        """After a rebuild: drop stored vectors no passage uses; how many."""
+        ...
+
+    def state(self, conn: Any) -> Any:
+        """What the stored vectors were made with against the configured model
+        (:class:`aiwork.search.semantic.SemanticState`: ``current``, ``message``)."""
+        ...
+
 
 #: The condition of a search with no filter.
 _ALL = "1 = 1"
@@ -298,6 +312,28 @@ class SearchIndex:
         config = pg_config(language)
         return config if config in self._pg_known else "simple"
 
+    def prepare(self, passages: Iterable[Passage]) -> None:
+        """Embed the texts of ``passages`` about to be indexed, before the caller opens the
+        transaction that indexes them (nothing when there is no semantic part)."""
+        if self.embedder is not None:
+            self.embedder.prepare(self.db, list(passages))
+
+    def rebuilt(self) -> None:
+        """Call after a rebuild added every passage again (in its transaction): the semantic
+        part drops the vectors no passage uses any more."""
+        if self.embedder is not None:
+            with self.db.atomic() as conn:
+                self.embedder.prune(conn)
+
+    def semantic_state(self) -> Any | None:
+        """:class:`aiwork.search.semantic.SemanticState` of the stored vectors against the
+        configured model (its ``message`` says when ``aiwork index rebuild`` is needed);
+        None without a semantic part."""
+        if self.embedder is None:
+            return None
+        with self.db.snapshot() as conn:
+            return self.embedder.state(conn)
+
     def remove(self, video: str, *, job: str | None = None) -> None:
         """Take every passage of ``video`` (of ``job``) out of the index."""
         with self.db.atomic() as conn:
@@ -408,14 +444,9 @@ class SearchIndex:
             scored = list(text_ranked)
         elif q.mode == "semantic":
             scored = list(semantic_ranked)
-        else:  # reciprocal rank fusion of both rankings
-            fused: dict[int, float] = {}
-            for ranks in (text_rank, semantic_rank):
-                for pid, n in ranks.items():
-                    fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + n)
-            last = len(text_rank) + len(semantic_rank) + 1
-            scored = sorted(fused.items(), key=lambda kv: (
-                -kv[1], text_rank.get(kv[0], last), semantic_rank.get(kv[0], last)))
+        else:  # reciprocal rank fusion of both rankings (aiwork.search.fusion)
+            scored = [(f.key, f.score) for f in reciprocal_rank_fusion(
+                [[pid for pid, _ in text_ranked], [pid for pid, _ in semantic_ranked]])]
         scored = scored[:q.limit]
         ids = [pid for pid, _ in scored]
         if not ids:

@@ -40,11 +40,13 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from aiwork.search.embed import DIM, MAX_CHARS, Embedder
+from aiwork.errors import AnalyzerUnavailable
+from aiwork.search.embed import DIM, MAX_CHARS, Embedder, load_embedder
 from aiwork.store import Migration
 from aiwork.store.sqlite import in_chunks
 
-__all__ = ["MIGRATIONS", "SemanticSearch", "SemanticState", "text_digest"]
+__all__ = ["MIGRATIONS", "SemanticSearch", "SemanticState", "default_semantic", "load_semantic",
+           "nearest", "text_digest"]
 
 #: Stored vector encoding: float16 halves the store's size; cosines move by ~1e-3.
 STORED = np.dtype("<f2")
@@ -69,7 +71,7 @@ def _tables(conn: sqlite3.Connection) -> None:
                  " value TEXT NOT NULL)")
 
 
-MIGRATIONS = [Migration("search-0002-vectors", _tables)]
+MIGRATIONS = [Migration("semantic-0001-vectors", _tables)]
 
 
 def text_digest(text: str) -> str:
@@ -77,9 +79,18 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+#: Insights not embedded: a file name is an identifier, not prose, and short strings are
+#: near every query in e5's space ("council.mp4" outranked a sentence about a deficit for
+#: "money troubles"); names are found by their words.
+NOT_EMBEDDED = frozenset({"name"})
+
+
 class _HasText(Protocol):
     @property
     def text(self) -> str: ...
+
+    @property
+    def insight(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -92,20 +103,27 @@ class SemanticState:
     stored_digest: str | None
     vectors: int                #: passages with a vector of the configured model
     other: int                  #: passages with another model's: not searched until rebuilt
+    #: passages with no vector (indexed where the model was not installed or not asked for)
+    missing: int = 0
 
     @property
     def current(self) -> bool:
-        return self.other == 0 and self.stored_digest in (None, self.digest)
+        return (self.other == 0 and self.missing == 0
+                and self.stored_digest in (None, self.digest))
 
     @property
     def message(self) -> str | None:
         """One line for the user when the index needs rebuilding, else None."""
         if self.current:
             return None
-        return (f"the semantic index was built with {self.stored_model or 'another model'}"
-                f" ({self.stored_digest}); the configured model is {self.model}"
-                f" ({self.digest}): {self.other} passages are left out of semantic search"
-                " until `aiwork index rebuild` embeds them again")
+        if self.other or self.stored_digest not in (None, self.digest):
+            return (f"the semantic index was built with"
+                    f" {self.stored_model or 'another model'} ({self.stored_digest}); the"
+                    f" configured model is {self.model} ({self.digest}):"
+                    f" {self.other + self.missing} passages are left out of search by meaning"
+                    " until `aiwork index rebuild` embeds them again")
+        return (f"{self.missing} passages were indexed without their vector and are left out"
+                " of search by meaning until `aiwork index rebuild` embeds them")
 
 
 @dataclass(frozen=True)
@@ -186,8 +204,21 @@ class SemanticSearch:
                 _texts.popitem(last=False)
         return found
 
+    def prepare(self, db: Any, passages: Sequence[_HasText]) -> None:
+        """Embed ``texts`` ahead of the transaction that will add their passages, storing the
+        vectors in ``search_embeddings`` in short transactions of their own (a vector per text
+        digest is content, not index state: one that no passage comes to use is dropped by
+        :meth:`prune`). Keeps the model's time (~30 ms a text) out of the write lock that
+        the result's transaction holds."""
+        distinct = list(dict.fromkeys(p.text for p in passages
+                                      if p.insight not in NOT_EMBEDDED))
+        for start in range(0, len(distinct), BATCH):
+            with db.atomic() as conn:
+                self.embed(conn, distinct[start:start + BATCH])
+
     def added(self, conn: Any, rows: Sequence[tuple[int, _HasText]]) -> None:
         """Passages just inserted: embed (what is not known yet) and store their vectors."""
+        rows = [(pid, p) for pid, p in rows if p.insight not in NOT_EMBEDDED]
         if not rows:
             return
         self.embed(conn, [p.text for _, p in rows])
@@ -231,12 +262,16 @@ class SemanticSearch:
 
     def state(self, conn: Any) -> SemanticState:
         """The stored model against the configured one (see :attr:`SemanticState.message`)."""
-        mine, other = conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN model = ? THEN 1 ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN model = ? THEN 0 ELSE 1 END), 0) FROM search_vectors",
-            (self.model, self.model)).fetchone()
+        mine, other, missing = conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN v.model = ? THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN v.model <> ? THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN v.model IS NULL THEN 1 ELSE 0 END), 0)"
+            " FROM search_passages p LEFT JOIN search_vectors v ON v.passage = p.id"
+            f" WHERE p.insight NOT IN ({','.join('?' * len(NOT_EMBEDDED))})",
+            (self.model, self.model, *sorted(NOT_EMBEDDED))).fetchone()
         return SemanticState(self.embedder.name, self.model, _meta(conn, "embed_model"),
-                             _meta(conn, "embed_digest"), int(mine), int(other))
+                             _meta(conn, "embed_digest"), int(mine), int(other),
+                             int(missing))
 
     def _matrix(self, conn: Any) -> _Matrix:
         """This model's stored vectors, cached per process while the store's version is the
@@ -249,7 +284,8 @@ class SemanticSearch:
                 return cached
         rows = conn.execute(
             "SELECT v.passage, e.vector FROM search_vectors v JOIN search_embeddings e"
-            " ON e.model = v.model AND e.text_digest = v.text_digest WHERE v.model = ?"
+            " ON e.model = v.model AND e.text_digest = v.text_digest"
+            " JOIN search_passages p ON p.id = v.passage WHERE v.model = ?"
             " ORDER BY v.passage", (self.model,)).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         blob = b"".join(bytes(r[1]) if len(r[1]) == _SIZE else bytes(_SIZE) for r in rows)
@@ -277,6 +313,21 @@ class SemanticSearch:
             candidates = [int(r[0]) for r in conn.execute(
                 f"SELECT p.id FROM search_passages p WHERE {where}", tuple(params)).fetchall()]
         return nearest(matrix, self.embedder.query(text), candidates, limit)
+
+
+def load_semantic(folder: str | None = None) -> SemanticSearch:
+    """The semantic part with the configured model (:func:`~aiwork.search.embed.load_embedder`:
+    ``folder``, ``AIWORK_EMBED_MODEL`` or the packaged one); :class:`AnalyzerUnavailable`
+    when it is not installed."""
+    return SemanticSearch(load_embedder(folder))
+
+
+def default_semantic() -> SemanticSearch | None:
+    """The semantic part where its model is installed, else None (search by words only)."""
+    try:
+        return load_semantic()
+    except AnalyzerUnavailable:
+        return None
 
 
 def nearest(matrix: _Matrix, vector: NDArray[np.float32], candidates: Sequence[int] | None,
