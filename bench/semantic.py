@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aiwork.search.embed import DIM, load_embedder  # noqa: E402
+from aiwork.search.index import SearchIndex  # noqa: E402
 from aiwork.search.semantic import STORED, SemanticSearch, _Matrix, nearest  # noqa: E402
 from aiwork.store import connect  # noqa: E402
 
@@ -110,9 +111,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         db = connect(Path(folder) / "bench.db", create=True)
         semantic = SemanticSearch(embedder)
-        db.migrate(list(semantic.migrations()))
+        SearchIndex(db, embedder=semantic)  # the tables
         blobs = unit(rng, size).astype(STORED)
         with db.atomic() as conn:
+            conn.executemany("INSERT INTO search_passages (id, video, insight, job, text, ftext,"
+                             " config) VALUES (?, 'v', 'transcript', '', 't', 't', 'porter')",
+                             ((i + 1,) for i in range(size)))
             conn.executemany("INSERT INTO search_embeddings (model, text_digest, vector)"
                              " VALUES (?, ?, ?)",
                              ((embedder.digest, f"{i:064x}", blobs[i].tobytes())

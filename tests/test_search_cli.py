@@ -76,10 +76,10 @@ def test_search_finds_on_screen_text_and_names(
     assert [h["insight"] for h in _search(capsys, db, "orch*", "--insight", "name")] == ["name"]
     # A phrase: its words together and in order (the keywords and chapter titles the
     # pipeline drew from the speech hold it too).
-    said = _search(capsys, db, '"orchard harvest"', "--video", "orchard.mp4")
+    said = _search(capsys, db, '"orchard harvest"', "--video", "orchard.mp4", "--text")
     assert "transcript" in {h["insight"] for h in said}
     assert all("orchard harvest" in h["text"].lower() for h in said)
-    assert _search(capsys, db, '"harvest orchard"', "--insight", "transcript") == []
+    assert _search(capsys, db, '"harvest orchard"', "--insight", "transcript", "--text") == []
     code, out, _ = run(capsys, "search", "harvest", "--db", str(db), "--text")
     assert code == 0 and "orchard.mp4  transcript item 0  00:00:0" in out and "[harvest]" in out
 
@@ -92,7 +92,7 @@ def test_bad_searches_say_what_to_change(
         (('"*()',), "has no word to search for"),
         (("x" * 10_240,), "10240 bytes long; the most is 1024"),
         (("apple", "--insight", "speech"), "unknown insight 'speech'"),
-        (("apple", "--semantic"), "semantic search needs"),
+        (("  ", "--semantic"), "the search query is empty"),
         (("apple", "--video", "nothing.mp4"), "--video nothing.mp4: no such processed video"),
     ]:
         code, out, err = run(capsys, "search", *args, "--db", str(db))

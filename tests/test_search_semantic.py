@@ -47,7 +47,8 @@ def embedder() -> Embedder:
 def db(store_target: str | Path) -> Iterator[Database]:
     database = connect(store_target, create=True)
     database.conn.execute("CREATE TABLE search_passages (id INTEGER PRIMARY KEY,"
-                          " video TEXT NOT NULL, insight TEXT NOT NULL, text TEXT NOT NULL)")
+                          " video TEXT NOT NULL, insight TEXT NOT NULL, job TEXT NOT NULL DEFAULT '',"
+                          " text TEXT NOT NULL)")
     yield database
     database.close()
 

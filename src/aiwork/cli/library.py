@@ -60,7 +60,7 @@ def search_cmd(query: str, insights: str | None, videos: tuple[str, ...],
     "quoted phrases", prefix* ; diacritics do not matter."""
     from aiwork.ledger.home import open_ledger
     from aiwork.ledger.log import Log
-    from aiwork.pipeline.library import search_library
+    from aiwork.pipeline.library import search_library, semantic_notice
 
     path = resolve_db(db)
     if not Log.is_ledger(path):
@@ -69,6 +69,9 @@ def search_cmd(query: str, insights: str | None, videos: tuple[str, ...],
     with open_ledger(path) as log:
         hits = search_library(log, query, insights=insights, videos=videos, mode=chosen,
                               limit=limit)
+        notice = semantic_notice(log) if chosen != "text" else None
+    if notice:
+        click.echo(f"note: {notice}", err=True)
     if as_json:
         click.echo(json.dumps({"query": query, "mode": chosen,
                                "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))

@@ -12,8 +12,10 @@ from aiwork.ledger.log import Log
 from aiwork.pipeline.catalog import Catalog, StoredAsset
 from aiwork.search.index import Hit, SearchQuery
 from aiwork.search.query import parse_insights
+from aiwork.search.semantic import default_semantic
 
-__all__ = ["InsightState", "VideoSummary", "rebuild_index", "search_library", "videos"]
+__all__ = ["InsightState", "VideoSummary", "rebuild_index", "search_library", "semantic_notice",
+           "videos"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def search_library(log: Log, text: str, *, insights: str | Iterable[str] | None 
     processed video)."""
     from aiwork.pipeline.process import find_asset
 
-    catalog = Catalog(log.db)
+    catalog = Catalog(log.db, semantic=None if mode == "text" else default_semantic())
     chosen = parse_insights(insights if insights is None or isinstance(insights, str)
                             else tuple(insights))
     digests: set[str] = set()
@@ -103,5 +105,22 @@ def search_library(log: Log, text: str, *, insights: str | Iterable[str] | None 
 
 
 def rebuild_index(log: Log) -> int:
-    """Rebuild the search index from the stored results; the passages indexed."""
-    return Catalog(log.db).reindex()
+    """Rebuild the search index from the stored results, each passage embedded by the
+    configured model where it is installed (a text already embedded by it is not embedded
+    again); the passages indexed."""
+    return Catalog(log.db, semantic=default_semantic()).reindex()
+
+
+def semantic_notice(log: Log) -> str | None:
+    """One line when search by meaning leaves passages out (indexed by another model, or
+    without the model): what ``aiwork index rebuild`` would fix; None when all is current
+    or the model is not installed."""
+    semantic = default_semantic()
+    if semantic is None:
+        return None
+    with log.db.snapshot() as conn:
+        if conn.execute("SELECT 1 FROM search_passages LIMIT 1").fetchone() is None:
+            return None
+        state = semantic.state(conn)
+    message: str | None = state.message
+    return message

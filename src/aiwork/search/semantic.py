@@ -312,7 +312,8 @@ class SemanticSearch:
         if where.strip() != "1 = 1":
             candidates = [int(r[0]) for r in conn.execute(
                 f"SELECT p.id FROM search_passages p WHERE {where}", tuple(params)).fetchall()]
-        return nearest(matrix, self.embedder.query(text), candidates, limit)
+        found = nearest(matrix, self.embedder.query(text), candidates, limit)
+        return _in_stable_order(conn, found, limit)
 
 
 def load_semantic(folder: str | None = None) -> SemanticSearch:
@@ -330,9 +331,29 @@ def default_semantic() -> SemanticSearch | None:
         return None
 
 
+def _in_stable_order(conn: Any, found: list[tuple[int, float]], limit: int
+                     ) -> list[tuple[int, float]]:
+    """``found`` with equal similarities (identical texts: a caption that is also a keyword)
+    ordered by video, insight, job and id, as the text ranking orders its ties, so a rebuilt
+    index (new row ids) ranks as the incremental one did; cut to ``limit``."""
+    scores = [score for _, score in found]
+    if len(set(scores)) == len(scores):
+        return found[:limit]
+    ids = [pid for pid, _ in found]
+    keys: dict[int, tuple[str, str, str]] = {}
+    for chunk, marks in in_chunks(ids):
+        for pid, video, insight, job in conn.execute(
+                "SELECT id, video, insight, job FROM search_passages"
+                f" WHERE id IN ({marks})", chunk).fetchall():
+            keys[int(pid)] = (str(video), str(insight), str(job))
+    ordered = sorted(found, key=lambda f: (-f[1], keys.get(f[0], ("", "", "")), f[0]))
+    return ordered[:limit]
+
+
 def nearest(matrix: _Matrix, vector: NDArray[np.float32], candidates: Sequence[int] | None,
             limit: int) -> list[tuple[int, float]]:
-    """Top ``limit`` (id, cosine) of ``matrix`` against ``vector``, within ``candidates``."""
+    """Top ``limit`` (id, cosine) of ``matrix`` against ``vector``, within ``candidates``;
+    more when others tie with the last one's similarity (all of them are returned)."""
     ids, vectors = matrix.ids, matrix.vectors
     rows: NDArray[np.intp] | None = None
     if candidates is None:
@@ -350,6 +371,7 @@ def nearest(matrix: _Matrix, vector: NDArray[np.float32], candidates: Sequence[i
                   else vectors[rows] @ vector)
     top = min(limit, len(scores))
     best = np.argpartition(-scores, top - 1)[:top]
+    best = np.flatnonzero(scores >= scores[best].min())  # with the last one's ties
     best = best[np.argsort(-scores[best], kind="stable")]
     chosen = best if rows is None else rows[best]
     return [(int(ids[i]), float(scores[j])) for i, j in zip(chosen, best, strict=True)]
