@@ -159,7 +159,8 @@ def test_a_result_is_searchable_once_accepted_and_follows_the_experts_correction
     assert hit["decision"] == decision
     assert hit["text"] == "The budget deficit grew again this year."
     assert [hit["text"][a:b] for a, b in hit["highlights"]] == ["budget", "deficit"]
-    assert hit["score"] > 0 and reply.json()["access_entries"] == []
+    assert hit["score"] > 0 and hit["text_rank"] == 1 and hit["semantic_rank"] is None
+    assert reply.json()["access_entries"] == []
     assert texts(net.search(None, "harvest")) == ["A harvest festival closes the evening."]
 
     # An expert corrects the first segment and rejects the second: the index follows in

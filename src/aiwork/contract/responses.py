@@ -259,6 +259,10 @@ class SearchHit(ResponseModel):
     highlights: list[tuple[int, int]] = Field(
         description="[start, end) of each match in `text`, in Unicode code points")
     score: float = Field(description="higher is better; comparable within one answer only")
+    text_rank: int | None = Field(default=None, description="1-based rank by the words "
+                                  "(BM25 / ts_rank_cd); none: not found by them")
+    semantic_rank: int | None = Field(default=None, description="1-based rank by meaning; "
+                                      "none: not found by it")
     decision: int | None = Field(
         description="the ledger index of the ai.decision it came from (its proof)")
     language: str | None = None

@@ -86,4 +86,5 @@ def _hit(hit: Hit) -> dict[str, Any]:
             "start": passage.start, "end": passage.end, "moment": hit.moment,
             "text": passage.text,
             "highlights": [list(span) for span in hit.highlights], "score": hit.score,
+            "text_rank": hit.text_rank, "semantic_rank": hit.semantic_rank,
             "decision": passage.decision, "language": passage.language}
