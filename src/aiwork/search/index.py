@@ -278,31 +278,47 @@ class SearchIndex:
 
     def _insert(self, conn: Any, passages: Sequence[Passage], owner: str
                 ) -> list[tuple[int, Passage]]:
+        if not passages:
+            return []
+        values = [(p.video, p.insight, owner, p.item, p.start, p.end, p.text, fold(p.text),
+                   p.decision, p.language,
+                   json.dumps([list(w) for w in p.words]) if p.words else None)
+                  for p in passages]
+        if self.postgres:
+            return self._insert_pg(conn, passages, values)
         added: list[tuple[int, Passage]] = []
-        configs: set[str] = set()
-        for p in passages:
-            values = (p.video, p.insight, owner, p.item, p.start, p.end, p.text, fold(p.text),
-                      p.decision, p.language,
-                      json.dumps([list(w) for w in p.words]) if p.words else None)
-            if self.postgres:
-                config = self._pg_config(conn, p.language)
-                configs.add(config)
-                row = conn.execute(
-                    "INSERT INTO search_passages (video, insight, job, item, start_s, end_s,"
-                    " text, ftext, decision, language, words, config, tsv) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_tsvector(?::regconfig, ?))"
-                    " RETURNING id", (*values, config, config, values[7])).fetchone()
-            else:
-                row = conn.execute(
-                    "INSERT INTO search_passages (video, insight, job, item, start_s, end_s,"
-                    " text, ftext, decision, language, words, config) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'porter') RETURNING id",
-                    values).fetchone()
+        for p, row_values in zip(passages, values, strict=True):
+            row = conn.execute(
+                "INSERT INTO search_passages (video, insight, job, item, start_s, end_s,"
+                " text, ftext, decision, language, words, config) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'porter') RETURNING id",
+                row_values).fetchone()
             added.append((int(row[0]), p))
-        for config in sorted(configs):
+        return added
+
+    def _insert_pg(self, conn: Any, passages: Sequence[Passage],
+                   values: list[tuple[Any, ...]]) -> list[tuple[int, Passage]]:
+        """One statement for all the rows (a round trip each would dominate): their ids
+        drawn first, then the columns as arrays, each vector built in the server."""
+        ids = sorted(int(r[0]) for r in conn.execute(
+            "SELECT nextval('search_passages_id_seq') FROM generate_series(1, ?)",
+            (len(passages),)).fetchall())
+        configs = [self._pg_config(conn, p.language) for p in passages]
+        columns = [list(c) for c in zip(*values, strict=True)]
+        conn.execute(
+            "INSERT INTO search_passages (id, video, insight, job, item, start_s, end_s, text,"
+            " ftext, decision, language, words, config, tsv)"
+            " SELECT id, video, insight, job, item, start_s, end_s, text, ftext, decision,"
+            " language, words, config, to_tsvector(config::regconfig, ftext)"
+            " FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[],"
+            " ?::float8[], ?::float8[], ?::text[], ?::text[], ?::bigint[], ?::text[],"
+            " ?::text[], ?::text[]) AS t(id, video, insight, job, item, start_s, end_s, text,"
+            " ftext, decision, language, words, config)",
+            (ids, *columns, configs))
+        for config in sorted(set(configs)):
             conn.execute("INSERT INTO search_configs (config) VALUES (?)"
                          " ON CONFLICT (config) DO NOTHING", (config,))
-        return added
+        return list(zip(ids, passages, strict=True))
 
     def _pg_config(self, conn: Any, language: str | None) -> str:
         """The configuration for ``language`` if this server has it, else ``simple``."""
