@@ -41,6 +41,7 @@ import os
 import platform
 import random
 import re
+import signal
 import sys
 import time
 import uuid
@@ -198,6 +199,7 @@ class BruteForce:
         self.folded = [fold(p.text).lower() for p in lib.passages]
         self.vectors = vectors
         self.embed_query = embed_query
+        self.skip: np.ndarray | None = None  # passages the index does not embed
 
     def text(self, query: str, insights: list[str] | None = None) -> list[int]:
         """Passages holding every term (the parsed query's), ranked by matches per length."""
@@ -218,6 +220,11 @@ class BruteForce:
     def semantic(self, query: str, insights: list[str] | None = None) -> list[int]:
         assert self.vectors is not None and self.embed_query is not None
         scores = self.vectors @ self.embed_query(query)
+        if self.skip is None:
+            from aiwork.search.semantic import NOT_EMBEDDED
+
+            self.skip = np.array([p.insight in NOT_EMBEDDED for p in self.passages])
+        scores[self.skip] = -np.inf
         if insights:
             mask = np.array([p.insight in insights for p in self.passages])
             scores = np.where(mask, scores, -np.inf)
@@ -512,18 +519,24 @@ def print_figures(lat: dict[str, dict[str, Any]], qual: dict[str, Any]) -> None:
 
 def passage_vectors(db: Any, lib: Library, semantic: Any) -> np.ndarray:
     """Every passage's vector for the brute-force scan: the ones the index stored (each
-    distinct text's, read back through the semantic part's cache by text digest)."""
-    from aiwork.search.semantic import STORED, text_digest
+    distinct text's, read back through the semantic part's cache by text digest); zero for
+    the insights the index does not embed (file names), which the scan leaves out."""
+    from aiwork.search.semantic import NOT_EMBEDDED, STORED, text_digest
 
-    distinct = sorted(set(lib.texts()))
+    distinct = sorted({p.text for p in lib.passages if p.insight not in NOT_EMBEDDED})
     with db.atomic() as conn:
         stored = semantic.embed(conn, distinct)
     table = {text: np.frombuffer(stored[text_digest(text)], dtype=STORED) for text in distinct}
-    return np.ascontiguousarray(np.stack([table[t] for t in lib.texts()]).astype(np.float32))
+    zero = np.zeros(table[distinct[0]].shape, dtype=STORED)
+    return np.ascontiguousarray(np.stack([
+        zero if p.insight in NOT_EMBEDDED else table[p.text] for p in lib.passages
+    ]).astype(np.float32))
 
 
 def main() -> None:
     global OUT
+    # A terminated run still drops its scratch PostgreSQL database (the finally clauses run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100 videos, a small text pool")
     parser.add_argument("--postgres", help="also on this PostgreSQL URL (default:"
