@@ -108,7 +108,7 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
                  f"/v1/jobs/{job}/audit", f"/v1/jobs/{job}/review", f"/v1/libraries/{library}",
                  f"/v1/credits/{requester.did}", f"/v1/identities/{expert.did}",
                  f"/v1/experts/{expert.did}", "/v1/review/rules", "/v1/workers",
-                 "/v1/analyzers",
+                 "/v1/analyzers", "/v1/libraries",
                  f"/v1/blobs/{digest}", "/v1/ledger/checkpoint", "/v1/ledger/key",
                  "/v1/ledger/entries/0", "/v1/ledger/proof/inclusion?index=0",
                  "/v1/ledger/proof/consistency?first=1", "/v1/jobs/nope",
@@ -118,6 +118,7 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
                  "/v1/search?q=video", "/v1/search?q=%22%22&limit=0"):
         req.http.get(path)
     req.get(f"/v1/libraries/{library}/access", signed=True)
+    req.get("/v1/libraries", signed=True)
     for name in EXPORTS:
         req.http.get(f"/v1/jobs/{job}/export/{name}")
     adm.request("PUT", "/v1/review/rules/tags", b'{"experts": 2}')

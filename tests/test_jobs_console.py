@@ -421,3 +421,38 @@ def test_many_open_jobs_are_followed_with_one_request_per_poll(
             "(rows) => rows.map((r) => r.dataset.job)")) == sorted(made)
         page.screenshot(path=str(screenshots / "seven-done-laptop.png"), full_page=True)
         browser.close()
+
+
+def test_the_page_lists_the_libraries_the_coordinator_knows_for_its_key(
+        tmp_path: Path, screenshots: Path) -> None:
+    """The libraries shown are the coordinator's answer for this key (GET /v1/libraries): one
+    made elsewhere with the same key and one it was made a reader of appear after the key file
+    is imported; a stranger's library does not."""
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    me, other, stranger = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    write_key_file(tmp_path / "me.pem", me)
+    with running_coordinator(tmp_path / "coordinator", "--open-registration") as url, \
+            sync_playwright() as pw:
+        for key in (me, other, stranger):
+            with CoordinatorClient(url, key) as client:
+                client.post("/v1/identities", {"role": "requester"})
+        with CoordinatorClient(url, me) as client:
+            mine = client.create_library("Made on the command line").id
+        with CoordinatorClient(url, other) as client:
+            shared = client.create_library("Shared with me", sensitive=True).id
+            client.add_reader(shared, me.did)
+        with CoordinatorClient(url, stranger) as client:
+            hidden = client.create_library("Not mine", sensitive=True).id
+        assert httpx.get(url + "/v1/libraries").status_code == 401
+        browser = _browser(pw)
+        page = browser.new_page(viewport=LAPTOP)
+        page.goto(url + "/jobs")
+        page.set_input_files("#keyfile", str(tmp_path / "me.pem"))
+        page.wait_for_selector(f"li.library[data-library='{shared}']")
+        shown = page.locator("li.library").evaluate_all(
+            "(items) => items.map((li) => li.dataset.library)")
+        page.screenshot(path=str(screenshots / "libraries-listed.png"), full_page=True)
+        browser.close()
+    assert shown == [mine, shared] and hidden not in shown

@@ -479,3 +479,16 @@ def test_the_keyframes_of_a_sensitive_library_are_as_private_as_its_video(
         assert net.get(None, f"/v1/blobs/{digest}").status_code == 404
         assert net.get(net.stranger, f"/v1/blobs/{digest}").status_code == 404
         assert net.get(net.owner, f"/v1/blobs/{digest}").status_code == 200
+
+
+def test_a_key_lists_the_libraries_it_owns_or_reads_and_nothing_else(net: Network) -> None:
+    owner, stranger = net.client(net.owner), net.client(net.stranger)
+    assert [library.id for library in owner.list_libraries().libraries] == [net.library]
+    assert stranger.list_libraries().libraries == []
+    newer = owner.create_library("Press cuttings").id
+    owner.add_reader(net.library, net.stranger.did)
+    assert [library.id for library in owner.list_libraries().libraries] == [newer, net.library]
+    [read] = stranger.list_libraries().libraries
+    assert read.id == net.library and read.readers == [net.stranger.did]
+    assert net.get(None, "/v1/libraries").status_code == 401
+    assert net.client(net.auditor).list_libraries().libraries == []  # reads all, lists its own

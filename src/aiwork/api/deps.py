@@ -140,6 +140,8 @@ AnySigner = Annotated[Signed, Depends(signed_by(limit=lambda _: MAX_REGISTRATION
 #: Any identity asking for a media grant (a reader needs no role): ``{job, purpose}``, 4 KiB.
 GrantAsker = Annotated[Signed, Depends(signed_by(limit=lambda _: MAX_GRANT_BYTES))]
 ExpertCaller = Annotated[str, Depends(caller_with("expert"))]
+#: Any signed identity reading what is theirs (no body).
+AnyCaller = Annotated[str, Depends(caller_with())]
 WorkerCaller = Annotated[str, Depends(caller_with("worker"))]
 OptionalCaller = Annotated[str | None, Depends(optional_caller)]
 LibraryOwner = Annotated[Signed, Depends(library_owner)]

@@ -42,6 +42,19 @@ def create_cmd(name: str, sensitive: bool, coordinator: str, keyfile: Path) -> N
     click.echo(_describe(library))
 
 
+@library_group.command("list")
+@coordinator_option
+@key_option
+def list_cmd(coordinator: str, keyfile: Path) -> None:
+    """Your libraries and those you were made a reader of, newest first."""
+    with connect(coordinator, keyfile) as client:
+        libraries = client.list_libraries().libraries
+    if not libraries:
+        click.echo("no library: create one with `aiwork library create NAME`")
+    for library in libraries:
+        click.echo(_describe(library))
+
+
 @library_group.command("show")
 @click.argument("library_id", metavar="ID")
 @coordinator_option

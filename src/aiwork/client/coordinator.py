@@ -269,6 +269,10 @@ class CoordinatorClient(Transport):
         return self._model(route("create_library"), rs.LibraryView,
                            body(rq.LibraryRequest, name=name, sensitive=sensitive))
 
+    def list_libraries(self) -> rs.LibraryList:
+        """The libraries this key owns or was made a reader of, newest first."""
+        return self._model(route("list_libraries"), rs.LibraryList, signed=True)
+
     def get_library(self, library_id: str, *, signed: bool = False) -> rs.LibraryView:
         """A library, its readers and its jobs."""
         return self._model(route("get_library", library_id=library_id), rs.LibraryView,

@@ -16,7 +16,7 @@ import { durationOf, lanesFromResults, mountTimeline } from "./timeline.js";
 const $ = (id) => document.getElementById(id);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const POLL_MS = 1500;
-const FEW_OPEN = 5;                // more open jobs than this: one list request per poll
+const FEW_OPEN = 5;                // more jobs listed than this: one list request per poll
 const LISTED = 100;                // jobs shown (the newest)
 const NAMES = "aiwork.jobs.names";  // asset digest -> the file name it was uploaded from
 const SHOWN_ITEMS = 200;           // items listed per insight (the JSON export holds them all)
@@ -344,8 +344,8 @@ async function refreshJobs() {
 }
 
 // Poll the open jobs until none is left open; a finished job's details refresh once.
-// Poll the open jobs until none is left open: each one's progress while they are few, the
-// requester's whole list in one request when they are many; a finished job is announced and,
+// Poll the open jobs until none is left open: each one's progress while the page lists few
+// jobs, the requester's whole list in one request when it lists many; a finished job is announced and,
 // when its details are open, shown again once.
 function poll() {
   if (polling !== null) return;
@@ -355,7 +355,9 @@ function poll() {
     polling = null;
     const before = open();
     try {
-      if (before.length > FEW_OPEN) {
+      // Decided by the jobs this page lists, not by how many are still open, so the way they
+      // are followed does not change as they end.
+      if (jobs.size > FEW_OPEN) {
         const listed = await api("GET", `/v1/jobs?requester=${component(me.did)}`);
         if (!Array.isArray(listed)) throw new PageError("the coordinator's list of jobs is not a list");
         for (const job of listed) if (job && typeof job.id === "string") jobs.set(job.id, job);

@@ -6,17 +6,12 @@ import { PageError } from "./session.js";
 import { parseVerifierKey } from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
-const KNOWN = "aiwork.jobs.libraries";  // did -> the ids of the libraries made in this browser
 const PIN = "aiwork.explorer.log-key";  // the log key pinned at first use (shared with /explorer)
 const DID = /^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/;
 const READS = "aiwork.jobs.reads";     // library -> the last read this browser saw verified
 
 function lastReads() {
   try { return JSON.parse(localStorage.getItem(READS) || "{}") || {}; } catch { return {}; }
-}
-
-function readKnown() {
-  try { return JSON.parse(localStorage.getItem(KNOWN) || "{}") || {}; } catch { return {}; }
 }
 
 // The log key: the one pinned in this browser (by this page or the explorer), else the one the
@@ -39,18 +34,6 @@ async function trustedKey(get) {
 export function mountLibraries({ api, say, words, el, onChange }) {
   let me = null;
   const shown = new Map();  // id -> library view
-
-  function ids() {
-    return me ? (readKnown()[me.did] || []) : [];
-  }
-
-  function keep(id) {
-    const all = readKnown();
-    const mine = new Set(all[me.did] || []);
-    mine.add(id);
-    all[me.did] = [...mine];
-    try { localStorage.setItem(KNOWN, JSON.stringify(all)); } catch { /* not kept */ }
-  }
 
   function render() {
     const list = $("libraries");
@@ -100,7 +83,6 @@ export function mountLibraries({ api, say, words, el, onChange }) {
   function store(view) {
     if (!view || typeof view.id !== "string") throw new PageError("the coordinator's answer is not a library");
     shown.set(view.id, view);
-    keep(view.id);
     render();
   }
 
@@ -191,8 +173,16 @@ export function mountLibraries({ api, say, words, el, onChange }) {
     async use(id) {
       me = id;
       shown.clear();
-      for (const known of ids()) {
-        try { shown.set(known, await api("GET", `/v1/libraries/${encodeURIComponent(known)}`)); } catch { /* gone */ }
+      // The coordinator lists this key's own libraries and those it may read, newest first.
+      let listed;
+      try {
+        listed = await api("GET", "/v1/libraries");
+      } catch (error) {
+        say("libraries-state", error instanceof Error ? error.message : String(error), true);
+        return;
+      }
+      for (const library of Array.isArray(listed.libraries) ? listed.libraries.reverse() : []) {
+        shown.set(library.id, library);
       }
       render();
     },

@@ -166,6 +166,12 @@ class LibraryView(ResponseModel):
     jobs: list[str]
 
 
+class LibraryList(ResponseModel):
+    libraries: list[LibraryView] = Field(description="the caller's own libraries and those "
+                                                     "they were made a reader of, newest "
+                                                     "first")
+
+
 class InclusionProof(ResponseModel):
     leaf_index: int
     tree_size: int

@@ -70,6 +70,8 @@ ACCESS_PAGE = 1000
 MAX_PURPOSE = 200
 #: Longest library name, in characters.
 MAX_NAME = 255
+#: The most libraries one listing holds (newest first).
+LIST_LIMIT = 500
 #: Roles that may read every sensitive library (besides its owner and the readers it added).
 READ_ROLES = frozenset({"auditor", "admin"})
 
@@ -203,6 +205,15 @@ class Libraries:
         readers = tuple(r[0] for r in self._conn.execute(
             "SELECT did FROM library_readers WHERE library = ? ORDER BY entry", (library,)))
         return Library(row[0], row[1], row[2], bool(row[3]), int(row[4]), readers)
+
+    def of(self, did: str, limit: int = LIST_LIMIT) -> list[Library]:
+        """The libraries ``did`` owns or was made a reader of, newest first (at most
+        ``limit``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM libraries WHERE owner = ? OR id IN"
+            " (SELECT library FROM library_readers WHERE did = ?) ORDER BY entry DESC LIMIT ?",
+            (did, did, limit)).fetchall()
+        return [self.get(row[0]) for row in rows]
 
     def owned(self, library: str, did: str) -> Library:
         """The library, if ``did`` owns it; else :class:`RoleError`."""

@@ -6,7 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from aiwork.api.deps import LibraryManager, LibraryOwner, Requester, StateDep, body, signed_reader
+from aiwork.api.deps import (
+    AnyCaller,
+    LibraryManager,
+    LibraryOwner,
+    Requester,
+    StateDep,
+    body,
+    signed_reader,
+)
 from aiwork.api.openapi import operation
 from aiwork.api.state import State
 from aiwork.contract import requests as rq
@@ -32,6 +40,12 @@ async def create_library(signed: Requester, state: StateDep) -> dict[str, Any]:
         library = state.coordinator().libraries.create(signed.did, made.name,
                                                        sensitive=made.sensitive)
         return library_json(state, library)
+
+
+@operation(router, "list_libraries")
+async def list_libraries(did: AnyCaller, state: StateDep) -> dict[str, Any]:
+    libraries = state.coordinator().libraries.of(did)
+    return {"libraries": [library_json(state, library) for library in libraries]}
 
 
 @operation(router, "get_library")
