@@ -289,3 +289,11 @@ def test_postgresql_stems_by_the_passages_language(catalog: Catalog) -> None:
         assert found == []
     # The word as spoken is found on both.
     assert [h.passage.language for h in _search(catalog, "chevaux")] == ["fr"]
+
+
+def test_any_number_of_readable_jobs_but_a_bounded_video_list(catalog: Catalog) -> None:
+    many = frozenset(f"job-{n}" for n in range(200_000))
+    assert _search(catalog, "budget", jobs=many | {""}) and not _search(catalog, "budget",
+                                                                        jobs=many)
+    with pytest.raises(SearchQueryError, match="at most 10000 videos; 10001 were given"):
+        _search(catalog, "budget", videos=frozenset(f"v{n}" for n in range(10_001)))

@@ -47,8 +47,9 @@ MODES = ("hybrid", "text", "semantic")
 MAX_LIMIT = 200
 #: Candidates each ranking gives the fusion: this many times the limit, at least 50.
 FUSION_DEPTH = 3
-#: Videos, jobs or insights one search may be filtered to.
-MAX_FILTER = 100_000
+#: Videos one search may be narrowed to (the jobs a caller may read are not bounded: the
+#: coordinator gives them, any number, as one parameter).
+MAX_FILTER = 10_000
 
 _MARK_START, _MARK_END = "\x02", "\x03"  # control characters: never in a passage's text
 
@@ -411,7 +412,7 @@ class SearchIndex:
             if values is None:
                 continue
             chosen = sorted({"" if v is None else str(v) for v in values})
-            if len(chosen) > MAX_FILTER:
+            if column == "p.video" and len(chosen) > MAX_FILTER:
                 raise SearchQueryError(
                     f"a search may be narrowed to at most {MAX_FILTER} {column[2:]}s;"
                     f" {len(chosen)} were given")
