@@ -303,3 +303,50 @@ def test_the_index_searches_by_meaning_and_fuses_both_rankings(
     assert catalog.search.passages() == before
     assert catalog.search.semantic_state().current
     assert "EXIT" in [hit.passage.text for hit in search("way out", "semantic")]
+
+
+def test_backfill_embeds_what_was_indexed_without_the_model(
+        log: Log, embedder: Embedder) -> None:
+    from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
+    from aiwork.search.index import SearchQuery
+
+    # Indexed by words only (as a coordinator does inside the transaction accepting a result).
+    plain = Catalog(log.db)
+    video = "sha256:" + "b" * 64
+    plain.add_asset(StoredAsset(video, "clip.mp4", 10, "video/mp4", 0, None))
+    plain.save_result(video, StoredResult("transcript", "1", "p", "transcript", 1, {
+        "language": "en", "segments": [
+            {"id": n, "text": PASSAGES[n], "instances": [{"start": n * 5.0, "end": n * 5.0 + 4}]}
+            for n in (1, 2, 3)]}))
+    semantic = SemanticSearch(embedder)
+    catalog = Catalog(log.db, semantic=semantic)
+    assert catalog.search.semantic_state().missing == 3
+    assert semantic.backfill(log.db) == 3
+    assert catalog.search.semantic_state().current
+    assert semantic.backfill(log.db) == 0  # nothing left to do
+
+    # A passage whose text changed under the same id (a store written without the model
+    # reused it) is embedded again, not ranked by its old text's vector.
+    with log.db.atomic() as conn:
+        conn.execute("UPDATE search_passages SET text = ? WHERE text = ?",
+                     (PASSAGES[4], PASSAGES[1]))
+    assert semantic.backfill(log.db) == 1
+    assert log.db.conn.execute(
+        "SELECT v.text_digest FROM search_vectors v JOIN search_passages p ON p.id = v.passage"
+        " WHERE p.text = ?", (PASSAGES[4],)).fetchone()[0] == text_digest(PASSAGES[4])
+    exit_hit = catalog.search.search(SearchQuery("which way is out", mode="semantic", limit=1))
+    assert exit_hit[0].passage.text == PASSAGES[4]
+
+
+def test_prepare_embeds_before_the_transaction(db: Database, embedder: Embedder) -> None:
+    from aiwork.search import semantic as module
+
+    module._texts.clear()
+    counting = Counting(embedder)
+    semantic = part(db, counting)
+    semantic.prepare(db, [Text("EXIT"), Text("fire exit"), Text("EXIT"),
+                          Text("clip-0042.mp4", insight="name")])
+    assert sorted(counting.embedded) == ["EXIT", "fire exit"]  # file names are not embedded
+    module._texts.clear()  # what the transaction needs is in the store
+    add(db, semantic, {1: "EXIT", 2: "fire exit"})
+    assert len(counting.embedded) == 2

@@ -94,6 +94,12 @@ class _HasText(Protocol):
 
 
 @dataclass(frozen=True)
+class _Text:
+    text: str
+    insight: str = "transcript"  # any embedded insight: only the text is read
+
+
+@dataclass(frozen=True)
 class SemanticState:
     """What the stored vectors were made with, against the configured model."""
 
@@ -168,9 +174,16 @@ class SemanticSearch:
 
     def embed(self, conn: Any, texts: Sequence[str]) -> dict[str, bytes]:
         """Text digest -> stored vector bytes for ``texts``, each stored in
-        ``search_embeddings``; a distinct text is embedded only when no vector of this model
-        for it is stored or cached in this process."""
+        ``search_embeddings`` on ``conn``; a distinct text is embedded only when no vector of
+        this model for it is stored or cached in this process."""
         wanted = {text_digest(t): t for t in texts}
+        found = self._stored(conn, wanted)
+        new = self._computed({d: t for d, t in wanted.items() if d not in found})
+        self._store(conn, new)
+        found.update(new)
+        return found
+
+    def _stored(self, conn: Any, wanted: dict[str, str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         for chunk, marks in in_chunks(sorted(wanted)):
             for digest, blob in conn.execute(
@@ -178,43 +191,54 @@ class SemanticSearch:
                     f" AND text_digest IN ({marks})", (self.model, *chunk)).fetchall():
                 if len(blob) == _SIZE:
                     found[str(digest)] = bytes(blob)
+        return found
+
+    def _computed(self, wanted: dict[str, str]) -> dict[str, bytes]:
+        """Vectors of ``wanted`` (digest -> text): from this process's cache, else the model
+        (in batches). Touches no store."""
         new: dict[str, bytes] = {}
         with _lock:
-            for digest in wanted.keys() - found.keys():
+            for digest in wanted:
                 blob = _texts.get((self.model, digest))
                 if blob is not None:
                     new[digest] = blob
-        todo = [(d, t) for d, t in wanted.items() if d not in found and d not in new]
+        todo = [(d, t) for d, t in wanted.items() if d not in new]
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             vectors = self.embedder.passages([t[:MAX_CHARS] for _, t in batch]).astype(STORED)
             for (digest, _), row in zip(batch, vectors, strict=True):
                 new[digest] = row.tobytes()
+        with _lock:
+            for digest, blob in new.items():
+                _texts[(self.model, digest)] = blob
+                _texts.move_to_end((self.model, digest))
+            while len(_texts) > TEXT_CACHE:
+                _texts.popitem(last=False)
+        return new
+
+    def _store(self, conn: Any, new: dict[str, bytes]) -> None:
         if new:
             conn.executemany("INSERT INTO search_embeddings (model, text_digest, vector)"
                              " VALUES (?, ?, ?) ON CONFLICT (model, text_digest)"
                              " DO UPDATE SET vector = excluded.vector",
                              [(self.model, d, blob) for d, blob in sorted(new.items())])
-        found.update(new)
-        with _lock:
-            for digest, blob in found.items():
-                _texts[(self.model, digest)] = blob
-                _texts.move_to_end((self.model, digest))
-            while len(_texts) > TEXT_CACHE:
-                _texts.popitem(last=False)
-        return found
 
     def prepare(self, db: Any, passages: Sequence[_HasText]) -> None:
-        """Embed ``texts`` ahead of the transaction that will add their passages, storing the
-        vectors in ``search_embeddings`` in short transactions of their own (a vector per text
-        digest is content, not index state: one that no passage comes to use is dropped by
-        :meth:`prune`). Keeps the model's time (~30 ms a text) out of the write lock that
-        the result's transaction holds."""
-        distinct = list(dict.fromkeys(p.text for p in passages
-                                      if p.insight not in NOT_EMBEDDED))
-        for start in range(0, len(distinct), BATCH):
+        """Embed the texts of ``passages`` ahead of the transaction that will add them: the
+        model runs outside any transaction, and the vectors are stored in
+        ``search_embeddings`` in short transactions of their own (a vector per text digest is
+        content, not index state: one that no passage comes to use is dropped by
+        :meth:`prune`). Keeps the model's time (~30 ms a text) out of the write lock that the
+        result's transaction holds."""
+        wanted = {text_digest(p.text): p.text for p in passages
+                  if p.insight not in NOT_EMBEDDED}
+        with db.snapshot() as conn:
+            known = self._stored(conn, wanted)
+        todo = [(d, t) for d, t in wanted.items() if d not in known]
+        for start in range(0, len(todo), BATCH):
+            new = self._computed(dict(todo[start:start + BATCH]))
             with db.atomic() as conn:
-                self.embed(conn, distinct[start:start + BATCH])
+                self._store(conn, new)
 
     def added(self, conn: Any, rows: Sequence[tuple[int, _HasText]]) -> None:
         """Passages just inserted: embed (what is not known yet) and store their vectors."""
@@ -253,6 +277,34 @@ class SemanticSearch:
             " WHERE v.model = search_embeddings.model"
             " AND v.text_digest = search_embeddings.text_digest)")
         return max(int(cursor.rowcount), 0)
+
+    def backfill(self, db: Any, *, limit: int | None = None) -> int:
+        """Give every passage without a current vector one: passages indexed without the
+        model (a coordinator indexes in the transaction that accepts a result, and embeds
+        afterwards), by another model, or whose text changed under the same id. The model runs
+        outside any transaction; each batch of vectors is written in a short one. Returns how
+        many passages got a vector (at most ``limit``)."""
+        marks = ",".join("?" * len(NOT_EMBEDDED))
+        with db.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT p.id, p.text, v.model, v.text_digest FROM search_passages p"
+                " LEFT JOIN search_vectors v ON v.passage = p.id"
+                f" WHERE p.insight NOT IN ({marks}) ORDER BY p.id",
+                tuple(sorted(NOT_EMBEDDED))).fetchall()
+        todo = [(int(pid), str(text)) for pid, text, model, digest in rows
+                if model != self.model or digest != text_digest(str(text))]
+        if limit is not None:
+            todo = todo[:max(limit, 0)]
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            self.prepare(db, [_Text(text) for _, text in batch])  # the model, outside
+            with db.atomic() as conn:
+                alive = {int(r[0]) for chunk, marks_ in in_chunks([p for p, _ in batch])
+                         for r in conn.execute(
+                             f"SELECT id FROM search_passages WHERE id IN ({marks_})",
+                             chunk).fetchall()}
+                self.added(conn, [(pid, _Text(text)) for pid, text in batch if pid in alive])
+        return len(todo)
 
     def _record_model(self, conn: Any) -> None:
         _set_meta(conn, "embed_model", self.embedder.name)
