@@ -350,3 +350,23 @@ def test_prepare_embeds_before_the_transaction(db: Database, embedder: Embedder)
     module._texts.clear()  # what the transaction needs is in the store
     add(db, semantic, {1: "EXIT", 2: "fire exit"})
     assert len(counting.embedded) == 2
+
+
+def test_a_deferring_part_never_runs_the_model_inside_a_transaction(
+        db: Database, embedder: Embedder) -> None:
+    from aiwork.search import semantic as module
+
+    module._texts.clear()
+    counting = Counting(embedder)
+    deferred = SemanticSearch(counting, defer=True)
+    db.migrate(list(deferred.migrations()))
+    add(db, deferred, {1: PASSAGES[1], 2: PASSAGES[2]})
+    assert counting.embedded == []
+    assert rank(db, deferred, "money troubles") == []
+    assert deferred.backfill(db) == 2 and len(counting.embedded) == 2
+    assert rank(db, deferred, "money troubles", limit=1) == [1]
+    # A text already embedded is mapped at once, in the transaction, without the model.
+    add(db, deferred, {3: PASSAGES[1]}, video="v2")
+    assert len(counting.embedded) == 2
+    assert rank(db, deferred, "money troubles", limit=2, where="p.video = ?",
+                params=["v2"]) == [3]

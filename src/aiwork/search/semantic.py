@@ -163,9 +163,13 @@ class SemanticSearch:
     :class:`~aiwork.search.index.SearchIndex`. Holds no connection: every method runs on the
     one it is given, inside the caller's transaction."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, *, defer: bool = False) -> None:
+        """``defer``: never run the model inside the index's transactions; a passage whose
+        text has no stored or cached vector yet is left without one for :meth:`backfill`
+        (for a server whose write transactions are shared by everything it does)."""
         self.embedder = embedder
         self.model = embedder.digest
+        self.defer = defer
 
     def migrations(self) -> Sequence[Migration]:
         return MIGRATIONS
@@ -243,9 +247,19 @@ class SemanticSearch:
     def added(self, conn: Any, rows: Sequence[tuple[int, _HasText]]) -> None:
         """Passages just inserted: embed (what is not known yet) and store their vectors."""
         rows = [(pid, p) for pid, p in rows if p.insight not in NOT_EMBEDDED]
+        if self.defer:
+            wanted = {text_digest(p.text): p.text for _, p in rows}
+            known = self._stored(conn, wanted)
+            with _lock:
+                cached = {d: _texts[(self.model, d)] for d in wanted.keys() - known.keys()
+                          if (self.model, d) in _texts}
+            self._store(conn, cached)
+            known.update(cached)
+            rows = [(pid, p) for pid, p in rows if text_digest(p.text) in known]
+        else:
+            self.embed(conn, [p.text for _, p in rows])
         if not rows:
             return
-        self.embed(conn, [p.text for _, p in rows])
         conn.executemany(
             "INSERT INTO search_vectors (passage, model, text_digest) VALUES (?, ?, ?)"
             " ON CONFLICT (passage) DO UPDATE SET model = excluded.model,"
@@ -298,7 +312,7 @@ class SemanticSearch:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             self.prepare(db, [_Text(text) for _, text in batch])  # the model, outside
-            with db.atomic() as conn:
+            with db.atomic() as conn:  # (stored now: even a deferring part maps them)
                 alive = {int(r[0]) for chunk, marks_ in in_chunks([p for p, _ in batch])
                          for r in conn.execute(
                              f"SELECT id FROM search_passages WHERE id IN ({marks_})",
