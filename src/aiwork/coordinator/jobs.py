@@ -173,6 +173,7 @@ class Jobs:
         digest = output_digest(normalized)
         if digest != body.get("output_digest"):
             raise ResultRefused("the output does not match the decision's output_digest")
+        self.search.prepare(lease.job_id, insight, normalized)
         with self.log.db.atomic():
             index = self.log.append([entry])[0].index  # checks kind, body and signature
             if library is not None and kept is not None:

@@ -21,7 +21,7 @@ logged (``access.read``, resource ``search``) before the answer, by the caller
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiwork.coordinator.gold_tasks import GoldTasks
 from aiwork.coordinator.libraries import Libraries
@@ -29,7 +29,7 @@ from aiwork.coordinator.results import Results
 from aiwork.ledger.log import Log
 from aiwork.market import Market
 from aiwork.store import Database
-from aiwork.search.index import MIGRATIONS, Hit, SearchIndex, SearchQuery
+from aiwork.search.index import MIGRATIONS, Hit, SearchIndex, SearchQuery, SemanticPart
 from aiwork.search.passages import INSIGHTS, passages_of
 
 if TYPE_CHECKING:
@@ -51,10 +51,19 @@ class Search:
     """The coordinator's search index over ``log``'s store."""
 
     def __init__(self, log: Log, market: Market, results: Results, gold: GoldTasks,
-                 libraries: Libraries) -> None:
+                 libraries: Libraries, *, semantic: SemanticPart | None = None) -> None:
         self.log, self.market, self.results = log, market, results
         self.gold, self.libraries = gold, libraries
-        self.index = SearchIndex(log.db)
+        self.index = SearchIndex(log.db, embedder=semantic)
+
+    def prepare(self, job_id: str, insight: str, output: Any) -> None:
+        """Embed a result's passages before the transaction that may accept it (the model's
+        time is not spent holding the store's write lock; a text is embedded once)."""
+        if self.index.embedder is None or insight not in INSIGHTS or \
+                self.gold.is_gold(job_id):
+            return
+        asset = self.market.job(job_id).asset
+        self.index.prepare(passages_of(asset, insight, output, None, job=job_id))
 
     # -- keeping the index current --------------------------------------------------------
 
@@ -91,7 +100,9 @@ class Search:
                     result = self.results.accepted(task)
                     if result is not None:
                         self.reindex(job.id, result.insight, review)
-            return self.index.count()
+            count = self.index.count()
+        self.index.rebuilt()
+        return count
 
     # -- searching ------------------------------------------------------------------------
 

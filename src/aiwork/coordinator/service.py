@@ -31,6 +31,7 @@ from aiwork.ledger.summaries import Summaries
 from aiwork.market import Job, Lease, Market
 from aiwork.model.metadata import Metadata
 from aiwork.quality.reputation import Reputation, ReputationPolicy
+from aiwork.search.index import SemanticPart
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["Coordinator"]
@@ -38,11 +39,13 @@ __all__ = ["Coordinator"]
 
 class Coordinator:
     """One coordinator's state over ``log`` (and its store) and ``blobs``; ``key`` signs
-    what the coordinator logs. Not shared between threads: open one per thread."""
+    what the coordinator logs; ``semantic``: the search index's semantic part (None: search
+    by words only). Not shared between threads: open one per thread."""
 
     def __init__(self, log: Log, blobs: BlobStore, key: SigningKey, *, price: int = 1,
                  policy: ReputationPolicy = ReputationPolicy(), gold_rate: float = 0.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 semantic: SemanticPart | None = None) -> None:
         self.log, self.blobs, self.key = log, blobs, key
         self.price, self.policy, self.gold_rate = price, policy, gold_rate
         self.rng = rng or random.Random()
@@ -63,7 +66,7 @@ class Coordinator:
         # that creates its tables (all of it or none).
         with log.db.atomic() if unindexed(log.db) else nullcontext():
             self.search = Search(log, self.market, self.stored_results, self.gold,
-                                 self.libraries)
+                                 self.libraries, semantic=semantic)
             self.review = Review(log, key, self.accounts.appender(log), price=price,
                                  rng=self.rng, libraries=self.libraries,
                                  experts=lambda: identities.holders("expert"),
