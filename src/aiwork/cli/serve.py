@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from aiwork.cli.options import close_to_others, db_option, resolve_db
 
 if TYPE_CHECKING:
     from aiwork.api import ServerSettings
+    from aiwork.search.semantic import SemanticSearch
 
 
 @click.command("serve")
@@ -79,10 +81,8 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                               public_url=public)
     if max_upload_bytes is not None:
         settings = dataclasses.replace(settings, max_upload_bytes=max_upload_bytes)
-    if not no_semantic:
-        from aiwork.search.semantic import default_semantic
-
-        settings = dataclasses.replace(settings, semantic=default_semantic())
+    semantic = None if no_semantic else _semantic()
+    settings = dataclasses.replace(settings, semantic=semantic)
     if gold_rate > 0:
         _first_gold(settings)
     shown = re.sub(r"//[^@/]*@", "//***@", str(path))  # never print a password
@@ -91,7 +91,10 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
                f"search by {'words only' if settings.semantic is None else 'words and meaning'})",
                err=True)
     app = create_app(settings)
+    app.state.aiwork.coordinator()  # its store opened (the search index built) before serving
     with contextlib.ExitStack() as stack:
+        if semantic is not None:
+            embedding_backfill(path, semantic, report=lambda line: click.echo(line, err=True))
         if gold_rate > 0:
             stack.enter_context(_gold_pool(settings))
         if anchor_rpc or anchor_key or anchor_contract:
@@ -103,6 +106,45 @@ def serve_cmd(host: str, port: int, open_registration: bool, admin_did: str | No
         # No access log: a media grant's token is in its URL (?grant=), and it stays out of
         # every log.
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _semantic() -> SemanticSearch | None:
+    """The search index's semantic part where its model is installed (None: words only). A
+    result's passages are embedded before the transaction that may accept it; an experts'
+    correction, a single text, inside the one that records it."""
+    from aiwork.errors import AnalyzerUnavailable
+    from aiwork.search.embed import load_embedder
+    from aiwork.search.semantic import SemanticSearch
+
+    try:
+        return SemanticSearch(load_embedder())
+    except AnalyzerUnavailable:
+        return None
+
+
+def embedding_backfill(db: Path | str, semantic: SemanticSearch,
+                       report: Callable[[str], None]) -> threading.Thread:
+    """Embed, in a background thread with its own connection, the passages of the store's
+    search index that have no vector of the configured model: indexed while it was not
+    installed, or by another model (the index's vectors are remade when the model changes). Search by words is unaffected meanwhile; by meaning, such passages are
+    left out until embedded. The thread ends when all are (or with the process)."""
+    from aiwork.errors import AiworkError
+    from aiwork.ledger.home import open_ledger
+
+    def run() -> None:
+        try:
+            with open_ledger(db) as log:
+                done = semantic.backfill(log.db)
+        except AiworkError as exc:
+            report(f"warning: the search index's passages were not embedded: {exc}")
+            return
+        if done:
+            report(f"search by meaning: {done} passage(s) embedded with "
+                   f"{semantic.embedder.name}")
+
+    thread = threading.Thread(target=run, name="search-embedding", daemon=True)
+    thread.start()
+    return thread
 
 
 def check_free_credits(host: str, *, open_registration: bool, starting_credits: int,
