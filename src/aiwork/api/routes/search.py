@@ -19,7 +19,7 @@ from aiwork.api.openapi import operation
 from aiwork.coordinator.libraries import ACCESS_ENTRY_HEADER, PURPOSE_PARAMETER, check_purpose
 from aiwork.digests import is_digest
 from aiwork.errors import SearchQueryError
-from aiwork.search.index import Hit, SearchQuery
+from aiwork.search.index import RRF_K, Hit, SearchQuery
 from aiwork.search.query import parse_insights, parse_query
 
 __all__ = ["MAX_LIMIT", "MODES", "router"]
@@ -66,8 +66,13 @@ async def search(did: OptionalCaller, state: StateDep, response: Response,
         kept, entries = coordinator.search.log_reads(hits, did, roles, stated)
     if entries:
         response.headers[ACCESS_ENTRY_HEADER] = ",".join(map(str, entries))
-    return {"query": q, "mode": chosen, "hits": [_hit(hit) for hit in kept],
-            "access_entries": entries}
+    answer = [_hit(hit) for hit in kept]
+    if jobs is not None:
+        # A search narrowed to what the caller may read scores by rank alone: BM25's weights
+        # are computed over the whole index, sensitive passages included.
+        for n, hit in enumerate(answer, 1):
+            hit["score"] = 1.0 / (RRF_K + n)
+    return {"query": q, "mode": chosen, "hits": answer, "access_entries": entries}
 
 
 def _limit(value: str | None) -> int:
