@@ -82,6 +82,7 @@ def test_search_finds_on_screen_text_and_names(
     assert _search(capsys, db, '"harvest orchard"', "--insight", "transcript", "--text") == []
     code, out, _ = run(capsys, "search", "harvest", "--db", str(db), "--text")
     assert code == 0 and "orchard.mp4  transcript item 0  00:00:0" in out and "[harvest]" in out
+    assert "(heard at 00:00:0" in out  # the matched word's own time
 
 
 def test_bad_searches_say_what_to_change(

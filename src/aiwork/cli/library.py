@@ -83,6 +83,8 @@ def search_cmd(query: str, insights: str | None, videos: tuple[str, ...],
         p = hit.passage
         when = (f"{timecode(p.start)}-{timecode(p.end)}" if p.start is not None
                 else "(file name)" if p.insight == "name" else "-")
+        if hit.moment is not None and p.start is not None and hit.moment != p.start:
+            when += f" (heard at {timecode(hit.moment)})"
         item = f" item {p.item}" if p.item is not None else ""
         decision = f"decision {p.decision}" if p.decision is not None else "no decision"
         click.echo(f"{hit.video_name or p.video}  {p.insight}{item}  {when}"

@@ -28,7 +28,6 @@ ranking alone and ``semantic`` is refused with a clear error.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -36,7 +35,9 @@ from typing import Any, Literal, Protocol
 from aiwork.errors import SearchQueryError
 from aiwork.search.fusion import RRF_K, reciprocal_rank_fusion
 from aiwork.search.passages import Passage, fold
-from aiwork.search.query import ParsedQuery, Term, parse_insights, parse_query
+from aiwork.search.query import ParsedQuery, parse_insights, parse_query
+from aiwork.search.sql import (MARK_END, MARK_START, MIGRATIONS, fts5_match, offsets,
+                               pg_config, pg_match, pg_tsquery)
 from aiwork.store import Database, Migration
 
 __all__ = ["MAX_LIMIT", "MIGRATIONS", "MODES", "RRF_K", "Hit", "SearchIndex", "SearchQuery",
@@ -50,61 +51,6 @@ FUSION_DEPTH = 3
 #: Videos one search may be narrowed to (the jobs a caller may read are not bounded: the
 #: coordinator gives them, any number, as one parameter).
 MAX_FILTER = 10_000
-
-_MARK_START, _MARK_END = "\x02", "\x03"  # control characters: never in a passage's text
-
-_SQLITE_TABLES = (
-    "CREATE TABLE search_passages (id INTEGER PRIMARY KEY, video TEXT NOT NULL,"
-    " insight TEXT NOT NULL, job TEXT NOT NULL, item TEXT, start_s REAL, end_s REAL,"
-    " text TEXT NOT NULL, ftext TEXT NOT NULL, decision INTEGER, language TEXT,"
-    " words TEXT, config TEXT NOT NULL)",
-    "CREATE INDEX search_passages_owner ON search_passages (video, insight, job)",
-    "CREATE INDEX search_passages_job ON search_passages (job)",
-    "CREATE VIRTUAL TABLE search_fts USING fts5(ftext, content='search_passages',"
-    " content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER search_passages_added AFTER INSERT ON search_passages BEGIN"
-    " INSERT INTO search_fts (rowid, ftext) VALUES (new.id, new.ftext); END",
-    "CREATE TRIGGER search_passages_removed AFTER DELETE ON search_passages BEGIN"
-    " INSERT INTO search_fts (search_fts, rowid, ftext) VALUES ('delete', old.id, old.ftext);"
-    " END",
-)
-
-_POSTGRES_TABLES = (
-    "CREATE TABLE search_passages (id BIGSERIAL PRIMARY KEY, video TEXT NOT NULL,"
-    " insight TEXT NOT NULL, job TEXT NOT NULL, item TEXT, start_s DOUBLE PRECISION,"
-    " end_s DOUBLE PRECISION, text TEXT NOT NULL, ftext TEXT NOT NULL, decision BIGINT,"
-    " language TEXT, words TEXT, config TEXT NOT NULL, tsv TSVECTOR NOT NULL)",
-    "CREATE INDEX search_passages_owner ON search_passages (video, insight, job)",
-    "CREATE INDEX search_passages_job ON search_passages (job)",
-    "CREATE INDEX search_passages_tsv ON search_passages USING GIN (tsv)",
-    # The text search configurations in use, so a query is built for each (a few rows).
-    "CREATE TABLE search_configs (config TEXT PRIMARY KEY)",
-)
-
-
-def _tables(conn: Any) -> None:
-    for statement in (_SQLITE_TABLES if isinstance(conn, sqlite3.Connection)
-                      else _POSTGRES_TABLES):
-        conn.execute(statement)
-
-
-MIGRATIONS = [Migration("search-0001-passages", _tables)]
-
-#: ISO 639-1 code -> PostgreSQL text search configuration (those PostgreSQL ships).
-_PG_CONFIGS = {
-    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish",
-    "nl": "dutch", "en": "english", "fi": "finnish", "fr": "french", "de": "german",
-    "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish",
-    "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian",
-    "nb": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
-    "sr": "serbian", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
-    "yi": "yiddish",
-}
-
-
-def pg_config(language: str | None) -> str:
-    """The PostgreSQL text search configuration for a passage in ``language``."""
-    return _PG_CONFIGS.get(language or "", "simple")
 
 
 @dataclass
@@ -217,26 +163,6 @@ def _passage(row: Sequence[Any]) -> Passage:
                    decision=None if row[8] is None else int(row[8]), language=row[9],
                    job=row[3] or None,
                    words=tuple((int(a), int(b), float(c), float(d)) for a, b, c, d in words))
-
-
-def _offsets(marked: str, plain: str) -> list[tuple[int, int]]:
-    """The spans between the start and end marks of ``marked``, as offsets into the text
-    without the marks; none when that text is not ``plain`` folded (nothing to point into)."""
-    spans: list[tuple[int, int]] = []
-    out: list[str] = []
-    start: int | None = None
-    at = 0
-    for char in marked:
-        if char == _MARK_START:
-            start = at
-        elif char == _MARK_END:
-            if start is not None and at > start:
-                spans.append((start, at))
-            start = None
-        else:
-            out.append(char)
-            at += 1
-    return spans if "".join(out) == fold(plain) else []
 
 
 class SearchIndex:
@@ -493,7 +419,7 @@ class SearchIndex:
             configs = self._pg_configs(conn)
             if not configs:
                 return []
-            match, match_params, rank, rank_params = _pg_match(parsed, configs)
+            match, match_params, rank, rank_params = pg_match(parsed, configs)
             rows = conn.execute(
                 f"SELECT p.id, ts_rank_cd(p.tsv, {rank}) AS r FROM search_passages p"
                 f" WHERE ({match}) AND {where} ORDER BY r DESC, p.id LIMIT ?",
@@ -502,13 +428,13 @@ class SearchIndex:
         if where == _ALL:  # no filter: the FTS index alone, no row of the table read
             rows = conn.execute(
                 "SELECT rowid, bm25(search_fts) AS r FROM search_fts WHERE search_fts MATCH ?"
-                " ORDER BY r, rowid LIMIT ?", (_fts5_match(parsed), limit)).fetchall()
+                " ORDER BY r, rowid LIMIT ?", (fts5_match(parsed), limit)).fetchall()
         else:
             rows = conn.execute(
                 "SELECT p.id, bm25(search_fts) AS r FROM search_fts"
                 " JOIN search_passages p ON p.id = search_fts.rowid"
                 f" WHERE search_fts MATCH ? AND {where} ORDER BY r, p.id LIMIT ?",
-                (_fts5_match(parsed), *params, limit)).fetchall()
+                (fts5_match(parsed), *params, limit)).fetchall()
         # bm25() is lower for better matches; the hit's score is higher for better.
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -520,12 +446,12 @@ class SearchIndex:
                     ) -> dict[int, list[tuple[int, int]]]:
         if not ids:
             return {}
-        options = f"HighlightAll=true, StartSel={_MARK_START}, StopSel={_MARK_END}"
+        options = f"HighlightAll=true, StartSel={MARK_START}, StopSel={MARK_END}"
         if self.postgres:
             configs = self._pg_configs(conn)
             cases, case_params = [], []
             for config in configs:
-                expression, more = _pg_tsquery(parsed, config)
+                expression, more = pg_tsquery(parsed, config)
                 cases.append(f"WHEN ? THEN {expression}")
                 case_params += [config, *more]
             rows = conn.execute(
@@ -538,51 +464,5 @@ class SearchIndex:
                 " FROM search_fts JOIN search_passages p ON p.id = search_fts.rowid"
                 " WHERE search_fts MATCH ? AND search_fts.rowid IN"
                 " (SELECT value FROM json_each(?))",
-                (_fts5_match(parsed), json.dumps(ids))).fetchall()
-        return {int(r[0]): _offsets(str(r[2]), str(r[1])) for r in rows if r[2] is not None}
-
-
-def _fts5_match(parsed: ParsedQuery) -> str:
-    """An FTS5 query from the parsed terms: each a string literal (its words are letters
-    and digits only, so no quote or operator can be in it), all required."""
-    parts = []
-    for term in parsed.terms:
-        literal = '"' + " ".join(term.words).replace('"', '""') + '"'
-        parts.append(literal + (" *" if term.prefix else ""))
-    return " AND ".join(parts)
-
-
-def _pg_term(term: Term, config: str) -> tuple[str, list[Any]]:
-    if not term.prefix:
-        function = "phraseto_tsquery" if term.phrase else "plainto_tsquery"
-        return f"{function}(?::regconfig, ?)", [config, " ".join(term.words)]
-    # The words are letters and digits only: quoted, the last one a prefix, never syntax.
-    last = "to_tsquery(?::regconfig, ?)"
-    if not term.phrase:
-        return last, [config, f"'{term.words[-1]}':*"]
-    return (f"tsquery_phrase(phraseto_tsquery(?::regconfig, ?), {last})",
-            [config, " ".join(term.words[:-1]), config, f"'{term.words[-1]}':*"])
-
-
-def _pg_tsquery(parsed: ParsedQuery, config: str) -> tuple[str, list[Any]]:
-    parts, params = [], []
-    for term in parsed.terms:
-        expression, more = _pg_term(term, config)
-        parts.append(expression)
-        params += more
-    return "(" + " && ".join(parts) + ")", params
-
-
-def _pg_match(parsed: ParsedQuery, configs: list[str]) -> tuple[str, list[Any], str, list[Any]]:
-    """The match condition (each configuration's passages against the query built with
-    that configuration: a GIN index scan each) and the rank's query (by the row's
-    configuration)."""
-    matches, match_params, cases, case_params = [], [], [], []
-    for config in configs:
-        expression, more = _pg_tsquery(parsed, config)
-        matches.append(f"(p.config = ? AND p.tsv @@ {expression})")
-        match_params += [config, *more]
-        cases.append(f"WHEN ? THEN {expression}")
-        case_params += [config, *more]
-    return (" OR ".join(matches), match_params, f"CASE p.config {' '.join(cases)} END",
-            case_params)
+                (fts5_match(parsed), json.dumps(ids))).fetchall()
+        return {int(r[0]): offsets(str(r[2]), str(r[1])) for r in rows if r[2] is not None}
