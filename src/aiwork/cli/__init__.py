@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("aiwork.cli.library", "search_cmd"),
     "videos": ("aiwork.cli.library", "videos_cmd"),
     "index": ("aiwork.cli.library", "index_group"),
+    "models": ("aiwork.cli.models", "models_group"),
 }
 
 

@@ -1,0 +1,175 @@
+"""The model registry: ``model.registered`` and ``model.promoted`` entries, read back from the
+ledger alone.
+
+A model version is registered once per analyzer and weights digest (:func:`register_model`
+appends a signed ``model.registered`` entry and returns its index); :func:`promote_model`
+chooses the version an analyzer uses. :func:`models` lists the registrations with their
+metrics and which one is in use; :func:`registration_for` finds the registration of the
+weights an analyzer loaded, so a decision can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiwork import __version__
+from aiwork.crypto import SigningKey
+from aiwork.errors import ConflictError, InvalidBodyError, NotFoundError
+from aiwork.ledger.entries import sign_entry
+from aiwork.ledger.log import Log
+from aiwork.model.entry import Entry
+
+__all__ = ["RegisteredModel", "in_use", "models", "promote_model", "register_model",
+           "registration", "registration_for"]
+
+REGISTERED = "model.registered/v1"
+PROMOTED = "model.promoted/v1"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """One ``model.registered`` entry, and whether it is the version in use."""
+
+    index: int
+    body: dict[str, Any]
+    author: str
+    time: str
+    in_use: bool = False
+    promoted_at: int | None = field(default=None)
+
+    @property
+    def analyzer(self) -> str:
+        return str(self.body["analyzer"])
+
+    @property
+    def weights_digest(self) -> str:
+        return str(self.body["weights_digest"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, **self.body, "author": self.author, "time": self.time,
+                "in_use": self.in_use, "promoted_at": self.promoted_at}
+
+
+def _entries_of(log: Log, kind: str) -> list[tuple[int, Entry]]:
+    """The entries of ``kind``, oldest first. The stored bytes are canonical JSON, so a
+    ``"kind":"NAME"`` substring narrows the scan; each candidate is then parsed and its kind
+    checked, so a body quoting that text is never taken for one."""
+    needle = f'"kind":"{kind}"'.encode()
+    find = "position(? in data)" if log.db.dialect == "postgresql" else "instr(data, ?)"
+    rows = log.db.conn.execute(
+        f"SELECT idx, data FROM ledger_entries WHERE {find} > 0 ORDER BY idx",
+        (needle,)).fetchall()
+    found = []
+    for idx, data in rows:
+        entry = Entry.from_bytes(bytes(data))
+        if entry.kind == kind:
+            found.append((int(idx), entry))
+    return found
+
+
+def models(log: Log, analyzer: str | None = None) -> list[RegisteredModel]:
+    """Every registered model version (of ``analyzer``), oldest first, the one in use marked."""
+    promoted: dict[str, tuple[int, int]] = {}
+    for idx, entry in _entries_of(log, PROMOTED):
+        promoted[str(entry.body["analyzer"])] = (int(entry.body["registration"]), idx)
+    found = []
+    for idx, entry in _entries_of(log, REGISTERED):
+        name = str(entry.body["analyzer"])
+        if analyzer is not None and name != analyzer:
+            continue
+        chosen = promoted.get(name)
+        used = chosen is not None and chosen[0] == idx
+        found.append(RegisteredModel(idx, entry.body, entry.author, entry.time, used,
+                                     chosen[1] if used and chosen else None))
+    return found
+
+
+def registration(log: Log, index: int) -> RegisteredModel:
+    """The ``model.registered`` entry at ``index``; NotFoundError if it is something else."""
+    entry = log.entry(index)
+    if entry.kind != REGISTERED:
+        raise NotFoundError(f"entry {index} is a {entry.kind} entry, not a model.registered one",
+                            hint="aiwork models lists the registered versions")
+    return RegisteredModel(index, entry.body, entry.author, entry.time)
+
+
+def in_use(log: Log, analyzer: str) -> RegisteredModel | None:
+    """The version of ``analyzer`` last promoted, or None."""
+    return next((model for model in models(log, analyzer) if model.in_use), None)
+
+
+def registration_for(log: Log, analyzer: str, weights_digest: str | None) -> int | None:
+    """The index of the ``model.registered`` entry of ``analyzer`` with these weights."""
+    if weights_digest is None:
+        return None
+    for model in models(log, analyzer):
+        if model.weights_digest == weights_digest:
+            return model.index
+    return None
+
+
+def register_model(
+    log: Log,
+    key: SigningKey,
+    *,
+    analyzer: str,
+    version: str,
+    weights_digest: str,
+    metrics: Mapping[str, float] | None = None,
+    parent: int | None = None,
+    dataset: tuple[int, str] | None = None,
+    approved_by: str | None = None,
+    code_version: str = __version__,
+) -> int:
+    """Append a signed ``model.registered`` entry (by ``key``) and return its ledger index.
+
+    ``parent`` is the index of the model this one was derived from (a registration of the
+    same analyzer); ``dataset`` the index and digest of the ``dataset.released`` entry it was
+    trained on; ``approved_by`` defaults to ``key``'s did. The same weights registered twice
+    for one analyzer are refused (ConflictError), as is a parent or dataset that is not what
+    it claims to be; nothing is written then.
+    """
+    body: dict[str, Any] = {
+        "analyzer": analyzer, "version": version, "weights_digest": weights_digest,
+        "code_version": code_version, "parent": parent,
+        "dataset": None if dataset is None else {"entry": dataset[0], "digest": dataset[1]},
+        "metrics": dict(metrics or {}), "approved_by": approved_by or key.did,
+    }
+    entry = sign_entry(key, REGISTERED, body, kinds=log.kinds)
+    with log.db.atomic():
+        if parent is not None:
+            parent_model = registration(log, parent)
+            if parent_model.analyzer != analyzer:
+                raise InvalidBodyError(
+                    f"the parent {parent} is a model of {parent_model.analyzer}, not {analyzer}")
+        if dataset is not None:
+            released = log.entry(dataset[0])
+            if not released.kind.startswith("dataset.released/"):
+                raise InvalidBodyError(
+                    f"entry {dataset[0]} is a {released.kind} entry, not a dataset.released one")
+            if released.body.get("digest") != dataset[1]:
+                raise InvalidBodyError(
+                    f"the dataset.released entry {dataset[0]} has the digest "
+                    f"{released.body.get('digest')}, not {dataset[1]}")
+        existing = registration_for(log, analyzer, weights_digest)
+        if existing is not None:
+            raise ConflictError(
+                f"these weights of {analyzer} are already registered (entry {existing})",
+                hint=f"aiwork models promote {analyzer} {existing}")
+        return log.append([entry])[0].index
+
+
+def promote_model(log: Log, key: SigningKey, analyzer: str, index: int) -> int:
+    """Append a signed ``model.promoted`` entry choosing the registration at ``index`` as the
+    version ``analyzer`` uses; return its index. A registration of another analyzer is
+    refused."""
+    entry = sign_entry(key, PROMOTED, {"analyzer": analyzer, "registration": index,
+                                       "by": key.did}, kinds=log.kinds)
+    with log.db.atomic():
+        model = registration(log, index)
+        if model.analyzer != analyzer:
+            raise InvalidBodyError(
+                f"entry {index} registers a model of {model.analyzer}, not of {analyzer}")
+        return log.append([entry])[0].index
