@@ -11,10 +11,10 @@ import pytest
 from aiwork.analyzers.base import weights_digest
 from aiwork.cli import main
 from aiwork.crypto import SigningKey
-from aiwork.errors import ConflictError, InvalidBodyError, NotFoundError
+from aiwork.errors import ConflictError, InvalidBodyError, LineageError, NotFoundError
 from aiwork.ledger.home import append_bodies, init_ledger
 from aiwork.ledger.log import Log
-from aiwork.ledger.registry import in_use, models, promote_model, register_model
+from aiwork.ledger.registry import in_use, lineage, models, promote_model, register_model
 from aiwork.ledger.registry import registration_for
 
 DIGEST_A = "sha256:" + "a" * 64
@@ -113,3 +113,70 @@ def test_cli_models_register_promote_list(tmp_path: Path,
     code, _, err = run(capsys, "models", "register", "tags", "3", "--db", str(db),
                        "--weights", str(weights), "--key", str(keyfile))
     assert code == 1 and "already registered" in err
+
+
+def _consensus(log: Log, expert: SigningKey, coordinator: SigningKey, decision: int,
+               outcome: str) -> int:
+    verdict = append_bodies(log, expert, "human.verdict", [{
+        "item": "0" * 31 + "1", "decision": decision, "insight": "tags",
+        "verdict": "accept" if outcome == "accepted" else "reject"}])[0].index
+    return append_bodies(log, coordinator, "consensus.result", [{
+        "item": "0" * 31 + "1", "decision": decision, "insight": "tags", "method": "majority",
+        "participants": [{"annotator": expert.did, "answer": "accept", "weight": 0.9,
+                          "verdict": verdict}],
+        "label": "accept", "posterior": 0.9, "outcome": outcome}])[0].index
+
+
+def _decision(log: Log, key: SigningKey, model: dict[str, object]) -> int:
+    body = {"analyzer": "tags", "analyzer_version": "3", "insight": "tags", "model": model,
+            "parameters": {}, "parameters_digest": DIGEST_A,
+            "input": {"asset": DIGEST_A, "start": 0.0, "end": 1.0, "derived_from": []},
+            "output_digest": DIGEST_A, "output_items": 0}
+    return append_bodies(log, key, "ai.decision", [body])[0].index
+
+
+def test_lineage_from_decision_to_model_dataset_and_experts(log: Log) -> None:
+    key, expert = SigningKey.generate(), SigningKey.generate()
+    base = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
+    seen = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A})
+    consensus = _consensus(log, expert, key, seen, "accepted")
+    released = append_bodies(log, key, "generic", [{"stand-in": "dataset"}])[0].index
+    assert log.entry(released).kind == "generic/v1"  # no dataset.released kind on this branch
+    fitted = register_model(log, key, analyzer="tags", version="3+studio",
+                            weights_digest=DIGEST_B, parent=base, metrics={"accuracy": 0.97})
+    made = _decision(log, key, {"name": "tags", "version": "3+studio",
+                                "weights_digest": DIGEST_B, "registration": fitted})
+    found = lineage(log, made)
+    assert found["registration_named"] is True
+    assert [m["index"] for m in found["models"]] == [fitted, base]
+    assert found["models"][0]["metrics"] == {"accuracy": 0.97}
+    assert consensus > seen
+    # an older decision names no registration: found by its weights digest
+    older = lineage(log, seen)
+    assert older["registration_named"] is False and older["models"][0]["index"] == base
+
+
+def test_lineage_refuses_a_decision_naming_other_weights(log: Log) -> None:
+    key = SigningKey.generate()
+    registered = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
+    lying = _decision(log, key, {"name": "tags", "version": "x", "weights_digest": DIGEST_B,
+                                 "registration": registered})
+    with pytest.raises(LineageError, match="names the model entry"):
+        lineage(log, lying)
+    with pytest.raises(NotFoundError):
+        lineage(log, registered)
+
+
+def test_cli_lineage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "ledger.db"
+    with init_ledger(db) as log:
+        key = SigningKey.generate()
+        registered = register_model(log, key, analyzer="tags", version="3",
+                                    weights_digest=DIGEST_A)
+        made = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A,
+                                    "registration": registered})
+    code, out, err = run(capsys, "lineage", str(made), "--db", str(db))
+    assert code == 0, err
+    assert json.loads(out)["models"][0]["index"] == registered
+    code, _, err = run(capsys, "lineage", str(registered), "--db", str(db))
+    assert code == 1 and "not an ai.decision" in err

@@ -232,6 +232,11 @@ class LedgerNotFoundError(LedgerError):
     hint = "create one with `aiwork ledger init`, or point --db / AIWORK_HOME at an existing one"
 
 
+class LineageError(LedgerError):
+    """A model's lineage in the ledger does not hold together: a decision naming another
+    model's registration, a parent or training dataset that is not what it is said to be."""
+
+
 class OutOfRangeError(LedgerError):
     """An index or tree size lies beyond the log."""
 

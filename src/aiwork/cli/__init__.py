@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "videos": ("aiwork.cli.library", "videos_cmd"),
     "index": ("aiwork.cli.library", "index_group"),
     "models": ("aiwork.cli.models", "models_group"),
+    "lineage": ("aiwork.cli.models", "lineage_cmd"),
 }
 
 

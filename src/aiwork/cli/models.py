@@ -18,9 +18,9 @@ from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import InputError
 from aiwork.ledger.home import open_ledger
 from aiwork.ledger.registry import models as list_models
-from aiwork.ledger.registry import promote_model, register_model
+from aiwork.ledger.registry import lineage, promote_model, register_model
 
-__all__ = ["models_group"]
+__all__ = ["lineage_cmd", "models_group"]
 
 
 def _metric(text: str) -> tuple[str, float]:
@@ -107,3 +107,14 @@ def promote_cmd(db: str | None, analyzer: str, index: int, keyfile: Path) -> Non
     with open_ledger(resolve_db(db)) as log:
         promoted = promote_model(log, key, analyzer, index)
     click.echo(json.dumps({"index": promoted, "registration": index}))
+
+
+@click.command("lineage")
+@db_option
+@click.argument("item", type=click.IntRange(min=0))
+def lineage_cmd(db: str | None, item: int) -> None:
+    """Which model made the decision at ledger index ITEM, trained on which dataset,
+    validated by which experts: from the ledger alone, as JSON."""
+    with open_ledger(resolve_db(db), readonly=True) as log:
+        found = lineage(log, item)
+    click.echo(json.dumps(found, indent=2, sort_keys=True))

@@ -16,13 +16,13 @@ from typing import Any
 
 from aiwork import __version__
 from aiwork.crypto import SigningKey
-from aiwork.errors import ConflictError, InvalidBodyError, NotFoundError
+from aiwork.errors import ConflictError, InvalidBodyError, LineageError, NotFoundError
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model.entry import Entry
 
-__all__ = ["RegisteredModel", "in_use", "models", "promote_model", "register_model",
-           "registration", "registration_for"]
+__all__ = ["RegisteredModel", "Registrations", "in_use", "models", "promote_model", "register_model",
+           "lineage", "registration", "registration_for"]
 
 REGISTERED = "model.registered/v1"
 PROMOTED = "model.promoted/v1"
@@ -52,15 +52,15 @@ class RegisteredModel:
                 "in_use": self.in_use, "promoted_at": self.promoted_at}
 
 
-def _entries_of(log: Log, kind: str) -> list[tuple[int, Entry]]:
+def _entries_of(log: Log, kind: str, start: int = 0) -> list[tuple[int, Entry]]:
     """The entries of ``kind``, oldest first. The stored bytes are canonical JSON, so a
     ``"kind":"NAME"`` substring narrows the scan; each candidate is then parsed and its kind
     checked, so a body quoting that text is never taken for one."""
     needle = f'"kind":"{kind}"'.encode()
     find = "position(? in data)" if log.db.dialect == "postgresql" else "instr(data, ?)"
     rows = log.db.conn.execute(
-        f"SELECT idx, data FROM ledger_entries WHERE {find} > 0 ORDER BY idx",
-        (needle,)).fetchall()
+        f"SELECT idx, data FROM ledger_entries WHERE idx >= ? AND {find} > 0 ORDER BY idx",
+        (start, needle)).fetchall()
     found = []
     for idx, data in rows:
         entry = Entry.from_bytes(bytes(data))
@@ -102,12 +102,28 @@ def in_use(log: Log, analyzer: str) -> RegisteredModel | None:
 
 def registration_for(log: Log, analyzer: str, weights_digest: str | None) -> int | None:
     """The index of the ``model.registered`` entry of ``analyzer`` with these weights."""
-    if weights_digest is None:
-        return None
-    for model in models(log, analyzer):
-        if model.weights_digest == weights_digest:
-            return model.index
-    return None
+    return Registrations(log).of(analyzer, weights_digest)
+
+
+class Registrations:
+    """Which ``model.registered`` entry holds an analyzer's weights, kept up to date by reading
+    only the entries appended since the last question (a pipeline asks once per decision)."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self._seen = 0
+        self._found: dict[tuple[str, str], int] = {}
+
+    def of(self, analyzer: str, weights_digest: str | None) -> int | None:
+        if weights_digest is None:
+            return None
+        size = self.log.size
+        if size > self._seen:
+            for idx, entry in _entries_of(self.log, REGISTERED, self._seen):
+                found = (str(entry.body["analyzer"]), str(entry.body["weights_digest"]))
+                self._found.setdefault(found, idx)
+            self._seen = size
+        return self._found.get((analyzer, weights_digest))
 
 
 def register_model(
@@ -173,3 +189,94 @@ def promote_model(log: Log, key: SigningKey, analyzer: str, index: int) -> int:
             raise InvalidBodyError(
                 f"entry {index} registers a model of {model.analyzer}, not of {analyzer}")
         return log.append([entry])[0].index
+
+
+def _dataset_lineage(log: Log, ref: Mapping[str, Any], model_index: int) -> dict[str, Any]:
+    """The ``dataset.released`` entry a registration names, checked, with the consensus
+    entries it covers and the experts whose verdicts those combined."""
+    index = int(ref["entry"])
+    if index >= model_index:
+        raise LineageError(f"the model.registered entry {model_index} names a dataset entry "
+                             f"{index} logged after it")
+    entry = log.entry(index)
+    if not entry.kind.startswith("dataset.released/"):
+        raise LineageError(f"entry {index} that model {model_index} was trained on is a "
+                             f"{entry.kind} entry, not a dataset.released one")
+    if entry.body.get("digest") != ref["digest"]:
+        raise LineageError(f"the dataset.released entry {index} has the digest "
+                             f"{entry.body.get('digest')}, not the {ref['digest']} that model "
+                             f"{model_index} names")
+    experts: dict[str, list[int]] = {}
+    covered = entry.body.get("consensus") or []
+    outcomes: dict[str, int] = {}
+    for consensus in covered:
+        if not isinstance(consensus, int) or not 0 <= consensus < index:
+            raise LineageError(f"the dataset.released entry {index} names a consensus entry "
+                                 f"{consensus!r} that is not an earlier ledger index")
+        result = log.entry(consensus)
+        if not result.kind.startswith("consensus.result"):
+            raise LineageError(f"entry {consensus} in dataset {index} is a {result.kind} "
+                                 "entry, not a consensus.result one")
+        outcome = str(result.body.get("outcome"))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for participant in result.body.get("participants", []):
+            annotator = str(participant.get("annotator"))
+            if annotator.startswith("did:") and participant.get("verdict") is not None:
+                experts.setdefault(annotator, []).append(int(participant["verdict"]))
+    return {"index": index, "name": entry.body.get("name"),
+            "version": entry.body.get("version"), "digest": entry.body.get("digest"),
+            "author": entry.author, "consensus": covered, "outcomes": outcomes,
+            "experts": [{"did": did, "verdicts": sorted(verdicts)}
+                        for did, verdicts in sorted(experts.items())]}
+
+
+def lineage(log: Log, decision: int) -> dict[str, Any]:
+    """Which model made the decision at ``decision``, trained on which dataset, validated by
+    which experts, from the ledger alone: the decision's analyzer, model and weights digest;
+    the ``model.registered`` entry of those weights (the one the decision names, or else the
+    one registered with the same digest) and its parents, each with its ``dataset.released``
+    entry, the consensus entries that dataset covers and the experts behind them.
+
+    A decision that names a registration whose weights differ, a parent or dataset that is
+    not what the registration says, raises IntegrityError."""
+    entry = log.entry(decision)
+    if not entry.kind.startswith("ai.decision"):
+        raise NotFoundError(f"entry {decision} is a {entry.kind} entry, not an ai.decision",
+                            hint="give the ledger index of a decision")
+    model = entry.body.get("model") or {}
+    analyzer = str(entry.body.get("analyzer"))
+    digest = model.get("weights_digest")
+    named = model.get("registration")
+    found: dict[str, Any] = {
+        "decision": decision, "kind": entry.kind, "analyzer": analyzer,
+        "insight": entry.body.get("insight"), "author": entry.author,
+        "model": {"name": model.get("name"), "version": model.get("version"),
+                  "weights_digest": digest},
+        "registration_named": named is not None, "models": []}
+    index = int(named) if named is not None else registration_for(log, analyzer, digest)
+    seen: set[int] = set()
+    child = decision
+    while index is not None:
+        if index in seen or index >= child:
+            raise LineageError(f"entry {child} names the model entry {index}, which is not "
+                                 "an earlier ledger index")
+        seen.add(index)
+        registered = log.entry(index)
+        if registered.kind != REGISTERED:
+            raise LineageError(f"entry {child} names entry {index} as its model, but that "
+                                 f"is a {registered.kind} entry")
+        body = registered.body
+        if child == decision and (body["weights_digest"] != digest
+                                  or body["analyzer"] != analyzer):
+            raise LineageError(
+                f"decision {decision} names the model entry {index} ({body['analyzer']} "
+                f"{body['weights_digest']}), but it ran {analyzer} {digest}")
+        found["models"].append({
+            "index": index, "analyzer": body["analyzer"], "version": body["version"],
+            "weights_digest": body["weights_digest"], "code_version": body.get("code_version"),
+            "metrics": body.get("metrics", {}), "approved_by": body["approved_by"],
+            "author": registered.author, "parent": body.get("parent"),
+            "dataset": None if body.get("dataset") is None
+            else _dataset_lineage(log, body["dataset"], index)})
+        child, index = index, body.get("parent")
+    return found

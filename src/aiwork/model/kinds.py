@@ -48,6 +48,11 @@ class ModelRef(BaseModel):
         default=None, pattern=DIGEST_PATTERN,
         description="sha256 over the weight files actually loaded; None for pure algorithms",
     )
+    registration: int | None = Field(
+        default=None, ge=0,
+        description="ledger index of the model.registered entry of these weights, when the "
+        "model is a registered version (absent otherwise)",
+    )
 
 
 class DecisionInput(BaseModel):

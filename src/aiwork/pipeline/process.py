@@ -35,6 +35,7 @@ from aiwork.errors import AiworkError, InputError
 from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import Registrations
 from aiwork.digests import sha256_file, sha256_json
 from aiwork.media import decode, measured, probe
 from aiwork.media.decode import AudioTrack, FrameStore
@@ -148,6 +149,7 @@ class Processor:
             else:
                 self.analyzers[item.name] = item.analyzer
         self.log = open_store(db)
+        self.registrations = Registrations(self.log)
         self.catalog = Catalog(self.log.db, semantic=semantic)
         self.summaries = Summaries(self.log)
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
@@ -350,11 +352,15 @@ class Processor:
         file_digests = {rel: self.blobs.put_file(src) for rel, src in output.files.items()}
         items = normalize(analyzer.insight, output.items)
         parameters_digest = sha256_json(analyzer.parameters())
+        model = analyzer.model().to_json()
+        registered = self.registrations.of(analyzer.name, model["weights_digest"])
+        if registered is not None:
+            model["registration"] = registered
         return {
             "analyzer": analyzer.name,
             "analyzer_version": analyzer.version,
             "insight": analyzer.insight,
-            "model": analyzer.model().to_json(),
+            "model": model,
             "parameters": parameters,
             "parameters_digest": parameters_digest,
             "input": {"asset": digest, "start": round(output.start, 3),
