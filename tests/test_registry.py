@@ -4,6 +4,7 @@ reads them, and ``aiwork models``."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from aiwork.ledger.home import append_bodies, init_ledger
 from aiwork.ledger.log import Log
 from aiwork.ledger.registry import in_use, lineage, models, promote_model, register_model
 from aiwork.ledger.registry import registration_for
+from aiwork.model.kinds import DEFAULT_KINDS, EntryKind, KindRegistry
+
+from .conftest import missing
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
@@ -180,3 +184,70 @@ def test_cli_lineage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert json.loads(out)["models"][0]["index"] == registered
     code, _, err = run(capsys, "lineage", str(registered), "--db", str(db))
     assert code == 1 and "not an ai.decision" in err
+
+
+def _with_datasets(log: Log) -> Log:
+    """The log with the ``dataset.released`` kind (a schema-less stand-in where this build
+    does not define it yet)."""
+    if any(kind.name == "dataset.released" for kind in DEFAULT_KINDS):
+        return log
+    kinds = KindRegistry([*DEFAULT_KINDS, EntryKind("dataset.released", 1, "stand-in")])
+    return Log(log.db, kinds=kinds)
+
+
+def test_lineage_reaches_the_dataset_and_the_experts_who_validated_it(log: Log) -> None:
+    key, expert = SigningKey.generate(), SigningKey.generate()
+    log = _with_datasets(log)
+    base = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
+    seen = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A})
+    consensus = _consensus(log, expert, key, seen, "accepted")
+    dataset_digest = "sha256:" + "d" * 64
+    released = append_bodies(log, key, "dataset.released", [{
+        "name": "studio", "version": "1", "digest": dataset_digest,
+        "files": [{"path": "train.jsonl", "sha256": "sha256:" + "e" * 64}],
+        "consensus": [consensus]}])[0].index
+    with pytest.raises(InvalidBodyError, match="digest"):
+        register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
+                       dataset=(released, DIGEST_A))
+    fitted = register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
+                            parent=base, dataset=(released, dataset_digest))
+    made = _decision(log, key, {"name": "tags", "version": "4", "weights_digest": DIGEST_B,
+                                "registration": fitted})
+    found = lineage(log, made)
+    dataset = found["models"][0]["dataset"]
+    assert dataset["index"] == released and dataset["consensus"] == [consensus]
+    assert dataset["outcomes"] == {"accepted": 1}
+    assert [e["did"] for e in dataset["experts"]] == [expert.did]
+    assert found["models"][1]["index"] == base and found["models"][1]["dataset"] is None
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "red.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=red:s=320x180:d=2:r=25", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(path)], check=True)
+    return path
+
+
+def test_a_decision_of_registered_weights_names_their_registration(tmp_path: Path,
+                                                                   clip: Path) -> None:
+    from aiwork.pipeline.process import ProcessOptions, Processor
+
+    db = tmp_path / "store.db"
+    with Processor(ProcessOptions(analyzers=["technical", "tags"]), db=db) as proc:
+        if "tags" not in proc.analyzers:
+            missing(f"the tags analyzer: {proc.unavailable.get('tags')}")
+        digest = proc.analyzers["tags"].model().weights_digest
+        assert digest is not None
+        registered = register_model(proc.log, SigningKey.generate(), analyzer="tags",
+                                    version="3", weights_digest=digest)
+        report = proc.process(clip, tmp_path / "out")
+        assert report.status == "processed", report.error
+        decisions = {log_entry.body["analyzer"]: (i, log_entry.body["model"])
+                     for i in range(proc.log.size)
+                     if (log_entry := proc.log.entry(i)).kind.startswith("ai.decision")}
+    assert decisions["tags"][1]["registration"] == registered
+    assert "registration" not in decisions["technical"][1]  # no weights: no registration
+    with Log.open(db) as log:
+        assert lineage(log, decisions["tags"][0])["models"][0]["index"] == registered
