@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiwork.coordinator.gold_tasks import GoldTasks
 from aiwork.coordinator.libraries import Libraries
 from aiwork.coordinator.results import Results
+from aiwork.errors import UnknownJobError
 from aiwork.ledger.log import Log
 from aiwork.market import Market
 from aiwork.store import Database
@@ -84,7 +85,10 @@ class Search:
         output now (none when nothing of it is accepted)."""
         if insight not in INSIGHTS or self.gold.is_gold(job_id):
             return
-        asset = self.market.job(job_id).asset
+        try:
+            asset = self.market.job(job_id).asset
+        except UnknownJobError:
+            return  # an item of no job the market knows has no published results to index
         found = self.results.published_insight(job_id, insight, review)
         passages = [] if found is None else passages_of(asset, insight, found[1], found[0],
                                                         job=job_id)
