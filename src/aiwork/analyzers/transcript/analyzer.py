@@ -68,6 +68,11 @@ class TranscriptOptions(AnalyzerOptions):
     pool_share: float = Field(POOL_SHARE, ge=0.0, le=1.0)
     decode_below: float = Field(RESCORE_BELOW, ge=0.0, le=1.0)
     transcribe_unserved: bool = False
+    #: Domain terms (names, jargon) the model should expect, e.g. a glossary built from
+    #: validated corrections (aiwork.learn.glossary); given to Whisper as ``glossary_as``.
+    glossary: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = Field(
+        (), max_length=100)
+    glossary_as: Literal["hotwords", "initial_prompt"] = "hotwords"
     #: CPU threads per model (default: up to 4); a run-time knob, not recorded.
     threads: int | None = Field(None, ge=1, le=256, exclude=True)
 
@@ -119,6 +124,9 @@ class TranscriptAnalyzer(Analyzer):
             # last ``slack`` seconds) so that memory stays flat in the video's length.
             "pieces": {"seconds": PIECE_SECONDS, "slack": PIECE_SLACK},
         }
+        if settings.glossary:
+            params["glossary"] = list(settings.glossary)
+            params["glossary_as"] = settings.glossary_as
         if self._auto:
             params["choice"] = self._choice()
         return params
@@ -259,7 +267,19 @@ class TranscriptAnalyzer(Analyzer):
             no_speech_threshold=params["no_speech_threshold"],
             log_prob_threshold=params["log_prob_threshold"],
             condition_on_previous_text=params["condition_on_previous_text"],
+            **self._glossary_arguments(params),
         )
+
+    @staticmethod
+    def _glossary_arguments(params: Mapping[str, Any]) -> dict[str, str]:
+        """The glossary as faster-whisper takes it: ``hotwords`` (a prefix of domain terms)
+        or ``initial_prompt`` (a prompt listing them)."""
+        terms = params.get("glossary") or []
+        if not terms:
+            return {}
+        if params.get("glossary_as") == "initial_prompt":
+            return {"initial_prompt": ", ".join(terms) + "."}
+        return {"hotwords": " ".join(terms)}
 
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:
         if ctx.audio is None or len(ctx.audio) == 0:

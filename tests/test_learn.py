@@ -1,0 +1,155 @@
+"""Learning from validated data: custom visual tags trained on a few examples, and a speech
+glossary from transcript corrections, adopted only when it lowers the word error rate. Real
+models throughout (EfficientNet-Lite0, Whisper tiny.en), real ffmpeg and espeak-ng media."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+from aiwork.errors import AnalyzerUnavailable, InputError
+
+from .conftest import require
+from .frames import frames_context
+
+require("torch", "efficientnet_lite_pytorch", "faster_whisper", tools=("ffmpeg",))
+
+
+def _lavfi(source: str, count: int) -> list[NDArray[np.uint8]]:
+    """``count`` frames of an ffmpeg test source, 320x240 RGB."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v", str(count),
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(count, 240, 320, 3)
+    return [np.ascontiguousarray(f) for f in frames]
+
+
+def crowd(seed: int, count: int = 2) -> list[NDArray[np.uint8]]:
+    return _lavfi(f"life=s=320x240:random_seed={seed}:ratio=0.3:mold=10:rate=2", count)
+
+
+def studio(seed: int, count: int = 2) -> list[NDArray[np.uint8]]:
+    return _lavfi(f"gradients=s=320x240:seed={seed}:rate=2", count)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> object:
+    from aiwork.learn.tags import TagExample, train_custom_tags
+
+    examples = [TagExample(label, picture=p, video=f"{label}-{seed}")
+                for seed in range(1, 5)
+                for label, kind in (("crowd", crowd), ("studio interview", studio))
+                for p in kind(seed)]
+    folder = tmp_path_factory.mktemp("tags")
+    return train_custom_tags(examples, folder / "weights", name="platform-tags-v1",
+                             held_out=0.25)
+
+
+def test_custom_tags_learned_from_a_few_examples_classify_held_out_frames(
+        trained: object, tmp_path: Path) -> None:
+    from aiwork.analyzers.custom_tags import CustomTagsAnalyzer
+    from aiwork.learn.tags import TagExample, TrainedTags, custom_tag_accuracy
+
+    assert isinstance(trained, TrainedTags)
+    assert trained.labels == ("crowd", "studio interview")
+    assert trained.metrics["heldout"] > 0 and trained.metrics["heldout_videos"] >= 2
+    assert trained.metrics["heldout_accuracy"] > trained.metrics["chance"]
+    # Frames of videos never seen in training (other seeds), both kinds.
+    unseen = ([TagExample("crowd", picture=p) for p in crowd(11, 3)]
+              + [TagExample("studio interview", picture=p) for p in studio(11, 3)])
+    assert custom_tag_accuracy(trained.path.parent, unseen) > 0.5  # chance is 0.5
+
+    # The analyzer applies them, and its decision names the weights file's digest.
+    analyzer = CustomTagsAnalyzer({"model": str(trained.path.parent), "sample_seconds": 1.0})
+    analyzer.check()
+    pictures = [Image.fromarray(p).resize((640, 360)) for p in crowd(12, 2) + studio(12, 2)]
+    output = analyzer.analyze(frames_context(tmp_path, pictures))
+    assert output.parameters["custom_tags_model_digest"] == trained.digest
+    assert analyzer.model().weights_digest == trained.digest
+    assert isinstance(output.items, list)
+    labels = {item["label"]: item["instances"] for item in output.items}
+    assert labels["crowd"][0]["start"] == 0.0 and labels["crowd"][0]["end"] == 2.0
+    assert labels["studio interview"][0]["start"] == 2.0
+
+
+def test_custom_tags_refuse_a_missing_or_forged_weights_file(tmp_path: Path) -> None:
+    from aiwork.analyzers.custom_tags import CustomTagsAnalyzer
+    from aiwork.learn.tags import TagExample, train_custom_tags
+
+    with pytest.raises(AnalyzerUnavailable, match="no custom tags model"):
+        CustomTagsAnalyzer().check()
+    forged = tmp_path / "forged.npz"
+    np.savez(forged, weights=np.full((2, 1280), np.nan), bias=np.zeros(2),
+             threshold=np.float64(0.5), labels=np.str_('["a", "b"]'))
+    with pytest.raises(AnalyzerUnavailable, match="out of range"):
+        CustomTagsAnalyzer({"model": str(forged)}).check()
+    one = [TagExample("crowd", features=np.zeros(1280, dtype=np.float32))]
+    with pytest.raises(InputError, match="2 to"):
+        train_custom_tags(one, tmp_path)
+    with pytest.raises(InputError, match="model name"):
+        train_custom_tags(one * 2, tmp_path, name="../escape")
+
+
+# -- speech glossary ------------------------------------------------------------------------
+
+
+def _speech(text: str) -> NDArray[np.float32]:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        pytest.skip("espeak-ng is not installed")
+    wav = subprocess.run([espeak, "-v", "en-us", "-s", "150", "--stdout", text],
+                         capture_output=True, check=True).stdout
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-f", "s16le", "-ac", "1",
+                          "-ar", "16000", "-"], input=wav, capture_output=True,
+                         check=True).stdout
+    audio: NDArray[np.float32] = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / np.float32(32768)
+    return audio
+
+
+def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer() -> None:
+    from aiwork.learn.glossary import (
+        VerifiedSegment,
+        adopt_glossary,
+        glossary_from_corrections,
+        transcribe_segments,
+    )
+
+    spoken = "Doctor Zorvathek examined the patient this morning."
+    segment = VerifiedSegment(_speech(spoken), spoken)
+    # The AI's transcript of it, and the expert's correction.
+    [heard] = transcribe_segments([segment])
+    assert "zorvathek" not in heard.lower()
+    glossary = glossary_from_corrections([(heard, spoken)])
+    assert "Zorvathek" in glossary
+
+    held_out = [VerifiedSegment(_speech(t), t) for t in
+                ("We met Zorvathek near the station.",)]
+    decision = adopt_glossary(glossary, held_out)
+    assert decision.adopted, decision.reason
+    assert decision.wer_after < decision.wer_before
+
+    # A glossary of another domain's terms on speech without them: not adopted.
+    other = glossary_from_corrections([("the quill a brand hex a four", "the Quillibrand "
+                                        "Hexaphore")])
+    assert other == ["Quillibrand", "Hexaphore"]
+    plain = [VerifiedSegment(_speech(t), t) for t in ("We met the doctor near the station.",
+                                                      "Please open the door and sit down.")]
+    refused = adopt_glossary(other, plain)
+    assert not refused.adopted, refused.reason
+    assert refused.wer_after >= refused.wer_before
+
+
+def test_transcript_analyzer_records_its_glossary() -> None:
+    from aiwork.analyzers.transcript import TranscriptAnalyzer
+
+    params = TranscriptAnalyzer({"model": "tiny.en", "glossary": ["Zorvathek"]}).parameters()
+    assert params["glossary"] == ["Zorvathek"] and params["glossary_as"] == "hotwords"
+    assert "glossary" not in TranscriptAnalyzer({"model": "tiny.en"}).parameters()
+    with pytest.raises(Exception, match="glossary"):
+        TranscriptAnalyzer({"glossary": ["x" * 65]})
