@@ -2,7 +2,8 @@
 ``aiwork serve`` and a real ``aiwork worker`` that transcribed the bundled sample: a word
 spoken in it is found, its hit names the video, insight and time, marks the word, links to
 its decision, and opens the player at that moment. A transcript whose text is HTML is shown
-as text, never as markup. The highlighting is tested in Node too (tests/js/search.test.mjs)."""
+as text, never as markup. A sensitive library's moment is found by its owner only once they
+state why, and the search, the results and the video are each logged with that purpose. The highlighting is tested in Node too (tests/js/search.test.mjs)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,58 @@ def test_a_spoken_word_is_found_and_its_hit_plays_the_video_from_that_moment(
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the page is {width} px wide at a phone's width"
         browser.close()
+
+
+def test_a_reader_finds_a_sensitive_librarys_moment_only_stating_why_and_each_read_is_logged(
+        tmp_path: Path, screenshots: Path) -> None:
+    require("playwright", tools=("chromium",))
+    from playwright.sync_api import sync_playwright
+
+    from aiwork.client.access_log import fetch_access_log
+    from aiwork.crypto import write_key_file
+    from aiwork.model import Entry
+
+    owner, scripted = SigningKey.generate(), SigningKey.generate()
+    keyfile = tmp_path / "owner.pem"
+    write_key_file(keyfile, owner)
+    why = "quarterly audit of the board"
+    with running_coordinator(tmp_path / "coordinator", "--open-registration",
+                             "--starting-credits", "50") as url, sync_playwright() as pw:
+        with CoordinatorClient(url, key=owner) as client, \
+                CoordinatorClient(url, key=scripted) as worker:
+            assert client.request_role("requester").status == "granted"
+            assert worker.request_role("worker").status == "granted"
+            library = client.create_library("Board", sensitive=True).id
+            digest = client.upload_file(SAMPLE, library=library)
+            job = client.submit_job(digest, ["transcript"], library=library).id
+            submit_transcript(worker, scripted, [(6.0, 9.0, "The board hides a budget deficit.")])
+        browser = _browser(pw)
+        page = browser.new_page(viewport=LAPTOP)
+        page.goto(url + "/jobs")
+        page.wait_for_selector("input[name=analyzer][value=technical]")
+        page.set_input_files("#keyfile", str(keyfile))
+        page.wait_for_function(f"() => document.getElementById('identity').textContent"
+                               f".includes('{owner.did}')")
+        page.fill("#search-q", "deficit")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.wait_for_function("() => document.getElementById('search-state').textContent"
+                               " === 'Nothing found.'")
+        page.fill("#search-purpose", why)
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.wait_for_function("() => /moment\\(s\\) found/.test("
+                               "document.getElementById('search-state').textContent)")
+        assert "Logged as read: entries" in page.locator("#search-state").inner_text()
+        hit = page.locator(f"#search-hits li.hit[data-job='{job}']")
+        assert hit.locator("mark").all_inner_texts() == ["deficit"]
+        page.screenshot(path=str(screenshots / "sensitive-hit-laptop.png"), full_page=True)
+        hit.get_by_role("button", name="Play from").click()
+        page.wait_for_selector(f"#job[data-job='{job}'] #player video")
+        page.wait_for_function("() => Math.abs(document.querySelector('#player video')"
+                               ".currentTime - 6.0) < 0.05")
+        browser.close()
+        with CoordinatorClient(url, key=owner) as client:
+            reads = fetch_access_log(client, library)["entries"]
+        bodies = [Entry.from_bytes(e["entry"].encode()).body for e in reads]
+        assert [b["resource"] for b in bodies][:1] == ["search"]
+        assert {b["resource"] for b in bodies} >= {"search", "results", "media"}
+        assert all(b["purpose"] == why and b["reader"] == owner.did for b in bodies)

@@ -614,6 +614,9 @@ async function showJob(id, focus = true) {
 // is read, when it is not yet).
 async function openHit(hit) {
   say("search-state", "Opening the video…");
+  // A sensitive library's job is read for the reason its search was made.
+  const why = $("search-purpose").value.trim();
+  if (me !== null && why) $("purpose").value = why;
   await showJob(hit.job);
   say("search-state", "");
   const at = momentOf(hit);
