@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,6 +47,17 @@ class RoutingRules(BaseModel):
     gold_share: float = Field(default=0.10, ge=0, le=1,
                               description="share of served items that are hidden gold items")
     experts: int = Field(default=3, ge=1, le=50, description="verdicts asked per item")
+    target_accuracy: float | None = Field(
+        default=None, ge=0.5, lt=1,
+        description="instead of confidence_below: items are auto-accepted only where the "
+        "model's fitted calibration says they reach this accuracy (held-out verified items); "
+        "without a fitted calibration, items less sure than this are reviewed")
+    capacity: int | None = Field(
+        default=None, ge=0, le=100_000,
+        description="at most this many items of one result are reviewed, the most uncertain "
+        "under calibrated confidence first, in place of random audits (active learning)")
+    sampling: Literal["margin", "entropy"] = Field(
+        default="margin", description="how uncertainty is measured when capacity is set")
 
 
 @dataclass(frozen=True)

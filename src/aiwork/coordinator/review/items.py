@@ -69,12 +69,20 @@ def _released(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE review_assignments ADD COLUMN released DOUBLE PRECISION")
 
 
+def _calibrations(conn: sqlite3.Connection) -> None:
+    # One fitted calibration per insight and model (the items' annotator, name@version).
+    conn.execute(
+        "CREATE TABLE review_calibrations (insight TEXT NOT NULL, annotator TEXT NOT NULL,"
+        " calibration TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (insight, annotator))")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
               Migration("review-0002-insight-index", _insight_index),
               Migration("review-0003-escalations", _escalations),
               Migration("review-0004-blind-gold", _blind_gold),
               Migration("review-0005-decision-index", _decision_index),
-              Migration("review-0006-released", _released)]
+              Migration("review-0006-released", _released),
+              Migration("review-0007-calibrations", _calibrations)]
 
 
 def category(verdict: str) -> str:

@@ -10,8 +10,9 @@ from typing import Any
 from aiwork.canonical import canonical_bytes
 from aiwork.coordinator.review.base import ReviewBase
 from aiwork.coordinator.review.items import ITEM_COLUMNS
-from aiwork.errors import ReviewRefused
-from aiwork.quality.review_items import Candidate, RoutingRules, candidates
+from aiwork.errors import InputError, ReviewRefused
+from aiwork.quality.calibration import Calibration, fit_calibration, select_for_review
+from aiwork.quality.review_items import REVIEWABLE, Candidate, RoutingRules, candidates
 
 __all__ = ["Routing"]
 
@@ -24,23 +25,113 @@ class Routing(ReviewBase):
               shots: list[dict[str, Any]] | None = None) -> list[str]:
         """Create the review items an accepted result calls for; return their ids."""
         rules = self.rules(insight)
-        made = []
-        for candidate in candidates(insight, output, shots):
-            reason = self._reason(rules, candidate, disagreed)
-            if reason is not None:
-                made.append(self.add_item(job=job, insight=insight, decision=decision,
-                                          candidate=candidate, reason=reason, asset=asset,
-                                          producers=producers, annotator=annotator))
-        return made
+        items = candidates(insight, output, shots)
+        calibration = self.calibration(insight, annotator)
+        if rules.capacity is None:
+            picked = [(c, self._reason(rules, c, disagreed, calibration)) for c in items]
+        else:
+            picked = self._pick(rules, items, disagreed, calibration)
+        return [self.add_item(job=job, insight=insight, decision=decision, candidate=c,
+                              reason=reason, asset=asset, producers=producers,
+                              annotator=annotator)
+                for c, reason in picked if reason is not None]
 
-    def _reason(self, rules: RoutingRules, candidate: Candidate, disagreed: bool) -> str | None:
-        if candidate.confidence is not None and candidate.confidence < rules.confidence_below:
+    def _pick(self, rules: RoutingRules, items: list[Candidate], disagreed: bool,
+              calibration: Calibration | None) -> list[tuple[Candidate, str | None]]:
+        """With a review capacity: the items the rules call for, the most uncertain first,
+        then the most uncertain of the others (no random audits), ``capacity`` in all."""
+        assert rules.capacity is not None
+        called = [(c, self._reason(rules, c, disagreed, calibration, audit=False))
+                  for c in items]
+        must = [(c, r) for c, r in called if r is not None]
+        rest = [c for c, r in called if r is None]
+
+        def chance(c: Candidate) -> float | None:
+            if c.confidence is None:
+                return None
+            return calibration.apply(c.confidence) if calibration else float(c.confidence)
+
+        chosen: list[tuple[Candidate, str | None]] = [must[n] for n in select_for_review([chance(c) for c, _ in must],
+                                                     rules.capacity, rules.sampling)]
+        room = rules.capacity - len(chosen)
+        if room > 0:
+            chosen += [(rest[n], "uncertain") for n in select_for_review(
+                [chance(c) for c in rest], room, rules.sampling)]
+        return chosen
+
+    def _reason(self, rules: RoutingRules, candidate: Candidate, disagreed: bool,
+                calibration: Calibration | None = None, audit: bool = True) -> str | None:
+        if candidate.confidence is not None and self._unsure(rules, candidate.confidence,
+                                                             calibration):
             return "low-confidence"
         if disagreed and rules.disagreement:
             return "disagreement"
-        if self.rng.random() < rules.audit_share:
+        if audit and self.rng.random() < rules.audit_share:
             return "audit"
         return None
+
+    @staticmethod
+    def _unsure(rules: RoutingRules, confidence: float, calibration: Calibration | None
+                ) -> bool:
+        """Whether an item with this raw confidence goes to humans as not sure enough: under
+        ``confidence_below``; with a ``target_accuracy``, unless the model's calibration
+        (fitted for that target) auto-accepts it, or (fitted for another) says it is right at
+        least that often; without a calibration, a raw confidence under the target."""
+        target = rules.target_accuracy
+        if target is None:
+            return confidence < rules.confidence_below
+        if calibration is None:
+            return confidence < target
+        if calibration.target_accuracy == target:
+            return not calibration.accepts(confidence)
+        return calibration.apply(confidence) < target
+
+    # -- calibration ------------------------------------------------------------------------
+
+    def verified(self, insight: str, annotator: str) -> list[tuple[float, bool]]:
+        """The decided (non-gold) items of one model with a confidence: (confidence, whether
+        consensus accepted its value), oldest first."""
+        rows = self._conn.execute(
+            "SELECT i.evidence, o.outcome FROM review_outcomes o JOIN review_items i ON"
+            " i.id = o.item WHERE i.insight = ? AND i.annotator = ? AND i.gold IS NULL"
+            " ORDER BY i.seq", (insight, annotator)).fetchall()
+        out = []
+        for evidence, outcome in rows:
+            confidence = json.loads(evidence).get("confidence")
+            if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0:
+                out.append((float(confidence), outcome == "accepted"))
+        return out
+
+    def fit_calibration(self, insight: str, annotator: str, target_accuracy: float = 0.95,
+                        *, seed: int = 0) -> Calibration:
+        """Fit and keep a calibration of ``annotator``'s confidences on ``insight`` from its
+        verified items; routing applies it from then on. Returns it (its ``digest`` names
+        this model version)."""
+        if insight not in REVIEWABLE:
+            raise ReviewRefused(f"{insight!r} items are not reviewed",
+                                hint=f"one of: {', '.join(REVIEWABLE)}")
+        pairs = self.verified(insight, annotator)
+        analyzer, _, version = annotator.partition("@")
+        try:
+            calibration = fit_calibration([c for c, _ in pairs], [r for _, r in pairs],
+                                          analyzer=analyzer or annotator, version=version,
+                                          target_accuracy=target_accuracy, seed=seed)
+        except InputError as exc:
+            raise ReviewRefused(f"{insight} calibration of {annotator}: {exc}") from exc
+        with self.log.db.atomic() as conn:
+            conn.execute(
+                "INSERT INTO review_calibrations (insight, annotator, calibration, digest)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (insight, annotator) DO UPDATE SET"
+                " calibration = excluded.calibration, digest = excluded.digest",
+                (insight, annotator, json.dumps(calibration.to_json()), calibration.digest))
+        return calibration
+
+    def calibration(self, insight: str, annotator: str) -> Calibration | None:
+        """The calibration fitted for ``annotator`` on ``insight``, if any."""
+        row = self._conn.execute(
+            "SELECT calibration FROM review_calibrations WHERE insight = ? AND annotator = ?",
+            (insight, annotator)).fetchone()
+        return None if row is None else Calibration.from_json(json.loads(row[0]))
 
     def add_item(self, *, job: str | None, insight: str, decision: int, candidate: Candidate,
                  reason: str, asset: str, producers: list[str], annotator: str,
