@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("aiwork.cli.library", "index_group"),
     "models": ("aiwork.cli.models", "models_group"),
     "lineage": ("aiwork.cli.models", "lineage_cmd"),
+    "dataset": ("aiwork.cli.dataset", "dataset_group"),
 }
 
 

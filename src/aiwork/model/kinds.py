@@ -18,8 +18,8 @@ from aiwork.errors import ConfigError, InvalidBodyError, UnknownKindError
 from aiwork.model.commitment import Commitment
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
-           "AssetSummary", "DerivedFrom", "EntryKind", "KindRegistry", "ModelPromoted", "ModelRef",
-           "ModelRegistered"]
+           "AssetSummary", "DatasetReleased", "DerivedFrom", "EntryKind", "KindRegistry",
+           "ModelPromoted", "ModelRef", "ModelRegistered"]
 
 #: The versions of ``ai.decision`` a ledger holds (v2 names its upstream decisions).
 DECISION_KINDS = ("ai.decision/v1", "ai.decision/v2")
@@ -290,6 +290,23 @@ class LibraryUpdated(_Body):
     prev: int = Field(ge=0)
 
 
+class DatasetFile(_Body):
+    path: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=255)
+    sha256: str = Field(pattern=DIGEST_PATTERN)
+
+
+class DatasetReleased(_Body):
+    """Body of ``dataset.released/v1``: a dataset exported from human-validated items: its
+    name, version, files with their sha256 digests, the consensus entries it covers, and
+    ``digest``: the sha256 of the RFC 8785 canonical JSON of ``{name, version, files}``."""
+
+    name: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    files: list[DatasetFile] = Field(min_length=1, max_length=64)
+    consensus: list[int] = Field(description="ledger indices of the consensus entries covered")
+
+
 class AccessRead(_Body):
     """Body of ``access.read/v1``: who read what of a sensitive library, and why.
 
@@ -513,5 +530,7 @@ DEFAULT_KINDS = KindRegistry(
                   " dataset, held-out metrics, approver", ModelRegistered),
         EntryKind("model.promoted", 1, "the registered model version an analyzer uses",
                   ModelPromoted),
+        EntryKind("dataset.released", 1, "a dataset of validated items: its files' digests and"
+                  " the consensus entries it covers", DatasetReleased),
     ]
 )
