@@ -14,6 +14,7 @@ from aiwork.crypto import SigningKey
 from aiwork.errors import InputError, ReviewRefused
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import models
 from aiwork.quality.calibration import (
     Calibration,
     accept_threshold,
@@ -153,6 +154,13 @@ def test_routing_by_target_accuracy_uses_the_fitted_calibration(tmp_path: Path) 
         c_under = review.fit_calibration("shots", under, 0.95)
         assert review.calibration("shots", over) == c_over
         assert c_over.ece_after < c_over.ece_before
+        # Each calibration is a registered model version, named by its digest, once.
+        registered = {m.weights_digest: m for m in models(log, "calibration.shots")}
+        assert set(registered) == {c_over.digest, c_under.digest}
+        assert registered[c_over.digest].body["metrics"]["ece_after"] == c_over.ece_after
+        assert review.calibration_registration("shots", over) == registered[c_over.digest].index
+        assert review.fit_calibration("shots", over, 0.95) == c_over
+        assert len(models(log, "calibration.shots")) == 2
         assert routed(over, high) >= 4  # calibrated: these are often wrong
         assert routed(under, quiet) <= 1  # calibrated: these are right
         # Old rules keep working beside a fitted calibration.

@@ -76,13 +76,19 @@ def _calibrations(conn: sqlite3.Connection) -> None:
         " calibration TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (insight, annotator))")
 
 
+def _calibration_registrations(conn: sqlite3.Connection) -> None:
+    # The ledger index of each calibration's model.registered entry.
+    conn.execute("ALTER TABLE review_calibrations ADD COLUMN registration INTEGER")
+
+
 MIGRATIONS = [Migration("review-0001-tables", _tables),
               Migration("review-0002-insight-index", _insight_index),
               Migration("review-0003-escalations", _escalations),
               Migration("review-0004-blind-gold", _blind_gold),
               Migration("review-0005-decision-index", _decision_index),
               Migration("review-0006-released", _released),
-              Migration("review-0007-calibrations", _calibrations)]
+              Migration("review-0007-calibrations", _calibrations),
+              Migration("review-0008-calibration-registrations", _calibration_registrations)]
 
 
 def category(verdict: str) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 from aiwork.canonical import canonical_bytes
 from aiwork.coordinator.review.base import ReviewBase
 from aiwork.coordinator.review.items import ITEM_COLUMNS
-from aiwork.errors import InputError, ReviewRefused
+from aiwork.errors import ConflictError, InputError, ReviewRefused
+from aiwork.ledger.registry import register_model, registration_for
 from aiwork.quality.calibration import Calibration, fit_calibration, select_for_review
 from aiwork.quality.review_items import REVIEWABLE, Candidate, RoutingRules, candidates
 
@@ -105,8 +106,9 @@ class Routing(ReviewBase):
     def fit_calibration(self, insight: str, annotator: str, target_accuracy: float = 0.95,
                         *, seed: int = 0) -> Calibration:
         """Fit and keep a calibration of ``annotator``'s confidences on ``insight`` from its
-        verified items; routing applies it from then on. Returns it (its ``digest`` names
-        this model version)."""
+        verified items; routing applies it from then on. It is registered as a model version
+        (a ``model.registered`` entry whose weights digest is the calibration's ``digest``).
+        Returns it."""
         if insight not in REVIEWABLE:
             raise ReviewRefused(f"{insight!r} items are not reviewed",
                                 hint=f"one of: {', '.join(REVIEWABLE)}")
@@ -118,13 +120,42 @@ class Routing(ReviewBase):
                                           target_accuracy=target_accuracy, seed=seed)
         except InputError as exc:
             raise ReviewRefused(f"{insight} calibration of {annotator}: {exc}") from exc
+        registered = self._register(insight, calibration)
         with self.log.db.atomic() as conn:
             conn.execute(
-                "INSERT INTO review_calibrations (insight, annotator, calibration, digest)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (insight, annotator) DO UPDATE SET"
-                " calibration = excluded.calibration, digest = excluded.digest",
-                (insight, annotator, json.dumps(calibration.to_json()), calibration.digest))
+                "INSERT INTO review_calibrations (insight, annotator, calibration, digest,"
+                " registration) VALUES (?, ?, ?, ?, ?) ON CONFLICT (insight, annotator) DO"
+                " UPDATE SET calibration = excluded.calibration, digest = excluded.digest,"
+                " registration = excluded.registration",
+                (insight, annotator, json.dumps(calibration.to_json()), calibration.digest,
+                 registered))
         return calibration
+
+    def _register(self, insight: str, calibration: Calibration) -> int:
+        """The calibration's ``model.registered`` entry (analyzer ``calibration.INSIGHT``, the
+        calibration's digest as its weights, its held-out metrics), appended once."""
+        analyzer = f"calibration.{insight}"
+        metrics = {"ece_before": calibration.ece_before, "ece_after": calibration.ece_after,
+                   "target_accuracy": calibration.target_accuracy,
+                   "threshold": -1.0 if calibration.threshold is None else calibration.threshold,
+                   "samples": float(calibration.samples),
+                   "held_out": float(calibration.held_out)}
+        name = calibration.analyzer.removeprefix("model:")[:24]
+        version = f"{name}@{calibration.version.removeprefix('sha256:')[:12]}"[:64]
+        try:
+            return register_model(self.log, self.key, analyzer=analyzer, version=version,
+                                  weights_digest=calibration.digest, metrics=metrics)
+        except ConflictError:
+            existing = registration_for(self.log, analyzer, calibration.digest)
+            assert existing is not None
+            return existing
+
+    def calibration_registration(self, insight: str, annotator: str) -> int | None:
+        """The ledger index of the ``model.registered`` entry of the calibration in use."""
+        row = self._conn.execute(
+            "SELECT registration FROM review_calibrations WHERE insight = ? AND annotator = ?",
+            (insight, annotator)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def calibration(self, insight: str, annotator: str) -> Calibration | None:
         """The calibration fitted for ``annotator`` on ``insight``, if any."""
