@@ -19,6 +19,8 @@ from aiwork.ledger.registry import in_use, lineage, models, promote_model, regis
 from aiwork.ledger.registry import registration_for
 from aiwork.model.kinds import DEFAULT_KINDS, EntryKind, KindRegistry
 
+from aiwork.verify_bundle import BundleError, Report, _check_lineage, verify_bundle
+
 from .conftest import missing
 
 DIGEST_A = "sha256:" + "a" * 64
@@ -240,7 +242,8 @@ def test_a_decision_of_registered_weights_names_their_registration(tmp_path: Pat
             missing(f"the tags analyzer: {proc.unavailable.get('tags')}")
         digest = proc.analyzers["tags"].model().weights_digest
         assert digest is not None
-        registered = register_model(proc.log, SigningKey.generate(), analyzer="tags",
+        approver = SigningKey.generate()
+        registered = register_model(proc.log, approver, analyzer="tags",
                                     version="3", weights_digest=digest)
         report = proc.process(clip, tmp_path / "out")
         assert report.status == "processed", report.error
@@ -251,3 +254,39 @@ def test_a_decision_of_registered_weights_names_their_registration(tmp_path: Pat
     assert "registration" not in decisions["technical"][1]  # no weights: no registration
     with Log.open(db) as log:
         assert lineage(log, decisions["tags"][0])["models"][0]["index"] == registered
+    # the audit bundle carries the registration, and aiwork-verify checks the chain
+    out = tmp_path / "bundle.json"
+    assert main(["audit", "red.mp4", "--db", str(db), "--out", str(out)]) == 0
+    bundle = json.loads(out.read_text())
+    report = verify_bundle(bundle)
+    assert any(line.startswith("lineage: ") for line in report.lines)
+    cut = {**bundle, "entries": [e for e in bundle["entries"] if e["index"] != registered],
+           "keys": [k for k in bundle["keys"] if k != approver.did]}
+    with pytest.raises(BundleError, match=f"model entry {registered} is not in the bundle"):
+        verify_bundle(cut)
+
+
+def _signed(kind: str, body: dict[str, object]) -> dict[str, object]:
+    return {"kind": kind, "body": body, "author": "did:key:z6Mk", "time": ""}
+
+
+def test_aiwork_verify_refuses_a_registration_of_other_weights() -> None:
+    registration = {"analyzer": "tags", "version": "3", "weights_digest": DIGEST_A,
+                    "code_version": "0.1.0", "parent": None, "dataset": None, "metrics": {},
+                    "approved_by": "did:key:z6Mk"}
+    decision = {"analyzer": "tags", "model": {"name": "tags", "version": "3",
+                                              "weights_digest": DIGEST_B, "registration": 0}}
+    entries = {0: _signed("model.registered/v1", registration),
+               1: _signed("ai.decision/v2", decision)}
+    with pytest.raises(BundleError, match="but model entry 0 registers"):
+        _check_lineage(entries, Report())
+    decision["model"] = {**decision["model"], "weights_digest": DIGEST_A}  # type: ignore[dict-item]
+    entries[1] = _signed("ai.decision/v2", decision)
+    _check_lineage(entries, Report())
+    trained = {**registration, "dataset": {"entry": 0, "digest": DIGEST_B}}
+    entries = {0: _signed("dataset.released/v1", {"digest": DIGEST_A}),
+               1: _signed("model.registered/v1", trained),
+               2: _signed("ai.decision/v2", {**decision, "model": {
+                   **decision["model"], "registration": 1}})}  # type: ignore[dict-item]
+    with pytest.raises(BundleError, match="not an earlier dataset.released with the digest"):
+        _check_lineage(entries, Report())

@@ -421,6 +421,7 @@ def verify_bundle(bundle: Any, *, rpc: str | None = None,
                                 for i in bundle.get("items", [])}, report, opened)
     _check_reviews(entries, {int(i.get("decision", -1)) for i in bundle.get("items", [])},
                    report)
+    _check_lineage(entries, report)
     _check_bundle_anchor(bundle, checkpoint, report, contract, rpc, rpc_call)
     return report
 
@@ -760,6 +761,68 @@ def _check_reviews(entries: dict[int, dict[str, Any]], decisions: set[int],
         report.ok(f"reviews: {len(verdicts)} human verdicts by {len(experts)} expert(s), "
                   f"{len(results)} consensus result(s) ("
                   + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) + "): ok")
+
+
+def _check_lineage(entries: dict[int, dict[str, Any]], report: Report) -> None:
+    """Model lineage: each decision that names a ``model.registered`` entry
+    (``model.registration``) travels with that entry, logged before it, registering the same
+    analyzer and weights digest; each registration's parent and training ``dataset.released``
+    entry are in the bundle too, earlier, and are what it says they are."""
+    lines = []
+    for index, value in sorted(entries.items()):
+        if not str(value["kind"]).startswith("ai.decision"):
+            continue
+        body = value["body"]
+        model = body.get("model")
+        named = model.get("registration") if isinstance(model, dict) else None
+        if named is None:
+            continue
+        where = f"decision {index} ({body.get('analyzer')})"
+        child, registration, chain = index, named, []
+        while registration is not None:
+            if not isinstance(registration, int) or isinstance(registration, bool) \
+                    or registration not in entries:
+                raise BundleError(f"{where}: its model entry {registration!r} is not in the"
+                                  " bundle")
+            if registration >= child:
+                raise BundleError(f"{where}: model entry {registration} was logged after "
+                                  f"entry {child} that names it")
+            entry = entries[registration]
+            if entry["kind"] != "model.registered/v1":
+                raise BundleError(f"{where}: entry {registration} is a {entry['kind']}, not a"
+                                  " model.registered entry")
+            registered = entry["body"]
+            if registered.get("analyzer") != body.get("analyzer"):
+                raise BundleError(f"{where}: model entry {registration} registers a model of "
+                                  f"{registered.get('analyzer')}")
+            if child == index and registered.get("weights_digest") != model.get(
+                    "weights_digest"):
+                raise BundleError(f"{where}: it ran weights {model.get('weights_digest')}, "
+                                  f"but model entry {registration} registers "
+                                  f"{registered.get('weights_digest')}")
+            dataset = registered.get("dataset")
+            if isinstance(dataset, dict):
+                released = dataset.get("entry")
+                if not isinstance(released, int) or released not in entries:
+                    raise BundleError(f"{where}: model entry {registration} was trained on "
+                                      f"dataset entry {released!r}, which is not in the bundle")
+                data = entries[released]
+                if not str(data["kind"]).startswith("dataset.released/") \
+                        or data["body"].get("digest") != dataset.get("digest") \
+                        or released >= registration:
+                    raise BundleError(f"{where}: model entry {registration} names dataset "
+                                      f"entry {released}, which is not an earlier "
+                                      f"dataset.released with the digest "
+                                      f"{dataset.get('digest')}")
+            chain.append(f"{registration} ({registered.get('version')}"
+                         + (f", trained on dataset {dataset.get('entry')}"
+                            if isinstance(dataset, dict) else "") + ")")
+            child, registration = registration, registered.get("parent")
+        lines.append(f"{where} by model " + " <- ".join(chain))
+    if lines:
+        report.ok("lineage: every registered model a decision names is in the bundle, with "
+                  "the same weights digest, its parents and training datasets: ok")
+        report.lines.extend(f"  {line}" for line in lines)
 
 
 def _check_anchor(anchor: dict[str, Any], checkpoint: Checkpoint, report: Report,

@@ -19,6 +19,7 @@ from aiwork.coordinator.libraries import keeps_openings, stored_openings
 from aiwork.coordinator.review import kept_in as reviews_kept_in
 from aiwork.coordinator.review import review_entries
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import lineage_entries
 from aiwork.ledger.note import Checkpoint
 from aiwork.ledger.summaries import Summaries
 from aiwork.errors import InputError
@@ -47,6 +48,9 @@ def build_bundle(log: Log, subject: AuditSubject, *, anchors: Anchors | None = N
     indexes = set(decisions) | {summary} | upstream_decisions(log, decisions)
     if subject.registered is not None:
         indexes.add(subject.registered)
+    # The registered models the decisions name, their parents and training datasets travel
+    # with them, so a checker follows which model made each value and on what it was trained.
+    indexes |= lineage_entries(log, decisions)
     if reviews_kept_in(log.db):
         indexes.update(review_entries(log, decisions))
 

@@ -22,7 +22,7 @@ from aiwork.ledger.log import Log
 from aiwork.model.entry import Entry
 
 __all__ = ["RegisteredModel", "Registrations", "in_use", "models", "promote_model", "register_model",
-           "lineage", "registration", "registration_for"]
+           "lineage", "lineage_entries", "registration", "registration_for"]
 
 REGISTERED = "model.registered/v1"
 PROMOTED = "model.promoted/v1"
@@ -279,4 +279,27 @@ def lineage(log: Log, decision: int) -> dict[str, Any]:
             "dataset": None if body.get("dataset") is None
             else _dataset_lineage(log, body["dataset"], index)})
         child, index = index, body.get("parent")
+    return found
+
+
+def lineage_entries(log: Log, decisions: list[int]) -> set[int]:
+    """The ``model.registered`` entries the ``decisions`` name, their parents, and the
+    ``dataset.released`` entries they were trained on (what an audit bundle carries so that
+    ``aiwork-verify`` checks the chain). Only indexes that are earlier than the entry naming
+    them are followed."""
+    found: set[int] = set()
+    for decision in decisions:
+        model = log.entry(decision).body.get("model")
+        child = decision
+        index = model.get("registration") if isinstance(model, dict) else None
+        while isinstance(index, int) and 0 <= index < child and index not in found:
+            entry = log.entry(index)
+            if entry.kind != REGISTERED:
+                break
+            found.add(index)
+            dataset = entry.body.get("dataset")
+            if isinstance(dataset, dict) and isinstance(dataset.get("entry"), int) \
+                    and 0 <= dataset["entry"] < index:
+                found.add(int(dataset["entry"]))
+            child, index = index, entry.body.get("parent")
     return found

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import ConfigError, InvalidBodyError, UnknownKindError
 from aiwork.model.commitment import Commitment
+from aiwork.model.registered import ModelPromoted, ModelRegistered
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
            "AssetSummary", "DatasetReleased", "DerivedFrom", "EntryKind", "KindRegistry",
@@ -352,45 +353,6 @@ class SealedAssetSummary(_Body):
     decisions: dict[Annotated[str, Field(min_length=1, max_length=64)],
                     Annotated[int, Field(ge=0)]] = Field(max_length=256)
     prev: int | None = Field(default=None, ge=0)
-
-
-class TrainingDataset(BaseModel):
-    """The ``dataset.released`` entry a model was trained on: its ledger index and digest."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    entry: int = Field(ge=0, description="ledger index of the dataset.released entry")
-    digest: str = Field(pattern=DIGEST_PATTERN, description="the dataset's digest")
-
-
-_METRIC = r"^[A-Za-z0-9_.:@/-]{1,64}$"
-
-
-class ModelRegistered(_Body):
-    """Body of ``model.registered/v1``: one version of an analyzer's model, known by the
-    digest of its weights (:func:`aiwork.analyzers.base.weights_digest`), the model it was
-    derived from (``parent``: that model's ``model.registered`` entry), the dataset it was
-    trained on, its metrics on held-out data, and who approved it."""
-
-    analyzer: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
-    version: str = Field(min_length=1, max_length=64)
-    weights_digest: str = Field(pattern=DIGEST_PATTERN)
-    code_version: str = Field(min_length=1, max_length=64, description="aiwork's version")
-    parent: int | None = Field(default=None, ge=0,
-                               description="ledger index of the parent's model.registered")
-    dataset: TrainingDataset | None = None
-    metrics: dict[Annotated[str, Field(pattern=_METRIC)],
-                  Annotated[float, Field(allow_inf_nan=False)]] = Field(
-        default_factory=dict, max_length=64, description="held-out metrics, name → number")
-    approved_by: str = Field(pattern=_DID)
-
-
-class ModelPromoted(_Body):
-    """Body of ``model.promoted/v1``: the registered version an analyzer uses from now on."""
-
-    analyzer: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
-    registration: int = Field(ge=0, description="ledger index of its model.registered")
-    by: str = Field(pattern=_DID)
 
 
 _HASH32 = r"^0x[0-9a-f]{64}$"
