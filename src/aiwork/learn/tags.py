@@ -25,9 +25,12 @@ from numpy.typing import NDArray
 from aiwork.analyzers.custom_tags import MAX_LABEL, MAX_TAGS, custom_tags_model
 from aiwork.digests import sha256_bytes
 from aiwork.errors import InputError
+from aiwork.ledger.log import Log
+from aiwork.ledger.registry import register_model
+from aiwork.crypto import SigningKey
 
 __all__ = ["TagExample", "TrainedTags", "custom_tag_accuracy", "embed_examples",
-           "fit_softmax", "train_custom_tags"]
+           "fit_softmax", "register_custom_tags", "train_custom_tags"]
 
 #: L2 strength, gradient steps and step size of the fit (on standardised features).
 L2 = 1.0
@@ -187,3 +190,17 @@ def custom_tag_accuracy(model: str | Path, examples: Sequence[TagExample],
     found = classifier.predict(embed_examples(examples, backbone))
     return sum(1 for (label, _), e in zip(found, examples, strict=True)
                if label == e.label) / len(examples)
+
+
+def register_custom_tags(log: Log, key: SigningKey, trained: TrainedTags, *, version: str,
+                         parent: int | None = None, dataset: tuple[int, str] | None = None,
+                         approved_by: str | None = None) -> int:
+    """Register trained custom tags as a version of the ``custom_tags`` analyzer: a
+    ``model.registered`` entry with the weights file's digest and its held-out metrics
+    (``dataset``: the ``dataset.released`` entry's index and digest it was trained on).
+    Returns the entry's index."""
+    metrics = {k: float(v) for k, v in trained.metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return register_model(log, key, analyzer="custom_tags", version=version,
+                          weights_digest=trained.digest, metrics=metrics, parent=parent,
+                          dataset=dataset, approved_by=approved_by)
