@@ -140,34 +140,82 @@ def test_a_sensitive_library_exports_for_its_reader_logged_and_never_for_a_stran
     assert read.body["library"] == store["library"] and read.body["resource"].startswith("export/")
 
 
-# rdflib (under mlcroissant) warns about its own ConjunctiveGraph.
+# rdflib (under mlcroissant) warns about its own ConjunctiveGraph, pandas about mlcroissant's
+# reset_index(inplace=True) when it reads Parquet.
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
-def test_the_export_loads_with_datasets_and_mlcroissant_offline(
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+def test_each_format_loads_with_datasets_and_mlcroissant_offline(
         store: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     datasets = pytest.importorskip("datasets")
     mlc = pytest.importorskip("mlcroissant")
-    out = tmp_path / "ds"
-    with Log.open(store["db"]) as log:
-        result = export(log, store["key"], reader=store["owner"].did, out=out)
+    webvtt = pytest.importorskip("webvtt")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    loaded = datasets.load_dataset(str(out))
-    assert {split: len(loaded[split]) for split in loaded} == result.rows
-    croissant = json.loads((out / "croissant.json").read_text())
-    for field in ("@context", "@type", "conformsTo", "name", "description", "license", "url",
-                  "creator", "datePublished", "version", "distribution", "recordSet"):
-        assert croissant[field], field
-    assert croissant["conformsTo"] == "http://mlcommons.org/croissant/1.1"
-    for file in croissant["distribution"]:
-        assert {"@id", "name", "contentUrl", "encodingFormat", "sha256"} <= set(file)
-        assert f"sha256:{file['sha256']}" == sha256_file(out / file["contentUrl"])
-    for record_set in croissant["recordSet"]:
-        assert record_set["field"] and all(
-            {"@id", "name", "dataType", "source"} <= set(f) for f in record_set["field"])
-    monkeypatch.chdir(out)
-    dataset = mlc.Dataset(jsonld=str(out / "croissant.json"))
-    issues = dataset.metadata.ctx.issues
-    assert not issues.errors and not issues.warnings, issues.report()
-    for split, n in result.rows.items():
-        records = list(dataset.records(record_set=split))
-        assert len(records) == n
+    for fmt in ("jsonl", "parquet", "hf", "webvtt"):
+        out = tmp_path / fmt
+        with Log.open(store["db"]) as log:
+            result = export(log, store["key"], reader=store["owner"].did, out=out, fmt=fmt)
+        suffix = "jsonl" if fmt in ("jsonl", "webvtt") else "parquet"
+        assert {p.suffix for p in (out / "data").iterdir()} == {f".{suffix}"}, fmt
+        loaded = datasets.load_dataset(str(out))
+        assert {split: len(loaded[split]) for split in loaded} == result.rows, fmt
+        first = next(iter(loaded.values()))[0]
+        assert first["outcome"] in {"accepted", "corrected"} and len(first["verdicts"]) == 2
+        croissant = json.loads((out / "croissant.json").read_text())
+        # The properties Croissant 1.1 calls required (mlcroissant only warns on some).
+        for field in ("@context", "@type", "conformsTo", "name", "description", "license",
+                      "url", "creator", "datePublished", "version", "distribution",
+                      "recordSet"):
+            assert croissant[field], (fmt, field)
+        assert croissant["@type"] == "sc:Dataset"
+        assert croissant["conformsTo"] == "http://mlcommons.org/croissant/1.1"
+        listed = set()
+        for file in croissant["distribution"]:
+            assert file["@type"] == "cr:FileObject"
+            assert {"@id", "name", "contentUrl", "encodingFormat", "sha256"} <= set(file)
+            assert f"sha256:{file['sha256']}" == sha256_file(out / file["contentUrl"])
+            listed.add(file["contentUrl"])
+        assert listed == set(result.files) - {"README.md", "croissant.json"}
+        for record_set in croissant["recordSet"]:
+            assert record_set["@type"] == "cr:RecordSet" and record_set["field"]
+            for f in record_set["field"]:
+                assert {"@id", "name", "dataType", "source"} <= set(f)
+                assert f["source"]["fileObject"]["@id"] in listed
+        monkeypatch.chdir(out)
+        dataset = mlc.Dataset(jsonld=str(out / "croissant.json"))
+        issues = dataset.metadata.ctx.issues
+        assert not issues.errors and not issues.warnings, issues.report()
+        for split, n in result.rows.items():
+            records = list(dataset.records(record_set=split))
+            assert len(records) == n, fmt
+            assert {r[f"{split}/asset"].decode() for r in records} == {
+                row["asset"] for row in loaded[split]}
+        if fmt == "webvtt":
+            vtts = sorted((out / "webvtt").rglob("*.vtt"))
+            assert len(vtts) == 2  # one per video: the public one and the library's
+            cues = [c for v in vtts for c in webvtt.read(str(v))]
+            assert len(cues) == sum(result.rows.values())
+            assert all(c.text.startswith("shots ") for c in cues)
+
+
+def test_aiwork_dataset_export_prints_the_released_entry(
+        store: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from aiwork.cli import main
+    from aiwork.crypto import write_key_file
+
+    keyfile = tmp_path / "stranger.key"
+    write_key_file(keyfile, store["stranger"])
+    monkeypatch.setenv("AIWORK_HOME", str(tmp_path / "home"))
+    out = tmp_path / "cli"
+    args = ["dataset", "export", "--db", str(store["db"]), "--key", str(keyfile),
+            "--out", str(out), "--format", "jsonl", "--insight", "shots"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    index = int(printed.split("dataset.released entry ")[1].split(":")[0])
+    released = entries(store["db"])[index]
+    assert released.kind == "dataset.released/v1"
+    assert released.body["digest"] in printed and "left out" in printed
+    assert main([*args[:-4], "--out", str(tmp_path / "no"), "--library", store["library"]]) != 0
+    assert "may not export" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

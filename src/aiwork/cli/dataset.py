@@ -18,10 +18,12 @@ def dataset_group() -> None:
 @click.option("--insight", "insights", multiple=True, help="Only this insight; repeatable.")
 @click.option("--library", help="Only this library's items (a sensitive one: for its owner "
                                 "and readers).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl", "hf", "webvtt"]), default="jsonl",
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="A new folder: data/SPLIT.EXT, README.md (dataset card), croissant.json.")
+              help="A new folder: data/SPLIT.EXT (hf: Parquet in the Hub's layout; webvtt: JSON "
+                   "Lines and webvtt/SPLIT/VIDEO.vtt), README.md (dataset card), "
+                   "croissant.json.")
 @click.option("--key", "keyfile", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Your key file: who exports (a sensitive library's items are exported for "
                    "its owner and readers, each read logged).")

@@ -25,6 +25,7 @@ from aiwork.coordinator.review.items import kept_in
 from aiwork.crypto import SigningKey
 from aiwork.digests import sha256_bytes, sha256_file
 from aiwork.errors import InputError, RoleError
+from aiwork.export.captions import vtt_cue_text, vtt_stamp
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.engine import Market
@@ -32,7 +33,7 @@ from aiwork.market.engine import Market
 __all__ = ["FORMATS", "SPLITS", "ExportResult", "export", "release", "split_of"]
 
 #: The formats ``aiwork dataset export`` writes.
-FORMATS = ("jsonl", "parquet")
+FORMATS = ("jsonl", "parquet", "hf", "webvtt")
 SPLITS = ("train", "validation", "test")
 #: What a dataset's exports say they were read for (the access log's purpose).
 PURPOSE = "a dataset export of validated items"
@@ -169,28 +170,58 @@ def export(log: Log, key: SigningKey, *, reader: str, out: Path, fmt: str = "jso
              is not None]
     counts: dict[str, int] = {}
     files: dict[str, str] = {}
-    suffix = "jsonl" if fmt == "jsonl" else "parquet"
+    # hf: the Hugging Face Hub's layout (Parquet shards named SPLIT-00000-of-00001); webvtt:
+    # JSON Lines for the splits and, per video, a WebVTT file of its items' final values.
+    columnar = fmt in ("parquet", "hf")
     for split in SPLITS:
         part = [r for r in rows if r["split"] == split]
         if not part:
             continue
         counts[split] = len(part)
-        path = data / f"{split}.{suffix}"
-        (_write_jsonl if fmt == "jsonl" else _write_parquet)(path, part)
-        files[f"data/{split}.{suffix}"] = sha256_file(path)
+        stem = f"{split}-00000-of-00001" if fmt == "hf" else split
+        path = data / f"{stem}.{'parquet' if columnar else 'jsonl'}"
+        (_write_parquet if columnar else _write_jsonl)(path, part)
+        files[f"data/{path.name}"] = sha256_file(path)
+    extra: dict[str, str] = {}
+    if fmt == "webvtt":
+        extra = _write_webvtt(out, rows)
     consensus = sorted(r["consensus"] for r in rows)
     (out / "README.md").write_text(card(name, version, fmt, counts, files), encoding="utf-8")
     # Croissant's url: where the dataset is published (default: the folder it was written to).
     croissant = croissant_jsonld(name, version, fmt, files, url=url or out.resolve().as_uri(),
-                                 license=license)
+                                 license=license, extra=extra)
     (out / "croissant.json").write_text(json.dumps(croissant, indent=1) + "\n",
                                         encoding="utf-8")
-    result = ExportResult(out, counts, dict(files), consensus, reads, skipped)
-    for extra in ("README.md", "croissant.json"):
-        result.files[extra] = sha256_file(out / extra)
+    result = ExportResult(out, counts, {**files, **extra}, consensus, reads, skipped)
+    for described in ("README.md", "croissant.json"):
+        result.files[described] = sha256_file(out / described)
     result.released, result.digest = release(log, signer or key, name=name, version=version,
                                              files=result.files, consensus=consensus)
     return result
+
+
+def _write_webvtt(out: Path, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Per video, ``webvtt/SPLIT/HEX.vtt``: a cue per item over its time range, saying its
+    insight, outcome and final value (the AI's, struck out, when rejected)."""
+    files: dict[str, str] = {}
+    for asset in sorted({str(r["asset"]) for r in rows}):
+        items = sorted((r for r in rows if r["asset"] == asset),
+                       key=lambda r: (r["start"] or 0.0, r["id"]))
+        lines = ["WEBVTT", ""]
+        for r in items:
+            start = float(r["start"] or 0.0)
+            end = max(float(r["end"] or start), start + 0.001)
+            value = r["ai_value"] if r["final_value"] is None else r["final_value"]
+            lines += [r["id"], f"{vtt_stamp(start)} --> {vtt_stamp(end)}",
+                      vtt_cue_text(f"{r['insight']} {r['outcome']}: {value}"), ""]
+        hexdigest = asset.removeprefix("sha256:")
+        if not hexdigest.isalnum():  # a digest checked on the way in; never a path
+            raise InputError(f"{asset!r} is not an asset digest")
+        path = out / "webvtt" / split_of(asset) / f"{hexdigest}.vtt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines), encoding="utf-8")
+        files[path.relative_to(out).as_posix()] = sha256_file(path)
+    return files
 
 
 def release(log: Log, key: SigningKey, *, name: str, version: str, files: dict[str, str],
@@ -215,7 +246,7 @@ def card(name: str, version: str, fmt: str, counts: dict[str, int],
     lines = ["---", f"pretty_name: {name}", "license: other", "configs:",
              "- config_name: default", "  data_files:"]
     for split in counts:
-        path = next(p for p in files if p.startswith(f"data/{split}."))
+        path = next(p for p in files if p.startswith(f"data/{split}"))
         lines += [f"  - split: {split}", f"    path: {path}"]
     lines += ["---", "", f"# {name} {version}", "",
               f"Human-validated items exported by aiwork ({fmt}), split by video (no video is "
@@ -251,14 +282,19 @@ _TYPES = {"start": "sc:Float", "end": "sc:Float", "decision": "sc:Integer",
 
 
 def croissant_jsonld(name: str, version: str, fmt: str, files: dict[str, str], *, url: str,
-                     license: str) -> dict[str, Any]:
+                     license: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
     """A Croissant 1.1 description of the export: one FileObject per split file (with its
-    sha256) and one RecordSet per split."""
-    encoding = "application/jsonlines" if fmt == "jsonl" else "application/x-parquet"
-    distribution = []
+    sha256) and one RecordSet per split; one FileObject per ``extra`` file (WebVTT)."""
+    encoding = ("application/x-parquet" if fmt in ("parquet", "hf")
+                else "application/jsonlines")
+    distribution: list[dict[str, Any]] = []
     record_sets = []
+    for path in sorted(extra or {}):
+        distribution.append({"@type": "cr:FileObject", "@id": path, "name": path,
+                             "contentUrl": path, "encodingFormat": "text/vtt",
+                             "sha256": (extra or {})[path].removeprefix("sha256:")})
     for path in sorted(files):
-        split = path.split("/")[-1].split(".")[0]
+        split = path.split("/")[-1].split(".")[0].split("-")[0]
         distribution.append({"@type": "cr:FileObject", "@id": path, "name": path,
                              "contentUrl": path, "encodingFormat": encoding,
                              # Croissant's sha256 is the bare hex digest

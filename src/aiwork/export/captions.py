@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiwork.model.metadata import Metadata, TranscriptSegment
 
-__all__ = ["CAPTION_FORMATS", "MAX_CUE_SECONDS", "MAX_LINES", "MAX_LINE_CHARS",
+__all__ = ["CAPTION_FORMATS", "vtt_cue_text", "vtt_stamp", "MAX_CUE_SECONDS", "MAX_LINES", "MAX_LINE_CHARS",
            "MIN_CUE_SECONDS", "Cue", "caption_cues", "captions_srt", "captions_ttml",
            "captions_vtt", "chapters_vtt"]
 
@@ -77,6 +77,11 @@ def _stamp(seconds: float, comma: bool = False) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
 
 
+#: WebVTT's timestamp and cue-text escaping, for the other WebVTT writers (aiwork.dataset).
+def vtt_stamp(seconds: float) -> str:
+    return _stamp(seconds)
+
+
 def _plain(text: str) -> str:
     # A cue may not contain "-->" or a blank line.
     return " ".join(text.replace("-->", "->").split())
@@ -85,6 +90,10 @@ def _plain(text: str) -> str:
 def _cue_text(text: str) -> str:
     # & < > must be escaped in WebVTT.
     return _plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vtt_cue_text(text: str) -> str:
+    return _cue_text(text)
 
 
 def _tokens(segment: TranscriptSegment, start: float, end: float) -> list[_Token]:
