@@ -290,3 +290,41 @@ def test_aiwork_verify_refuses_a_registration_of_other_weights() -> None:
                    **decision["model"], "registration": 1}})}  # type: ignore[dict-item]
     with pytest.raises(BundleError, match="not an earlier dataset.released with the digest"):
         _check_lineage(entries, Report())
+
+
+def test_the_coordinator_refuses_a_decision_naming_a_registration_of_other_weights(
+        tmp_path: Path, clip: Path) -> None:
+    from typing import Any
+
+    from aiwork.client.worker import Worker
+    from aiwork.ledger.entries import sign_entry
+    from aiwork.model import Entry
+
+    from .test_network import _setup, _worker
+
+    class Claiming(Worker):
+        """Names a registered model it did not run."""
+
+        named = 0
+
+        def work(self, lease: dict[str, Any]) -> tuple[bytes, Any]:
+            entry_bytes, output = super().work(lease)
+            body = dict(Entry.from_bytes(entry_bytes).body)
+            body["model"] = {**body["model"], "registration": self.named}
+            return sign_entry(self.key, "ai.decision", body).to_bytes(), output
+
+    _, app, _, _, _ = _setup(tmp_path, clip)
+    with Log.open(tmp_path / "coord.db") as log:
+        registered = register_model(log, SigningKey.generate(), analyzer="technical",
+                                    version="1", weights_digest=DIGEST_A)
+    plain = _worker(app, tmp_path, "w", ["technical"])
+    worker = Claiming(plain.client, plain.key, tmp_path / "c", ["technical"])
+    worker.named = registered
+    worker.advertise()
+    assert worker.run_once()
+    assert worker.stats.failed == 1
+    assert f"names the registered model {registered} (technical {DIGEST_A})" \
+        in worker.stats.errors[0]
+    with Log.open(tmp_path / "coord.db") as log:
+        kinds = [log.entry(i).kind for i in range(log.size)]
+    assert not any(kind.startswith("ai.decision") for kind in kinds)  # nothing recorded

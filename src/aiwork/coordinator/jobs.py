@@ -26,8 +26,9 @@ from aiwork.coordinator.settlement import Settlement
 from aiwork.coordinator.workers import Workers
 from aiwork.crypto import SigningKey
 from aiwork.errors import (CommitmentError, InputError, InsufficientBudgetError, MediaError,
-                           ResultRefused)
+                           NotFoundError, ResultRefused)
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import registration
 from aiwork.ledger.summaries import Summaries
 from aiwork.media import probe
 from aiwork.market import Job, JobState, Lease, Market
@@ -238,7 +239,31 @@ class Jobs:
                 f"the decision names {lease.analyzer} weights {model.get('weights_digest')},"
                 f" but this worker advertised {advertised.get('weights_digest')}",
                 hint="advertise again after changing models (POST /v1/workers/capabilities)")
+        self._check_registration(lease, model)
         self._check_derived_from(lease, body)
+
+    def _check_registration(self, lease: Lease, model: dict[str, Any]) -> None:
+        """A decision that names a registered model (``model.registration``) names a
+        ``model.registered`` entry of this log, for the leased analyzer, with the weights it
+        ran."""
+        named = model.get("registration")
+        if named is None:
+            return
+        if not isinstance(named, int) or isinstance(named, bool) \
+                or not 0 <= named < self.log.size:
+            raise ResultRefused(f"the decision names the model entry {named!r}, which is not"
+                                " in this log")
+        try:
+            registered = registration(self.log, named)
+        except NotFoundError as exc:
+            raise ResultRefused(f"the decision names the model entry {named}: {exc}") from exc
+        if registered.analyzer != lease.analyzer \
+                or registered.weights_digest != model.get("weights_digest"):
+            raise ResultRefused(
+                f"the decision names the registered model {named} ({registered.analyzer} "
+                f"{registered.weights_digest}), but it ran {lease.analyzer} weights "
+                f"{model.get('weights_digest')}", hint="aiwork models lists the registered"
+                " versions and their weights digests")
 
     def upstream(self, lease: Lease) -> list[dict[str, Any]]:
         """The accepted results the leased analyzer reads (``{analyzer, insight, decision,
