@@ -107,6 +107,18 @@ def test_an_export_holds_each_validated_item_with_its_provenance_and_is_released
     assert {"README.md", "croissant.json"} <= set(listed)
     assert listed == {p: sha256_file(out / p) for p in listed}
     assert released.body["consensus"] == sorted(r["consensus"] for r in rows)
+    # A model registration names it by index and digest (and a wrong digest is refused).
+    from aiwork.errors import InvalidBodyError
+    from aiwork.ledger.registry import register_model
+
+    with Log.open(store["db"]) as log:
+        with pytest.raises(InvalidBodyError, match="digest"):
+            register_model(log, store["key"], analyzer="shots", version="2",
+                           weights_digest="sha256:" + "a" * 64,
+                           dataset=(result.released or 0, "sha256:" + "b" * 64))
+        register_model(log, store["key"], analyzer="shots", version="2",
+                       weights_digest="sha256:" + "a" * 64,
+                       dataset=(result.released or 0, result.digest or ""))
 
 
 def test_no_video_is_in_two_splits() -> None:
@@ -216,6 +228,21 @@ def test_aiwork_dataset_export_prints_the_released_entry(
     released = entries(store["db"])[index]
     assert released.kind == "dataset.released/v1"
     assert released.body["digest"] in printed and "left out" in printed
+    assert f"--dataset {index}:{released.body['digest']}" in printed  # as aiwork models takes
     assert main([*args[:-4], "--out", str(tmp_path / "no"), "--library", store["library"]]) != 0
     assert "may not export" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_bad_name_version_format_or_library_changes_nothing(
+        store: dict[str, Any], tmp_path: Path) -> None:
+    from aiwork.errors import InputError
+
+    with Log.open(store["db"]) as log:
+        size = log.size
+        for bad in ({"name": "../etc"}, {"name": ""}, {"version": "1 0"}, {"fmt": "csv"},
+                    {"library": "f" * 32}, {"insights": ["no-such-insight"]}):
+            with pytest.raises(InputError):
+                export(log, store["key"], reader=store["owner"].did, out=tmp_path / "bad",
+                       **bad)
+        assert log.size == size and not (tmp_path / "bad").exists()

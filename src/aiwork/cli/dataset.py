@@ -56,3 +56,5 @@ def export_cmd(insights: tuple[str, ...], library: str | None, fmt: str, out: Pa
     if result.access_reads:
         click.echo(f"logged {len(result.access_reads)} read(s) as access.read entries")
     click.echo(f"dataset.released entry {result.released}: {result.digest}")
+    click.echo(f"a model trained on it: aiwork models register ... --dataset "
+               f"{result.released}:{result.digest}")
