@@ -171,6 +171,11 @@ def test_each_format_loads_with_datasets_and_mlcroissant_offline(
         assert {p.suffix for p in (out / "data").iterdir()} == {f".{suffix}"}, fmt
         loaded = datasets.load_dataset(str(out))
         assert {split: len(loaded[split]) for split in loaded} == result.rows, fmt
+        where: dict[str, set[str]] = {}
+        for split in loaded:
+            for row in loaded[split]:
+                where.setdefault(row["asset"], set()).add(split)
+        assert len(where) == 2 and all(len(s) == 1 for s in where.values())  # no video in two
         first = next(iter(loaded.values()))[0]
         assert first["outcome"] in {"accepted", "corrected"} and len(first["verdicts"]) == 2
         croissant = json.loads((out / "croissant.json").read_text())
