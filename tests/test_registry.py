@@ -328,3 +328,36 @@ def test_the_coordinator_refuses_a_decision_naming_a_registration_of_other_weigh
     with Log.open(tmp_path / "coord.db") as log:
         kinds = [log.entry(i).kind for i in range(log.size)]
     assert not any(kind.startswith("ai.decision") for kind in kinds)  # nothing recorded
+
+
+def test_a_job_asking_for_a_registered_model_refuses_results_of_other_weights(
+        tmp_path: Path, clip: Path) -> None:
+    from aiwork.api.app import create_app
+    from aiwork.api.state import ServerSettings
+    from aiwork.errors import AiworkError
+
+    from .test_network import _worker, client_for
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=1000)
+    app = create_app(settings)
+    req = client_for(app, SigningKey.generate())
+    req.post("/v1/identities", {"role": "requester"})
+    digest = req.upload_blob(clip.read_bytes())
+    with Log.open(tmp_path / "coord.db") as log:
+        registered = register_model(log, SigningKey.generate(), analyzer="technical",
+                                    version="1", weights_digest=DIGEST_A)
+    with pytest.raises(AiworkError, match="registers a model of technical, not of shots"):
+        req.submit_job(digest, ["shots"], budget=10, models={"shots": registered})
+    with pytest.raises(AiworkError, match="which the job does not run"):
+        req.submit_job(digest, ["technical"], budget=10, models={"shots": registered})
+    job = req.submit_job(digest, ["technical"], budget=10, models={"technical": registered})
+    worker = _worker(app, tmp_path, "w", ["technical"])
+    worker.advertise()
+    assert worker.run_once()
+    assert worker.stats.failed == 1
+    assert f"asks for the registered technical model {registered}" in worker.stats.errors[0]
+    assert req.get_job(job.id).state != "done"
+    with Log.open(tmp_path / "coord.db") as log:
+        kinds = [log.entry(i).kind for i in range(log.size)]
+    assert not any(kind.startswith("ai.decision") for kind in kinds)

@@ -205,11 +205,13 @@ class CoordinatorClient(Transport):
 
     def submit_job(self, asset: str, analyzers: list[str], *, redundancy: int = 1,
                    budget: int | None = None, library: str | None = None,
-                   deadline: float | None = None) -> rs.JobProgress:
-        """Submit a job over the uploaded ``asset``; the job (its ``id``)."""
+                   deadline: float | None = None, models: dict[str, int] | None = None
+                   ) -> rs.JobProgress:
+        """Submit a job over the uploaded ``asset``; the job (its ``id``). ``models``: per
+        analyzer, the ``model.registered`` entry its results must be made with."""
         return self._model(route("submit_job"), rs.JobProgress, body(
             rq.JobRequest, asset=asset, analyzers=analyzers, redundancy=redundancy,
-            budget=budget, library=library, deadline=deadline))
+            budget=budget, library=library, deadline=deadline, models=models))
 
     def list_jobs(self, requester: str | None = None, *, signed: bool = False
                   ) -> list[rs.JobProgress]:

@@ -8,7 +8,7 @@ number is not text and ``true`` is not ``1``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +88,10 @@ class JobRequest(RequestModel):
     deadline: float | None = Field(default=None, allow_inf_nan=False,
                                    description="Unix seconds after which the job expires")
     library: str | None = Field(default=None, description="the library the job belongs to")
+    models: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, max_length=64,
+        description="analyzer -> ledger index of the model.registered entry its results must "
+        "be made with (a result of other weights is refused)")
 
 
 class LibraryRequest(RequestModel):

@@ -37,9 +37,18 @@ from aiwork.model.commitment import SEALED_FIELDS, open_fields
 from aiwork.model.decision import normalize, output_digest
 from aiwork.model.kinds import DECISION_KINDS, DecisionInput, DecisionInputV2
 from aiwork.model.metadata import Metadata
+from aiwork.store import Migration
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["Jobs", "with_upstream"]
+
+
+def _job_models(conn: Any) -> None:
+    conn.execute("CREATE TABLE coordinator_job_models (job TEXT NOT NULL, analyzer TEXT NOT"
+                 " NULL, registration INTEGER NOT NULL, PRIMARY KEY (job, analyzer))")
+
+
+MIGRATIONS = [Migration("jobs-0001-models", _job_models)]
 
 
 class Jobs:
@@ -53,18 +62,22 @@ class Jobs:
         self.review, self.results, self.workers = review, results, workers
         self.settlement, self.search, self.price = settlement, search, price
         self.summaries = Summaries(log)
+        log.db.migrate(MIGRATIONS)
 
     # -- requesters -----------------------------------------------------------------------
 
     def submit(self, requester: str, asset: str, analyzers: list[str], *, redundancy: int,
                budget: int | None, now: float, deadline: float | None = None,
-               library: str | None = None) -> Job:
+               library: str | None = None, models: dict[str, int] | None = None) -> Job:
         """Create a job whose ``budget`` (default: its cost, price x analyzers x replicas)
         is held from the requester's available credits; in ``library`` if given (the
         requester must own it). Media of a sensitive library is analysed only in a job of that
         library: to anyone else it is as absent as media never uploaded (else a job of theirs
-        would publish what it holds)."""
+        would publish what it holds). ``models`` asks, per analyzer, for a registered model
+        version (its ``model.registered`` entry): a result made with other weights is
+        refused."""
         self._check_media(requester, asset, library)
+        self._check_models(analyzers, models or {})
         # An analyzer that reads others' results (keywords reads the transcript) brings
         # their tasks into the job: its result is computed from theirs, once accepted, and
         # names them (input.derived_from).
@@ -90,7 +103,33 @@ class Jobs:
             self.accounts.hold(job.id, requester, budget)
             if library is not None:
                 self.libraries.add_job(library, job.id)
+            self.log.db.conn.executemany(
+                "INSERT INTO coordinator_job_models (job, analyzer, registration)"
+                " VALUES (?, ?, ?)", [(job.id, name, index)
+                                      for name, index in sorted((models or {}).items())])
         return job
+
+    def _check_models(self, analyzers: list[str], models: dict[str, int]) -> None:
+        for name, index in models.items():
+            if name not in analyzers:
+                raise InputError(f"'models' names {name!r}, which the job does not run")
+            if not 0 <= index < self.log.size:
+                raise InputError(f"'models': {name} entry {index} is not in this log",
+                                 hint="aiwork models lists the registered versions")
+            try:
+                registered = registration(self.log, index)
+            except NotFoundError as exc:
+                raise InputError(f"'models': {exc}", hint=exc.hint) from exc
+            if registered.analyzer != name:
+                raise InputError(f"'models': entry {index} registers a model of "
+                                 f"{registered.analyzer}, not of {name}")
+
+    def required_model(self, job: str, analyzer: str) -> int | None:
+        """The registration the job asks ``analyzer``'s results to be made with, if any."""
+        row = self.log.db.conn.execute(
+            "SELECT registration FROM coordinator_job_models WHERE job = ? AND analyzer = ?",
+            (job, analyzer)).fetchone()
+        return None if row is None else int(row[0])
 
     def _check_media(self, requester: str, asset: str, library: str | None) -> None:
         absent = InputError(f"no media {asset} on this coordinator",
@@ -240,6 +279,15 @@ class Jobs:
                 f" but this worker advertised {advertised.get('weights_digest')}",
                 hint="advertise again after changing models (POST /v1/workers/capabilities)")
         self._check_registration(lease, model)
+        required = self.required_model(lease.job_id, lease.analyzer)
+        if required is not None:
+            wanted = registration(self.log, required).weights_digest
+            if model.get("weights_digest") != wanted:
+                raise ResultRefused(
+                    f"job {lease.job_id} asks for the registered {lease.analyzer} model "
+                    f"{required} (weights {wanted}); this decision ran weights "
+                    f"{model.get('weights_digest')}",
+                    hint="run the registered version (aiwork models lists them)")
         self._check_derived_from(lease, body)
 
     def _check_registration(self, lease: Lease, model: dict[str, Any]) -> None:

@@ -88,10 +88,11 @@ class Coordinator:
 
     def submit_job(self, requester: str, asset: str, analyzers: list[str], *, redundancy: int,
                    budget: int | None, now: float, deadline: float | None = None,
-                   library: str | None = None) -> Job:
+                   library: str | None = None, models: dict[str, int] | None = None) -> Job:
         """See :meth:`Jobs.submit`."""
         return self.jobs.submit(requester, asset, analyzers, redundancy=redundancy,
-                                budget=budget, now=now, deadline=deadline, library=library)
+                                budget=budget, now=now, deadline=deadline, library=library,
+                                models=models)
 
     def grant_credits(self, to: str, amount: int, reason: str) -> int:
         """Put ``amount`` credits into ``to``'s account (a ``credits.granted`` entry signed

@@ -36,7 +36,8 @@ async def submit_job(signed: Requester, state: StateDep) -> dict[str, Any]:
         made = state.coordinator().submit_job(
             signed.did, job.asset, list(job.analyzers),
             redundancy=1 if job.redundancy is None else job.redundancy, budget=job.budget,
-            deadline=job.deadline, now=time.time(), library=job.library)
+            deadline=job.deadline, now=time.time(), library=job.library,
+            models=job.models)
     return state.coordinator().progress(made.id)
 
 
