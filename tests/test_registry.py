@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,11 @@ DIGEST_B = "sha256:" + "b" * 64
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Log:
-    return init_ledger(tmp_path / "ledger.db", origin="registry.example/log")
+def log(store_target: Path | str, tmp_path: Path) -> Iterator[Log]:
+    """A ledger on SQLite and on PostgreSQL (the registry reads both)."""
+    with init_ledger(store_target, origin="registry.example/log",
+                     log_key=tmp_path / "log.key") as opened:
+        yield opened
 
 
 def test_register_list_promote(log: Log) -> None:
