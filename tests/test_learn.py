@@ -142,11 +142,16 @@ def _speech(text: str) -> NDArray[np.float32]:
     return audio
 
 
-def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer() -> None:
+def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer(tmp_path: Path) -> None:
+    from aiwork.analyzers.transcript import TranscriptAnalyzer
+    from aiwork.crypto import SigningKey
+    from aiwork.ledger.home import init_ledger
+    from aiwork.ledger.registry import models
     from aiwork.learn.glossary import (
         VerifiedSegment,
         adopt_glossary,
         glossary_from_corrections,
+        register_glossary,
         transcribe_segments,
     )
 
@@ -163,6 +168,12 @@ def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer() -> None:
     decision = adopt_glossary(glossary, held_out)
     assert decision.adopted, decision.reason
     assert decision.wer_after < decision.wer_before
+    # Adopted: a version of the transcript analyzer, named by the digest its decisions record.
+    log = init_ledger(tmp_path / "ledger.db", origin="learn.example/log")
+    index = register_glossary(log, SigningKey.generate(), decision, version="medical-1")
+    assert log.entry(index).body["weights_digest"] == decision.digest == TranscriptAnalyzer(
+        {"model": "tiny.en", "glossary": glossary}).parameters()["glossary_digest"]
+    assert log.entry(index).body["metrics"]["heldout_wer_after"] == decision.wer_after
 
     # A glossary of another domain's terms on speech without them: not adopted.
     other = glossary_from_corrections([("the quill a brand hex a four", "the Quillibrand "
@@ -173,6 +184,9 @@ def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer() -> None:
     refused = adopt_glossary(other, plain)
     assert not refused.adopted, refused.reason
     assert refused.wer_after >= refused.wer_before
+    with pytest.raises(InputError, match="not adopted"):
+        register_glossary(log, SigningKey.generate(), refused, version="other-1")
+    assert len(models(log, "transcript")) == 1
 
 
 def test_transcript_analyzer_records_its_glossary() -> None:

@@ -21,11 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from aiwork.analyzers.transcript.analyzer import glossary_digest
+from aiwork.crypto import SigningKey
 from aiwork.errors import InputError
+from aiwork.ledger.log import Log
+from aiwork.ledger.registry import register_model
 from aiwork.quality.agreement import word_error_rate
 
 __all__ = ["GlossaryDecision", "VerifiedSegment", "adopt_glossary", "domain_wer",
-           "glossary_from_corrections", "transcribe_segments"]
+           "glossary_from_corrections", "register_glossary", "transcribe_segments"]
 
 #: The most terms a glossary keeps; shorter words are not terms.
 MAX_TERMS = 50
@@ -114,6 +118,12 @@ class GlossaryDecision:
     wer_after: float
     segments: int
     reason: str
+    glossary_as: str = "hotwords"
+
+    @property
+    def digest(self) -> str:
+        """The glossary's digest, as the transcript analyzer's decisions record it."""
+        return glossary_digest(self.glossary, self.glossary_as)
 
 
 def adopt_glossary(glossary: Sequence[str], held_out: Sequence[VerifiedSegment], *,
@@ -129,4 +139,21 @@ def adopt_glossary(glossary: Sequence[str], held_out: Sequence[VerifiedSegment],
     adopted = after < before - min_gain
     reason = (f"WER {before:.3f} -> {after:.3f} on {len(held_out)} held-out segments: "
               + ("lower, adopted" if adopted else "not lower, refused"))
-    return GlossaryDecision(adopted, terms, before, after, len(held_out), reason)
+    return GlossaryDecision(adopted, terms, before, after, len(held_out), reason, glossary_as)
+
+
+def register_glossary(log: Log, key: SigningKey, decision: GlossaryDecision, *, version: str,
+                      parent: int | None = None, dataset: tuple[int, str] | None = None,
+                      approved_by: str | None = None) -> int:
+    """Register an adopted glossary as a version of the transcript analyzer: a
+    ``model.registered`` entry whose weights digest is the glossary's digest (the one the
+    analyzer's decisions record as ``glossary_digest``) with the held-out WER before and
+    after. A glossary that was not adopted is refused."""
+    if not decision.adopted:
+        raise InputError(f"the glossary was not adopted ({decision.reason}): not registered")
+    return register_model(log, key, analyzer="transcript", version=version,
+                          weights_digest=decision.digest,
+                          metrics={"heldout_wer_before": decision.wer_before,
+                                   "heldout_wer_after": decision.wer_after,
+                                   "heldout_segments": float(decision.segments)},
+                          parent=parent, dataset=dataset, approved_by=approved_by)

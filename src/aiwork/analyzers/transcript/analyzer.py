@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,9 +38,10 @@ from aiwork.analyzers.transcript.whisper import (
     install_message,
     model_files,
 )
+from aiwork.digests import sha256_json
 from aiwork.errors import AnalyzerUnavailable
 
-__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions"]
+__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions", "glossary_digest"]
 
 #: The default ``model``: identify the language, then pick the model (see the package text).
 AUTO = "auto"
@@ -48,6 +49,12 @@ AUTO_LABEL = "whisper tiny.en for English, base for other languages (CTranslate2
 
 #: A Whisper language code (``en``, ``fr``, ``haw``).
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+
+
+def glossary_digest(glossary: Sequence[str], glossary_as: str = "hotwords") -> str:
+    """The digest that names a glossary (its terms, in order, and how Whisper is given them):
+    recorded in each decision made with it, and registered as its model version."""
+    return sha256_json({"glossary": list(glossary), "glossary_as": glossary_as})
 
 
 class TranscriptOptions(AnalyzerOptions):
@@ -127,6 +134,7 @@ class TranscriptAnalyzer(Analyzer):
         if settings.glossary:
             params["glossary"] = list(settings.glossary)
             params["glossary_as"] = settings.glossary_as
+            params["glossary_digest"] = glossary_digest(settings.glossary, settings.glossary_as)
         if self._auto:
             params["choice"] = self._choice()
         return params
