@@ -365,3 +365,23 @@ def test_a_job_asking_for_a_registered_model_refuses_results_of_other_weights(
     with Log.open(tmp_path / "coord.db") as log:
         kinds = [log.entry(i).kind for i in range(log.size)]
     assert not any(kind.startswith("ai.decision") for kind in kinds)
+
+
+def test_workers_are_listed_with_the_registered_versions_they_run(tmp_path: Path,
+                                                                  clip: Path) -> None:
+    from .test_network import _setup, _worker
+
+    _, app, req, _, _ = _setup(tmp_path, clip)
+    with Log.open(tmp_path / "coord.db") as log:
+        registered = register_model(log, SigningKey.generate(), analyzer="technical",
+                                    version="1", weights_digest=DIGEST_A)
+    runs, claims = (_worker(app, tmp_path, name, ["technical"]) for name in ("a", "b"))
+    for worker, digest in ((runs, DIGEST_A), (claims, DIGEST_B)):
+        advertised = worker.advertisement()
+        advertised["analyzers"]["technical"]["model"].update(
+            weights_digest=digest, registration=registered)  # the worker's own claim
+        worker.client.post("/v1/workers/capabilities", advertised)
+    listed = {w["did"]: w["analyzers"]["technical"]["model"]
+              for w in req.get("/v1/workers").json()}
+    assert listed[runs.key.did]["registration"] == registered
+    assert "registration" not in listed[claims.key.did]  # unregistered weights: none

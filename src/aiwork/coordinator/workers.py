@@ -10,6 +10,7 @@ from typing import Any
 from aiwork.coordinator.schema import MIGRATIONS
 from aiwork.errors import InputError
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import Registrations
 from aiwork.market import Market
 from aiwork.quality.reputation import Reputation
 
@@ -25,6 +26,7 @@ class Workers:
     def __init__(self, log: Log, market: Market) -> None:
         self.log = log
         self.market = market
+        self.registrations = Registrations(log)
         log.db.migrate(MIGRATIONS)
 
     def advertise(self, worker: str, analyzers: Any, holding: Any = None,
@@ -62,7 +64,8 @@ class Workers:
             " ORDER BY analyzer", (worker,)).fetchall()
         rep = self.reputation(worker)
         return {"did": worker,
-                "analyzers": {name: {"version": version, "model": json.loads(model)}
+                "analyzers": {name: {"version": version,
+                                     "model": self._registered(name, json.loads(model))}
                               for name, version, model in rows},
                 "reputation": {"score": round(rep.score, 4), "samples": rep.samples,
                                "quarantined": rep.quarantined}}
@@ -80,6 +83,15 @@ class Workers:
             " LEFT JOIN coordinator_reputation r ON r.worker = c.worker"
             " WHERE r.quarantined IS NULL OR r.quarantined = 0 GROUP BY c.analyzer").fetchall()
         return {str(name): int(count) for name, count in rows}
+
+    def _registered(self, analyzer: str, model: dict[str, Any]) -> dict[str, Any]:
+        """The advertised model with ``registration``: the ``model.registered`` entry of its
+        weights in this log, when they are a registered version (the coordinator says so,
+        not the worker)."""
+        model = {key: value for key, value in model.items() if key != "registration"}
+        digest = model.get("weights_digest")
+        index = self.registrations.of(analyzer, digest if isinstance(digest, str) else None)
+        return model if index is None else {**model, "registration": index}
 
     def advertised_model(self, worker: str, analyzer: str) -> dict[str, Any] | None:
         row = self.log.db.conn.execute(
