@@ -385,3 +385,34 @@ def test_workers_are_listed_with_the_registered_versions_they_run(tmp_path: Path
               for w in req.get("/v1/workers").json()}
     assert listed[runs.key.did]["registration"] == registered
     assert "registration" not in listed[claims.key.did]  # unregistered weights: none
+
+
+def test_aiwork_submit_model_against_a_coordinator_process(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import running_coordinator
+
+    home = tmp_path / "coordinator"
+    requester, worker = tmp_path / "requester.pem", tmp_path / "worker.pem"
+    for keyfile in (requester, worker):
+        assert run(capsys, "keys", "new", "--out", str(keyfile))[0] == 0
+    weights = tmp_path / "tech.bin"
+    weights.write_bytes(b"not what the technical analyzer runs")
+    with running_coordinator(home, "--open-registration", "--starting-credits", "20") as url:
+        at = ["--coordinator", url]
+        for keyfile, role in ((requester, "requester"), (worker, "worker")):
+            assert run(capsys, "register", *at, "--key", str(keyfile), "--role", role)[0] == 0
+        code, out, err = run(capsys, "models", "register", "technical", "1", "--db",
+                             str(home / "aiwork.db"), "--weights", str(weights),
+                             "--key", str(requester))
+        assert code == 0, err
+        index = json.loads(out)["index"]
+        code, _, err = run(capsys, "submit", str(clip), *at, "--key", str(requester),
+                           "--analyzers", "technical", "--model", "technical=x")
+        assert code == 2 and "ANALYZER=INDEX" in err
+        code, out, err = run(capsys, "submit", str(clip), *at, "--key", str(requester),
+                             "--analyzers", "technical", "--model", f"technical={index}")
+        assert code == 0, err
+        run(capsys, "worker", *at, "--key", str(worker), "--once")
+        with Log.open(home / "aiwork.db") as log:
+            kinds = [log.entry(i).kind for i in range(log.size)]
+        assert not any(kind.startswith("ai.decision") for kind in kinds)  # refused

@@ -40,9 +40,12 @@ FINISHED = ("submitted", "accepted", "rejected")
               show_default=True,
               help="With --wait and --library: why you read the results (logged when the "
                    "library is sensitive).")
+@click.option("--model", "models", multiple=True, metavar="ANALYZER=INDEX",
+              help="Ask for a registered model version (its model.registered entry, see "
+                   "aiwork models): results of other weights are refused. Repeatable.")
 def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names: str,
                redundancy: int, budget: int | None, wait: bool, out: Path | None,
-               library: str | None, purpose: str) -> None:
+               library: str | None, purpose: str, models: tuple[str, ...]) -> None:
     """Upload videos and submit a job for each."""
 
     if out is not None and not wait:
@@ -50,8 +53,10 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
             "--out writes the results, which come only with --wait; without it, fetch them "
             "when the job is done: aiwork results JOB --coordinator URL --out DIR")
     analyzers = [n.strip() for n in names.split(",") if n.strip()]
+    wanted = _models(models)
     with connect(coordinator, keyfile) as client:
-        jobs, failed = _submit_each(client, videos, analyzers, redundancy, budget, library)
+        jobs, failed = _submit_each(client, videos, analyzers, redundancy, budget, library,
+                                    wanted)
         if wait:
             _wait_for(client, jobs, signed=bool(library))
             claimed: set[Path] = set()
@@ -59,6 +64,17 @@ def submit_cmd(videos: tuple[Path, ...], coordinator: str, keyfile: Path, names:
                 _deliver(client, job, out, claimed, library, purpose)
     if failed:
         raise SystemExit(1)
+
+
+def _models(texts: tuple[str, ...]) -> dict[str, int] | None:
+    """``--model ANALYZER=INDEX`` options as the job's ``models``."""
+    wanted: dict[str, int] = {}
+    for text in texts:
+        name, sep, index = text.partition("=")
+        if not sep or not name or not index.isdigit():
+            raise click.UsageError(f"--model is ANALYZER=INDEX (e.g. tags=57), not {text!r}")
+        wanted[name] = int(index)
+    return wanted or None
 
 
 class _Submitted:
@@ -69,8 +85,8 @@ class _Submitted:
 
 
 def _submit_each(client: CoordinatorClient, videos: tuple[Path, ...], analyzers: list[str],
-                 redundancy: int, budget: int | None, library: str | None
-                 ) -> tuple[list[_Submitted], int]:
+                 redundancy: int, budget: int | None, library: str | None,
+                 models: dict[str, int] | None = None) -> tuple[list[_Submitted], int]:
     """Upload each video and submit its job; a video that cannot be probed fails alone.
     The jobs submitted, and how many videos failed."""
     from aiwork.errors import MediaError
@@ -89,7 +105,7 @@ def _submit_each(client: CoordinatorClient, videos: tuple[Path, ...], analyzers:
         # Uploaded for the library: a sensitive library's media is never public.
         digest = client.upload_file(path, library=library)
         job = client.submit_job(digest, analyzers, redundancy=redundancy, budget=budget,
-                                library=library)
+                                library=library, models=models)
         jobs.append(_Submitted(path, facts, digest, job.id))
         click.echo(f"{path}: job {job.id}")
     return jobs, failed
