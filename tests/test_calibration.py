@@ -181,6 +181,11 @@ def test_a_capacity_sends_the_most_uncertain_items_instead_of_random_audits(
         # the one under confidence_below first, then the one nearest a coin toss
         assert sorted((i.item, i.reason) for i in items) == [(2, "uncertain"),
                                                              (6, "low-confidence")]
+        review.set_rules("shots", {"audit_share": 0.0})  # no audits: only what rules call for
+        made = review.route(job="k", insight="shots", decision=3,
+                            output=_shots([0.99, 0.55, 0.97, 0.4, 0.98, 0.05]),
+                            producers=[], annotator="model:m@v", asset=ASSET)
+        assert [review.item(i).item for i in made] == [6]
         review.set_rules("shots", {"capacity": 0})
         assert review.route(job="k", insight="shots", decision=2, output=_shots([0.5, 0.5]),
                             producers=[], annotator="model:m@v", asset=ASSET) == []

@@ -40,7 +40,8 @@ class Routing(ReviewBase):
     def _pick(self, rules: RoutingRules, items: list[Candidate], disagreed: bool,
               calibration: Calibration | None) -> list[tuple[Candidate, str | None]]:
         """With a review capacity: the items the rules call for, the most uncertain first,
-        then the most uncertain of the others (no random audits), ``capacity`` in all."""
+        then, in place of random audits, the audit share of the others, the most uncertain
+        first; ``capacity`` in all."""
         assert rules.capacity is not None
         called = [(c, self._reason(rules, c, disagreed, calibration, audit=False))
                   for c in items]
@@ -54,7 +55,8 @@ class Routing(ReviewBase):
 
         chosen: list[tuple[Candidate, str | None]] = [must[n] for n in select_for_review([chance(c) for c, _ in must],
                                                      rules.capacity, rules.sampling)]
-        room = rules.capacity - len(chosen)
+        # In place of random audits, the audit share of the others, the most uncertain.
+        room = min(rules.capacity - len(chosen), round(rules.audit_share * len(rest)))
         if room > 0:
             chosen += [(rest[n], "uncertain") for n in select_for_review(
                 [chance(c) for c in rest], room, rules.sampling)]

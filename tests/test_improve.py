@@ -1,0 +1,26 @@
+"""bench/improve.py on a small corpus: each gain of the improvement loop goes the right way."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve.py"
+
+
+def test_one_round_lowers_calibration_error_and_saves_verdicts(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("improve_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "improve.json"
+    assert bench.main(["--videos", "20", "--items", "12", "--capacity", "6", "--seed", "11",
+                       "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    cal, routing = figures["calibration"], figures["routing"]
+    assert cal["ece_after"] < cal["ece_before"] and 0 < cal["error_reduction"] <= 1
+    every, routed = routing["review_everything"], routing["calibrated_active"]
+    assert routed["verdicts"] < every["verdicts"]
+    assert 0 <= routing["verdict_reduction"] <= 1
+    assert figures["custom_tags"]["measured"] is False
