@@ -236,8 +236,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_decision_of_registered_weights_names_their_registration(tmp_path: Path,
-                                                                   clip: Path) -> None:
+def test_a_decision_of_registered_weights_names_their_registration(
+        tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from aiwork.pipeline.process import ProcessOptions, Processor
 
     db = tmp_path / "store.db"
@@ -258,6 +258,11 @@ def test_a_decision_of_registered_weights_names_their_registration(tmp_path: Pat
     assert "registration" not in decisions["technical"][1]  # no weights: no registration
     with Log.open(db) as log:
         assert lineage(log, decisions["tags"][0])["models"][0]["index"] == registered
+    # by video and insight, as aiwork audit and explain take them
+    assert main(["lineage", "red.mp4#tags", "--db", str(db)]) == 0
+    by_insight = json.loads(capsys.readouterr().out)
+    assert list(by_insight) == ["tags"]
+    assert by_insight["tags"]["models"][0]["index"] == registered
     # the audit bundle carries the registration, and aiwork-verify checks the chain
     out = tmp_path / "bundle.json"
     assert main(["audit", "red.mp4", "--db", str(db), "--out", str(out)]) == 0

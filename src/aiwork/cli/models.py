@@ -8,6 +8,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -111,10 +112,19 @@ def promote_cmd(db: str | None, analyzer: str, index: int, keyfile: Path) -> Non
 
 @click.command("lineage")
 @db_option
-@click.argument("item", type=click.IntRange(min=0))
-def lineage_cmd(db: str | None, item: int) -> None:
-    """Which model made the decision at ledger index ITEM, trained on which dataset,
-    validated by which experts: from the ledger alone, as JSON."""
-    with open_ledger(resolve_db(db), readonly=True) as log:
-        found = lineage(log, item)
+@click.argument("item")
+def lineage_cmd(db: str | None, item: str) -> None:
+    """Which model made ITEM, trained on which dataset, validated by which experts: from the
+    ledger alone, as JSON. ITEM is a decision's ledger index (one lineage), or VIDEO or a
+    coordinator JOB id, optionally #INSIGHT (insight -> lineage)."""
+    from aiwork.audit.subjects import resolve
+    from aiwork.pipeline.catalog import Catalog
+
+    with open_ledger(resolve_db(db)) as log:
+        if item.isdigit():
+            found: dict[str, Any] = lineage(log, int(item))
+        else:
+            subject = resolve(Catalog(log.db), log, item)
+            found = {name: lineage(log, subject.results[name][0])
+                     for name in subject.chosen if name in subject.results}
     click.echo(json.dumps(found, indent=2, sort_keys=True))
