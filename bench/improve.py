@@ -23,7 +23,8 @@ signed ``human.verdict`` entries, consensus with escalation.
    rejected a wrong one, or when an auto-accepted value was right). The routed run takes the
    lowest target (0.90 ... 0.99) whose final accuracy reaches reviewing everything's;
    ``verdict_reduction`` = 1 - its verdicts / reviewing everything's.
-4. Custom-tag accuracy and WER on domain terms are reported as not measured here.
+4. Custom-tag accuracy and WER on domain terms are reported as not measured here (the functions
+   that measure them, in :mod:`aiwork.learn`, need rendered pictures and speech).
 """
 
 from __future__ import annotations
@@ -210,9 +211,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     if reached and all_verdicts else 0.0,
                     "goal": 0.50},
         "custom_tags": {"measured": False, "error_reduction": None,
-                        "why": "the custom-tag classifier is not in this build"},
+                        "why": "aiwork.learn.custom_tag_accuracy needs rendered pictures"
+                                       " and the image model; this bench does not run it yet"},
         "domain_wer": {"measured": False, "error_reduction": None,
-                       "why": "the domain glossary for speech is not in this build"},
+                       "why": "aiwork.learn.domain_wer needs synthesized speech and"
+                                      " Whisper; this bench does not run it yet"},
     }
 
 
