@@ -8,7 +8,7 @@ number is not text and ``true`` is not ``1``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,6 +143,13 @@ class RoutingRulesUpdate(RequestModel):
     audit_share: float | None = Field(default=None, ge=0, le=1)
     gold_share: float | None = Field(default=None, ge=0, le=1)
     experts: int | None = Field(default=None, ge=1, le=50)
+    target_accuracy: float | None = Field(
+        default=None, ge=0.5, lt=1,
+        description="auto-accept only where the model's calibration reaches this accuracy "
+                    "(null: back to confidence_below)")
+    capacity: int | None = Field(default=None, ge=0, le=100_000,
+                                 description="items of one result reviewed at most (null: no cap)")
+    sampling: Literal["margin", "entropy"] | None = None
 
 
 class CapabilitiesRequest(RequestModel):
