@@ -18,6 +18,7 @@ from aiwork.errors import RoleError
 from aiwork.ledger.log import Log
 from aiwork.model import Entry
 
+from .conftest import require
 from .test_network import _worker, clip  # noqa: F401 - a fixture
 from .test_review import client_for, take
 
@@ -158,9 +159,10 @@ def test_a_sensitive_library_exports_for_its_reader_logged_and_never_for_a_stran
 @pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 def test_each_format_loads_with_datasets_and_mlcroissant_offline(
         store: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
-    mlc = pytest.importorskip("mlcroissant")
-    webvtt = pytest.importorskip("webvtt")
+    require("datasets", "mlcroissant", "webvtt")
+    import datasets
+    import mlcroissant as mlc
+    import webvtt
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     for fmt in ("jsonl", "parquet", "hf", "webvtt"):

@@ -4,7 +4,6 @@ models throughout (EfficientNet-Lite0, Whisper tiny.en), real ffmpeg and espeak-
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from aiwork.errors import AnalyzerUnavailable, InputError
 from .conftest import require
 from .frames import frames_context
 
-require("torch", "efficientnet_lite_pytorch", "faster_whisper", tools=("ffmpeg",))
+require("torch", "efficientnet_lite_pytorch", "faster_whisper", tools=("ffmpeg", "espeak-ng"))
 
 
 def _lavfi(source: str, count: int) -> list[NDArray[np.uint8]]:
@@ -130,10 +129,7 @@ def test_custom_tags_refuse_a_missing_or_forged_weights_file(tmp_path: Path) -> 
 
 
 def _speech(text: str) -> NDArray[np.float32]:
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        pytest.skip("espeak-ng is not installed")
-    wav = subprocess.run([espeak, "-v", "en-us", "-s", "150", "--stdout", text],
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "--stdout", text],
                          capture_output=True, check=True).stdout
     pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-f", "s16le", "-ac", "1",
                           "-ar", "16000", "-"], input=wav, capture_output=True,
