@@ -22,6 +22,7 @@ from aiwork.model.commitment import check_opening
 from aiwork.model.entry import Entry
 
 from .conftest import require, running_coordinator
+from .test_review_console import _new_expert
 
 
 def _clip(path: Path) -> Path:
@@ -70,16 +71,7 @@ def test_a_sensitive_item_is_answered_with_a_verdict_sealed_in_the_browser(
         page = browser.new_page(viewport={"width": 1000, "height": 1100})
         page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
                 if r.url.endswith("/verdict") else None)
-        page.goto(url + "/review")
-        page.get_by_role("button", name="Create a key in this browser").click()
-        page.wait_for_function("() => /did:key:z6Mk/.test("
-                               "document.getElementById('identity').textContent)")
-        did = page.locator("#identity").inner_text().split(": ")[1]
-        page.get_by_role("button", name="Request the expert role").click()
-        page.wait_for_function("() => /pending|granted/.test("
-                               "document.getElementById('role').textContent)")
-        with CoordinatorClient(url, key=admin) as boss:
-            assert boss.approve_role(did, "expert").status == "granted"
+        did = _new_expert(page, url, admin)
         _sensitive_job(url, admin, did, tmp_path)
         page.keyboard.press("n")
         page.wait_for_selector("#state[data-review-state=item]")
@@ -155,16 +147,7 @@ def test_a_grant_that_runs_out_is_renewed_and_the_video_plays_on(
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
         page = browser.new_page(viewport={"width": 1000, "height": 1100})
         page.route("**/v1/blobs/*?grant=*", expire_the_first)
-        page.goto(url + "/review")
-        page.get_by_role("button", name="Create a key in this browser").click()
-        page.wait_for_function("() => /did:key:z6Mk/.test("
-                               "document.getElementById('identity').textContent)")
-        did = page.locator("#identity").inner_text().split(": ")[1]
-        page.get_by_role("button", name="Request the expert role").click()
-        page.wait_for_function("() => /pending|granted/.test("
-                               "document.getElementById('role').textContent)")
-        with CoordinatorClient(url, key=admin) as boss:
-            assert boss.approve_role(did, "expert").status == "granted"
+        did = _new_expert(page, url, admin)
         _sensitive_job(url, admin, did, tmp_path)
         page.keyboard.press("n")
         page.wait_for_selector("#state[data-review-state=item]")
