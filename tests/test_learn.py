@@ -164,11 +164,13 @@ def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer(tmp_path: 
     decision = adopt_glossary(glossary, held_out)
     assert decision.adopted, decision.reason
     assert decision.wer_after < decision.wer_before
-    # Adopted: a version of the transcript analyzer, named by the digest its decisions record.
+    # Adopted: a version of the transcript analyzer, named by the weights digest its decisions
+    # record (Whisper's weights and the glossary together).
     log = init_ledger(tmp_path / "ledger.db", origin="learn.example/log")
     index = register_glossary(log, SigningKey.generate(), decision, version="medical-1")
-    assert log.entry(index).body["weights_digest"] == decision.digest == TranscriptAnalyzer(
-        {"model": "tiny.en", "glossary": glossary}).parameters()["glossary_digest"]
+    with_terms = TranscriptAnalyzer({"model": "tiny.en", "glossary": glossary})
+    assert log.entry(index).body["weights_digest"] == with_terms.model().weights_digest
+    assert with_terms.parameters()["glossary_digest"] == decision.digest
     assert log.entry(index).body["metrics"]["heldout_wer_after"] == decision.wer_after
 
     # A glossary of another domain's terms on speech without them: not adopted.
@@ -193,3 +195,49 @@ def test_transcript_analyzer_records_its_glossary() -> None:
     assert "glossary" not in TranscriptAnalyzer({"model": "tiny.en"}).parameters()
     with pytest.raises(Exception, match="glossary"):
         TranscriptAnalyzer({"glossary": ["x" * 65]})
+
+
+def _speech_clip(text: str, path: Path) -> Path:
+    """A video of one colour whose sound track is espeak-ng saying ``text``."""
+    wav = path.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=160x90:r=10", "-i", str(wav), "-shortest",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)
+    return path
+
+
+def test_a_decision_made_with_a_registered_glossary_names_it(tmp_path: Path) -> None:
+    """A glossary is a model version: the decision of the transcript analyzer run with it
+    names its registration, and lineage finds it; without it, Whisper's digest, unregistered."""
+    from aiwork.analyzers.transcript import TranscriptAnalyzer
+    from aiwork.crypto import SigningKey
+    from aiwork.ledger.registry import lineage
+    from aiwork.learn.glossary import GlossaryDecision, register_glossary
+    from aiwork.pipeline.process import ProcessOptions, Processor
+
+    clip = _speech_clip("We met Doctor Zorvathek near the station.", tmp_path / "talk.mp4")
+    measured = GlossaryDecision(True, ("Zorvathek",), 0.25, 0.0, 1, "measured")
+    glossary = {"model": "tiny.en", "glossary": ["Zorvathek"]}
+    plain = TranscriptAnalyzer({"model": "tiny.en"}).model().weights_digest
+    assert TranscriptAnalyzer(glossary).model().weights_digest not in (plain, None)
+    decisions: dict[str, tuple[int, dict[str, object]]] = {}
+    db = tmp_path / "store.db"
+    for name, settings in (("plain", {"model": "tiny.en"}), ("glossary", glossary)):
+        with Processor(ProcessOptions(analyzers=["transcript"], force=True,
+                                      settings={"transcript": settings}), db=db) as proc:
+            if name == "plain":
+                registered = register_glossary(proc.log, SigningKey.generate(), measured,
+                                               version="medical-1")
+            report = proc.process(clip, tmp_path / "out")
+            assert report.status == "processed", report.error
+            index = max(i for i in range(proc.log.size)
+                        if proc.log.entry(i).kind.startswith("ai.decision"))
+            decisions[name] = (index, proc.log.entry(index).body["model"])
+            if name == "glossary":
+                assert lineage(proc.log, index)["models"][0]["index"] == registered
+    assert decisions["glossary"][1]["registration"] == registered
+    assert decisions["glossary"][1]["weights_digest"] == measured.weights_digest()
+    assert decisions["plain"][1]["weights_digest"] == plain
+    assert "registration" not in decisions["plain"][1]

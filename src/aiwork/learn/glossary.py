@@ -15,8 +15,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,11 +120,28 @@ class GlossaryDecision:
     segments: int
     reason: str
     glossary_as: str = "hotwords"
+    #: The transcript analyzer's ``model`` option the word error rates were measured with.
+    model: str = "tiny.en"
 
     @property
     def digest(self) -> str:
         """The glossary's digest, as the transcript analyzer's decisions record it."""
         return glossary_digest(self.glossary, self.glossary_as)
+
+    def options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The transcript analyzer's options that run this glossary: ``options`` (default:
+        the model it was measured with) with the glossary set."""
+        return {**(options if options is not None else {"model": self.model}),
+                "glossary": list(self.glossary), "glossary_as": self.glossary_as}
+
+    def weights_digest(self, options: Mapping[str, Any] | None = None) -> str:
+        """The weights digest of the transcript analyzer running this glossary with
+        ``options`` (Whisper's weights and the glossary): what its decisions record."""
+        from aiwork.analyzers.transcript.analyzer import TranscriptAnalyzer
+
+        digest = TranscriptAnalyzer(self.options(options)).model().weights_digest
+        assert digest is not None  # the transcript analyzer always digests its weights
+        return digest
 
 
 def adopt_glossary(glossary: Sequence[str], held_out: Sequence[VerifiedSegment], *,
@@ -134,25 +152,30 @@ def adopt_glossary(glossary: Sequence[str], held_out: Sequence[VerifiedSegment],
     terms = tuple(glossary)
     before = domain_wer(held_out, (), model=model)
     if not terms:
-        return GlossaryDecision(False, terms, before, before, len(held_out), "empty glossary")
+        return GlossaryDecision(False, terms, before, before, len(held_out), "empty glossary",
+                                glossary_as, model)
     after = domain_wer(held_out, terms, model=model, glossary_as=glossary_as)
     adopted = after < before - min_gain
     reason = (f"WER {before:.3f} -> {after:.3f} on {len(held_out)} held-out segments: "
               + ("lower, adopted" if adopted else "not lower, refused"))
-    return GlossaryDecision(adopted, terms, before, after, len(held_out), reason, glossary_as)
+    return GlossaryDecision(adopted, terms, before, after, len(held_out), reason, glossary_as,
+                            model)
 
 
 def register_glossary(log: Log, key: SigningKey, decision: GlossaryDecision, *, version: str,
                       parent: int | None = None, dataset: tuple[int, str] | None = None,
-                      approved_by: str | None = None) -> int:
+                      approved_by: str | None = None,
+                      options: Mapping[str, Any] | None = None) -> int:
     """Register an adopted glossary as a version of the transcript analyzer: a
-    ``model.registered`` entry whose weights digest is the glossary's digest (the one the
-    analyzer's decisions record as ``glossary_digest``) with the held-out WER before and
-    after. A glossary that was not adopted is refused."""
+    ``model.registered`` entry whose weights digest is the analyzer's with that glossary
+    (Whisper's weights and the glossary, :meth:`GlossaryDecision.weights_digest`; ``options``:
+    the analyzer options it is to run with, default the model it was measured with), so the
+    decisions made with it name it; the held-out WER before and after are its metrics. A
+    glossary that was not adopted is refused."""
     if not decision.adopted:
         raise InputError(f"the glossary was not adopted ({decision.reason}): not registered")
     return register_model(log, key, analyzer="transcript", version=version,
-                          weights_digest=decision.digest,
+                          weights_digest=decision.weights_digest(options),
                           metrics={"heldout_wer_before": decision.wer_before,
                                    "heldout_wer_after": decision.wer_after,
                                    "heldout_segments": float(decision.segments)},

@@ -41,7 +41,8 @@ from aiwork.analyzers.transcript.whisper import (
 from aiwork.digests import sha256_json
 from aiwork.errors import AnalyzerUnavailable
 
-__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions", "glossary_digest"]
+__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions", "glossary_digest",
+           "with_glossary"]
 
 #: The default ``model``: identify the language, then pick the model (see the package text).
 AUTO = "auto"
@@ -55,6 +56,13 @@ def glossary_digest(glossary: Sequence[str], glossary_as: str = "hotwords") -> s
     """The digest that names a glossary (its terms, in order, and how Whisper is given them):
     recorded in each decision made with it, and registered as its model version."""
     return sha256_json({"glossary": list(glossary), "glossary_as": glossary_as})
+
+
+def with_glossary(weights: str, glossary: str) -> str:
+    """The weights digest of Whisper's weights (``weights``) given a glossary (its
+    :func:`glossary_digest`): a glossary changes what the model writes, so the two together
+    are the model version a decision ran and a registration names."""
+    return sha256_json({"weights_digest": weights, "glossary_digest": glossary})
 
 
 class TranscriptOptions(AnalyzerOptions):
@@ -239,13 +247,20 @@ class TranscriptAnalyzer(Analyzer):
         }
 
     def model(self) -> ModelInfo:
+        """Whisper's name, version and weights digest; with a glossary, the digest covers the
+        weights and the glossary (:func:`with_glossary`), so each glossary is its own version."""
         if self._auto:
             versions = sorted({BUNDLED["base"].version(), self.english_model().version()})
-            return ModelInfo(self.label(), ",".join(versions),
-                             cached_pieces_digest(self._weights()))
-        bundled = self._bundled()
-        version = bundled.version() if bundled is not None else "local"
-        return ModelInfo(self.label(), version, cached_pieces_digest(self._weights()))
+            version = ",".join(versions)
+        else:
+            bundled = self._bundled()
+            version = bundled.version() if bundled is not None else "local"
+        digest = cached_pieces_digest(self._weights())
+        settings = self.settings
+        if settings.glossary:
+            digest = with_glossary(digest, glossary_digest(settings.glossary,
+                                                           settings.glossary_as))
+        return ModelInfo(self.label(), version, digest)
 
     def load_model(self, folder: Path | None = None) -> Any:
         """The Whisper model in ``folder`` (default: :meth:`folder`), loaded once per process
