@@ -8,6 +8,8 @@ in one table (:mod:`aiwork.api.errors`)::
     AiworkError
     ├── ConfigError                  a setting or path is wrong
     │   ├── AnalyzerUnavailable      an analyzer's model package or file is missing
+    │   ├── ModelStoreError          a registered version's files are missing from the model
+    │   │                            store, or no longer match its weights digest
     │   └── KeyMismatchError         a log presents another key than the witness expects
     ├── InputError                   what the user gave cannot be used
     │   ├── MalformedJSONError       not JSON, duplicate keys, not canonical (RFC 8785)
@@ -109,6 +111,7 @@ __all__ = [
     "MarketError",
     "MediaError",
     "MediaGrantError",
+    "ModelStoreError",
     "NotAssignedError",
     "NotFoundError",
     "NoteError",
@@ -325,6 +328,11 @@ class MediaError(InputError):
 
 class AnalyzerUnavailable(ConfigError):
     """Raised by :meth:`Analyzer.check` when a model package or file is missing."""
+
+
+class ModelStoreError(ConfigError):
+    """The model store (``$AIWORK_HOME/models``) lacks the files of a registered model version,
+    or they no longer hash to its weights digest."""
 
 
 class MarketError(AiworkError):

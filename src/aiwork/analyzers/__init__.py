@@ -23,6 +23,7 @@ __all__ = [
     "AnalyzerOutput",
     "Availability",
     "ModelInfo",
+    "analyzer_class",
     "availability",
     "load",
     "order",
@@ -45,15 +46,25 @@ class Availability:
     reason: str | None  # why it cannot run here, when it cannot
 
 
+#: Analyzers known by name but not listed in the registry.
+_UNLISTED: dict[str, str] = {"custom_tags": "aiwork.analyzers.custom_tags"}
+
+
+def analyzer_class(name: str) -> type[Analyzer]:
+    """The class of the analyzer called ``name`` (ConfigError if there is none)."""
+    return _class(name)
+
+
 def _class(name: str) -> type[Analyzer]:
-    if name not in REGISTRY:
+    module_name = REGISTRY.get(name) or _UNLISTED.get(name)
+    if module_name is None:
         raise ConfigError(f"unknown analyzer {name!r}", hint=f"known: {', '.join(REGISTRY)}")
-    module = importlib.import_module(REGISTRY[name])
+    module = importlib.import_module(module_name)
     found = [value for value in vars(module).values()
              if isinstance(value, type) and issubclass(value, Analyzer)
              and value.__dict__.get("name") == name]
     if len(found) != 1:
-        raise ConfigError(f"{REGISTRY[name]} holds {len(found)} analyzers named {name!r}, "
+        raise ConfigError(f"{module_name} holds {len(found)} analyzers named {name!r}, "
                           "not one")
     return found[0]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -127,6 +127,11 @@ class Analyzer(ABC):
     #: once. None: it reads ``self.options`` itself.
     Options: ClassVar[type[AnalyzerOptions] | None] = None
 
+    #: The option that names a registered version's files (a file, or the folder holding
+    #: them): how a version kept in the model store (:mod:`aiwork.analyzers.store`) is given
+    #: to it. None: its registered versions cannot be loaded from the store.
+    weights_option: ClassVar[str | None] = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__ and "insight" not in cls.__dict__:
@@ -139,6 +144,23 @@ class Analyzer(ABC):
         self.settings: AnalyzerOptions = (
             parse_options(self.Options, self.options, self.name) if self.Options is not None
             else AnalyzerOptions())
+
+    @classmethod
+    def stored_digest(cls, files: Sequence[Path]) -> str:
+        """The weights digest of a registered version's files, as this analyzer's decisions
+        record it when it loads them (what the model store checks the files against). By
+        default :func:`weights_digest`, as ``aiwork models register --weights`` computes it."""
+        return weights_digest(files)
+
+    @classmethod
+    def stored_options(cls, folder: Path, files: Sequence[Path]) -> dict[str, Any]:
+        """The options that make it load a registered version's ``files`` (kept in
+        ``folder`` by the model store): by default :attr:`weights_option` naming the file
+        (one) or the folder (several)."""
+        if cls.weights_option is None:
+            raise AnalyzerUnavailable(
+                f"the {cls.name} analyzer has no option that loads registered weights")
+        return {cls.weights_option: str(files[0] if len(files) == 1 else folder)}
 
     @abstractmethod
     def analyze(self, ctx: AnalysisContext) -> AnalyzerOutput:

@@ -30,8 +30,8 @@ from numpy.typing import NDArray
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
 from aiwork.analyzers.models import file_key, load_once
 from aiwork.analyzers.options import AnalyzerOptions, Field
-from aiwork.digests import sha256_bytes
-from aiwork.errors import AnalyzerUnavailable
+from aiwork.digests import sha256_bytes, sha256_file
+from aiwork.errors import AnalyzerUnavailable, InputError
 
 __all__ = ["CustomTagsAnalyzer", "CustomTagsModel", "CustomTagsOptions", "custom_tags_model",
            "model_file"]
@@ -133,6 +133,15 @@ class CustomTagsAnalyzer(Analyzer):
 
     Options = CustomTagsOptions
     settings: CustomTagsOptions
+    weights_option = "model"
+
+    @classmethod
+    def stored_digest(cls, files: Sequence[Path]) -> str:
+        """The ``.npz`` file's SHA-256 (its decisions' weights digest); one file only."""
+        if len(files) != 1 or files[0].suffix != ".npz":
+            raise InputError(f"a custom tags model is one .npz file, not "
+                             f"{', '.join(path.name for path in files) or 'nothing'}")
+        return sha256_file(files[0])
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -19,7 +19,7 @@ from aiwork.analyzers.models import (
     load_once,
     package_dir,
 )
-from aiwork.analyzers.options import AnalyzerOptions, Field
+from aiwork.analyzers.options import AnalyzerOptions, Field, parse_options
 from aiwork.analyzers.transcript.auto import AutoTranscription
 from aiwork.analyzers.transcript.identify import (
     MIN_LANGUAGE_CONFIDENCE,
@@ -38,11 +38,12 @@ from aiwork.analyzers.transcript.whisper import (
     install_message,
     model_files,
 )
+from aiwork.canonical import canonical_bytes, parse_json
 from aiwork.digests import sha256_json
-from aiwork.errors import AnalyzerUnavailable
+from aiwork.errors import AnalyzerUnavailable, InputError
 
-__all__ = ["AUTO", "AUTO_LABEL", "TranscriptAnalyzer", "TranscriptOptions", "glossary_digest",
-           "with_glossary"]
+__all__ = ["AUTO", "AUTO_LABEL", "GLOSSARY_FILE", "TranscriptAnalyzer", "TranscriptOptions",
+           "glossary_digest", "glossary_files", "read_glossary_file", "with_glossary"]
 
 #: The default ``model``: identify the language, then pick the model (see the package text).
 AUTO = "auto"
@@ -63,6 +64,44 @@ def with_glossary(weights: str, glossary: str) -> str:
     :func:`glossary_digest`): a glossary changes what the model writes, so the two together
     are the model version a decision ran and a registration names."""
     return sha256_json({"weights_digest": weights, "glossary_digest": glossary})
+
+
+#: A registered glossary's file in the model store: the transcript analyzer's options that
+#: run it, ``{"glossary": [...], "glossary_as": ..., "model": ...}`` (the Whisper model it was
+#: measured and registered with: the registration's digest covers its weights).
+GLOSSARY_FILE = "glossary.json"
+_GLOSSARY_KEYS = {"glossary", "glossary_as", "model"}
+_GLOSSARY_FILE_BYTES = 64 * 1024
+
+
+def glossary_files(glossary: Sequence[str], glossary_as: str, model: str) -> dict[str, bytes]:
+    """A glossary registered with the Whisper ``model`` (the analyzer's option) as the model
+    store keeps it (``ModelStore.put_bytes``): one JSON file of those options."""
+    checked = parse_options(TranscriptOptions, {"glossary": list(glossary),
+                                                "glossary_as": glossary_as, "model": model},
+                            "transcript")
+    return {GLOSSARY_FILE: canonical_bytes({"glossary": list(checked.glossary),
+                                            "glossary_as": checked.glossary_as,
+                                            "model": checked.model})}
+
+
+def read_glossary_file(files: Sequence[Path]) -> dict[str, Any]:
+    """The transcript analyzer's options in a registered glossary's file (``glossary``,
+    ``glossary_as``, ``model``; checked as options are); InputError for anything else."""
+    if len(files) != 1 or files[0].name != GLOSSARY_FILE:
+        raise InputError(f"a registered glossary is one {GLOSSARY_FILE} file, not "
+                         f"{', '.join(path.name for path in files) or 'nothing'}")
+    with files[0].open("rb") as handle:
+        raw = handle.read(_GLOSSARY_FILE_BYTES + 1)
+    if len(raw) > _GLOSSARY_FILE_BYTES:
+        raise InputError(f"{files[0]} is larger than a glossary ({_GLOSSARY_FILE_BYTES} bytes)")
+    value = parse_json(raw, what=str(files[0]))
+    if not isinstance(value, dict) or set(value) != _GLOSSARY_KEYS or not value["glossary"]:
+        raise InputError(f"{files[0]} is not a glossary file: it must hold exactly the keys "
+                         "glossary (not empty), glossary_as and model")
+    checked = parse_options(TranscriptOptions, value, "transcript")
+    return {"glossary": list(checked.glossary), "glossary_as": checked.glossary_as,
+            "model": checked.model}
 
 
 class TranscriptOptions(AnalyzerOptions):
@@ -100,6 +139,20 @@ class TranscriptAnalyzer(Analyzer):
 
     Options = TranscriptOptions
     settings: TranscriptOptions
+    weights_option = "glossary"
+
+    @classmethod
+    def stored_digest(cls, files: Sequence[Path]) -> str:
+        """A registered glossary's weights digest: the analyzer's with the options its file
+        holds (Whisper's weights and the glossary, :func:`with_glossary`)."""
+        digest = cls(read_glossary_file(files)).model().weights_digest
+        assert digest is not None  # the transcript analyzer always digests its weights
+        return digest
+
+    @classmethod
+    def stored_options(cls, folder: Path, files: Sequence[Path]) -> dict[str, Any]:
+        """The glossary, how Whisper is given it and the Whisper model, from its file."""
+        return read_glossary_file(files)
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
