@@ -171,3 +171,41 @@ def test_the_default_store_is_in_the_home(tmp_path: Path, monkeypatch: pytest.Mo
                                           ) -> None:
     monkeypatch.setenv("AIWORK_HOME", str(tmp_path / "home"))
     assert ModelStore.default().root == tmp_path / "home" / "models"
+
+
+def test_aiwork_models_register_keeps_the_files_under_the_analyzers_digest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from aiwork.cli import main
+    from aiwork.ledger.home import open_ledger
+    from aiwork.ledger.registry import models
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    db, keyfile = tmp_path / "ledger.db", tmp_path / "me.pem"
+    assert run("ledger", "init", "--db", str(db))[0] == 0
+    assert run("keys", "new", "--out", str(keyfile))[0] == 0
+    trained = _trained(tmp_path / "trained")
+    code, out, err = run("models", "register", "custom_tags", "1", "--db", str(db),
+                         "--weights", str(trained.path), "--key", str(keyfile))
+    assert code == 0, err
+    registered = json.loads(out)
+    # The digest the analyzer's decisions record (the .npz file's SHA-256), so they name it.
+    assert registered["weights_digest"] == trained.digest
+    kept = ModelStore.default().get("custom_tags", trained.digest)
+    assert kept.files[0].read_bytes() == trained.path.read_bytes()
+    # An unknown analyzer, or files the analyzer cannot load, register nothing.
+    for analyzer, weights in (("../tags", trained.path), ("nonesuch", trained.path),
+                              ("transcript", trained.path)):
+        code, _, err = run("models", "register", analyzer, "2", "--db", str(db),
+                           "--weights", str(weights), "--key", str(keyfile))
+        assert code == 1 and err, analyzer
+    with open_ledger(db, readonly=True) as log:
+        assert [m.index for m in models(log)] == [registered["index"]]
+    assert ModelStore.default().digests("transcript") == []
+    assert ModelStore.default().digests("custom_tags") == [trained.digest]

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from aiwork.analyzers.base import weights_digest
+from aiwork.analyzers.store import ModelStore
 from aiwork.cli.options import db_option, resolve_db
 from aiwork.crypto import read_key_file
 from aiwork.digests import DIGEST_PATTERN
@@ -72,8 +72,8 @@ def models_group(ctx: click.Context, db: str | None, analyzer: str | None,
 @click.argument("version")
 @click.option("--weights", "weights", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A weight file the analyzer loads (repeat for several); their digest is "
-              "computed as the analyzer computes it.")
+              help="A weight file the analyzer loads (repeat for several): kept in the model "
+              "store ($AIWORK_HOME/models), their digest computed as the analyzer computes it.")
 @click.option("--key", "keyfile", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The approver's key file.")
 @click.option("--metric", "metrics", multiple=True, help="A held-out metric NAME=NUMBER.")
@@ -84,12 +84,15 @@ def models_group(ctx: click.Context, db: str | None, analyzer: str | None,
 def register_cmd(db: str | None, analyzer: str, version: str, weights: tuple[Path, ...],
                  keyfile: Path, metrics: tuple[str, ...], parent: int | None,
                  dataset: str | None) -> None:
-    """Register weights as a version of ANALYZER; print the entry's index."""
+    """Register weights as a version of ANALYZER, its files kept in the model store; print the
+    entry's index and the weights digest."""
     parsed = dict(_metric(text) for text in metrics)
     training = _dataset(dataset)
     key = read_key_file(keyfile)
-    digest = weights_digest(weights)
     with open_ledger(resolve_db(db)) as log:
+        # Kept first (content-addressed: a refused registration leaves only a copy that a
+        # later one reuses), so a registered version always has its files in the store.
+        digest = ModelStore.default().put(analyzer, list(weights)).digest
         index = register_model(log, key, analyzer=analyzer, version=version,
                                weights_digest=digest, metrics=parsed, parent=parent,
                                dataset=training)
