@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,116 @@ def test_a_capacity_sends_the_most_uncertain_items_instead_of_random_audits(
         review.set_rules("shots", {"capacity": 0})
         assert review.route(job="k", insight="shots", decision=2, output=_shots([0.5, 0.5]),
                             producers=[], annotator="model:m@v", asset=ASSET) == []
+
+
+def _verified_store(path: Path, key: SigningKey, annotator: str) -> None:
+    """A coordinator store whose review engine decided 80 of ``annotator``'s shot boundaries
+    (an overconfident model: a quarter of them wrong)."""
+    from aiwork.ledger.home import init_ledger
+
+    init_ledger(path).close()
+    with Log.open(path) as log:
+        review = Review(log, key, Accounts(log.db).appender(log), rng=random.Random(1))
+        review.set_rules("shots", {"experts": 3, "audit_share": 0.0})
+        conf, right = _overconfident(80, seed=3)
+        _verify(review, annotator, list(zip(conf, right, strict=True)))
+
+
+def test_an_admin_fits_a_calibration_over_the_api_and_bad_requests_change_nothing(
+        tmp_path: Path) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from aiwork.api import ServerSettings, create_app
+    from aiwork.auth import sign_request
+    from aiwork.ledger.registry import registration
+
+    key, admin, stranger = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    annotator = "model:over@sha256:" + "a" * 64
+    _verified_store(tmp_path / "coord.db", key, annotator)
+    client = TestClient(create_app(ServerSettings(db=tmp_path / "coord.db", key=key,
+                                                  admin=admin.did)))
+
+    def post(signer: SigningKey | None, value: Any) -> Any:
+        data = value if isinstance(value, bytes) else json.dumps(value).encode()
+        headers = {} if signer is None else sign_request(signer, "POST",
+                                                         "/v1/review/calibrations", data)
+        return client.post("/v1/review/calibrations", content=data,
+                           headers={**headers, "content-type": "application/json"})
+
+    listed = client.get("/v1/review/calibrations").json()
+    assert listed["calibrations"] == []
+    assert listed["candidates"] == [{"insight": "shots", "annotator": annotator,
+                                     "verified": 80}]
+    with Log.open(tmp_path / "coord.db") as log:
+        size = log.size
+    good = {"insight": "shots", "annotator": annotator, "target_accuracy": 0.95}
+    refused = [
+        (None, good, 401), (stranger, good, 403),
+        (admin, {**good, "target_accuracy": 1.0}, 400),
+        (admin, {**good, "target_accuracy": "0.9"}, 400),
+        (admin, {**good, "insight": "faces"}, 400),
+        (admin, {**good, "annotator": "model:other@sha256:" + "b" * 64}, 400),
+        (admin, {**good, "annotator": "model:x y"}, 400),
+        (admin, {**good, "annotator": "m" * 201}, 400),
+        (admin, {**good, "seed": 3}, 400),
+        (admin, {"annotator": annotator}, 400),
+        (admin, b"[1, 2", 400),
+    ]
+    for signer, value, status in refused:
+        reply = post(signer, value)
+        assert reply.status_code == status, (value, reply.text)
+        assert set(reply.json()) == {"error", "message"}
+    # A model without verified items: the refusal names the one that has them.
+    reply = post(admin, {**good, "annotator": "model:other@sha256:" + "b" * 64})
+    assert annotator in reply.json()["message"]
+    assert client.get("/v1/review/calibrations").json()["calibrations"] == []
+    with Log.open(tmp_path / "coord.db") as log:
+        assert log.size == size  # nothing was logged
+
+    reply = post(admin, good)
+    assert reply.status_code == 200, reply.text
+    fitted = reply.json()
+    assert fitted["insight"] == "shots" and fitted["annotator"] == annotator
+    assert fitted["ece_after"] < fitted["ece_before"]
+    assert fitted["samples"] + fitted["held_out"] == 80 and fitted["threshold"] is not None
+    assert fitted["target_accuracy"] == 0.95
+    with Log.open(tmp_path / "coord.db") as log:
+        model = registration(log, fitted["registration"])
+        assert model.analyzer == "calibration.shots"
+        assert model.weights_digest == fitted["digest"]
+        assert model.body["metrics"]["ece_after"] == fitted["ece_after"]
+    assert client.get("/v1/review/calibrations").json()["calibrations"] == [fitted]
+
+
+def test_the_review_calibrate_command_prints_the_fit(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from aiwork.cli import main
+    from aiwork.crypto import write_key_file
+
+    from .conftest import running_coordinator
+
+    key, admin = SigningKey.generate(), SigningKey.generate()
+    home = tmp_path / "home"
+    home.mkdir()
+    write_key_file(home / "coordinator.key", key)
+    write_key_file(tmp_path / "admin.pem", admin)
+    annotator = "model:over@sha256:" + "a" * 64
+    _verified_store(tmp_path / "coord.db", key, annotator)
+    with running_coordinator(home, "--admin", admin.did, "--db",
+                             str(tmp_path / "coord.db")) as url:
+        assert main(["review", "calibrations", "--coordinator", url]) == 0
+        out = capsys.readouterr().out
+        assert "no calibration fitted yet" in out and f"candidate: shots {annotator} (80" in out
+        assert main(["review", "calibrate", "shots", annotator, "--target-accuracy", "0.9",
+                     "--coordinator", url, "--key", str(tmp_path / "admin.pem")]) == 0
+        line = capsys.readouterr().out
+        assert line.startswith(f"shots {annotator}: ECE ") and "target accuracy 0.9," in line
+        assert "registration " in line and "threshold" in line
+        assert main(["review", "calibrate", "shots", "model:none@x", "--coordinator", url,
+                     "--key", str(tmp_path / "admin.pem")]) == 1
+        assert annotator in capsys.readouterr().err
+        assert main(["review", "calibrations", "--coordinator", url, "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [c["target_accuracy"] for c in listed["calibrations"]] == [0.9]

@@ -122,6 +122,9 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
     for name in EXPORTS:
         req.http.get(f"/v1/jobs/{job}/export/{name}")
     adm.request("PUT", "/v1/review/rules/tags", b'{"experts": 2}')
+    req.http.get("/v1/review/calibrations")
+    with pytest.raises(CoordinatorError):  # nothing verified to fit on yet: a 400
+        adm.fit_calibration("shots", "model:none@sha256:" + "0" * 64)
     req.request("PATCH", f"/v1/libraries/{library}", b'{"sensitive": true}')
     req.http.get(f"/v1/jobs/{job}")  # now sensitive: unsigned is refused, as declared
     assert req.get(f"/v1/jobs/{job}", signed=True).json()["state"] == "done"

@@ -114,3 +114,53 @@ def rules_cmd(insight: str | None, changes: tuple[str, ...], coordinator: str,
     with connect(coordinator, keyfile) as client:
         reply = client.set_review_rules(insight, values)
     click.echo(json.dumps(reply.model_dump(mode="json"), indent=2))
+
+
+def _calibration_line(view: Any) -> str:
+    threshold = ("none (every item to humans)" if view.threshold is None
+                 else f"{view.threshold:.4f}")
+    return (f"{view.insight} {view.annotator}: ECE {view.ece_before:.4f} raw -> "
+            f"{view.ece_after:.4f} calibrated (held out {view.held_out}, fitted on "
+            f"{view.samples}); target accuracy {view.target_accuracy:g}, threshold "
+            f"{threshold}; registration {view.registration} ({view.digest[:19]}...)")
+
+
+@review_group.command("calibrate")
+@click.argument("insight")
+@click.argument("annotator")
+@click.option("--target-accuracy", type=click.FloatRange(0.5, 1.0, max_open=True),
+              default=0.95, show_default=True,
+              help="The accuracy auto-accepted items must reach on held-out verified items.")
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
+@coordinator_option
+@key_option
+def calibrate_cmd(insight: str, annotator: str, target_accuracy: float, as_json: bool,
+                  coordinator: str, keyfile: Path) -> None:
+    """Fit ANNOTATOR's calibration on INSIGHT from its verified items (admin): ANNOTATOR is
+    model:NAME@WEIGHTS_DIGEST, as `aiwork review calibrations` lists the candidates. Prints
+    the expected calibration error before and after, the threshold and the registration."""
+    with connect(coordinator, keyfile) as client:
+        view = client.fit_calibration(insight, annotator, target_accuracy)
+    click.echo(json.dumps(view.model_dump(mode="json"), indent=2) if as_json
+               else _calibration_line(view))
+
+
+@review_group.command("calibrations")
+@coordinator_option
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON.")
+def calibrations_cmd(coordinator: str, as_json: bool) -> None:
+    """The calibrations routing applies, and the models whose verified items can be fitted."""
+    from aiwork.client.coordinator import CoordinatorClient
+
+    with CoordinatorClient(coordinator) as client:
+        found = client.list_calibrations()
+    if as_json:
+        click.echo(json.dumps(found.model_dump(mode="json"), indent=2))
+        return
+    for view in found.calibrations:
+        click.echo(_calibration_line(view))
+    if not found.calibrations:
+        click.echo("no calibration fitted yet")
+    for candidate in found.candidates:
+        click.echo(f"candidate: {candidate.insight} {candidate.annotator} "
+                   f"({candidate.verified} verified items)")

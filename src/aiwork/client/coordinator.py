@@ -338,6 +338,17 @@ class CoordinatorClient(Transport):
         return self._model(route("set_review_rules", insight=insight), rs.RoutingRules,
                            body(rq.RoutingRulesUpdate, **changes))
 
+    def list_calibrations(self) -> rs.CalibrationList:
+        """The calibrations routing applies, and the models that could be fitted."""
+        return self._model(route("list_calibrations"), rs.CalibrationList, signed=False)
+
+    def fit_calibration(self, insight: str, annotator: str, target_accuracy: float = 0.95
+                        ) -> rs.CalibrationView:
+        """Fit ``annotator``'s calibration on ``insight`` (an admin's key); the fitted one."""
+        return self._model(route("fit_calibration"), rs.CalibrationView,
+                           body(rq.CalibrationRequest, insight=insight, annotator=annotator,
+                                target_accuracy=target_accuracy))
+
     # -- workers --------------------------------------------------------------------------
 
     def advertise_capabilities(self, analyzers: dict[str, Any], leases: list[str]

@@ -170,6 +170,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("set_review_rules", "PUT", "/v1/review/rules/{insight}",
         "Change an insight's routing rules (admin)", "review", auth="signed",
         request=rq.RoutingRulesUpdate, response=rs.RoutingRules, errors=_SIGNED),
+    Operation("list_calibrations", "GET", "/v1/review/calibrations",
+        "The calibrations routing applies (per insight and model, with their held-out "
+        "expected calibration error, threshold and model.registered entry), and the models "
+        "whose verified items could be fitted (`candidates`)", "review",
+        response=rs.CalibrationList),
+    Operation("fit_calibration", "POST", "/v1/review/calibrations",
+        "Fit a model's calibration on an insight from its verified items and the routing "
+        "threshold for `target_accuracy` (admin): registered as a model version "
+        "(model.registered, analyzer calibration.INSIGHT), applied by routing from then on",
+        "review", auth="signed", request=rq.CalibrationRequest,
+        response=rs.CalibrationView, errors=_SIGNED),
     # -- workers
     Operation("advertise_capabilities", "POST", "/v1/workers/capabilities",
         "Advertise the analyzers, models and weight digests a worker runs; with `leases`, "

@@ -16,6 +16,7 @@ from aiwork.model.roles import REQUESTABLE_ROLES, ROLES
 
 __all__ = [
     "BlobGrantRequest",
+    "CalibrationRequest",
     "CapabilitiesRequest",
     "CosignatureRequest",
     "CreditGrantRequest",
@@ -150,6 +151,21 @@ class RoutingRulesUpdate(RequestModel):
     capacity: int | None = Field(default=None, ge=0, le=100_000,
                                  description="items of one result reviewed at most (null: no cap)")
     sampling: Literal["margin", "entropy"] | None = None
+
+
+class CalibrationRequest(RequestModel):
+    """Fit a model's calibration on an insight from its verified items (admin)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    insight: str = Field(max_length=32, description="a reviewed insight, e.g. shots")
+    annotator: str = Field(
+        min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="the model whose items were verified: model:NAME@WEIGHTS_DIGEST, as "
+                    "GET /v1/review/calibrations lists them under `candidates`")
+    target_accuracy: float = Field(
+        default=0.95, ge=0.5, lt=1,
+        description="the accuracy auto-accepted items must reach on held-out verified items")
 
 
 class CapabilitiesRequest(RequestModel):

@@ -23,6 +23,9 @@ __all__ = [
     "AuditBundle",
     "BlobGrant",
     "BlobReceipt",
+    "CalibrationCandidate",
+    "CalibrationList",
+    "CalibrationView",
     "ConsistencyProof",
     "CosignatureReceipt",
     "CreditGrantReceipt",
@@ -382,6 +385,41 @@ class ReviewProgress(ResponseModel):
     decided: int
     escalated: int
     human_verified: dict[str, Any]
+
+
+class CalibrationView(ResponseModel):
+    """A fitted calibration of one model on one insight: a model version of its own."""
+
+    insight: str
+    annotator: str = Field(description="the model calibrated: model:NAME@WEIGHTS_DIGEST")
+    method: str = Field(description="isotonic")
+    digest: str = Field(description="sha256 of the calibration's canonical JSON: its weights "
+                                    "digest in the registry")
+    registration: int | None = Field(description="the ledger index of its model.registered "
+                                                 "entry (analyzer calibration.INSIGHT)")
+    target_accuracy: float
+    threshold: float | None = Field(description="the calibrated confidence auto-accepted at and "
+                                                "above (null: every item goes to humans)")
+    samples: int = Field(description="verified items it was fitted on")
+    held_out: int = Field(description="verified items the metrics and threshold were measured on")
+    ece_before: float = Field(description="expected calibration error of the raw confidence, "
+                                          "held out")
+    ece_after: float = Field(description="expected calibration error once calibrated, held out")
+    knots_x: list[float] = Field(description="raw confidences of the isotonic map")
+    knots_y: list[float] = Field(description="the probabilities of being right they map to")
+
+
+class CalibrationCandidate(ResponseModel):
+    insight: str
+    annotator: str
+    verified: int = Field(description="its decided items with a confidence (at least 20 to fit)")
+
+
+class CalibrationList(ResponseModel):
+    """The calibrations routing applies, and the models whose verified items could be fitted."""
+
+    calibrations: list[CalibrationView]
+    candidates: list[CalibrationCandidate]
 
 
 class WorkerReputation(ResponseModel):

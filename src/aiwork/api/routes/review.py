@@ -19,6 +19,7 @@ from aiwork.api.deps import (
 )
 from aiwork.api.openapi import operation
 from aiwork.contract import requests as rq
+from aiwork.coordinator.review.routing import calibration_view
 from aiwork.errors import ReviewRefused, RoleError
 
 __all__ = ["router"]
@@ -117,3 +118,23 @@ async def set_review_rules(insight: str, signed: Admin, state: StateDep) -> dict
     with state.lock:
         return state.coordinator().review.set_rules(
             insight, rules.model_dump(exclude_unset=True)).model_dump()
+
+
+@operation(router, "list_calibrations")
+async def list_calibrations(state: StateDep) -> dict[str, Any]:
+    with state.lock:
+        review = state.coordinator().review
+        return {"calibrations": review.calibrations(),
+                "candidates": review.calibration_candidates()}
+
+
+@operation(router, "fit_calibration")
+async def fit_calibration(signed: Admin, state: StateDep) -> dict[str, Any]:
+    request = body(rq.CalibrationRequest, signed)
+    with state.lock:
+        review = state.coordinator().review
+        fitted = review.fit_calibration(request.insight, request.annotator,
+                                        request.target_accuracy)
+        return calibration_view(request.insight, request.annotator, fitted,
+                                review.calibration_registration(request.insight,
+                                                                request.annotator))

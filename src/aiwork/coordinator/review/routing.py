@@ -15,7 +15,18 @@ from aiwork.ledger.registry import register_model, registration_for
 from aiwork.quality.calibration import Calibration, fit_calibration, select_for_review
 from aiwork.quality.review_items import REVIEWABLE, Candidate, RoutingRules, candidates
 
-__all__ = ["Routing"]
+__all__ = ["Routing", "calibration_view"]
+
+
+def calibration_view(insight: str, annotator: str, calibration: Calibration,
+                     registration: int | None) -> dict[str, Any]:
+    """A fitted calibration as the API shows it (the contract's ``CalibrationView``)."""
+    return {"insight": insight, "annotator": annotator, "method": calibration.method,
+            "digest": calibration.digest, "registration": registration,
+            "target_accuracy": calibration.target_accuracy, "threshold": calibration.threshold,
+            "samples": calibration.samples, "held_out": calibration.held_out,
+            "ece_before": calibration.ece_before, "ece_after": calibration.ece_after,
+            "knots_x": list(calibration.knots_x), "knots_y": list(calibration.knots_y)}
 
 
 class Routing(ReviewBase):
@@ -115,6 +126,13 @@ class Routing(ReviewBase):
             raise ReviewRefused(f"{insight!r} items are not reviewed",
                                 hint=f"one of: {', '.join(REVIEWABLE)}")
         pairs = self.verified(insight, annotator)
+        if not pairs:
+            known = [c for c in self.calibration_candidates() if c["insight"] == insight]
+            raise ReviewRefused(
+                f"{annotator!r} has no verified {insight} items with a confidence",
+                hint="models with verified items: " + ", ".join(
+                    f"{c['annotator']} ({c['verified']})" for c in known[:5])
+                if known else f"no {insight} item has been decided by experts yet")
         analyzer, _, version = annotator.partition("@")
         try:
             calibration = fit_calibration([c for c, _ in pairs], [r for _, r in pairs],
@@ -158,6 +176,28 @@ class Routing(ReviewBase):
             "SELECT registration FROM review_calibrations WHERE insight = ? AND annotator = ?",
             (insight, annotator)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    def calibrations(self) -> list[dict[str, Any]]:
+        """Every calibration routing applies (the contract's ``CalibrationView``), by insight
+        and model."""
+        rows = self._conn.execute(
+            "SELECT insight, annotator, calibration, registration FROM review_calibrations"
+            " ORDER BY insight, annotator").fetchall()
+        return [calibration_view(str(insight), str(annotator),
+                                 Calibration.from_json(json.loads(data)),
+                                 None if registration is None else int(registration))
+                for insight, annotator, data, registration in rows]
+
+    def calibration_candidates(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The models with decided (non-gold) items, by insight, the most decided first (at
+        most ``limit``), each with how many of its items have a confidence to fit on."""
+        rows = self._conn.execute(
+            "SELECT i.insight, i.annotator, COUNT(*) FROM review_outcomes o JOIN review_items"
+            " i ON i.id = o.item WHERE i.gold IS NULL GROUP BY i.insight, i.annotator"
+            " ORDER BY COUNT(*) DESC, i.insight, i.annotator LIMIT ?", (limit,)).fetchall()
+        return [{"insight": str(insight), "annotator": str(annotator),
+                 "verified": len(self.verified(str(insight), str(annotator)))}
+                for insight, annotator, _ in rows]
 
     def calibration(self, insight: str, annotator: str) -> Calibration | None:
         """The calibration fitted for ``annotator`` on ``insight``, if any."""
