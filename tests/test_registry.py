@@ -421,3 +421,53 @@ def test_aiwork_submit_model_against_a_coordinator_process(
         with Log.open(home / "aiwork.db") as log:
             kinds = [log.entry(i).kind for i in range(log.size)]
         assert not any(kind.startswith("ai.decision") for kind in kinds)  # refused
+
+
+def test_the_api_serves_a_decisions_lineage_as_aiwork_lineage_prints_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from aiwork.api import ServerSettings, create_app
+    from aiwork.contract.responses import Lineage
+
+    db = tmp_path / "coord.db"
+    key, expert = SigningKey.generate(), SigningKey.generate()
+    with init_ledger(db) as opened:
+        log = _with_datasets(opened)
+        base = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
+        seen = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A})
+        consensus = _consensus(log, expert, key, seen, "corrected")
+        dataset_digest = "sha256:" + "d" * 64
+        released = append_bodies(log, key, "dataset.released", [{
+            "name": "studio", "version": "1", "digest": dataset_digest,
+            "files": [{"path": "train.jsonl", "sha256": "sha256:" + "e" * 64}],
+            "consensus": [consensus]}])[0].index
+        fitted = register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
+                                parent=base, dataset=(released, dataset_digest),
+                                metrics={"accuracy": 0.9})
+        made = [_decision(log, key, {"name": "tags", "version": "4", "weights_digest": DIGEST_B,
+                                     "registration": fitted}) for _ in range(2)]
+        lying = _decision(log, key, {"name": "tags", "version": "x", "weights_digest": DIGEST_A,
+                                     "registration": fitted})
+    client = TestClient(create_app(ServerSettings(db=db, key=SigningKey.generate())))
+    for index in (*made, seen):
+        reply = client.get(f"/v1/ledger/entries/{index}/lineage")  # public: no signature
+        assert reply.status_code == 200, reply.text
+        code, out, err = run(capsys, "lineage", str(index), "--db", str(db))
+        assert code == 0, err
+        assert reply.json() == json.loads(out)
+        Lineage.model_validate(reply.json())
+    answer = client.get(f"/v1/ledger/entries/{made[1]}/lineage").json()
+    assert [m["index"] for m in answer["models"]] == [fitted, base]
+    dataset = answer["models"][0]["dataset"]
+    assert dataset["consensus"] == [consensus] and dataset["outcomes"] == {"corrected": 1}
+    assert dataset["experts"][0]["did"] == expert.did
+    # Not a decision, beyond the log, not a number, or a chain that does not hold: refused in
+    # words, never a 500.
+    for path, status, words in ((f"{fitted}", 404, "not an ai.decision"),
+                                ("999999", 404, "has no entry"), ("-1", 404, "has no entry"),
+                                ("abc", 400, "index"),
+                                (f"{lying}", 400, "names the model entry")):
+        reply = client.get(f"/v1/ledger/entries/{path}/lineage")
+        assert reply.status_code == status, (path, reply.text)
+        assert words in reply.json()["message"]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiwork.api.guard import MAX_JSON_BYTES, RequestGuard
 from aiwork.auth import RequestVerifier, SqliteNonceStore
@@ -87,6 +88,9 @@ class State:
         # Every signed route reads its request through the guard: headers, role and declared
         # length are checked before the body is read (see aiwork.api.guard).
         self.guard = RequestGuard(self.verifier, self.require)
+        # GET /v1/ledger/entries/{index}/lineage: each dataset.released entry's part, read
+        # once (it depends on earlier entries only); at most LINEAGE_DATASETS kept.
+        self.lineage_datasets: dict[tuple[int, str], dict[str, Any]] = {}
 
     def require(self, did: str, roles: tuple[str, ...]) -> None:
         self.identities().require(did, *roles)

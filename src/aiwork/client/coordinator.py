@@ -412,6 +412,10 @@ class CoordinatorClient(Transport):
         return self._model(route("get_related_entries", {"after": after, "limit": limit},
                                  index=index), rs.RelatedEntries, signed=False)
 
+    def get_lineage(self, index: int) -> rs.Lineage:
+        """Which model made decision ``index``, trained on which dataset, validated by whom."""
+        return self._model(route("get_lineage", index=index), rs.Lineage, signed=False)
+
     def get_anchors(self, covering: int | None = None) -> rs.Anchors:
         """The first anchor whose checkpoint holds entry ``covering``, and the latest."""
         return self._model(route("get_anchors", {"covering": covering}), rs.Anchors,

@@ -216,6 +216,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "The verdicts and consensus results about a decision's items (experts' answers on "
         "items still open are only counted); paged by `after` (a ledger index) and `limit`",
         "ledger", response=rs.RelatedEntries, errors=(400, 404)),
+    Operation("get_lineage", "GET", "/v1/ledger/entries/{index}/lineage",
+        "Which model made the ai.decision at `index` (its model.registered entry and parents), "
+        "trained on which dataset.released entry, validated by which experts: from the log "
+        "alone, checked (a chain that does not hold is refused with the reason)", "ledger",
+        response=rs.Lineage, errors=(400, 404)),
     Operation("get_anchors", "GET", "/v1/ledger/anchors",
         "The first anchor whose checkpoint holds entry `covering`, and the latest anchor",
         "ledger", response=rs.Anchors, errors=(400, 404)),

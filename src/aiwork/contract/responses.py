@@ -38,6 +38,11 @@ __all__ = [
     "LeaseExpiry",
     "LeaseGrant",
     "LibraryView",
+    "Lineage",
+    "LineageDataset",
+    "LineageExpert",
+    "LineageModel",
+    "LineageWeights",
     "MediaFacts",
     "OwnedKeysReceipt",
     "PastVerdict",
@@ -197,6 +202,62 @@ class RelatedEntries(ResponseModel):
     entries: list[RelatedEntry]
     open_verdicts: int = Field(description="verdicts on items not decided yet (not listed)")
     next: int | None = Field(description="the next page's `after`, or null on the last page")
+
+
+class LineageWeights(ResponseModel):
+    name: str | None
+    version: str | None
+    weights_digest: str | None
+
+
+class LineageExpert(ResponseModel):
+    did: str
+    verdicts: list[int] = Field(description="the ledger indices of their verdicts the "
+                                            "dataset's consensus entries combined")
+
+
+class LineageDataset(ResponseModel):
+    """The ``dataset.released`` entry a model was trained on, checked against its digest."""
+
+    index: int
+    name: str | None
+    version: str | None
+    digest: str | None
+    author: str
+    consensus: list[int] = Field(description="the consensus.result entries it covers")
+    outcomes: dict[str, int] = Field(description="how many were accepted, corrected, rejected")
+    experts: list[LineageExpert]
+
+
+class LineageModel(ResponseModel):
+    """One ``model.registered`` entry of the chain (the decision's model, then its parents)."""
+
+    index: int
+    analyzer: str
+    version: str
+    weights_digest: str
+    code_version: str | None
+    metrics: dict[str, float] = Field(description="held-out metrics")
+    approved_by: str
+    author: str
+    parent: int | None
+    dataset: LineageDataset | None
+
+
+class Lineage(ResponseModel):
+    """Which model made a decision, trained on which dataset, validated by which experts, read
+    from the ledger alone (what ``aiwork lineage INDEX`` prints)."""
+
+    decision: int
+    kind: str
+    analyzer: str
+    insight: str | None
+    author: str
+    model: LineageWeights
+    registration_named: bool = Field(description="the decision names its model.registered "
+                                                 "entry (else found by its weights digest)")
+    models: list[LineageModel] = Field(description="its registration, then each parent; empty "
+                                                   "when its weights are not registered")
 
 
 class AnchorView(ResponseModel):

@@ -191,13 +191,26 @@ def promote_model(log: Log, key: SigningKey, analyzer: str, index: int) -> int:
         return log.append([entry])[0].index
 
 
-def _dataset_lineage(log: Log, ref: Mapping[str, Any], model_index: int) -> dict[str, Any]:
+def _dataset_lineage(log: Log, ref: Mapping[str, Any], model_index: int,
+                     cache: dict[tuple[int, str], dict[str, Any]] | None = None
+                     ) -> dict[str, Any]:
     """The ``dataset.released`` entry a registration names, checked, with the consensus
-    entries it covers and the experts whose verdicts those combined."""
+    entries it covers and the experts whose verdicts those combined. ``cache`` keeps what a
+    dataset entry gave (it depends on earlier entries only, so it never changes)."""
     index = int(ref["entry"])
     if index >= model_index:
         raise LineageError(f"the model.registered entry {model_index} names a dataset entry "
                              f"{index} logged after it")
+    if cache is None:
+        return _read_dataset(log, index, str(ref["digest"]), model_index)
+    key = (index, str(ref["digest"]))
+    if key not in cache:
+        cache[key] = _read_dataset(log, index, key[1], model_index)
+    return cache[key]
+
+
+def _read_dataset(log: Log, index: int, digest: str, model_index: int) -> dict[str, Any]:
+    ref = {"entry": index, "digest": digest}
     entry = log.entry(index)
     if not entry.kind.startswith("dataset.released/"):
         raise LineageError(f"entry {index} that model {model_index} was trained on is a "
@@ -230,7 +243,8 @@ def _dataset_lineage(log: Log, ref: Mapping[str, Any], model_index: int) -> dict
                         for did, verdicts in sorted(experts.items())]}
 
 
-def lineage(log: Log, decision: int) -> dict[str, Any]:
+def lineage(log: Log, decision: int,
+            datasets: dict[tuple[int, str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Which model made the decision at ``decision``, trained on which dataset, validated by
     which experts, from the ledger alone: the decision's analyzer, model and weights digest;
     the ``model.registered`` entry of those weights (the one the decision names, or else the
@@ -238,7 +252,9 @@ def lineage(log: Log, decision: int) -> dict[str, Any]:
     entry, the consensus entries that dataset covers and the experts behind them.
 
     A decision that names a registration whose weights differ, a parent or dataset that is
-    not what the registration says, raises IntegrityError."""
+    not what the registration says, raises LineageError. ``datasets`` keeps each dataset
+    entry's part between calls (a server answering many decisions trained on one dataset reads
+    its consensus entries once)."""
     entry = log.entry(decision)
     if not entry.kind.startswith("ai.decision"):
         raise NotFoundError(f"entry {decision} is a {entry.kind} entry, not an ai.decision",
@@ -277,7 +293,7 @@ def lineage(log: Log, decision: int) -> dict[str, Any]:
             "metrics": body.get("metrics", {}), "approved_by": body["approved_by"],
             "author": registered.author, "parent": body.get("parent"),
             "dataset": None if body.get("dataset") is None
-            else _dataset_lineage(log, body["dataset"], index)})
+            else _dataset_lineage(log, body["dataset"], index, datasets)})
         child, index = index, body.get("parent")
     return found
 

@@ -23,6 +23,9 @@ __all__ = ["router"]
 
 router = APIRouter()
 
+#: The most dataset.released entries whose lineage part a server keeps in memory.
+LINEAGE_DATASETS = 64
+
 @operation(router, "get_checkpoint")
 async def get_checkpoint(state: StateDep,
                          size: int | None = Query(None, description="a stored checkpoint's size")
@@ -66,6 +69,20 @@ async def get_related_entries(
         entries, still_open, after_page = state.coordinator().review.related(index, after, limit)
     return {"decision": index, "open_verdicts": still_open, "next": after_page,
             "entries": [{"index": i, "kind": kind, "item": item} for i, kind, item in entries]}
+
+
+@operation(router, "get_lineage")
+async def get_lineage(index: int, state: StateDep) -> dict[str, Any]:
+    from aiwork.ledger.registry import lineage
+
+    with state.lock:
+        log = state.log()
+        if not 0 <= index < log.size:
+            raise NotFoundError(f"the log has no entry {index} (it holds {log.size} entries)")
+        # What a dataset entry gives depends on earlier entries only: read once per server.
+        if len(state.lineage_datasets) > LINEAGE_DATASETS:
+            state.lineage_datasets.clear()
+        return lineage(log, index, state.lineage_datasets)
 
 
 @operation(router, "get_anchors")
