@@ -34,7 +34,7 @@ from aiwork.digests import sha256_bytes, sha256_file
 from aiwork.errors import AnalyzerUnavailable, InputError
 
 __all__ = ["CustomTagsAnalyzer", "CustomTagsModel", "CustomTagsOptions", "custom_tags_model",
-           "model_file"]
+           "model_file", "tag_items"]
 
 #: The most tags one model may hold, and the longest tag name.
 MAX_TAGS = 256
@@ -203,23 +203,27 @@ class CustomTagsAnalyzer(Analyzer):
         times = frames.times
         spans = frames.spans(chosen, max(ctx.duration, times[-1] if times else 0.0))
         found = self.classify([frames.load(i) for i in chosen])
-        by_label: dict[str, list[dict[str, float]]] = {}
-        sampled: list[dict[str, Any]] = []
-        for n, (i, (start, end), (label, p)) in enumerate(
-                zip(chosen, spans, found, strict=True)):
-            start = start if n else 0.0
-            sampled.append({"time": round(times[i], 3), "top": label, "score": round(p, 3)})
-            if p >= threshold:
-                instances = by_label.setdefault(label, [])
-                if instances and start <= instances[-1]["end"] + 1e-6:
-                    instances[-1]["end"] = round(end, 3)
-                    instances[-1]["confidence"] = max(instances[-1]["confidence"], round(p, 3))
-                else:
-                    instances.append({"start": round(start, 3), "end": round(end, 3),
-                                      "confidence": round(p, 3)})
-        items = [{"id": n, "label": label, "source": f"custom:{label}",
-                  "confidence": max(i["confidence"] for i in instances),
-                  "instances": instances}
-                 for n, (label, instances) in enumerate(by_label.items())]
-        evidence["frames"] = sampled
-        return self.output(ctx, items, evidence)
+        evidence["frames"] = [{"time": round(times[i], 3), "top": label, "score": round(p, 3)}
+                              for i, (label, p) in zip(chosen, found, strict=True)]
+        return self.output(ctx, tag_items(spans, found, threshold), evidence)
+
+
+def tag_items(spans: Sequence[tuple[float, float]], found: Sequence[tuple[str, float]],
+              threshold: float) -> list[dict[str, Any]]:
+    """The analyzer's items from its classified frames: per tag, the time ranges of the
+    frames (each standing for ``spans[n]``; the first from 0) whose most probable tag it is
+    with a probability of at least ``threshold``, adjacent ones merged."""
+    by_label: dict[str, list[dict[str, float]]] = {}
+    for n, ((start, end), (label, p)) in enumerate(zip(spans, found, strict=True)):
+        start = start if n else 0.0
+        if p >= threshold:
+            instances = by_label.setdefault(label, [])
+            if instances and start <= instances[-1]["end"] + 1e-6:
+                instances[-1]["end"] = round(end, 3)
+                instances[-1]["confidence"] = max(instances[-1]["confidence"], round(p, 3))
+            else:
+                instances.append({"start": round(start, 3), "end": round(end, 3),
+                                  "confidence": round(p, 3)})
+    return [{"id": n, "label": label, "source": f"custom:{label}",
+             "confidence": max(i["confidence"] for i in instances), "instances": instances}
+            for n, (label, instances) in enumerate(by_label.items())]

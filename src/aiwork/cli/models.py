@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,16 @@ import click
 
 from aiwork.analyzers.store import ModelStore
 from aiwork.cli.options import db_option, resolve_db
-from aiwork.crypto import read_key_file
+from aiwork.config import blobs_path
+from aiwork.crypto import SigningKey, read_key_file
+from aiwork.dataset.released import Released, open_released
 from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import InputError
 from aiwork.ledger.home import open_ledger
+from aiwork.ledger.log import Log
 from aiwork.ledger.registry import models as list_models
 from aiwork.ledger.registry import lineage, promote_model, register_model
+from aiwork.store.blobs import BlobStore
 
 __all__ = ["lineage_cmd", "models_group"]
 
@@ -97,6 +103,92 @@ def register_cmd(db: str | None, analyzer: str, version: str, weights: tuple[Pat
                                weights_digest=digest, metrics=parsed, parent=parent,
                                dataset=training)
     click.echo(json.dumps({"index": index, "weights_digest": digest}))
+
+
+#: The analyzers ``aiwork models train`` learns a new version of from a released dataset.
+TRAINABLE = ("custom_tags", "transcript")
+
+
+@dataclass(frozen=True)
+class Training:
+    """What every ``aiwork models train`` branch is given: the ledger, the approver's key,
+    the released dataset (checked against its ``dataset.released`` entry), the store's blobs
+    (the media and keyframes the dataset's rows name), the new version's name, its parent
+    registration and where its weights go."""
+
+    log: Log
+    key: SigningKey
+    dataset: Released
+    blobs: BlobStore
+    version: str
+    parent: int | None
+    out: Path
+
+
+def _train_custom_tags(job: Training) -> dict[str, Any]:
+    """Custom tags: a classifier on the tag items' keyframes with their final tags, fitted on
+    the train split and measured on the validation and test splits (held out by video)."""
+    from aiwork.learn.tags import (examples_from_rows, picture_from_bytes,
+                                   register_custom_tags, train_custom_tags)
+
+    found = examples_from_rows(
+        job.dataset.rows(("custom_tags",)),
+        lambda digest: picture_from_bytes(job.blobs.get(digest), f"keyframe {digest}"))
+    if not found.examples:
+        raise InputError(f"{job.dataset.folder}: no custom_tags items with a tag and a "
+                         f"keyframe (left out: {found.skipped or 'none'})",
+                         hint="export a store whose custom_tags items were reviewed")
+    trained = train_custom_tags(found.examples, job.out, name="custom-tags",
+                                held=[split != "train" for split in found.splits],
+                                refit=False, meta={"dataset": {
+                                    "released": job.dataset.index,
+                                    "digest": job.dataset.digest}})
+    index = register_custom_tags(job.log, job.key, trained, version=job.version,
+                                 parent=job.parent, dataset=job.dataset.ref)
+    return {"index": index, "weights_digest": trained.digest, "weights": str(trained.path),
+            "tags": list(trained.labels), "metrics": trained.metrics,
+            "left_out": found.skipped}
+
+
+_TRAINERS: dict[str, Callable[[Training], dict[str, Any]]] = {
+    "custom_tags": _train_custom_tags,
+}
+
+
+@models_group.command("train")
+@db_option
+@click.argument("analyzer", type=click.Choice(TRAINABLE))
+@click.option("--dataset", "folder", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder written by aiwork dataset export from this store; its files are "
+              "checked against its dataset.released entry before a row is read.")
+@click.option("--key", "keyfile", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The approver's key file.")
+@click.option("--version", "version", required=True, help="The new version's name.")
+@click.option("--parent", type=click.IntRange(min=0), default=None,
+              help="The model.registered entry this model improves on.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder the new weights are written to.")
+def train_cmd(db: str | None, analyzer: str, folder: Path, keyfile: Path, version: str,
+              parent: int | None, out: Path) -> None:
+    """Train a new version of ANALYZER on a released dataset, measure it on the dataset's
+    held-out splits (validation and test: other videos than the train split's), register it
+    with the dataset it learned from, and print the registration as JSON. custom_tags: a
+    classifier of the custom_tags items' keyframes (read from the store's blobs) by their
+    final tags."""
+    trainer = _TRAINERS.get(analyzer)
+    if trainer is None:
+        raise InputError(f"aiwork models train {analyzer} is not available yet",
+                         hint=f"one of: {', '.join(sorted(_TRAINERS))}")
+    key = read_key_file(keyfile)
+    path = resolve_db(db)
+    with open_ledger(path) as log:
+        released = open_released(log, folder)
+        result = trainer(Training(log, key, released, BlobStore(blobs_path(path)), version,
+                                  parent, out))
+    click.echo(json.dumps({"analyzer": analyzer, "version": version,
+                           "dataset": {"released": released.index, "digest": released.digest},
+                           **result}, sort_keys=True))
 
 
 @models_group.command("promote")

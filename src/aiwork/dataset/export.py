@@ -25,6 +25,7 @@ from aiwork.coordinator.review.items import kept_in
 from aiwork.crypto import SigningKey
 from aiwork.digests import sha256_bytes, sha256_file
 from aiwork.errors import InputError, RoleError
+from aiwork.dataset.released import RELEASED_FILE
 from aiwork.export.captions import vtt_cue_text, vtt_stamp
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
@@ -197,6 +198,11 @@ def export(log: Log, key: SigningKey, *, reader: str, out: Path, fmt: str = "jso
         result.files[described] = sha256_file(out / described)
     result.released, result.digest = release(log, signer or key, name=name, version=version,
                                              files=result.files, consensus=consensus)
+    # Which entry released these files (not one of them: the entry lists their digests);
+    # aiwork models train reads it and checks the folder against that entry.
+    (out / RELEASED_FILE).write_text(json.dumps(
+        {"released": result.released, "digest": result.digest, "name": name,
+         "version": version}, sort_keys=True) + "\n", encoding="utf-8")
     return result
 
 

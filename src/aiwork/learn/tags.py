@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,16 @@ from aiwork.ledger.log import Log
 from aiwork.ledger.registry import register_model
 from aiwork.crypto import SigningKey
 
-__all__ = ["TagExample", "TrainedTags", "custom_tag_accuracy", "embed_examples",
-           "fit_softmax", "register_custom_tags", "train_custom_tags"]
+__all__ = ["RowExamples", "TagExample", "TrainedTags", "custom_tag_accuracy", "embed_examples",
+           "examples_from_rows", "fit_softmax", "picture_from_bytes", "register_custom_tags",
+           "train_custom_tags"]
 
 #: L2 strength, gradient steps and step size of the fit (on standardised features).
 L2 = 1.0
 STEPS = 400
 RATE = 0.5
+#: The most pixels of one example picture (a keyframe is a video frame).
+MAX_PIXELS = 4096 * 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -141,11 +144,17 @@ def _accuracy(weights: NDArray[np.float64], bias: NDArray[np.float64],
 
 def train_custom_tags(examples: Sequence[TagExample], out: Path, *, name: str = "custom-tags",
                       held_out: float = 0.3, threshold: float = 0.5, seed: int = 0,
-                      backbone: Any = None, meta: dict[str, Any] | None = None
+                      backbone: Any = None, meta: dict[str, Any] | None = None,
+                      held: Sequence[bool] | None = None, refit: bool = True
                       ) -> TrainedTags:
     """Fit the tags of ``examples`` and write ``out/<name>.npz``; returns its path, digest,
     tags and held-out metrics (``heldout_accuracy``, ``chance`` (the largest tag's share of
-    the held-out part), ``train``/``heldout`` counts and ``heldout_videos``)."""
+    the held-out part), ``train``/``heldout`` counts and ``heldout_videos``).
+
+    ``held`` says which examples are held out (a released dataset's validation and test
+    splits); without it, a share ``held_out`` of the videos is drawn with ``seed``. With
+    ``refit`` the weights written are refitted on every example; without it they are the ones
+    measured on the held-out part (what a registration's metrics should describe)."""
     if not _NAME.match(name):
         raise InputError(f"model name {name!r}: letters, digits, '.', '_' and '-' only")
     if not 0.0 < held_out < 1.0:
@@ -155,20 +164,32 @@ def train_custom_tags(examples: Sequence[TagExample], out: Path, *, name: str = 
         raise InputError(f"custom tags need 2 to {MAX_TAGS} tags, got {len(labels)}")
     if any(not 0 < len(t) <= MAX_LABEL or not t.strip() for t in labels):
         raise InputError(f"a tag name must be 1 to {MAX_LABEL} characters")
+    if held is None:
+        mask = _split(examples, held_out, seed)
+    elif len(held) != len(examples):
+        raise InputError("held must say, for each example, whether it is held out")
+    else:
+        mask = np.array([bool(h) for h in held], dtype=bool)
+    if not refit and (mask.all() or not mask.any()):
+        raise InputError(f"{int((~mask).sum())} training and {int(mask.sum())} held-out "
+                         "examples: both parts need some",
+                         hint="a released dataset's held-out part is its validation and test "
+                         "splits")
     x = embed_examples(examples, backbone)
     y = np.array([labels.index(e.label) for e in examples], dtype=np.int64)
-    held = _split(examples, held_out, seed)
-    metrics: dict[str, Any] = {"train": int((~held).sum()), "heldout": int(held.sum()),
+    metrics: dict[str, Any] = {"train": int((~mask).sum()), "heldout": int(mask.sum()),
                                "heldout_videos": len({examples[int(i)].video or f"#{i}"
-                                                      for i in np.flatnonzero(held)})}
-    if held.any() and (~held).any():
-        w, b = fit_softmax(x[~held], y[~held], len(labels))
-        metrics["heldout_accuracy"] = round(_accuracy(w, b, x[held], y[held]), 4)
-        metrics["chance"] = round(float(np.bincount(y[held]).max() / held.sum()), 4)
-    weights, bias = fit_softmax(x, y, len(labels))
+                                                      for i in np.flatnonzero(mask)})}
+    fitted = None
+    if mask.any() and (~mask).any():
+        fitted = fit_softmax(x[~mask], y[~mask], len(labels))
+        metrics["heldout_accuracy"] = round(_accuracy(*fitted, x[mask], y[mask]), 4)
+        metrics["chance"] = round(float(np.bincount(y[mask]).max() / mask.sum()), 4)
+    weights, bias = fit_softmax(x, y, len(labels)) if refit or fitted is None else fitted
     record = {"name": name, "model": "multinomial logistic regression",
               "features": "EfficientNet-Lite0 penultimate (1280)", "l2": L2, "steps": STEPS,
-              "examples": len(examples), "metrics": metrics, **(meta or {})}
+              "examples": len(examples), "metrics": metrics,
+              **({} if refit else {"refit": False}), **(meta or {})}
     buffer = io.BytesIO()
     np.savez(buffer, weights=weights, bias=bias, threshold=np.float64(threshold),
              labels=np.str_(json.dumps(labels)), meta=np.str_(json.dumps(record,
@@ -178,6 +199,82 @@ def train_custom_tags(examples: Sequence[TagExample], out: Path, *, name: str = 
     path = out / f"{name}.npz"
     path.write_bytes(raw)
     return TrainedTags(path, sha256_bytes(raw), tuple(labels), metrics)
+
+
+def picture_from_bytes(data: bytes, what: str = "picture") -> NDArray[np.uint8]:
+    """The RGB pixels of an image file's bytes (a keyframe), refused when it is not an image
+    or has more than :data:`MAX_PIXELS` pixels (read from its header, before decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(f"{what}: {image.width}x{image.height} is too many pixels",
+                                 hint=f"at most {MAX_PIXELS}")
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{what}: not a picture ({exc})") from None
+
+
+@dataclass
+class RowExamples:
+    """Examples read from a released dataset's rows, each with its split, and the rows left
+    out and why (rejected: no final tag; no keyframe; a tag name out of bounds)."""
+
+    examples: list[TagExample] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, why: str) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
+
+def examples_from_rows(rows: Iterable[Mapping[str, Any]],
+                       picture: Callable[[str], NDArray[np.uint8]], backbone: Any = None,
+                       batch: int = 32) -> RowExamples:
+    """Training examples from a released dataset's rows of tag items: the tag is the item's
+    final value (the AI's where the experts accepted it, theirs where they corrected it; a
+    rejected item says only what the tag is not, and is left out); the picture is its
+    keyframe, the one the experts were shown (``picture`` reads it by digest); the video is
+    its asset. Pictures are embedded ``batch`` at a time, so only their features are kept."""
+    found = RowExamples()
+    pending: list[TagExample] = []
+
+    def flush() -> None:
+        nonlocal backbone
+        if backbone is None:
+            from aiwork.analyzers.tags import TagsAnalyzer
+
+            backbone = TagsAnalyzer({"drawn_signal": False})
+        features = embed_examples(pending, backbone)
+        found.examples.extend(TagExample(e.label, features=f, video=e.video)
+                              for e, f in zip(pending, features, strict=True))
+        pending.clear()
+
+    for row in rows:
+        final = row.get("final_value")
+        if row.get("outcome") not in ("accepted", "corrected") or not isinstance(final, str):
+            found.skip("rejected")
+            continue
+        try:
+            label = json.loads(final)
+        except ValueError:
+            label = None
+        if not isinstance(label, str) or not 0 < len(label.strip()) <= MAX_LABEL:
+            found.skip("tag out of bounds")
+            continue
+        keyframe = row.get("keyframe")
+        if not isinstance(keyframe, str) or not keyframe:
+            found.skip("no keyframe")
+            continue
+        pending.append(TagExample(label.strip(), picture=picture(keyframe),
+                                  video=str(row.get("asset") or "")))
+        found.splits.append(str(row.get("split")))
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return found
 
 
 def custom_tag_accuracy(model: str | Path, examples: Sequence[TagExample],

@@ -139,6 +139,10 @@ _MAKERS = {
     "transcript": _transcript,
     "tags": _listed("Is the tag '{label}' present in this part of the video? If another "
                     "label fits, give it.", "label"),
+    # A platform's own tags (the custom_tags analyzer): the experts' final tags train its
+    # next version (aiwork models train custom_tags).
+    "custom_tags": _listed("Is this part of the video '{label}'? If another of the "
+                           "platform's tags fits, give it.", "label"),
     "ocr": _listed("Is this on-screen text read right? If not, correct it.", "text"),
     "shots": _shots,
     "safety": _listed("Is this safety flag right: {category} at level {level}? If the level "
@@ -165,7 +169,7 @@ class _Time(BaseModel):
 def check_correction(insight: str, value: Any) -> Any:
     """A correction of the right type for ``insight``, or a clear refusal."""
     try:
-        if insight in ("transcript", "ocr", "tags"):
+        if insight in ("transcript", "ocr", "tags", "custom_tags"):
             if not isinstance(value, str):
                 raise InputError(f"a {insight} correction is text, not {type(value).__name__}")
             return _Text(value=value).value.strip()
@@ -196,7 +200,7 @@ def combine_corrections(insight: str, values: list[Any]) -> Any:
     return Counter(values).most_common(1)[0][0]
 
 
-_FIELDS = {"ocr": "text", "tags": "label", "safety": "level"}
+_FIELDS = {"ocr": "text", "tags": "label", "custom_tags": "label", "safety": "level"}
 
 
 def apply_outcomes(insight: str, output: Any, outcomes: dict[int, tuple[str, Any]]) -> Any:

@@ -1,0 +1,126 @@
+"""``aiwork models train custom_tags``: a new version trained on a released dataset of
+reviewed custom tag items (keyframes from the store's blobs), registered with that dataset;
+a dataset folder that is not the one released is refused. Real review engine, ledger, blobs,
+EfficientNet-Lite0; the items come from bench/improve_tags.py's generated corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from aiwork.crypto import write_key_file
+from aiwork.digests import sha256_file
+from aiwork.ledger.log import Log
+
+from .conftest import require
+
+require("torch", "efficientnet_lite_pytorch")
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve_tags.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("improve_tags_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A store whose custom_tags items (a seed model's tags of six videos) were reviewed by
+    simulated experts through the engine, and their export."""
+    from aiwork.analyzers.tags import TagsAnalyzer
+    from aiwork.learn.tags import TagExample, embed_examples, train_custom_tags
+
+    bench = _bench()
+    root = tmp_path_factory.mktemp("train-tags")
+    seeds = bench.corpus(7, 4, "seed")
+    videos = bench.corpus(7, 6, "review", reviewable=2)
+    backbone = TagsAnalyzer({"drawn_signal": False})
+    for video in (*seeds, *videos):
+        video.features = embed_examples([TagExample(t, picture=p) for t, p in
+                                         zip(video.truth, video.pictures, strict=True)],
+                                        backbone)
+    seed = train_custom_tags(bench.examples(seeds), root / "seed", name="seed")
+    made: dict[str, Any] = bench.review_round(root / "store", 7, videos, seed.path, 0.0)
+    made["keyfile"] = root / "approver.key"
+    write_key_file(made["keyfile"], made["key"])
+    return made
+
+
+def _train(made: dict[str, Any], dataset: Path, out: Path) -> int:
+    from aiwork.cli import main
+
+    return main(["models", "train", "custom_tags", "--dataset", str(dataset), "--db",
+                 str(made["db"]), "--key", str(made["keyfile"]), "--version", "2", "--out",
+                 str(out)])
+
+
+def test_a_version_trained_on_a_released_dataset_names_it(
+        reviewed: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    released = json.loads((reviewed["dataset"] / "released.json").read_text())
+    assert released["released"] == reviewed["released"]
+    assert _train(reviewed, reviewed["dataset"], tmp_path / "weights") == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    weights = Path(printed["weights"])
+    assert weights.parent == tmp_path / "weights"
+    assert printed["weights_digest"] == sha256_file(weights)
+    with Log.open(reviewed["db"]) as log:
+        entry = log.entry(printed["index"])
+    assert entry.kind == "model.registered/v1"
+    body = entry.body
+    assert body["analyzer"] == "custom_tags" and body["version"] == "2"
+    assert body["weights_digest"] == printed["weights_digest"]
+    assert body["dataset"] == {"entry": released["released"], "digest": released["digest"]}
+    # measured on the export's held-out splits (other videos than the ones it learned from)
+    metrics = printed["metrics"]
+    assert metrics["heldout"] > 0 and metrics["train"] > 0
+    assert 0.0 <= body["metrics"]["heldout_accuracy"] <= 1.0
+    rows = [json.loads(line) for f in sorted((reviewed["dataset"] / "data").glob("*.jsonl"))
+            for line in f.read_text().splitlines()]
+    kept = [r for r in rows if r["outcome"] != "rejected"]
+    assert metrics["train"] + metrics["heldout"] == len(kept)
+    assert metrics["heldout"] == sum(r["split"] != "train" for r in kept)
+    # the analyzer loads it: its tags are the experts' final tags
+    from aiwork.analyzers.custom_tags import custom_tags_model
+
+    assert set(custom_tags_model(weights).labels) == {json.loads(r["final_value"])
+                                                      for r in kept}
+
+
+def test_a_dataset_folder_that_is_not_the_released_one_is_refused(
+        reviewed: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Log.open(reviewed["db"]) as log:
+        size = log.size
+    # a row's tag changed after the release
+    changed = tmp_path / "changed"
+    shutil.copytree(reviewed["dataset"], changed)
+    data = sorted((changed / "data").glob("*.jsonl"))[0]
+    rows = data.read_text().splitlines()
+    row = json.loads(rows[0])
+    row["final_value"] = json.dumps("a tag nobody gave")
+    data.write_text("\n".join([json.dumps(row, sort_keys=True), *rows[1:]]) + "\n")
+    assert _train(reviewed, changed, tmp_path / "w1") != 0
+    assert "is not the file entry" in capsys.readouterr().err
+    # a record naming another entry of the ledger
+    other = tmp_path / "other"
+    shutil.copytree(reviewed["dataset"], other)
+    record = json.loads((other / "released.json").read_text())
+    (other / "released.json").write_text(json.dumps({**record, "released": 0}))
+    assert _train(reviewed, other, tmp_path / "w2") != 0
+    assert "not the dataset.released entry" in capsys.readouterr().err
+    # no record at all
+    (other / "released.json").unlink()
+    assert _train(reviewed, other, tmp_path / "w3") != 0
+    assert "has no released.json" in capsys.readouterr().err
+    with Log.open(reviewed["db"]) as log:
+        assert log.size == size  # nothing registered
+    assert not any((tmp_path / w).exists() for w in ("w1", "w2", "w3"))
