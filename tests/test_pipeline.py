@@ -81,8 +81,8 @@ def test_outputs_follow_the_published_layout(tmp_path: Path, clip: Path) -> None
     assert report.out_dir == folder
     doc = json.loads((folder / "metadata.json").read_text())
     assert list(doc) == ["schema_version", "asset", "technical", "shots", "transcript", "ocr",
-                         "faces", "tags", "safety", "audio_events", "keywords", "chapters",
-                         "language", "stale"]
+                         "faces", "tags", "custom_tags", "safety", "audio_events", "keywords",
+                         "chapters", "language", "stale"]
     Metadata.model_validate(doc)
     for shot in doc["shots"]:
         assert (folder / shot["keyframe"]["file"]).read_bytes()[:2] == b"\xff\xd8"  # JPEG

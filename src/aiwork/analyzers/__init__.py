@@ -17,6 +17,8 @@ from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, Mod
 from aiwork.errors import AnalyzerUnavailable, ConfigError
 
 __all__ = [
+    "DEFAULT",
+    "ON_REQUEST",
     "REGISTRY",
     "AnalysisContext",
     "Analyzer",
@@ -30,13 +32,20 @@ __all__ = [
     "upstream",
 ]
 
-#: The analyzers, in the default running order: each is the class in aiwork.analyzers.<name>
-#: whose ``name`` is <name>.
-_NAMES = ("technical", "shots", "transcript", "audio_events", "ocr", "faces", "tags", "safety",
-          "language", "keywords", "chapters")
+#: The analyzers, in the running order: each is the class in aiwork.analyzers.<name> whose
+#: ``name`` is <name>.
+_NAMES = ("technical", "shots", "transcript", "audio_events", "ocr", "faces", "tags",
+          "custom_tags", "safety", "language", "keywords", "chapters")
 
-#: Name -> the module that holds the analyzer of that name, in the default running order.
+#: Name -> the module that holds the analyzer of that name, in the running order.
 REGISTRY: dict[str, str] = {name: f"aiwork.analyzers.{name}" for name in _NAMES}
+
+#: Analyzers that run only when asked for by name: ``custom_tags`` needs a platform's own
+#: trained model (given as its option ``model``, or a promoted registered version).
+ON_REQUEST = frozenset({"custom_tags"})
+
+#: The analyzers run when none are named, in the running order.
+DEFAULT: tuple[str, ...] = tuple(name for name in _NAMES if name not in ON_REQUEST)
 
 
 @dataclass(frozen=True)
@@ -46,17 +55,13 @@ class Availability:
     reason: str | None  # why it cannot run here, when it cannot
 
 
-#: Analyzers known by name but not listed in the registry.
-_UNLISTED: dict[str, str] = {"custom_tags": "aiwork.analyzers.custom_tags"}
-
-
 def analyzer_class(name: str) -> type[Analyzer]:
     """The class of the analyzer called ``name`` (ConfigError if there is none)."""
     return _class(name)
 
 
 def _class(name: str) -> type[Analyzer]:
-    module_name = REGISTRY.get(name) or _UNLISTED.get(name)
+    module_name = REGISTRY.get(name)
     if module_name is None:
         raise ConfigError(f"unknown analyzer {name!r}", hint=f"known: {', '.join(REGISTRY)}")
     module = importlib.import_module(module_name)

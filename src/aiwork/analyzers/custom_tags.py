@@ -155,7 +155,9 @@ class CustomTagsAnalyzer(Analyzer):
         if not self.settings.model:
             raise AnalyzerUnavailable(
                 "no custom tags model: give the option model (a .npz file from "
-                "train_custom_tags, or a folder holding one)")
+                "train_custom_tags, or a folder holding one), or register and promote a "
+                "trained one (aiwork models register custom_tags VERSION --weights FILE, "
+                "then aiwork models promote custom_tags INDEX)")
         return custom_tags_model(self.settings.model)
 
     def check(self) -> None:

@@ -43,7 +43,7 @@ from aiwork.errors import ConfigError, InputError, ModelStoreError
 from aiwork.files import write_atomically
 from aiwork.model.names import check_file_name
 
-__all__ = ["MAX_FILES", "ModelStore", "StoredModel"]
+__all__ = ["MAX_FILES", "ModelStore", "StoredModel", "registered_options"]
 
 #: The most files one model version may hold.
 MAX_FILES = 64
@@ -258,3 +258,35 @@ class ModelStore:
             return self.get(analyzer, actual)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def registered_options(store: ModelStore, analyzer: str, digest: str,
+                       given: Mapping[str, Any] | None, *, what: str) -> dict[str, Any]:
+    """The options that run ``analyzer``'s registered version with weights ``digest`` (named
+    ``what`` in errors, e.g. "the promoted version of custom_tags (entry 12)"): ``given`` with
+    the stored files' options (:meth:`StoredModel.options`).
+
+    What the user set wins: when ``given`` sets the analyzer's weights option, or any option
+    the stored version sets, ``given`` is returned as it is. A version whose files are not in
+    the store is run by ``given`` alone only when those already run its weights (a registered
+    packaged model); otherwise ModelStoreError, never another model in its place."""
+    from aiwork.analyzers import load
+
+    chosen = dict(given or {})
+    kind = _analyzer(analyzer)
+    if kind.weights_option is not None and kind.weights_option in chosen:
+        return chosen
+    if store.has(analyzer, digest):
+        stored = store.get(analyzer, digest).options()
+        return chosen if set(stored) & set(chosen) else {**chosen, **stored}
+    try:
+        current = load(analyzer, chosen).model().weights_digest
+    except ConfigError:  # AnalyzerUnavailable: it cannot run without the files
+        current = None
+    if current == digest:
+        return chosen
+    raise ModelStoreError(
+        f"{what} ({analyzer} {digest}) has no files in the model store {store.root}",
+        hint=f"keep them there (aiwork models register {analyzer} VERSION --weights FILE...), "
+             f"promote another version (aiwork models promote {analyzer} INDEX), or give the "
+             f"analyzer's weights option")

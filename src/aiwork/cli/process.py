@@ -50,7 +50,7 @@ def _summary(report: VideoReport) -> str:
                 type=click.Path(path_type=Path, readable=False))  # each is checked alone
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write metadata.json, metadata.jsonld, captions and keyframes per video here.")
-@click.option("--analyzers", "names", help="Comma-separated analyzers (default: all).")
+@click.option("--analyzers", "names", help="Comma-separated analyzers (default: all but custom_tags, which runs when named).")
 @click.option("--force", is_flag=True, help="Re-run analyzers that already ran on a video.")
 @click.option("--model", help="Speech model: auto (default: the spoken language is identified, "
               "English goes to tiny.en, other languages to base), tiny.en, base, or a local "

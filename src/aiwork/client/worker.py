@@ -113,7 +113,7 @@ class Worker:
         private_folder(self.media)  # media of a sensitive library is its readers' only
         self.pending = home / "pending"  # finished results not yet taken by the coordinator
         private_folder(self.pending)
-        names = capabilities or list(registry.REGISTRY)
+        names = capabilities or list(registry.DEFAULT)
         self.processor = Processor(ProcessOptions(analyzers=names), db=home / "worker.db",
                                    key=key)
         self.capabilities = sorted(self.processor.analyzers)

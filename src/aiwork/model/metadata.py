@@ -45,7 +45,7 @@ __all__ = [
     "stale_insights",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class _Model(BaseModel):
@@ -247,6 +247,10 @@ class Metadata(_Model):
     ocr: list[OcrText] = Field(default_factory=list)
     faces: list[Face] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list)
+    custom_tags: list[Tag] = Field(
+        default_factory=list,
+        description="a platform's own tags (source custom:LABEL), from its trained custom tags "
+        "model; empty unless that analyzer ran")
     safety: list[SafetyFlag] = Field(default_factory=list)
     audio_events: list[AudioEvent] = Field(default_factory=list)
     keywords: list[Keyword] = Field(default_factory=list)

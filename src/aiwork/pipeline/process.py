@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from aiwork import analyzers
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
+from aiwork.analyzers.store import ModelStore, registered_options
 from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.search.index import SemanticPart
 from aiwork.ledger.home import init_ledger, open_ledger
@@ -36,6 +37,7 @@ from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.ledger.registry import Registrations
+from aiwork.ledger.registry import models as registered_models
 from aiwork.digests import sha256_file, sha256_json
 from aiwork.media import decode, measured, probe
 from aiwork.media.decode import AudioTrack, FrameStore
@@ -70,7 +72,7 @@ class _Quiet:
 
 @dataclass(frozen=True)
 class ProcessOptions:
-    analyzers: Sequence[str] | None = None  # None: every registered analyzer
+    analyzers: Sequence[str] | None = None  # None: the default ones (analyzers.DEFAULT)
     force: bool = False  # re-run analyzers even when a result exists
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-analyzer options
     sample_fps: float = 1.0
@@ -124,8 +126,32 @@ def open_store(db: Path | str | None = None) -> Log:
     return open_ledger(path)
 
 
+def promoted_settings(db: Path | str, names: Iterable[str],
+                      settings: Mapping[str, Mapping[str, Any]],
+                      store: ModelStore) -> dict[str, dict[str, Any]]:
+    """``settings`` (per-analyzer options) with, for each of ``names`` that has a promoted
+    version in the ledger at ``db`` (``aiwork models promote``), the options that load its
+    files from ``store`` (:func:`~aiwork.analyzers.store.registered_options`), unless the
+    options given set them already. The ledger is only read (none is created). A promoted
+    version whose files are missing from the store is a ModelStoreError."""
+    chosen = {name: dict(value) for name, value in settings.items()}
+    if not Log.is_ledger(db):
+        return chosen
+    wanted = set(names)
+    with open_ledger(db, readonly=True) as log:
+        promoted = [model for model in registered_models(log)
+                    if model.in_use and model.analyzer in wanted]
+    for model in promoted:
+        chosen[model.analyzer] = registered_options(
+            store, model.analyzer, model.weights_digest, chosen.get(model.analyzer),
+            what=f"the promoted version of {model.analyzer} (entry {model.index})")
+    return chosen
+
+
 class Processor:
-    """Processes videos into one store; reuse it for a batch."""
+    """Processes videos into one store; reuse it for a batch. Each analyzer runs the version
+    promoted in its ledger (its files read from the model store) unless its options name
+    other weights."""
 
     def __init__(
         self,
@@ -135,15 +161,20 @@ class Processor:
         progress: Progress | None = None,
         key: SigningKey | None = None,
         semantic: SemanticPart | None = None,
+        models: ModelStore | None = None,
     ) -> None:
         """``semantic``: embed the search index's passages with this part (the embedded
-        store's ``aiwork process``; a worker's scratch store indexes words only)."""
+        store's ``aiwork process``; a worker's scratch store indexes words only). ``models``:
+        the model store the promoted versions' files are read from (default
+        ``$AIWORK_HOME/models``)."""
         self.options = options or ProcessOptions()
         # The analyzers first: a bad option is refused before anything is opened or written.
-        names = analyzers.order(self.options.analyzers or list(analyzers.REGISTRY))
+        names = analyzers.order(self.options.analyzers or list(analyzers.DEFAULT))
+        settings = promoted_settings(db or default_db_path(), names, self.options.settings,
+                                     models or ModelStore.default())
         self.analyzers: dict[str, Analyzer] = {}
         self.unavailable: dict[str, str] = {}
-        for item in analyzers.availability(names, self.options.settings):
+        for item in analyzers.availability(names, settings):
             if item.analyzer is None:
                 self.unavailable[item.name] = item.reason or "unavailable"
             else:

@@ -30,7 +30,8 @@ CUT_TOLERANCE = 0.2
 #: At or above this agreement two replicas are taken to agree.
 AGREEMENT_THRESHOLDS: dict[str, float] = {
     "technical": 1.0, "language": 1.0, "shots": 0.9, "chapters": 0.8, "transcript": 0.85,
-    "ocr": 0.8, "faces": 0.7, "audio_events": 0.7, "tags": 0.6, "keywords": 0.5,
+    "ocr": 0.8, "faces": 0.7, "audio_events": 0.7, "tags": 0.6, "custom_tags": 0.6,
+    "keywords": 0.5,
     "safety": 1.0,
 }
 
@@ -138,6 +139,8 @@ _MEASURES: dict[str, Callable[[Any, Any], float]] = {
     "faces": lambda a, b: temporal_iou(_ranges(a or []), _ranges(b or [])),
     "audio_events": _by_label("label"),
     "tags": lambda a, b: _jaccard({i["label"] for i in a or []}, {i["label"] for i in b or []}),
+    "custom_tags": lambda a, b: _jaccard({i["label"] for i in a or []},
+                                         {i["label"] for i in b or []}),
     "keywords": lambda a, b: _jaccard({i["text"].lower() for i in a or []},
                                       {i["text"].lower() for i in b or []}),
     "safety": lambda a, b: _jaccard({(i["category"], i["level"]) for i in a or []},

@@ -1,0 +1,166 @@
+"""Analyzers load the promoted version: ``aiwork process`` runs an analyzer's promoted
+registration (its files read from the model store) unless its options name other weights,
+the decision names that registration, and a promoted version whose files are missing or
+altered is a clear error. ``custom_tags`` is listed but runs only when asked for."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiwork import analyzers
+from aiwork.analyzers.store import ModelStore
+from aiwork.cli import main
+from aiwork.crypto import SigningKey
+from aiwork.errors import ModelStoreError
+from aiwork.ledger.home import init_ledger, open_ledger
+from aiwork.ledger.registry import promote_model, register_model
+from aiwork.learn.tags import TagExample, TrainedTags, train_custom_tags
+from aiwork.pipeline.process import ProcessOptions, Processor
+
+from .conftest import make_two_scene_clip, require
+
+require("torch", "efficientnet_lite_pytorch", "PIL", tools=("ffmpeg",))
+
+
+def _trained(folder: Path, seed: int) -> TrainedTags:
+    rng = np.random.default_rng(seed)
+    examples = [TagExample(label, features=(rng.normal(size=1280) + (3.0 if n % 2 else -3.0)
+                                            ).astype(np.float32), video=f"{label}-{n % 4}")
+                for n, label in enumerate(["crowd", "studio interview"] * 12)]
+    return train_custom_tags(examples, folder, seed=seed)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_two_scene_clip(tmp_path_factory.mktemp("media") / "scenes.mp4")
+
+
+def test_custom_tags_is_listed_but_never_run_by_default(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    assert "custom_tags" in analyzers.REGISTRY and "custom_tags" not in analyzers.DEFAULT
+    code, out, _ = run(capsys, "analyzers", "--json")
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    assert rows["custom_tags"]["available"] is False
+    assert "aiwork models promote custom_tags" in rows["custom_tags"]["reason"]
+    with Processor(ProcessOptions(), db=tmp_path / "store.db") as processor:
+        assert "custom_tags" not in processor.analyzers
+        assert "custom_tags" not in processor.unavailable
+        assert set(processor.analyzers) | set(processor.unavailable) == set(analyzers.DEFAULT)
+
+
+def test_aiwork_process_runs_the_promoted_custom_tags_and_names_the_registration(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, keyfile = tmp_path / "store.db", tmp_path / "me.pem"
+    assert run(capsys, "ledger", "init", "--db", str(db))[0] == 0
+    assert run(capsys, "keys", "new", "--out", str(keyfile))[0] == 0
+    first, second = _trained(tmp_path / "v1", 1), _trained(tmp_path / "v2", 2)
+    indexes = []
+    for n, trained in enumerate((first, second)):
+        code, out, err = run(capsys, "models", "register", "custom_tags", str(n + 1),
+                             "--db", str(db), "--weights", str(trained.path),
+                             "--key", str(keyfile))
+        assert code == 0, err
+        indexes.append(json.loads(out)["index"])
+    # The trained files can go: the store keeps them.
+    shutil.rmtree(tmp_path / "v1")
+    shutil.rmtree(tmp_path / "v2")
+    assert run(capsys, "models", "promote", "custom_tags", str(indexes[1]), "--db", str(db),
+               "--key", str(keyfile))[0] == 0
+    code, _, err = run(capsys, "process", str(clip), "--analyzers", "custom_tags",
+                       "--db", str(db))
+    assert code == 0, err
+    with open_ledger(db, readonly=True) as log:
+        decisions = [log.entry(i) for i in range(log.size)
+                     if log.entry(i).kind.startswith("ai.decision")]
+    assert [d.body["analyzer"] for d in decisions] == ["custom_tags"]
+    model = decisions[0].body["model"]
+    assert model["weights_digest"] == second.digest and model["registration"] == indexes[1]
+    code, out, err = run(capsys, "show", str(clip), "--db", str(db), "--insight", "custom_tags")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert isinstance(shown, list)
+    assert all(item["source"] == f"custom:{item['label']}" for item in shown)
+
+
+def test_the_options_given_win_over_the_promoted_version(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    key = SigningKey.generate()
+    store = ModelStore.default()
+    promoted, given = _trained(tmp_path / "p", 3), _trained(tmp_path / "g", 4)
+    with init_ledger(db, origin="promoted.example/log") as log:
+        store.put("custom_tags", [promoted.path])
+        index = register_model(log, key, analyzer="custom_tags", version="1",
+                               weights_digest=promoted.digest)
+        promote_model(log, key, "custom_tags", index)
+    with Processor(ProcessOptions(analyzers=["custom_tags"]), db=db) as processor:
+        assert processor.analyzers["custom_tags"].model().weights_digest == promoted.digest
+    chosen = ProcessOptions(analyzers=["custom_tags"],
+                            settings={"custom_tags": {"model": str(given.path)}})
+    with Processor(chosen, db=db) as processor:
+        assert processor.analyzers["custom_tags"].model().weights_digest == given.digest
+
+
+def test_a_promoted_version_missing_or_altered_in_the_store_is_a_clear_error(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "store.db"
+    key = SigningKey.generate()
+    trained = _trained(tmp_path / "t", 5)
+    with init_ledger(db, origin="promoted.example/log") as log:
+        index = register_model(log, key, analyzer="custom_tags", version="1",
+                               weights_digest=trained.digest)
+        promote_model(log, key, "custom_tags", index)
+        size = log.size
+    # Registered and promoted, but its files were never kept: no fallback, no run.
+    with pytest.raises(ModelStoreError, match=f"promoted version of custom_tags \\(entry "
+                                              f"{index}\\).*no files in the model store"):
+        Processor(ProcessOptions(analyzers=["custom_tags"]), db=db)
+    code, _, err = run(capsys, "process", str(clip), "--analyzers", "custom_tags",
+                       "--db", str(db))
+    assert code == 1 and "no files in the model store" in err
+    # Kept, then altered on disk: refused as altered.
+    stored = ModelStore.default().put("custom_tags", [trained.path])
+    data = bytearray(stored.files[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.files[0].write_bytes(bytes(data))
+    code, _, err = run(capsys, "process", str(clip), "--analyzers", "custom_tags",
+                       "--db", str(db))
+    assert code == 1 and "altered" in err
+    with open_ledger(db, readonly=True) as log:
+        assert log.size == size  # nothing was processed or logged
+
+
+def test_a_promoted_glossary_runs_with_its_whisper_model(tmp_path: Path) -> None:
+    require("faster_whisper")
+    from aiwork.analyzers.transcript.analyzer import glossary_files
+
+    db = tmp_path / "store.db"
+    key = SigningKey.generate()
+    stored = ModelStore.default().put_bytes(
+        "transcript", glossary_files(["Zorblax", "Quillon"], "hotwords", "tiny.en"))
+    with init_ledger(db, origin="promoted.example/log") as log:
+        index = register_model(log, key, analyzer="transcript", version="glossary-1",
+                               weights_digest=stored.digest)
+        promote_model(log, key, "transcript", index)
+    with Processor(ProcessOptions(analyzers=["transcript"]), db=db) as processor:
+        transcript = processor.analyzers["transcript"]
+        assert transcript.options == {"glossary": ["Zorblax", "Quillon"],
+                                      "glossary_as": "hotwords", "model": "tiny.en"}
+        assert transcript.model().weights_digest == stored.digest
+        assert processor.registrations.of("transcript", stored.digest) == index
+    # The user's own Whisper model: the promoted glossary (registered with tiny.en) is not
+    # mixed into it.
+    own = ProcessOptions(analyzers=["transcript"], settings={"transcript": {"model": "base"}})
+    with Processor(own, db=db) as processor:
+        assert processor.analyzers["transcript"].options == {"model": "base"}
