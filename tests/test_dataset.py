@@ -153,6 +153,55 @@ def test_a_sensitive_library_exports_for_its_reader_logged_and_never_for_a_stran
     assert read.body["library"] == store["library"] and read.body["resource"].startswith("export/")
 
 
+def test_the_released_entry_commits_to_sensitive_items_instead_of_listing_them(
+        store: dict[str, Any], tmp_path: Path) -> None:
+    """The public log does not say which sealed items went into which dataset (and so into
+    which model): a sensitive library's consensus entries are only committed to, the
+    commitment opened by the file the reader gets; the lineage still verifies."""
+    from aiwork.dataset.export import SEALED_FILE
+    from aiwork.ledger.registry import lineage, register_model
+    from aiwork.model.commitment import check_opening
+
+    with Log.open(store["db"]) as log:
+        mixed = export(log, store["key"], reader=store["reader"].did, out=tmp_path / "mixed")
+        public = export(log, store["key"], reader=store["stranger"].did,
+                        out=tmp_path / "public", name="public")
+    rows = [json.loads(line) for f in (tmp_path / "mixed" / "data").glob("*.jsonl")
+            for line in f.read_text().splitlines()]
+    secret = sorted(r["consensus"] for r in rows if r["library"] == store["library"])
+    open_ = sorted(r["consensus"] for r in rows if r["library"] != store["library"])
+    assert secret and open_
+    logged = entries(store["db"])
+    released = logged[mixed.released or 0]
+    assert released.body["consensus"] == open_
+    assert not set(secret) & set(released.body["consensus"])
+    opening = json.loads((tmp_path / "mixed" / SEALED_FILE).read_text())
+    assert opening["released"] == mixed.released
+    assert check_opening(released.body["sealed_consensus"], opening["sealed_consensus"],
+                         "sealed consensus") == secret
+    # A dataset of public items only has no commitment and no opening (as before).
+    plain = logged[public.released or 0]
+    assert "sealed_consensus" not in plain.body and not (tmp_path / "public" / SEALED_FILE).exists()
+    # A model trained on the mixed dataset: its lineage verifies from the public log alone.
+    with Log.open(store["db"]) as log:
+        model = register_model(log, store["key"], analyzer="shots", version="9",
+                               weights_digest="sha256:" + "c" * 64,
+                               dataset=(mixed.released or 0, mixed.digest or ""))
+        decision = rows[0]["decision"]
+        body = dict(log.entry(decision).body)
+    from aiwork.ledger.entries import sign_entry
+
+    body["model"] = {**body["model"], "weights_digest": "sha256:" + "c" * 64,
+                     "registration": model}
+    with Log.open(store["db"]) as log:
+        made = log.append([sign_entry(store["key"], log.entry(decision).kind, body,
+                                      kinds=log.kinds)])[0].index
+        found = lineage(log, made)
+    dataset = found["models"][0]["dataset"]
+    assert dataset["consensus"] == open_
+    assert dataset["sealed_consensus"] == released.body["sealed_consensus"]
+
+
 # rdflib (under mlcroissant) warns about its own ConjunctiveGraph, pandas about mlcroissant's
 # reset_index(inplace=True) when it reads Parquet.
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")

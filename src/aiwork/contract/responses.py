@@ -224,7 +224,11 @@ class LineageDataset(ResponseModel):
     version: str | None
     digest: str | None
     author: str
-    consensus: list[int] = Field(description="the consensus.result entries it covers")
+    consensus: list[int] = Field(description="the consensus.result entries it covers (of "
+                                             "public libraries' items)")
+    sealed_consensus: dict[str, str] | None = Field(
+        default=None, description="{commitment}: a salted commitment to the consensus entries "
+                                  "of sensitive libraries' items it covers (null: none)")
     outcomes: dict[str, int] = Field(description="how many were accepted, corrected, rejected")
     experts: list[LineageExpert]
 

@@ -30,12 +30,18 @@ from aiwork.export.captions import vtt_cue_text, vtt_stamp
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.market.engine import Market
+from aiwork.model.commitment import commit
 
-__all__ = ["FORMATS", "SPLITS", "ExportResult", "export", "release", "split_of"]
+__all__ = ["FORMATS", "SEALED_FILE", "SPLITS", "ExportResult", "export", "release",
+           "split_of"]
 
 #: The formats ``aiwork dataset export`` writes.
 FORMATS = ("jsonl", "parquet", "hf", "webvtt")
 SPLITS = ("train", "validation", "test")
+#: The file of an export folder holding the opening of its ``dataset.released`` entry's
+#: ``sealed_consensus`` (when it holds sensitive libraries' items): ``{"released": INDEX,
+#: "sealed_consensus": {"value": [consensus entries], "salt": HEX}}``.
+SEALED_FILE = "sealed-consensus.json"
 #: What a dataset's exports say they were read for (the access log's purpose).
 PURPOSE = "a dataset export of validated items"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -187,6 +193,7 @@ def export(log: Log, key: SigningKey, *, reader: str, out: Path, fmt: str = "jso
     if fmt == "webvtt":
         extra = _write_webvtt(out, rows)
     consensus = sorted(r["consensus"] for r in rows)
+    sealed = sorted(r["consensus"] for r in rows if r["job"] in sensitive)
     (out / "README.md").write_text(card(name, version, fmt, counts, files), encoding="utf-8")
     # Croissant's url: where the dataset is published (default: the folder it was written to).
     croissant = croissant_jsonld(name, version, fmt, files, url=url or out.resolve().as_uri(),
@@ -196,13 +203,22 @@ def export(log: Log, key: SigningKey, *, reader: str, out: Path, fmt: str = "jso
     result = ExportResult(out, counts, {**files, **extra}, consensus, reads, skipped)
     for described in ("README.md", "croissant.json"):
         result.files[described] = sha256_file(out / described)
-    result.released, result.digest = release(log, signer or key, name=name, version=version,
-                                             files=result.files, consensus=consensus)
+    # A sensitive library's consensus entries are committed to, not listed: the opening
+    # stays with the reader, beside the data it describes (not one of the released files).
+    commitment, opening = commit(sealed) if sealed else (None, None)
+    result.released, result.digest = release(
+        log, signer or key, name=name, version=version, files=result.files,
+        consensus=[c for c in consensus if c not in set(sealed)],
+        sealed_consensus=commitment)
     # Which entry released these files (not one of them: the entry lists their digests);
     # aiwork models train reads it and checks the folder against that entry.
     (out / RELEASED_FILE).write_text(json.dumps(
         {"released": result.released, "digest": result.digest, "name": name,
          "version": version}, sort_keys=True) + "\n", encoding="utf-8")
+    if opening is not None:
+        (out / SEALED_FILE).write_text(json.dumps(
+            {"released": result.released, "sealed_consensus": opening}, sort_keys=True) + "\n",
+            encoding="utf-8")
     return result
 
 
@@ -231,17 +247,22 @@ def _write_webvtt(out: Path, rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def release(log: Log, key: SigningKey, *, name: str, version: str, files: dict[str, str],
-            consensus: Sequence[int]) -> tuple[int, str]:
+            consensus: Sequence[int], sealed_consensus: dict[str, str] | None = None
+            ) -> tuple[int, str]:
     """Record a ``dataset.released`` entry signed by ``key``: the dataset's ``name``,
-    ``version``, its ``files`` (path -> sha256) and the consensus entries it covers; return
-    its ledger index and the dataset's digest (the sha256 of the RFC 8785 canonical JSON of
-    its name, version and files), which a ``model.registered`` entry names."""
+    ``version``, its ``files`` (path -> sha256), the consensus entries it covers and, when it
+    holds sensitive libraries' items, ``sealed_consensus`` (a commitment to their consensus
+    entries, from :func:`aiwork.model.commitment.commit`); return its ledger index and the
+    dataset's digest (the sha256 of the RFC 8785 canonical JSON of its name, version and
+    files), which a ``model.registered`` entry names."""
     listing = [{"path": path, "sha256": files[path]} for path in sorted(files)]
     digest = sha256_bytes(canonical_bytes({"name": name, "version": version,
                                            "files": listing}))
-    entry = sign_entry(key, "dataset.released", {
-        "name": name, "version": version, "digest": digest, "files": listing,
-        "consensus": sorted(set(consensus))}, kinds=log.kinds)
+    body: dict[str, Any] = {"name": name, "version": version, "digest": digest,
+                            "files": listing, "consensus": sorted(set(consensus))}
+    if sealed_consensus is not None:
+        body["sealed_consensus"] = sealed_consensus
+    entry = sign_entry(key, "dataset.released", body, kinds=log.kinds)
     return log.append([entry])[0].index, digest
 
 

@@ -238,7 +238,9 @@ def _read_dataset(log: Log, index: int, digest: str, model_index: int) -> dict[s
                 experts.setdefault(annotator, []).append(int(participant["verdict"]))
     return {"index": index, "name": entry.body.get("name"),
             "version": entry.body.get("version"), "digest": entry.body.get("digest"),
-            "author": entry.author, "consensus": covered, "outcomes": outcomes,
+            "author": entry.author, "consensus": covered,
+            # sensitive libraries' consensus entries: only committed to (their reader opens it)
+            "sealed_consensus": entry.body.get("sealed_consensus"), "outcomes": outcomes,
             "experts": [{"did": did, "verdicts": sorted(verdicts)}
                         for did, verdicts in sorted(experts.items())]}
 
