@@ -241,3 +241,93 @@ def test_a_decision_made_with_a_registered_glossary_names_it(tmp_path: Path) -> 
     assert decisions["glossary"][1]["weights_digest"] == measured.weights_digest()
     assert decisions["plain"][1]["weights_digest"] == plain
     assert "registration" not in decisions["plain"][1]
+
+
+def test_glossary_terms_are_words_the_model_got_wrong_more_often_than_right() -> None:
+    from aiwork.learn.glossary import glossary_from_corrections, term_errors, term_wer
+
+    # "Doctor" was heard right as often as wrong: no term; the made-up name is one.
+    assert glossary_from_corrections([("Dr. Quillard and prescribed it",
+                                       "Doctor Quillibrand prescribed it"),
+                                      ("we met the doctor", "we met the doctor")]) == [
+        "Quillibrand"]
+    # WER on terms: a term split in two is one error, a term kept is none; insertions
+    # elsewhere are not the terms' errors.
+    terms = ["Zorvathek", "Quillibrand"]
+    assert term_errors("Doctor Zorvathek met Quillibrand today",
+                       "doctor zorva thek met Quillibrand today, yes", terms) == (1, 2)
+    assert term_errors("the Zorvathek lab", "the lab", terms) == (1, 1)
+    assert term_errors("a plain sentence", "a plain sentence", terms) == (0, 0)
+    assert term_wer(["Zorvathek here", "Quillibrand there"],
+                    ["Zorvathek here", "quill a brand there"], terms) == 0.5
+    assert term_wer(["nothing"], ["nothing"], terms) is None
+
+
+def _row(split: str, ai: object, final: object, **extra: object) -> dict[str, object]:
+    import json as jsonlib
+
+    return {"id": "i1", "insight": "transcript", "split": split, "outcome": "corrected",
+            "ai_value": jsonlib.dumps(ai), "final_value": None if final is None
+            else jsonlib.dumps(final), "asset": "sha256:" + "a" * 64, "start": 1.0,
+            "end": 3.5, **extra}
+
+
+def test_transcript_examples_of_a_released_dataset_refuse_what_is_not_one() -> None:
+    from aiwork.learn.glossary import transcript_examples
+
+    found = transcript_examples([
+        _row("train", "the quill a brand", "the Quillibrand"),
+        _row("train", "we met", "we met", outcome="accepted"),
+        _row("test", "we met zorva", "We met Zorvathek"),
+        _row("validation", "it was", None, outcome="rejected"),
+        {**_row("train", "x", "y"), "insight": "ocr"}])
+    assert found.corrections == (("the quill a brand", "the Quillibrand"), ("we met", "we met"))
+    assert found.corrected == 1 and found.left_out == 1
+    assert [(s.asset[-1], s.start, s.end, s.text) for s in found.held_out] == [
+        ("a", 1.0, 3.5, "We met Zorvathek")]
+    for bad, words in ((_row("train", 3, "x"), "not JSON text"),
+                       (_row("train", "x", "y", ai_value="{"), "not JSON text"),
+                       (_row("test", "x", "y", asset="../etc/passwd"), "asset digest"),
+                       (_row("test", "x", "y", start=4.0), "not a segment"),
+                       (_row("test", "x", "y", end=500.0), "not a segment"),
+                       (_row("test", "x", "y", start=True), "asset digest"),
+                       (_row("elsewhere", "x", "y"), "in no split")):
+        with pytest.raises(InputError, match=words):
+            transcript_examples([bad])
+
+
+def test_audio_span_reads_only_the_stretch_asked_for(tmp_path: Path) -> None:
+    from aiwork.errors import MediaError
+    from aiwork.media.decode import audio_span
+
+    # 4 s at 440 Hz then 4 s at 880 Hz, in a WAV and in an MP4 (AAC) with a video track.
+    wav = tmp_path / "tones.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=4",
+                    "-f", "lavfi", "-i", "sine=frequency=880:duration=4", "-filter_complex",
+                    "[0][1]concat=n=2:v=0:a=1[a]", "-map", "[a]", "-ar", "16000", "-ac", "1",
+                    str(wav)], check=True)
+    mp4 = tmp_path / "tones.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=64x64:r=10:d=8",
+                    "-i", str(wav), "-c:v", "libx264", "-c:a", "aac", "-shortest", str(mp4)],
+                   check=True)
+
+    def pitch(samples: NDArray[np.float32]) -> float:
+        return float(np.argmax(np.abs(np.fft.rfft(samples)))) * 16000 / len(samples)
+
+    for path in (wav, mp4):
+        span = audio_span(path, 3.5, 4.5)
+        assert len(span) == 16000
+        assert pitch(span[:4000]) == 440 and pitch(span[-4000:]) == 880
+        # the change is in the middle, within 10 ms
+        change = next(i for i in range(6000, 10000, 160)
+                      if pitch(span[i:i + 160]) > 600)
+        assert abs(change - 8000) <= 160
+        assert len(audio_span(path, 7.5, 9.0)) == 8000  # the file ends at 8 s
+    for start, end in ((-1.0, 2.0), (3.0, 3.0), (0.0, 500.0)):
+        with pytest.raises(InputError, match="not a span"):
+            audio_span(wav, start, end)
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x64:r=10:d=1",
+                    "-c:v", "libx264", str(silent)], check=True)
+    with pytest.raises(MediaError, match="no audio"):
+        audio_span(silent, 0.0, 1.0)

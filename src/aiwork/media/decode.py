@@ -25,11 +25,14 @@ from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
 from aiwork.media.probe import MAX_PIXELS, Probe, frame_too_large
-from aiwork.errors import MediaError
+from aiwork.errors import InputError, MediaError
 
-__all__ = ["AUDIO_RATE", "AudioTrack", "DecodedMedia", "FrameStore", "FrameVisitor", "decode"]
+__all__ = ["AUDIO_RATE", "MAX_SPAN_SECONDS", "AudioTrack", "DecodedMedia", "FrameStore",
+           "FrameVisitor", "audio_span", "decode"]
 
 AUDIO_RATE = 16_000
+#: The longest stretch of audio :func:`audio_span` reads.
+MAX_SPAN_SECONDS = 120.0
 #: Called with (frame number, seconds, BGR array at scan size, OpenCV's channel order) for
 #: every decoded frame.
 FrameVisitor = Callable[[int, float, NDArray[np.uint8]], None]
@@ -279,3 +282,50 @@ def _too_large(probe: Probe, width: int, height: int, time: float) -> str:
 
 def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
+
+
+def audio_span(path: Path, start: float, end: float) -> NDArray[np.float32]:
+    """The audio of ``path`` from ``start`` to ``end`` seconds, 16 kHz mono float32 (a
+    transcript segment's speech): the container is sought to ``start`` and decoded only to
+    ``end``, so memory is bounded by the span (at most :data:`MAX_SPAN_SECONDS`), whatever
+    the file's length. MediaError for a file without audio or that cannot be decoded;
+    InputError for a span that is not one."""
+    if not (0.0 <= start < end) or end - start > MAX_SPAN_SECONDS or end > 1e7:
+        raise InputError(f"{start!r}-{end!r} s is not a span of audio to read (at most "
+                         f"{MAX_SPAN_SECONDS:g} s, from 0 on)")
+    limit = int((end - start) * AUDIO_RATE) + AUDIO_RATE  # the span and one second of slack
+    pieces: list[NDArray[np.float32]] = []
+    first: float | None = None  # when the first decoded audio frame starts
+    held = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio track")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            if start > 0:
+                container.seek(int(start * av.time_base), backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                at = float(frame.time) if frame.time is not None else 0.0
+                if first is None:
+                    if at > start + 0.5:
+                        raise MediaError(f"{path}: audio from {start:.2f} s cannot be read "
+                                         f"(the first frame found starts at {at:.2f} s)")
+                    first = at
+                elif at >= end:
+                    break
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray()[0].astype(np.float32, copy=True)
+                    pieces.append(samples)
+                    held += len(samples)
+                if held - int((start - first) * AUDIO_RATE) > limit:
+                    break
+            for out in resampler.resample(None):
+                pieces.append(out.to_ndarray()[0].astype(np.float32, copy=True))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: its audio cannot be decoded ({exc})") from exc
+    if first is None:
+        return np.zeros(0, dtype=np.float32)
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    skip = max(0, int(round((start - first) * AUDIO_RATE)))
+    return np.ascontiguousarray(audio[skip:skip + int(round((end - start) * AUDIO_RATE))])
