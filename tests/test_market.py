@@ -70,6 +70,22 @@ def test_submit_lease_submit_flow(market: Market) -> None:
     assert market.jobs("did:someone-else") == []
 
 
+def test_a_task_asking_for_weights_is_leased_only_to_a_worker_running_them(
+        market: Market) -> None:
+    wanted, other = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    asks = market.submit_job("did:key:requester", "sha256:asset", ["tags", "ocr"], budget=10,
+                             price=1, now=0.0, weights={"tags": wanted}).id
+    # A worker advertising nothing, or other weights, gets only the task that asks for none.
+    assert market.lease("did:w0", ["tags"], now=1.0) is None
+    assert market.lease("did:w1", ["tags"], now=1.0, weights={"tags": other}) is None
+    assert market.lease("did:w1", ["tags"], now=1.0, weights={"ocr": wanted}) is None
+    free = market.lease("did:w1", ["tags", "ocr"], now=1.0, weights={"tags": other})
+    assert free is not None and free.analyzer == "ocr" and free.job_id == asks
+    # The worker running those weights gets it.
+    leased = market.lease("did:w2", ["tags"], now=2.0, weights={"tags": wanted, "ocr": None})
+    assert leased is not None and leased.analyzer == "tags" and leased.job_id == asks
+
+
 def test_oldest_first(market: Market) -> None:
     old = job(market, now=0.0)
     job(market, now=1.0)

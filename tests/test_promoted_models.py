@@ -164,3 +164,46 @@ def test_a_promoted_glossary_runs_with_its_whisper_model(tmp_path: Path) -> None
     own = ProcessOptions(analyzers=["transcript"], settings={"transcript": {"model": "base"}})
     with Processor(own, db=db) as processor:
         assert processor.analyzers["transcript"].options == {"model": "base"}
+
+
+def test_a_job_asking_for_a_registered_model_is_leased_only_to_workers_running_it(
+        tmp_path: Path, clip: Path) -> None:
+    from aiwork.api.app import create_app
+    from aiwork.api.state import ServerSettings
+    from aiwork.ledger.log import Log
+
+    from aiwork.client.worker import Worker
+
+    from .test_network import client_for
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=1000)
+    app = create_app(settings)
+    req = client_for(app, SigningKey.generate())
+    req.post("/v1/identities", {"role": "requester"})
+    digest = req.upload_blob(clip.read_bytes())
+    wanted, other = _trained(tmp_path / "wanted", 6), _trained(tmp_path / "other", 7)
+    with Log.open(tmp_path / "coord.db") as log:
+        registered = register_model(log, SigningKey.generate(), analyzer="custom_tags",
+                                    version="1", weights_digest=wanted.digest)
+    job = req.submit_job(digest, ["custom_tags"], budget=10,
+                         models={"custom_tags": registered})
+    def worker(name: str, model: Path) -> Worker:
+        key = SigningKey.generate()
+        client = client_for(app, key)
+        client.post("/v1/identities", {"role": "worker"})
+        return Worker(client, key, tmp_path / name, ["custom_tags"],
+                      settings={"custom_tags": {"model": str(model)}})
+
+    elsewhere = worker("other", other.path)
+    elsewhere.advertise()
+    assert not elsewhere.run_once()  # runs other weights: not leased, nothing refused
+    assert elsewhere.stats.failed == 0 and req.get_job(job.id).state == "open"
+    running = worker("running", wanted.path)
+    running.advertise()
+    assert running.run_once() and running.stats.failed == 0, running.stats.errors
+    assert req.get_job(job.id).state == "done"
+    with Log.open(tmp_path / "coord.db") as log:
+        decisions = [log.entry(i) for i in range(log.size)
+                     if log.entry(i).kind.startswith("ai.decision")]
+    assert [d.body["model"]["weights_digest"] for d in decisions] == [wanted.digest]

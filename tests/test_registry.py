@@ -363,9 +363,20 @@ def test_a_job_asking_for_a_registered_model_refuses_results_of_other_weights(
     job = req.submit_job(digest, ["technical"], budget=10, models={"technical": registered})
     worker = _worker(app, tmp_path, "w", ["technical"])
     worker.advertise()
+    # A worker that advertises other weights is not leased the task (see
+    # test_promoted_models for one that runs the registered weights)...
+    assert not worker.run_once()
+    assert worker.stats.failed == 0
+    assert req.get_job(job.id).state != "done"
+    # ... and a decision of other weights is refused even from a worker that got the lease
+    # by advertising the registered weights.
+    worker.advertisement = lambda: {"analyzers": {"technical": {  # type: ignore[method-assign]
+        "version": "1", "model": {"name": "aiwork.technical", "version": "1",
+                                  "weights_digest": DIGEST_A}}}}
+    worker.advertise()
     assert worker.run_once()
     assert worker.stats.failed == 1
-    assert f"asks for the registered technical model {registered}" in worker.stats.errors[0]
+    assert "this worker advertised" in worker.stats.errors[0]
     assert req.get_job(job.id).state != "done"
     with Log.open(tmp_path / "coord.db") as log:
         kinds = [log.entry(i).kind for i in range(log.size)]

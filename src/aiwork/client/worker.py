@@ -25,7 +25,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +105,9 @@ class WorkerStats:
 
 class Worker:
     def __init__(self, client: CoordinatorClient, key: SigningKey, home: Path,
-                 capabilities: list[str] | None = None) -> None:
+                 capabilities: list[str] | None = None,
+                 settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``settings``: per-analyzer options (the weights it runs)."""
         self.client = client
         self.key = key
         self.home = home
@@ -114,8 +116,10 @@ class Worker:
         self.pending = home / "pending"  # finished results not yet taken by the coordinator
         private_folder(self.pending)
         names = capabilities or list(registry.DEFAULT)
-        self.processor = Processor(ProcessOptions(analyzers=names), db=home / "worker.db",
-                                   key=key)
+        self.processor = Processor(
+            ProcessOptions(analyzers=names,
+                           settings={name: dict(value) for name, value in (settings or {}).items()}),
+            db=home / "worker.db", key=key)
         self.capabilities = sorted(self.processor.analyzers)
         self.stats = WorkerStats()
         self._advertised = False

@@ -99,7 +99,10 @@ class Jobs:
                                          deadline=deadline,
                                          upstream={name: registry.upstream(name)
                                                    for name in analyzers
-                                                   if name in registry.REGISTRY})
+                                                   if name in registry.REGISTRY},
+                                         weights={name: registration(self.log, index)
+                                                  .weights_digest
+                                                  for name, index in (models or {}).items()})
             self.accounts.hold(job.id, requester, budget)
             if library is not None:
                 self.libraries.add_job(library, job.id)

@@ -141,13 +141,16 @@ class Coordinator:
     def lease(self, worker: str, capabilities: set[str], now: float,
               lease_seconds: float = 60) -> Lease | None:
         """Lease the worker a task it can run (a gold one mixed in at ``gold_rate``), or
-        ``None``; a quarantined worker gets none (its work would not be used)."""
+        ``None``; a quarantined worker gets none (its work would not be used). A task of a
+        job that asks for a registered model goes only to a worker that advertised its
+        weights."""
         if self.roster.reputation(worker).quarantined:
             return None
         if self.gold_rate and self.rng.random() < self.gold_rate and \
                 self.gold.due(capabilities, now, self.gold_rate):
             self.gold.inject(capabilities, now)
-        return self.market.lease(worker, capabilities, now, lease_seconds)
+        return self.market.lease(worker, capabilities, now, lease_seconds,
+                                 weights=self.roster.advertised_weights(worker))
 
     def upstream(self, lease: Lease) -> list[dict[str, Any]]:
         return self.jobs.upstream(lease)

@@ -93,6 +93,17 @@ class Workers:
         index = self.registrations.of(analyzer, digest if isinstance(digest, str) else None)
         return model if index is None else {**model, "registration": index}
 
+    def advertised_weights(self, worker: str) -> dict[str, str | None]:
+        """The weights digest the worker advertised for each analyzer it runs."""
+        rows = self.log.db.conn.execute(
+            "SELECT analyzer, model FROM coordinator_capabilities WHERE worker = ?",
+            (worker,)).fetchall()
+        found: dict[str, str | None] = {}
+        for analyzer, model in rows:
+            digest = json.loads(model).get("weights_digest")
+            found[str(analyzer)] = digest if isinstance(digest, str) else None
+        return found
+
     def advertised_model(self, worker: str, analyzer: str) -> dict[str, Any] | None:
         row = self.log.db.conn.execute(
             "SELECT model FROM coordinator_capabilities WHERE worker = ? AND analyzer = ?",

@@ -103,11 +103,14 @@ class Market(Lookups):
         now: float,
         deadline: float | None = None,
         upstream: Mapping[str, Collection[str]] | None = None,
+        weights: Mapping[str, str] | None = None,
     ) -> Job:
         """Create a job, one task per analyzer and ``redundancy`` queued replicas per task.
 
         ``upstream`` maps an analyzer to the analyzers of the same job whose results it reads:
-        its task is leased only once their tasks are settled."""
+        its task is leased only once their tasks are settled. ``weights`` maps an analyzer to
+        the weights digest its results must be made with: its task is leased only to a
+        worker that advertises those weights (:meth:`lease`)."""
         if not requester:
             raise JobRefusedError("a job needs a requester")
         if not asset:
@@ -151,10 +154,11 @@ class Market(Lookups):
                 task_id = uuid.uuid4().hex
                 reads = sorted(set((upstream or {}).get(name, ())) & set(names) - {name})
                 conn.execute(
-                    "INSERT INTO market_tasks (id, job, position, analyzer, replicas, upstream)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO market_tasks (id, job, position, analyzer, replicas, upstream,"
+                    " weights) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (task_id, job.id, position, name, redundancy,
-                     "," + ",".join(reads) + "," if reads else None),
+                     "," + ",".join(reads) + "," if reads else None,
+                     (weights or {}).get(name)),
                 )
                 conn.executemany(
                     "INSERT INTO market_replicas (task, replica, state, attempts, queue_seq,"
@@ -226,25 +230,33 @@ class Market(Lookups):
     # -- workers ----------------------------------------------------------------------------
 
     def lease(
-        self, worker: str, capabilities: Iterable[str], now: float, lease_seconds: float = 60
+        self, worker: str, capabilities: Iterable[str], now: float, lease_seconds: float = 60,
+        weights: Mapping[str, str | None] | None = None,
     ) -> Lease | None:
-        """Claim the oldest queued replica ``worker`` can run, or ``None`` when there is none."""
+        """Claim the oldest queued replica ``worker`` can run, or ``None`` when there is none.
+        ``weights``: the weights digest the worker runs per analyzer; a task that asks for
+        weights (:meth:`submit_job`) is leased only to a worker running those."""
         if not worker:
             raise LeaseError("a lease needs a worker")
         _check_duration(lease_seconds)
         caps = sorted(set(capabilities))
+        runs = sorted(f"{name} {digest}" for name, digest in (weights or {}).items()
+                      if digest is not None and name in caps)
         with self.db.atomic() as conn:
             self._sweep(conn, now)
             if not caps:
                 return None
             marks = ", ".join("?" for _ in caps)
+            # A task that asks for weights goes only to a worker that runs them.
+            fits = (f"(t.weights IS NULL OR t.analyzer || ' ' || t.weights IN "
+                    f"({', '.join('?' for _ in runs)}))" if runs else "t.weights IS NULL")
             rows = conn.execute(
                 # Walks the queue index in order and stops at the first fits: the cost does
                 # not grow with the number of queued replicas.
                 "SELECT r.task, r.replica, t.job, t.analyzer, j.asset FROM market_replicas r"
                 " JOIN market_tasks t ON t.id = r.task JOIN market_jobs j ON j.id = t.job"
                 " WHERE r.state = ? AND j.state = ? AND (j.deadline IS NULL OR j.deadline > ?)"
-                f" AND t.analyzer IN ({marks})"
+                f" AND t.analyzer IN ({marks}) AND {fits}"
                 " AND NOT EXISTS (SELECT 1 FROM market_leases l WHERE l.task = r.task"
                 "   AND l.worker = ? AND l.state IN ('live', 'submitted', 'revoked'))"
                 # A task that reads other tasks' results waits until they are settled.
@@ -253,7 +265,7 @@ class Market(Lookups):
                 "   AND t.upstream LIKE '%,' || u.analyzer || ',%'"
                 "   AND ur.state IN ('queued', 'leased', 'submitted'))"
                 " ORDER BY r.queue_seq, r.position, r.replica LIMIT 8",
-                (ReplicaState.QUEUED.value, JobState.OPEN.value, now, *caps, worker),
+                (ReplicaState.QUEUED.value, JobState.OPEN.value, now, *caps, *runs, worker),
             ).fetchall()
             for task_id, replica, job_id, analyzer, asset in rows:
                 lease = Lease(

@@ -62,6 +62,13 @@ def _task_upstream(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE market_tasks ADD COLUMN upstream TEXT")
 
 
+def _task_weights(conn: sqlite3.Connection) -> None:
+    """The weights digest a task's results must be made with (NULL: any): it is leased only
+    to a worker that advertises those weights for its analyzer."""
+    conn.execute("ALTER TABLE market_tasks ADD COLUMN weights TEXT")
+
+
 MIGRATIONS = [Migration("market-0001-tables", _tables),
               Migration("market-0002-queue-index", _queue_index),
-              Migration("market-0003-task-upstream", _task_upstream)]
+              Migration("market-0003-task-upstream", _task_upstream),
+              Migration("market-0004-task-weights", _task_weights)]
