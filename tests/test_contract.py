@@ -115,7 +115,7 @@ def test_the_answers_of_a_whole_job_match_the_contract(tmp_path: Path, clip: Pat
                  "/v1/ledger/entries/999999", f"/v1/libraries/{library}/access",
                  "/v1/ledger/entries/0/related", "/v1/ledger/entries/999999/related?limit=1",
                  "/v1/ledger/entries/0/lineage", "/v1/ledger/entries/999999/lineage",
-                 "/v1/ledger/anchors?covering=0", "/v1/ledger/anchors",
+                 "/v1/ledger/anchors?covering=0", "/v1/ledger/anchors", "/v1/models",
                  "/v1/search?q=video", "/v1/search?q=%22%22&limit=0"):
         req.http.get(path)
     req.get(f"/v1/libraries/{library}/access", signed=True)

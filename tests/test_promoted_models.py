@@ -207,3 +207,62 @@ def test_a_job_asking_for_a_registered_model_is_leased_only_to_workers_running_i
         decisions = [log.entry(i) for i in range(log.size)
                      if log.entry(i).kind.startswith("ai.decision")]
     assert [d.body["model"]["weights_digest"] for d in decisions] == [wanted.digest]
+
+
+def test_a_worker_runs_the_version_its_coordinator_promoted(tmp_path: Path, clip: Path
+                                                           ) -> None:
+    from aiwork.api.app import create_app
+    from aiwork.api.state import ServerSettings
+    from aiwork.client.worker import Worker
+    from aiwork.ledger.log import Log
+
+    from .test_network import client_for
+
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=1000)
+    app = create_app(settings)
+    req = client_for(app, SigningKey.generate())
+    req.post("/v1/identities", {"role": "requester"})
+    digest = req.upload_blob(clip.read_bytes())
+    first, promoted = _trained(tmp_path / "first", 8), _trained(tmp_path / "promoted", 9)
+    admin = SigningKey.generate()
+    with Log.open(tmp_path / "coord.db") as log:
+        indexes = [register_model(log, admin, analyzer="custom_tags", version=str(n),
+                                  weights_digest=t.digest)
+                   for n, t in enumerate((first, promoted))]
+        promote_model(log, admin, "custom_tags", indexes[1])
+    listed = req.list_models()
+    assert [(m.index, m.weights_digest, m.in_use) for m in listed] == [
+        (indexes[0], first.digest, False), (indexes[1], promoted.digest, True)]
+
+    def worker(name: str, store: ModelStore) -> Worker:
+        key = SigningKey.generate()
+        client = client_for(app, key)
+        client.post("/v1/identities", {"role": "worker"})
+        return Worker(client, key, tmp_path / name, ["custom_tags"], models=store)
+
+    # The worker's model store lacks the promoted files: a clear error, nothing advertised.
+    bare = worker("bare", ModelStore(tmp_path / "bare-models"))
+    assert bare.capabilities == []  # custom_tags needs a model
+    with pytest.raises(ModelStoreError, match=f"promoted version of custom_tags \\(entry "
+                                              f"{indexes[1]}\\)"):
+        bare.advertise()
+    assert all(w.did != bare.key.did for w in req.list_workers())
+    # With the files in its store, it runs and advertises the promoted version.
+    store = ModelStore(tmp_path / "models")
+    store.put("custom_tags", [promoted.path])
+    running = worker("running", store)
+    running.advertise()
+    assert running.capabilities == ["custom_tags"]
+    shown = {w.did: w for w in req.list_workers()}[running.key.did]
+    assert shown.analyzers["custom_tags"]["model"]["registration"] == indexes[1]
+    job = req.submit_job(digest, ["custom_tags"], budget=10,
+                         models={"custom_tags": indexes[1]})
+    assert running.run_once() and running.stats.failed == 0, running.stats.errors
+    assert req.get_job(job.id).state == "done"
+    with Log.open(tmp_path / "coord.db") as log:
+        decisions = [log.entry(i) for i in range(log.size)
+                     if log.entry(i).kind.startswith("ai.decision")]
+    # The decision names the coordinator's registration of the weights it ran.
+    assert [d.body["model"]["registration"] for d in decisions] == [indexes[1]]
+    assert decisions[0].body["model"]["weights_digest"] == promoted.digest

@@ -23,6 +23,7 @@ from aiwork.coordinator.service import Coordinator
 from aiwork.crypto import SigningKey
 from aiwork.ledger.home import open_ledger
 from aiwork.ledger.log import Log
+from aiwork.ledger.registry import ModelIndex
 from aiwork.pipeline.process import open_store
 from aiwork.quality.reputation import ReputationPolicy
 from aiwork.search.index import SemanticPart
@@ -91,6 +92,8 @@ class State:
         # GET /v1/ledger/entries/{index}/lineage: each dataset.released entry's part, read
         # once (it depends on earlier entries only); at most LINEAGE_DATASETS kept.
         self.lineage_datasets: dict[tuple[int, str], dict[str, Any]] = {}
+        # GET /v1/models: the registrations and promotions, read incrementally.
+        self.model_index = ModelIndex()
 
     def require(self, did: str, roles: tuple[str, ...]) -> None:
         self.identities().require(did, *roles)

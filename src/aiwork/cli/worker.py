@@ -12,7 +12,9 @@ from aiwork.cli.options import coordinator_option, key_option
 @click.command("worker")
 @coordinator_option
 @key_option
-@click.option("--analyzers", "names", help="Comma-separated analyzers to offer (default: all).")
+@click.option("--analyzers", "names", help="Comma-separated analyzers to offer (default: all but "
+              "custom_tags). Each runs the version the coordinator promoted (aiwork models "
+              "promote), its files from $AIWORK_HOME/models.")
 @click.option("--once", is_flag=True,
               help="Do the tasks on offer, then stop (an unreachable coordinator is an error, "
                    "not retried).")
@@ -25,6 +27,7 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
     from rich.console import Console
     from rich.live import Live
 
+    from aiwork.analyzers.store import ModelStore
     from aiwork.client.coordinator import CoordinatorClient
     from aiwork.client.worker import Worker, WorkerStats
     from aiwork.config import home
@@ -34,7 +37,8 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
     capabilities = [n.strip() for n in names.split(",")] if names else None
     console = Console(stderr=True)
     with CoordinatorClient(coordinator, key) as client:
-        worker = Worker(client, key, home() / f"worker-{key.public_key.hex()[:12]}", capabilities)
+        worker = Worker(client, key, home() / f"worker-{key.public_key.hex()[:12]}", capabilities,
+                        models=ModelStore.default())
 
         def line(stats: WorkerStats) -> str:
             doing = stats.current or stats.waiting or "waiting for work"

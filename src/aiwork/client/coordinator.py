@@ -416,6 +416,10 @@ class CoordinatorClient(Transport):
         """Which model made decision ``index``, trained on which dataset, validated by whom."""
         return self._model(route("get_lineage", index=index), rs.Lineage, signed=False)
 
+    def list_models(self) -> list[rs.ModelVersion]:
+        """The registered model versions, and the one each analyzer uses (``in_use``)."""
+        return self._models(route("list_models"), rs.ModelVersion, signed=False)
+
     def get_anchors(self, covering: int | None = None) -> rs.Anchors:
         """The first anchor whose checkpoint holds entry ``covering``, and the latest."""
         return self._model(route("get_anchors", {"covering": covering}), rs.Anchors,

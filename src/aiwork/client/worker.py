@@ -25,15 +25,16 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiwork import analyzers as registry
+from aiwork.analyzers.store import ModelStore, registered_options
 from aiwork.client.coordinator import CoordinatorClient, NoWork
-from aiwork.contract.responses import WorkerView
+from aiwork.contract.responses import ModelVersion, WorkerView
 from aiwork.errors import AiworkError, CoordinatorError, IntegrityError
 from aiwork.model.decision import unstamp_decision
 from aiwork.pipeline.process import ProcessOptions, Processor
@@ -93,6 +94,24 @@ def seal_decision(key: SigningKey, entry: bytes, output: Any) -> tuple[bytes, di
     return sign_entry(key, "ai.decision.sealed", sealed).to_bytes(), openings
 
 
+def promoted_settings(listed: Iterable[ModelVersion], names: Iterable[str], store: ModelStore,
+                      settings: Mapping[str, Mapping[str, Any]] | None = None
+                      ) -> dict[str, dict[str, Any]]:
+    """``settings`` (per-analyzer options) with, for each of ``names`` whose version the
+    coordinator promoted (``listed``: its ``GET /v1/models``), the options that load its
+    files from ``store`` (:func:`~aiwork.analyzers.store.registered_options`: the options
+    given win; files missing or altered are a ModelStoreError)."""
+    chosen = {name: dict(value) for name, value in (settings or {}).items()}
+    wanted = set(names)
+    for model in listed:
+        if model.in_use and model.analyzer in wanted:
+            chosen[model.analyzer] = registered_options(
+                store, model.analyzer, model.weights_digest, chosen.get(model.analyzer),
+                what=f"the coordinator's promoted version of {model.analyzer} "
+                     f"(entry {model.index})")
+    return chosen
+
+
 @dataclass
 class WorkerStats:
     done: int = 0
@@ -106,8 +125,12 @@ class WorkerStats:
 class Worker:
     def __init__(self, client: CoordinatorClient, key: SigningKey, home: Path,
                  capabilities: list[str] | None = None,
-                 settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        """``settings``: per-analyzer options (the weights it runs)."""
+                 settings: Mapping[str, Mapping[str, Any]] | None = None,
+                 models: ModelStore | None = None) -> None:
+        """``settings``: per-analyzer options (the weights it runs). ``models``: run the
+        versions the coordinator promoted (``GET /v1/models``), their files read from this
+        model store, wherever ``settings`` do not name other weights (checked each time the
+        worker announces itself)."""
         self.client = client
         self.key = key
         self.home = home
@@ -116,6 +139,9 @@ class Worker:
         self.pending = home / "pending"  # finished results not yet taken by the coordinator
         private_folder(self.pending)
         names = capabilities or list(registry.DEFAULT)
+        self.offered = list(names)
+        self.settings = {name: dict(value) for name, value in (settings or {}).items()}
+        self.models = models
         self.processor = Processor(
             ProcessOptions(analyzers=names,
                            settings={name: dict(value) for name, value in (settings or {}).items()}),
@@ -130,9 +156,31 @@ class Worker:
         return {"analyzers": {name: {"version": a.version, "model": a.model().to_json()}
                               for name, a in sorted(self.processor.analyzers.items())}}
 
+    def run_promoted(self) -> None:
+        """Run the versions the coordinator promoted of the analyzers this worker offers
+        (:func:`promoted_settings`); an analyzer that needed one to run at all (custom_tags)
+        is offered from then on. A promoted version whose files are not in the model store
+        is a ModelStoreError: the worker does not run another model in its place."""
+        if self.models is None:
+            return
+        listed = self.client.list_models()
+        # Its decisions name the coordinator's registration of the weights they ran.
+        self.processor.registered_elsewhere = {
+            (model.analyzer, model.weights_digest): model.index for model in listed}
+        chosen = promoted_settings(listed, self.offered, self.models, self.settings)
+        for name, options in chosen.items():
+            current = self.processor.analyzers.get(name)
+            if name not in self.offered or (current is not None and current.options == options):
+                continue
+            self.processor.analyzers[name] = registry.load(name, options)
+            self.processor.unavailable.pop(name, None)
+        self.capabilities = sorted(self.processor.analyzers)
+
     def advertise(self) -> WorkerView:
-        """Announce this worker: what it runs, and the leases it still holds (those of its
-        pending results); the coordinator releases its other live leases."""
+        """Announce this worker: what it runs (the coordinator's promoted versions, see
+        :meth:`run_promoted`), and the leases it still holds (those of its pending results);
+        the coordinator releases its other live leases."""
+        self.run_promoted()
         reply = self.client.advertise_capabilities(self.advertisement()["analyzers"],
                                                    self.held())
         self._advertised = True

@@ -221,6 +221,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "trained on which dataset.released entry, validated by which experts: from the log "
         "alone, checked (a chain that does not hold is refused with the reason)", "ledger",
         response=rs.Lineage, errors=(400, 404)),
+    Operation("list_models", "GET", "/v1/models",
+        "The registered model versions (model.registered entries) with their held-out "
+        "metrics, and the one each analyzer uses (`in_use`: its latest model.promoted entry); "
+        "a worker runs the promoted ones", "ledger", response=rs.ModelVersion, many=True),
     Operation("get_anchors", "GET", "/v1/ledger/anchors",
         "The first anchor whose checkpoint holds entry `covering`, and the latest anchor",
         "ledger", response=rs.Anchors, errors=(400, 404)),

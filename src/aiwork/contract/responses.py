@@ -42,6 +42,7 @@ __all__ = [
     "LineageDataset",
     "LineageExpert",
     "LineageModel",
+    "ModelVersion",
     "LineageWeights",
     "MediaFacts",
     "OwnedKeysReceipt",
@@ -231,6 +232,27 @@ class LineageDataset(ResponseModel):
                                   "of sensitive libraries' items it covers (null: none)")
     outcomes: dict[str, int] = Field(description="how many were accepted, corrected, rejected")
     experts: list[LineageExpert]
+
+
+class ModelVersion(ResponseModel):
+    """A registered model version (a ``model.registered`` entry) and whether it is the one its
+    analyzer uses (the latest ``model.promoted`` entry chooses it)."""
+
+    index: int = Field(description="the model.registered entry")
+    analyzer: str
+    version: str
+    weights_digest: str = Field(description="as the analyzer computes it over the files it "
+                                            "loads; the worker's model store keeps them by it")
+    code_version: str | None = None
+    parent: int | None = None
+    dataset: dict[str, Any] | None = Field(
+        default=None, description="{entry, digest}: the dataset.released entry it was trained on")
+    metrics: dict[str, float] = Field(description="held-out metrics")
+    approved_by: str
+    author: str
+    time: str
+    in_use: bool = Field(description="the version its analyzer uses (promoted)")
+    promoted_at: int | None = Field(description="the model.promoted entry, when in use")
 
 
 class LineageModel(ResponseModel):

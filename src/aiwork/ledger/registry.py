@@ -21,7 +21,7 @@ from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.model.entry import Entry
 
-__all__ = ["RegisteredModel", "Registrations", "in_use", "models", "promote_model", "register_model",
+__all__ = ["ModelIndex", "RegisteredModel", "Registrations", "in_use", "models", "promote_model", "register_model",
            "lineage", "lineage_entries", "registration", "registration_for"]
 
 REGISTERED = "model.registered/v1"
@@ -71,19 +71,38 @@ def _entries_of(log: Log, kind: str, start: int = 0) -> list[tuple[int, Entry]]:
 
 def models(log: Log, analyzer: str | None = None) -> list[RegisteredModel]:
     """Every registered model version (of ``analyzer``), oldest first, the one in use marked."""
-    promoted: dict[str, tuple[int, int]] = {}
-    for idx, entry in _entries_of(log, PROMOTED):
-        promoted[str(entry.body["analyzer"])] = (int(entry.body["registration"]), idx)
-    found = []
-    for idx, entry in _entries_of(log, REGISTERED):
-        name = str(entry.body["analyzer"])
-        if analyzer is not None and name != analyzer:
-            continue
-        chosen = promoted.get(name)
-        used = chosen is not None and chosen[0] == idx
-        found.append(RegisteredModel(idx, entry.body, entry.author, entry.time, used,
-                                     chosen[1] if used and chosen else None))
-    return found
+    return ModelIndex().models(log, analyzer)
+
+
+class ModelIndex:
+    """:func:`models`, kept up to date by reading only the entries appended since the last
+    question (``GET /v1/models`` asks it on every request)."""
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._registered: dict[int, Entry] = {}
+        self._promoted: dict[str, tuple[int, int]] = {}  # analyzer -> (registration, entry)
+
+    def models(self, log: Log, analyzer: str | None = None) -> list[RegisteredModel]:
+        size = log.size
+        if size > self._seen:
+            for idx, entry in _entries_of(log, PROMOTED, self._seen):
+                name = str(entry.body["analyzer"])
+                if idx > self._promoted.get(name, (-1, -1))[1]:
+                    self._promoted[name] = (int(entry.body["registration"]), idx)
+            for idx, entry in _entries_of(log, REGISTERED, self._seen):
+                self._registered[idx] = entry
+            self._seen = size
+        found = []
+        for idx, entry in sorted(self._registered.items()):
+            name = str(entry.body["analyzer"])
+            if analyzer is not None and name != analyzer:
+                continue
+            chosen = self._promoted.get(name)
+            used = chosen is not None and chosen[0] == idx
+            found.append(RegisteredModel(idx, entry.body, entry.author, entry.time, used,
+                                         chosen[1] if used and chosen else None))
+        return found
 
 
 def registration(log: Log, index: int) -> RegisteredModel:

@@ -181,6 +181,9 @@ class Processor:
                 self.analyzers[item.name] = item.analyzer
         self.log = open_store(db)
         self.registrations = Registrations(self.log)
+        #: Registrations of another log the decisions name (a worker's: its coordinator's),
+        #: ``(analyzer, weights digest) -> model.registered entry``; its own log's first.
+        self.registered_elsewhere: dict[tuple[str, str], int] = {}
         self.catalog = Catalog(self.log.db, semantic=semantic)
         self.summaries = Summaries(self.log)
         self.blobs = BlobStore(blobs_path(db or default_db_path()))
@@ -385,6 +388,8 @@ class Processor:
         parameters_digest = sha256_json(analyzer.parameters())
         model = analyzer.model().to_json()
         registered = self.registrations.of(analyzer.name, model["weights_digest"])
+        if registered is None and model["weights_digest"] is not None:
+            registered = self.registered_elsewhere.get((analyzer.name, model["weights_digest"]))
         if registered is not None:
             model["registration"] = registered
         return {

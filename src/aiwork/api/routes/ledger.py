@@ -85,6 +85,12 @@ async def get_lineage(index: int, state: StateDep) -> dict[str, Any]:
         return lineage(log, index, state.lineage_datasets)
 
 
+@operation(router, "list_models")
+async def list_models(state: StateDep) -> list[dict[str, Any]]:
+    with state.lock:
+        return [model.to_json() for model in state.model_index.models(state.log())]
+
+
 @operation(router, "get_anchors")
 async def get_anchors(state: StateDep, covering: int | None = Query(
         None, ge=0, description="an entry's index: the first anchor that holds it")
