@@ -21,9 +21,10 @@ test), the rest train, so no video is on both sides.
    ``human.verdict`` and ``consensus.result`` entries on a real ledger (a SQLite file).
 2. ``aiwork dataset export`` of that store (a ``dataset.released`` entry), and the glossary
    trained from it as ``aiwork models train transcript`` trains it
-   (:func:`aiwork.learn.glossary.train_glossary`): terms from the train split's validated
-   corrections, adopted only if the word error rate on the held-out splits' verified
-   segments (their speech cut from the asset blobs) falls; registered with the dataset.
+   (:func:`aiwork.learn.glossary.train_and_register_glossary` on the export checked against
+   its entry): terms from the train split's validated corrections, adopted only if the word
+   error rate on the held-out splits' verified segments (their speech cut from the asset
+   blobs) falls; kept in a model store and registered with the dataset.
 3. Held out, against the known truth: the WER on domain terms (the share of the spoken
    domain terms, :data:`TERMS`, not transcribed exactly, by least-edit word alignment:
    :func:`aiwork.learn.glossary.term_wer`) and the overall WER, before (no glossary) and
@@ -48,19 +49,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aiwork.analyzers.store import ModelStore
 from aiwork.config import blobs_path
 from aiwork.coordinator.accounts import Accounts
 from aiwork.coordinator.review import ESCALATION_WAIT, Review
 from aiwork.crypto import SigningKey
-from aiwork.dataset.export import export, split_of
+from aiwork.dataset import export, open_released, split_of
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.learn.glossary import (
     VerifiedSegment,
     corpus_wer,
-    register_glossary,
     term_wer,
-    train_glossary,
+    train_and_register_glossary,
     transcribe_segments,
 )
 from aiwork.media.decode import audio_span
@@ -181,6 +182,48 @@ def corpus(seed: int, videos: int, sentences: int) -> list[tuple[list[str], bool
     return out
 
 
+def review_round(root: Path, seed: int, videos: int, sentences: int) -> dict[str, Any]:
+    """A coordinator store in ``root`` (``store.db`` and its blobs) holding the corpus's
+    videos, their AI transcript items reviewed by the simulated experts through the engine,
+    and their export (``root/dataset``, a ``dataset.released`` entry): what ``aiwork models
+    train transcript`` is given. Returns the store, the coordinator's key, the export, the
+    spoken text of each sentence by (asset, start) and the verdicts spent."""
+    key = SigningKey(hashlib.sha256(f"speech coordinator {seed}".encode()).digest())
+    db = root / "store.db"
+    blobs = BlobStore(blobs_path(db))
+    media = root / "media"
+    media.mkdir(parents=True)
+    with Log.create(db, key, origin="speech.aiwork/log") as log:
+        review = Review(log, key, Accounts(log.db).appender(log), rng=random.Random(seed + 1))
+        review.set_rules("transcript", {"experts": 3, "audit_share": 1.0, "gold_share": 0.0,
+                                        "confidence_below": 1.0})
+        truth: dict[str, str] = {}
+        spoken: dict[tuple[str, float], str] = {}
+        for n, (lines, held) in enumerate(corpus(seed, videos, sentences)):
+            path, spans = make_video(lines, held, media, n)
+            asset = blobs.put_file(path)
+            pieces = [VerifiedSegment(audio_span(blobs.path(asset), s, e), t)
+                      for s, e, t in spans]
+            heard = transcribe_segments(pieces, model=MODEL)
+            output = {"language": "en", "segments": [
+                {"id": i, "start": s, "end": e, "text": h, "confidence": 0.5}
+                for i, ((s, e, _), h) in enumerate(zip(spans, heard, strict=True))]}
+            ids = review.route(job=f"video-{n}", insight="transcript", decision=n,
+                               output=output, producers=[],
+                               annotator=f"model:whisper-{MODEL}", asset=asset)
+            for item_id in ids:
+                truth[item_id] = spans[review.item(item_id).item][2]
+            for s, _, t in spans:
+                spoken[(asset, s)] = t
+        verdicts = Crowd(seed + 2).work(review, truth)
+        dataset = export(log, key, reader=key.did, out=root / "dataset",
+                         insights=["transcript"], name="speech-bench", version="1.0.0")
+    assert dataset.released is not None and dataset.digest is not None
+    return {"db": db, "key": key, "blobs": blobs, "dataset": root / "dataset",
+            "released": dataset.released, "digest": dataset.digest, "spoken": spoken,
+            "verdicts": verdicts}
+
+
 def measure_speech(seed: int, small: bool) -> dict[str, Any]:
     """The ``domain_wer`` figures of one run (see the module's text)."""
     if shutil.which("espeak-ng") is None:
@@ -189,47 +232,17 @@ def measure_speech(seed: int, small: bool) -> dict[str, Any]:
     videos, sentences = (6, 2) if small else (24, 3)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="aiwork-speech-") as tmp:
-        work = Path(tmp)
-        key = SigningKey(hashlib.sha256(f"speech coordinator {seed}".encode()).digest())
-        db = work / "store.db"
-        blobs = BlobStore(blobs_path(db))
-        with Log.create(db, key, origin="speech.aiwork/log") as log:
-            review = Review(log, key, Accounts(log.db).appender(log),
-                            rng=random.Random(seed + 1))
-            review.set_rules("transcript", {"experts": 3, "audit_share": 1.0,
-                                            "gold_share": 0.0, "confidence_below": 1.0})
-            truth: dict[str, str] = {}
-            spoken: dict[tuple[str, float], str] = {}
-            for n, (lines, held) in enumerate(corpus(seed, videos, sentences)):
-                path, spans = make_video(lines, held, work, n)
-                asset = blobs.put_file(path)
-                pieces = [VerifiedSegment(audio_span(blobs.path(asset), s, e), t)
-                          for s, e, t in spans]
-                heard = transcribe_segments(pieces, model=MODEL)
-                output = {"language": "en", "segments": [
-                    {"id": i, "start": s, "end": e, "text": h, "confidence": 0.5}
-                    for i, ((s, e, _), h) in enumerate(zip(spans, heard, strict=True))]}
-                ids = review.route(job=f"video-{n}", insight="transcript", decision=n,
-                                   output=output, producers=[],
-                                   annotator=f"model:whisper-{MODEL}", asset=asset)
-                for item_id in ids:
-                    truth[item_id] = spans[review.item(item_id).item][2]
-                for s, _, t in spans:
-                    spoken[(asset, s)] = t
-            verdicts = Crowd(seed + 2).work(review, truth)
-            dataset = export(log, key, reader=key.did, out=work / "dataset",
-                             insights=["transcript"], name="speech-bench", version="1.0.0")
-            assert dataset.released is not None and dataset.digest is not None
-            rows = [json.loads(line) for name in sorted(dataset.files)
-                    if name.startswith("data/")
-                    for line in (work / "dataset" / name).read_text().splitlines()]
-            trained = train_glossary(
-                rows, lambda asset, s, e: audio_span(blobs.path(asset), s, e), model=MODEL)
-            decision = trained.decision
-            registration = (register_glossary(log, key, decision, version="clinic-1",
-                                              dataset=(dataset.released, dataset.digest))
-                            if decision.adopted else None)
-    references = [spoken[(s.asset, s.start)] for s in trained.examples.held_out]
+        made = review_round(Path(tmp), seed, videos, sentences)
+        blobs: BlobStore = made["blobs"]
+        with Log.open(made["db"]) as log:
+            # What aiwork models train transcript does, on the released export.
+            released = open_released(log, made["dataset"])
+            result = train_and_register_glossary(
+                log, made["key"], released.rows(("transcript",)),
+                lambda asset, s, e: audio_span(blobs.path(asset), s, e), version="clinic-1",
+                dataset=released.ref, store=ModelStore(Path(tmp) / "models"), model=MODEL)
+    trained, decision = result.trained, result.trained.decision
+    references = [made["spoken"][(s.asset, s.start)] for s in trained.examples.held_out]
     after_texts = decision.heard_after if decision.adopted else decision.heard_before
     before = term_wer(references, decision.heard_before, TERMS)
     after = term_wer(references, after_texts, TERMS)
@@ -246,17 +259,17 @@ def measure_speech(seed: int, small: bool) -> dict[str, Any]:
         "held_out_terms": sum(t.lower() in _words(r) for r in references for t in TERMS),
         "glossary": {"adopted": decision.adopted, "reason": decision.reason,
                      "terms": list(decision.glossary), "glossary_as": decision.glossary_as,
-                     "weights_digest": decision.weights_digest() if decision.glossary
-                     else None,
-                     "registration": registration,
+                     "weights_digest": None if result.stored is None
+                     else result.stored.digest,
+                     "registration": result.index,
                      "verified_wer_before": round(decision.wer_before, 4),
                      "verified_wer_after": round(decision.wer_after, 4)},
         "corpus": {"videos": videos, "sentences_per_video": sentences, "seed": seed,
                    "model": MODEL, "train_items": len(trained.examples.corrections),
                    "train_corrected": trained.examples.corrected,
                    "held_out_videos": len({s.asset for s in trained.examples.held_out}),
-                   "left_out": trained.examples.left_out, "verdicts": verdicts,
-                   "dataset": {"released": dataset.released, "digest": dataset.digest},
+                   "left_out": trained.examples.left_out, "verdicts": made["verdicts"],
+                   "dataset": {"released": made["released"], "digest": made["digest"]},
                    "seconds": round(time.perf_counter() - started, 1)},
     }
 

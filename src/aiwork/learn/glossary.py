@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from aiwork.analyzers.store import ModelStore, StoredModel
 from aiwork.analyzers.transcript.analyzer import glossary_digest
 from aiwork.crypto import SigningKey
 from aiwork.digests import is_digest
@@ -31,7 +32,8 @@ from aiwork.ledger.log import Log
 from aiwork.ledger.registry import register_model
 from aiwork.quality.agreement import word_error_rate
 
-__all__ = ["GlossaryDecision", "HeldOutSpan", "TranscriptExamples", "TrainedGlossary",
+__all__ = ["GlossaryDecision", "HeldOutSpan", "RegisteredGlossary", "TranscriptExamples",
+           "TrainedGlossary", "train_and_register_glossary",
            "VerifiedSegment", "adopt_glossary", "corpus_wer", "domain_wer",
            "glossary_from_corrections", "register_glossary", "term_errors", "term_wer",
            "train_glossary", "transcribe_segments", "transcript_examples"]
@@ -396,3 +398,39 @@ def register_glossary(log: Log, key: SigningKey, decision: GlossaryDecision, *, 
                           weights_digest=decision.weights_digest(options),
                           metrics=decision.metrics(),
                           parent=parent, dataset=dataset, approved_by=approved_by)
+
+
+@dataclass(frozen=True)
+class RegisteredGlossary:
+    """A glossary trained on a released dataset: the training, and when it was adopted, its
+    ``model.registered`` entry and where the model store keeps it."""
+
+    trained: TrainedGlossary
+    index: int | None
+    stored: StoredModel | None
+
+
+def train_and_register_glossary(
+        log: Log, key: SigningKey, rows: Iterable[Mapping[str, Any]],
+        audio: Callable[[str, float, float], NDArray[np.float32]], *, version: str,
+        dataset: tuple[int, str], store: ModelStore, parent: int | None = None,
+        model: str = "tiny.en", glossary_as: str = "hotwords") -> RegisteredGlossary:
+    """What ``aiwork models train transcript`` does: :func:`train_glossary` on a released
+    dataset's rows, and, when the rule adopts it, its file kept in the model ``store`` (under
+    the registration's weights digest) and a ``model.registered`` entry naming the
+    ``dataset`` (its ``dataset.released`` index and digest). A refused glossary is neither
+    kept nor registered (``index`` None)."""
+    from aiwork.analyzers.transcript.analyzer import glossary_files
+
+    trained = train_glossary(rows, audio, model=model, glossary_as=glossary_as)
+    decision = trained.decision
+    if not decision.adopted:
+        return RegisteredGlossary(trained, None, None)
+    # Kept first (content-addressed: a refused registration leaves a copy a later one
+    # reuses), so a registered glossary always has its file in the store.
+    stored = store.put_bytes("transcript", glossary_files(decision.glossary,
+                                                          decision.glossary_as, model),
+                             digest=decision.weights_digest())
+    index = register_glossary(log, key, decision, version=version, parent=parent,
+                              dataset=dataset)
+    return RegisteredGlossary(trained, index, stored)
