@@ -266,3 +266,58 @@ def test_a_worker_runs_the_version_its_coordinator_promoted(tmp_path: Path, clip
     # The decision names the coordinator's registration of the weights it ran.
     assert [d.body["model"]["registration"] for d in decisions] == [indexes[1]]
     assert decisions[0].body["model"]["weights_digest"] == promoted.digest
+
+
+def test_the_analyzer_lists_say_which_version_runs(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from aiwork.api.app import create_app
+    from aiwork.api.state import ServerSettings
+    from aiwork.ledger.log import Log
+
+    from .test_network import client_for
+
+    # aiwork analyzers: the promoted custom tags are available; missing files say so.
+    db, key = tmp_path / "store.db", SigningKey.generate()
+    trained = _trained(tmp_path / "t", 10)
+    with init_ledger(db, origin="promoted.example/log") as log:
+        index = register_model(log, key, analyzer="custom_tags", version="1",
+                               weights_digest=trained.digest)
+        promote_model(log, key, "custom_tags", index)
+    code, out, _ = run(capsys, "analyzers", "--json", "--db", str(db))
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    assert rows["custom_tags"]["available"] is False
+    assert f"entry {index}" in rows["custom_tags"]["reason"]
+    assert "no files in the model store" in rows["custom_tags"]["reason"]
+    assert rows["technical"]["available"] is True  # the others are listed as ever
+    ModelStore.default().put("custom_tags", [trained.path])
+    code, out, _ = run(capsys, "analyzers", "--json", "--db", str(db))
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    assert rows["custom_tags"]["model"]["weights_digest"] == trained.digest
+
+    # GET /v1/analyzers: the promoted entry, and what makes a worker offer custom_tags.
+    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
+                              open_registration=True, starting_credits=1000)
+    app = create_app(settings)
+    req = client_for(app, SigningKey.generate())
+    views = {view.name: view for view in req.list_analyzers()}
+    assert views["custom_tags"].workers == 0 and views["custom_tags"].promoted is None
+    assert "aiwork models promote custom_tags" in (views["custom_tags"].hint or "")
+    with Log.open(tmp_path / "coord.db") as log:
+        registered = register_model(log, key, analyzer="custom_tags", version="1",
+                                    weights_digest=trained.digest)
+        promote_model(log, key, "custom_tags", registered)
+    views = {view.name: view for view in req.list_analyzers()}
+    assert views["custom_tags"].promoted == registered
+
+
+def test_a_promoted_packaged_model_runs_without_files_in_the_store(tmp_path: Path) -> None:
+    db, key = tmp_path / "store.db", SigningKey.generate()
+    with Processor(ProcessOptions(analyzers=["tags"]), db=db) as processor:
+        packaged = processor.analyzers["tags"].model().weights_digest
+        assert packaged is not None
+        index = register_model(processor.log, key, analyzer="tags", version="packaged",
+                               weights_digest=packaged)
+        promote_model(processor.log, key, "tags", index)
+    with Processor(ProcessOptions(analyzers=["tags"]), db=db) as processor:
+        assert processor.analyzers["tags"].model().weights_digest == packaged
+        assert processor.analyzers["tags"].options == {}

@@ -140,12 +140,26 @@ def show_cmd(video_or_digest: str, insight: str | None, db: str | None) -> None:
 
 @click.command("analyzers")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per analyzer.")
-def analyzers_cmd(as_json: bool) -> None:
-    """List the analyzers with their models, versions and weight digests."""
+@db_option
+def analyzers_cmd(as_json: bool, db: str | None) -> None:
+    """List the analyzers with their models, versions and weight digests: the promoted
+    version of each (aiwork models promote) where there is one."""
     from aiwork import analyzers
+    from aiwork.analyzers.store import ModelStore
+    from aiwork.errors import ModelStoreError
+    from aiwork.pipeline.process import promoted_settings
 
-    for item in analyzers.availability():
-        if item.analyzer is None:
+    settings: dict[str, dict[str, object]] = {}
+    broken: dict[str, str] = {}
+    for name in analyzers.REGISTRY:  # one promoted version missing leaves the others listed
+        try:
+            settings.update(promoted_settings(resolve_db(db), [name], {}, ModelStore.default()))
+        except ModelStoreError as exc:
+            broken[name] = exc.diagnostics()
+    for item in analyzers.availability(None, settings):
+        if item.name in broken:
+            row = {"name": item.name, "available": False, "reason": broken[item.name]}
+        elif item.analyzer is None:
             row = {"name": item.name, "available": False, "reason": item.reason}
         else:
             a = item.analyzer

@@ -520,6 +520,10 @@ class AnalyzerView(ResponseModel):
     reads: list[str] = Field(description="analyzers whose results it reads (a job asking for it "
                                          "runs them too)")
     workers: int = Field(description="workers that advertise it (0: a job over it waits for one)")
+    promoted: int | None = Field(default=None, description="the model.registered entry of the "
+                                 "version workers run (aiwork models promote), if any")
+    hint: str | None = Field(default=None, description="when no worker advertises it: what "
+                             "makes one able to (custom_tags needs a model)")
 
 
 class WorkerView(ResponseModel):

@@ -28,7 +28,7 @@ from aiwork.crypto import SigningKey
 from aiwork.errors import (CommitmentError, InputError, InsufficientBudgetError, MediaError,
                            NotFoundError, ResultRefused)
 from aiwork.ledger.log import Log
-from aiwork.ledger.registry import registration
+from aiwork.ledger.registry import ModelIndex, registration
 from aiwork.ledger.summaries import Summaries
 from aiwork.media import probe
 from aiwork.market import Job, JobState, Lease, Market
@@ -62,6 +62,7 @@ class Jobs:
         self.review, self.results, self.workers = review, results, workers
         self.settlement, self.search, self.price = settlement, search, price
         self.summaries = Summaries(log)
+        self.model_index = ModelIndex()  # the registered versions, read incrementally
         log.db.migrate(MIGRATIONS)
 
     # -- requesters -----------------------------------------------------------------------
@@ -153,9 +154,22 @@ class Jobs:
         known = self.market.known_analyzers
         names = [name for name in registry.REGISTRY if name in known]
         names += sorted(known - set(names))
-        return [{"name": name, "reads": list(registry.upstream(name))
-                 if name in registry.REGISTRY else [], "workers": running.get(name, 0)}
-                for name in names]
+        promoted = {model.analyzer: model.index for model in self.model_index.models(self.log)
+                    if model.in_use}
+        found = []
+        for name in names:
+            view: dict[str, Any] = {
+                "name": name, "workers": running.get(name, 0), "promoted": promoted.get(name),
+                "reads": list(registry.upstream(name)) if name in registry.REGISTRY else []}
+            if not view["workers"]:
+                view["hint"] = (
+                    "no worker offers it yet: it runs a platform's own trained model, so a "
+                    "worker offers it (aiwork worker --analyzers custom_tags) once a version is "
+                    "promoted (aiwork models promote custom_tags INDEX) and in its model store"
+                    if name in registry.ON_REQUEST else
+                    "no worker offers it yet: a job over it waits for one")
+            found.append(view)
+        return found
 
     def progress(self, job_id: str) -> dict[str, Any]:
         job = self.market.job(job_id)
