@@ -321,3 +321,32 @@ def test_a_promoted_packaged_model_runs_without_files_in_the_store(tmp_path: Pat
     with Processor(ProcessOptions(analyzers=["tags"]), db=db) as processor:
         assert processor.analyzers["tags"].model().weights_digest == packaged
         assert processor.analyzers["tags"].options == {}
+
+
+def test_aiwork_process_weights_runs_the_file_given_instead_of_the_promoted_one(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, key = tmp_path / "store.db", SigningKey.generate()
+    promoted, given = _trained(tmp_path / "p", 11), _trained(tmp_path / "g", 12)
+    with init_ledger(db, origin="promoted.example/log") as log:
+        ModelStore.default().put("custom_tags", [promoted.path])
+        index = register_model(log, key, analyzer="custom_tags", version="1",
+                               weights_digest=promoted.digest)
+        promote_model(log, key, "custom_tags", index)
+        size = log.size
+    for bad, says in ((["--weights", "custom_tags"], "ANALYZER=PATH"),
+                      (["--weights", "technical=x.bin"], "takes no weights file"),
+                      (["--weights", f"custom_tags={tmp_path / 'none.npz'}"], "no such file"),
+                      (["--weights", f"transcript={promoted.path}"], "glossary.json")):
+        code, _, err = run(capsys, "process", str(clip), "--analyzers", "custom_tags",
+                           "--db", str(db), *bad)
+        assert code == 1 and says in err, (bad, err)
+    with open_ledger(db, readonly=True) as log:
+        assert log.size == size
+    code, _, err = run(capsys, "process", str(clip), "--analyzers", "custom_tags", "--db",
+                       str(db), "--weights", f"custom_tags={given.path.parent}")
+    assert code == 0, err
+    with open_ledger(db, readonly=True) as log:
+        decisions = [log.entry(i) for i in range(size, log.size)
+                     if log.entry(i).kind.startswith("ai.decision")]
+    assert [d.body["model"]["weights_digest"] for d in decisions] == [given.digest]
+    assert "registration" not in decisions[0].body["model"]  # not a registered version

@@ -43,7 +43,7 @@ from aiwork.errors import ConfigError, InputError, ModelStoreError
 from aiwork.files import write_atomically
 from aiwork.model.names import check_file_name
 
-__all__ = ["MAX_FILES", "ModelStore", "StoredModel", "registered_options"]
+__all__ = ["MAX_FILES", "ModelStore", "StoredModel", "registered_options", "weights_options"]
 
 #: The most files one model version may hold.
 MAX_FILES = 64
@@ -290,3 +290,26 @@ def registered_options(store: ModelStore, analyzer: str, digest: str,
         hint=f"keep them there (aiwork models register {analyzer} VERSION --weights FILE...), "
              f"promote another version (aiwork models promote {analyzer} INDEX), or give the "
              f"analyzer's weights option")
+
+
+def weights_options(analyzer: str, path: Path) -> dict[str, Any]:
+    """The options that make ``analyzer`` run the weights in ``path`` (a file, or a folder of
+    its files), given as ``aiwork models register`` takes them: a custom tags ``.npz``, a
+    transcript ``glossary.json``. InputError for an analyzer without a weights option or a
+    path that is not there."""
+    kind = _analyzer(analyzer)
+    if kind.weights_option is None:
+        raise InputError(f"the {analyzer} analyzer takes no weights file",
+                         hint="analyzers that do: custom_tags (a .npz), transcript "
+                              "(a glossary.json)")
+    if path.is_dir():
+        files = tuple(sorted((entry for entry in path.iterdir() if entry.is_file()),
+                             key=lambda p: p.name))[:MAX_FILES + 1]
+        folder = path
+    elif path.is_file():
+        files, folder = (path,), path.parent
+    else:
+        raise InputError(f"{path}: no such file or folder")
+    if not files or len(files) > MAX_FILES:
+        raise InputError(f"{path}: expected 1 to {MAX_FILES} weight files")
+    return kind.stored_options(folder, files)

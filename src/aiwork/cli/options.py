@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,30 @@ log_key_option = click.option(
     default=None,
     help="The log's signing key (default: the database path plus '.logkey').",
 )
+
+
+weights_given_option = click.option(
+    "--weights", "weights", multiple=True, metavar="ANALYZER=PATH",
+    help="Run ANALYZER with these weights (a file or folder, as aiwork models register takes "
+    "them: a custom_tags .npz, a transcript glossary.json) instead of its promoted version; "
+    "repeat for several analyzers.")
+
+
+def weights_settings(given: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--weights ANALYZER=PATH`` options as per-analyzer options."""
+    from aiwork.analyzers.store import weights_options
+    from aiwork.errors import InputError
+
+    settings: dict[str, dict[str, Any]] = {}
+    for text in given:
+        analyzer, sep, path = text.partition("=")
+        if not sep or not analyzer or not path:
+            raise InputError(f"--weights is ANALYZER=PATH (e.g. custom_tags=head.npz), not "
+                             f"{text!r}")
+        if analyzer in settings:
+            raise InputError(f"--weights names {analyzer} twice")
+        settings[analyzer] = weights_options(analyzer, Path(path).expanduser())
+    return settings
 
 
 def resolve_db(db: str | Path | None) -> Path | str:

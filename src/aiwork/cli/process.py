@@ -7,19 +7,21 @@ from pathlib import Path
 
 import click
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from aiwork.cli.options import close_to_others, db_option, renamed, resolve_db
+from aiwork.cli.options import (close_to_others, db_option, renamed, resolve_db,
+                                weights_given_option, weights_settings)
 from aiwork.errors import AnalyzerUnavailable, InputError
 
 if TYPE_CHECKING:
     from aiwork.pipeline.process import VideoReport
 
 
-def _settings(model: str | None, ocr_every: float | None) -> dict[str, dict[str, object]]:
-    settings: dict[str, dict[str, object]] = {}
+def _settings(model: str | None, ocr_every: float | None,
+              given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    settings: dict[str, dict[str, Any]] = given
     if model:
-        settings["transcript"] = {"model": model}
+        settings["transcript"] = {**settings.get("transcript", {}), "model": model}
     if ocr_every:
         settings["ocr"] = {"every_seconds": ocr_every}
     return settings
@@ -64,10 +66,11 @@ def _summary(report: VideoReport) -> str:
               help="The public URL the --out folder is served from, with the videos beside "
                    "their output folders (URL/FILE, URL/FOLDER/): the JSON-LD's contentUrl, "
                    "thumbnailUrl and clip URLs become absolute.")
+@weights_given_option
 @db_option
 def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, force: bool,
                 model: str | None, ocr_every: float | None, caption_format: str,
-                base_url: str | None, db: str | None) -> None:
+                base_url: str | None, weights: tuple[str, ...], db: str | None) -> None:
     """Analyze VIDEOS (files or folders); every AI output is a signed ledger decision."""
     from aiwork.cli.progress import RichProgress
     from aiwork.export import check_base_url
@@ -82,7 +85,8 @@ def process_cmd(videos: tuple[Path, ...], out: Path | None, names: str | None, f
         raise InputError("no video files found in " + ", ".join(map(str, videos)))
     options = ProcessOptions(
         analyzers=[n.strip() for n in names.split(",") if n.strip()] if names else None,
-        force=force, settings=_settings(model, ocr_every), caption_formats=formats,
+        force=force, settings=_settings(model, ocr_every, weights_settings(weights)),
+        caption_formats=formats,
         base_url=base_url,
     )
     close_to_others(resolve_db(db))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from aiwork.cli.options import coordinator_option, key_option
+from aiwork.cli.options import (coordinator_option, key_option, weights_given_option,
+                                weights_settings)
 
 
 @click.command("worker")
@@ -18,7 +19,9 @@ from aiwork.cli.options import coordinator_option, key_option
 @click.option("--once", is_flag=True,
               help="Do the tasks on offer, then stop (an unreachable coordinator is an error, "
                    "not retried).")
-def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -> None:
+@weights_given_option
+def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool,
+               weights: tuple[str, ...]) -> None:
     """Lease analysis tasks, run them, sign and submit the results.
 
     While the coordinator cannot be reached the worker retries, forever, waiting 1 s, then
@@ -38,7 +41,7 @@ def worker_cmd(coordinator: str, keyfile: Path, names: str | None, once: bool) -
     console = Console(stderr=True)
     with CoordinatorClient(coordinator, key) as client:
         worker = Worker(client, key, home() / f"worker-{key.public_key.hex()[:12]}", capabilities,
-                        models=ModelStore.default())
+                        settings=weights_settings(weights), models=ModelStore.default())
 
         def line(stats: WorkerStats) -> str:
             doing = stats.current or stats.waiting or "waiting for work"
