@@ -72,3 +72,53 @@ def test_consensus_infers_over_a_bounded_window_of_recent_items(tmp_path: Path) 
     assert sizes[:5] == sorted(sizes[:5])  # growing while under the window
     with pytest.raises(InputError, match="window"):
         simulate(items=5, truth_window=0)
+
+
+def test_a_crowd_keeps_being_served_when_one_of_its_experts_is_quarantined(
+        tmp_path: Path) -> None:
+    """Three experts, items asking for three: once one is quarantined (it contradicts the
+    other two), the items it can no longer answer are decided on the verdicts of the two who
+    can, instead of waiting for good for a third expert who cannot come."""
+    import random
+
+    from aiwork.coordinator.accounts import Accounts
+    from aiwork.coordinator.review import Review
+    from aiwork.crypto import SigningKey
+    from aiwork.ledger.entries import sign_entry
+    from aiwork.quality.review_items import Candidate
+
+    keys = [SigningKey.generate() for _ in range(3)]
+    liar = keys[2]
+    with Log.create(tmp_path / "r.db", SigningKey.generate()) as log:
+        review = Review(log, SigningKey.generate(), Accounts(log.db).appender(log),
+                        rng=random.Random(1), experts=lambda: [k.did for k in keys])
+        review.set_rules("shots", {"experts": 3, "audit_share": 1.0, "gold_share": 0.0})
+        truth = {}
+        for n in range(40):
+            at = 2.0 + n
+            item = review.add_item(
+                job="j", insight="shots", decision=0,
+                candidate=Candidate(n + 1, f"Is there a cut at {at:.2f} s?", at, at - 1,
+                                    at + 1, None, 0.9),
+                reason="audit", asset="sha256:" + "0" * 64, producers=[],
+                annotator="model:m@v1")
+            truth[item] = "accept" if n % 4 else "reject"
+        busy = True
+        while busy:
+            busy = False
+            for key in keys:
+                served = review.next_item(key.did)
+                if served is None:
+                    continue
+                busy = True
+                answer = truth[served["id"]]
+                if key is liar:
+                    answer = "reject" if answer == "accept" else "accept"
+                entry = sign_entry(key, "human.verdict", review.verdict_body(served["id"],
+                                                                             answer))
+                review.submit(key.did, entry.to_bytes())
+        assert review.reputation(liar.did)["shots"].quarantined
+        decided = review.decided()
+        assert set(decided) == set(truth)  # none left waiting for a third expert
+        assert all((decided[i] == "accepted") == (truth[i] == "accept") for i in truth)
+        assert "are decided" in review.empty_reason(keys[0].did)

@@ -58,6 +58,9 @@ class ReviewBase:
         # What else follows the published results (the library search's index).
         self.on_outcome = on_outcome
         self.accounts = Accounts(log.db)
+        # Insights on which an expert was just quarantined: their open items may now have
+        # every expert who can still answer them in (see Consensus.settle_shrunk_panels).
+        self._shrunk: set[str] = set()
         log.db.migrate(MIGRATIONS)
 
     @property
@@ -135,6 +138,9 @@ class ReviewBase:
                     " review_reputation WHERE expert = ?", (expert,))}
 
     def _save_reputation(self, expert: str, insight: str, after: Reputation) -> None:
+        if after.quarantined and not self.reputation(expert).get(
+                insight, Reputation()).quarantined:
+            self._shrunk.add(insight)
         self._conn.execute(
             "INSERT INTO review_reputation (expert, insight, score, weight, samples,"
             " quarantined) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (expert, insight) DO UPDATE"

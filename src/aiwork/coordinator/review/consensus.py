@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from aiwork.coordinator.review.base import ReviewBase
 from aiwork.coordinator.review.items import ITEM_COLUMNS, Item, category, item_from_row
@@ -43,14 +44,18 @@ class Consensus(ReviewBase):
         answers = self._conn.execute(
             "SELECT expert, verdict, answer, value FROM review_assignments WHERE item = ? AND"
             " verdict IS NOT NULL ORDER BY verdict", (item.id,)).fetchall()
-        (rounds,) = self._conn.execute("SELECT escalations FROM review_items WHERE id = ?",
-                                       (item.id,)).fetchone()
-        panel = item.experts
-        if self._sensitive(item) is not None:
-            # A sensitive library's panel is its readers with the expert role: when all who
-            # can answer did, nobody else will come (its owner may hold no expert role).
-            panel = min(panel, max(1, self._eligible(item)))
-        full = len(answers) >= panel
+        (rounds, state) = self._conn.execute(
+            "SELECT escalations, state FROM review_items WHERE id = ?", (item.id,)).fetchone()
+        if state != "open":
+            return
+        # The panel is never larger than the experts who can answer the item: those who
+        # answered, and those who may still (the expert role, may read its library, own none
+        # of the keys that made it, not quarantined on its insight). A sensitive library's
+        # readers are few; any insight's experts shrink when some are quarantined (and only
+        # gold answers release them): when all who can answer did, nobody else will come.
+        missing = item.experts - len(answers)
+        full = missing <= 0 or (len(answers) > 0 and self._eligible(
+            item, besides=answers, enough=missing) == 0)
         if not full and not rounds:
             return
         labels, skills = self._infer(item)
@@ -117,20 +122,42 @@ class Consensus(ReviewBase):
                  MAX_ESCALATIONS, cap)).rowcount
         return changed == 1
 
-    def _eligible(self, item: Item) -> int:
+    def _eligible(self, item: Item, besides: Sequence[Sequence[Any]] = (),
+                  enough: int | None = None) -> int:
         """How many experts could ever answer ``item``: holders of the expert role who may
         read its library (if it is sensitive), own none of the keys that made it, and are not
-        quarantined on its insight (:data:`MAX_EXPERTS` when the experts are not known)."""
+        quarantined on its insight (:data:`MAX_EXPERTS` when the experts are not known);
+        ``besides``: answers (expert first) whose experts are not counted; ``enough``: stop
+        counting there (a verdict then costs a few lookups, however many experts there are)."""
         if self.experts is None:
             return MAX_EXPERTS
         library = self._sensitive(item)
         quarantined = {row[0] for row in self._conn.execute(
             "SELECT expert FROM review_reputation WHERE insight = ? AND quarantined = 1",
             (item.insight,))}
-        return sum(1 for expert in set(self.experts())
-                   if (library is None or library.is_reader(expert))
-                   and expert not in quarantined
-                   and not self._conflicted(expert, item.producers))
+        answered = {str(answer[0]) for answer in besides}
+        count = 0
+        for expert in sorted(set(self.experts()) - quarantined - answered):
+            if (library is None or library.is_reader(expert)) \
+                    and not self._conflicted(expert, item.producers):
+                count += 1
+                if enough is not None and count >= enough:
+                    break
+        return count
+
+    def settle_shrunk_panels(self, now: float | None = None) -> None:
+        """After experts were quarantined on an insight: decide its open items that every
+        expert who can still answer them has answered (they would wait for good otherwise;
+        at most 200 items an insight per call, the oldest first)."""
+        while self._shrunk:
+            insight = self._shrunk.pop()
+            rows = self._conn.execute(
+                f"SELECT {ITEM_COLUMNS} FROM review_items i WHERE i.state = 'open' AND"
+                " i.gold IS NULL AND i.insight = ? AND EXISTS (SELECT 1 FROM"
+                " review_assignments a WHERE a.item = i.id AND a.verdict IS NOT NULL)"
+                " ORDER BY i.seq LIMIT 200", (insight,)).fetchall()
+            for item in map(item_from_row, rows):
+                self._maybe_decide(item, now=now)
 
     def decide_stalled(self, now: float | None = None) -> int:
         """Decide, on the verdicts in, the escalated items that waited

@@ -106,6 +106,7 @@ class Verdicts(Consensus, GoldAnswers):
             else:
                 self._maybe_decide(item, now=now)
             self._settle_gold(expert, at_gold=item.gold is not None, now=now)
+            self.settle_shrunk_panels(now)
         return index
 
     def _take_back(self, item: Item, expert: str) -> None:
