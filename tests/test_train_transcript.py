@@ -93,6 +93,36 @@ def test_a_glossary_trained_on_a_released_dataset_is_kept_and_registered(
     assert printed["weights_digest"] == body["weights_digest"]
     assert Path(printed["weights"]).read_bytes() == stored.files[0].read_bytes()
 
+    # Promoted, it runs: aiwork process gives the transcript analyzer the glossary from the
+    # model store, and the decision names the registration.
+    from aiwork.cli import main
+    from aiwork.pipeline.process import ProcessOptions, Processor
+
+    assert main(["models", "promote", "transcript", str(printed["index"]), "--key",
+                 str(reviewed["keyfile"]), "--db", str(reviewed["db"])]) == 0
+    clip = _speech_clip("Doctor Zorvathek prescribed Pyndrasil for the patient.",
+                        tmp_path / "visit.mp4")
+    with Processor(ProcessOptions(analyzers=["transcript"]), db=reviewed["db"]) as proc:
+        report = proc.process(clip, tmp_path / "processed")
+        assert report.status == "processed", report.error
+        decision = next(entry.body for i in range(proc.log.size - 1, -1, -1)
+                        if (entry := proc.log.entry(i)).kind.startswith("ai.decision"))
+    assert decision["analyzer"] == "transcript"
+    assert decision["model"]["registration"] == printed["index"]
+    assert decision["model"]["weights_digest"] == body["weights_digest"]
+    assert decision["parameters"]["glossary"] == terms
+
+
+def _speech_clip(text: str, path: Path) -> Path:
+    """A video of one colour whose sound track is espeak-ng saying ``text``."""
+    wav = path.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=160x90:r=10", "-i", str(wav), "-shortest",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)
+    return path
+
 
 def test_a_dataset_whose_media_is_not_in_the_store_is_refused(
         reviewed: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
