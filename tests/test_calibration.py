@@ -192,7 +192,7 @@ def test_a_capacity_sends_the_most_uncertain_items_instead_of_random_audits(
                             producers=[], annotator="model:m@v", asset=ASSET) == []
 
 
-def _verified_store(path: Path, key: SigningKey, annotator: str) -> None:
+def _verified_store(path: Path | str, key: SigningKey, annotator: str) -> None:
     """A coordinator store whose review engine decided 80 of ``annotator``'s shot boundaries
     (an overconfident model: a quarter of them wrong)."""
     from aiwork.ledger.home import init_ledger
@@ -303,3 +303,15 @@ def test_the_review_calibrate_command_prints_the_fit(tmp_path: Path,
         assert main(["review", "calibrations", "--coordinator", url, "--json"]) == 0
         listed = json.loads(capsys.readouterr().out)
         assert [c["target_accuracy"] for c in listed["calibrations"]] == [0.9]
+
+
+def test_the_public_list_of_candidates_reads_a_bounded_window(store_target: Path | str
+                                                              ) -> None:
+    key = SigningKey.generate()
+    annotator = "model:over@sha256:" + "a" * 64
+    _verified_store(store_target, key, annotator)
+    with Log.open(store_target) as log:
+        review = Review(log, key, Accounts(log.db).appender(log))
+        assert review.calibration_candidates() == [
+            {"insight": "shots", "annotator": annotator, "verified": 80}]
+        assert review.calibration_candidates(window=10)[0]["verified"] == 10

@@ -499,7 +499,9 @@ class CalibrationView(ResponseModel):
 class CalibrationCandidate(ResponseModel):
     insight: str
     annotator: str
-    verified: int = Field(description="its decided items with a confidence (at least 20 to fit)")
+    verified: int = Field(description="its items among the 10,000 most recently queued decided "
+                                      "ones (a fit reads all of them, and needs at least 20 "
+                                      "with a confidence)")
 
 
 class CalibrationList(ResponseModel):

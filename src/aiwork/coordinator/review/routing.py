@@ -15,7 +15,11 @@ from aiwork.ledger.registry import register_model, registration_for
 from aiwork.quality.calibration import Calibration, fit_calibration, select_for_review
 from aiwork.quality.review_items import REVIEWABLE, Candidate, RoutingRules, candidates
 
-__all__ = ["Routing", "calibration_view"]
+__all__ = ["CANDIDATE_WINDOW", "Routing", "calibration_view"]
+
+#: How many of the most recently queued decided items the public list of calibration
+#: candidates counts over (a bounded read, whatever the review history holds).
+CANDIDATE_WINDOW = 10_000
 
 
 def calibration_view(insight: str, annotator: str, calibration: Calibration,
@@ -188,16 +192,19 @@ class Routing(ReviewBase):
                                  None if registration is None else int(registration))
                 for insight, annotator, data, registration in rows]
 
-    def calibration_candidates(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The models with decided (non-gold) items, by insight, the most decided first (at
-        most ``limit``), each with how many of its items have a confidence to fit on."""
+    def calibration_candidates(self, limit: int = 100,
+                               window: int = CANDIDATE_WINDOW) -> list[dict[str, Any]]:
+        """The models among the ``window`` most recently queued decided (non-gold) items, by
+        insight, the most decided first (at most ``limit``), each with how many of those
+        items it made. The list is public: one bounded indexed query, never the items'
+        evidence (items without a confidence are left out when fitting)."""
         rows = self._conn.execute(
-            "SELECT i.insight, i.annotator, COUNT(*) FROM review_outcomes o JOIN review_items"
-            " i ON i.id = o.item WHERE i.gold IS NULL GROUP BY i.insight, i.annotator"
-            " ORDER BY COUNT(*) DESC, i.insight, i.annotator LIMIT ?", (limit,)).fetchall()
-        return [{"insight": str(insight), "annotator": str(annotator),
-                 "verified": len(self.verified(str(insight), str(annotator)))}
-                for insight, annotator, _ in rows]
+            "SELECT insight, annotator, COUNT(*) FROM (SELECT i.insight AS insight,"
+            " i.annotator AS annotator FROM review_items i WHERE i.state = 'decided' AND"
+            " i.gold IS NULL ORDER BY i.seq DESC LIMIT ?) recent GROUP BY insight, annotator"
+            " ORDER BY COUNT(*) DESC, insight, annotator LIMIT ?", (window, limit)).fetchall()
+        return [{"insight": str(insight), "annotator": str(annotator), "verified": int(count)}
+                for insight, annotator, count in rows]
 
     def calibration(self, insight: str, annotator: str) -> Calibration | None:
         """The calibration fitted for ``annotator`` on ``insight``, if any."""
