@@ -23,8 +23,10 @@ signed ``human.verdict`` entries, consensus with escalation.
    rejected a wrong one, or when an auto-accepted value was right). The routed run takes the
    lowest target (0.90 ... 0.99) whose final accuracy reaches reviewing everything's;
    ``verdict_reduction`` = 1 - its verdicts / reviewing everything's.
-4. Custom-tag accuracy and WER on domain terms are reported as not measured here (the functions
-   that measure them, in :mod:`aiwork.learn`, need rendered pictures and speech).
+4. Custom-tag accuracy, held out, before and after one round of review
+   (``bench/improve_tags.py``, :func:`measure_tags`: its own generated pictures and seeds).
+   WER on domain terms is reported as not measured here (the functions that measure it, in
+   :mod:`aiwork.learn`, need synthesized speech).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ from aiwork.crypto import SigningKey
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.quality.calibration import expected_calibration_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from improve_tags import line as tags_line  # noqa: E402 - beside this file
+from improve_tags import measure_tags  # noqa: E402
 
 ANNOTATOR = "model:detector@sha256:" + "d" * 64
 ASSET = "sha256:" + "0" * 64
@@ -210,9 +216,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "verdict_reduction": round(1 - routed["verdicts"] / all_verdicts, 4)
                     if reached and all_verdicts else 0.0,
                     "goal": 0.50},
-        "custom_tags": {"measured": False, "error_reduction": None,
-                        "why": "aiwork.learn.custom_tag_accuracy needs rendered pictures"
-                                       " and the image model; this bench does not run it yet"},
+        "custom_tags": measure_tags(args.seed, small=args.videos < 40),
         "domain_wer": {"measured": False, "error_reduction": None,
                        "why": "aiwork.learn.domain_wer needs synthesized speech and"
                                       " Whisper; this bench does not run it yet"},
@@ -243,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"verdict_reduction at equal final accuracy: {rt['verdict_reduction']:.1%} (goal 50 %: "
           f"{'PASS' if rt['verdict_reduction'] >= 0.5 else 'MISS'}"
           + ("" if rt["equal_accuracy_reached"] else ", equal accuracy not reached") + ")")
-    print("custom-tag accuracy: not measured (" + figures["custom_tags"]["why"] + ")")
+    print(tags_line(figures["custom_tags"]))
     print("WER on domain terms: not measured (" + figures["domain_wer"]["why"] + ")")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -70,9 +70,13 @@ def test_a_version_trained_on_a_released_dataset_names_it(
     assert released["released"] == reviewed["released"]
     assert _train(reviewed, reviewed["dataset"], tmp_path / "weights") == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # kept in the model store (and copied to --out)
+    from aiwork.analyzers.store import ModelStore
+
     weights = Path(printed["weights"])
-    assert weights.parent == tmp_path / "weights"
+    assert ModelStore.default().get("custom_tags", printed["weights_digest"]).files == (weights,)
     assert printed["weights_digest"] == sha256_file(weights)
+    assert (tmp_path / "weights" / weights.name).read_bytes() == weights.read_bytes()
     with Log.open(reviewed["db"]) as log:
         entry = log.entry(printed["index"])
     assert entry.kind == "model.registered/v1"
@@ -124,3 +128,6 @@ def test_a_dataset_folder_that_is_not_the_released_one_is_refused(
     with Log.open(reviewed["db"]) as log:
         assert log.size == size  # nothing registered
     assert not any((tmp_path / w).exists() for w in ("w1", "w2", "w3"))
+    from aiwork.analyzers.store import ModelStore
+
+    assert ModelStore.default().digests("custom_tags") == []

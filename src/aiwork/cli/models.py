@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 import click
 
-from aiwork.analyzers.store import ModelStore
+from aiwork.analyzers.store import ModelStore, StoredModel
 from aiwork.cli.options import db_option, resolve_db
 from aiwork.config import blobs_path
 from aiwork.crypto import SigningKey, read_key_file
@@ -114,7 +116,7 @@ class Training:
     """What every ``aiwork models train`` branch is given: the ledger, the approver's key,
     the released dataset (checked against its ``dataset.released`` entry), the store's blobs
     (the media and keyframes the dataset's rows name), the new version's name, its parent
-    registration and where its weights go."""
+    registration, the model store that keeps its files and a folder for a copy of them."""
 
     log: Log
     key: SigningKey
@@ -122,7 +124,17 @@ class Training:
     blobs: BlobStore
     version: str
     parent: int | None
-    out: Path
+    store: ModelStore
+    out: Path | None
+
+    def keep(self, analyzer: str, files: list[Path], digest: str) -> StoredModel:
+        """Keep a new version's files in the model store (and copy them to ``out``)."""
+        kept = self.store.put(analyzer, files, digest)
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            for path in kept.files:
+                shutil.copyfile(path, self.out / path.name)
+        return kept
 
 
 def _train_custom_tags(job: Training) -> dict[str, Any]:
@@ -138,14 +150,16 @@ def _train_custom_tags(job: Training) -> dict[str, Any]:
         raise InputError(f"{job.dataset.folder}: no custom_tags items with a tag and a "
                          f"keyframe (left out: {found.skipped or 'none'})",
                          hint="export a store whose custom_tags items were reviewed")
-    trained = train_custom_tags(found.examples, job.out, name="custom-tags",
-                                held=[split != "train" for split in found.splits],
-                                refit=False, meta={"dataset": {
-                                    "released": job.dataset.index,
-                                    "digest": job.dataset.digest}})
+    with tempfile.TemporaryDirectory(prefix="aiwork-train-") as work:
+        trained = train_custom_tags(found.examples, Path(work), name="custom-tags",
+                                    held=[split != "train" for split in found.splits],
+                                    refit=False, meta={"dataset": {
+                                        "released": job.dataset.index,
+                                        "digest": job.dataset.digest}})
+        kept = job.keep("custom_tags", [trained.path], trained.digest)
     index = register_custom_tags(job.log, job.key, trained, version=job.version,
                                  parent=job.parent, dataset=job.dataset.ref)
-    return {"index": index, "weights_digest": trained.digest, "weights": str(trained.path),
+    return {"index": index, "weights_digest": trained.digest, "weights": str(kept.files[0]),
             "tags": list(trained.labels), "metrics": trained.metrics,
             "left_out": found.skipped}
 
@@ -183,9 +197,11 @@ def _train_transcript(job: Training) -> dict[str, Any]:
                          f"{decision.reason}; nothing registered",
                          hint="a glossary is adopted only where it lowers the word error rate "
                          "on the held-out videos")
-    job.out.mkdir(parents=True, exist_ok=True)
-    weights = write_atomically(job.out / GLOSSARY_FILE, glossary_files(
-        decision.glossary, decision.glossary_as, GLOSSARY_MODEL)[GLOSSARY_FILE])
+    weights = made.stored.folder / GLOSSARY_FILE
+    if job.out is not None:
+        job.out.mkdir(parents=True, exist_ok=True)
+        weights = write_atomically(job.out / GLOSSARY_FILE, glossary_files(
+            decision.glossary, decision.glossary_as, GLOSSARY_MODEL)[GLOSSARY_FILE])
     return {"index": made.index, "weights_digest": made.stored.digest,
             "weights": str(weights), "stored": str(made.stored.folder),
             "glossary": list(decision.glossary), "model": GLOSSARY_MODEL,
@@ -213,15 +229,16 @@ _TRAINERS: dict[str, Callable[[Training], dict[str, Any]]] = {
 @click.option("--version", "version", required=True, help="The new version's name.")
 @click.option("--parent", type=click.IntRange(min=0), default=None,
               help="The model.registered entry this model improves on.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The folder the new weights are written to.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also copy the new weights to this folder (they are kept in the model "
+              "store, $AIWORK_HOME/models, in any case).")
 def train_cmd(db: str | None, analyzer: str, folder: Path, keyfile: Path, version: str,
-              parent: int | None, out: Path) -> None:
+              parent: int | None, out: Path | None) -> None:
     """Train a new version of ANALYZER on a released dataset, measure it on the dataset's
-    held-out splits (validation and test: other videos than the train split's), register it
-    with the dataset it learned from, and print the registration as JSON. custom_tags: a
-    classifier of the custom_tags items' keyframes (read from the store's blobs) by their
-    final tags. transcript: a glossary of the terms experts corrected in the transcript items
+    held-out splits (validation and test: other videos than the train split's), keep its files
+    in the model store, register it with the dataset it learned from, and print the
+    registration as JSON. custom_tags: a classifier of the custom_tags items' keyframes (read
+    from the store's blobs) by their final tags. transcript: a glossary of the terms experts corrected in the transcript items
     (Whisper tiny.en), registered only if it lowers the word error rate on the held-out
     items' speech (cut from the videos in the store's blobs); kept in the model store."""
     trainer = _TRAINERS.get(analyzer)
@@ -233,7 +250,7 @@ def train_cmd(db: str | None, analyzer: str, folder: Path, keyfile: Path, versio
     with open_ledger(path) as log:
         released = open_released(log, folder)
         result = trainer(Training(log, key, released, BlobStore(blobs_path(path)), version,
-                                  parent, out))
+                                  parent, ModelStore.default(), out))
     click.echo(json.dumps({"analyzer": analyzer, "version": version,
                            "dataset": {"released": released.index, "digest": released.digest},
                            **result}, sort_keys=True))
