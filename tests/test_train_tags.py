@@ -131,3 +131,24 @@ def test_a_dataset_folder_that_is_not_the_released_one_is_refused(
     from aiwork.analyzers.store import ModelStore
 
     assert ModelStore.default().digests("custom_tags") == []
+
+
+def test_a_keyframe_missing_from_the_store_is_named_and_nothing_is_registered(
+        reviewed: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aiwork.analyzers.store import ModelStore
+
+    copy = tmp_path / "store"
+    shutil.copytree(Path(reviewed["db"]).parent, copy)
+    rows = [json.loads(line) for f in sorted((reviewed["dataset"] / "data").glob("*.jsonl"))
+            for line in f.read_text().splitlines()]
+    gone = next(r["keyframe"] for r in rows if r["outcome"] != "rejected")
+    hexdigest = gone.removeprefix("sha256:")
+    (copy / "blobs" / "sha256" / hexdigest[:2] / hexdigest[2:]).unlink()
+    db = copy / Path(reviewed["db"]).name
+    with Log.open(db) as log:
+        size = log.size
+    assert _train({**reviewed, "db": db}, reviewed["dataset"], tmp_path / "w") != 0
+    assert f"the store holds no keyframe {gone}" in capsys.readouterr().err
+    with Log.open(db) as log:
+        assert log.size == size
+    assert ModelStore.default().digests("custom_tags") == [] and not (tmp_path / "w").exists()

@@ -137,15 +137,28 @@ class Training:
         return kept
 
 
+#: The largest keyframe a custom tags example is read from.
+MAX_KEYFRAME_BYTES = 32 << 20
+
+
 def _train_custom_tags(job: Training) -> dict[str, Any]:
     """Custom tags: a classifier on the tag items' keyframes with their final tags, fitted on
     the train split and measured on the validation and test splits (held out by video)."""
     from aiwork.learn.tags import (examples_from_rows, picture_from_bytes,
                                    register_custom_tags, train_custom_tags)
 
-    found = examples_from_rows(
-        job.dataset.rows(("custom_tags",)),
-        lambda digest: picture_from_bytes(job.blobs.get(digest), f"keyframe {digest}"))
+    def picture(digest: str) -> Any:
+        if not job.blobs.has(digest):
+            raise NotFoundError(f"the store holds no keyframe {digest}, which a custom_tags "
+                                "item of the dataset names",
+                                hint="train with the store (--db) the dataset was exported "
+                                "from")
+        if job.blobs.size(digest) > MAX_KEYFRAME_BYTES:
+            raise InputError(f"keyframe {digest} is over {MAX_KEYFRAME_BYTES} bytes: not a "
+                             "keyframe")
+        return picture_from_bytes(job.blobs.get(digest), f"keyframe {digest}")
+
+    found = examples_from_rows(job.dataset.rows(("custom_tags",)), picture)
     if not found.examples:
         raise InputError(f"{job.dataset.folder}: no custom_tags items with a tag and a "
                          f"keyframe (left out: {found.skipped or 'none'})",
