@@ -20,7 +20,7 @@ from aiwork.ledger.log import Log
 
 from .conftest import require
 
-require("torch", "efficientnet_lite_pytorch")
+require("torch", "efficientnet_lite_pytorch", tools=("ffmpeg",))
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve_tags.py"
 
@@ -98,6 +98,50 @@ def test_a_version_trained_on_a_released_dataset_names_it(
 
     assert set(custom_tags_model(weights).labels) == {json.loads(r["final_value"])
                                                       for r in kept}
+
+    # Promoted, it runs: aiwork process loads it from the model store, its decision names the
+    # registration, and aiwork lineage goes from that decision to the dataset and the experts
+    # who validated the items it learned from.
+    from aiwork.cli import main
+    from aiwork.ledger.registry import lineage
+    from aiwork.pipeline.process import ProcessOptions, Processor
+
+    assert main(["models", "promote", "custom_tags", str(printed["index"]), "--key",
+                 str(reviewed["keyfile"]), "--db", str(reviewed["db"])]) == 0
+    clip = _clip(tmp_path / "scenes.mp4")
+    with Processor(ProcessOptions(analyzers=["custom_tags"]), db=reviewed["db"]) as proc:
+        report = proc.process(clip, tmp_path / "processed")
+        assert report.status == "processed", report.error
+        index = next(i for i in range(proc.log.size - 1, -1, -1)
+                     if proc.log.entry(i).kind.startswith("ai.decision"))
+        decision = proc.log.entry(index).body
+        found = lineage(proc.log, index)
+    assert decision["analyzer"] == "custom_tags"
+    assert decision["model"]["registration"] == printed["index"]
+    assert decision["model"]["weights_digest"] == printed["weights_digest"]
+    model = found["models"][0]
+    assert model["index"] == printed["index"]
+    assert model["dataset"]["index"] == released["released"]
+    assert model["dataset"]["consensus"] == sorted(r["consensus"] for r in rows)
+    assert {e["did"] for e in model["dataset"]["experts"]} <= {
+        key.did for key, _ in _bench().Crowd(7).keys}
+
+
+def _clip(path: Path) -> Path:
+    """A 4 s video of two generated scenes (outdoor, then screen text), one frame a second."""
+    import random
+    import subprocess
+
+    from PIL import Image
+
+    bench = _bench()
+    rng = random.Random(5)
+    for n, tag in enumerate(("outdoor", "outdoor", "screen text", "screen text")):
+        Image.fromarray(bench.draw(tag, rng)).save(path.parent / f"scene{n}.png")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-framerate", "1", "-i",
+                    str(path.parent / "scene%d.png"), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-r", "10", str(path)], check=True)
+    return path
 
 
 def test_a_dataset_folder_that_is_not_the_released_one_is_refused(
