@@ -165,6 +165,15 @@ def test_a_dataset_folder_that_is_not_the_released_one_is_refused(
     (other / "released.json").write_text(json.dumps({**record, "released": 0}))
     assert _train(reviewed, other, tmp_path / "w2") != 0
     assert "not the dataset.released entry" in capsys.readouterr().err
+    # a version the registry would refuse, a parent that is no custom_tags registration
+    from aiwork.cli import main
+
+    base = ["models", "train", "custom_tags", "--dataset", str(reviewed["dataset"]), "--db",
+            str(reviewed["db"]), "--key", str(reviewed["keyfile"])]
+    assert main([*base, "--version", "v" * 65]) != 0
+    assert "1 to 64 printable characters" in capsys.readouterr().err
+    assert main([*base, "--version", "3", "--parent", str(reviewed["released"])]) != 0
+    assert "not a model.registered one" in capsys.readouterr().err
     # no record at all
     (other / "released.json").unlink()
     assert _train(reviewed, other, tmp_path / "w3") != 0

@@ -26,7 +26,7 @@ from aiwork.errors import InputError, NotFoundError
 from aiwork.ledger.home import open_ledger
 from aiwork.ledger.log import Log
 from aiwork.ledger.registry import models as list_models
-from aiwork.ledger.registry import lineage, promote_model, register_model
+from aiwork.ledger.registry import lineage, promote_model, register_model, registration
 from aiwork.store.blobs import BlobStore
 
 __all__ = ["lineage_cmd", "models_group"]
@@ -258,9 +258,15 @@ def train_cmd(db: str | None, analyzer: str, folder: Path, keyfile: Path, versio
     if trainer is None:
         raise InputError(f"aiwork models train {analyzer} is not available yet",
                          hint=f"one of: {', '.join(sorted(_TRAINERS))}")
+    if not 0 < len(version) <= 64 or not version.isprintable():
+        raise InputError(f"--version {version[:80]!r}: 1 to 64 printable characters")
     key = read_key_file(keyfile)
     path = resolve_db(db)
     with open_ledger(path) as log:
+        # What registering would refuse, refused before any training.
+        if parent is not None and registration(log, parent).analyzer != analyzer:
+            raise InputError(f"--parent {parent} registers a model of "
+                             f"{registration(log, parent).analyzer}, not of {analyzer}")
         released = open_released(log, folder)
         result = trainer(Training(log, key, released, BlobStore(blobs_path(path)), version,
                                   parent, ModelStore.default(), out))

@@ -37,6 +37,8 @@ __all__ = ["RowExamples", "TagExample", "TrainedTags", "custom_tag_accuracy", "e
 L2 = 1.0
 STEPS = 400
 RATE = 0.5
+#: The most examples read from a dataset (their features, 5 KiB each, are kept in memory).
+MAX_EXAMPLES = 100_000
 #: The most pixels of one example picture (a keyframe is a video frame).
 MAX_PIXELS = 4096 * 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -267,6 +269,9 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]],
         if not isinstance(keyframe, str) or not keyframe:
             found.skip("no keyframe")
             continue
+        if len(found.splits) >= MAX_EXAMPLES:
+            raise InputError(f"more than {MAX_EXAMPLES} examples",
+                             hint="export fewer items (--insight, --library)")
         pending.append(TagExample(label.strip(), picture=picture(keyframe),
                                   video=str(row.get("asset") or "")))
         found.splits.append(str(row.get("split")))
