@@ -151,7 +151,7 @@ def analyzers_cmd(as_json: bool, db: str | None) -> None:
     from aiwork import analyzers
     from aiwork.analyzers.store import ModelStore
     from aiwork.errors import ModelStoreError
-    from aiwork.pipeline.process import promoted_settings
+    from aiwork.pipeline.promoted import promoted_settings
 
     settings: dict[str, dict[str, object]] = {}
     broken: dict[str, str] = {}

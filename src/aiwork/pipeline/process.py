@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from aiwork import analyzers
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput
-from aiwork.analyzers.store import ModelStore, registered_options
+from aiwork.analyzers.store import ModelStore
 from aiwork.pipeline.catalog import Catalog, StoredAsset, StoredResult
 from aiwork.search.index import SemanticPart
 from aiwork.ledger.home import init_ledger, open_ledger
@@ -37,7 +37,7 @@ from aiwork.export.layout import claim_folder, folder_name, write_outputs
 from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.ledger.registry import Registrations
-from aiwork.ledger.registry import models as registered_models
+from aiwork.pipeline.promoted import promoted_settings
 from aiwork.digests import sha256_file, sha256_json
 from aiwork.media import decode, measured, probe
 from aiwork.media.decode import AudioTrack, FrameStore
@@ -124,28 +124,6 @@ def open_store(db: Path | str | None = None) -> Log:
     if not Log.is_ledger(path):
         init_ledger(path).close()
     return open_ledger(path)
-
-
-def promoted_settings(db: Path | str, names: Iterable[str],
-                      settings: Mapping[str, Mapping[str, Any]],
-                      store: ModelStore) -> dict[str, dict[str, Any]]:
-    """``settings`` (per-analyzer options) with, for each of ``names`` that has a promoted
-    version in the ledger at ``db`` (``aiwork models promote``), the options that load its
-    files from ``store`` (:func:`~aiwork.analyzers.store.registered_options`), unless the
-    options given set them already. The ledger is only read (none is created). A promoted
-    version whose files are missing from the store is a ModelStoreError."""
-    chosen = {name: dict(value) for name, value in settings.items()}
-    if not Log.is_ledger(db):
-        return chosen
-    wanted = set(names)
-    with open_ledger(db, readonly=True) as log:
-        promoted = [model for model in registered_models(log)
-                    if model.in_use and model.analyzer in wanted]
-    for model in promoted:
-        chosen[model.analyzer] = registered_options(
-            store, model.analyzer, model.weights_digest, chosen.get(model.analyzer),
-            what=f"the promoted version of {model.analyzer} (entry {model.index})")
-    return chosen
 
 
 class Processor:
