@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aiwork.digests import DIGEST_PATTERN
 from aiwork.errors import ConfigError, InvalidBodyError, UnknownKindError
 from aiwork.model.commitment import Commitment
-from aiwork.model.registered import ModelPromoted, ModelRegistered
+from aiwork.model.registered import DatasetReleased, ModelPromoted, ModelRegistered
 
 __all__ = ["DECISION_KINDS", "DEFAULT_KINDS", "AiDecision", "AiDecisionV2", "AssetRegistered",
            "AssetSummary", "DatasetReleased", "DerivedFrom", "EntryKind", "KindRegistry",
@@ -289,32 +289,6 @@ class LibraryUpdated(_Body):
     reader: str | None = Field(default=None, pattern=_DID, description="a reader added")
     reads: int = Field(ge=0)
     prev: int = Field(ge=0)
-
-
-class DatasetFile(_Body):
-    path: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", max_length=255)
-    sha256: str = Field(pattern=DIGEST_PATTERN)
-
-
-class DatasetReleased(_Body):
-    """Body of ``dataset.released/v1``: a dataset exported from human-validated items: its
-    name, version, files with their sha256 digests, the consensus entries it covers, and
-    ``digest``: the sha256 of the RFC 8785 canonical JSON of ``{name, version, files}``.
-
-    The consensus entries of sensitive libraries' items are not listed: ``sealed_consensus``
-    is a salted commitment to their sorted list (absent when there are none), whose opening
-    only the export's reader gets, so the public log does not say which sealed items went
-    into which dataset (nor, through it, into which model)."""
-
-    name: str = Field(min_length=1, max_length=64)
-    version: str = Field(min_length=1, max_length=64)
-    digest: str = Field(pattern=DIGEST_PATTERN)
-    files: list[DatasetFile] = Field(min_length=1, max_length=64)
-    consensus: list[int] = Field(description="ledger indices of the consensus entries covered "
-                                             "(of public libraries' items)")
-    sealed_consensus: Commitment | None = Field(
-        default=None, description="a commitment to the sorted ledger indices of the "
-                                  "consensus entries of sensitive libraries' items it covers")
 
 
 class AccessRead(_Body):
