@@ -122,3 +122,15 @@ def test_a_crowd_keeps_being_served_when_one_of_its_experts_is_quarantined(
         assert set(decided) == set(truth)  # none left waiting for a third expert
         assert all((decided[i] == "accepted") == (truth[i] == "accept") for i in truth)
         assert "are decided" in review.empty_reason(keys[0].did)
+        # Too few experts registered yet is no quarantine: an item waits for more to join.
+        alone = [keys[0]]
+        review.experts = lambda: [k.did for k in alone]
+        waiting = review.add_item(
+            job="j", insight="shots", decision=0,
+            candidate=Candidate(99, "Is there a cut at 90 s?", 90.0, 89.0, 91.0, None, 0.9),
+            reason="audit", asset="sha256:" + "0" * 64, producers=[], annotator="model:m@v1")
+        served = review.next_item(keys[0].did)
+        assert served is not None and served["id"] == waiting
+        review.submit(keys[0].did, sign_entry(keys[0], "human.verdict", review.verdict_body(
+            waiting, "accept")).to_bytes())
+        assert waiting not in review.decided()

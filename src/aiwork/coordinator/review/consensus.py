@@ -48,14 +48,22 @@ class Consensus(ReviewBase):
             "SELECT escalations, state FROM review_items WHERE id = ?", (item.id,)).fetchone()
         if state != "open":
             return
-        # The panel is never larger than the experts who can answer the item: those who
-        # answered, and those who may still (the expert role, may read its library, own none
-        # of the keys that made it, not quarantined on its insight). A sensitive library's
-        # readers are few; any insight's experts shrink when some are quarantined (and only
-        # gold answers release them): when all who can answer did, nobody else will come.
-        missing = item.experts - len(answers)
-        full = missing <= 0 or (len(answers) > 0 and self._eligible(
-            item, besides=answers, enough=missing) == 0)
+        panel = item.experts
+        missing = panel - len(answers)
+        if self._sensitive(item) is not None:
+            # A sensitive library's panel is its readers with the expert role: when all who
+            # can answer did, nobody else will come (its owner may hold no expert role).
+            panel = min(panel, max(1, self._eligible(item)))
+        elif missing > 0 and answers:
+            # Experts quarantined on the insight can no longer answer (only gold answers
+            # release them): when they alone keep the panel from filling, it is those who
+            # answered and those who still may. (Too few experts registered yet is waited for:
+            # more may join.)
+            free = self._eligible(item, besides=answers, enough=missing)
+            if free < missing and free + self._eligible(
+                    item, besides=answers, enough=missing - free, barred=True) >= missing:
+                panel = len(answers) + free
+        full = len(answers) >= panel
         if not full and not rounds:
             return
         labels, skills = self._infer(item)
@@ -123,21 +131,23 @@ class Consensus(ReviewBase):
         return changed == 1
 
     def _eligible(self, item: Item, besides: Sequence[Sequence[Any]] = (),
-                  enough: int | None = None) -> int:
+                  enough: int | None = None, barred: bool = False) -> int:
         """How many experts could ever answer ``item``: holders of the expert role who may
         read its library (if it is sensitive), own none of the keys that made it, and are not
         quarantined on its insight (:data:`MAX_EXPERTS` when the experts are not known);
         ``besides``: answers (expert first) whose experts are not counted; ``enough``: stop
-        counting there (a verdict then costs a few lookups, however many experts there are)."""
+        counting there (a verdict then costs a few lookups, however many experts there are);
+        ``barred``: count those who could but for their quarantine instead."""
         if self.experts is None:
-            return MAX_EXPERTS
+            return 0 if barred else MAX_EXPERTS
         library = self._sensitive(item)
         quarantined = {row[0] for row in self._conn.execute(
             "SELECT expert FROM review_reputation WHERE insight = ? AND quarantined = 1",
             (item.insight,))}
         answered = {str(answer[0]) for answer in besides}
+        experts = set(self.experts()) - answered
         count = 0
-        for expert in sorted(set(self.experts()) - quarantined - answered):
+        for expert in sorted(experts & quarantined if barred else experts - quarantined):
             if (library is None or library.is_reader(expert)) \
                     and not self._conflicted(expert, item.producers):
                 count += 1
