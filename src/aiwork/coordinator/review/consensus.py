@@ -48,22 +48,7 @@ class Consensus(ReviewBase):
             "SELECT escalations, state FROM review_items WHERE id = ?", (item.id,)).fetchone()
         if state != "open":
             return
-        panel = item.experts
-        missing = panel - len(answers)
-        if self._sensitive(item) is not None:
-            # A sensitive library's panel is its readers with the expert role: when all who
-            # can answer did, nobody else will come (its owner may hold no expert role).
-            panel = min(panel, max(1, self._eligible(item)))
-        elif missing > 0 and answers:
-            # Experts quarantined on the insight can no longer answer (only gold answers
-            # release them): when they alone keep the panel from filling, it is those who
-            # answered and those who still may. (Too few experts registered yet is waited for:
-            # more may join.)
-            free = self._eligible(item, besides=answers, enough=missing)
-            if free < missing and free + self._eligible(
-                    item, besides=answers, enough=missing - free, barred=True) >= missing:
-                panel = len(answers) + free
-        full = len(answers) >= panel
+        full = len(answers) >= self._panel(item, answers)
         if not full and not rounds:
             return
         labels, skills = self._infer(item)
@@ -115,6 +100,25 @@ class Consensus(ReviewBase):
                 (item.id, item.job, item.insight, item.item, outcome, json.dumps(value), index))
             if self.on_outcome is not None and item.job is not None and outcome != "accepted":
                 self.on_outcome(item.job, item.insight, cast("Review", self))
+
+    def _panel(self, item: Item, answers: Sequence[Sequence[Any]]) -> int:
+        """How many verdicts ``item`` waits for now, its ``answers`` (expert first) in."""
+        panel = item.experts
+        missing = panel - len(answers)
+        if self._sensitive(item) is not None:
+            # A sensitive library's panel is its readers with the expert role: when all who
+            # can answer did, nobody else will come (its owner may hold no expert role).
+            return min(panel, max(1, self._eligible(item)))
+        if missing > 0 and answers:
+            # Experts quarantined on the insight can no longer answer (only gold answers
+            # release them): when they alone keep the panel from filling, it is those who
+            # answered and those who still may. (Too few experts registered yet is waited for:
+            # more may join.)
+            free = self._eligible(item, besides=answers, enough=missing)
+            if free < missing and free + self._eligible(
+                    item, besides=answers, enough=missing - free, barred=True) >= missing:
+                return len(answers) + free
+        return panel
 
     def _escalate(self, item: Item, now: float) -> bool:
         """Ask :data:`ESCALATION_STEP` more experts about ``item``, unless it had its
