@@ -274,28 +274,29 @@ def measure_speech(seed: int, small: bool) -> dict[str, Any]:
     }
 
 
+def line(figures: dict[str, Any]) -> str:
+    """The printed line of :func:`measure_speech`'s figures."""
+    f = figures
+    if not f["measured"]:
+        return "WER on domain terms: not measured (" + f["why"] + ")"
+    c, g = f["corpus"], f["glossary"]
+    return (f"WER on domain terms (held out, {f['held_out_terms']} terms in "
+            f"{f['held_out_segments']} segments of {c['held_out_videos']} videos): "
+            f"{f['before']:.4f} -> {f['after']:.4f} with a glossary of {len(g['terms'])} terms "
+            f"{'adopted' if g['adopted'] else 'refused'} ({g['reason']}; {c['verdicts']} "
+            f"verdicts on {c['train_items'] + f['held_out_segments']} items), error_reduction "
+            f"{f['error_reduction']:.1%} (goal 30 %: "
+            f"{'PASS' if f['error_reduction'] >= 0.3 else 'MISS'}); overall WER "
+            f"{f['overall_wer_before']:.4f} -> {f['overall_wer_after']:.4f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     figures = measure_speech(args.seed, args.small)
-    if not figures["measured"]:
-        print("WER on domain terms: not measured (" + figures["why"] + ")")
-        return 1
-    c, g = figures["corpus"], figures["glossary"]
-    print(f"speech: {c['videos']} videos x {c['sentences_per_video']} sentences, seed "
-          f"{c['seed']}, {c['held_out_videos']} held out ({figures['held_out_segments']} "
-          f"segments, {figures['held_out_terms']} domain terms); {c['train_items']} train "
-          f"items ({c['train_corrected']} corrected, {c['verdicts']} verdicts), "
-          f"{c['seconds']} s")
-    print(f"glossary ({len(g['terms'])} terms): {'adopted' if g['adopted'] else 'refused'}: "
-          f"{g['reason']}")
-    print(f"WER on domain terms (held out): {figures['before']:.4f} -> {figures['after']:.4f}, "
-          f"error_reduction {figures['error_reduction']:.1%} (goal 30 %: "
-          f"{'PASS' if figures['error_reduction'] >= 0.3 else 'MISS'}); overall WER "
-          f"{figures['overall_wer_before']:.4f} -> {figures['overall_wer_after']:.4f}")
+    print(line(figures))
     if args.json is not None:
         args.json.write_text(json.dumps({"domain_wer": figures}, indent=2) + "\n")
-    return 0
-
+    return 0 if figures["measured"] else 1
 
 if __name__ == "__main__":
     sys.exit(main())

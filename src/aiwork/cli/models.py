@@ -201,7 +201,7 @@ def _train_transcript(job: Training) -> dict[str, Any]:
 
     made = train_and_register_glossary(
         job.log, job.key, job.dataset.rows(("transcript",)), audio, version=job.version,
-        dataset=job.dataset.ref, store=ModelStore.default(), parent=job.parent,
+        dataset=job.dataset.ref, store=job.store, parent=job.parent,
         model=GLOSSARY_MODEL)
     decision, examples = made.trained.decision, made.trained.examples
     if made.index is None or made.stored is None:
