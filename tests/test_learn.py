@@ -331,3 +331,33 @@ def test_audio_span_reads_only_the_stretch_asked_for(tmp_path: Path) -> None:
                     "-c:v", "libx264", str(silent)], check=True)
     with pytest.raises(MediaError, match="no audio"):
         audio_span(silent, 0.0, 1.0)
+
+
+def test_audio_span_holds_only_the_span_where_the_seek_lands_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container whose seek does not move (decoding starts at 0): the samples before the
+    span are dropped as they are decoded, not held until the end."""
+    import tracemalloc
+
+    import av
+
+    from aiwork.media.decode import audio_span
+
+    wav = tmp_path / "long.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=120", "-f", "lavfi", "-i",
+                    "sine=frequency=880:duration=2", "-filter_complex",
+                    "[0][1]concat=n=2:v=0:a=1[a]", "-map", "[a]", "-ar", "16000", "-ac", "1",
+                    str(wav)], check=True)
+    monkeypatch.setattr(av.container.InputContainer, "seek", lambda self, *a, **k: None)
+    tracemalloc.start()
+    try:
+        span = audio_span(wav, 119.5, 120.5)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(span) == 16000
+    spectrum = np.abs(np.fft.rfft(span[-4000:]))
+    assert float(np.argmax(spectrum)) * 16000 / 4000 == 880
+    # 120 s held would be 7.7 MB of float32; the span is 64 kB
+    assert peak < 2_000_000, peak

@@ -287,16 +287,17 @@ def _even(value: float) -> int:
 def audio_span(path: Path, start: float, end: float) -> NDArray[np.float32]:
     """The audio of ``path`` from ``start`` to ``end`` seconds, 16 kHz mono float32 (a
     transcript segment's speech): the container is sought to ``start`` and decoded only to
-    ``end``, so memory is bounded by the span (at most :data:`MAX_SPAN_SECONDS`), whatever
-    the file's length. MediaError for a file without audio or that cannot be decoded;
-    InputError for a span that is not one."""
+    ``end``, and samples before ``start`` are dropped as they come, so memory is bounded by
+    the span (at most :data:`MAX_SPAN_SECONDS`), whatever the file's length or where the seek
+    lands. MediaError for a file without audio or that cannot be decoded; InputError for a
+    span that is not one."""
     if not (0.0 <= start < end) or end - start > MAX_SPAN_SECONDS or end > 1e7:
         raise InputError(f"{start!r}-{end!r} s is not a span of audio to read (at most "
                          f"{MAX_SPAN_SECONDS:g} s, from 0 on)")
-    limit = int((end - start) * AUDIO_RATE) + AUDIO_RATE  # the span and one second of slack
-    pieces: list[NDArray[np.float32]] = []
-    first: float | None = None  # when the first decoded audio frame starts
+    wanted = int(round((end - start) * AUDIO_RATE))
+    kept: list[NDArray[np.float32]] = []
     held = 0
+    skip: int | None = None  # samples still to drop before ``start``
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -305,27 +306,34 @@ def audio_span(path: Path, start: float, end: float) -> NDArray[np.float32]:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             if start > 0:
                 container.seek(int(start * av.time_base), backward=True, any_frame=False)
-            for frame in container.decode(stream):
+            frames = container.decode(stream)
+            for frame in frames:
                 at = float(frame.time) if frame.time is not None else 0.0
-                if first is None:
+                if skip is None:
                     if at > start + 0.5:
                         raise MediaError(f"{path}: audio from {start:.2f} s cannot be read "
                                          f"(the first frame found starts at {at:.2f} s)")
-                    first = at
-                elif at >= end:
-                    break
+                    skip = max(0, int(round((start - at) * AUDIO_RATE)))
                 for out in resampler.resample(frame):
-                    samples = out.to_ndarray()[0].astype(np.float32, copy=True)
-                    pieces.append(samples)
-                    held += len(samples)
-                if held - int((start - first) * AUDIO_RATE) > limit:
+                    skip, held = _keep(out, skip, kept, held, wanted)
+                if held >= wanted:
                     break
-            for out in resampler.resample(None):
-                pieces.append(out.to_ndarray()[0].astype(np.float32, copy=True))
+            else:
+                for out in resampler.resample(None):
+                    skip, held = _keep(out, skip or 0, kept, held, wanted)
     except av.FFmpegError as exc:
         raise MediaError(f"{path}: its audio cannot be decoded ({exc})") from exc
-    if first is None:
-        return np.zeros(0, dtype=np.float32)
-    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    skip = max(0, int(round((start - first) * AUDIO_RATE)))
-    return np.ascontiguousarray(audio[skip:skip + int(round((end - start) * AUDIO_RATE))])
+    audio = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
+    return np.ascontiguousarray(audio[:wanted])
+
+
+def _keep(frame: av.AudioFrame, skip: int, kept: list[NDArray[np.float32]], held: int,
+          wanted: int) -> tuple[int, int]:
+    """Keep what of a resampled frame falls in the span: ``skip`` samples dropped first, at
+    most ``wanted`` held in all; return the samples still to skip and those held."""
+    samples = frame.to_ndarray()[0]
+    drop = min(skip, len(samples))
+    part = samples[drop:drop + max(0, wanted - held)].astype(np.float32, copy=True)
+    if len(part):
+        kept.append(part)
+    return skip - drop, held + len(part)
