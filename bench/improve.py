@@ -11,14 +11,17 @@ always right at 0.96 and above, and below that right with probability 0.2 + 0.8 
 0.03 (about 83 % right in all); the videos are split in two by video,
 half for training, half held out. Simulated experts (four accurate ones right 90 % of the time,
 two careless ones 70 %) answer through the real review engine on a real ledger (a SQLite file):
-signed ``human.verdict`` entries, consensus with escalation.
+signed ``human.verdict`` entries, consensus with escalation; the engine knows its six experts,
+as a coordinator knows its expert-role holders.
 
 1. One round: every training item is reviewed; from the consensus outcomes the engine fits
    the detector's calibration (``Review.fit_calibration``, isotonic).
 2. Held out, the expected calibration error of raw and calibrated confidence against the truth
    (``error_reduction`` = 1 - after / before).
 3. Held out, reviewing everything (``audit_share`` 1) against routing by ``target_accuracy``
-   with a ``capacity`` (active learning), each through the engine: human verdicts spent and the
+   with a ``capacity`` (active learning), each through the engine from its own copy of the
+   ledger as the training round left it (the same experts with the reputations that round gave
+   them; no arm learns from another's verdicts): human verdicts spent and the
    final accuracy (an item's final value is right when consensus kept a right value or
    rejected a wrong one, or when an auto-accepted value was right). The routed run takes the
    lowest target (0.90 ... 0.99) whose final accuracy reaches reviewing everything's;
@@ -36,6 +39,7 @@ import argparse
 import hashlib
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +107,9 @@ class Crowd:
         self.keys = [(SigningKey(hashlib.sha256(f"improve {seed} {n}".encode()).digest()), p)
                      for n, (_, p) in enumerate(EXPERTS)]
 
+    def dids(self) -> list[str]:
+        return [key.did for key, _ in self.keys]
+
     def work(self, review: Review, truth: dict[str, bool]) -> int:
         """Review every open item; return the verdicts spent."""
         spent, busy = 0, True
@@ -125,7 +132,7 @@ class Crowd:
         return spent
 
 
-#: Every review item's truth (a new crowd may be served an item an earlier one left open).
+#: Every review item's truth, by item id.
 TRUTH: dict[str, bool] = {}
 
 
@@ -163,39 +170,59 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="aiwork-improve-") as tmp:
         key = SigningKey(hashlib.sha256(f"improve coordinator {args.seed}".encode()).digest())
-        with Log.create(Path(tmp) / "improve.db", key, origin="improve.aiwork/log") as log:
-            review = Review(log, key, Accounts(log.db).appender(log),
-                            rng=random.Random(args.seed + 2))
+        trained = Path(tmp) / "trained.db"
+
+        def engine(log: Log, crowd: Crowd, seed: int) -> Review:
+            # The engine knows its experts, as a coordinator does (its expert-role holders):
+            # an item's panel and escalations are capped by who can answer it.
+            return Review(log, key, Accounts(log.db).appender(log), rng=random.Random(seed),
+                          experts=crowd.dids)
+
+        with Log.create(trained, key, origin="improve.aiwork/log") as log:
             crowd = Crowd(args.seed + 3)
+            review = engine(log, crowd, args.seed + 2)
             # One round: review every training item, then fit the calibration on the verdicts.
             review.set_rules("shots", {"experts": 3, "audit_share": 1.0, "gold_share": 0.0,
                                        "confidence_below": 0.6})
             train_verdicts, _, _ = run_round(review, crowd, train, "train")
             calibration = review.fit_calibration("shots", ANNOTATOR, 0.95, seed=args.seed)
-            raw = [c for v in held for c, _ in v]
-            truth = [r for v in held for _, r in v]
-            ece_before = expected_calibration_error(raw, truth)
-            ece_after = expected_calibration_error([calibration.apply(c) for c in raw], truth)
-            # Held out: review everything ...
-            all_verdicts, all_accuracy, all_items = run_round(review, Crowd(args.seed + 5),
-                                                              held, "all")
-            # ... against calibrated routing with a capacity (active learning).
-            routed: dict[str, Any] = {}
-            for target in TARGETS:
-                review.set_rules("shots", {"audit_share": 0.05, "target_accuracy": target,
-                                           "capacity": args.capacity})
-                review.fit_calibration("shots", ANNOTATOR, target, seed=args.seed)
-                spent, accuracy, sent = run_round(review, Crowd(args.seed + int(target * 100)),
-                                                  held, f"routed-{target}")
-                routed = {"target_accuracy": target, "verdicts": spent,
-                          "final_accuracy": round(accuracy, 4), "items_reviewed": sent}
-                if accuracy >= all_accuracy:
-                    break
-            # Raw confidence routing (the old default rule), for comparison.
-            review.set_rules("shots", {"target_accuracy": None, "capacity": None,
-                                       "confidence_below": 0.6, "audit_share": 0.05})
-            raw_verdicts, raw_accuracy, raw_items = run_round(review, Crowd(args.seed + 4),
-                                                              held, "raw")
+        raw = [c for v in held for c, _ in v]
+        truth = [r for v in held for _, r in v]
+        ece_before = expected_calibration_error(raw, truth)
+        ece_after = expected_calibration_error([calibration.apply(c) for c in raw], truth)
+
+        def arm(name: str, rules: dict[str, Any], target: float | None = None
+                ) -> tuple[int, float, int]:
+            """Review the held-out videos under ``rules``, from the ledger as the training
+            round left it (a copy per arm: no arm learns from another's verdicts), by the
+            same experts, their reputations as the training round left them."""
+            copy = Path(tmp) / f"{name}.db"
+            shutil.copyfile(trained, copy)
+            with Log.open(copy, key) as log:
+                crowd = Crowd(args.seed + 3)
+                review = engine(log, crowd, args.seed + 4)
+                review.set_rules("shots", rules)
+                if target is not None:
+                    review.fit_calibration("shots", ANNOTATOR, target, seed=args.seed)
+                return run_round(review, crowd, held, name)
+
+        # Held out: review everything ...
+        all_verdicts, all_accuracy, all_items = arm("all", {"audit_share": 1.0})
+        # ... against calibrated routing with a capacity (active learning): the lowest
+        # target whose final accuracy reaches reviewing everything's.
+        routed: dict[str, Any] = {}
+        for target in TARGETS:
+            spent, accuracy, sent = arm(f"routed-{target}", {
+                "audit_share": 0.05, "target_accuracy": target, "capacity": args.capacity},
+                target)
+            routed = {"target_accuracy": target, "verdicts": spent,
+                      "final_accuracy": round(accuracy, 4), "items_reviewed": sent}
+            if accuracy >= all_accuracy:
+                break
+        # Raw confidence routing (the old default rule), for comparison.
+        raw_verdicts, raw_accuracy, raw_items = arm("raw", {
+            "target_accuracy": None, "capacity": None, "confidence_below": 0.6,
+            "audit_share": 0.05})
     reached = routed["final_accuracy"] >= all_accuracy
     return {
         "corpus": {"videos": len(videos), "items_per_video": args.items, "seed": args.seed,

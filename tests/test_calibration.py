@@ -187,6 +187,14 @@ def test_a_capacity_sends_the_most_uncertain_items_instead_of_random_audits(
                             output=_shots([0.99, 0.55, 0.97, 0.4, 0.98, 0.05]),
                             producers=[], annotator="model:m@v", asset=ASSET)
         assert [review.item(i).item for i in made] == [6]
+        # More items called for than the capacity: the most likely wrong go, not the most
+        # uncertain (0.55 is nearest a coin toss, but 0.05 and 0.4 are more often wrong and
+        # an item left out is accepted as it is).
+        review.set_rules("shots", {"confidence_below": 0.9})
+        made = review.route(job="k", insight="shots", decision=4,
+                            output=_shots([0.99, 0.55, 0.97, 0.4, 0.98, 0.05]),
+                            producers=[], annotator="model:m@v", asset=ASSET)
+        assert sorted(review.item(i).item for i in made) == [4, 6]
         review.set_rules("shots", {"capacity": 0})
         assert review.route(job="k", insight="shots", decision=2, output=_shots([0.5, 0.5]),
                             producers=[], annotator="model:m@v", asset=ASSET) == []

@@ -27,7 +27,7 @@ from aiwork.canonical import canonical_bytes
 from aiwork.errors import InputError
 
 __all__ = ["SAMPLING", "Calibration", "accept_threshold", "expected_calibration_error",
-           "fit_calibration", "select_for_review", "uncertainty"]
+           "fit_calibration", "most_at_risk", "select_for_review", "uncertainty"]
 
 SAMPLING = ("margin", "entropy")
 #: Fewer verified items than this cannot say anything about a model's confidence.
@@ -175,6 +175,19 @@ def select_for_review(probabilities: Sequence[float | None], capacity: int,
     if capacity < 0:
         raise InputError(f"a review capacity is 0 or more, not {capacity}")
     scored = [(1.0 if p is None else uncertainty(p, sampling), -n)
+              for n, p in enumerate(probabilities)]
+    ranked = sorted(scored, reverse=True)[:capacity]
+    return sorted(-n for _, n in ranked)
+
+
+def most_at_risk(probabilities: Sequence[float | None], capacity: int) -> list[int]:
+    """The indexes of at most ``capacity`` items most likely wrong (the lowest calibrated
+    probability of being right first; an item without a confidence first of all): where an
+    item left out is accepted as it is, reviewing these saves the most errors. An item that
+    is probably wrong is not uncertain, so uncertainty sampling would leave it out."""
+    if capacity < 0:
+        raise InputError(f"a review capacity is 0 or more, not {capacity}")
+    scored = [(1.0 if p is None else 1.0 - min(1.0, max(0.0, float(p))), -n)
               for n, p in enumerate(probabilities)]
     ranked = sorted(scored, reverse=True)[:capacity]
     return sorted(-n for _, n in ranked)

@@ -12,7 +12,8 @@ from aiwork.coordinator.review.base import ReviewBase
 from aiwork.coordinator.review.items import ITEM_COLUMNS
 from aiwork.errors import ConflictError, InputError, ReviewRefused
 from aiwork.ledger.registry import register_model, registration_for
-from aiwork.quality.calibration import Calibration, fit_calibration, select_for_review
+from aiwork.quality.calibration import (Calibration, fit_calibration, most_at_risk,
+                                        select_for_review)
 from aiwork.quality.review_items import REVIEWABLE, Candidate, RoutingRules, candidates
 
 __all__ = ["CANDIDATE_WINDOW", "Routing", "calibration_view"]
@@ -54,9 +55,10 @@ class Routing(ReviewBase):
 
     def _pick(self, rules: RoutingRules, items: list[Candidate], disagreed: bool,
               calibration: Calibration | None) -> list[tuple[Candidate, str | None]]:
-        """With a review capacity: the items the rules call for, the most uncertain first,
-        then, in place of random audits, the audit share of the others, the most uncertain
-        first; ``capacity`` in all."""
+        """With a review capacity: the items the rules call for, the most likely wrong first
+        (an item left out is accepted as it is), then, in place of random audits, the audit
+        share of the others, the most uncertain first (``sampling``: what a verdict would
+        teach most); ``capacity`` in all."""
         assert rules.capacity is not None
         called = [(c, self._reason(rules, c, disagreed, calibration, audit=False))
                   for c in items]
@@ -68,8 +70,8 @@ class Routing(ReviewBase):
                 return None
             return calibration.apply(c.confidence) if calibration else float(c.confidence)
 
-        chosen: list[tuple[Candidate, str | None]] = [must[n] for n in select_for_review([chance(c) for c, _ in must],
-                                                     rules.capacity, rules.sampling)]
+        chosen: list[tuple[Candidate, str | None]] = [
+            must[n] for n in most_at_risk([chance(c) for c, _ in must], rules.capacity)]
         # In place of random audits, the audit share of the others, the most uncertain.
         room = min(rules.capacity - len(chosen), round(rules.audit_share * len(rest)))
         if room > 0:
