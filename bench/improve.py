@@ -48,13 +48,13 @@ from pathlib import Path
 from typing import Any
 
 from aiwork.coordinator.accounts import Accounts
-from aiwork.coordinator.review import ESCALATION_WAIT, Review
+from aiwork.coordinator.review import Review
 from aiwork.crypto import SigningKey
-from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.quality.calibration import expected_calibration_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crowd import Crowd as SimulatedCrowd  # noqa: E402 - beside this file
 from improve_tags import line as tags_line  # noqa: E402 - beside this file
 from improve_tags import measure_tags  # noqa: E402
 from improve_speech import line as speech_line  # noqa: E402
@@ -99,37 +99,19 @@ def _output(video: list[tuple[float, bool]]) -> list[dict[str, Any]]:
     return shots
 
 
-class Crowd:
-    """Simulated experts answering whatever the engine serves them."""
+class Crowd(SimulatedCrowd):
+    """Simulated experts judging shot boundaries: one right with probability ``p`` accepts a
+    real cut and rejects a false one."""
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.keys = [(SigningKey(hashlib.sha256(f"improve {seed} {n}".encode()).digest()), p)
-                     for n, (_, p) in enumerate(EXPERTS)]
+        super().__init__("improve", seed, [p for _, p in EXPERTS])
 
-    def dids(self) -> list[str]:
-        return [key.did for key, _ in self.keys]
-
-    def work(self, review: Review, truth: dict[str, bool]) -> int:
-        """Review every open item; return the verdicts spent."""
-        spent, busy = 0, True
-        while busy:
-            busy = False
-            self.rng.shuffle(self.keys)
-            for key, p in self.keys:
-                item = review.next_item(key.did)
-                if item is None:
-                    continue
-                busy = True
-                right = truth[item["id"]]
-                honest = "accept" if right else "reject"
-                answer = honest if self.rng.random() < p else (
-                    "reject" if honest == "accept" else "accept")
-                entry = sign_entry(key, "human.verdict", review.verdict_body(item["id"], answer))
-                review.submit(key.did, entry.to_bytes())
-                spent += 1
-        review.decide_stalled(time.time() + ESCALATION_WAIT + 1)
-        return spent
+    def answer(self, review: Review, item: dict[str, Any], p: float, truth: Any
+               ) -> tuple[str, Any]:
+        honest = "accept" if truth[item["id"]] else "reject"
+        if self.rng.random() < p:
+            return honest, None
+        return ("reject" if honest == "accept" else "accept"), None
 
 
 #: Every review item's truth, by item id.

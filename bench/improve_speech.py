@@ -52,10 +52,9 @@ from typing import Any
 from aiwork.analyzers.store import ModelStore
 from aiwork.config import blobs_path
 from aiwork.coordinator.accounts import Accounts
-from aiwork.coordinator.review import ESCALATION_WAIT, Review
+from aiwork.coordinator.review import Review
 from aiwork.crypto import SigningKey
 from aiwork.dataset import export, open_released, split_of
-from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.learn.glossary import (
     VerifiedSegment,
@@ -66,6 +65,10 @@ from aiwork.learn.glossary import (
 )
 from aiwork.media.decode import audio_span
 from aiwork.store.blobs import BlobStore
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crowd import Crowd as SimulatedCrowd  # noqa: E402 - beside this file
 
 #: The made-up domain: a clinic's people, drugs and places, none a word Whisper knows.
 TERMS = ("Zorvathek", "Quillibrand", "Hexaphore", "Drevanol", "Kestrivane", "Malvoria",
@@ -133,35 +136,20 @@ def make_video(sentences: list[str], held_out: bool, folder: Path, n: int
     return path, spans
 
 
-class Crowd:
+class Crowd(SimulatedCrowd):
     """Simulated experts correcting transcript items against the spoken sentences."""
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.keys = [(SigningKey(hashlib.sha256(f"speech {seed} {n}".encode()).digest()), p)
-                     for n, (_, p) in enumerate(EXPERTS)]
+        super().__init__("speech", seed, [p for _, p in EXPERTS])
 
-    def work(self, review: Review, truth: dict[str, str]) -> int:
-        spent, busy = 0, True
-        while busy:
-            busy = False
-            self.rng.shuffle(self.keys)
-            for key, p in self.keys:
-                item = review.next_item(key.did)
-                if item is None:
-                    continue
-                busy = True
-                spoken = truth[item["id"]]
-                heard = str(review.item(item["id"]).value)
-                right = self.rng.random() < p
-                if not right or _words(heard) == _words(spoken):
-                    body = review.verdict_body(item["id"], "accept")
-                else:
-                    body = review.verdict_body(item["id"], "correct", spoken)
-                review.submit(key.did, sign_entry(key, "human.verdict", body).to_bytes())
-                spent += 1
-        review.decide_stalled(time.time() + ESCALATION_WAIT + 1)
-        return spent
+    def answer(self, review: Review, item: dict[str, Any], p: float, truth: Any
+               ) -> tuple[str, Any]:
+        spoken = truth[item["id"]]
+        heard = str(review.item(item["id"]).value)
+        right = self.rng.random() < p
+        if not right or _words(heard) == _words(spoken):
+            return "accept", None
+        return "correct", spoken
 
 
 def _words(text: str) -> list[str]:

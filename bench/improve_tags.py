@@ -50,14 +50,17 @@ from PIL import Image, ImageDraw, ImageFont
 from aiwork.analyzers.custom_tags import tag_items
 from aiwork.config import blobs_path
 from aiwork.coordinator.accounts import Accounts
-from aiwork.coordinator.review import ESCALATION_WAIT, Review
+from aiwork.coordinator.review import Review
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.dataset import export, split_of
 from aiwork.digests import sha256_bytes
-from aiwork.ledger.entries import sign_entry
 from aiwork.ledger.log import Log
 from aiwork.learn.tags import TagExample, custom_tag_accuracy, embed_examples, train_custom_tags
 from aiwork.store.blobs import BlobStore
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crowd import Crowd as SimulatedCrowd  # noqa: E402 - beside this file
 
 TAGS = ("studio interview", "crowd", "outdoor", "screen text")
 SIZE = (256, 192)
@@ -204,35 +207,19 @@ def examples(videos: Sequence[Video], every: int = 1) -> list[TagExample]:
     return out
 
 
-class Crowd:
+class Crowd(SimulatedCrowd):
     """Simulated experts: one right with probability ``p`` accepts a right tag and corrects a
     wrong one to the tag it sees; otherwise it answers at random."""
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.keys = [(SigningKey(hashlib.sha256(f"improve tags {seed} {n}".encode()).digest()),
-                      p) for n, p in enumerate(EXPERTS)]
+        super().__init__("improve tags", seed, EXPERTS)
 
-    def work(self, review: Review, truth: dict[str, str]) -> int:
-        spent, busy = 0, True
-        while busy:
-            busy = False
-            self.rng.shuffle(self.keys)
-            for key, p in self.keys:
-                served = review.next_item(key.did)
-                if served is None:
-                    continue
-                busy = True
-                item = review.item(served["id"])
-                right = truth[str(item.evidence.get("keyframe"))]
-                seen = right if self.rng.random() < p else self.rng.choice(TAGS)
-                answer, value = ("accept", None) if seen == item.value else ("correct", seen)
-                entry = sign_entry(key, "human.verdict",
-                                   review.verdict_body(item.id, answer, value))
-                review.submit(key.did, entry.to_bytes())
-                spent += 1
-        review.decide_stalled(time.time() + ESCALATION_WAIT + 1)
-        return spent
+    def answer(self, review: Review, item: dict[str, Any], p: float, truth: Any
+               ) -> tuple[str, Any]:
+        found = review.item(item["id"])
+        right = truth[str(found.evidence.get("keyframe"))]
+        seen = right if self.rng.random() < p else self.rng.choice(TAGS)
+        return ("accept", None) if seen == found.value else ("correct", seen)
 
 
 def review_round(root: Path, seed: int, videos: Sequence[Video], model: Path,

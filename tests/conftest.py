@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -82,6 +83,19 @@ def require(*modules: str, tools: tuple[str, ...] = ()) -> None:
     absent += [tool for tool in tools if shutil.which(tool) is None]
     if absent:
         missing(f"not installed: {', '.join(absent)}")
+
+
+def bench_module(name: str) -> ModuleType:
+    """The benchmark ``bench/<name>.py`` loaded as a module (benches are scripts, not a
+    package; the tests run their functions on small corpora)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_two_scene_clip(path: Path) -> Path:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-from .conftest import require
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve.py"
+from .conftest import bench_module, require
 
 
 def test_one_round_lowers_calibration_error_and_saves_verdicts(tmp_path: Path) -> None:
     require("torch", "efficientnet_lite_pytorch", "faster_whisper", tools=("espeak-ng",))
-    spec = importlib.util.spec_from_file_location("improve_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_module("improve")
     out = tmp_path / "improve.json"
     assert bench.main(["--videos", "20", "--items", "12", "--capacity", "6", "--seed", "11",
                        "--json", str(out)]) == 0

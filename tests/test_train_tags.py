@@ -5,11 +5,9 @@ EfficientNet-Lite0; the items come from bench/improve_tags.py's generated corpus
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,19 +16,13 @@ from aiwork.crypto import write_key_file
 from aiwork.digests import sha256_file
 from aiwork.ledger.log import Log
 
-from .conftest import require
+from .conftest import bench_module, require
 
 require("torch", "efficientnet_lite_pytorch", tools=("ffmpeg",))
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve_tags.py"
 
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("improve_tags_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+def _bench() -> Any:
+    return bench_module("improve_tags")
 
 
 @pytest.fixture(scope="module")

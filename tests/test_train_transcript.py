@@ -7,12 +7,10 @@ bench/improve_speech.py's generated corpus."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,19 +20,13 @@ from numpy.typing import NDArray
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.ledger.log import Log
 
-from .conftest import require
+from .conftest import bench_module, require
 
 require("faster_whisper", tools=("espeak-ng", "ffmpeg"))
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "improve_speech.py"
 
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("improve_speech_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+def _bench() -> Any:
+    return bench_module("improve_speech")
 
 
 @pytest.fixture(scope="module")
