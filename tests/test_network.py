@@ -182,8 +182,10 @@ def test_a_result_that_does_not_match_its_decision_is_refused(tmp_path: Path, cl
                                                          "output": output})
 
 
-def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
-           analyzers: list[str] | None = None, redundancy: int = 1) -> tuple[Any, ...]:
+def coordinator_with_clip(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0
+                          ) -> tuple[ServerSettings, Any, CoordinatorClient, SigningKey, str]:
+    """A coordinator on ``tmp_path/coord.db`` (open registration, 1,000 starting credits),
+    a requester's client and key, and the digest of ``clip`` uploaded by them."""
     settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
                               open_registration=True, starting_credits=1000,
                               lease_seconds=lease_seconds)
@@ -191,17 +193,26 @@ def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
     requester = SigningKey.generate()
     req = client_for(app, requester)
     req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload_blob(clip.read_bytes())
+    return settings, app, req, requester, req.upload_blob(clip.read_bytes())
+
+
+def _setup(tmp_path: Path, clip: Path, *, lease_seconds: float = 300.0,
+           analyzers: list[str] | None = None, redundancy: int = 1) -> tuple[Any, ...]:
+    settings, app, req, requester, digest = coordinator_with_clip(
+        tmp_path, clip, lease_seconds=lease_seconds)
     job = req.post("/v1/jobs", {"asset": digest, "analyzers": analyzers or ["technical"],
                                 "redundancy": redundancy, "budget": 100})
     return settings, app, req, requester, job
 
 
-def _worker(app: Any, tmp_path: Path, name: str, analyzers: list[str]) -> Worker:
+def _worker(app: Any, tmp_path: Path, name: str, analyzers: list[str], **options: Any
+            ) -> Worker:
+    """A worker with a new key, registered with the worker role (``options``: the Worker's
+    own, such as ``settings`` or ``models``)."""
     key = SigningKey.generate()
     client = client_for(app, key)
     client.post("/v1/identities", {"role": "worker"})
-    return Worker(client, key, tmp_path / name, analyzers)
+    return Worker(client, key, tmp_path / name, analyzers, **options)
 
 
 def test_a_worker_that_dies_mid_task_loses_nothing(tmp_path: Path, clip: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -168,32 +169,21 @@ def test_a_promoted_glossary_runs_with_its_whisper_model(tmp_path: Path) -> None
 
 def test_a_job_asking_for_a_registered_model_is_leased_only_to_workers_running_it(
         tmp_path: Path, clip: Path) -> None:
-    from aiwork.api.app import create_app
-    from aiwork.api.state import ServerSettings
     from aiwork.ledger.log import Log
 
-    from aiwork.client.worker import Worker
+    from .test_network import _worker, coordinator_with_clip
 
-    from .test_network import client_for
-
-    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, starting_credits=1000)
-    app = create_app(settings)
-    req = client_for(app, SigningKey.generate())
-    req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload_blob(clip.read_bytes())
+    _, app, req, _, digest = coordinator_with_clip(tmp_path, clip)
     wanted, other = _trained(tmp_path / "wanted", 6), _trained(tmp_path / "other", 7)
     with Log.open(tmp_path / "coord.db") as log:
         registered = register_model(log, SigningKey.generate(), analyzer="custom_tags",
                                     version="1", weights_digest=wanted.digest)
     job = req.submit_job(digest, ["custom_tags"], budget=10,
                          models={"custom_tags": registered})
-    def worker(name: str, model: Path) -> Worker:
-        key = SigningKey.generate()
-        client = client_for(app, key)
-        client.post("/v1/identities", {"role": "worker"})
-        return Worker(client, key, tmp_path / name, ["custom_tags"],
-                      settings={"custom_tags": {"model": str(model)}})
+
+    def worker(name: str, model: Path) -> Any:
+        return _worker(app, tmp_path, name, ["custom_tags"],
+                       settings={"custom_tags": {"model": str(model)}})
 
     elsewhere = worker("other", other.path)
     elsewhere.advertise()
@@ -211,19 +201,11 @@ def test_a_job_asking_for_a_registered_model_is_leased_only_to_workers_running_i
 
 def test_a_worker_runs_the_version_its_coordinator_promoted(tmp_path: Path, clip: Path
                                                            ) -> None:
-    from aiwork.api.app import create_app
-    from aiwork.api.state import ServerSettings
-    from aiwork.client.worker import Worker
     from aiwork.ledger.log import Log
 
-    from .test_network import client_for
+    from .test_network import _worker, coordinator_with_clip
 
-    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, starting_credits=1000)
-    app = create_app(settings)
-    req = client_for(app, SigningKey.generate())
-    req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload_blob(clip.read_bytes())
+    _, app, req, _, digest = coordinator_with_clip(tmp_path, clip)
     first, promoted = _trained(tmp_path / "first", 8), _trained(tmp_path / "promoted", 9)
     admin = SigningKey.generate()
     with Log.open(tmp_path / "coord.db") as log:
@@ -235,11 +217,8 @@ def test_a_worker_runs_the_version_its_coordinator_promoted(tmp_path: Path, clip
     assert [(m.index, m.weights_digest, m.in_use) for m in listed] == [
         (indexes[0], first.digest, False), (indexes[1], promoted.digest, True)]
 
-    def worker(name: str, store: ModelStore) -> Worker:
-        key = SigningKey.generate()
-        client = client_for(app, key)
-        client.post("/v1/identities", {"role": "worker"})
-        return Worker(client, key, tmp_path / name, ["custom_tags"], models=store)
+    def worker(name: str, store: ModelStore) -> Any:
+        return _worker(app, tmp_path, name, ["custom_tags"], models=store)
 
     # The worker's model store lacks the promoted files: a clear error, nothing advertised.
     bare = worker("bare", ModelStore(tmp_path / "bare-models"))

@@ -341,18 +341,11 @@ def test_the_coordinator_refuses_a_decision_naming_a_registration_of_other_weigh
 
 def test_a_job_asking_for_a_registered_model_refuses_results_of_other_weights(
         tmp_path: Path, clip: Path) -> None:
-    from aiwork.api.app import create_app
-    from aiwork.api.state import ServerSettings
     from aiwork.errors import AiworkError
 
-    from .test_network import _worker, client_for
+    from .test_network import _worker, coordinator_with_clip
 
-    settings = ServerSettings(db=tmp_path / "coord.db", key=SigningKey.generate(),
-                              open_registration=True, starting_credits=1000)
-    app = create_app(settings)
-    req = client_for(app, SigningKey.generate())
-    req.post("/v1/identities", {"role": "requester"})
-    digest = req.upload_blob(clip.read_bytes())
+    _, app, req, _, digest = coordinator_with_clip(tmp_path, clip)
     with Log.open(tmp_path / "coord.db") as log:
         registered = register_model(log, SigningKey.generate(), analyzer="technical",
                                     version="1", weights_digest=DIGEST_A)
