@@ -245,6 +245,12 @@ def test_passages_of_treats_the_output_as_hostile() -> None:
     assert len(passages[1].text) == MAX_TEXT
     assert passages_of(VIDEO_A, "ocr", {"not": "a list"}, 1) == []
     assert passages_of(VIDEO_A, "faces", [{"id": 0}], 1) == []
+    # A platform's own tags are found as the shipped ones are, at their moments.
+    custom = [{"id": 0, "label": "studio interview", "source": "custom:studio interview",
+               "instances": [{"start": 4.0, "end": 8.0}]}]
+    assert [(p.insight, p.item, p.start, p.end, p.text) for p in passages_of(
+        VIDEO_A, "custom_tags", custom, 3)] == [("custom_tags", "0", 4.0, 8.0,
+                                                 "studio interview")]
     many = [{"id": 0, "text": "EXIT", "instances": [{"start": n, "end": n + 1}
                                                     for n in range(1000)]}]
     assert len(passages_of(VIDEO_A, "ocr", many, 1)) == 50

@@ -42,7 +42,7 @@ def _marked(hit: Hit) -> str:
 @click.argument("query")
 @click.option("--insight", "insights", metavar="LIST",
               help="Comma-separated insights to search: transcript, ocr, keywords, chapters, "
-                   "tags, name (default: all).")
+                   "tags, custom_tags, name (default: all).")
 @click.option("--video", "videos", multiple=True, metavar="V",
               help="Only this video (file name, path or sha256); may be repeated.")
 @click.option("--semantic", "mode", flag_value="semantic",

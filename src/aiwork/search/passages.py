@@ -22,7 +22,7 @@ __all__ = ["INSIGHTS", "MAX_INSTANCES", "MAX_PASSAGES", "MAX_TEXT", "Passage", "
 
 #: The insights the search indexes (the names of metadata.json's keys) and ``name``, the
 #: video's file name.
-INSIGHTS = ("transcript", "ocr", "keywords", "chapters", "tags", "name")
+INSIGHTS = ("transcript", "ocr", "keywords", "chapters", "tags", "custom_tags", "name")
 
 #: Characters kept of one passage's text; the rest is cut (a segment is a sentence or two).
 MAX_TEXT = 2000
@@ -178,7 +178,8 @@ def passages_of(video: str, insight: str, output: Any, decision: int | None,
                 _language(segment.get("language")) or language,
                 _words(text, segment.get("words")))
         return passages
-    field = {"ocr": "text", "keywords": "text", "chapters": "title", "tags": "label"}.get(insight)
+    field = {"ocr": "text", "keywords": "text", "chapters": "title", "tags": "label",
+             "custom_tags": "label"}.get(insight)
     if field is None or not isinstance(output, list):
         return passages
     for position, item in enumerate(output[:MAX_PASSAGES]):
