@@ -60,21 +60,40 @@ def _rgb(path: Path) -> Any:
         return np.asarray(image.convert("RGB"))
 
 
-def train(cache: Path, variant: str, out: Path) -> Path:
-    """The model of ``variant`` trained on dev pictures; its ``.npz`` path."""
-    from aiwork.learn.tags import TagExample, train_custom_tags
+def examples(cache: Path, split: str, backbone: Any = None) -> list[Any]:
+    """The pictures of ``split`` as validated examples (their kind; their features computed
+    once with ``backbone``, a TagsAnalyzer)."""
+    from aiwork.learn.tags import TagExample, embed_examples
 
-    dev = _pictures(cache, "dev")
+    pictures = _pictures(cache, split)
+    given = [TagExample(item["kind"], picture=_rgb(path), video=f"{item['source']}/"
+                        f"{item['file']}") for item, path in pictures]
+    features = embed_examples(given, backbone)
+    return [TagExample(e.label, features=f, video=e.video) for e, f in zip(given, features)]
+
+
+def train(dev: list[Any], variant: str, out: Path) -> Path:
+    """The model of ``variant`` trained on the dev examples; its ``.npz`` path. ``before``:
+    the first example of each kind (by source and file name); ``after``: every one."""
+    from aiwork.learn.tags import train_custom_tags
+
     if variant == "before":
         seen: set[str] = set()
-        dev = [(i, p) for i, p in dev if not (i["kind"] in seen or seen.add(i["kind"]))]
-    examples = [TagExample(item["kind"], picture=_rgb(path), video=f"{item['source']}/"
-                           f"{item['file']}") for item, path in dev]
-    trained = train_custom_tags(examples, out, name=f"kinds-{variant}",
-                                held=[False] * len(examples))
-    print(f"# custom_tags {variant}: trained on {len(examples)} dev pictures "
-          f"{sorted({e.label for e in examples})}", file=sys.stderr)
+        dev = [e for e in dev if not (e.label in seen or seen.add(e.label))]
+    trained = train_custom_tags(dev, out, name=f"kinds-{variant}", held=[False] * len(dev))
+    print(f"# custom_tags {variant}: trained on {len(dev)} dev pictures "
+          f"{sorted({e.label for e in dev})}", file=sys.stderr)
     return trained.path
+
+
+def predict(model: Path, measured: list[Any]) -> list[str | None]:
+    """The most probable tag of each example (threshold aside)."""
+    import numpy as np
+
+    from aiwork.analyzers.custom_tags import custom_tags_model
+
+    features = np.stack([e.features for e in measured])
+    return [label for label, _ in custom_tags_model(model).predict(features)]
 
 
 def scores(truths: list[str], found: list[str | None]) -> dict[str, float]:
@@ -144,20 +163,18 @@ def through_process(model: Path, pictures: list[tuple[dict[str, Any], Path]],
 
 
 def evaluate(cache: Path, split: str, variant: str) -> list[Any]:
-    from aiwork.analyzers.custom_tags import custom_tags_model
-    from aiwork.learn.tags import TagExample, embed_examples
+    from aiwork.analyzers.tags import TagsAnalyzer
 
     from realmedia import Row  # type: ignore[import-not-found]
 
+    backbone = TagsAnalyzer({"drawn_signal": False})
     pictures = _pictures(cache, split)
-    truths = [item["kind"] for item, _ in pictures]
+    measured = examples(cache, split, backbone)
+    truths = [e.label for e in measured]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        model = train(cache, variant, tmp / "model")
-        features = embed_examples([TagExample(t, picture=_rgb(p)) for t, (_, p)
-                                   in zip(truths, pictures)])
-        found: list[str | None] = [label for label, _ in
-                                   custom_tags_model(model).predict(features)]
+        model = train(examples(cache, "dev", backbone), variant, tmp / "model")
+        found = predict(model, measured)
         direct = scores(truths, found)
         (tmp / "video").mkdir()
         tagged = through_process(model, pictures, tmp / "video")
