@@ -15,11 +15,12 @@ name. The loop runs on the ``dev`` prompts only:
 
 ``evaluate(cache, split, variant)`` then transcribes ``split``'s prompts with ``variant``:
 ``before`` (no glossary), ``after`` (the glossary if the rule adopted it, else none: what the loop
-ships), ``glossary`` (the learned glossary whether adopted or not) or ``irrelevant`` (the made-up
-clinic's glossary of ``bench/improve_speech.py``: names that never occur here). Figures: WER on
-the domain terms (:data:`TERMS`, a fixed telephony vocabulary chosen before any figure was seen,
-:func:`~aiwork.learn.glossary.term_wer`), WER on the glossary's own terms, and overall WER
-(:func:`~aiwork.learn.glossary.corpus_wer`). Nothing is chosen on ``heldout``.
+ships), ``glossary`` (the learned glossary whether adopted or not; ``prompt``: the same given as
+Whisper's ``initial_prompt`` instead of ``hotwords``, and adopted or not by the rule so) or
+``irrelevant`` (the made-up clinic's glossary of ``bench/improve_speech.py``: names that never
+occur here). Figures: WER on the domain terms (:data:`TERMS`, a fixed telephony vocabulary
+chosen before any figure was seen, :func:`~aiwork.learn.glossary.term_wer`), WER on the
+glossary's own terms, and overall WER (:func:`~aiwork.learn.glossary.corpus_wer`). Nothing is chosen on ``heldout``.
 """
 
 from __future__ import annotations
@@ -87,36 +88,42 @@ def _segments(cache: Path, part: str) -> list[Any]:
 
 
 @memo
-def _heard(cache: Path, part: str, glossary: tuple[str, ...]) -> tuple[str, ...]:
+def _heard(cache: Path, part: str, glossary: tuple[str, ...],
+           glossary_as: str = "hotwords") -> tuple[str, ...]:
     from aiwork.learn.glossary import transcribe_segments
 
-    return tuple(transcribe_segments(_segments(cache, part), glossary, model=MODEL))
+    return tuple(transcribe_segments(_segments(cache, part), glossary, model=MODEL,
+                                     glossary_as=glossary_as))
 
 
 @memo
-def learn(cache: Path) -> Any:
+def learn(cache: Path, glossary_as: str = "hotwords") -> Any:
     """The glossary from the correction part's transcripts, and the adoption rule's decision on
-    the adoption part (a :class:`~aiwork.learn.glossary.GlossaryDecision`)."""
+    the adoption part (a :class:`~aiwork.learn.glossary.GlossaryDecision`), the glossary given
+    to Whisper as ``glossary_as``."""
     from aiwork.learn.glossary import adopt_glossary, glossary_from_corrections
 
     texts = [p["text"] for p in prompts()["correct"]]
     glossary = glossary_from_corrections(list(zip(_heard(cache, "correct", ()), texts,
                                                   strict=True)))
     decision = adopt_glossary(glossary, _segments(cache, "adopt"), model=MODEL,
-                              heard_before=_heard(cache, "adopt", ()))
-    print(f"# glossary {list(decision.glossary)}: {decision.reason}", file=sys.stderr)
+                              glossary_as=glossary_as, heard_before=_heard(cache, "adopt", ()))
+    print(f"# glossary {list(decision.glossary)} as {glossary_as}: {decision.reason}",
+          file=sys.stderr)
     return decision
 
 
 def evaluate(cache: Path, split: str, variant: str) -> list[Row]:
     from aiwork.learn.glossary import corpus_wer, term_errors, term_wer
 
-    decision = learn(cache)
+    glossary_as = "initial_prompt" if variant == "prompt" else "hotwords"
+    decision = learn(cache, glossary_as)
     glossary = {"before": (), "after": decision.glossary if decision.adopted else (),
-                "glossary": decision.glossary, "irrelevant": IRRELEVANT}[variant]
+                "glossary": decision.glossary, "prompt": decision.glossary,
+                "irrelevant": IRRELEVANT}[variant]
     parts = ["heldout"] if split == "heldout" else ["correct", "adopt"]
     references = [p["text"] for part in parts for p in prompts()[part]]
-    heard = [t for part in parts for t in _heard(cache, part, tuple(glossary))]
+    heard = [t for part in parts for t in _heard(cache, part, tuple(glossary), glossary_as)]
     terms = term_wer(references, heard, TERMS)
     own = term_wer(references, heard, decision.glossary)
     spoken = sum(term_errors(r, r, TERMS)[1] for r in references)
