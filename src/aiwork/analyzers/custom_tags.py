@@ -17,7 +17,6 @@ threshold (option ``min_probability``, default the one stored with the weights).
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import AnalysisContext, Analyzer, AnalyzerOutput, ModelInfo
-from aiwork.analyzers.models import file_key, load_once
+from aiwork.analyzers.models import file_key, load_once, read_arrays
 from aiwork.analyzers.options import AnalyzerOptions, Field
-from aiwork.digests import sha256_bytes, sha256_file
+from aiwork.digests import sha256_file
 from aiwork.errors import AnalyzerUnavailable, InputError
 
 __all__ = ["CustomTagsAnalyzer", "CustomTagsModel", "CustomTagsOptions", "custom_tags_model",
@@ -94,15 +93,14 @@ def custom_tags_model(chosen: str | Path) -> CustomTagsModel:
 
 
 def _read(path: Path) -> CustomTagsModel:
-    raw = path.read_bytes()
+    arrays, digest = read_arrays(path, "custom tags model")
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            weights = np.asarray(data["weights"], dtype=np.float64)
-            bias = np.asarray(data["bias"], dtype=np.float64).reshape(-1)
-            threshold = float(data["threshold"])
-            labels = json.loads(str(data["labels"]))
-            meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+        weights = np.asarray(arrays["weights"], dtype=np.float64)
+        bias = np.asarray(arrays["bias"], dtype=np.float64).reshape(-1)
+        threshold = float(arrays["threshold"])
+        labels = json.loads(str(arrays["labels"]))
+        meta = arrays["meta"]
+    except (KeyError, ValueError, TypeError) as exc:
         raise AnalyzerUnavailable(f"{path}: not a custom tags model ({exc})") from exc
     if (not isinstance(labels, list) or not 2 <= len(labels) <= MAX_TAGS
             or not all(isinstance(t, str) and 0 < len(t) <= MAX_LABEL for t in labels)
@@ -111,8 +109,7 @@ def _read(path: Path) -> CustomTagsModel:
             or not np.all(np.isfinite(weights)) or not np.all(np.isfinite(bias))
             or not 0.0 <= threshold <= 1.0 or not isinstance(meta, dict)):
         raise AnalyzerUnavailable(f"{path}: custom tags model values out of range")
-    return CustomTagsModel(tuple(labels), weights, bias, threshold, sha256_bytes(raw), path,
-                           dict(meta))
+    return CustomTagsModel(tuple(labels), weights, bias, threshold, digest, path, dict(meta))
 
 
 class CustomTagsOptions(AnalyzerOptions):

@@ -20,8 +20,6 @@ used it, and the option ``drawn_model`` names another such file.
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiwork.analyzers.base import ModelInfo
-from aiwork.analyzers.models import file_key, load_once
+from aiwork.analyzers.models import file_key, load_once, read_arrays
 from aiwork.analyzers.options import DrawnOptions, parse_options
-from aiwork.digests import sha256_bytes
 from aiwork.errors import AnalyzerUnavailable
 
 __all__ = ["DRAWN_MODEL", "DrawnModel", "DrawnSignal", "drawn_model"]
@@ -74,18 +71,17 @@ def drawn_model(path: Path | None = None) -> DrawnModel:
 
 
 def _read(chosen: Path) -> DrawnModel:
-    raw = chosen.read_bytes()
+    arrays, digest = read_arrays(chosen, "drawn/animated classifier")
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            weights = np.asarray(data["weights"], dtype=np.float64).reshape(-1)
-            bias = float(data["bias"])
-            threshold = float(data["threshold"])
-            meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-    except (OSError, KeyError, ValueError) as exc:
+        weights = np.asarray(arrays["weights"], dtype=np.float64).reshape(-1)
+        bias = float(arrays["bias"])
+        threshold = float(arrays["threshold"])
+        meta = dict(arrays["meta"])
+    except (ValueError, TypeError) as exc:
         raise AnalyzerUnavailable(f"{chosen}: not a drawn/animated classifier ({exc})") from exc
     if not np.all(np.isfinite(weights)) or not 0.0 < threshold < 1.0:
         raise AnalyzerUnavailable(f"{chosen}: drawn/animated classifier values out of range")
-    return DrawnModel(weights, bias, threshold, sha256_bytes(raw), chosen, dict(meta))
+    return DrawnModel(weights, bias, threshold, digest, chosen, meta)
 
 
 class DrawnSignal:

@@ -9,6 +9,8 @@ folder built once from such files under ``$AIWORK_HOME/models/``, or a folder th
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 import os
 import shutil
 import tempfile
@@ -16,11 +18,13 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
+
+import numpy as np
 
 from aiwork.analyzers.base import WeightFile, pieces_digest
 from aiwork.config import home
-from aiwork.digests import PREFIX, Sha256Stream, sha256_file
+from aiwork.digests import PREFIX, Sha256Stream, sha256_bytes, sha256_file
 from aiwork.errors import AnalyzerUnavailable
 
 __all__ = [
@@ -86,6 +90,22 @@ def distribution_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def read_arrays(path: Path, what: str) -> tuple[dict[str, Any], str]:
+    """The arrays of the ``.npz`` file at ``path`` (never unpickled; ``meta``, optional, read
+    as a JSON object) and the file's ``sha256:`` digest, from one read of its bytes. A file
+    that is no such archive, or lacks ``weights``, ``bias`` or ``threshold``, is
+    AnalyzerUnavailable naming ``what`` it should have been."""
+    raw = path.read_bytes()
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            arrays: dict[str, Any] = {name: data[name] for name in ("weights", "bias", "threshold")}
+            arrays.update({name: data[name] for name in data.files if name not in arrays})
+            arrays["meta"] = json.loads(str(data["meta"])) if "meta" in data.files else {}
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise AnalyzerUnavailable(f"{path}: not a {what} ({exc})") from exc
+    return arrays, sha256_bytes(raw)
 
 
 def file_key(path: Path) -> tuple[str, int, int]:
