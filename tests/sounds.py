@@ -12,13 +12,34 @@ from numpy.typing import NDArray
 SR = 16000
 
 
-def speak(text: str, folder: Path, voice: str = "en-us") -> NDArray[np.float32]:
-    """espeak-ng's voice saying ``text``, as 16 kHz mono float32."""
-    wav = folder / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-ac", "1", "-ar", str(SR),
-                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
+def speak(text: str, folder: Path | None = None, voice: str = "en-us"
+          ) -> NDArray[np.float32]:
+    """espeak-ng's voice saying ``text``, as 16 kHz mono float32 (``folder``: where its WAV
+    file is written; None: piped, nothing written)."""
+    if folder is None:
+        wav = subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "--stdout", text],
+                             capture_output=True, check=True).stdout
+        source, given = "-", wav
+    else:
+        path = folder / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text],
+                       check=True)
+        source, given = str(path), None
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-ac", "1", "-ar", str(SR),
+                          "-f", "f32le", "-"], input=given, capture_output=True,
+                         check=True).stdout
     return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def speech_clip(text: str, path: Path) -> Path:
+    """A video of one colour whose sound track is espeak-ng saying ``text``."""
+    wav = path.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=160x90:r=10", "-i", str(wav), "-shortest",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)
+    return path
 
 
 def melody(seconds: float) -> NDArray[np.float32]:

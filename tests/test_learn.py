@@ -15,6 +15,7 @@ from PIL import Image
 from aiwork.errors import AnalyzerUnavailable, InputError
 
 from .conftest import require
+from .sounds import speak, speech_clip
 from .frames import frames_context
 
 require("torch", "efficientnet_lite_pytorch", "faster_whisper", tools=("ffmpeg", "espeak-ng"))
@@ -128,16 +129,6 @@ def test_custom_tags_refuse_a_missing_or_forged_weights_file(tmp_path: Path) -> 
 # -- speech glossary ------------------------------------------------------------------------
 
 
-def _speech(text: str) -> NDArray[np.float32]:
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "--stdout", text],
-                         capture_output=True, check=True).stdout
-    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-f", "s16le", "-ac", "1",
-                          "-ar", "16000", "-"], input=wav, capture_output=True,
-                         check=True).stdout
-    audio: NDArray[np.float32] = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / np.float32(32768)
-    return audio
-
-
 def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer(tmp_path: Path) -> None:
     from aiwork.analyzers.transcript import TranscriptAnalyzer
     from aiwork.crypto import SigningKey
@@ -152,14 +143,14 @@ def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer(tmp_path: 
     )
 
     spoken = "Doctor Zorvathek examined the patient this morning."
-    segment = VerifiedSegment(_speech(spoken), spoken)
+    segment = VerifiedSegment(speak(spoken), spoken)
     # The AI's transcript of it, and the expert's correction.
     [heard] = transcribe_segments([segment])
     assert "zorvathek" not in heard.lower()
     glossary = glossary_from_corrections([(heard, spoken)])
     assert "Zorvathek" in glossary
 
-    held_out = [VerifiedSegment(_speech(t), t) for t in
+    held_out = [VerifiedSegment(speak(t), t) for t in
                 ("We met Zorvathek near the station.",)]
     decision = adopt_glossary(glossary, held_out)
     assert decision.adopted, decision.reason
@@ -177,7 +168,7 @@ def test_glossary_from_corrections_is_adopted_only_when_it_lowers_wer(tmp_path: 
     other = glossary_from_corrections([("the quill a brand hex a four", "the Quillibrand "
                                         "Hexaphore")])
     assert other == ["Quillibrand", "Hexaphore"]
-    plain = [VerifiedSegment(_speech(t), t) for t in ("We met the doctor near the station.",
+    plain = [VerifiedSegment(speak(t), t) for t in ("We met the doctor near the station.",
                                                       "Please open the door and sit down.")]
     refused = adopt_glossary(other, plain)
     assert not refused.adopted, refused.reason
@@ -197,17 +188,6 @@ def test_transcript_analyzer_records_its_glossary() -> None:
         TranscriptAnalyzer({"glossary": ["x" * 65]})
 
 
-def _speech_clip(text: str, path: Path) -> Path:
-    """A video of one colour whose sound track is espeak-ng saying ``text``."""
-    wav = path.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=gray:s=160x90:r=10", "-i", str(wav), "-shortest",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
-                   check=True)
-    return path
-
-
 def test_a_decision_made_with_a_registered_glossary_names_it(tmp_path: Path) -> None:
     """A glossary is a model version: the decision of the transcript analyzer run with it
     names its registration, and lineage finds it; without it, Whisper's digest, unregistered."""
@@ -217,7 +197,7 @@ def test_a_decision_made_with_a_registered_glossary_names_it(tmp_path: Path) -> 
     from aiwork.learn.glossary import GlossaryDecision, register_glossary
     from aiwork.pipeline.process import ProcessOptions, Processor
 
-    clip = _speech_clip("We met Doctor Zorvathek near the station.", tmp_path / "talk.mp4")
+    clip = speech_clip("We met Doctor Zorvathek near the station.", tmp_path / "talk.mp4")
     measured = GlossaryDecision(True, ("Zorvathek",), 0.25, 0.0, 1, "measured")
     glossary = {"model": "tiny.en", "glossary": ["Zorvathek"]}
     plain = TranscriptAnalyzer({"model": "tiny.en"}).model().weights_digest

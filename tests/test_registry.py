@@ -201,22 +201,30 @@ def _with_datasets(log: Log) -> Log:
     return Log(log.db, kinds=kinds)
 
 
+#: The digest the stand-in datasets are released under.
+DATASET_DIGEST = "sha256:" + "d" * 64
+
+
+def _released(log: Log, key: SigningKey, consensus: int) -> int:
+    """A stand-in ``dataset.released`` entry covering the ``consensus`` entry; its index."""
+    return append_bodies(log, key, "dataset.released", [{
+        "name": "studio", "version": "1", "digest": DATASET_DIGEST,
+        "files": [{"path": "train.jsonl", "sha256": "sha256:" + "e" * 64}],
+        "consensus": [consensus]}])[0].index
+
+
 def test_lineage_reaches_the_dataset_and_the_experts_who_validated_it(log: Log) -> None:
     key, expert = SigningKey.generate(), SigningKey.generate()
     log = _with_datasets(log)
     base = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
     seen = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A})
     consensus = _consensus(log, expert, key, seen, "accepted")
-    dataset_digest = "sha256:" + "d" * 64
-    released = append_bodies(log, key, "dataset.released", [{
-        "name": "studio", "version": "1", "digest": dataset_digest,
-        "files": [{"path": "train.jsonl", "sha256": "sha256:" + "e" * 64}],
-        "consensus": [consensus]}])[0].index
+    released = _released(log, key, consensus)
     with pytest.raises(InvalidBodyError, match="digest"):
         register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
                        dataset=(released, DIGEST_A))
     fitted = register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
-                            parent=base, dataset=(released, dataset_digest))
+                            parent=base, dataset=(released, DATASET_DIGEST))
     made = _decision(log, key, {"name": "tags", "version": "4", "weights_digest": DIGEST_B,
                                 "registration": fitted})
     found = lineage(log, made)
@@ -441,13 +449,9 @@ def test_the_api_serves_a_decisions_lineage_as_aiwork_lineage_prints_it(
         base = register_model(log, key, analyzer="tags", version="3", weights_digest=DIGEST_A)
         seen = _decision(log, key, {"name": "tags", "version": "3", "weights_digest": DIGEST_A})
         consensus = _consensus(log, expert, key, seen, "corrected")
-        dataset_digest = "sha256:" + "d" * 64
-        released = append_bodies(log, key, "dataset.released", [{
-            "name": "studio", "version": "1", "digest": dataset_digest,
-            "files": [{"path": "train.jsonl", "sha256": "sha256:" + "e" * 64}],
-            "consensus": [consensus]}])[0].index
+        released = _released(log, key, consensus)
         fitted = register_model(log, key, analyzer="tags", version="4", weights_digest=DIGEST_B,
-                                parent=base, dataset=(released, dataset_digest),
+                                parent=base, dataset=(released, DATASET_DIGEST),
                                 metrics={"accuracy": 0.9})
         made = [_decision(log, key, {"name": "tags", "version": "4", "weights_digest": DIGEST_B,
                                      "registration": fitted}) for _ in range(2)]

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from aiwork.crypto import SigningKey, write_key_file
 from aiwork.ledger.log import Log
 
 from .conftest import bench_module, require
+from .sounds import speak, speech_clip
 
 require("faster_whisper", tools=("espeak-ng", "ffmpeg"))
 
@@ -92,7 +90,7 @@ def test_a_glossary_trained_on_a_released_dataset_is_kept_and_registered(
 
     assert main(["models", "promote", "transcript", str(printed["index"]), "--key",
                  str(reviewed["keyfile"]), "--db", str(reviewed["db"])]) == 0
-    clip = _speech_clip("Doctor Zorvathek prescribed Pyndrasil for the patient.",
+    clip = speech_clip("Doctor Zorvathek prescribed Pyndrasil for the patient.",
                         tmp_path / "visit.mp4")
     with Processor(ProcessOptions(analyzers=["transcript"]), db=reviewed["db"]) as proc:
         report = proc.process(clip, tmp_path / "processed")
@@ -103,17 +101,6 @@ def test_a_glossary_trained_on_a_released_dataset_is_kept_and_registered(
     assert decision["model"]["registration"] == printed["index"]
     assert decision["model"]["weights_digest"] == body["weights_digest"]
     assert decision["parameters"]["glossary"] == terms
-
-
-def _speech_clip(text: str, path: Path) -> Path:
-    """A video of one colour whose sound track is espeak-ng saying ``text``."""
-    wav = path.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=gray:s=160x90:r=10", "-i", str(wav), "-shortest",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
-                   check=True)
-    return path
 
 
 def test_a_dataset_whose_media_is_not_in_the_store_is_refused(
@@ -129,15 +116,6 @@ def test_a_dataset_whose_media_is_not_in_the_store_is_refused(
     with Log.open(copy / "store.db") as log:
         assert log.size == size
     assert not (tmp_path / "out").exists()
-
-
-def _speech(text: str) -> NDArray[np.float32]:
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "--stdout", text],
-                         capture_output=True, check=True).stdout
-    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-f", "f32le", "-ac", "1",
-                          "-ar", "16000", "-"], input=wav, capture_output=True,
-                         check=True).stdout
-    return np.frombuffer(pcm, dtype=np.float32).copy()
 
 
 def test_a_glossary_that_does_not_lower_wer_is_neither_kept_nor_registered(
@@ -162,7 +140,7 @@ def test_a_glossary_that_does_not_lower_wer_is_neither_kept_nor_registered(
     log = init_ledger(tmp_path / "ledger.db", origin="train.example/log")
     size = log.size
     made = train_and_register_glossary(
-        log, SigningKey.generate(), rows, lambda a, s, e: _speech(spoken[s]),
+        log, SigningKey.generate(), rows, lambda a, s, e: speak(spoken[s]),
         version="other-1", dataset=(0, "sha256:" + "c" * 64), store=store)
     decision = made.trained.decision
     assert decision.glossary == ("Quillibrand", "Hexaphore")
