@@ -7,7 +7,6 @@
 import { clock } from "./player.js";
 
 export const MAX_QUERY_BYTES = 1024;
-export const INSIGHTS = ["transcript", "ocr", "keywords", "chapters", "tags"];
 
 // ``text`` cut into pieces {text, match} at ``highlights`` ([start, end) in Unicode code
 // points, as the coordinator counts them): overlapping, reversed or out-of-range spans are
