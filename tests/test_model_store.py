@@ -200,8 +200,10 @@ def test_aiwork_models_register_keeps_the_files_under_the_analyzers_digest(
     kept = ModelStore.default().get("custom_tags", trained.digest)
     assert kept.files[0].read_bytes() == trained.path.read_bytes()
     # An unknown analyzer, or files the analyzer cannot load, register nothing.
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 64)
     for analyzer, weights in (("../tags", trained.path), ("nonesuch", trained.path),
-                              ("transcript", trained.path)):
+                              ("transcript", trained.path), ("custom_tags", junk)):
         code, _, err = run("models", "register", analyzer, "2", "--db", str(db),
                            "--weights", str(weights), "--key", str(keyfile))
         assert code == 1 and err, analyzer

@@ -153,6 +153,12 @@ class Analyzer(ABC):
         return weights_digest(files)
 
     @classmethod
+    def check_stored(cls, files: Sequence[Path]) -> None:
+        """Refuse (an AiworkError saying why) files given as a version of this analyzer that
+        it could not load, before the model store keeps them; by default nothing is checked
+        beyond :meth:`stored_digest`."""
+
+    @classmethod
     def stored_options(cls, folder: Path, files: Sequence[Path]) -> dict[str, Any]:
         """The options that make it load a registered version's ``files`` (kept in
         ``folder`` by the model store): by default :attr:`weights_option` naming the file

@@ -140,6 +140,11 @@ class CustomTagsAnalyzer(Analyzer):
                              f"{', '.join(path.name for path in files) or 'nothing'}")
         return sha256_file(files[0])
 
+    @classmethod
+    def check_stored(cls, files: Sequence[Path]) -> None:
+        """The file is a custom tags model this analyzer loads (AnalyzerUnavailable if not)."""
+        custom_tags_model(files[0])
+
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         from aiwork.analyzers.tags import TagsAnalyzer

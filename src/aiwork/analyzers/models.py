@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -103,7 +104,7 @@ def read_arrays(path: Path, what: str) -> tuple[dict[str, Any], str]:
             arrays: dict[str, Any] = {name: data[name] for name in ("weights", "bias", "threshold")}
             arrays.update({name: data[name] for name in data.files if name not in arrays})
             arrays["meta"] = json.loads(str(data["meta"])) if "meta" in data.files else {}
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise AnalyzerUnavailable(f"{path}: not a {what} ({exc})") from exc
     return arrays, sha256_bytes(raw)
 

@@ -241,6 +241,7 @@ class ModelStore:
             fill(work)
             copies = tuple(sorted((work / name for name in names), key=lambda p: p.name))
             actual = self._digest(kind, copies)
+            kind.check_stored(copies)
             if digest is not None and actual != digest:
                 raise InputError(f"these files of {analyzer} hash to {actual}, not {digest}",
                                  hint="give the files the registration was made from")
